@@ -1,0 +1,5 @@
+"""``python -m flowgen``: the same as the ``flowgen`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

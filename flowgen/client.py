@@ -1,0 +1,171 @@
+"""What callers hold: the :class:`Run` handle and the :class:`RunInfo` snapshot of a run."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .errors import ResultTimeoutError, RunNotFoundError, WorkflowCancelledError, WorkflowFailedError
+from .serialization import rebuild_error
+from .stores.base import CANCELLED, COMPLETED, RunRecord
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+def when(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, timezone.utc)
+
+
+@attrs.frozen
+class ErrorInfo:
+    """A recorded error: its type, message and the traceback from where it was raised."""
+
+    type: str
+    message: str
+    traceback: str = ""
+    record: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    def exception(self) -> BaseException:
+        """Rebuild the exception (or a ``StepFailedError`` when its type is not importable here)."""
+        return rebuild_error(self.record)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ErrorInfo:
+        return cls(
+            type=str(record.get("type", "")).replace(":", "."),
+            message=str(record.get("message", "")),
+            traceback=str(record.get("traceback") or ""),
+            record=record,
+        )
+
+
+@attrs.frozen
+class RunInfo:
+    """A snapshot of a run.
+
+    Attributes:
+        status: ``queued``, ``running``, ``waiting``, ``paused``, ``compensating``, ``completed``,
+            ``failed`` or ``cancelled``.
+        output: the workflow's return value once completed.
+        error: the error a failed run ended with.
+        waiting_for: the event types a waiting run is parked on.
+        pause_pending: a pause was requested and the run has not parked yet.
+    """
+
+    run_id: str
+    workflow: str
+    status: str
+    created: datetime
+    updated: datetime
+    finished: datetime | None = None
+    output: Any = None
+    error: ErrorInfo | None = None
+    parent: str | None = None
+    waiting_for: tuple[str, ...] = ()
+    pause_pending: bool = False
+    journal_length: int = 0
+    generation: int = 0
+
+    @property
+    def is_finished(self) -> bool:
+        return self.finished is not None
+
+
+class Run:
+    """A handle on one run of an engine; cheap to create, holds no state but the id."""
+
+    def __init__(self, engine: Engine, run_id: str) -> None:
+        self.engine = engine
+        self.run_id = run_id
+
+    def __repr__(self) -> str:
+        return f"<flowgen.Run {self.run_id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other.engine is self.engine and other.run_id == self.run_id
+
+    def __hash__(self) -> int:
+        return hash(self.run_id)
+
+    def _record(self) -> RunRecord:
+        record = self.engine.store.get_run(self.run_id)
+        if record is None:
+            raise RunNotFoundError(f"no run with id {self.run_id!r}")
+        return record
+
+    def status(self) -> RunInfo:
+        """Return a snapshot of the run."""
+        return self.engine.run_info(self._record())
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the run to finish and return its output.
+
+        Blocks on a notification from the store, not a polling loop.
+
+        Raises:
+            WorkflowFailedError: the run failed; the workflow's error is the ``__cause__``.
+            WorkflowCancelledError: the run was cancelled.
+            ResultTimeoutError: (a ``TimeoutError``) ``timeout`` seconds passed first.
+        """
+        record = self.engine.wait_finished(self.run_id, timeout)
+        if record is None:
+            current = self.engine.store.get_run(self.run_id)
+            status = current.status if current else "missing"
+            raise ResultTimeoutError(
+                f"run {self.run_id!r} did not finish within {timeout}s (it is {status}); "
+                "call result() again with a longer timeout, or check that workers are running"
+            )
+        return self.engine.output_of(record)
+
+    def send_event(self, type: str, payload: Any = None, event_id: str | None = None) -> bool:  # noqa: A002
+        """Send an event to this run; see :meth:`Engine.send_event`."""
+        return self.engine.send_event(self.run_id, type, payload, event_id=event_id)
+
+    def journal(self) -> list[dict[str, Any]]:
+        """Return the run's journal as readable dictionaries, one per position."""
+        return self.engine.journal(self.run_id)
+
+    def pause(self) -> RunInfo:
+        """Pause the run after its current step; see :meth:`Engine.pause`."""
+        return self.engine.pause(self.run_id)
+
+    def resume(self) -> RunInfo:
+        """Resume a paused run; see :meth:`Engine.resume`."""
+        return self.engine.resume(self.run_id)
+
+    def cancel(self, force: bool = False) -> RunInfo:
+        """Cancel the run (and its children); see :meth:`Engine.cancel`."""
+        return self.engine.cancel(self.run_id, force=force)
+
+    def restart(self) -> Run:
+        """Run the workflow again from the beginning; see :meth:`Engine.restart`."""
+        return self.engine.restart(self.run_id)
+
+    def retry(self) -> Run:
+        """Resume a failed run from the failed step; see :meth:`Engine.retry`."""
+        return self.engine.retry(self.run_id)
+
+    def history(self) -> list[dict[str, Any]]:
+        """Return the archived generations of the run; see :meth:`Engine.history`."""
+        return self.engine.history(self.run_id)
+
+    def wait_for_status(self, *statuses: str, timeout: float = 30.0) -> RunInfo:
+        """Wait until the run is in one of ``statuses`` (polls; meant for scripts and tests)."""
+        return self.engine.wait_for_status(self.run_id, statuses, timeout)
+
+
+def output_or_raise(record: RunRecord, output: Any) -> Any:
+    """Return ``output`` for a completed run, raise the matching error otherwise."""
+    if record.status == COMPLETED:
+        return output
+    cause = rebuild_error(record.error) if record.error else None
+    error_class = WorkflowCancelledError if record.status == CANCELLED else WorkflowFailedError
+    message = f"run {record.run_id!r} of workflow {record.workflow!r} {record.status}"
+    if cause is not None:
+        message += f": {type(cause).__name__}: {cause}"
+    error = error_class(message)
+    error.__cause__ = cause
+    raise error

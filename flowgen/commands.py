@@ -1,0 +1,293 @@
+"""The commands a workflow yields: frozen values that describe what to do, never doing it.
+
+A workflow is a generator that yields these and receives their results back from ``yield``.
+Each command has a ``kind`` and a ``name``; the journal records both at the command's yield
+position and replay compares them (:class:`~flowgen.errors.NonDeterminismError` on a mismatch).
+This module imports neither ``redis`` nor ``dramatiq``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Union
+
+import attrs
+
+from .durations import Duration, parse_duration, parse_timestamp
+from .errors import WorkflowYieldError
+
+
+def _freeze_kwargs(value: Any) -> dict[str, Any]:
+    return dict(value or {})
+
+
+@attrs.frozen
+class StepCall:
+    """Run a step with these arguments; the step's return value is sent back into the workflow.
+
+    Two calls compare equal when they name the same step with equal arguments, so a test can
+    write ``assert next(gen) == fetch_user("u1")``.
+    """
+
+    kind: ClassVar[str] = "step"
+    step_name: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = attrs.field(factory=dict, converter=_freeze_kwargs)
+    step: Any = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.step_name
+
+    def describe(self) -> str:
+        return f"step {self.step_name!r}"
+
+
+@attrs.frozen
+class Sleep:
+    """Park the run for ``seconds``; the due time is fixed when the run first reaches it."""
+
+    kind: ClassVar[str] = "sleep"
+    name: ClassVar[str] = "sleep"
+    seconds: float
+
+    def describe(self) -> str:
+        return f"sleep({self.seconds:g}s)"
+
+
+@attrs.frozen
+class SleepUntil:
+    """Park the run until the Unix timestamp ``timestamp``."""
+
+    kind: ClassVar[str] = "sleep"
+    name: ClassVar[str] = "sleep_until"
+    timestamp: float
+
+    def describe(self) -> str:
+        return f"sleep_until({self.timestamp:.3f})"
+
+
+@attrs.frozen
+class WaitForEvent:
+    """Park the run until an event of ``type`` is in its inbox; its payload is the result."""
+
+    kind: ClassVar[str] = "event"
+    type: str
+    timeout: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.type
+
+    def describe(self) -> str:
+        return f"wait_for_event({self.type!r})"
+
+
+@attrs.frozen
+class ChildRun:
+    """Start a child run of ``workflow_name``; wait for its result unless ``wait`` is false."""
+
+    kind: ClassVar[str] = "child"
+    workflow_name: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = attrs.field(factory=dict, converter=_freeze_kwargs)
+    run_id: str | None = None
+    wait: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.workflow_name
+
+    def describe(self) -> str:
+        verb = "child" if self.wait else "start_child"
+        return f"{verb}({self.workflow_name!r})"
+
+
+@attrs.frozen
+class DeterministicValue:
+    """Produce a value once (the time, a UUID, a random float) and journal it for replay."""
+
+    kind: ClassVar[str] = "value"
+    name: str
+
+    def describe(self) -> str:
+        return f"{self.name}()"
+
+
+@attrs.frozen
+class ContinueAsNew:
+    """End this journal and start the same run id over with new arguments."""
+
+    kind: ClassVar[str] = "continue_as_new"
+    name: ClassVar[str] = "continue_as_new"
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = attrs.field(factory=dict, converter=_freeze_kwargs)
+
+    def describe(self) -> str:
+        return "continue_as_new()"
+
+
+@attrs.frozen
+class Compensate:
+    """Run the compensations of the completed steps now, in reverse order."""
+
+    kind: ClassVar[str] = "compensate"
+    name: ClassVar[str] = "compensate"
+
+    def describe(self) -> str:
+        return "compensate()"
+
+
+Leaf = Union[StepCall, Sleep, SleepUntil, WaitForEvent, ChildRun]
+"""Commands that can stand inside ``all_of`` / ``any_of``."""
+
+LEAF_TYPES: tuple[type, ...] = (StepCall, Sleep, SleepUntil, WaitForEvent, ChildRun)
+
+
+def _check_members(commands: tuple[Any, ...]) -> tuple[Any, ...]:
+    for index, command in enumerate(commands):
+        if isinstance(command, (AllOf, AnyOf)):
+            continue
+        if not isinstance(command, LEAF_TYPES):
+            raise WorkflowYieldError(
+                f"all_of/any_of member {index} is {command!r}; members must be step calls, sleeps, "
+                "wait_for_event, child runs or nested all_of/any_of"
+            )
+        if isinstance(command, ChildRun) and not command.wait:
+            raise WorkflowYieldError(
+                f"all_of/any_of member {index} is start_child(...), which does not wait; use child(...)"
+            )
+    return commands
+
+
+@attrs.frozen
+class AllOf:
+    """Wait for every member; the result is the list of their values in declared order."""
+
+    kind: ClassVar[str] = "all_of"
+    commands: tuple[Any, ...] = attrs.field(converter=tuple, validator=lambda _s, _a, v: _check_members(v))
+
+    @property
+    def name(self) -> str:
+        return signature_of(self)
+
+    def describe(self) -> str:
+        return self.name
+
+
+@attrs.frozen
+class AnyOf:
+    """Wait for the first member to finish; the result is ``(index, value)``."""
+
+    kind: ClassVar[str] = "any_of"
+    commands: tuple[Any, ...] = attrs.field(converter=tuple, validator=lambda _s, _a, v: _check_members(v))
+
+    @property
+    def name(self) -> str:
+        return signature_of(self)
+
+    def describe(self) -> str:
+        return self.name
+
+
+Command = Union[StepCall, Sleep, SleepUntil, WaitForEvent, ChildRun, DeterministicValue, ContinueAsNew, Compensate, AllOf, AnyOf]
+COMMAND_TYPES: tuple[type, ...] = (*LEAF_TYPES, DeterministicValue, ContinueAsNew, Compensate, AllOf, AnyOf)
+
+
+def signature_of(command: Any) -> str:
+    """Return the ``kind:name`` text replay compares; combinators include their members."""
+    if isinstance(command, (AllOf, AnyOf)):
+        inner = ", ".join(signature_of(member) for member in command.commands)
+        return f"{command.kind}({inner})"
+    return f"{command.kind}:{command.name}"
+
+
+def leaves_of(command: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Return ``(path, leaf)`` for every leaf of a command; a plain command is its own leaf ``""``.
+
+    Paths name members by index: ``"0"``, ``"1"``, and ``"2.0"`` for the first member of a nested
+    combinator at index 2. They key the per-leaf state of parallel execution.
+    """
+    if not isinstance(command, (AllOf, AnyOf)):
+        return [(prefix, command)]
+    found: list[tuple[str, Any]] = []
+    for index, member in enumerate(command.commands):
+        path = f"{prefix}.{index}" if prefix else str(index)
+        found.extend(leaves_of(member, path))
+    return found
+
+
+# -- constructors: the names workflows use -------------------------------------------------------
+
+
+def sleep(duration: Duration) -> Sleep:
+    """Park the run for ``duration`` (timedelta, seconds, or text such as ``"10 minutes"``)."""
+    return Sleep(parse_duration(duration, what="sleep duration"))
+
+
+def sleep_until(when: Any) -> SleepUntil:
+    """Park the run until ``when``: a timezone-aware datetime or a Unix timestamp."""
+    return SleepUntil(parse_timestamp(when))
+
+
+def wait_for_event(type: str, timeout: Duration | None = None) -> WaitForEvent:  # noqa: A002
+    """Wait for an event of ``type``; raise ``EventTimeoutError`` into the workflow on timeout."""
+    if not isinstance(type, str) or not type:
+        raise ValueError(f"event type must be a non-empty string, got {type!r}")
+    seconds = None if timeout is None else parse_duration(timeout, what="event timeout")
+    return WaitForEvent(type, seconds)
+
+
+def all_of(*commands: Any) -> AllOf:
+    """Run the commands concurrently; the result is the list of their values in declared order."""
+    if not commands:
+        raise ValueError("all_of() needs at least one command")
+    return AllOf(commands)
+
+
+def any_of(*commands: Any) -> AnyOf:
+    """Race the commands; the result is ``(index, value)`` of the first to finish."""
+    if not commands:
+        raise ValueError("any_of() needs at least one command")
+    return AnyOf(commands)
+
+
+def now() -> DeterministicValue:
+    """Yield to get the current time as an aware UTC datetime, journaled for replay."""
+    return DeterministicValue("now")
+
+
+def uuid4() -> DeterministicValue:
+    """Yield to get a random UUID, journaled for replay."""
+    return DeterministicValue("uuid4")
+
+
+def random() -> DeterministicValue:
+    """Yield to get a random float in [0, 1), journaled for replay."""
+    return DeterministicValue("random")
+
+
+def continue_as_new(*args: Any, **kwargs: Any) -> ContinueAsNew:
+    """End this journal and continue the same run id with new arguments."""
+    return ContinueAsNew(args, kwargs)
+
+
+def compensate() -> Compensate:
+    """Run the compensations of the steps completed so far, in reverse order."""
+    return Compensate()
+
+
+def _workflow_name(workflow: Any) -> str:
+    name = getattr(workflow, "name", workflow)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"expected a @flowgen.workflow or a workflow name, got {workflow!r}")
+    return name
+
+
+def child(workflow: Any, *args: Any, run_id: str | None = None, **kwargs: Any) -> ChildRun:
+    """Start a child run and wait for its result (``ChildWorkflowError`` if it fails)."""
+    return ChildRun(_workflow_name(workflow), args, kwargs, run_id, True)
+
+
+def start_child(workflow: Any, *args: Any, run_id: str | None = None, **kwargs: Any) -> ChildRun:
+    """Start a child run without waiting; the result sent back is the child's run id."""
+    return ChildRun(_workflow_name(workflow), args, kwargs, run_id, False)

@@ -1,0 +1,293 @@
+"""``@flowgen.step``, ``@flowgen.workflow``, the ``Retry`` policy and the registry of names.
+
+Runs name their workflow by a stable string, and parallel step messages name their step, so
+workers find the code through :data:`registry`. Decorating registers; registering a different
+function under a name that is taken raises :class:`~flowgen.errors.RegistrationError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import random as _random
+import re
+from collections.abc import Callable, Generator, Iterable
+from typing import Any, Literal, TypeVar, overload
+
+import attrs
+
+from .commands import StepCall
+from .durations import Duration, parse_duration
+from .errors import RegistrationError, StepNotFoundError, WorkflowNotFoundError
+
+Backoff = Literal["constant", "linear", "exponential"]
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:<>\-/]{1,200}$")
+
+
+def _seconds(value: Duration) -> float:
+    return parse_duration(value, what="retry delay")
+
+
+def _check_limit(_instance: Any, _attribute: Any, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"Retry(limit={value!r}): the number of retries must be an int >= 0")
+
+
+def _check_backoff(_instance: Any, _attribute: Any, value: str) -> None:
+    if value not in ("constant", "linear", "exponential"):
+        raise ValueError(f"Retry(backoff={value!r}): use 'constant', 'linear' or 'exponential'")
+
+
+def _check_jitter(_instance: Any, _attribute: Any, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"Retry(jitter={value!r}): jitter is a fraction between 0 and 1")
+
+
+@attrs.frozen
+class Retry:
+    """How a failing step is retried.
+
+    Args:
+        limit: retries after the first attempt (``limit=3`` allows 4 attempts in all).
+        delay: the base wait before the first retry.
+        backoff: ``"constant"`` waits ``delay`` each time, ``"linear"`` waits ``delay * n`` before
+            retry ``n``, ``"exponential"`` waits ``delay * 2 ** (n - 1)``.
+        max_delay: the longest wait, whatever the backoff says.
+        jitter: a fraction; each wait is multiplied by a random factor in ``[1 - jitter, 1]`` so
+            that many failing runs do not retry in lockstep.
+
+    The wait between attempts is a durable timer: no worker thread sleeps through it.
+    """
+
+    limit: int = attrs.field(default=3, validator=_check_limit)
+    delay: float = attrs.field(default=1.0, converter=_seconds)
+    backoff: Backoff = attrs.field(default="exponential", validator=_check_backoff)
+    max_delay: float = attrs.field(default=60.0, converter=_seconds)
+    jitter: float = attrs.field(default=0.1, converter=float, validator=_check_jitter)
+
+    def base_delay(self, retry_number: int) -> float:
+        """Return the wait before retry ``retry_number`` (1 for the first retry), without jitter."""
+        if self.backoff == "constant":
+            wait = self.delay
+        elif self.backoff == "linear":
+            wait = self.delay * retry_number
+        else:
+            wait = self.delay * (2 ** min(retry_number - 1, 64))
+        return min(wait, self.max_delay)
+
+    def delay_before(self, retry_number: int, rng: _random.Random | None = None) -> float:
+        """Return the jittered wait before retry ``retry_number``."""
+        wait = self.base_delay(retry_number)
+        if self.jitter:
+            wait *= 1.0 - (rng or _random).random() * self.jitter
+        return wait
+
+
+DEFAULT_RETRY = Retry()
+"""The policy of a step declared without ``retries``: 3 retries, exponential from 1 s, at most 60 s."""
+
+NO_RETRY = Retry(limit=0)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _as_retry(value: Retry | int | None) -> Retry:
+    if value is None:
+        return DEFAULT_RETRY
+    if isinstance(value, Retry):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Retry(limit=value)
+    raise TypeError(f"retries must be a flowgen.Retry or an int number of retries, got {value!r}")
+
+
+def _default_name(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__qualname__", None) or fn.__name__)
+
+
+def _check_name(name: str, what: str) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise RegistrationError(
+            f"invalid {what} name {name!r}: use 1 to 200 letters, digits and . _ - : / < >"
+        )
+    return name
+
+
+class Step:
+    """A function that does side effects; calling the step builds a :class:`StepCall` command.
+
+    The original function stays reachable as ``step.fn`` so it can be unit-tested directly.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        retries: Retry | int | None = None,
+        timeout: Duration | None = None,
+        queue: str | None = None,
+        no_retry_on: Iterable[type[BaseException]] = (),
+        compensate: Step | None = None,
+        crash_limit: int = 3,
+    ) -> None:
+        if inspect.isgeneratorfunction(fn):
+            raise TypeError(
+                f"@flowgen.step cannot decorate the generator function {fn.__qualname__}; "
+                "did you mean @flowgen.workflow?"
+            )
+        if compensate is not None and not isinstance(compensate, Step):
+            raise TypeError(f"compensate must be a @flowgen.step, got {compensate!r}")
+        if isinstance(crash_limit, bool) or not isinstance(crash_limit, int) or crash_limit < 1:
+            raise ValueError(f"crash_limit must be an int >= 1, got {crash_limit!r}")
+        self.fn = fn
+        self.name = _check_name(name or _default_name(fn), "step")
+        self.retries = _as_retry(retries)
+        self.timeout = None if timeout is None else parse_duration(timeout, what="step timeout")
+        self.queue = queue
+        self.no_retry_on = tuple(no_retry_on)
+        self.compensate = compensate
+        self.crash_limit = crash_limit
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> StepCall:
+        return StepCall(self.name, args, kwargs, step=self)
+
+    def __repr__(self) -> str:
+        return f"<flowgen.step {self.name}>"
+
+
+class Workflow:
+    """A generator function that yields commands; calling it returns its generator."""
+
+    def __init__(self, fn: Callable[..., Generator[Any, Any, Any]], *, name: str | None = None) -> None:
+        if not inspect.isgeneratorfunction(fn):
+            raise TypeError(
+                f"@flowgen.workflow needs a generator function (one that yields commands); "
+                f"{getattr(fn, '__qualname__', fn)!r} is not one. Did you mean @flowgen.step?"
+            )
+        self.fn = fn
+        self.name = _check_name(name or _default_name(fn), "workflow")
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<flowgen.workflow {self.name}>"
+
+
+class Registry:
+    """Maps stable names to workflows and steps."""
+
+    def __init__(self) -> None:
+        self.workflows: dict[str, Workflow] = {}
+        self.steps: dict[str, Step] = {}
+
+    def add_workflow(self, workflow: Workflow) -> Workflow:
+        self._add(self.workflows, workflow, "workflow")
+        return workflow
+
+    def add_step(self, step: Step) -> Step:
+        self._add(self.steps, step, "step")
+        return step
+
+    @staticmethod
+    def _add(table: dict[str, Any], item: Workflow | Step, what: str) -> None:
+        existing = table.get(item.name)
+        if existing is not None and not _same_definition(existing.fn, item.fn):
+            raise RegistrationError(
+                f"two different {what}s are registered under the name {item.name!r}: "
+                f"{_where(existing.fn)} and {_where(item.fn)}; give one of them another name with "
+                f"@flowgen.{what}(name=...)"
+            )
+        table[item.name] = item
+
+    def workflow(self, name: str) -> Workflow:
+        """Return the workflow registered as ``name``."""
+        try:
+            return self.workflows[name]
+        except KeyError:
+            raise WorkflowNotFoundError(
+                f"no workflow named {name!r} is registered in this process; import the module that "
+                f"defines it (for a worker: `flowgen worker that.module`). Known: {sorted(self.workflows)}"
+            ) from None
+
+    def step(self, name: str) -> Step:
+        """Return the step registered as ``name``."""
+        try:
+            return self.steps[name]
+        except KeyError:
+            raise StepNotFoundError(
+                f"no step named {name!r} is registered in this process; import the module that "
+                "defines it in the worker"
+            ) from None
+
+
+def _same_definition(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
+    """Treat a re-definition at the same place (a module imported twice, a reload) as the same."""
+    if a is b:
+        return True
+    return bool(
+        getattr(a, "__module__", None) == getattr(b, "__module__", None)
+        and getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None)
+    )
+
+
+def _where(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
+
+
+registry = Registry()
+"""The process-wide registry the decorators register into."""
+
+
+@overload
+def step(fn: F) -> Step: ...
+@overload
+def step(
+    fn: None = None,
+    *,
+    name: str | None = None,
+    retries: Retry | int | None = None,
+    timeout: Duration | None = None,
+    queue: str | None = None,
+    no_retry_on: Iterable[type[BaseException]] = (),
+    compensate: Step | None = None,
+    crash_limit: int = 3,
+) -> Callable[[F], Step]: ...
+
+
+def step(fn: Any = None, **options: Any) -> Any:
+    """Declare a step: ``@flowgen.step`` or ``@flowgen.step(retries=..., timeout=..., ...)``.
+
+    Args:
+        name: the stable name (default: the function's qualified name).
+        retries: a :class:`Retry` or an int number of retries (default :data:`DEFAULT_RETRY`).
+        timeout: the longest one attempt may run before ``StepTimeoutError`` interrupts it.
+        queue: run this step as its own message on this Dramatiq queue.
+        no_retry_on: exception types that fail the step at once, without retries.
+        compensate: a step that undoes this one, run by saga compensation.
+        crash_limit: how many times a worker may die during this step before it fails with
+            ``StepCrashedError``.
+    """
+
+    def decorate(function: Callable[..., Any]) -> Step:
+        return registry.add_step(Step(function, **options))
+
+    return decorate(fn) if fn is not None else decorate
+
+
+@overload
+def workflow(fn: F) -> Workflow: ...
+@overload
+def workflow(fn: None = None, *, name: str | None = None) -> Callable[[F], Workflow]: ...
+
+
+def workflow(fn: Any = None, *, name: str | None = None) -> Any:
+    """Declare a workflow: ``@flowgen.workflow`` or ``@flowgen.workflow(name="orders.v2")``."""
+
+    def decorate(function: Callable[..., Any]) -> Workflow:
+        return registry.add_workflow(Workflow(function, name=name))
+
+    return decorate(fn) if fn is not None else decorate

@@ -1,0 +1,107 @@
+"""Parse durations ("30s", "10 minutes", timedelta, seconds) and points in time.
+
+Every duration flowgen accepts goes through :func:`parse_duration`, so the rules are the same
+for sleeps, event timeouts, retry delays and step timeouts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timedelta
+from typing import Union
+
+from .errors import InvalidDurationError
+
+Duration = Union[timedelta, int, float, str]
+"""What flowgen accepts as a duration: a timedelta, a number of seconds, or a string."""
+
+_UNITS: dict[str, float] = {}
+for _names, _seconds in (
+    (("ms", "msec", "msecs", "millisecond", "milliseconds"), 0.001),
+    (("s", "sec", "secs", "second", "seconds"), 1.0),
+    (("m", "min", "mins", "minute", "minutes"), 60.0),
+    (("h", "hr", "hrs", "hour", "hours"), 3600.0),
+    (("d", "day", "days"), 86400.0),
+    (("w", "week", "weeks"), 604800.0),
+):
+    for _name in _names:
+        _UNITS[_name] = _seconds
+
+_PART = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]+)\s*,?")
+_EXAMPLES = "'30s', '10 minutes', '1h30m', '2 days', a number of seconds or a timedelta"
+
+
+def parse_duration(value: object, *, what: str = "duration") -> float:
+    """Return ``value`` as a non-negative, finite number of seconds.
+
+    Raises:
+        InvalidDurationError: (a ``ValueError``) naming the bad value and the accepted forms.
+    """
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool):
+        raise InvalidDurationError(f"invalid {what} {value!r}: a bool is not a duration; use {_EXAMPLES}")
+    elif isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = _parse_text(value, what)
+    else:
+        raise InvalidDurationError(
+            f"invalid {what} {value!r} of type {type(value).__name__}; use {_EXAMPLES}"
+        )
+    if not math.isfinite(seconds):
+        raise InvalidDurationError(f"invalid {what} {value!r}: it must be finite")
+    if seconds < 0:
+        raise InvalidDurationError(f"invalid {what} {value!r}: it must not be negative")
+    return seconds
+
+
+def _parse_text(text: str, what: str) -> float:
+    stripped = text.strip()
+    try:
+        return float(stripped)
+    except ValueError:
+        pass
+    total = 0.0
+    position = 0
+    matched = False
+    for match in _PART.finditer(stripped):
+        if match.start() != position:
+            break
+        unit = match.group(2).lower()
+        if unit not in _UNITS:
+            raise InvalidDurationError(
+                f"invalid {what} {text!r}: unknown unit {match.group(2)!r}; use {_EXAMPLES}"
+            )
+        total += float(match.group(1)) * _UNITS[unit]
+        position = match.end()
+        matched = True
+    if not matched or position != len(stripped):
+        raise InvalidDurationError(f"invalid {what} {text!r}; use {_EXAMPLES}")
+    return total
+
+
+def parse_timestamp(when: object) -> float:
+    """Return ``when`` (a timezone-aware datetime or a Unix timestamp) as a Unix timestamp.
+
+    Raises:
+        InvalidDurationError: for a naive datetime (its time zone would be a guess) or any
+            other type.
+    """
+    if isinstance(when, datetime):
+        if when.tzinfo is None or when.utcoffset() is None:
+            raise InvalidDurationError(
+                f"naive datetime {when!r}: flowgen needs a timezone-aware datetime, for example "
+                "datetime(2030, 1, 1, tzinfo=timezone.utc) or datetime.now(timezone.utc)"
+            )
+        return when.timestamp()
+    if isinstance(when, (int, float)) and not isinstance(when, bool):
+        value = float(when)
+        if not math.isfinite(value):
+            raise InvalidDurationError(f"invalid point in time {when!r}: it must be finite")
+        return value
+    raise InvalidDurationError(
+        f"invalid point in time {when!r} of type {type(when).__name__}: use a timezone-aware "
+        "datetime or a Unix timestamp"
+    )

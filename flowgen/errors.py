@@ -1,0 +1,208 @@
+"""The flowgen error tree: every error flowgen raises derives from :class:`FlowgenError`.
+
+Messages say what happened, the values involved and the likely fix. This module imports
+neither ``redis`` nor ``dramatiq`` (a test enforces it): workflows and the interpreter use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FlowgenError(Exception):
+    """Base class of every error raised by flowgen."""
+
+
+class ConfigurationError(FlowgenError):
+    """The engine, store or worker was configured in a way that cannot work."""
+
+
+class RegistrationError(FlowgenError):
+    """Two different workflows (or steps) were registered under one name."""
+
+
+class WorkflowNotFoundError(FlowgenError):
+    """A run names a workflow that is not registered in this process."""
+
+
+class StepNotFoundError(FlowgenError):
+    """A message names a step that is not registered in this process."""
+
+
+class InvalidDurationError(FlowgenError, ValueError):
+    """A duration or a point in time could not be understood."""
+
+
+class InvalidRunIdError(FlowgenError, ValueError):
+    """A run id is empty, too long or uses characters flowgen does not accept."""
+
+
+class WorkflowYieldError(FlowgenError, TypeError):
+    """A workflow yielded something that is not a flowgen command."""
+
+
+class NonDeterminismError(FlowgenError):
+    """Replay reached a command that differs from the one recorded at that position.
+
+    Attributes:
+        position: the yield position where the workflow diverged.
+        recorded: a description of the command recorded in the journal there.
+        new: a description of the command the current code yielded (or ``None`` when the
+            workflow finished before reaching that position).
+    """
+
+    def __init__(self, position: int, recorded: str, new: str | None, detail: str = "") -> None:
+        self.position = position
+        self.recorded = recorded
+        self.new = new
+        got = new if new is not None else "the workflow finishing"
+        message = (
+            f"non-deterministic workflow at position {position}: the journal recorded {recorded} "
+            f"but the current code yielded {got}"
+        )
+        if detail:
+            message += f" ({detail})"
+        message += (
+            ". Workflow code must yield the same commands in the same order on every replay; "
+            "deploy changes to workflows with in-flight runs under a new workflow name, or branch "
+            "on a journaled value such as `yield flowgen.now()`."
+        )
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.position, self.recorded, self.new))
+
+
+class StepFailedError(FlowgenError):
+    """A step failed with an exception that could not be rebuilt in this process.
+
+    Attributes:
+        type_name: the dotted name of the original exception type.
+        message: ``str()`` of the original exception.
+        traceback_text: the formatted traceback captured where the step ran.
+    """
+
+    def __init__(self, type_name: str, message: str, traceback_text: str = "") -> None:
+        self.type_name = type_name
+        self.message = message
+        self.traceback_text = traceback_text
+        super().__init__(f"{type_name}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.type_name, self.message, self.traceback_text))
+
+
+class NonRetryableError(FlowgenError):
+    """Raise from a step to fail it at once, skipping any remaining retry attempts."""
+
+
+class StepRetriesExceededError(FlowgenError):
+    """A step failed on every attempt its retry policy allowed.
+
+    Attributes:
+        step: the step's name.
+        attempts: how many attempts ran.
+        last_error: the exception of the last attempt (also the ``__cause__``).
+    """
+
+    def __init__(self, step: str, attempts: int, last_error: BaseException | None = None) -> None:
+        self.step = step
+        self.attempts = attempts
+        self.last_error = last_error
+        last = f"{type(last_error).__name__}: {last_error}" if last_error is not None else "unknown"
+        super().__init__(f"step {step!r} failed after {attempts} attempts; last error: {last}")
+        self.__cause__ = last_error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.step, self.attempts, self.last_error))
+
+
+class StepTimeoutError(FlowgenError):
+    """A step attempt ran longer than its ``timeout`` and was interrupted."""
+
+
+class StepCrashedError(FlowgenError):
+    """A step's worker died during the step more times than its crash limit allows."""
+
+
+class EventTimeoutError(FlowgenError):
+    """``wait_for_event`` reached its timeout before a matching event arrived."""
+
+
+class CancelledError(FlowgenError):
+    """The run was cancelled; raised into the workflow at its current ``yield``."""
+
+
+class ChildWorkflowError(FlowgenError):
+    """A child run failed; its error is the ``__cause__``."""
+
+
+class CompensatedError(FlowgenError):
+    """A run failed and the compensations of its completed steps ran (saga rollback).
+
+    Attributes:
+        compensations: one dict per compensation, in the order they ran: ``step`` (the
+            compensation's name), ``undoes`` (the step it undid), ``for`` (that step's journal
+            position), ``ok`` and ``error`` (the message of a compensation that failed).
+
+    The error that made the run fail is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, compensations: list[dict[str, Any]] | None = None) -> None:
+        self.compensations = list(compensations or [])
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.compensations))
+
+
+class JournalLimitError(FlowgenError):
+    """A run's journal grew past the configured limit."""
+
+
+class RunNotFoundError(FlowgenError, LookupError):
+    """No run exists with the given id."""
+
+
+class RunFinishedError(FlowgenError):
+    """The operation needs a live run but the run has already finished."""
+
+
+class RunStateError(FlowgenError):
+    """The operation is not allowed in the run's current state."""
+
+
+class RunIdConflictError(FlowgenError):
+    """A run with this id already exists with a different workflow or different arguments."""
+
+
+class WorkflowFailedError(FlowgenError):
+    """``run.result()`` of a run that failed; the workflow's error is the ``__cause__``."""
+
+
+class WorkflowCancelledError(WorkflowFailedError):
+    """``run.result()`` of a run that was cancelled."""
+
+
+class ResultTimeoutError(FlowgenError, TimeoutError):
+    """``run.result(timeout=...)`` gave up before the run finished."""
+
+
+class SerializationError(FlowgenError):
+    """A value could not be encoded or decoded."""
+
+
+class PayloadTooLargeError(SerializationError):
+    """An encoded value is larger than the configured limit."""
+
+
+class TamperedDataError(SerializationError):
+    """A pickled value's signature does not match: it was not written by this engine's key."""
+
+
+class LeaseLostError(FlowgenError):
+    """This worker no longer holds the run's lease; another worker advanced it."""
+
+
+class StoreUnavailableError(FlowgenError):
+    """The store could not be reached."""

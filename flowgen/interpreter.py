@@ -1,0 +1,217 @@
+"""The pure interpreter: replay a workflow generator against its journal, decide what comes next.
+
+Given a generator and the journaled outcomes of its first commands, :class:`Replayer` feeds each
+outcome back in (results with ``send``, failures with ``throw``), checking at every yield
+position that the code yields the command the journal recorded there. What it returns is a
+decision: execute a new command, complete with an output, or fail with an error.
+
+No I/O happens here, and the module imports neither ``redis`` nor ``dramatiq`` (a test enforces
+it), so the same code drives production workers, the testing runner and ``verify_replay``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Generator, Iterable
+from typing import Any, Union
+
+import attrs
+
+from .commands import COMMAND_TYPES
+from .errors import NonDeterminismError, WorkflowYieldError
+
+
+@attrs.frozen
+class Outcome:
+    """The outcome of one command: a value, or an error to raise into the workflow."""
+
+    ok: bool
+    value: Any = None
+    error: BaseException | None = None
+
+    @classmethod
+    def success(cls, value: Any) -> Outcome:
+        return cls(True, value, None)
+
+    @classmethod
+    def failure(cls, error: BaseException) -> Outcome:
+        return cls(False, None, error)
+
+
+@attrs.frozen
+class Recorded:
+    """A journal entry as the interpreter sees it: where, what command, and how it ended.
+
+    ``outcome`` may be a callable taking the command replay yielded at this position and
+    returning the :class:`Outcome`: combinators rebuild their value from their members'
+    recorded outcomes, which needs the yielded command's shape. It is only called after the
+    command was checked against the recorded kind and name.
+    """
+
+    position: int
+    kind: str
+    name: str
+    outcome: Outcome | Callable[[Any], Outcome]
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.name!r}"
+
+
+@attrs.frozen
+class Execute:
+    """The workflow yielded a command that has no journaled outcome yet."""
+
+    position: int
+    command: Any
+
+
+@attrs.frozen
+class Complete:
+    """The workflow returned ``output``."""
+
+    output: Any
+
+
+@attrs.frozen
+class Fail:
+    """The workflow raised ``error`` (or yielded something that is not a command)."""
+
+    error: BaseException
+
+
+Decision = Union[Execute, Complete, Fail]
+
+
+def describe_command(command: Any) -> str:
+    """Describe a command the way the journal's ``kind`` and ``name`` do."""
+    return f"{command.kind} {command.name!r}"
+
+
+def _bad_yield(value: Any, position: int) -> WorkflowYieldError:
+    from .decorators import Step, Workflow
+
+    if isinstance(value, Step):
+        hint = f"it yielded the step {value.name!r} itself; call it: `yield {value.name}(...)`"
+    elif isinstance(value, Workflow):
+        hint = f"it yielded the workflow {value.name!r}; use `yield flowgen.child({value.name}, ...)`"
+    elif inspect.isgenerator(value):
+        hint = (
+            "it yielded a generator (a workflow called without `yield from`); use `yield from other(...)` "
+            "to inline it or `yield flowgen.child(other, ...)` to run it as a child"
+        )
+    else:
+        hint = f"it yielded {value!r} ({type(value).__name__})"
+    return WorkflowYieldError(
+        f"workflows must yield flowgen commands (step calls, flowgen.sleep(...), ...) but at position "
+        f"{position} {hint}"
+    )
+
+
+class Replayer:
+    """Drive one workflow generator, one yield position at a time.
+
+    ``position`` is the yield position of the command the generator is suspended at (the
+    number of outcomes fed so far). The generator is advanced only through this object, so the
+    position always matches the journal.
+    """
+
+    def __init__(self, generator: Generator[Any, Any, Any]) -> None:
+        if not inspect.isgenerator(generator):
+            raise TypeError(f"a workflow must be a generator function; calling it returned {generator!r}")
+        self.generator = generator
+        self.position = 0
+        self.decision: Decision | None = None
+        self.history: list[Any] = []
+        """The command yielded at each position so far (saga compensation needs their arguments)."""
+
+    def _step(self, outcome: Outcome | None) -> Decision:
+        try:
+            if outcome is None:
+                yielded = next(self.generator)
+            elif outcome.ok:
+                yielded = self.generator.send(outcome.value)
+            else:
+                assert outcome.error is not None
+                yielded = self.generator.throw(outcome.error)
+        except StopIteration as stop:
+            self.decision = Complete(stop.value)
+            return self.decision
+        except Exception as error:
+            self.decision = Fail(error)
+            return self.decision
+        if not isinstance(yielded, COMMAND_TYPES):
+            error = _bad_yield(yielded, self.position)
+            self.generator.close()
+            self.decision = Fail(error)
+            return self.decision
+        self.history.append(yielded)
+        self.decision = Execute(self.position, yielded)
+        return self.decision
+
+    def start(self) -> Decision:
+        """Run the workflow to its first yield."""
+        if self.decision is not None:
+            raise RuntimeError("this replayer has already started")
+        return self._step(None)
+
+    def send(self, outcome: Outcome) -> Decision:
+        """Feed the outcome of the pending command and run to the next yield (or the end)."""
+        if not isinstance(self.decision, Execute):
+            raise RuntimeError(f"no command is pending; the workflow already ended with {self.decision!r}")
+        self.position += 1
+        return self._step(outcome)
+
+    def replay(self, entries: Iterable[Recorded]) -> Decision:
+        """Feed every journaled outcome in order and return the decision that follows them.
+
+        Raises:
+            NonDeterminismError: the code yields a different command (kind or name) at some
+                position than the journal recorded, or ends before the journal does. No
+                recorded outcome is ever fed to a different command.
+        """
+        decision = self.decision if self.decision is not None else self.start()
+        for entry in entries:
+            if entry.position != self.position:
+                raise ValueError(
+                    f"journal entries must be contiguous: expected position {self.position}, got {entry.position}"
+                )
+            if not isinstance(decision, Execute):
+                detail = "the workflow returned" if isinstance(decision, Complete) else (
+                    f"the workflow raised {type(decision.error).__name__}: {decision.error}"
+                )
+                raise NonDeterminismError(entry.position, entry.describe(), None, detail)
+            command = decision.command
+            if command.kind != entry.kind or command.name != entry.name:
+                raise NonDeterminismError(entry.position, entry.describe(), describe_command(command))
+            outcome = entry.outcome(command) if callable(entry.outcome) else entry.outcome
+            decision = self.send(outcome)
+        return decision
+
+    def close(self) -> None:
+        """Close the generator now rather than when it is garbage collected.
+
+        Closing runs the workflow's ``finally`` blocks (pure code, like the rest of a workflow).
+        A ``finally`` that yields a cleanup command makes ``close()`` raise ``RuntimeError``;
+        closing again unwinds past that yield, so a bounded loop finishes the generator and
+        nothing is reported as an "ignored GeneratorExit" later.
+        """
+        for _ in range(100):
+            try:
+                self.generator.close()
+                return
+            except RuntimeError:
+                continue
+            except Exception:  # the workflow's finally raised: it is finished all the same
+                return
+
+
+__all__ = [
+    "Complete",
+    "Decision",
+    "Execute",
+    "Fail",
+    "Outcome",
+    "Recorded",
+    "Replayer",
+    "describe_command",
+]

@@ -1,0 +1,99 @@
+"""The in-process transport: advance runs on threads of this process.
+
+Used by the embedded engines (``sqlite://`` and ``memory://``). It is a plain work queue with
+worker threads rather than Dramatiq on an in-process broker: the messages never leave the
+process, so broker features (serialization, acks, dead letters, delays) would only add cost
+and failure modes. What survives a crash is in the store, not in this queue: at start-up the
+engine enqueues every run the store says should be moving, and the reconciler keeps doing so.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+logger = logging.getLogger("flowgen.local")
+
+_STOP = object()
+
+
+class LocalTransport:
+    """A thread pool fed by ``enqueue`` / ``enqueue_branch``.
+
+    Args:
+        threads: how many runs (or parallel steps) advance at once.
+    """
+
+    def __init__(self, threads: int = 8) -> None:
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        self.threads = threads
+        self.runtime: Any = None
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._workers: list[threading.Thread] = []
+        self._busy = 0
+        self._idle = threading.Condition()
+
+    def bind(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    def enqueue(self, run_ids: Sequence[str]) -> None:
+        """Queue "advance" messages; dropped when no worker thread runs (see :meth:`start`)."""
+        if self._workers:
+            for run_id in run_ids:
+                self._queue.put(("advance", run_id))
+
+    def enqueue_branch(self, run_id: str, key: str, attempt: int, queue_name: str | None) -> None:
+        if self._workers:
+            self._queue.put(("step", run_id, key, attempt))
+
+    def start(self) -> None:
+        """Start the worker threads. Until then messages are dropped: an engine that does not
+        advance runs itself leaves them to the reconciler of the process that does (the store
+        records every run that should be moving)."""
+        if self._workers:
+            return
+        for index in range(self.threads):
+            thread = threading.Thread(target=self._work, name=f"flowgen-worker-{index}", daemon=True)
+            thread.start()
+            self._workers.append(thread)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the messages being processed, drop the queued ones (the store keeps them)."""
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        for _ in self._workers:
+            self._queue.put(_STOP)
+        for thread in self._workers:
+            thread.join(timeout)
+        self._workers = []
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            with self._idle:
+                self._busy += 1
+            try:
+                if item[0] == "advance":
+                    self.runtime.advance(item[1])
+                else:
+                    self.runtime.run_branch(item[1], item[2], item[3])
+            except Exception:
+                logger.exception("processing %r failed", item)
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+    def idle(self) -> bool:
+        """True when nothing is queued or being processed."""
+        with self._idle:
+            return self._busy == 0 and self._queue.empty()

@@ -1,0 +1,114 @@
+"""Background services every worker process runs: timers, the reconciler, retention sweeps.
+
+* The **timer poller** claims due timers from the store (atomically, so many processes can
+  poll) and enqueues the runs. Claimed runs enter the ready index first, so a crash between the
+  claim and the enqueue is repaired by the reconciler.
+* The **reconciler** finds runs that should be moving (in the ready index) but have no live
+  lease and no recent enqueue, and enqueues them again: a run abandoned by a dead worker moves
+  again within ``lease_ttl + reconcile_interval`` seconds, without Dramatiq's maintenance.
+* The **sweeper** drops runs whose retention ended from the store's indexes (Redis only).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+from .clock import Clock
+from .stores.base import Store
+
+logger = logging.getLogger("flowgen.services")
+
+BATCH = 1000
+
+
+class _Periodic(threading.Thread):
+    """Call ``tick`` every ``interval`` seconds (again at once when it reports more work)."""
+
+    def __init__(self, name: str, interval: float, tick: Callable[[], bool], stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self.interval = interval
+        self.tick = tick
+        self.stop_event = stop
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                more = self.tick()
+            except Exception:
+                logger.exception("%s failed; retrying in %.1fs", self.name, self.interval)
+                more = False
+            if not more:
+                self.stop_event.wait(self.interval)
+
+
+class Services:
+    """The timer poller, reconciler and sweeper of one process.
+
+    Args:
+        store: the store to poll.
+        enqueue: sends "advance run" messages.
+        clock: the time source.
+        grace: passed to the store (see ``Settings.grace``).
+        timer_interval: how often to poll for due timers (bounds timer lateness).
+        reconcile_interval: how often to look for stuck runs.
+        sweep_interval: how often to sweep expired runs from indexes (default: a minute, or
+            half the store's retention when that is shorter, so short retentions free the
+            index entries of expired runs promptly).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        enqueue: Callable[[Sequence[str]], None],
+        clock: Clock,
+        *,
+        grace: float,
+        timer_interval: float = 0.1,
+        reconcile_interval: float = 2.0,
+        sweep_interval: float | None = None,
+    ) -> None:
+        self.store = store
+        self.enqueue = enqueue
+        self.clock = clock
+        self.grace = grace
+        self._stop = threading.Event()
+        self._threads = [
+            _Periodic("flowgen-timers", timer_interval, self.fire_timers, self._stop),
+            _Periodic("flowgen-reconciler", reconcile_interval, self.reconcile, self._stop),
+        ]
+        if sweep_interval is None:
+            retention = getattr(store, "retention", None)
+            sweep_interval = 60.0 if retention is None else min(60.0, max(0.5, retention / 2))
+        if hasattr(store, "sweep"):
+            self._threads.append(_Periodic("flowgen-sweeper", sweep_interval, self.sweep, self._stop))
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout)
+
+    def fire_timers(self) -> bool:
+        """Enqueue the runs whose timer is due; true if there may be more."""
+        due = self.store.claim_due_timers(self.clock.now(), BATCH, self.grace)
+        if due:
+            self.enqueue(due)
+        return len(due) == BATCH
+
+    def reconcile(self) -> bool:
+        """Enqueue runs that should be moving but are not; true if there may be more."""
+        stuck = self.store.reconcile(self.clock.now(), BATCH, self.grace)
+        if stuck:
+            logger.info("reconciler: re-enqueueing %d run(s) with no live lease: %s", len(stuck), stuck[:10])
+            self.enqueue(stuck)
+        return len(stuck) == BATCH
+
+    def sweep(self) -> bool:
+        swept = int(self.store.sweep(self.clock.now(), BATCH))  # type: ignore[attr-defined]
+        return swept == BATCH

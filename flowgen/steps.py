@@ -1,0 +1,119 @@
+"""Run one step attempt, and decide what a failed attempt means under the step's retry policy.
+
+Used for steps run inline by the interpreter actor and for steps run as their own messages, so
+both behave the same: the step context is set, the timeout is enforced, errors are captured with
+their traceback, and retries follow :class:`~flowgen.decorators.Retry`.
+"""
+
+from __future__ import annotations
+
+import random
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from .context import StepContext, running_step
+from .decorators import Step
+from .errors import NonRetryableError, StepCrashedError, StepRetriesExceededError, StepTimeoutError
+from .journal import ATTEMPT_CRASHED, ATTEMPT_ERROR, ATTEMPT_TIMEOUT, LeafState
+from .serialization import error_record, rebuild_error
+from .timeouts import StepInterrupted, watchdog
+
+StepInvoker = Callable[[Step, Sequence[Any], Mapping[str, Any]], Any]
+"""How a step body is called: ``invoker(step, args, kwargs)``. Tests substitute mocks here."""
+
+
+def call_step_function(step: Step, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """The production invoker: call the step's own function."""
+    return step.fn(*args, **kwargs)
+
+
+@attrs.frozen
+class AttemptResult:
+    """How one attempt ended: a value, or an error with the traceback text from the step's thread."""
+
+    ok: bool
+    value: Any = None
+    error: BaseException | None = None
+    traceback: str = ""
+
+    @property
+    def timed_out(self) -> bool:
+        return isinstance(self.error, StepTimeoutError)
+
+
+def run_attempt(
+    step: Step,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    context: StepContext,
+    invoker: StepInvoker = call_step_function,
+) -> AttemptResult:
+    """Run the step body once under its context and timeout; never raises an ``Exception``."""
+    try:
+        with running_step(context):
+            if step.timeout is None:
+                return AttemptResult(True, invoker(step, args, kwargs))
+            with watchdog.guard(step.timeout) as guard:
+                value = invoker(step, args, kwargs)
+            if guard.fired:
+                raise StepInterrupted()
+            return AttemptResult(True, value)
+    except StepInterrupted:
+        error = StepTimeoutError(
+            f"step {step.name!r} attempt {context.attempt} ran longer than its timeout of {step.timeout:g}s "
+            "and was interrupted"
+        )
+        return AttemptResult(False, error=error, traceback=traceback.format_exc())
+    except Exception as error:
+        return AttemptResult(False, error=error, traceback=traceback.format_exc())
+
+
+def is_retryable(step: Step, error: BaseException) -> bool:
+    """Whether the policy may retry after ``error`` (``NonRetryableError`` and ``no_retry_on`` may not)."""
+    if isinstance(error, NonRetryableError):
+        return False
+    return not (step.no_retry_on and isinstance(error, step.no_retry_on))
+
+
+@attrs.frozen
+class FailureDecision:
+    """After a failed attempt: retry after ``delay`` seconds, or fail with ``error`` (a record)."""
+
+    retry: bool
+    delay: float = 0.0
+    error: dict[str, Any] | None = None
+
+
+def decide_after_failure(
+    step: Step, state: LeafState, record: dict[str, Any], retryable: bool, rng: random.Random | None = None
+) -> FailureDecision:
+    """Decide whether to retry, counting the failed attempts already in ``state``.
+
+    ``record`` is the error record of the attempt that just failed (already in ``state``).
+    When no retry is allowed the step fails with that error itself if it is not retryable
+    or the policy allows no retries; otherwise with ``StepRetriesExceededError`` wrapping it.
+    """
+    failures = state.count(ATTEMPT_ERROR, ATTEMPT_TIMEOUT)
+    policy = step.retries
+    if retryable and failures <= policy.limit:
+        return FailureDecision(True, policy.delay_before(failures, rng))
+    if not retryable or policy.limit == 0:
+        return FailureDecision(False, error=record)
+    exceeded = StepRetriesExceededError(step.name, len(state.attempts), rebuild_error(record))
+    return FailureDecision(False, error=error_record(exceeded, record.get("traceback", "")))
+
+
+def crash_error(step: Step, state: LeafState) -> dict[str, Any] | None:
+    """Return a ``StepCrashedError`` record if the step's worker died too often, else ``None``."""
+    crashes = state.count(ATTEMPT_CRASHED)
+    if crashes < step.crash_limit:
+        return None
+    error = StepCrashedError(
+        f"step {step.name!r} was interrupted {crashes} times by its worker dying (crash_limit={step.crash_limit}); "
+        "it is failed instead of being retried forever. Check the workers' logs for what killed them "
+        "(out of memory, a segfault in a C extension, a deploy that kills workers mid-step)"
+    )
+    return error_record(error, "")

@@ -1,0 +1,474 @@
+"""The store contract: what the engine needs from persistence, as a handful of atomic operations.
+
+A store keeps, per run: its metadata and status, the journal (closed entries plus the open
+entry at the tail), per-leaf records of steps running as their own messages ("branches"), an
+event inbox per event type with the ids already delivered, and a notification when the run
+finishes. Globally it keeps a timer index (runs to wake at a time), a ready index (runs that
+should be advancing, for the reconciler) and listings by status and workflow.
+
+Every method is atomic. Writes that advance a run (:meth:`Store.commit`) are fenced twice: by
+the lease **epoch** (a worker that lost its lease cannot write) and by the expected journal
+**position** (a duplicate or stale message cannot append twice). The same contract is
+implemented for Redis (Lua scripts), SQLite (transactions) and memory (a lock); the
+conformance suite in ``tests/stores`` runs against all of them.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from ..journal import Entry, OpenEntry
+
+QUEUED = "queued"
+RUNNING = "running"
+WAITING = "waiting"
+PAUSED = "paused"
+COMPENSATING = "compensating"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+STATUSES = (QUEUED, RUNNING, WAITING, PAUSED, COMPENSATING, COMPLETED, FAILED, CANCELLED)
+FINISHED = frozenset({COMPLETED, FAILED, CANCELLED})
+
+
+@attrs.frozen
+class NewRun:
+    """A run to create.
+
+    Attributes:
+        args: the encoded ``{"args": [...], "kwargs": {...}}`` of the workflow call.
+        fingerprint: a digest of workflow and arguments; starting an existing run id with a
+            different fingerprint is a conflict.
+        parent: ``"<run id>"`` of the parent run for a child run, else ``None``.
+    """
+
+    run_id: str
+    workflow: str
+    args: str
+    fingerprint: str
+    created: float
+    parent: str | None = None
+
+
+@attrs.define
+class RunRecord:
+    """A run's metadata as stored."""
+
+    run_id: str
+    workflow: str
+    status: str
+    created: float
+    updated: float
+    args: str
+    fingerprint: str
+    output: str | None = None
+    error: dict[str, Any] | None = None
+    parent: str | None = None
+    generation: int = 0
+    epoch: int = 0
+    owner: str = ""
+    lease_until: float = 0.0
+    signals: int = 0
+    waiting: tuple[str, ...] = ()
+    journal_length: int = 0
+    pause_requested: bool = False
+    cancel_requested: str = ""
+    finished: float | None = None
+    open: str | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    def to_fields(self) -> dict[str, str]:
+        """Flatten to strings (a Redis hash, a SQLite row's JSON)."""
+        fields = {
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "status": self.status,
+            "created": repr(self.created),
+            "updated": repr(self.updated),
+            "args": self.args,
+            "fingerprint": self.fingerprint,
+            "generation": str(self.generation),
+            "epoch": str(self.epoch),
+            "owner": self.owner,
+            "lease_until": repr(self.lease_until),
+            "signals": str(self.signals),
+            "waiting": json.dumps(list(self.waiting)),
+            "jlen": str(self.journal_length),
+            "pause": "1" if self.pause_requested else "",
+            "cancel": self.cancel_requested,
+        }
+        if self.output is not None:
+            fields["output"] = self.output
+        if self.error is not None:
+            fields["error"] = json.dumps(self.error)
+        if self.parent is not None:
+            fields["parent"] = self.parent
+        if self.finished is not None:
+            fields["finished"] = repr(self.finished)
+        if self.open is not None:
+            fields["open"] = self.open
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> RunRecord:
+        """Build from string fields (bytes are accepted and decoded)."""
+        f = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in fields.items()
+        }
+        error = f.get("error")
+        finished = f.get("finished")
+        return cls(
+            run_id=f["run_id"],
+            workflow=f["workflow"],
+            status=f["status"],
+            created=float(f["created"]),
+            updated=float(f["updated"]),
+            args=f["args"],
+            fingerprint=f.get("fingerprint", ""),
+            output=f.get("output"),
+            error=json.loads(error) if error else None,
+            parent=f.get("parent") or None,
+            generation=int(f.get("generation") or 0),
+            epoch=int(f.get("epoch") or 0),
+            owner=f.get("owner", ""),
+            lease_until=float(f.get("lease_until") or 0),
+            signals=int(f.get("signals") or 0),
+            waiting=tuple(json.loads(f.get("waiting") or "[]")),
+            journal_length=int(f.get("jlen") or 0),
+            pause_requested=bool(f.get("pause")),
+            cancel_requested=f.get("cancel", ""),
+            finished=float(finished) if finished else None,
+            open=f.get("open") or None,
+        )
+
+
+@attrs.frozen
+class InboxEvent:
+    """An event waiting in a run's inbox."""
+
+    id: str
+    payload: str
+    sent: float
+
+    def to_json(self) -> str:
+        return json.dumps({"id": self.id, "payload": self.payload, "sent": self.sent}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> InboxEvent:
+        data = json.loads(text)
+        return cls(data["id"], data["payload"], data["sent"])
+
+
+@attrs.define
+class Snapshot:
+    """What an advance starts from: the run, its journal tail, open entry, branches and inbox heads.
+
+    Attributes:
+        epoch: the lease epoch this snapshot was taken under (0 for a read-only load).
+        journal: closed entries from the offset asked for.
+        branches: branch records by ``"<position>/<path>"``.
+        inbox: the first events of each event type asked for, as many as the type was asked
+            for (types with no event are absent).
+        interrupted: the previous lease holder stopped without parking, finishing or releasing
+            the run (its lease expired): it died or froze while advancing it.
+    """
+
+    run: RunRecord
+    epoch: int
+    journal: list[Entry]
+    open: OpenEntry | None
+    branches: dict[str, dict[str, Any]]
+    inbox: dict[str, list[InboxEvent]]
+    interrupted: bool = False
+
+
+@attrs.frozen
+class Park:
+    """End the advance by parking the run until an event type, a timer or a signal wakes it.
+
+    The park only happens if the run's ``signals`` counter still equals ``signals``: an event,
+    a branch outcome or a control request that arrived after the snapshot the decision was
+    based on makes it re-evaluate instead, so no wake-up is lost between "nothing to do" and
+    "parked". The engine reads the inbox of every event type it parks on before parking.
+    """
+
+    signals: int
+    waiting: tuple[str, ...] = ()
+    timer: float | None = None
+    status: str = WAITING
+
+
+@attrs.frozen
+class Finish:
+    """End the run with a final status and its output or error."""
+
+    status: str
+    output: str | None = None
+    error: dict[str, Any] | None = None
+
+
+KEEP: Any = object()
+"""Sentinel for :attr:`Commit.open`: leave the open entry as it is."""
+
+
+@attrs.define
+class Commit:
+    """One atomic, fenced write that advances a run.
+
+    Validated before anything is written: the lease ``epoch`` must still be the run's, the
+    journal must have exactly ``position`` entries, and the events in ``consume`` must be the
+    first ones of their inboxes, in order. Then, in order: ``append`` entries, set or clear the
+    open entry, pop the consumed events, write ``branches`` (``None`` deletes), set ``status``,
+    mark a cancellation as delivered, start a new generation with ``continue_as_new`` (the new
+    encoded arguments: the journal is emptied), and finally ``finish`` the run or ``park`` it.
+
+    With ``hold_if_requested`` (used when the open entry records a step attempt about to
+    start), the open entry is not written if a pause or a cancellation is pending: the result
+    says ``held`` and the step does not start.
+    """
+
+    run_id: str
+    epoch: int
+    position: int
+    append: Sequence[Entry] = ()
+    open: OpenEntry | None = KEEP
+    consume: Sequence[tuple[str, str]] = ()
+    branches: dict[str, dict[str, Any] | None] = attrs.Factory(dict)
+    status: str | None = None
+    park: Park | None = None
+    finish: Finish | None = None
+    continue_as_new: str | None = None
+    cancel_delivered: bool = False
+    hold_if_requested: bool = False
+
+
+@attrs.frozen
+class CommitResult:
+    """What a commit did.
+
+    Attributes:
+        ok: the commit was applied.
+        reason: why it was not (``"stale"``: the lease was lost; ``"conflict"``: the journal is not
+            at the expected position or an inbox head moved).
+        parked: the park was applied (``False`` when signals changed: re-evaluate).
+        wake: run ids to enqueue because of this commit (a parent whose child finished).
+        pause_requested / cancel_requested: the run's control flags after the commit, so a run
+            advancing inline steps notices a pause or a cancellation at its next step boundary.
+        held: the open entry was not written because a pause or cancellation is pending
+            (``Commit.hold_if_requested``).
+    """
+
+    ok: bool
+    reason: str = ""
+    parked: bool = False
+    wake: tuple[str, ...] = ()
+    pause_requested: bool = False
+    cancel_requested: str = ""
+    held: bool = False
+
+
+CANCEL_REQUESTED = "requested"
+CANCEL_DELIVERED = "delivered"
+
+CONTROL_ACTIONS = ("pause", "resume", "cancel", "terminate")
+
+
+@attrs.frozen
+class ControlResult:
+    """What a control request did.
+
+    Attributes:
+        before / after: the run's status before and after the request.
+        wake: the run must be enqueued (it was made ready).
+        parent: a parent run to enqueue (``terminate`` finished a child its parent waits on).
+    """
+
+    before: str
+    after: str
+    wake: bool = False
+    parent: str | None = None
+
+
+@attrs.frozen
+class SendResult:
+    """What ``send_event`` did: ``delivered`` is false for a duplicate event id."""
+
+    delivered: bool
+    wake: bool
+
+
+class Store(abc.ABC):
+    """The persistence contract every store implements; see the module docstring."""
+
+    @abc.abstractmethod
+    def create_runs(self, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
+        """Create each run unless its id exists; return ``(created, record)`` per run, in order.
+
+        A created run is ``queued`` and in the ready index (score ``now + grace``).
+        """
+
+    def create_run(self, run: NewRun, now: float, grace: float) -> tuple[bool, RunRecord]:
+        """Create one run (see :meth:`create_runs`)."""
+        return self.create_runs([run], now, grace)[0]
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """Return the run's record, or ``None``."""
+
+    @abc.abstractmethod
+    def list_runs(
+        self, *, status: str | None = None, workflow: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[RunRecord]:
+        """List runs, newest first, filtered by status and workflow."""
+
+    @abc.abstractmethod
+    def read_journal(self, run_id: str, offset: int = 0) -> list[Entry]:
+        """Return the closed entries from ``offset``."""
+
+    @abc.abstractmethod
+    def acquire(self, run_id: str, owner: str, ttl: float, now: float, offset: int = 0) -> Snapshot | None:
+        """Take the run's lease (bumping its epoch) and return a snapshot.
+
+        Returns ``None`` if another owner holds a live lease or the run has finished. A
+        ``queued`` or ``waiting`` run becomes ``running``.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
+
+    @abc.abstractmethod
+    def load(self, run_id: str, event_types: Sequence[str] = (), offset: int | None = None) -> Snapshot:
+        """Read a snapshot without touching the lease (``epoch`` 0).
+
+        ``offset=None`` skips the journal (the caller has it already).
+        """
+
+    @abc.abstractmethod
+    def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
+        """Apply a :class:`Commit` atomically (see its docstring)."""
+
+    @abc.abstractmethod
+    def release(self, run_id: str, epoch: int) -> None:
+        """Give up the lease if ``epoch`` still holds it; the run stays in the ready index."""
+
+    @abc.abstractmethod
+    def renew(self, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> list[str]:
+        """Extend each ``(run_id, epoch)`` lease; return the run ids whose lease was lost.
+
+        A run that finished under that same epoch is neither renewed nor reported lost.
+        """
+
+    @abc.abstractmethod
+    def send_event(
+        self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
+    ) -> SendResult:
+        """Buffer an event in the run's inbox, once per ``event_id``.
+
+        ``wake`` is true when the run is parked waiting for this type; it is then put in the
+        ready index and the caller enqueues it.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunFinishedError: the run has finished.
+        """
+
+    @abc.abstractmethod
+    def claim_due_timers(self, now: float, limit: int, grace: float) -> list[str]:
+        """Remove up to ``limit`` due timers, move their runs to the ready index, return them."""
+
+    @abc.abstractmethod
+    def next_timer(self) -> float | None:
+        """Return the earliest timer's due time, or ``None``."""
+
+    @abc.abstractmethod
+    def reconcile(self, now: float, limit: int, grace: float) -> list[str]:
+        """Return ready runs with no live lease whose last enqueue is older than ``grace``.
+
+        Their ready score moves to ``now + grace``; runs with a live lease are checked again
+        when it expires; finished runs leave the index.
+        """
+
+    @abc.abstractmethod
+    def branch_begin(self, run_id: str, key: str, attempt: int, ttl: float, now: float) -> dict[str, Any] | None:
+        """Mark attempt ``attempt`` of the branch ``key`` started and return its dispatch record.
+
+        Returns ``None`` (run nothing) unless ``attempt`` is the attempt dispatched for a branch
+        that is still open and no worker has started it yet.
+        """
+
+    @abc.abstractmethod
+    def branch_finish(
+        self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
+    ) -> bool:
+        """Record a branch attempt's outcome; return true when the run should be enqueued.
+
+        Ignored (returns false) unless ``attempt`` is the started attempt of a branch that is
+        still open.
+        """
+
+    @abc.abstractmethod
+    def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
+        """Extend the heartbeat of running branch attempts ``(run_id, key, attempt)``."""
+
+    @abc.abstractmethod
+    def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
+        """Block until the run has finished (notification, not polling); ``None`` on timeout."""
+
+    @abc.abstractmethod
+    def control(self, run_id: str, action: str, now: float, grace: float) -> ControlResult:
+        """Apply a control request atomically.
+
+        * ``pause``: flag the run; a run not being advanced right now is ``paused`` at once
+          (its timer and ready entry are dropped: on resume it re-evaluates what it waited
+          for); a run being advanced parks as paused at its next step boundary.
+        * ``resume``: clear the pause; a paused run becomes ``queued`` and ready.
+        * ``cancel``: flag the run for cancellation (overrides a pause) and make it ready so
+          ``CancelledError`` is raised into the workflow at its current ``yield``.
+        * ``terminate``: finish the run ``cancelled`` at once, without cleanup; its epoch is
+          bumped so a worker still running one of its steps can no longer write.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunFinishedError: the run has finished.
+            RunStateError: ``resume`` of a run that is not paused.
+        """
+
+    @abc.abstractmethod
+    def reset(self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None) -> RunRecord:
+        """Start a run again, archiving its journal in its history.
+
+        * ``restart``: empty the journal, start a new generation from the beginning with the
+          same arguments (any status; a worker still advancing the old generation is fenced
+          off by the epoch bump). Buffered events are dropped.
+        * ``retry``: a ``failed`` run continues from its journal cut to ``truncate_to``
+          entries (the failed step's entry removed), same generation.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunStateError: ``retry`` of a run that is not failed.
+        """
+
+    @abc.abstractmethod
+    def children(self, run_id: str) -> list[str]:
+        """Return the ids of the child runs this run started."""
+
+    @abc.abstractmethod
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        """Return the archived generations of a run (oldest first), see :meth:`reset`."""
+
+    @abc.abstractmethod
+    def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
+        """Return the buffered events of a run by type (for inspection and tests)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files."""

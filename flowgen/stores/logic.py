@@ -1,0 +1,456 @@
+"""The store contract's semantics, written once in Python over a small transaction interface.
+
+The memory and SQLite stores run these functions inside their own transaction (a lock, a
+``BEGIN IMMEDIATE``), each implementing :class:`Tx` over its own data structures. The Redis
+store implements the same semantics in Lua (``stores/lua``); the conformance suite checks
+that all of them agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from ..errors import CancelledError, RunFinishedError, RunNotFoundError, RunStateError
+from ..serialization import error_record
+from ..journal import Entry, OpenEntry
+from .base import (
+    CANCEL_DELIVERED,
+    CANCEL_REQUESTED,
+    CANCELLED,
+    FAILED,
+    FINISHED,
+    KEEP,
+    PAUSED,
+    QUEUED,
+    RUNNING,
+    WAITING,
+    Commit,
+    CommitResult,
+    ControlResult,
+    InboxEvent,
+    NewRun,
+    RunRecord,
+    SendResult,
+    Snapshot,
+)
+
+
+class Tx(Protocol):
+    """Primitive reads and writes inside one store transaction."""
+
+    def get_meta(self, run_id: str) -> RunRecord | None: ...
+    def put_meta(self, record: RunRecord, old_status: str | None) -> None: ...
+    def journal_append(self, run_id: str, entries: Sequence[Entry]) -> None: ...
+    def journal_read(self, run_id: str, offset: int) -> list[Entry]: ...
+    def inbox_push(self, run_id: str, event_type: str, event: InboxEvent) -> None: ...
+    def inbox_peek(self, run_id: str, event_type: str, count: int) -> list[InboxEvent]: ...
+    def inbox_pop(self, run_id: str, event_type: str) -> None: ...
+    def event_seen(self, run_id: str, event_id: str) -> bool: ...
+    def mark_event_seen(self, run_id: str, event_id: str) -> None: ...
+    def branches(self, run_id: str) -> dict[str, dict[str, Any]]: ...
+    def set_branch(self, run_id: str, key: str, record: dict[str, Any] | None) -> None: ...
+    def set_timer(self, run_id: str, due: float | None) -> None: ...
+    def due_timers(self, now: float, limit: int) -> list[str]: ...
+    def set_ready(self, run_id: str, score: float | None) -> None: ...
+    def ready_before(self, now: float, limit: int) -> list[str]: ...
+    def clear_scratch(self, run_id: str) -> None: ...
+    def notify_finished(self, run_id: str) -> None: ...
+    def journal_truncate(self, run_id: str, length: int) -> None: ...
+    def add_child(self, parent_id: str, child_id: str) -> None: ...
+    def children(self, run_id: str) -> list[str]: ...
+    def history_push(self, run_id: str, document: dict[str, Any]) -> None: ...
+    def history(self, run_id: str) -> list[dict[str, Any]]: ...
+    def clear_inbox(self, run_id: str) -> None: ...
+
+
+def _require(tx: Tx, run_id: str) -> RunRecord:
+    record = tx.get_meta(run_id)
+    if record is None:
+        raise RunNotFoundError(f"no run with id {run_id!r}")
+    return record
+
+
+def create_runs(tx: Tx, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
+    results: list[tuple[bool, RunRecord]] = []
+    for new in runs:
+        existing = tx.get_meta(new.run_id)
+        if existing is not None:
+            results.append((False, existing))
+            continue
+        record = RunRecord(
+            run_id=new.run_id,
+            workflow=new.workflow,
+            status=QUEUED,
+            created=now,
+            updated=now,
+            args=new.args,
+            fingerprint=new.fingerprint,
+            parent=new.parent,
+        )
+        tx.put_meta(record, None)
+        tx.set_ready(new.run_id, now + grace)
+        if new.parent:
+            tx.add_child(new.parent, new.run_id)
+        results.append((True, record))
+    return results
+
+
+def _group(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for event_type, event_id in pairs:
+        grouped.setdefault(event_type, []).append(event_id)
+    return grouped
+
+
+def snapshot(tx: Tx, record: RunRecord, epoch: int, event_types: Sequence[str], offset: int | None) -> Snapshot:
+    inbox: dict[str, list[InboxEvent]] = {}
+    counts: dict[str, int] = {}
+    for event_type in event_types:
+        counts[event_type] = counts.get(event_type, 0) + 1
+    for event_type, count in counts.items():
+        events = tx.inbox_peek(record.run_id, event_type, count)
+        if events:
+            inbox[event_type] = events
+    return Snapshot(
+        run=record,
+        epoch=epoch,
+        journal=[] if offset is None else tx.journal_read(record.run_id, offset),
+        open=OpenEntry.from_json(record.open) if record.open else None,
+        branches=tx.branches(record.run_id),
+        inbox=inbox,
+    )
+
+
+def acquire(tx: Tx, run_id: str, owner: str, ttl: float, now: float, offset: int) -> Snapshot | None:
+    record = _require(tx, run_id)
+    if record.status in FINISHED:
+        return None
+    if record.owner and record.owner != owner and record.lease_until > now:
+        return None
+    old_status = record.status
+    interrupted = bool(record.owner)  # a holder whose lease expired without a clean end
+    record.epoch += 1
+    record.owner = owner
+    record.lease_until = now + ttl
+    if record.status in (QUEUED, WAITING):
+        record.status = RUNNING
+        record.updated = now
+    tx.put_meta(record, old_status)
+    if old_status == WAITING:
+        # A parked run taken by a (possibly stale) message: put it back in the ready index, so
+        # that if this worker dies before parking it again, the reconciler moves it once the
+        # lease expires. While it is running, an event or a child's end does not make it ready.
+        tx.set_ready(run_id, record.lease_until)
+    taken = snapshot(tx, record, record.epoch, record.waiting, offset)
+    taken.interrupted = interrupted
+    return taken
+
+
+def load(tx: Tx, run_id: str, event_types: Sequence[str], offset: int | None) -> Snapshot:
+    record = _require(tx, run_id)
+    return snapshot(tx, record, 0, event_types, offset)
+
+
+def commit(tx: Tx, change: Commit, now: float, grace: float) -> CommitResult:
+    record = _require(tx, change.run_id)
+    if record.epoch != change.epoch or not record.owner or record.status in FINISHED:
+        return CommitResult(False, "stale")
+    if record.journal_length != change.position:
+        return CommitResult(False, "conflict")
+    consumed = _group(change.consume)
+    for event_type, ids in consumed.items():
+        heads = [event.id for event in tx.inbox_peek(change.run_id, event_type, len(ids))]
+        if heads != ids:
+            return CommitResult(False, "conflict")
+
+    old_status = record.status
+    if change.append:
+        tx.journal_append(change.run_id, change.append)
+        record.journal_length += len(change.append)
+    held = change.hold_if_requested and (record.pause_requested or record.cancel_requested == CANCEL_REQUESTED)
+    if change.open is not KEEP and not held:
+        record.open = change.open.to_json() if change.open is not None else None
+    for event_type, ids in consumed.items():
+        for _ in ids:
+            tx.inbox_pop(change.run_id, event_type)
+    for key, branch in change.branches.items():
+        tx.set_branch(change.run_id, key, branch)
+    if change.status is not None:
+        record.status = change.status
+    if change.cancel_delivered:
+        record.cancel_requested = CANCEL_DELIVERED
+    if change.continue_as_new is not None:
+        tx.journal_truncate(change.run_id, 0)
+        record.journal_length = 0
+        record.args = change.continue_as_new
+        record.generation += 1
+        record.open = None
+    record.updated = now
+
+    if change.finish is not None:
+        finish = change.finish
+        record.status = finish.status
+        record.output = finish.output
+        record.error = finish.error
+        record.finished = now
+        record.owner = ""
+        record.lease_until = 0.0
+        record.open = None
+        record.waiting = ()
+        tx.set_timer(change.run_id, None)
+        tx.set_ready(change.run_id, None)
+        tx.clear_scratch(change.run_id)
+        tx.put_meta(record, old_status)
+        tx.notify_finished(change.run_id)
+        wake = _wake_parent(tx, record.parent, now, grace)
+        return CommitResult(True, wake=wake)
+    flags = {"pause_requested": record.pause_requested, "cancel_requested": record.cancel_requested, "held": held}
+
+    if change.park is not None:
+        park = change.park
+        if record.signals != park.signals:
+            tx.put_meta(record, old_status)
+            return CommitResult(True, parked=False, **flags)
+        record.status = park.status
+        record.waiting = tuple(park.waiting)
+        record.owner = ""
+        record.lease_until = 0.0
+        tx.set_timer(change.run_id, park.timer)
+        tx.set_ready(change.run_id, None)
+        tx.put_meta(record, old_status)
+        return CommitResult(True, parked=True, **flags)
+
+    tx.put_meta(record, old_status)
+    return CommitResult(True, **flags)
+
+
+def _wake_parent(tx: Tx, parent_id: str | None, now: float, grace: float) -> tuple[str, ...]:
+    if not parent_id:
+        return ()
+    parent = tx.get_meta(parent_id)
+    if parent is None or parent.status in FINISHED:
+        return ()
+    parent.signals += 1
+    tx.put_meta(parent, parent.status)
+    if parent.status == WAITING:
+        tx.set_ready(parent_id, now + grace)
+        return (parent_id,)
+    return ()
+
+
+def release(tx: Tx, run_id: str, epoch: int) -> None:
+    record = tx.get_meta(run_id)
+    if record is None or record.epoch != epoch or not record.owner:
+        return
+    record.owner = ""
+    record.lease_until = 0.0
+    tx.put_meta(record, record.status)
+
+
+def renew(tx: Tx, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> list[str]:
+    lost: list[str] = []
+    for run_id, epoch in leases:
+        record = tx.get_meta(run_id)
+        if record is not None and record.epoch == epoch and record.status in FINISHED:
+            continue  # this very lease finished the run: nothing to renew, nothing lost
+        if record is None or record.epoch != epoch or not record.owner or record.status in FINISHED:
+            lost.append(run_id)
+            continue
+        record.lease_until = now + ttl
+        tx.put_meta(record, record.status)
+    return lost
+
+
+def send_event(
+    tx: Tx, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
+) -> SendResult:
+    record = _require(tx, run_id)
+    if record.status in FINISHED:
+        raise RunFinishedError(
+            f"run {run_id!r} has already finished ({record.status}); the event {event_type!r} was not delivered"
+        )
+    if tx.event_seen(run_id, event_id):
+        return SendResult(False, False)
+    tx.mark_event_seen(run_id, event_id)
+    tx.inbox_push(run_id, event_type, InboxEvent(event_id, payload, now))
+    record.signals += 1
+    tx.put_meta(record, record.status)
+    wake = record.status == WAITING and event_type in record.waiting
+    if wake:
+        tx.set_ready(run_id, now + grace)
+    return SendResult(True, wake)
+
+
+def claim_due_timers(tx: Tx, now: float, limit: int, grace: float) -> list[str]:
+    claimed = tx.due_timers(now, limit)
+    for run_id in claimed:
+        tx.set_timer(run_id, None)
+        tx.set_ready(run_id, now + grace)
+    return claimed
+
+
+def reconcile(tx: Tx, now: float, limit: int, grace: float) -> list[str]:
+    stuck: list[str] = []
+    for run_id in tx.ready_before(now, limit):
+        record = tx.get_meta(run_id)
+        if record is None or record.status in FINISHED:
+            tx.set_ready(run_id, None)
+            continue
+        if record.owner and record.lease_until > now:
+            tx.set_ready(run_id, record.lease_until)
+            continue
+        tx.set_ready(run_id, now + grace)
+        stuck.append(run_id)
+    return stuck
+
+
+def branch_begin(tx: Tx, run_id: str, key: str, attempt: int, ttl: float, now: float) -> dict[str, Any] | None:
+    record = tx.get_meta(run_id)
+    if record is None or record.status in FINISHED:
+        return None
+    branch = tx.branches(run_id).get(key)
+    if branch is None or branch.get("d") != attempt or branch.get("s", 0) >= attempt:
+        return None
+    tx.set_branch(run_id, key, {**branch, "s": attempt, "hb": now + ttl, "started": now})
+    return {k: v for k, v in branch.items() if k not in ("s", "hb", "started", "r")}
+
+
+def branch_finish(
+    tx: Tx, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
+) -> bool:
+    record = tx.get_meta(run_id)
+    if record is None or record.status in FINISHED:
+        return False
+    branch = tx.branches(run_id).get(key)
+    if branch is None or branch.get("d") != attempt or branch.get("s") != attempt or "r" in branch:
+        return False
+    tx.set_branch(run_id, key, {**branch, "r": outcome})
+    record.signals += 1
+    tx.put_meta(record, record.status)
+    if record.status == WAITING:
+        tx.set_ready(run_id, now + grace)
+        return True
+    return False
+
+
+def renew_branches(tx: Tx, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
+    for run_id, key, attempt in branches:
+        branch = tx.branches(run_id).get(key)
+        if branch is not None and branch.get("s") == attempt and "r" not in branch:
+            tx.set_branch(run_id, key, {**branch, "hb": now + ttl})
+
+
+def control(tx: Tx, run_id: str, action: str, now: float, grace: float) -> ControlResult:
+    record = _require(tx, run_id)
+    before = record.status
+    if record.status in FINISHED:
+        raise RunFinishedError(f"run {run_id!r} has already finished ({record.status}); it cannot {action}")
+    leased = bool(record.owner) and record.lease_until > now
+    wake = False
+    parent = None
+    if action == "pause":
+        if record.status == PAUSED or record.pause_requested:
+            return ControlResult(before, record.status)
+        record.pause_requested = True
+        if not leased:
+            _park_paused(tx, record)
+    elif action == "resume":
+        if record.status != PAUSED and not record.pause_requested:
+            raise RunStateError(f"run {run_id!r} is {record.status}, not paused; there is nothing to resume")
+        record.pause_requested = False
+        if record.status == PAUSED:
+            record.status = QUEUED
+            tx.set_ready(run_id, now + grace)
+            wake = True
+    elif action == "cancel":
+        if record.cancel_requested:
+            return ControlResult(before, record.status)
+        record.cancel_requested = CANCEL_REQUESTED
+        record.pause_requested = False
+        if record.status == PAUSED:
+            record.status = QUEUED
+        if not leased:
+            tx.set_ready(run_id, now + grace)
+            wake = True
+    elif action == "terminate":
+        error = CancelledError(f"run {run_id!r} was terminated (cancel(force=True)): it ended without cleanup")
+        record.status = CANCELLED
+        record.error = error_record(error, "")
+        record.finished = now
+        record.epoch += 1
+        record.owner = ""
+        record.lease_until = 0.0
+        record.open = None
+        record.waiting = ()
+        tx.set_timer(run_id, None)
+        tx.set_ready(run_id, None)
+        tx.clear_scratch(run_id)
+    else:
+        raise ValueError(f"unknown control action {action!r}")
+    record.signals += 1
+    record.updated = now
+    tx.put_meta(record, before)
+    if action == "terminate":
+        tx.notify_finished(run_id)
+        woken = _wake_parent(tx, record.parent, now, grace)
+        parent = woken[0] if woken else None
+    return ControlResult(before, record.status, wake, parent)
+
+
+def _park_paused(tx: Tx, record: RunRecord) -> None:
+    """Pause a run nobody is advancing: no lease, no timer, not ready, waits for nothing."""
+    record.status = PAUSED
+    record.waiting = ()
+    record.owner = ""
+    record.lease_until = 0.0
+    tx.set_timer(record.run_id, None)
+    tx.set_ready(record.run_id, None)
+
+
+def reset(tx: Tx, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None) -> RunRecord:
+    record = _require(tx, run_id)
+    if mode not in ("restart", "retry"):
+        raise ValueError(f"unknown reset mode {mode!r}")
+    if mode == "retry" and record.status != FAILED:
+        raise RunStateError(f"run {run_id!r} is {record.status}; only a failed run can be retried (restart() runs it again)")
+    entries = tx.journal_read(run_id, 0)
+    tx.history_push(
+        run_id,
+        {
+            "mode": mode,
+            "generation": record.generation,
+            "status": record.status,
+            "output": record.output,
+            "error": record.error,
+            "finished": record.finished,
+            "archived": now,
+            "entries": [entry.to_dict() for entry in entries],
+        },
+    )
+    old_status = record.status
+    length = 0 if mode == "restart" else max(0, min(len(entries), truncate_to if truncate_to is not None else len(entries)))
+    tx.journal_truncate(run_id, length)
+    if mode == "restart":
+        record.generation += 1
+        tx.clear_inbox(run_id)
+    for key in tx.branches(run_id):
+        tx.set_branch(run_id, key, None)
+    record.journal_length = length
+    record.status = QUEUED
+    record.output = None
+    record.error = None
+    record.finished = None
+    record.open = None
+    record.waiting = ()
+    record.pause_requested = False
+    record.cancel_requested = ""
+    record.epoch += 1
+    record.owner = ""
+    record.lease_until = 0.0
+    record.signals += 1
+    record.updated = now
+    tx.set_timer(run_id, None)
+    tx.set_ready(run_id, now + grace)
+    tx.put_meta(record, old_status)
+    return record

@@ -1,0 +1,7 @@
+-- release(ARGV: prefix, run_id, epoch): drop the lease if this epoch still holds it.
+local mk = meta_key(ARGV[2])
+local m = redis.call('HMGET', mk, 'epoch', 'owner')
+if m[1] == ARGV[3] and m[2] and m[2] ~= '' then
+  redis.call('HSET', mk, 'owner', '', 'lease_until', '0')
+end
+return 1

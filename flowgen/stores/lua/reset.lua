@@ -1,0 +1,54 @@
+-- reset(ARGV: prefix, run_id, mode, now, ready_score, truncate_to or '')
+-- -> {'ok', HGETALL meta} | {'missing'} | {'not_failed', status}
+-- Archives the journal in P:{rid}:history, then restarts (new generation, empty journal, no
+-- buffered events) or retries (same generation, journal cut to truncate_to). The epoch bump
+-- fences off any worker still advancing the run.
+local rid, mode, now, ready_score = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local mk = meta_key(rid)
+local b = base(rid)
+local m = redis.call('HMGET', mk, 'status', 'generation', 'output', 'error', 'finished')
+local status = m[1]
+if not status then return {'missing'} end
+if mode == 'retry' and status ~= 'failed' then return {'not_failed', status} end
+local entries = redis.call('LRANGE', b .. ':journal', 0, -1)
+local decoded = {}
+for i, entry in ipairs(entries) do decoded[i] = cjson.decode(entry) end
+local document = {
+  mode = mode,
+  generation = tonumber(m[2]) or 0,
+  status = status,
+  output = m[3] or cjson.null,
+  error = m[4] and cjson.decode(m[4]) or cjson.null,
+  finished = m[5] and tonumber(m[5]) or cjson.null,
+  archived = tonumber(now),
+  entries = decoded,
+}
+redis.call('RPUSH', b .. ':history', cjson.encode(document))
+local length = 0
+if mode == 'restart' then
+  redis.call('DEL', b .. ':journal')
+  redis.call('HINCRBY', mk, 'generation', 1)
+  for _, t in ipairs(redis.call('SMEMBERS', b .. ':inboxes')) do redis.call('DEL', inbox_key(rid, t)) end
+  redis.call('DEL', b .. ':inboxes')
+else
+  length = math.max(0, math.min(#entries, tonumber(ARGV[6]) or #entries))
+  if length == 0 then
+    redis.call('DEL', b .. ':journal')
+  else
+    redis.call('LTRIM', b .. ':journal', 0, length - 1)
+  end
+end
+redis.call('DEL', b .. ':branches', b .. ':done')
+set_status(rid, 'queued')
+redis.call('HDEL', mk, 'output', 'error', 'finished', 'open')
+redis.call('HSET', mk, 'jlen', tostring(length), 'waiting', '[]', 'pause', '', 'cancel', '', 'owner', '',
+  'lease_until', '0', 'updated', now)
+redis.call('HINCRBY', mk, 'epoch', 1)
+redis.call('HINCRBY', mk, 'signals', 1)
+redis.call('PERSIST', mk)
+redis.call('PERSIST', b .. ':journal')
+redis.call('PERSIST', b .. ':seen')
+redis.call('PERSIST', b .. ':history')
+redis.call('ZREM', P .. ':timers', rid)
+redis.call('ZADD', P .. ':ready', ready_score, rid)
+return {'ok', redis.call('HGETALL', mk)}

@@ -1,0 +1,277 @@
+"""An in-memory store: the testing runner's store, and ``Engine("memory://")`` for one process.
+
+State lives in dictionaries guarded by one lock; the contract's semantics come from
+:mod:`flowgen.stores.logic`, shared with the SQLite store. Nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import attrs
+
+from ..errors import RunNotFoundError
+from ..journal import Entry
+from . import logic
+from .base import (
+    Commit,
+    CommitResult,
+    ControlResult,
+    InboxEvent,
+    NewRun,
+    RunRecord,
+    SendResult,
+    Snapshot,
+    Store,
+)
+
+
+class _ScoreIndex:
+    """A tiny sorted set: member -> score, ordered by score."""
+
+    def __init__(self) -> None:
+        self.scores: dict[str, float] = {}
+        self.order: list[tuple[float, str]] = []
+
+    def set(self, member: str, score: float | None) -> None:
+        old = self.scores.pop(member, None)
+        if old is not None:
+            index = bisect.bisect_left(self.order, (old, member))
+            del self.order[index]
+        if score is not None:
+            self.scores[member] = score
+            bisect.insort(self.order, (score, member))
+
+    def before(self, bound: float, limit: int) -> list[str]:
+        found = []
+        for score, member in self.order:
+            if score > bound or len(found) >= limit:
+                break
+            found.append(member)
+        return found
+
+    def first(self) -> float | None:
+        return self.order[0][0] if self.order else None
+
+
+class _MemoryTx:
+    """:class:`logic.Tx` over the store's dictionaries (the caller holds the lock)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.s = store
+
+    def get_meta(self, run_id: str) -> RunRecord | None:
+        record = self.s.runs.get(run_id)
+        return None if record is None else attrs.evolve(record)
+
+    def put_meta(self, record: RunRecord, old_status: str | None) -> None:
+        self.s.runs[record.run_id] = attrs.evolve(record)
+
+    def journal_append(self, run_id: str, entries: Sequence[Entry]) -> None:
+        self.s.journals[run_id].extend(entry.to_json() for entry in entries)
+
+    def journal_read(self, run_id: str, offset: int) -> list[Entry]:
+        return [Entry.from_json(text) for text in self.s.journals.get(run_id, [])[offset:]]
+
+    def inbox_push(self, run_id: str, event_type: str, event: InboxEvent) -> None:
+        self.s.inboxes[run_id][event_type].append(event)
+
+    def inbox_peek(self, run_id: str, event_type: str, count: int) -> list[InboxEvent]:
+        queue = self.s.inboxes.get(run_id, {}).get(event_type)
+        return list(itertools.islice(queue, count)) if queue else []
+
+    def inbox_pop(self, run_id: str, event_type: str) -> None:
+        queue = self.s.inboxes[run_id][event_type]
+        queue.popleft()
+        if not queue:
+            del self.s.inboxes[run_id][event_type]
+
+    def event_seen(self, run_id: str, event_id: str) -> bool:
+        return event_id in self.s.seen_events.get(run_id, ())
+
+    def mark_event_seen(self, run_id: str, event_id: str) -> None:
+        self.s.seen_events[run_id].add(event_id)
+
+    def branches(self, run_id: str) -> dict[str, dict[str, Any]]:
+        return dict(self.s.branches.get(run_id, {}))
+
+    def set_branch(self, run_id: str, key: str, record: dict[str, Any] | None) -> None:
+        if record is None:
+            self.s.branches.get(run_id, {}).pop(key, None)
+        else:
+            self.s.branches[run_id][key] = record
+
+    def set_timer(self, run_id: str, due: float | None) -> None:
+        self.s.timers.set(run_id, due)
+
+    def due_timers(self, now: float, limit: int) -> list[str]:
+        return self.s.timers.before(now, limit)
+
+    def set_ready(self, run_id: str, score: float | None) -> None:
+        self.s.ready.set(run_id, score)
+
+    def ready_before(self, now: float, limit: int) -> list[str]:
+        return self.s.ready.before(now, limit)
+
+    def clear_scratch(self, run_id: str) -> None:
+        self.s.inboxes.pop(run_id, None)
+        self.s.branches.pop(run_id, None)
+
+    def notify_finished(self, run_id: str) -> None:
+        self.s.finished.notify_all()
+
+    def journal_truncate(self, run_id: str, length: int) -> None:
+        del self.s.journals[run_id][length:]
+
+    def add_child(self, parent_id: str, child_id: str) -> None:
+        self.s.child_ids[parent_id].append(child_id)
+
+    def children(self, run_id: str) -> list[str]:
+        return list(self.s.child_ids.get(run_id, ()))
+
+    def history_push(self, run_id: str, document: dict[str, Any]) -> None:
+        self.s.histories[run_id].append(document)
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        return list(self.s.histories.get(run_id, ()))
+
+    def clear_inbox(self, run_id: str) -> None:
+        self.s.inboxes.pop(run_id, None)
+
+
+class MemoryStore(Store):
+    """Keeps everything in this process's memory; safe to share between threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.finished = threading.Condition(self.lock)
+        self.runs: dict[str, RunRecord] = {}
+        self.journals: defaultdict[str, list[str]] = defaultdict(list)
+        self.inboxes: defaultdict[str, defaultdict[str, deque[InboxEvent]]] = defaultdict(lambda: defaultdict(deque))
+        self.seen_events: defaultdict[str, set[str]] = defaultdict(set)
+        self.branches: defaultdict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        self.timers = _ScoreIndex()
+        self.ready = _ScoreIndex()
+        self.child_ids: defaultdict[str, list[str]] = defaultdict(list)
+        self.histories: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+
+    @contextmanager
+    def _tx(self) -> Iterator[_MemoryTx]:
+        with self.lock:
+            yield _MemoryTx(self)
+
+    def create_runs(self, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
+        with self._tx() as tx:
+            return logic.create_runs(tx, runs, now, grace)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._tx() as tx:
+            return tx.get_meta(run_id)
+
+    def list_runs(
+        self, *, status: str | None = None, workflow: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[RunRecord]:
+        with self.lock:
+            records = [attrs.evolve(record) for record in self.runs.values()]
+        selected = [
+            r for r in records if (status is None or r.status == status) and (workflow is None or r.workflow == workflow)
+        ]
+        selected.sort(key=lambda r: (r.created, r.run_id), reverse=True)
+        return selected[offset : offset + limit]
+
+    def read_journal(self, run_id: str, offset: int = 0) -> list[Entry]:
+        with self._tx() as tx:
+            return tx.journal_read(run_id, offset)
+
+    def acquire(self, run_id: str, owner: str, ttl: float, now: float, offset: int = 0) -> Snapshot | None:
+        with self._tx() as tx:
+            return logic.acquire(tx, run_id, owner, ttl, now, offset)
+
+    def load(self, run_id: str, event_types: Sequence[str] = (), offset: int | None = None) -> Snapshot:
+        with self._tx() as tx:
+            return logic.load(tx, run_id, event_types, offset)
+
+    def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
+        with self._tx() as tx:
+            return logic.commit(tx, commit, now, grace)
+
+    def release(self, run_id: str, epoch: int) -> None:
+        with self._tx() as tx:
+            logic.release(tx, run_id, epoch)
+
+    def renew(self, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> list[str]:
+        with self._tx() as tx:
+            return logic.renew(tx, leases, ttl, now)
+
+    def send_event(
+        self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
+    ) -> SendResult:
+        with self._tx() as tx:
+            return logic.send_event(tx, run_id, event_type, payload, event_id, now, grace)
+
+    def claim_due_timers(self, now: float, limit: int, grace: float) -> list[str]:
+        with self._tx() as tx:
+            return logic.claim_due_timers(tx, now, limit, grace)
+
+    def next_timer(self) -> float | None:
+        with self.lock:
+            return self.timers.first()
+
+    def reconcile(self, now: float, limit: int, grace: float) -> list[str]:
+        with self._tx() as tx:
+            return logic.reconcile(tx, now, limit, grace)
+
+    def branch_begin(self, run_id: str, key: str, attempt: int, ttl: float, now: float) -> dict[str, Any] | None:
+        with self._tx() as tx:
+            return logic.branch_begin(tx, run_id, key, attempt, ttl, now)
+
+    def branch_finish(
+        self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
+    ) -> bool:
+        with self._tx() as tx:
+            return logic.branch_finish(tx, run_id, key, attempt, outcome, now, grace)
+
+    def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
+        with self._tx() as tx:
+            logic.renew_branches(tx, branches, ttl, now)
+
+    def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.finished:
+            while True:
+                record = self.runs.get(run_id)
+                if record is None:
+                    raise RunNotFoundError(f"no run with id {run_id!r}")
+                if record.is_finished:
+                    return attrs.evolve(record)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self.finished.wait(remaining)
+
+    def control(self, run_id: str, action: str, now: float, grace: float) -> ControlResult:
+        with self._tx() as tx:
+            return logic.control(tx, run_id, action, now, grace)
+
+    def reset(self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None) -> RunRecord:
+        with self._tx() as tx:
+            return logic.reset(tx, run_id, mode, now, grace, truncate_to)
+
+    def children(self, run_id: str) -> list[str]:
+        with self._tx() as tx:
+            return tx.children(run_id)
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        with self._tx() as tx:
+            return tx.history(run_id)
+
+    def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
+        with self.lock:
+            return {t: list(q) for t, q in self.inboxes.get(run_id, {}).items()}

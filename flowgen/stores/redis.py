@@ -1,0 +1,519 @@
+"""The Redis store: production persistence, every write one Lua script.
+
+Key schema (``P`` is the key prefix, ``flowgen`` by default; ``{rid}`` is the run id as a hash
+tag, so all keys of one run live in one cluster slot):
+
+============================  ======  =====================================================
+key                           type    holds
+============================  ======  =====================================================
+``P:{rid}:meta``              hash    run_id, workflow, status, created, updated, finished,
+                                      args, fingerprint, output, error, parent, generation,
+                                      epoch, owner, lease_until, signals, waiting (JSON list),
+                                      jlen (journal length), open (the open entry, JSON),
+                                      pause ("1" while a pause is requested), cancel
+                                      ("requested", then "delivered" once raised)
+``P:{rid}:journal``           list    closed entries, one JSON document per yield position
+``P:{rid}:branches``          hash    per parallel step ``<pos>/<path>``: the dispatch record;
+                                      ``...|s`` started attempt, ``...|hb`` heartbeat deadline,
+                                      ``...|started``, ``...|r`` the attempt's report
+``P:{rid}:inbox:<type>``      list    buffered events of one type (JSON: id, payload, sent)
+``P:{rid}:inboxes``           set     event types with a non-empty inbox
+``P:{rid}:seen``              set     event ids already accepted (duplicate sends are no-ops)
+``P:{rid}:done``              list    one element once the run finished; ``result()`` blocks on it
+``P:{rid}:children``          set     run ids of the child runs this run started
+``P:{rid}:history``           list    archived generations (restart, retry), JSON documents
+``P:timers``                  zset    run id -> when to wake it (one timer per run)
+``P:ready``                   zset    run id -> when the reconciler should look at it again
+``P:runs``                    zset    every run by creation time
+``P:status:<status>``         zset    runs in a status, by creation time
+``P:wf:<workflow>``           zset    runs of a workflow, by creation time
+``P:wf:<workflow>:status:<s>`` zset   runs of a workflow in a status
+``P:expiring``                zset    finished runs by the time their retention ends
+============================  ======  =====================================================
+
+Scripts validate everything before their first write (Lua does not roll back). Finished runs'
+keys get a TTL equal to the engine's retention and a sweep removes them from the indexes.
+Redis Cluster is not supported: scripts touch global indexes along with a run's keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from ..errors import CancelledError, RunFinishedError, RunNotFoundError, RunStateError
+from ..serialization import error_record
+from ..journal import Entry, OpenEntry
+from .base import (
+    CONTROL_ACTIONS,
+    FINISHED,
+    KEEP,
+    QUEUED,
+    Commit,
+    CommitResult,
+    ControlResult,
+    InboxEvent,
+    NewRun,
+    RunRecord,
+    SendResult,
+    Snapshot,
+    Store,
+)
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""Shared compact encoder (``json.dumps`` with options builds one per call)."""
+
+BLOCK_SLICE = 2.0
+"""Longest single blocking call, well under redis-py's default 5 s socket timeout."""
+
+SCRIPTS = (
+    "create",
+    "acquire",
+    "commit",
+    "release",
+    "renew",
+    "send_event",
+    "claim_timers",
+    "reconcile",
+    "branch_begin",
+    "branch_finish",
+    "renew_branches",
+    "sweep",
+    "control",
+    "reset",
+)
+
+
+def _script_retry() -> Retry:
+    """Reconnect and resend on a dropped connection, backing off as redis-py's client does."""
+    return Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), retries=10)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, str]:
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def assemble_branches(fields: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Turn the branches hash (record plus ``|s``, ``|hb``, ``|started``, ``|r`` fields) into dicts."""
+    branches: dict[str, dict[str, Any]] = {}
+    for field, value in fields.items():
+        if "|" not in field:
+            branches.setdefault(field, {}).update(json.loads(value))
+    for field, value in fields.items():
+        key, sep, part = field.partition("|")
+        if not sep or key not in branches:
+            continue
+        if part == "s":
+            branches[key]["s"] = int(value)
+        elif part in ("hb", "started"):
+            branches[key][part] = float(value)
+        elif part == "r":
+            branches[key]["r"] = json.loads(value)
+    return branches
+
+
+class RedisStore(Store):
+    """Implements the store contract on Redis (see the module docstring for the keys).
+
+    Args:
+        url: a ``redis://`` or ``rediss://`` URL, or ``client`` to share a connection pool.
+        prefix: the key prefix.
+        retention: seconds finished runs are kept (``None``: forever).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: redis.Redis | None = None,
+        prefix: str = "flowgen",
+        retention: float | None = 7 * 86400,
+    ) -> None:
+        if client is None:
+            if url is None:
+                raise ValueError("RedisStore needs a url or a client")
+            client = redis.Redis.from_url(url, health_check_interval=30)
+        self.client = client
+        self.prefix = prefix
+        self.retention = retention
+        library = resources.files("flowgen.stores").joinpath("lua/_lib.lua").read_text()
+        self._scripts = {
+            name: client.register_script(library + "\n" + resources.files("flowgen.stores").joinpath(f"lua/{name}.lua").read_text())
+            for name in SCRIPTS
+        }
+        self._local = threading.local()
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def _run(self, name: str, *args: Any) -> Any:
+        """Call a flowgen script by its SHA on this thread's connection, loading it if Redis lost it.
+
+        This is what redis-py's ``Script.__call__`` does, minus the per-command layers
+        (argument filtering, observability hooks, the pool's lock and its "unread data?"
+        socket poll), which together cost as much client CPU as the round trip itself and are
+        paid at every step boundary. Connection errors disconnect and retry under the
+        connection's retry policy, as redis-py does.
+        """
+        script = self._scripts[name]
+        conn = self._connection()
+        try:
+            try:
+                return self._call(conn, script.sha, (self.prefix, *args))
+            except redis.exceptions.NoScriptError:
+                script.sha = self.client.script_load(script.script)
+                return self._call(conn, script.sha, (self.prefix, *args))
+        except BaseException as error:
+            if not isinstance(error, redis.ResponseError):
+                conn.disconnect()  # never reuse a connection that may hold an unread reply
+            raise
+
+    def _connection(self) -> Any:
+        """This thread's own connection for scripts, made like the pool's.
+
+        A worker thread keeps it for its life; it closes when the thread ends (the
+        thread-local goes, and the connection with it) or when the store closes.
+        """
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.pid != os.getpid():
+            pool = self.client.connection_pool
+            # The pool's kwargs carry no retry policy (a pooled connection is checked when it
+            # is handed out); this one is held for the thread's life, so it must reconnect by
+            # itself when the server dropped it (an idle timeout, a Redis restart).
+            conn = pool.connection_class(**{**pool.connection_kwargs, "retry": _script_retry()})
+            self._local.conn = conn
+            self._connections.add(conn)
+        return conn
+
+    @staticmethod
+    def _call(conn: Any, sha: str, args: Sequence[Any]) -> Any:
+        def roundtrip() -> Any:
+            conn.send_command("EVALSHA", sha, 0, *args)
+            return conn.read_response()
+
+        return conn.retry.call_with_retry(roundtrip, lambda _error: conn.disconnect())
+
+    def key(self, run_id: str, suffix: str) -> str:
+        return f"{self.prefix}:{{{run_id}}}:{suffix}"
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_runs(self, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
+        if not runs:
+            return []
+        args: list[Any] = [_num(now), _num(now + grace)]
+        for run in runs:
+            args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or ""]
+        replies = self._run("create", *args)
+        results: list[tuple[bool, RunRecord]] = []
+        for run, reply in zip(runs, replies):
+            if reply == 1:
+                record = RunRecord(
+                    run_id=run.run_id,
+                    workflow=run.workflow,
+                    status=QUEUED,
+                    created=now,
+                    updated=now,
+                    args=run.args,
+                    fingerprint=run.fingerprint,
+                    parent=run.parent,
+                )
+                results.append((True, record))
+            else:
+                results.append((False, RunRecord.from_fields(_pairs(reply))))
+        return results
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        fields = self.client.hgetall(self.key(run_id, "meta"))
+        return RunRecord.from_fields(fields) if fields else None
+
+    def list_runs(
+        self, *, status: str | None = None, workflow: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[RunRecord]:
+        if status and workflow:
+            index = f"{self.prefix}:wf:{workflow}:status:{status}"
+        elif status:
+            index = f"{self.prefix}:status:{status}"
+        elif workflow:
+            index = f"{self.prefix}:wf:{workflow}"
+        else:
+            index = f"{self.prefix}:runs"
+        ids = [_text(i) for i in self.client.zrevrange(index, offset, offset + limit - 1)]
+        pipe = self.client.pipeline(transaction=False)
+        for run_id in ids:
+            pipe.hgetall(self.key(run_id, "meta"))
+        return [RunRecord.from_fields(fields) for fields in pipe.execute() if fields]
+
+    def read_journal(self, run_id: str, offset: int = 0) -> list[Entry]:
+        return [Entry.from_json(text) for text in self.client.lrange(self.key(run_id, "journal"), offset, -1)]
+
+    # -- advancing --------------------------------------------------------------------------
+
+    def acquire(self, run_id: str, owner: str, ttl: float, now: float, offset: int = 0) -> Snapshot | None:
+        reply = self._run("acquire", run_id, owner, _num(now), _num(now + ttl), offset)
+        status = _text(reply[0])
+        if status == "missing":
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        if status != "ok":
+            return None
+        record = RunRecord.from_fields(_pairs(reply[1]))
+        inbox_flat = reply[4]
+        inbox = {
+            _text(inbox_flat[i]): [InboxEvent.from_json(item) for item in inbox_flat[i + 1]]
+            for i in range(0, len(inbox_flat), 2)
+        }
+        return Snapshot(
+            run=record,
+            epoch=record.epoch,
+            journal=[Entry.from_json(text) for text in reply[2]],
+            open=OpenEntry.from_json(record.open) if record.open else None,
+            branches=assemble_branches(_pairs(reply[3])),
+            inbox=inbox,
+            interrupted=bool(int(reply[5])),
+        )
+
+    def load(self, run_id: str, event_types: Sequence[str] = (), offset: int | None = None) -> Snapshot:
+        counts: dict[str, int] = {}
+        for event_type in event_types:
+            counts[event_type] = counts.get(event_type, 0) + 1
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hgetall(self.key(run_id, "meta"))
+        pipe.hgetall(self.key(run_id, "branches"))
+        for event_type, count in counts.items():
+            pipe.lrange(self.key(run_id, f"inbox:{event_type}"), 0, count - 1)
+        if offset is not None:
+            pipe.lrange(self.key(run_id, "journal"), offset, -1)
+        replies = pipe.execute()
+        if not replies[0]:
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        record = RunRecord.from_fields(replies[0])
+        inbox = {
+            event_type: [InboxEvent.from_json(item) for item in items]
+            for event_type, items in zip(counts, replies[2 : 2 + len(counts)])
+            if items
+        }
+        journal = [Entry.from_json(text) for text in replies[-1]] if offset is not None else []
+        return Snapshot(
+            run=record,
+            epoch=0,
+            journal=journal,
+            open=OpenEntry.from_json(record.open) if record.open else None,
+            branches=assemble_branches(_pairs(_flatten(replies[1]))),
+            inbox=inbox,
+        )
+
+    def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
+        change: dict[str, Any] = {"epoch": commit.epoch, "pos": commit.position, "now": _num(now)}
+        if commit.append:
+            change["append"] = [entry.to_json() for entry in commit.append]
+        if commit.open is not KEEP:
+            change["open"] = commit.open.to_json() if commit.open is not None else False
+        if commit.consume:
+            change["consume"] = [list(pair) for pair in commit.consume]
+        if commit.branches:
+            change["branches"] = {
+                key: (json.dumps(value, separators=(",", ":")) if value is not None else False)
+                for key, value in commit.branches.items()
+            }
+        if commit.status is not None:
+            change["status"] = commit.status
+        change["ready_score"] = _num(now + grace)
+        if commit.finish is not None:
+            finish: dict[str, Any] = {"status": commit.finish.status}
+            if commit.finish.output is not None:
+                finish["output"] = commit.finish.output
+            if commit.finish.error is not None:
+                finish["error"] = json.dumps(commit.finish.error, separators=(",", ":"))
+            change["finish"] = finish
+            if self.retention is not None:
+                change["retention"] = self.retention
+                change["expire_at"] = _num(now + self.retention)
+        if commit.park is not None:
+            park: dict[str, Any] = {
+                "signals": commit.park.signals,
+                "waiting": json.dumps(list(commit.park.waiting)),
+                "status": commit.park.status,
+            }
+            if commit.park.timer is not None:
+                park["timer"] = _num(commit.park.timer)
+            change["park"] = park
+        if commit.cancel_delivered:
+            change["cancel_delivered"] = True
+        if commit.continue_as_new is not None:
+            change["continue_as_new"] = commit.continue_as_new
+        if commit.hold_if_requested:
+            change["hold"] = True
+        reply = self._run("commit", commit.run_id, _COMPACT.encode(change))
+        ok, reason, parked, woken = int(reply[0]), _text(reply[1]), int(reply[2]), _text(reply[3])
+        if reason == "missing":
+            raise RunNotFoundError(f"no run with id {commit.run_id!r}")
+        flags = {}
+        if len(reply) > 4:
+            flags = {
+                "pause_requested": bool(_text(reply[4])),
+                "cancel_requested": _text(reply[5]),
+                "held": bool(int(reply[6])),
+            }
+        return CommitResult(bool(ok), reason, bool(parked), (woken,) if woken else (), **flags)
+
+    def release(self, run_id: str, epoch: int) -> None:
+        self._run("release", run_id, str(epoch))
+
+    def renew(self, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> list[str]:
+        if not leases:
+            return []
+        args: list[Any] = [_num(now + ttl)]
+        for run_id, epoch in leases:
+            args += [run_id, str(epoch)]
+        return [_text(run_id) for run_id in self._run("renew", *args)]
+
+    # -- events, timers, reconciliation -----------------------------------------------------
+
+    def send_event(
+        self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
+    ) -> SendResult:
+        event = InboxEvent(event_id, payload, now).to_json()
+        reply = self._run("send_event", run_id, event_type, event, event_id, _num(now + grace))
+        status = _text(reply[0])
+        if status == "missing":
+            raise RunNotFoundError(f"no run with id {run_id!r}; the event {event_type!r} was not delivered")
+        if status == "finished":
+            raise RunFinishedError(
+                f"run {run_id!r} has already finished ({_text(reply[1])}); the event {event_type!r} was not delivered"
+            )
+        if status == "duplicate":
+            return SendResult(False, False)
+        return SendResult(True, bool(int(reply[1])))
+
+    def claim_due_timers(self, now: float, limit: int, grace: float) -> list[str]:
+        return [_text(r) for r in self._run("claim_timers", _num(now), limit, _num(now + grace))]
+
+    def next_timer(self) -> float | None:
+        first = self.client.zrange(f"{self.prefix}:timers", 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    def reconcile(self, now: float, limit: int, grace: float) -> list[str]:
+        return [_text(r) for r in self._run("reconcile", _num(now), limit, _num(now + grace))]
+
+    def sweep(self, now: float, limit: int = 1000) -> int:
+        """Remove runs whose retention ended from the indexes; returns how many were looked at."""
+        return int(self._run("sweep", _num(now), limit))
+
+    # -- parallel steps ---------------------------------------------------------------------
+
+    def branch_begin(self, run_id: str, key: str, attempt: int, ttl: float, now: float) -> dict[str, Any] | None:
+        reply = self._run("branch_begin", run_id, key, attempt, _num(now + ttl), _num(now))
+        return json.loads(reply) if reply else None
+
+    def branch_finish(
+        self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
+    ) -> bool:
+        reply = self._run(
+            "branch_finish", run_id, key, attempt, json.dumps(outcome, separators=(",", ":")), _num(now + grace)
+        )
+        return bool(int(reply))
+
+    def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
+        if not branches:
+            return
+        args: list[Any] = [_num(now + ttl)]
+        for run_id, key, attempt in branches:
+            args += [run_id, key, str(attempt)]
+        self._run("renew_branches", *args)
+
+    # -- results and inspection -------------------------------------------------------------
+
+    def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        done = self.key(run_id, "done")
+        while True:
+            record = self.get_run(run_id)
+            if record is None:
+                raise RunNotFoundError(f"no run with id {run_id!r}")
+            if record.status in FINISHED:
+                return record
+            remaining = BLOCK_SLICE if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            # BLMOVE from the list to itself wakes every waiter and leaves the element in place.
+            # Blocking in slices keeps under the client's socket timeout and re-checks the run
+            # (its keys may expire under retention while we wait).
+            try:
+                self.client.blmove(done, done, min(remaining, BLOCK_SLICE), "RIGHT", "LEFT")
+            except redis.TimeoutError:
+                continue
+
+    # -- control ----------------------------------------------------------------------------
+
+    def control(self, run_id: str, action: str, now: float, grace: float) -> ControlResult:
+        if action not in CONTROL_ACTIONS:
+            raise ValueError(f"unknown control action {action!r}")
+        terminated = error_record(
+            CancelledError(f"run {run_id!r} was terminated (cancel(force=True)): it ended without cleanup"), ""
+        )
+        reply = self._run("control", run_id, action, _num(now), _num(now + grace), json.dumps(terminated))
+        status = _text(reply[0])
+        if status == "missing":
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        if status == "finished":
+            raise RunFinishedError(f"run {run_id!r} has already finished ({_text(reply[1])}); it cannot {action}")
+        if status == "not_paused":
+            raise RunStateError(f"run {run_id!r} is {_text(reply[1])}, not paused; there is nothing to resume")
+        woken = _text(reply[4])
+        return ControlResult(_text(reply[1]), _text(reply[2]), bool(int(reply[3])), woken or None)
+
+    def reset(self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None) -> RunRecord:
+        if mode not in ("restart", "retry"):
+            raise ValueError(f"unknown reset mode {mode!r}")
+        reply = self._run("reset", run_id, mode, _num(now), _num(now + grace), "" if truncate_to is None else truncate_to)
+        status = _text(reply[0])
+        if status == "missing":
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        if status == "not_failed":
+            raise RunStateError(
+                f"run {run_id!r} is {_text(reply[1])}; only a failed run can be retried (restart() runs it again)"
+            )
+        return RunRecord.from_fields(_pairs(reply[1]))
+
+    def children(self, run_id: str) -> list[str]:
+        return sorted(_text(child) for child in self.client.smembers(self.key(run_id, "children")))
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        return [json.loads(document) for document in self.client.lrange(self.key(run_id, "history"), 0, -1)]
+
+    def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
+        types = [_text(t) for t in self.client.smembers(self.key(run_id, "inboxes"))]
+        pipe = self.client.pipeline(transaction=False)
+        for event_type in types:
+            pipe.lrange(self.key(run_id, f"inbox:{event_type}"), 0, -1)
+        return {
+            t: [InboxEvent.from_json(item) for item in items] for t, items in zip(types, pipe.execute()) if items
+        }
+
+    def close(self) -> None:
+        for conn in list(self._connections):
+            conn.disconnect()
+        self.client.close()
+
+
+def _flatten(mapping: dict[Any, Any]) -> list[Any]:
+    flat: list[Any] = []
+    for key, value in mapping.items():
+        flat += [key, value]
+    return flat

@@ -1,0 +1,777 @@
+"""The SQLite store: the embedded default, one file and no server.
+
+The contract's semantics come from :mod:`flowgen.stores.logic`, exactly as for the memory
+store; this module only implements its :class:`~flowgen.stores.logic.Tx` over tables and runs
+every operation in **one SQLite transaction** (``BEGIN IMMEDIATE`` for writes, so the fenced
+journal append - lease epoch check, position check, inbox heads, append, open entry, branch
+writes, park or finish - commits or rolls back as a whole).
+
+Schema (``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`):
+
+==============  =============================================================================
+table           holds
+==============  =============================================================================
+``runs``        one row per run: every :class:`~flowgen.stores.base.RunRecord` field as a
+                column (``waiting`` and ``error`` as JSON, ``open_entry`` the open journal entry
+                as JSON) plus ``expires``, when a finished run's retention ends
+``journal``     ``(run_id, seq) -> entry``: closed entries, one JSON document per position
+``inbox``       buffered events; ``seq`` (the rowid) keeps them FIFO per ``(run_id, type)``
+``seen``        ``(run_id, event_id)``: ids already accepted, so a re-sent event is a no-op
+``branches``    ``(run_id, key) -> record``: steps dispatched as their own messages, as JSON
+                (the dispatch record plus ``s``, ``hb``, ``started``, ``r`` once running)
+``timers``      ``run_id -> due``: one durable timer per run (sleeps, retries, timeouts)
+``ready``       ``run_id -> score``: runs that should be moving, for the reconciler
+==============  =============================================================================
+
+Indexes serve listing (by creation time, by status, by workflow, by both), the timer and
+ready indexes (by score) and the retention sweep (by ``expires``).
+
+Concurrency, and what is supported:
+
+* **Many threads in one process** (the embedded engine's workers, timer poller, reconciler,
+  lease keeper, and the application's own threads). Each thread gets its own connection;
+  write transactions of this process are also serialized by a lock, so threads queue on that
+  lock instead of spinning in SQLite's busy handler. Reads run concurrently with writes (WAL).
+* **Several processes on one file, on one machine** (a script sending events to runs another
+  process advances, two embedded engines sharing a file, the CLI inspecting runs). WAL mode
+  lets readers proceed during a write; writers from different processes take turns on
+  SQLite's write lock, waiting up to ``timeout`` seconds (``busy_timeout``). Every operation
+  is one transaction and the lease epoch fences journal writes, so two processes advancing
+  runs from the same file cannot corrupt a run or run a journaled step twice. A process killed
+  mid-transaction (``kill -9``) leaves no trace: SQLite rolls the transaction back, and the
+  OS releases its locks. ``wait_finished`` is woken at once by commits of this process and
+  polls every ``poll_interval`` seconds for runs finished by another process.
+* **Not supported**: a file on a network file system (NFS, SMB: WAL needs shared memory
+  between processes of one host), or processes on different machines. Use Redis for that.
+
+Durability: ``synchronous=NORMAL`` (the default) survives any process crash; a power loss or
+OS crash may lose the last transactions but never corrupts the file. Pass
+``synchronous="FULL"`` to make every commit durable against power loss too (one fsync each).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import ConfigurationError, RunNotFoundError, StoreUnavailableError
+from ..journal import Entry
+from . import logic
+from .base import (
+    FINISHED,
+    Commit,
+    CommitResult,
+    ControlResult,
+    InboxEvent,
+    NewRun,
+    RunRecord,
+    SendResult,
+    Snapshot,
+    Store,
+)
+
+logger = logging.getLogger("flowgen.stores.sqlite")
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id           TEXT PRIMARY KEY,
+    workflow         TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    created          REAL NOT NULL,
+    updated          REAL NOT NULL,
+    finished         REAL,
+    expires          REAL,
+    args             TEXT NOT NULL,
+    fingerprint      TEXT NOT NULL,
+    output           TEXT,
+    error            TEXT,
+    parent           TEXT,
+    generation       INTEGER NOT NULL DEFAULT 0,
+    epoch            INTEGER NOT NULL DEFAULT 0,
+    owner            TEXT NOT NULL DEFAULT '',
+    lease_until      REAL NOT NULL DEFAULT 0,
+    signals          INTEGER NOT NULL DEFAULT 0,
+    waiting          TEXT NOT NULL DEFAULT '[]',
+    journal_length   INTEGER NOT NULL DEFAULT 0,
+    pause_requested  INTEGER NOT NULL DEFAULT 0,
+    cancel_requested TEXT NOT NULL DEFAULT '',
+    open_entry       TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, created, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_workflow_status ON runs (workflow, status, created, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_expiry ON runs (expires) WHERE expires IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS journal (
+    run_id TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    entry  TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS inbox (
+    seq        INTEGER PRIMARY KEY,
+    run_id     TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    sent       REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inbox_by_type ON inbox (run_id, event_type, seq);
+
+CREATE TABLE IF NOT EXISTS seen (
+    run_id   TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (run_id, event_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS branches (
+    run_id TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS timers (
+    run_id TEXT PRIMARY KEY,
+    due    REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS timers_by_due ON timers (due, run_id);
+
+CREATE TABLE IF NOT EXISTS ready (
+    run_id TEXT PRIMARY KEY,
+    score  REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ready_by_score ON ready (score, run_id);
+
+CREATE TABLE IF NOT EXISTS children (
+    run_id TEXT NOT NULL,
+    child  TEXT NOT NULL,
+    PRIMARY KEY (run_id, child)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS history (
+    seq      INTEGER PRIMARY KEY,
+    run_id   TEXT NOT NULL,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_by_run ON history (run_id, seq);
+"""
+
+_RUN_COLUMNS = (
+    "run_id",
+    "workflow",
+    "status",
+    "created",
+    "updated",
+    "finished",
+    "expires",
+    "args",
+    "fingerprint",
+    "output",
+    "error",
+    "parent",
+    "generation",
+    "epoch",
+    "owner",
+    "lease_until",
+    "signals",
+    "waiting",
+    "journal_length",
+    "pause_requested",
+    "cancel_requested",
+    "open_entry",
+)
+_SELECT_RUN = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
+_INSERT_RUN = f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in _RUN_COLUMNS)})"
+_UPDATE_RUN = f"UPDATE runs SET {', '.join(f'{c} = ?' for c in _RUN_COLUMNS[1:])} WHERE run_id = ?"
+_TABLES_OF_A_RUN = ("journal", "inbox", "seen", "branches", "timers", "ready", "children", "history", "runs")
+
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _record_from_row(row: Sequence[Any]) -> RunRecord:
+    data = dict(zip(_RUN_COLUMNS, row, strict=True))
+    return RunRecord(
+        run_id=data["run_id"],
+        workflow=data["workflow"],
+        status=data["status"],
+        created=data["created"],
+        updated=data["updated"],
+        args=data["args"],
+        fingerprint=data["fingerprint"],
+        output=data["output"],
+        error=json.loads(data["error"]) if data["error"] else None,
+        parent=data["parent"] or None,
+        generation=data["generation"],
+        epoch=data["epoch"],
+        owner=data["owner"],
+        lease_until=data["lease_until"],
+        signals=data["signals"],
+        waiting=tuple(json.loads(data["waiting"])),
+        journal_length=data["journal_length"],
+        pause_requested=bool(data["pause_requested"]),
+        cancel_requested=data["cancel_requested"],
+        finished=data["finished"],
+        open=data["open_entry"],
+    )
+
+
+class _SQLiteTx:
+    """:class:`logic.Tx` over the tables, on a connection inside an open transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, retention: float | None) -> None:
+        self.conn = conn
+        self.retention = retention
+        self.finished = False
+
+    def get_meta(self, run_id: str) -> RunRecord | None:
+        row = self.conn.execute(f"{_SELECT_RUN} WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else _record_from_row(row)
+
+    def put_meta(self, record: RunRecord, old_status: str | None) -> None:
+        expires = None
+        if record.status in FINISHED and record.finished is not None and self.retention is not None:
+            expires = record.finished + self.retention
+        values = (
+            record.workflow,
+            record.status,
+            record.created,
+            record.updated,
+            record.finished,
+            expires,
+            record.args,
+            record.fingerprint,
+            record.output,
+            json.dumps(record.error) if record.error is not None else None,
+            record.parent,
+            record.generation,
+            record.epoch,
+            record.owner,
+            record.lease_until,
+            record.signals,
+            json.dumps(list(record.waiting)),
+            record.journal_length,
+            int(record.pause_requested),
+            record.cancel_requested,
+            record.open,
+        )
+        if old_status is None:
+            self.conn.execute(_INSERT_RUN, (record.run_id, *values))
+        else:
+            self.conn.execute(_UPDATE_RUN, (*values, record.run_id))
+
+    def journal_append(self, run_id: str, entries: Sequence[Entry]) -> None:
+        (start,) = self.conn.execute(
+            "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        self.conn.executemany(
+            "INSERT INTO journal (run_id, seq, entry) VALUES (?, ?, ?)",
+            [(run_id, start + index, entry.to_json()) for index, entry in enumerate(entries)],
+        )
+
+    def journal_read(self, run_id: str, offset: int) -> list[Entry]:
+        rows = self.conn.execute(
+            "SELECT entry FROM journal WHERE run_id = ? AND seq >= ? ORDER BY seq", (run_id, offset)
+        ).fetchall()
+        return [Entry.from_json(text) for (text,) in rows]
+
+    def inbox_push(self, run_id: str, event_type: str, event: InboxEvent) -> None:
+        self.conn.execute(
+            "INSERT INTO inbox (run_id, event_type, event_id, payload, sent) VALUES (?, ?, ?, ?, ?)",
+            (run_id, event_type, event.id, event.payload, event.sent),
+        )
+
+    def inbox_peek(self, run_id: str, event_type: str, count: int) -> list[InboxEvent]:
+        rows = self.conn.execute(
+            "SELECT event_id, payload, sent FROM inbox WHERE run_id = ? AND event_type = ? "
+            "ORDER BY seq LIMIT ?",
+            (run_id, event_type, count),
+        ).fetchall()
+        return [InboxEvent(event_id, payload, sent) for event_id, payload, sent in rows]
+
+    def inbox_pop(self, run_id: str, event_type: str) -> None:
+        self.conn.execute(
+            "DELETE FROM inbox WHERE seq = "
+            "(SELECT seq FROM inbox WHERE run_id = ? AND event_type = ? ORDER BY seq LIMIT 1)",
+            (run_id, event_type),
+        )
+
+    def event_seen(self, run_id: str, event_id: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM seen WHERE run_id = ? AND event_id = ?", (run_id, event_id)
+        ).fetchone()
+        return row is not None
+
+    def mark_event_seen(self, run_id: str, event_id: str) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO seen (run_id, event_id) VALUES (?, ?)", (run_id, event_id))
+
+    def branches(self, run_id: str) -> dict[str, dict[str, Any]]:
+        rows = self.conn.execute("SELECT key, record FROM branches WHERE run_id = ?", (run_id,)).fetchall()
+        return {key: json.loads(record) for key, record in rows}
+
+    def set_branch(self, run_id: str, key: str, record: dict[str, Any] | None) -> None:
+        if record is None:
+            self.conn.execute("DELETE FROM branches WHERE run_id = ? AND key = ?", (run_id, key))
+        else:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO branches (run_id, key, record) VALUES (?, ?, ?)",
+                (run_id, key, json.dumps(record, separators=(",", ":"))),
+            )
+
+    def set_timer(self, run_id: str, due: float | None) -> None:
+        if due is None:
+            self.conn.execute("DELETE FROM timers WHERE run_id = ?", (run_id,))
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO timers (run_id, due) VALUES (?, ?)", (run_id, due))
+
+    def due_timers(self, now: float, limit: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT run_id FROM timers WHERE due <= ? ORDER BY due, run_id LIMIT ?", (now, limit)
+        ).fetchall()
+        return [run_id for (run_id,) in rows]
+
+    def set_ready(self, run_id: str, score: float | None) -> None:
+        if score is None:
+            self.conn.execute("DELETE FROM ready WHERE run_id = ?", (run_id,))
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO ready (run_id, score) VALUES (?, ?)", (run_id, score))
+
+    def ready_before(self, now: float, limit: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT run_id FROM ready WHERE score <= ? ORDER BY score, run_id LIMIT ?", (now, limit)
+        ).fetchall()
+        return [run_id for (run_id,) in rows]
+
+    def clear_scratch(self, run_id: str) -> None:
+        self.conn.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
+        self.conn.execute("DELETE FROM branches WHERE run_id = ?", (run_id,))
+
+    def journal_truncate(self, run_id: str, length: int) -> None:
+        self.conn.execute("DELETE FROM journal WHERE run_id = ? AND seq >= ?", (run_id, length))
+
+    def add_child(self, parent_id: str, child_id: str) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO children (run_id, child) VALUES (?, ?)", (parent_id, child_id))
+
+    def children(self, run_id: str) -> list[str]:
+        rows = self.conn.execute("SELECT child FROM children WHERE run_id = ? ORDER BY child", (run_id,)).fetchall()
+        return [child for (child,) in rows]
+
+    def history_push(self, run_id: str, document: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO history (run_id, document) VALUES (?, ?)", (run_id, json.dumps(document, separators=(",", ":")))
+        )
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT document FROM history WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
+        return [json.loads(document) for (document,) in rows]
+
+    def clear_inbox(self, run_id: str) -> None:
+        self.conn.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
+
+    def notify_finished(self, run_id: str) -> None:
+        # Waiters are woken after COMMIT (see SQLiteStore._write): before it they would read
+        # the old row.
+        self.finished = True
+
+
+class SQLiteStore(Store):
+    """Implements the store contract on a SQLite file (see the module docstring).
+
+    Args:
+        path: the database file; created with its tables if missing. ``":memory:"`` is
+            refused: every thread has its own connection, so each would see another empty
+            database (use ``memory://`` for an in-memory engine).
+        retention: seconds finished runs are kept before :meth:`sweep` deletes them
+            (``None``: forever).
+        timeout: seconds to wait for another process's write lock before failing with
+            :class:`~flowgen.errors.StoreUnavailableError` (SQLite's ``busy_timeout``).
+        synchronous: SQLite's ``synchronous`` setting (``"NORMAL"`` or ``"FULL"``, see the
+            module docstring).
+        poll_interval: how often :meth:`wait_finished` looks for runs finished by another
+            process (runs finished by this process wake it at once).
+
+    Raises:
+        ConfigurationError: the path cannot hold a database, or the file was written by a
+            newer flowgen.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        retention: float | None = 7 * 86400,
+        timeout: float = 30.0,
+        synchronous: str = "NORMAL",
+        poll_interval: float = 0.25,
+    ) -> None:
+        self.path = os.fspath(path)
+        if not self.path or self.path == ":memory:" or self.path.startswith("file::memory:"):
+            raise ConfigurationError(
+                f"SQLiteStore needs a file path, got {self.path!r}: each thread opens its own connection, "
+                "so an in-memory SQLite database would not be shared; use Engine('memory://') instead"
+            )
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise ConfigurationError(
+                f"cannot create the SQLite database {self.path!r}: the directory {directory!r} does not exist"
+            )
+        if synchronous.upper() not in _SYNCHRONOUS:
+            raise ConfigurationError(
+                f"synchronous must be one of {', '.join(_SYNCHRONOUS)}, got {synchronous!r}"
+            )
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be positive, got {poll_interval!r}")
+        self.retention = retention
+        self.timeout = timeout
+        self.synchronous = synchronous.upper()
+        self.poll_interval = poll_interval
+        self._pid = os.getpid()
+        self._local = threading.local()
+        self._connections: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._forked_away: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._finished = threading.Condition()
+        self._finish_count = 0
+        self._closed = False
+        self._initialize()
+
+    # -- connections and transactions -------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            # isolation_level=None: the module's implicit transactions are off; every
+            # operation below issues its own BEGIN / COMMIT. check_same_thread=False only so
+            # close() can close connections of other threads; each is used by its own thread.
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        except sqlite3.Error as error:
+            raise ConfigurationError(f"cannot open the SQLite database {self.path!r}: {error}") from error
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailableError(f"the SQLite store on {self.path!r} has been closed")
+        if os.getpid() != self._pid:
+            self._after_fork()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._connections_lock:
+                alive = []
+                for thread_ref, other in self._connections:
+                    thread = thread_ref()
+                    if thread is not None and thread.is_alive():
+                        alive.append((thread_ref, other))
+                    else:
+                        other.close()
+                alive.append((weakref.ref(threading.current_thread()), conn))
+                self._connections = alive
+        return conn
+
+    def _after_fork(self) -> None:
+        """Give a forked child its own connections and locks.
+
+        SQLite forbids using a connection in a child it was inherited by, and a lock held by
+        another thread of the parent at the fork would never be released here. The inherited
+        connections are kept referenced but never used or closed, so garbage collection does
+        not run SQLite's close logic on the parent's files from this process.
+        """
+        self._pid = os.getpid()
+        self._forked_away.extend(conn for _, conn in self._connections)
+        self._local = threading.local()
+        self._connections = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._finished = threading.Condition()
+
+    def _initialize(self) -> None:
+        conn = self._conn()
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                logger.warning(
+                    "SQLite database %r could not switch to WAL mode (journal_mode=%s); readers will wait "
+                    "for writers. Is it on a network file system?",
+                    self.path,
+                    mode,
+                )
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    (version,) = conn.execute("PRAGMA user_version").fetchone()
+                    if version > SCHEMA_VERSION:
+                        raise ConfigurationError(
+                            f"the SQLite database {self.path!r} has schema version {version}, written by "
+                            f"a newer flowgen (this one knows {SCHEMA_VERSION}); upgrade flowgen to open it"
+                        )
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    if version < SCHEMA_VERSION:
+                        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        except sqlite3.DatabaseError as error:
+            self.close()
+            raise ConfigurationError(
+                f"cannot use {self.path!r} as a flowgen SQLite database: {error}"
+            ) from error
+        except BaseException:
+            self.close()
+            raise
+
+    def _unavailable(self, error: sqlite3.Error) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"SQLite operation on {self.path!r} failed: {error} (if the database is locked, another "
+            f"process held its write lock longer than timeout={self.timeout}s)"
+        )
+
+    @contextmanager
+    def _write(self) -> Iterator[_SQLiteTx]:
+        """Run the body in one ``BEGIN IMMEDIATE`` transaction; commit, or roll back on error."""
+        conn = self._conn()
+        tx = _SQLiteTx(conn, self.retention)
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise self._unavailable(error) from error
+            try:
+                yield tx
+                conn.execute("COMMIT")
+            except BaseException as error:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    raise self._unavailable(error) from error
+                raise
+        if tx.finished:
+            with self._finished:
+                self._finish_count += 1
+                self._finished.notify_all()
+
+    @contextmanager
+    def _read(self) -> Iterator[_SQLiteTx]:
+        """Run the body in one read transaction, so what it reads is one consistent snapshot."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error as error:
+            raise self._unavailable(error) from error
+        try:
+            yield _SQLiteTx(conn, self.retention)
+        except sqlite3.Error as error:
+            raise self._unavailable(error) from error
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_runs(self, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
+        with self._write() as tx:
+            return logic.create_runs(tx, runs, now, grace)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._read() as tx:
+            return tx.get_meta(run_id)
+
+    def list_runs(
+        self, *, status: str | None = None, workflow: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[RunRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        if workflow is not None:
+            clauses.append("workflow = ?")
+            params.append(workflow)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = f"{_SELECT_RUN}{where} ORDER BY created DESC, run_id DESC LIMIT ? OFFSET ?"
+        with self._read() as tx:
+            rows = tx.conn.execute(query, (*params, limit, offset)).fetchall()
+        return [_record_from_row(row) for row in rows]
+
+    def read_journal(self, run_id: str, offset: int = 0) -> list[Entry]:
+        with self._read() as tx:
+            return tx.journal_read(run_id, offset)
+
+    # -- advancing --------------------------------------------------------------------------
+
+    def acquire(self, run_id: str, owner: str, ttl: float, now: float, offset: int = 0) -> Snapshot | None:
+        with self._write() as tx:
+            return logic.acquire(tx, run_id, owner, ttl, now, offset)
+
+    def load(self, run_id: str, event_types: Sequence[str] = (), offset: int | None = None) -> Snapshot:
+        with self._read() as tx:
+            return logic.load(tx, run_id, event_types, offset)
+
+    def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
+        with self._write() as tx:
+            return logic.commit(tx, commit, now, grace)
+
+    def release(self, run_id: str, epoch: int) -> None:
+        with self._write() as tx:
+            logic.release(tx, run_id, epoch)
+
+    def renew(self, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> list[str]:
+        if not leases:
+            return []
+        with self._write() as tx:
+            return logic.renew(tx, leases, ttl, now)
+
+    # -- events, timers, reconciliation -----------------------------------------------------
+
+    def send_event(
+        self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
+    ) -> SendResult:
+        with self._write() as tx:
+            return logic.send_event(tx, run_id, event_type, payload, event_id, now, grace)
+
+    def claim_due_timers(self, now: float, limit: int, grace: float) -> list[str]:
+        # A cheap read first: the poller calls this ten times a second, and most calls find
+        # nothing; taking the write lock for them would make other processes wait.
+        earliest = self.next_timer()
+        if earliest is None or earliest > now:
+            return []
+        with self._write() as tx:
+            return logic.claim_due_timers(tx, now, limit, grace)
+
+    def next_timer(self) -> float | None:
+        return self._earliest("timers", "due")
+
+    def _earliest(self, table: str, column: str) -> float | None:
+        with self._read() as tx:
+            (value,) = tx.conn.execute(f"SELECT MIN({column}) FROM {table}").fetchone()
+        return None if value is None else float(value)
+
+    def reconcile(self, now: float, limit: int, grace: float) -> list[str]:
+        earliest = self._earliest("ready", "score")
+        if earliest is None or earliest > now:
+            return []
+        with self._write() as tx:
+            return logic.reconcile(tx, now, limit, grace)
+
+    def sweep(self, now: float, limit: int = 1000) -> int:
+        """Delete up to ``limit`` finished runs whose retention ended by ``now``; return how many."""
+        with self._write() as tx:
+            rows = tx.conn.execute(
+                "SELECT run_id FROM runs WHERE expires IS NOT NULL AND expires <= ? ORDER BY expires LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            for (run_id,) in rows:
+                for table in _TABLES_OF_A_RUN:
+                    tx.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+        return len(rows)
+
+    # -- parallel steps ---------------------------------------------------------------------
+
+    def branch_begin(
+        self, run_id: str, key: str, attempt: int, ttl: float, now: float
+    ) -> dict[str, Any] | None:
+        with self._write() as tx:
+            return logic.branch_begin(tx, run_id, key, attempt, ttl, now)
+
+    def branch_finish(
+        self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
+    ) -> bool:
+        with self._write() as tx:
+            return logic.branch_finish(tx, run_id, key, attempt, outcome, now, grace)
+
+    def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
+        if not branches:
+            return
+        with self._write() as tx:
+            logic.renew_branches(tx, branches, ttl, now)
+
+    # -- results and inspection -------------------------------------------------------------
+
+    def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
+        """Block until the run has finished; ``None`` after ``timeout`` seconds.
+
+        Woken at once by a commit of this process that finishes any run; a run finished by
+        another process on the same file is seen within ``poll_interval`` seconds.
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            # Note the notification count before reading, so a finish committed between
+            # the read and the wait is not missed.
+            with self._finished:
+                seen = self._finish_count
+            record = self.get_run(run_id)
+            if record is None:
+                raise RunNotFoundError(f"no run with id {run_id!r}")
+            if record.is_finished:
+                return record
+            wait = self.poll_interval
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                wait = min(wait, remaining)
+            with self._finished:
+                if self._finish_count == seen:
+                    self._finished.wait(wait)
+
+    def control(self, run_id: str, action: str, now: float, grace: float) -> ControlResult:
+        with self._write() as tx:
+            return logic.control(tx, run_id, action, now, grace)
+
+    def reset(self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None) -> RunRecord:
+        with self._write() as tx:
+            return logic.reset(tx, run_id, mode, now, grace, truncate_to)
+
+    def children(self, run_id: str) -> list[str]:
+        with self._read() as tx:
+            return tx.children(run_id)
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        with self._read() as tx:
+            return tx.history(run_id)
+
+    def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
+        with self._read() as tx:
+            rows = tx.conn.execute(
+                "SELECT event_type, event_id, payload, sent FROM inbox WHERE run_id = ? ORDER BY seq",
+                (run_id,),
+            ).fetchall()
+        events: dict[str, list[InboxEvent]] = {}
+        for event_type, event_id, payload, sent in rows:
+            events.setdefault(event_type, []).append(InboxEvent(event_id, payload, sent))
+        return events
+
+    def close(self) -> None:
+        """Close every connection this store opened; later calls raise ``StoreUnavailableError``."""
+        self._closed = True
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for _thread, conn in connections:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                logger.exception("closing a SQLite connection to %r failed", self.path)
+        with self._finished:
+            self._finished.notify_all()

@@ -1,0 +1,367 @@
+"""The Dramatiq transport: the only module that imports ``dramatiq``.
+
+Two actors carry ids only:
+
+* ``flowgen.advance(run_id)`` advances a run (steps run inline inside it);
+* ``flowgen.step(run_id, key, attempt)`` runs one attempt of a step dispatched as its own
+  message (members of ``all_of``/``any_of``, steps declared with ``queue=``).
+
+Both run with Dramatiq's retries, age limit and time limit off (the broker gets no default
+middleware): flowgen owns retries, timers, time limits and recovery. Dramatiq is an
+at-least-once transport here; every flowgen write is fenced, so a duplicate message is a no-op.
+
+:class:`DoorbellRedisBroker` fixes the idle latency of Dramatiq's Redis consumer, which sleeps
+with exponential back-off up to the worker timeout when its queue is empty (up to a second per
+hop): enqueueing publishes on a per-queue "doorbell" channel and idle consumers block on it, so
+a message is fetched within a round trip of being enqueued. It also keeps a worker's heartbeat
+fresh while all its threads are busy, so a busy worker is never mistaken for a dead one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import current_millis
+from dramatiq.errors import ConnectionClosed, DecodeError
+from dramatiq.message import Message
+from redis.exceptions import NoScriptError
+
+logger = logging.getLogger("flowgen.transport")
+
+DEFAULT_QUEUE = "flowgen"
+ADVANCE_ACTOR = "flowgen.advance"
+STEP_ACTOR = "flowgen.step"
+HEARTBEAT_INTERVAL = 1.0
+ACK_DELAY = 0.05
+"""Longest an ack waits to travel with a fetch before it is sent on its own (seconds)."""
+
+
+def doorbell_channel(namespace: str, queue_name: str) -> str:
+    return f"{namespace}:doorbell:{queue_name}"
+
+
+class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc]
+    """A Redis consumer that fetches in batches, acks in batches, and waits on a doorbell when idle.
+
+    Dramatiq's own Redis consumer costs a round trip per message twice over: it fetches
+    whenever a single prefetch slot is free (so under load, one fetch per message) and each
+    worker thread acks its message with its own call. This consumer refills only when the
+    messages in hand fall to half the prefetch, and queues acks so that they travel with the
+    next fetch (or after :data:`ACK_DELAY` at most) in one pipelined round trip. When the
+    queue is empty it blocks on the doorbell channel; while it does, worker threads send their
+    acks themselves, so an idle worker never sits on an unsent ack.
+
+    Deferring an ack is safe for flowgen: a message whose ack is lost (the process died
+    first) is redelivered, and every flowgen write is fenced, so the redelivery is a no-op.
+    """
+
+    def __init__(self, broker: DoorbellRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
+        super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
+        self.idle_timeout = max(timeout / 1000.0, 0.01)
+        self.low_water = prefetch // 2
+        self.slot_freed = threading.Event()
+        self.last_heartbeat = 0.0
+        self.ack_lock = threading.Lock()
+        self.pending_acks: list[str] = []
+        self.oldest_ack = 0.0
+        self.waiting_idle = False
+        self.pubsub = broker.client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(doorbell_channel(broker.namespace, queue_name))
+
+    # -- acks ---------------------------------------------------------------------------------
+
+    def ack(self, message: MessageProxy) -> None:
+        with self.ack_lock:
+            if not self.pending_acks:
+                self.oldest_ack = time.monotonic()
+            self.pending_acks.append(message.options["redis_message_id"])
+            batch = self._take_acks() if self.waiting_idle else []
+        try:
+            if batch:
+                self._send(batch, None)
+        finally:
+            self.queued_message_ids.discard(message.message_id)
+            # Wake the consumer only when it has something to do: refill at the low-water
+            # mark (it wakes on its own every ACK_DELAY to send queued acks).
+            if self.outstanding_message_count <= self.low_water:
+                self.slot_freed.set()
+
+    def nack(self, message: MessageProxy) -> None:
+        try:
+            super().nack(message)  # type: ignore[no-untyped-call]
+        finally:
+            self.slot_freed.set()
+
+    def _take_acks(self) -> list[str]:
+        """Take the queued acks (call with ``ack_lock`` held)."""
+        batch, self.pending_acks = self.pending_acks, []
+        return batch
+
+    def _send(self, acks: list[str], fetch: int | None) -> list[bytes]:
+        """Send ``acks`` and (unless ``fetch`` is None) fetch up to ``fetch`` messages, in one round trip.
+
+        On a connection error the acks are queued again, so a later round trip sends them.
+        """
+        calls: list[tuple[str, list[Any]]] = [("ack", [message_id]) for message_id in acks]
+        if fetch is not None:
+            calls.append(("fetch", [fetch]))
+        try:
+            replies = self.broker.dispatch_many(self.queue_name, calls)
+        except redis.ConnectionError as error:
+            with self.ack_lock:
+                self.pending_acks[:0] = acks
+            raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
+        if fetch is not None:
+            self.last_heartbeat = time.monotonic()
+            return list(replies[-1] or [])
+        return []
+
+    # -- fetching -----------------------------------------------------------------------------
+
+    def __next__(self) -> MessageProxy | None:
+        while True:
+            if self.message_cache:
+                data = self.message_cache.pop(0)
+                if data is None:
+                    continue
+                try:
+                    message = Message.decode(data)
+                except DecodeError:
+                    # Raising would restart the consumer and strand every message fetched
+                    # with this one; skip it (it stays unacknowledged, visible in Redis).
+                    logger.error("skipping an undecodable message on %r: %r", self.queue_name, data[:200])
+                    continue
+                self.queued_message_ids.add(message.message_id)
+                return MessageProxy(message)
+            outstanding = self.outstanding_message_count
+            if outstanding <= self.low_water:
+                self.slot_freed.clear()
+                with self.ack_lock:
+                    acks = self._take_acks()
+                fetched = self._send(acks, self.prefetch - outstanding)
+                if fetched:
+                    self.message_cache = fetched
+                    continue
+                self._wait_for_doorbell()
+                return None
+            # Enough messages in hand: wait for a thread to finish one. Queued acks go out
+            # with the next fetch, or on their own once the oldest has waited ACK_DELAY; a
+            # fetch of 0 messages keeps this worker's heartbeat fresh meanwhile.
+            self.slot_freed.wait(min(self.idle_timeout, HEARTBEAT_INTERVAL, ACK_DELAY))
+            self.slot_freed.clear()
+            now = time.monotonic()
+            with self.ack_lock:
+                due = bool(self.pending_acks) and now - self.oldest_ack >= ACK_DELAY
+                acks = self._take_acks() if due else []
+            if acks or now - self.last_heartbeat >= HEARTBEAT_INTERVAL:
+                self._send(acks, 0)
+            return None
+
+    def _wait_for_doorbell(self) -> None:
+        """Block until an enqueue rings the doorbell (or the idle timeout); threads ack directly meanwhile."""
+        with self.ack_lock:
+            self.waiting_idle = True
+            acks = self._take_acks()
+        try:
+            if acks:
+                self._send(acks, None)
+            if self.pubsub.get_message(timeout=self.idle_timeout) is not None:
+                # Rings that arrived while this consumer was busy are stale: one fetch serves them all.
+                while self.pubsub.get_message(timeout=0) is not None:
+                    pass
+        except redis.ConnectionError as error:
+            raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
+        finally:
+            with self.ack_lock:
+                self.waiting_idle = False
+
+    def close(self) -> None:
+        with self.ack_lock:
+            acks = self._take_acks()
+        if acks:
+            try:
+                self._send(acks, None)
+            except ConnectionClosed:
+                logger.warning(
+                    "could not ack %d message(s) on shutdown; they will be redelivered (a no-op)", len(acks)
+                )
+        with contextlib.suppress(redis.RedisError):
+            self.pubsub.close()
+
+
+class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc]
+    """Dramatiq's RedisBroker with instant wake-up of idle consumers (see the module docstring)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("middleware", [])
+        kwargs.setdefault("namespace", "flowgen-dramatiq")
+        # Dead workers' unacked messages come back within seconds rather than minutes; flowgen's
+        # reconciler does not depend on it, but it stops stale duplicates from piling up.
+        kwargs.setdefault("heartbeat_timeout", 15000)
+        kwargs.setdefault("maintenance_chance", 20000)
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+
+    @property
+    def consumer_class(self) -> type:
+        return _DoorbellConsumer
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None, ring: bool = True) -> Message[Any]:
+        if delay is not None:
+            raise ValueError("flowgen never delays Dramatiq messages: timers are flowgen's own")
+        enqueued = super().enqueue(message)
+        if ring:
+            self.ring(message.queue_name)
+        return enqueued
+
+    def ring(self, queue_name: str) -> None:
+        """Wake the idle consumers of ``queue_name``."""
+        self.client.publish(doorbell_channel(self.namespace, queue_name), b"1")
+
+    def dispatch_many(
+        self, queue_name: str, calls: Sequence[tuple[str, list[Any]]], ring: Iterable[str] = ()
+    ) -> list[Any]:
+        """Run several calls of Dramatiq's ``dispatch`` script (and doorbell rings) in one round trip.
+
+        ``calls`` are ``(command, arguments)`` pairs for ``queue_name``, laid out as
+        ``RedisBroker``'s own calls are (see the top of Dramatiq's ``dispatch.lua``). The script
+        is called by its SHA on a plain pipeline; redis-py's script objects would add a
+        ``SCRIPT EXISTS`` round trip to every pipeline. If Redis lost its script cache (a
+        restart, ``SCRIPT FLUSH``), the script is loaded and the refused calls are sent again.
+
+        Returns the script's reply for each call, in order.
+        """
+        script = self.scripts["dispatch"]
+
+        def send(items: Sequence[tuple[str, list[Any]]], doorbells: Iterable[str]) -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            for command, args in items:
+                pipe.execute_command(
+                    "EVALSHA",
+                    script.sha,
+                    1,
+                    self.namespace,
+                    command,
+                    current_millis(),
+                    queue_name,
+                    self.broker_id,
+                    self.heartbeat_timeout,
+                    self.dead_message_ttl,
+                    self._should_do_maintenance(command),
+                    self._max_unpack_size(),  # type: ignore[no-untyped-call]
+                    *args,
+                )
+            for channel in doorbells:
+                pipe.publish(doorbell_channel(self.namespace, channel), b"1")
+            return list(pipe.execute(raise_on_error=False))
+
+        replies = send(calls, ring)
+        refused = [i for i, reply in enumerate(replies[: len(calls)]) if isinstance(reply, NoScriptError)]
+        if refused:
+            script.sha = self.client.script_load(script.script)
+            for index, reply in zip(refused, send([calls[i] for i in refused], ()), strict=True):
+                replies[index] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies[: len(calls)]
+
+    def enqueue_many(self, messages: Sequence[Message[Any]]) -> list[Message[Any]]:
+        """Enqueue messages and ring their doorbells in one pipelined round trip.
+
+        Each message goes through the same ``dispatch`` script call as ``RedisBroker.enqueue``.
+        """
+        if not messages:
+            return []
+        sent = []
+        by_queue: dict[str, list[tuple[str, list[Any]]]] = {}
+        for original in messages:
+            message = original.copy(options={"redis_message_id": str(uuid.uuid4())})
+            self.emit_before("enqueue", message, None)
+            by_queue.setdefault(message.queue_name, []).append(
+                ("enqueue", [message.options["redis_message_id"], message.encode()])
+            )
+            sent.append(message)
+        queues = sorted(by_queue)
+        for index, queue_name in enumerate(queues):
+            # The doorbells ring with the last batch, once every message is in its queue.
+            ring = queues if index == len(queues) - 1 else ()
+            self.dispatch_many(queue_name, by_queue[queue_name], ring)
+        for message in sent:
+            self.emit_after("enqueue", message, None)
+        return sent
+
+
+class DramatiqTransport:
+    """Sends flowgen's messages through a Dramatiq broker and runs its actors in Dramatiq workers.
+
+    Args:
+        broker: the broker (a :class:`DoorbellRedisBroker` for Redis).
+        queue: the Dramatiq queue of the interpreter actor.
+    """
+
+    def __init__(self, broker: dramatiq.Broker, queue: str = DEFAULT_QUEUE) -> None:
+        self.broker = broker
+        self.queue = queue
+        self.prefetch: int | None = None
+        """Messages a worker fetches ahead of its threads; ``None`` keeps Dramatiq's default."""
+        self.runtime: Any = None
+        options = {"max_retries": 0, "time_limit": None, "max_age": None}
+        self.advance_actor = dramatiq.Actor(
+            self._advance, broker=broker, actor_name=ADVANCE_ACTOR, queue_name=queue, priority=0, options=options
+        )
+        self.step_actor = dramatiq.Actor(
+            self._step, broker=broker, actor_name=STEP_ACTOR, queue_name=queue, priority=0, options=options
+        )
+
+    def bind(self, runtime: Any) -> None:
+        """Route received messages to ``runtime`` (a :class:`flowgen.runtime.Runtime`)."""
+        self.runtime = runtime
+
+    def _advance(self, run_id: str) -> None:
+        self.runtime.advance(run_id)
+
+    def _step(self, run_id: str, key: str, attempt: int) -> None:
+        self.runtime.run_branch(run_id, key, attempt)
+
+    def _send(self, messages: Iterable[Message[Any]]) -> None:
+        if isinstance(self.broker, DoorbellRedisBroker):
+            self.broker.enqueue_many(list(messages))
+            return
+        for message in messages:
+            self.broker.enqueue(message)
+
+    def enqueue(self, run_ids: Sequence[str]) -> None:
+        """Send one ``advance`` message per run id."""
+        self._send(self.advance_actor.message(run_id) for run_id in run_ids)
+
+    def enqueue_branch(self, run_id: str, key: str, attempt: int, queue: str | None) -> None:
+        """Send a ``step`` message for one attempt of a parallel step."""
+        message = self.step_actor.message(run_id, key, attempt)
+        if queue and queue != self.queue:
+            self.broker.declare_queue(queue)
+            message = message.copy(queue_name=queue)
+        self._send([message])
+
+    def make_worker(self, threads: int, queues: Iterable[str] | None = None, timeout_ms: int = 1000) -> dramatiq.Worker:
+        """Build (not start) a Dramatiq worker for flowgen's actors."""
+        worker = dramatiq.Worker(
+            self.broker, queues=set(queues) if queues else None, worker_threads=threads, worker_timeout=timeout_ms
+        )
+        if self.prefetch is not None:
+            worker.queue_prefetch = max(1, self.prefetch)
+        return worker
+
+
+def redis_transport(client: redis.Redis, queue: str = DEFAULT_QUEUE, namespace: str = "flowgen-dramatiq") -> DramatiqTransport:
+    """Build the Dramatiq transport on a Redis client (shared with the store)."""
+    return DramatiqTransport(DoorbellRedisBroker(client=client, namespace=namespace), queue)

@@ -1,0 +1,68 @@
+"""The ``store`` fixture: every conformance test runs once per store implementation.
+
+``memory`` and ``sqlite`` need nothing; ``redis`` uses the session's test Redis server (see
+``tests/conftest.py``), flushed before each test. A store is built by :func:`open_store` so
+tests that need a second handle on the same data (another "process") can open one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowgen.stores.base import Store
+from flowgen.stores.memory import MemoryStore
+from flowgen.stores.redis import RedisStore
+from flowgen.stores.sqlite import SQLiteStore
+
+STORES = [
+    pytest.param("memory", id="memory"),
+    pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    pytest.param("sqlite", id="sqlite"),
+]
+
+OpenStore = Callable[..., Store]
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The name of the store implementation under test."""
+    return str(request.param)
+
+
+@pytest.fixture
+def open_store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
+    """A factory of store handles on one shared backend (one Redis db, one SQLite file).
+
+    For ``memory`` every call returns the same instance: it cannot be shared otherwise.
+    Keyword arguments (``retention``) go to the store's constructor.
+    """
+    opened: list[Store] = []
+    memory: list[MemoryStore] = []
+    redis_url = request.getfixturevalue("redis_url") if store_kind == "redis" else None
+
+    def make(**options: Any) -> Store:
+        store: Store
+        if store_kind == "memory":
+            if not memory:
+                memory.append(MemoryStore())
+            return memory[0]
+        if store_kind == "redis":
+            store = RedisStore(redis_url, **options)
+        else:
+            store = SQLiteStore(tmp_path / "flowgen.db", **options)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store: OpenStore) -> Store:
+    """A fresh, empty store of the kind under test."""
+    return open_store()

@@ -1,0 +1,367 @@
+"""Conformance: the fenced commit (validation first, then append, open, consume, branches, park, finish)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowgen.errors import RunNotFoundError
+from flowgen.stores.base import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PAUSED,
+    RUNNING,
+    WAITING,
+    Commit,
+    CommitResult,
+    Finish,
+    Park,
+    Snapshot,
+    Store,
+)
+
+from .support import (
+    GRACE,
+    TTL,
+    T,
+    assert_not_ready,
+    assert_ready_at,
+    change,
+    created,
+    entry,
+    open_entry,
+    started,
+    state,
+)
+
+
+@pytest.fixture
+def busy(store: Store) -> tuple[Store, Snapshot]:
+    """A running run with two journal entries, an open entry, a branch and two events in its inbox."""
+    snapshot = started(store)
+    store.send_event("r1", "go", '"p1"', "e1", T, GRACE)
+    store.send_event("r1", "go", '"p2"', "e2", T, GRACE)
+    result = store.commit(
+        change(
+            snapshot, append=[entry(0), entry(1)], open=open_entry(2), branches={"2/0": {"d": 1, "step": "s"}}
+        ),
+        T,
+        GRACE,
+    )
+    assert result.ok
+    again = store.acquire("r1", "w1", TTL, T + 1)
+    assert again is not None
+    return store, again
+
+
+def _refused(store: Store, commit: Commit, reason: str) -> None:
+    before = state(store, commit.run_id)
+    result = store.commit(commit, T + 2, GRACE)
+    assert result == CommitResult(False, reason)
+    assert state(store, commit.run_id) == before
+
+
+def _everything(snapshot: Snapshot, **fields: object) -> Commit:
+    """A commit that would write every kind of thing if it were applied."""
+    values: dict[str, object] = {
+        "append": [entry(2)],
+        "open": None,
+        "consume": [("go", "e1")],
+        "branches": {"2/0": None, "3/0": {"d": 1}},
+        "status": PAUSED,
+        "finish": Finish(COMPLETED, output="1"),
+    }
+    values.update(fields)
+    return change(snapshot, **values)
+
+
+def test_commit_with_a_stale_epoch_writes_nothing(busy: tuple[Store, Snapshot]) -> None:
+    store, snapshot = busy
+    _refused(store, _everything(snapshot, epoch=snapshot.epoch - 1), "stale")
+
+
+def test_commit_after_the_lease_was_released_writes_nothing(busy: tuple[Store, Snapshot]) -> None:
+    store, snapshot = busy
+    store.release("r1", snapshot.epoch)
+    _refused(store, _everything(snapshot), "stale")
+
+
+def test_commit_to_a_finished_run_writes_nothing(store: Store) -> None:
+    snapshot = started(store)
+    assert store.commit(change(snapshot, finish=Finish(FAILED, error={"type": "E"})), T, GRACE).ok
+    _refused(
+        store, change(snapshot, position=0, append=[entry(0)], finish=Finish(COMPLETED, output="1")), "stale"
+    )
+
+
+def test_commit_at_the_wrong_position_writes_nothing(busy: tuple[Store, Snapshot]) -> None:
+    store, snapshot = busy
+    _refused(store, _everything(snapshot, position=1), "conflict")
+    _refused(store, _everything(snapshot, position=3), "conflict")
+
+
+def test_commit_consuming_events_that_are_not_the_inbox_head_writes_nothing(
+    busy: tuple[Store, Snapshot],
+) -> None:
+    store, snapshot = busy
+    _refused(store, _everything(snapshot, consume=[("go", "e2")]), "conflict")
+    _refused(store, _everything(snapshot, consume=[("go", "e1"), ("go", "e3")]), "conflict")
+    _refused(store, _everything(snapshot, consume=[("go", "e1"), ("go", "e2"), ("go", "e3")]), "conflict")
+    _refused(store, _everything(snapshot, consume=[("other", "e1")]), "conflict")
+
+
+def test_commit_to_a_missing_run_raises(store: Store) -> None:
+    with pytest.raises(RunNotFoundError):
+        store.commit(Commit(run_id="nope", epoch=1, position=0), T, GRACE)
+
+
+def test_commit_appends_opens_consumes_and_writes_branches_in_one_step(busy: tuple[Store, Snapshot]) -> None:
+    store, snapshot = busy
+    opened = open_entry(3, "next", due=T + 60)
+
+    result = store.commit(
+        change(
+            snapshot,
+            append=[entry(2, "closed")],
+            open=opened,
+            consume=[("go", "e1")],
+            branches={"2/0": None, "3/0": {"d": 1, "step": "x"}},
+        ),
+        T + 2,
+        GRACE,
+    )
+
+    assert result == CommitResult(True)
+    assert store.read_journal("r1") == [entry(0), entry(1), entry(2, "closed")]
+    loaded = store.load("r1", ("go",), None)
+    assert loaded.open == opened
+    assert [event.id for event in loaded.inbox["go"]] == ["e2"]
+    assert loaded.branches == {"3/0": {"d": 1, "step": "x"}}
+    record = loaded.run
+    assert (record.journal_length, record.status, record.updated, record.owner) == (3, RUNNING, T + 2, "w1")
+
+
+def test_commit_consumes_several_events_of_one_type_in_order(busy: tuple[Store, Snapshot]) -> None:
+    store, snapshot = busy
+
+    assert store.commit(change(snapshot, consume=[("go", "e1"), ("go", "e2")]), T + 2, GRACE).ok
+
+    assert store.inbox("r1") == {}
+
+
+def test_commit_keeps_the_open_entry_unless_told(busy: tuple[Store, Snapshot]) -> None:
+    store, snapshot = busy
+
+    assert store.commit(change(snapshot, append=[entry(2)]), T + 2, GRACE).ok
+    assert store.load("r1").open == open_entry(2)
+
+    assert store.commit(change(snapshot, position=3, open=None), T + 3, GRACE).ok
+    loaded = store.load("r1")
+    assert loaded.open is None and loaded.run.open is None
+
+
+def test_commit_sets_the_status(busy: tuple[Store, Snapshot]) -> None:
+    store, snapshot = busy
+
+    assert store.commit(change(snapshot, status="compensating"), T + 2, GRACE).ok
+
+    record = store.get_run("r1")
+    assert record is not None and record.status == "compensating"
+    assert [r.run_id for r in store.list_runs(status="compensating")] == ["r1"]
+
+
+def test_commit_keeps_the_lease_without_park_or_finish(busy: tuple[Store, Snapshot]) -> None:
+    store, snapshot = busy
+
+    assert store.commit(change(snapshot, append=[entry(2)]), T + 2, GRACE).ok
+    # the same epoch can keep writing
+    assert store.commit(change(snapshot, position=3, append=[entry(3)]), T + 3, GRACE).ok
+    record = store.get_run("r1")
+    assert record is not None and (record.owner, record.epoch, record.journal_length) == (
+        "w1",
+        snapshot.epoch,
+        4,
+    )
+
+
+def test_park_is_refused_when_signals_changed_but_the_rest_is_written(store: Store) -> None:
+    snapshot = started(store)
+    store.send_event("r1", "late", "null", "e1", T + 1, GRACE)
+
+    result = store.commit(
+        change(
+            snapshot,
+            append=[entry(0)],
+            open=open_entry(1),
+            park=Park(signals=snapshot.run.signals, waiting=("go",), timer=T + 50),
+        ),
+        T + 2,
+        GRACE,
+    )
+
+    assert result == CommitResult(True, parked=False)
+    record = store.get_run("r1")
+    assert record is not None
+    assert (record.status, record.owner, record.waiting, record.journal_length) == (RUNNING, "w1", (), 1)
+    assert store.load("r1").open == open_entry(1)
+    assert store.next_timer() is None
+    # still in the ready index, where it was put at creation
+    store.release("r1", snapshot.epoch)
+    assert_ready_at(store, "r1", T + GRACE)
+
+
+def test_park_sets_the_timer_and_the_wait_and_clears_the_lease_and_ready_entry(store: Store) -> None:
+    snapshot = started(store)
+
+    result = store.commit(
+        change(
+            snapshot,
+            append=[entry(0)],
+            park=Park(signals=snapshot.run.signals, waiting=("go", "stop"), timer=T + 50),
+        ),
+        T + 2,
+        GRACE,
+    )
+
+    assert result == CommitResult(True, parked=True)
+    record = store.get_run("r1")
+    assert record is not None
+    assert (record.status, record.waiting, record.owner, record.lease_until) == (
+        WAITING,
+        ("go", "stop"),
+        "",
+        0.0,
+    )
+    assert store.next_timer() == T + 50
+    assert [r.run_id for r in store.list_runs(status=WAITING)] == ["r1"]
+    assert_not_ready(store, "r1")
+
+
+def test_park_with_another_status(store: Store) -> None:
+    snapshot = started(store)
+
+    assert store.commit(change(snapshot, park=Park(signals=0, status=PAUSED)), T, GRACE).parked
+
+    record = store.get_run("r1")
+    assert record is not None and record.status == PAUSED
+
+
+def test_park_without_a_timer_removes_the_previous_timer(store: Store) -> None:
+    snapshot = started(store)
+    assert store.commit(change(snapshot, park=Park(signals=0, timer=T + 50)), T, GRACE).parked
+    again = store.acquire("r1", "w1", TTL, T + 1)
+    assert again is not None
+
+    assert store.commit(change(again, park=Park(signals=0, waiting=("go",))), T + 1, GRACE).parked
+
+    assert store.next_timer() is None
+    assert store.claim_due_timers(T + 100, 10, GRACE) == []
+
+
+def test_finish_completes_the_run_and_clears_everything_it_held(busy: tuple[Store, Snapshot]) -> None:
+    store, snapshot = busy
+    assert store.commit(
+        change(snapshot, park=Park(signals=snapshot.run.signals, waiting=("x",), timer=T + 50)), T, GRACE
+    ).parked
+    again = store.acquire("r1", "w1", TTL, T + 3)
+    assert again is not None
+
+    result = store.commit(
+        change(again, append=[entry(2)], open=None, finish=Finish(COMPLETED, output='{"a":1}')), T + 4, GRACE
+    )
+
+    assert result == CommitResult(True)
+    record = store.get_run("r1")
+    assert record is not None
+    assert (record.status, record.output, record.error, record.finished, record.updated) == (
+        COMPLETED,
+        '{"a":1}',
+        None,
+        T + 4,
+        T + 4,
+    )
+    assert (record.owner, record.lease_until, record.open, record.waiting, record.journal_length) == (
+        "",
+        0.0,
+        None,
+        (),
+        3,
+    )
+    assert store.next_timer() is None
+    assert store.inbox("r1") == {}
+    assert store.load("r1").branches == {}
+    assert store.read_journal("r1") == [entry(0), entry(1), entry(2)]
+    assert_not_ready(store, "r1")
+
+
+@pytest.mark.parametrize("status", [FAILED, CANCELLED])
+def test_finish_records_the_error(store: Store, status: str) -> None:
+    snapshot = started(store)
+    error = {"type": "ValueError", "module": "builtins", "message": "bad", "traceback": "..."}
+
+    assert store.commit(change(snapshot, finish=Finish(status, error=error)), T + 1, GRACE).ok
+
+    record = store.get_run("r1")
+    assert record is not None and (record.status, record.error, record.output) == (status, error, None)
+
+
+def _parked_parent(store: Store) -> Snapshot:
+    parent = started(store, "parent")
+    assert store.commit(change(parent, park=Park(signals=parent.run.signals)), T, GRACE).parked
+    child = started(store, "child", parent="parent")
+    return child
+
+
+def test_finish_wakes_a_waiting_parent(store: Store) -> None:
+    child = _parked_parent(store)
+
+    result = store.commit(change(child, finish=Finish(COMPLETED, output="1")), T + 1, GRACE)
+
+    assert result == CommitResult(True, wake=("parent",))
+    parent = store.get_run("parent")
+    assert parent is not None and parent.signals == 1 and parent.status == WAITING
+    assert_ready_at(store, "parent", T + 1 + GRACE)
+
+
+def test_finish_signals_a_running_parent_without_waking_it(store: Store) -> None:
+    parent = started(store, "parent")
+    child = started(store, "child", parent="parent")
+
+    result = store.commit(change(child, finish=Finish(COMPLETED, output="1")), T + 1, GRACE)
+
+    assert result == CommitResult(True)
+    record = store.get_run("parent")
+    assert record is not None and record.signals == 1
+    # the parent's pending park (decided before the child finished) is refused
+    assert store.commit(change(parent, park=Park(signals=0)), T + 2, GRACE) == CommitResult(
+        True, parked=False
+    )
+
+
+def test_finish_leaves_a_finished_or_missing_parent_alone(store: Store) -> None:
+    parent = started(store, "parent")
+    assert store.commit(change(parent, finish=Finish(CANCELLED)), T, GRACE).ok
+    child = started(store, "child", parent="parent")
+    orphan = started(store, "orphan", parent="gone")
+
+    assert store.commit(change(child, finish=Finish(COMPLETED)), T + 1, GRACE) == CommitResult(True)
+    assert store.commit(change(orphan, finish=Finish(COMPLETED)), T + 1, GRACE) == CommitResult(True)
+    record = store.get_run("parent")
+    assert record is not None and record.signals == 0
+    assert store.get_run("gone") is None
+
+
+def test_a_commit_after_finish_is_refused(store: Store) -> None:
+    snapshot = started(store)
+    assert store.commit(change(snapshot, finish=Finish(COMPLETED)), T, GRACE).ok
+
+    assert store.commit(change(snapshot), T + 1, GRACE) == CommitResult(False, "stale")
+
+
+def test_created_run_has_no_lease_to_commit_under(store: Store) -> None:
+    created(store)
+
+    assert store.commit(
+        Commit(run_id="r1", epoch=0, position=0, append=[entry(0)]), T, GRACE
+    ) == CommitResult(False, "stale")
+    assert store.read_journal("r1") == []

@@ -1,0 +1,153 @@
+"""The benchmark runs end to end at its tiny size and reports every figure of issue 7.
+
+Speed is the benchmark's business, not the test suite's: this checks that ``python -m
+benchmarks`` starts its own Redis and workers, measures everything, prints the table and
+writes the JSON, never how fast anything was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+TINY_STEPS = (3, 10, 30)
+EXPECTED = [
+    # the baseline
+    "raw.throughput",
+    "raw.throughput_tuned",
+    # (a) throughput
+    "flowgen.throughput",
+    "flowgen.throughput_vs_tuned",
+    "flowgen.start_rate",
+    "flowgen.worker_cpu_us",
+    "flowgen.redis_cpu_us",
+    # (b) latency, idle and under load
+    "flowgen.latency_idle_p50",
+    "flowgen.latency_idle_p99",
+    "flowgen.latency_load_p50",
+    "flowgen.latency_load_p99",
+    # (c) cost per step
+    *[f"flowgen.step_cost.{k}" for k in TINY_STEPS],
+    "flowgen.step_cost.ratio",
+    *[f"flowgen.dispatched_step_cost.{k}" for k in TINY_STEPS],
+    "flowgen.dispatched_step_cost.ratio",
+    # (d) sleepers
+    "flowgen.sleeping_bytes",
+    "flowgen.worker_rss_low",
+    "flowgen.worker_rss_high",
+    "flowgen.worker_rss_growth",
+    "flowgen.lateness_p50",
+    "flowgen.lateness_p99",
+    # (e) completed runs and retention
+    "flowgen.completed_bytes",
+    "flowgen.retention_kept_bytes",
+    "flowgen.retention_after_bytes",
+    "flowgen.retention_keys_left",
+    "flowgen.retention_seconds",
+]
+WITH_BASELINE = [
+    "flowgen.throughput",
+    "flowgen.latency_idle_p50",
+    "flowgen.latency_idle_p99",
+    "flowgen.latency_load_p50",
+    "flowgen.latency_load_p99",
+    *[f"flowgen.step_cost.{k}" for k in TINY_STEPS],
+    "flowgen.sleeping_bytes",
+    "flowgen.worker_rss_high",
+    "flowgen.completed_bytes",
+]
+WITH_TARGET = [
+    "flowgen.throughput",
+    "flowgen.latency_idle_p50",
+    "flowgen.step_cost.ratio",
+    "flowgen.lateness_p99",
+    "flowgen.worker_rss_growth",
+    "flowgen.retention_after_bytes",
+    "flowgen.retention_keys_left",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    """Run the whole benchmark once at its tiny size; return its JSON document and its table."""
+    output = tmp_path_factory.mktemp("bench") / "results.json"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FLOWGEN_")}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--size",
+            "tiny",
+            "--repeat",
+            "1",
+            "--output",
+            str(output),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert completed.returncode == 0, f"benchmark failed:\n{completed.stdout}\n{completed.stderr}"
+    return json.loads(output.read_text()), completed.stdout
+
+
+def test_benchmark_reports_every_figure_of_the_issue(tiny_run: tuple[dict, str]) -> None:
+    doc, _table = tiny_run
+    figures = doc["figures"]
+    missing = [key for key in EXPECTED if key not in figures]
+    assert not missing, f"figures missing from the results: {missing}"
+    for key in EXPECTED:
+        figure = figures[key]
+        assert len(figure["samples"]) >= 1, key
+        assert math.isfinite(figure["value"]), key
+    assert "errors" not in doc["extra"], doc["extra"].get("errors")
+
+
+def test_benchmark_figures_carry_their_baseline_ratio_and_target(tiny_run: tuple[dict, str]) -> None:
+    doc, _table = tiny_run
+    figures = doc["figures"]
+    for key in WITH_BASELINE:
+        assert figures[key]["baseline"] is not None and figures[key]["ratio"] is not None, key
+    for key in WITH_TARGET:
+        assert figures[key]["target"] and figures[key]["met"] in (True, False), key
+
+
+def test_benchmark_measures_positive_rates_and_sizes(tiny_run: tuple[dict, str]) -> None:
+    doc, _table = tiny_run
+    figures = doc["figures"]
+    for key in (
+        "raw.throughput",
+        "flowgen.throughput",
+        "flowgen.latency_idle_p50",
+        "flowgen.completed_bytes",
+        "flowgen.sleeping_bytes",
+        "flowgen.worker_rss_low",
+        f"flowgen.step_cost.{TINY_STEPS[-1]}",
+    ):
+        assert figures[key]["value"] > 0, key
+    assert figures["flowgen.lateness_p99"]["value"] >= 0
+
+
+def test_benchmark_prints_one_table_and_records_the_run(tiny_run: tuple[dict, str]) -> None:
+    doc, table = tiny_run
+    lines = table.strip().splitlines()
+    assert lines[0].split()[:3] == ["figure", "flowgen", "raw"]
+    assert len(lines) == len(doc["figures"]) + 2  # header, rule, one row per figure
+    assert doc["command"].startswith("python -m benchmarks")
+    assert doc["repeat"] == 1 and doc["size"]["name"] == "tiny"
+    assert doc["machine"]["cpus"] and doc["machine"]["redis_server"]
+    assert doc["settings"]["processes"] == 2
