@@ -56,13 +56,16 @@ def test_kill_9_during_a_one_second_step_reruns_it_at_most_once_and_its_effect_h
     first = workers.start(redis_url, threads=100, args=())
     ids = start_runs(engine, "faults.effect", "kill", [(n, 1.0) for n in range(RUNS)])
 
-    def inside_the_step() -> set[str]:
-        started = {e["run"] for e in ledger.entries("faults.pay") if e["pid"] == first.pid}
+    def inside_the_step_past_the_effect() -> set[str]:
+        applied = {e["run"] for e in ledger.entries("faults.pay", "effect") if e["pid"] == first.pid}
         ended = {e["run"] for e in ledger.entries("faults.pay", "end") if e["pid"] == first.pid}
-        inside = started - ended
+        inside = applied - ended
         return inside if len(inside) >= RUNS // 2 - 10 else set()
 
-    wait_until(inside_the_step, 60, "about half the runs to be inside the one-second step")
+    # Kill once about half the runs have applied their effect and sleep inside the step, so
+    # that the second worker has effects to find (a run killed between its step's first line
+    # and the effect would apply it itself).
+    wait_until(inside_the_step_past_the_effect, 60, "about half the runs to be inside the one-second step")
     first.kill()
     killed_at = time.time()
     started = {e["run"] for e in ledger.entries("faults.pay") if e["pid"] == first.pid}
