@@ -51,7 +51,9 @@ def ship(order_id: str, address: str) -> str:
 
 
 @flowgen.workflow(name="saga.order")
-def order(order_id: str, lines: list[list[Any]], amount: float, address: str) -> Generator[Any, Any, dict[str, Any]]:
+def order(
+    order_id: str, lines: list[list[Any]], amount: float, address: str
+) -> Generator[Any, Any, dict[str, Any]]:
     """Reserve every line in parallel, charge, ship; a failure undoes the completed steps."""
     holds = yield flowgen.all_of(*(reserve_stock(order_id, sku, quantity) for sku, quantity in lines))
     payment = yield charge(order_id, amount)

@@ -165,13 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=int, default=8, help="threads per process (default 8)")
     worker.add_argument("--queues", nargs="*", help="Dramatiq queues to consume (default: all declared)")
     worker.add_argument("--log-level", default="INFO")
-    worker.add_argument("--unsafe-redis", choices=("warn", "refuse", "ignore"), help="what to do on unsafe Redis settings")
+    worker.add_argument(
+        "--unsafe-redis", choices=("warn", "refuse", "ignore"), help="what to do on unsafe Redis settings"
+    )
     worker.add_argument("--serializer", choices=("json", "pickle"))
     worker.add_argument("--lease-ttl", type=float, help="seconds a lease lasts without renewal (default 10)")
     worker.add_argument(
-        "--grace", type=float, help="seconds before a ready run that did not start is enqueued again (default 15)"
+        "--grace",
+        type=float,
+        help="seconds before a ready run that did not start is enqueued again (default 15)",
     )
-    worker.add_argument("--reconcile-interval", type=float, help="seconds between reconciler passes (default 2)")
+    worker.add_argument(
+        "--reconcile-interval", type=float, help="seconds between reconciler passes (default 2)"
+    )
     worker.add_argument(
         "--retention",
         type=_retention,
@@ -215,9 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--event-id", help="makes delivery idempotent")
     send.set_defaults(handler=cmd_send_event)
 
-    export = with_url(sub.add_parser("export", help="write a run's journal to a JSON file (for verify_replay)"))
+    export = with_url(
+        sub.add_parser("export", help="write a run's journal to a JSON file (for verify_replay)")
+    )
     export.add_argument("run_id")
-    export.add_argument("-o", "--output", help="file to write ('-' for stdout; default <run id>.journal.json)")
+    export.add_argument(
+        "-o", "--output", help="file to write ('-' for stdout; default <run id>.journal.json)"
+    )
     export.set_defaults(handler=cmd_export)
     return parser
 

@@ -120,7 +120,7 @@ class Run:
             )
         return self.engine.output_of(record)
 
-    def send_event(self, type: str, payload: Any = None, event_id: str | None = None) -> bool:  # noqa: A002
+    def send_event(self, type: str, payload: Any = None, event_id: str | None = None) -> bool:
         """Send an event to this run; see :meth:`Engine.send_event`."""
         return self.engine.send_event(self.run_id, type, payload, event_id=event_id)
 

@@ -64,7 +64,9 @@ def resolve(
 
     if isinstance(command, AllOf):
         failures = [
-            (m.result.finished, index, m) for index, m in enumerate(members) if m is not None and not m.result.ok
+            (m.result.finished, index, m)
+            for index, m in enumerate(members)
+            if m is not None and not m.result.ok
         ]
         if failures:
             _, _, first = min(failures, key=lambda item: (item[0], item[1]))

@@ -8,7 +8,7 @@ This module imports neither ``redis`` nor ``dramatiq``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import attrs
 
@@ -137,7 +137,7 @@ class Compensate:
         return "compensate()"
 
 
-Leaf = Union[StepCall, Sleep, SleepUntil, WaitForEvent, ChildRun]
+Leaf = StepCall | Sleep | SleepUntil | WaitForEvent | ChildRun
 """Commands that can stand inside ``all_of`` / ``any_of``."""
 
 LEAF_TYPES: tuple[type, ...] = (StepCall, Sleep, SleepUntil, WaitForEvent, ChildRun)
@@ -189,7 +189,18 @@ class AnyOf:
         return self.name
 
 
-Command = Union[StepCall, Sleep, SleepUntil, WaitForEvent, ChildRun, DeterministicValue, ContinueAsNew, Compensate, AllOf, AnyOf]
+Command = (
+    StepCall
+    | Sleep
+    | SleepUntil
+    | WaitForEvent
+    | ChildRun
+    | DeterministicValue
+    | ContinueAsNew
+    | Compensate
+    | AllOf
+    | AnyOf
+)
 COMMAND_TYPES: tuple[type, ...] = (*LEAF_TYPES, DeterministicValue, ContinueAsNew, Compensate, AllOf, AnyOf)
 
 
@@ -229,7 +240,7 @@ def sleep_until(when: Any) -> SleepUntil:
     return SleepUntil(parse_timestamp(when))
 
 
-def wait_for_event(type: str, timeout: Duration | None = None) -> WaitForEvent:  # noqa: A002
+def wait_for_event(type: str, timeout: Duration | None = None) -> WaitForEvent:
     """Wait for an event of ``type``; raise ``EventTimeoutError`` into the workflow on timeout."""
     if not isinstance(type, str) or not type:
         raise ValueError(f"event type must be a non-empty string, got {type!r}")

@@ -52,12 +52,21 @@ def decode_entry(serializer: Serializer, run_id: str, entry: Entry, command: Any
     if not isinstance(command, (AllOf, AnyOf)):
         return decode_plain(serializer, run_id, entry)
     results = {
-        path: leaf_result(serializer, run_id, entry.position, path, dict(record.get("info") or {}), LeafOutcome.from_dict(record))
+        path: leaf_result(
+            serializer,
+            run_id,
+            entry.position,
+            path,
+            dict(record.get("info") or {}),
+            LeafOutcome.from_dict(record),
+        )
         for path, record in entry.leaves.items()
     }
     resolution = resolve(command, results, dict(entry.winners))
     if resolution is None:
-        raise NonDeterminismError(entry.position, entry.name, command.name, "the recorded members do not resolve it")
+        raise NonDeterminismError(
+            entry.position, entry.name, command.name, "the recorded members do not resolve it"
+        )
     result = resolution.result
     if result.ok:
         return Outcome.success(result.value)
@@ -66,4 +75,9 @@ def decode_entry(serializer: Serializer, run_id: str, entry: Entry, command: Any
 
 def recorded(serializer: Serializer, run_id: str, entry: Entry) -> Recorded:
     """Wrap a closed entry for :meth:`flowgen.interpreter.Replayer.replay`."""
-    return Recorded(entry.position, entry.kind, entry.name, lambda command: decode_entry(serializer, run_id, entry, command))
+    return Recorded(
+        entry.position,
+        entry.kind,
+        entry.name,
+        lambda command: decode_entry(serializer, run_id, entry, command),
+    )

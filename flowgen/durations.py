@@ -9,11 +9,10 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta
-from typing import Union
 
 from .errors import InvalidDurationError
 
-Duration = Union[timedelta, int, float, str]
+Duration = timedelta | int | float | str
 """What flowgen accepts as a duration: a timedelta, a number of seconds, or a string."""
 
 _UNITS: dict[str, float] = {}

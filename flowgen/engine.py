@@ -25,9 +25,10 @@ from typing import Any
 
 import attrs
 
-from .client import ErrorInfo, Run, RunInfo, when, output_or_raise
+from .client import ErrorInfo, Run, RunInfo, output_or_raise, when
 from .clock import Clock, WallClock
-from .decorators import Registry, Workflow, registry as default_registry
+from .decorators import Registry, Workflow
+from .decorators import registry as default_registry
 from .errors import (
     ConfigurationError,
     InvalidRunIdError,
@@ -178,7 +179,11 @@ class Engine:
             pickle=serializer == "pickle", secret_key=secret_key, max_payload_bytes=max_payload_bytes
         )
         self.settings = Settings(
-            lease_ttl=lease_ttl, grace=grace, journal_warn=journal_warn, journal_limit=journal_limit, cache_size=cache_size
+            lease_ttl=lease_ttl,
+            grace=grace,
+            journal_warn=journal_warn,
+            journal_limit=journal_limit,
+            cache_size=cache_size,
         )
         self.registry = registry or default_registry
         self.clock: Clock = clock or WallClock()
@@ -219,7 +224,9 @@ class Engine:
                 client = redis.Redis.from_url(url, health_check_interval=30)
             except ValueError as error:
                 raise ConfigurationError(f"malformed Redis URL {url!r}: {error}") from error
-            return RedisStore(client=client, prefix=prefix, retention=retention), redis_transport(client, queue)
+            return RedisStore(client=client, prefix=prefix, retention=retention), redis_transport(
+                client, queue
+            )
         if scheme == "sqlite":
             from .local import LocalTransport
             from .stores.sqlite import SQLiteStore
@@ -291,7 +298,9 @@ class Engine:
         dramatiq_worker.start()
         services = self._services()
         services.start()
-        return WorkerHandle(self, [self._leases.stop, dramatiq_worker.stop, services.stop, self.runtime.drain])
+        return WorkerHandle(
+            self, [self._leases.stop, dramatiq_worker.stop, services.stop, self.runtime.drain]
+        )
 
     def close(self) -> None:
         """Stop this engine's worker threads (if any) and close its connections."""
@@ -310,7 +319,9 @@ class Engine:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def _new_run(self, workflow: Workflow | str, args: Sequence[Any], kwargs: dict[str, Any], run_id: str | None) -> NewRun:
+    def _new_run(
+        self, workflow: Workflow | str, args: Sequence[Any], kwargs: dict[str, Any], run_id: str | None
+    ) -> NewRun:
         name = workflow_name(workflow)
         if isinstance(workflow, Workflow) and self.registry.workflows.get(name) is not workflow:
             self.registry.add_workflow(workflow)
@@ -365,7 +376,9 @@ class Engine:
             ValueError: more than :data:`MAX_BATCH` calls, or a run id repeated in the batch.
         """
         if len(calls) > MAX_BATCH:
-            raise ValueError(f"start_many takes at most {MAX_BATCH} runs per call, got {len(calls)}; split the batch")
+            raise ValueError(
+                f"start_many takes at most {MAX_BATCH} runs per call, got {len(calls)}; split the batch"
+            )
         news = [self._new_run(workflow, args, dict(kwargs or {}), run_id) for args, kwargs, run_id in calls]
         seen: set[str] = set()
         for new in news:
@@ -373,11 +386,13 @@ class Engine:
                 raise ValueError(f"run id {new.run_id!r} appears twice in the batch")
             seen.add(new.run_id)
         results = self.store.create_runs(news, self.clock.now(), self.settings.grace)
-        created = [new.run_id for new, (was_created, _) in zip(news, results) if was_created]
-        existing = [new.run_id for new, (was_created, _) in zip(news, results) if not was_created]
+        created = [new.run_id for new, (was_created, _) in zip(news, results, strict=True) if was_created]
+        existing = [
+            new.run_id for new, (was_created, _) in zip(news, results, strict=True) if not was_created
+        ]
         conflicts = [
             new.run_id
-            for new, (was_created, record) in zip(news, results)
+            for new, (was_created, record) in zip(news, results, strict=True)
             if not was_created and (record.workflow != new.workflow or record.fingerprint != new.fingerprint)
         ]
         if created:
@@ -395,7 +410,11 @@ class Engine:
         return Run(self, run_id)
 
     def runs(
-        self, status: str | None = None, workflow: Workflow | str | None = None, limit: int = 100, offset: int = 0
+        self,
+        status: str | None = None,
+        workflow: Workflow | str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[RunInfo]:
         """List runs, newest first, optionally by status and workflow."""
         if status is not None and status not in STATUSES:
@@ -406,7 +425,7 @@ class Engine:
             for record in self.store.list_runs(status=status, workflow=name, limit=limit, offset=offset)
         ]
 
-    def send_event(self, run_id: str, type: str, payload: Any = None, *, event_id: str | None = None) -> bool:  # noqa: A002
+    def send_event(self, run_id: str, type: str, payload: Any = None, *, event_id: str | None = None) -> bool:
         """Deliver an event to a run's inbox; it is buffered until the run waits for it.
 
         Args:
@@ -426,7 +445,9 @@ class Engine:
         payload_text = self.serializer.encode(
             payload, run_id=run_id, slot=f"event:{event_id}", what=f"the payload of event {type!r}"
         )
-        result = self.store.send_event(run_id, type, payload_text, event_id, self.clock.now(), self.settings.grace)
+        result = self.store.send_event(
+            run_id, type, payload_text, event_id, self.clock.now(), self.settings.grace
+        )
         if result.wake:
             self.transport.enqueue([run_id])
         return result.delivered
@@ -550,7 +571,9 @@ class Engine:
             error=ErrorInfo.from_record(record.error) if record.error else None,
             parent=record.parent,
             waiting_for=record.waiting,
-            pause_pending=record.pause_requested and record.status not in ("paused",) and not record.is_finished,
+            pause_pending=record.pause_requested
+            and record.status not in ("paused",)
+            and not record.is_finished,
             journal_length=record.journal_length,
             generation=record.generation,
         )
@@ -602,6 +625,7 @@ class Engine:
             if record.status in statuses:
                 return self.run_info(record)
             if time.monotonic() >= deadline:
-                raise ResultTimeoutError(f"run {run_id!r} is {record.status}, not {'/'.join(statuses)}, after {timeout}s")
+                raise ResultTimeoutError(
+                    f"run {run_id!r} is {record.status}, not {'/'.join(statuses)}, after {timeout}s"
+                )
             time.sleep(0.01)
-

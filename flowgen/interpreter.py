@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Generator, Iterable
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -79,7 +79,7 @@ class Fail:
     error: BaseException
 
 
-Decision = Union[Execute, Complete, Fail]
+Decision = Execute | Complete | Fail
 
 
 def describe_command(command: Any) -> str:
@@ -140,9 +140,9 @@ class Replayer:
             self.decision = Fail(error)
             return self.decision
         if not isinstance(yielded, COMMAND_TYPES):
-            error = _bad_yield(yielded, self.position)
+            bad_yield = _bad_yield(yielded, self.position)
             self.generator.close()
-            self.decision = Fail(error)
+            self.decision = Fail(bad_yield)
             return self.decision
         self.history.append(yielded)
         self.decision = Execute(self.position, yielded)
@@ -176,8 +176,10 @@ class Replayer:
                     f"journal entries must be contiguous: expected position {self.position}, got {entry.position}"
                 )
             if not isinstance(decision, Execute):
-                detail = "the workflow returned" if isinstance(decision, Complete) else (
-                    f"the workflow raised {type(decision.error).__name__}: {decision.error}"
+                detail = (
+                    "the workflow returned"
+                    if isinstance(decision, Complete)
+                    else (f"the workflow raised {type(decision.error).__name__}: {decision.error}")
                 )
                 raise NonDeterminismError(entry.position, entry.describe(), None, detail)
             command = decision.command

@@ -81,7 +81,12 @@ class LeafOutcome:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LeafOutcome:
-        return cls(ok=data["ok"], value=data.get("value"), error=data.get("error"), finished=data.get("finished", 0.0))
+        return cls(
+            ok=data["ok"],
+            value=data.get("value"),
+            error=data.get("error"),
+            finished=data.get("finished", 0.0),
+        )
 
 
 @attrs.define

@@ -78,7 +78,9 @@ class LeaseKeeper:
                     for run_id, epoch in runs:
                         if run_id in lost:
                             self._lost.add((run_id, epoch))
-                logger.warning("lost the lease of %d run(s) to another worker: %s", len(lost), sorted(lost)[:10])
+                logger.warning(
+                    "lost the lease of %d run(s) to another worker: %s", len(lost), sorted(lost)[:10]
+                )
         if branches:
             self.store.renew_branches(branches, self.ttl, now)
 

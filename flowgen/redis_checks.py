@@ -24,7 +24,9 @@ def redis_configuration_problems(client: Any) -> list[str]:
     config: dict[str, str] = {}
     for name in ("appendonly", "save", "maxmemory-policy", "appendfsync"):
         for key, value in client.config_get(name).items():
-            config[key.decode() if isinstance(key, bytes) else key] = value.decode() if isinstance(value, bytes) else value
+            config[key.decode() if isinstance(key, bytes) else key] = (
+                value.decode() if isinstance(value, bytes) else value
+            )
     problems = []
     appendonly = config.get("appendonly", "no") == "yes"
     if not appendonly and not config.get("save", "").strip():

@@ -18,6 +18,7 @@ send "advance run X" and "run step Y of run X" messages), never Redis or Dramati
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import itertools
@@ -51,7 +52,6 @@ from .commands import (
 from .context import StepContext
 from .decoding import decode_plain, leaf_result, leaf_slot, recorded
 from .decorators import Registry, Step
-from .faults import fault_point
 from .errors import (
     CancelledError,
     ChildWorkflowError,
@@ -61,10 +61,11 @@ from .errors import (
     JournalLimitError,
     LeaseLostError,
     NonDeterminismError,
-    RunIdConflictError,
     RunFinishedError,
+    RunIdConflictError,
     SerializationError,
 )
+from .faults import fault_point
 from .interpreter import Complete, Decision, Execute, Fail, Outcome, Recorded, Replayer
 from .journal import (
     ATTEMPT_CRASHED,
@@ -79,7 +80,14 @@ from .journal import (
 )
 from .leases import LeaseKeeper
 from .serialization import Serializer, error_record, rebuild_error
-from .steps import StepInvoker, call_step_function, crash_error, decide_after_failure, is_retryable, run_attempt
+from .steps import (
+    StepInvoker,
+    call_step_function,
+    crash_error,
+    decide_after_failure,
+    is_retryable,
+    run_attempt,
+)
 from .stores.base import (
     CANCEL_DELIVERED,
     CANCEL_REQUESTED,
@@ -87,10 +95,10 @@ from .stores.base import (
     COMPENSATING,
     COMPLETED,
     FAILED,
+    KEEP,
     PAUSED,
     RUNNING,
     WAITING,
-    KEEP,
     Commit,
     CommitResult,
     ControlResult,
@@ -137,10 +145,15 @@ def fingerprint(workflow: str, args_text: str) -> str:
     return hashlib.sha256(f"{workflow}\0{args_text}".encode()).hexdigest()[:32]
 
 
-def encode_call(serializer: Serializer, run_id: str, workflow: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+def encode_call(
+    serializer: Serializer, run_id: str, workflow: str, args: Sequence[Any], kwargs: dict[str, Any]
+) -> str:
     """Encode a workflow call's arguments for a new run."""
     return serializer.encode(
-        {"args": list(args), "kwargs": dict(kwargs)}, run_id=run_id, slot="args", what=f"the arguments of workflow {workflow!r}"
+        {"args": list(args), "kwargs": dict(kwargs)},
+        run_id=run_id,
+        slot="args",
+        what=f"the arguments of workflow {workflow!r}",
     )
 
 
@@ -304,8 +317,16 @@ class Runtime:
             step = self.registry.step(record["step"])
             call = self.serializer.decode(record["args"], run_id=run_id, slot=f"{key}:args")
         except FlowgenError as error:
-            return {"ok": False, "error": error_record(error), "retryable": False, "started": started, "finished": self.clock.now()}
-        context = StepContext(run_id, record.get("workflow", ""), step.name, key, attempt, int(record.get("gen", 0)))
+            return {
+                "ok": False,
+                "error": error_record(error),
+                "retryable": False,
+                "started": started,
+                "finished": self.clock.now(),
+            }
+        context = StepContext(
+            run_id, record.get("workflow", ""), step.name, key, attempt, int(record.get("gen", 0))
+        )
         result = run_attempt(step, call["args"], call["kwargs"], context, self.invoker)
         fault_point("after_step_body", step.name)
         finished = self.clock.now()
@@ -313,10 +334,19 @@ class Runtime:
             position, _, path = key.partition("/")
             try:
                 text = self.serializer.encode(
-                    result.value, run_id=run_id, slot=leaf_slot(int(position), path), what=f"the result of step {step.name!r}"
+                    result.value,
+                    run_id=run_id,
+                    slot=leaf_slot(int(position), path),
+                    what=f"the result of step {step.name!r}",
                 )
             except SerializationError as error:
-                return {"ok": False, "error": error_record(error), "fatal": True, "started": started, "finished": finished}
+                return {
+                    "ok": False,
+                    "error": error_record(error),
+                    "fatal": True,
+                    "started": started,
+                    "finished": finished,
+                }
             return {"ok": True, "value": text, "started": started, "finished": finished}
         assert result.error is not None
         return {
@@ -563,10 +593,13 @@ class _Advance:
             self.rt.enqueue(list(result.wake))
         return result
 
-    def _complete(self, output: Any) -> None:
+    def _complete(self, output: Any) -> NoReturn:
         try:
             text = self.rt.serializer.encode(
-                output, run_id=self.run_id, slot="output", what=f"the return value of workflow {self.run_record.workflow!r}"
+                output,
+                run_id=self.run_id,
+                slot="output",
+                what=f"the return value of workflow {self.run_record.workflow!r}",
             )
         except SerializationError as error:
             self._finish_failed(error)
@@ -574,7 +607,7 @@ class _Advance:
         self._flush(open_entry=None, finish=Finish(status, output=text))
         raise _Done
 
-    def _finish_failed(self, error: BaseException) -> None:
+    def _finish_failed(self, error: BaseException) -> NoReturn:
         # Nothing pending is appended when the run fails because of the advance itself (a bad
         # result, non-determinism): only what was already decided before stays.
         if self.replayer is not None:
@@ -596,7 +629,9 @@ class _Advance:
                 self.branch_writes[key] = None
         self.deliver_cancel = True
         self.cancel_state = CANCEL_DELIVERED
-        error = CancelledError(f"run {self.run_id!r} was cancelled while at {command.describe()} (position {position})")
+        error = CancelledError(
+            f"run {self.run_id!r} was cancelled while at {command.describe()} (position {position})"
+        )
         return self._resolved_error(position, command, error)
 
     def _continue_as_new(self, command: ContinueAsNew) -> Decision:
@@ -619,13 +654,15 @@ class _Advance:
         self.replayer = Replayer(workflow(*command.args, **command.kwargs))
         return self.replayer.start()
 
-    def _fail_without_append(self, error: BaseException) -> None:
+    def _fail_without_append(self, error: BaseException) -> NoReturn:
         self.pending = []
         self.consume = []
         self._finish_failed(error)
 
     def _park(self, wait: _Wait, status: str = WAITING) -> None:
-        parked = self._flush(open_entry=self.open, park=Park(self.signals, wait.types, wait.timer, status)).parked
+        parked = self._flush(
+            open_entry=self.open, park=Park(self.signals, wait.types, wait.timer, status)
+        ).parked
         if parked:
             assert self.replayer is not None
             if wait.internal or (wait.timer is not None and wait.timer - self.now <= CACHE_HORIZON):
@@ -663,7 +700,9 @@ class _Advance:
             return result
         if not isinstance(command, (StepCall, Sleep, SleepUntil, WaitForEvent, ChildRun, AllOf, AnyOf)):
             return self._resolved_error(
-                position, command, FlowgenError(f"{command.describe()} is not supported by this version of flowgen")
+                position,
+                command,
+                FlowgenError(f"{command.describe()} is not supported by this version of flowgen"),
             )
         open_entry = self._open_for(position, command)
         if isinstance(command, StepCall) and not self.rt.step_for(command).queue:
@@ -677,7 +716,9 @@ class _Advance:
         if self.open is not None and self.open.position == position:
             if self.open.kind != command.kind or self.open.name != command.name:
                 self._fail_without_append(
-                    NonDeterminismError(position, f"{self.open.kind} {self.open.name!r}", f"{command.kind} {command.name!r}")
+                    NonDeterminismError(
+                        position, f"{self.open.kind} {self.open.name!r}", f"{command.kind} {command.name!r}"
+                    )
                 )
             return self.open
         now = self.now
@@ -707,7 +748,9 @@ class _Advance:
             value = uuid.uuid4()
         else:
             value = self.rt.rng.random()
-        text, decoded = self.rt.serializer.roundtrip(value, run_id=self.run_id, slot=str(position), what=command.describe())
+        text, decoded = self.rt.serializer.roundtrip(
+            value, run_id=self.run_id, slot=str(position), what=command.describe()
+        )
         entry = Entry(position, command.kind, command.name, True, value=text, started=now, finished=now)
         return _Resolved(entry, Outcome.success(decoded))
 
@@ -757,15 +800,20 @@ class _Advance:
             # Snapshot.interrupted) and charges the crash to that same step. Every later attempt
             # is recorded as started in the commit that closes the previous step (one write per
             # step boundary), and so is any attempt after a crash, so crashes keep counting.
-            if self.ran_a_step or self.recovering:
-                if self._flush(open_entry=open_entry, hold_if_requested=True).held:
-                    # A pause or cancellation arrived: this attempt does not start.
-                    state.attempts.pop()
-                    state.next_at = next_at
-                    return _HELD
+            records_start = self.ran_a_step or self.recovering
+            if records_start and self._flush(open_entry=open_entry, hold_if_requested=True).held:
+                # A pause or cancellation arrived: this attempt does not start.
+                state.attempts.pop()
+                state.next_at = next_at
+                return _HELD
             self.ran_a_step = True
             context = StepContext(
-                self.run_id, self.run_record.workflow, step.name, slot, attempt.number, self.run_record.generation
+                self.run_id,
+                self.run_record.workflow,
+                step.name,
+                slot,
+                attempt.number,
+                self.run_record.generation,
             )
             result = run_attempt(step, call.args, call.kwargs, context, self.rt.invoker)
             fault_point("after_step_body", step.name)
@@ -785,12 +833,16 @@ class _Advance:
             record = error_record(result.error, result.traceback)
             attempt.status = ATTEMPT_TIMEOUT if result.timed_out else ATTEMPT_ERROR
             attempt.error = record
-            decision = decide_after_failure(step, state, record, is_retryable(step, result.error), self.rt.rng)
+            decision = decide_after_failure(
+                step, state, record, is_retryable(step, result.error), self.rt.rng
+            )
             if not decision.retry:
                 return LeafOutcome(False, error=decision.error, finished=attempt.finished)
             state.next_at = attempt.finished + decision.delay
 
-    def _close_step(self, position: int, open_entry: OpenEntry, state: LeafState, outcome: LeafOutcome) -> _Resolved:
+    def _close_step(
+        self, position: int, open_entry: OpenEntry, state: LeafState, outcome: LeafOutcome
+    ) -> _Resolved:
         entry = Entry(
             position,
             open_entry.kind,
@@ -816,7 +868,9 @@ class _Advance:
     def _fail(self, error: BaseException) -> None:
         """End the run with ``error``, first running the compensations of its completed steps."""
         position = self.next_position
-        resuming = self.open is not None and self.open.position == position and self.open.kind == Compensate.kind
+        resuming = (
+            self.open is not None and self.open.position == position and self.open.kind == Compensate.kind
+        )
         if not resuming and not self._compensable(position):
             self._finish_failed(error)
         if self.cancel_state == CANCEL_REQUESTED:
@@ -851,7 +905,9 @@ class _Advance:
             for index, (key, call) in enumerate(targets):
                 undo = self.rt.step_for(call).compensate
                 assert undo is not None
-                leaves[str(index)] = LeafState(kind="step", name=undo.name, info={"for": key, "undoes": call.step_name})
+                leaves[str(index)] = LeafState(
+                    kind="step", name=undo.name, info={"for": key, "undoes": call.step_name}
+                )
             open_entry = OpenEntry(position, Compensate.kind, Compensate.name, self.now, leaves)
             self.open = open_entry
             self._flush(open_entry=open_entry, status=COMPENSATING)
@@ -885,7 +941,9 @@ class _Advance:
                 "attempts": [a.to_dict() for a in state.attempts],
                 "info": state.info,
             }
-        text, decoded = self.rt.serializer.roundtrip(summary, run_id=self.run_id, slot=str(position), what="a compensation summary")
+        text, decoded = self.rt.serializer.roundtrip(
+            summary, run_id=self.run_id, slot=str(position), what="a compensation summary"
+        )
         entry = Entry(
             position,
             Compensate.kind,
@@ -925,7 +983,9 @@ class _Advance:
                     if isinstance(leaf, StepCall) and entry.leaves.get(path, {}).get("ok"):
                         found.append((f"{entry.position}/{path}", leaf))
         result = [
-            (key, call) for key, call in found if key not in done and self.rt.step_for(call).compensate is not None
+            (key, call)
+            for key, call in found
+            if key not in done and self.rt.step_for(call).compensate is not None
         ]
         return list(reversed(result))
 
@@ -942,7 +1002,11 @@ class _Advance:
             original = dict(leaves_of(command))[leaf_path] if leaf_path else command
             entry = entries[position]
             value_text = entry.leaves[leaf_path].get("value") if leaf_path else entry.value
-            result = None if value_text is None else self.rt.serializer.decode(value_text, run_id=self.run_id, slot=key)
+            result = (
+                None
+                if value_text is None
+                else self.rt.serializer.decode(value_text, run_id=self.run_id, slot=key)
+            )
             undo = self.rt.step_for(original).compensate
             assert undo is not None
             kwargs = dict(original.kwargs)
@@ -971,7 +1035,7 @@ class _Advance:
             return waits.to_wait()
         for path, state in open_entry.leaves.items():
             if path not in resolution.used and state.child is not None and state.outcome is None:
-                self.after_commit.append(lambda child=state.child: self._cancel_loser(child))
+                self.after_commit.append(functools.partial(self._cancel_loser, state.child))
         for path in sorted(resolution.used):
             if path in events:
                 event_type = open_entry.leaves[path].name
@@ -1019,7 +1083,11 @@ class _Advance:
             leaves=leaves_record,
             winners=winners,
         )
-        outcome_value = Outcome.success(result.value) if result.ok else Outcome.failure(result.error or FlowgenError("failed"))
+        outcome_value = (
+            Outcome.success(result.value)
+            if result.ok
+            else Outcome.failure(result.error or FlowgenError("failed"))
+        )
         return _Resolved(entry, outcome_value)
 
     def _leaf_result(self, position: int, path: str, state: LeafState, outcome: LeafOutcome) -> LeafResult:
@@ -1091,7 +1159,9 @@ class _Advance:
         prefix = f"{self.run_id}/g{generation}/" if generation else f"{self.run_id}/"
         return prefix + str(position) + (f".{path}" if path else "")
 
-    def _child_outcome(self, position: int, path: str, leaf: ChildRun, state: LeafState, waits: _WaitSet) -> LeafOutcome | None:
+    def _child_outcome(
+        self, position: int, path: str, leaf: ChildRun, state: LeafState, waits: _WaitSet
+    ) -> LeafOutcome | None:
         store = self.rt.store
         if state.child is None:
             child_id = leaf.run_id or self._child_id(position, path)
@@ -1111,10 +1181,10 @@ class _Advance:
             if created:
                 self.rt.enqueue([child_id])
             elif record.fingerprint != new.fingerprint:
-                error = RunIdConflictError(
+                conflict = RunIdConflictError(
                     f"child run id {child_id!r} is already used by a run of {record.workflow!r} with other arguments"
                 )
-                return LeafOutcome(False, error=error_record(error, ""), finished=self.now)
+                return LeafOutcome(False, error=error_record(conflict, ""), finished=self.now)
             state.child = child_id
         if not leaf.wait:
             text = self.rt.serializer.encode(
@@ -1129,12 +1199,16 @@ class _Advance:
         slot = leaf_slot(position, path)
         if child.status == COMPLETED:
             value = self.rt.serializer.decode(child.output or "null", run_id=child.run_id, slot="output")
-            text = self.rt.serializer.encode(value, run_id=self.run_id, slot=slot, what=f"the result of child run {child.run_id!r}")
+            text = self.rt.serializer.encode(
+                value, run_id=self.run_id, slot=slot, what=f"the result of child run {child.run_id!r}"
+            )
             return LeafOutcome(True, value=text, finished=finished)
         cause = rebuild_error(child.error) if child.error else None
-        error = ChildWorkflowError(f"child run {child.run_id!r} of {child.workflow!r} ended {child.status}: {cause}")
-        error.__cause__ = cause
-        return LeafOutcome(False, error=error_record(error, ""), finished=finished)
+        failure = ChildWorkflowError(
+            f"child run {child.run_id!r} of {child.workflow!r} ended {child.status}: {cause}"
+        )
+        failure.__cause__ = cause
+        return LeafOutcome(False, error=error_record(failure, ""), finished=finished)
 
     def _branch_step_outcome(
         self, position: int, path: str, call: StepCall, state: LeafState, waits: _WaitSet
@@ -1155,7 +1229,12 @@ class _Advance:
                     waits.internal = True
                     return None
                 state.attempts.append(
-                    Attempt(state.dispatched, float(branch.get("started", state.dispatched_at or now)), ATTEMPT_CRASHED, now)
+                    Attempt(
+                        state.dispatched,
+                        float(branch.get("started", state.dispatched_at or now)),
+                        ATTEMPT_CRASHED,
+                        now,
+                    )
                 )
                 state.dispatched = 0
                 crashed = crash_error(step, state)
@@ -1178,19 +1257,29 @@ class _Advance:
         waits.internal = True
         return None
 
-    def _branch_report(self, step: Step, state: LeafState, report: dict[str, Any], waits: _WaitSet) -> LeafOutcome | None:
+    def _branch_report(
+        self, step: Step, state: LeafState, report: dict[str, Any], waits: _WaitSet
+    ) -> LeafOutcome | None:
         finished = float(report.get("finished", self.now))
         if report.get("fatal"):
             self._fail_without_append(rebuild_error(report["error"]))
         status = ATTEMPT_OK if report["ok"] else ATTEMPT_TIMEOUT if report.get("timeout") else ATTEMPT_ERROR
         state.attempts.append(
-            Attempt(state.dispatched, float(report.get("started", finished)), status, finished, report.get("error"))
+            Attempt(
+                state.dispatched,
+                float(report.get("started", finished)),
+                status,
+                finished,
+                report.get("error"),
+            )
         )
         state.dispatched = 0
         if report["ok"]:
             state.outcome = LeafOutcome(True, value=report["value"], finished=finished)
             return state.outcome
-        decision = decide_after_failure(step, state, report["error"], bool(report.get("retryable")), self.rt.rng)
+        decision = decide_after_failure(
+            step, state, report["error"], bool(report.get("retryable")), self.rt.rng
+        )
         if not decision.retry:
             state.outcome = LeafOutcome(False, error=decision.error, finished=finished)
             return state.outcome

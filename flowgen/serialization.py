@@ -108,7 +108,9 @@ def _build_instance(cls: Any, fields: dict[str, Any], kind: str, path: str) -> A
         if not (isinstance(cls, type) and attrs.has(cls)):
             raise SerializationError(f"{path!r} is not an attrs class; refusing to build it")
         init = {(a.alias or a.name.lstrip("_")) for a in attrs.fields(cls) if a.init}
-        fields = {(a.alias or a.name.lstrip("_")): fields[a.name] for a in attrs.fields(cls) if a.name in fields}
+        fields = {
+            (a.alias or a.name.lstrip("_")): fields[a.name] for a in attrs.fields(cls) if a.name in fields
+        }
     obj = cls(**{k: v for k, v in fields.items() if k in init})
     for name, value in fields.items():
         if name not in init:
@@ -154,7 +156,9 @@ def _decode_hook(obj: dict[str, Any]) -> Any:
 
 # Built once: ``json.dumps``/``json.loads`` with options build a new encoder/decoder per call,
 # which is a measurable share of a step boundary's client CPU (docs/performance.md).
-_ENCODER = json.JSONEncoder(default=_encode_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_ENCODER = json.JSONEncoder(
+    default=_encode_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 _DECODER = json.JSONDecoder(object_hook=_decode_hook)
 
 
@@ -313,7 +317,9 @@ class Serializer:
             try:
                 blob = cloudpickle.dumps(value)
             except Exception as error:
-                raise SerializationError(f"cannot pickle {what} ({type(value).__qualname__}): {error}") from error
+                raise SerializationError(
+                    f"cannot pickle {what} ({type(value).__qualname__}): {error}"
+                ) from error
             text = f"{PICKLE_PREFIX}{self._signature(run_id, slot, blob)}:{base64.b64encode(blob).decode('ascii')}"
         else:
             try:

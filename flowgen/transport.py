@@ -317,7 +317,12 @@ class DramatiqTransport:
         self.runtime: Any = None
         options = {"max_retries": 0, "time_limit": None, "max_age": None}
         self.advance_actor = dramatiq.Actor(
-            self._advance, broker=broker, actor_name=ADVANCE_ACTOR, queue_name=queue, priority=0, options=options
+            self._advance,
+            broker=broker,
+            actor_name=ADVANCE_ACTOR,
+            queue_name=queue,
+            priority=0,
+            options=options,
         )
         self.step_actor = dramatiq.Actor(
             self._step, broker=broker, actor_name=STEP_ACTOR, queue_name=queue, priority=0, options=options
@@ -352,16 +357,23 @@ class DramatiqTransport:
             message = message.copy(queue_name=queue)
         self._send([message])
 
-    def make_worker(self, threads: int, queues: Iterable[str] | None = None, timeout_ms: int = 1000) -> dramatiq.Worker:
+    def make_worker(
+        self, threads: int, queues: Iterable[str] | None = None, timeout_ms: int = 1000
+    ) -> dramatiq.Worker:
         """Build (not start) a Dramatiq worker for flowgen's actors."""
         worker = dramatiq.Worker(
-            self.broker, queues=set(queues) if queues else None, worker_threads=threads, worker_timeout=timeout_ms
+            self.broker,
+            queues=set(queues) if queues else None,
+            worker_threads=threads,
+            worker_timeout=timeout_ms,
         )
         if self.prefetch is not None:
             worker.queue_prefetch = max(1, self.prefetch)
         return worker
 
 
-def redis_transport(client: redis.Redis, queue: str = DEFAULT_QUEUE, namespace: str = "flowgen-dramatiq") -> DramatiqTransport:
+def redis_transport(
+    client: redis.Redis, queue: str = DEFAULT_QUEUE, namespace: str = "flowgen-dramatiq"
+) -> DramatiqTransport:
     """Build the Dramatiq transport on a Redis client (shared with the store)."""
     return DramatiqTransport(DoorbellRedisBroker(client=client, namespace=namespace), queue)

@@ -140,7 +140,9 @@ def supervise(argv_for_child: list[str], processes: int) -> int:
             if code is None:
                 alive = True
             elif not stopping.is_set():
-                logger.error("worker process %d (pid %d) exited with %s; restarting it", slot, child.pid, code)
+                logger.error(
+                    "worker process %d (pid %d) exited with %s; restarting it", slot, child.pid, code
+                )
                 time.sleep(RESTART_DELAY)
                 spawn(slot)
                 alive = True

@@ -22,7 +22,9 @@ from pytest_redis import factories
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-flowgen_redis_proc = factories.redis_proc(executable=shutil.which("redis-server") or "/usr/bin/redis-server", port=None)
+flowgen_redis_proc = factories.redis_proc(
+    executable=shutil.which("redis-server") or "/usr/bin/redis-server", port=None
+)
 
 
 @pytest.fixture(scope="session")
@@ -101,14 +103,39 @@ def start_worker(tmp_path: Any, redis_url: str) -> Iterator[Callable[..., Worker
     """Start real worker processes on the test Redis; they are stopped after the test."""
     started: list[WorkerProcess] = []
 
-    def start(*modules: str, processes: int = 1, threads: int = 4, env: dict[str, str] | None = None,
-              args: Sequence[str] = (), ready: bool = True) -> WorkerProcess:
+    def start(
+        *modules: str,
+        processes: int = 1,
+        threads: int = 4,
+        env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
+        ready: bool = True,
+    ) -> WorkerProcess:
         log_path = str(tmp_path / f"worker-{len(started)}.log")
-        environment = {**os.environ, "FLOWGEN_TEST_LEDGER_URL": redis_url, "FLOWGEN_UNSAFE_REDIS": "ignore", **(env or {})}
-        command = [sys.executable, "-m", "flowgen", "worker", *modules, "--url", redis_url,
-                   "--processes", str(processes), "--threads", str(threads), *args]
+        environment = {
+            **os.environ,
+            "FLOWGEN_TEST_LEDGER_URL": redis_url,
+            "FLOWGEN_UNSAFE_REDIS": "ignore",
+            **(env or {}),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "flowgen",
+            "worker",
+            *modules,
+            "--url",
+            redis_url,
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+            *args,
+        ]
         with open(log_path, "wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=ROOT)
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=ROOT
+            )
         worker = WorkerProcess(process, log_path)
         started.append(worker)
         if ready:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -119,7 +119,7 @@ class RunRecord:
         return fields
 
     @classmethod
-    def from_fields(cls, fields: dict[str, Any]) -> RunRecord:
+    def from_fields(cls, fields: Mapping[Any, Any]) -> RunRecord:
         """Build from string fields (bytes are accepted and decoded)."""
         f = {
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
@@ -399,7 +399,9 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def branch_begin(self, run_id: str, key: str, attempt: int, ttl: float, now: float) -> dict[str, Any] | None:
+    def branch_begin(
+        self, run_id: str, key: str, attempt: int, ttl: float, now: float
+    ) -> dict[str, Any] | None:
         """Mark attempt ``attempt`` of the branch ``key`` started and return its dispatch record.
 
         Returns ``None`` (run nothing) unless ``attempt`` is the attempt dispatched for a branch
@@ -444,7 +446,9 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def reset(self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None) -> RunRecord:
+    def reset(
+        self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None
+    ) -> RunRecord:
         """Start a run again, archiving its journal in its history.
 
         * ``restart``: empty the journal, start a new generation from the beginning with the

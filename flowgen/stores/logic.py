@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..errors import CancelledError, RunFinishedError, RunNotFoundError, RunStateError
-from ..serialization import error_record
 from ..journal import Entry, OpenEntry
+from ..serialization import error_record
 from .base import (
     CANCEL_DELIVERED,
     CANCEL_REQUESTED,
@@ -103,7 +103,9 @@ def _group(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
-def snapshot(tx: Tx, record: RunRecord, epoch: int, event_types: Sequence[str], offset: int | None) -> Snapshot:
+def snapshot(
+    tx: Tx, record: RunRecord, epoch: int, event_types: Sequence[str], offset: int | None
+) -> Snapshot:
     inbox: dict[str, list[InboxEvent]] = {}
     counts: dict[str, int] = {}
     for event_type in event_types:
@@ -168,7 +170,9 @@ def commit(tx: Tx, change: Commit, now: float, grace: float) -> CommitResult:
     if change.append:
         tx.journal_append(change.run_id, change.append)
         record.journal_length += len(change.append)
-    held = change.hold_if_requested and (record.pause_requested or record.cancel_requested == CANCEL_REQUESTED)
+    held = change.hold_if_requested and (
+        record.pause_requested or record.cancel_requested == CANCEL_REQUESTED
+    )
     if change.open is not KEEP and not held:
         record.open = change.open.to_json() if change.open is not None else None
     for event_type, ids in consumed.items():
@@ -205,7 +209,11 @@ def commit(tx: Tx, change: Commit, now: float, grace: float) -> CommitResult:
         tx.notify_finished(change.run_id)
         wake = _wake_parent(tx, record.parent, now, grace)
         return CommitResult(True, wake=wake)
-    flags = {"pause_requested": record.pause_requested, "cancel_requested": record.cancel_requested, "held": held}
+    flags: dict[str, Any] = {
+        "pause_requested": record.pause_requested,
+        "cancel_requested": record.cancel_requested,
+        "held": held,
+    }
 
     if change.park is not None:
         park = change.park
@@ -305,7 +313,9 @@ def reconcile(tx: Tx, now: float, limit: int, grace: float) -> list[str]:
     return stuck
 
 
-def branch_begin(tx: Tx, run_id: str, key: str, attempt: int, ttl: float, now: float) -> dict[str, Any] | None:
+def branch_begin(
+    tx: Tx, run_id: str, key: str, attempt: int, ttl: float, now: float
+) -> dict[str, Any] | None:
     record = tx.get_meta(run_id)
     if record is None or record.status in FINISHED:
         return None
@@ -374,7 +384,9 @@ def control(tx: Tx, run_id: str, action: str, now: float, grace: float) -> Contr
             tx.set_ready(run_id, now + grace)
             wake = True
     elif action == "terminate":
-        error = CancelledError(f"run {run_id!r} was terminated (cancel(force=True)): it ended without cleanup")
+        error = CancelledError(
+            f"run {run_id!r} was terminated (cancel(force=True)): it ended without cleanup"
+        )
         record.status = CANCELLED
         record.error = error_record(error, "")
         record.finished = now
@@ -413,7 +425,9 @@ def reset(tx: Tx, run_id: str, mode: str, now: float, grace: float, truncate_to:
     if mode not in ("restart", "retry"):
         raise ValueError(f"unknown reset mode {mode!r}")
     if mode == "retry" and record.status != FAILED:
-        raise RunStateError(f"run {run_id!r} is {record.status}; only a failed run can be retried (restart() runs it again)")
+        raise RunStateError(
+            f"run {run_id!r} is {record.status}; only a failed run can be retried (restart() runs it again)"
+        )
     entries = tx.journal_read(run_id, 0)
     tx.history_push(
         run_id,
@@ -429,7 +443,11 @@ def reset(tx: Tx, run_id: str, mode: str, now: float, grace: float, truncate_to:
         },
     )
     old_status = record.status
-    length = 0 if mode == "restart" else max(0, min(len(entries), truncate_to if truncate_to is not None else len(entries)))
+    length = (
+        0
+        if mode == "restart"
+        else max(0, min(len(entries), truncate_to if truncate_to is not None else len(entries)))
+    )
     tx.journal_truncate(run_id, length)
     if mode == "restart":
         record.generation += 1

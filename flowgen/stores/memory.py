@@ -50,7 +50,7 @@ class _ScoreIndex:
             bisect.insort(self.order, (score, member))
 
     def before(self, bound: float, limit: int) -> list[str]:
-        found = []
+        found: list[str] = []
         for score, member in self.order:
             if score > bound or len(found) >= limit:
                 break
@@ -84,7 +84,8 @@ class _MemoryTx:
         self.s.inboxes[run_id][event_type].append(event)
 
     def inbox_peek(self, run_id: str, event_type: str, count: int) -> list[InboxEvent]:
-        queue = self.s.inboxes.get(run_id, {}).get(event_type)
+        by_type = self.s.inboxes.get(run_id)
+        queue = by_type.get(event_type) if by_type is not None else None
         return list(itertools.islice(queue, count)) if queue else []
 
     def inbox_pop(self, run_id: str, event_type: str) -> None:
@@ -154,7 +155,9 @@ class MemoryStore(Store):
         self.finished = threading.Condition(self.lock)
         self.runs: dict[str, RunRecord] = {}
         self.journals: defaultdict[str, list[str]] = defaultdict(list)
-        self.inboxes: defaultdict[str, defaultdict[str, deque[InboxEvent]]] = defaultdict(lambda: defaultdict(deque))
+        self.inboxes: defaultdict[str, defaultdict[str, deque[InboxEvent]]] = defaultdict(
+            lambda: defaultdict(deque)
+        )
         self.seen_events: defaultdict[str, set[str]] = defaultdict(set)
         self.branches: defaultdict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.timers = _ScoreIndex()
@@ -181,7 +184,9 @@ class MemoryStore(Store):
         with self.lock:
             records = [attrs.evolve(record) for record in self.runs.values()]
         selected = [
-            r for r in records if (status is None or r.status == status) and (workflow is None or r.workflow == workflow)
+            r
+            for r in records
+            if (status is None or r.status == status) and (workflow is None or r.workflow == workflow)
         ]
         selected.sort(key=lambda r: (r.created, r.run_id), reverse=True)
         return selected[offset : offset + limit]
@@ -228,7 +233,9 @@ class MemoryStore(Store):
         with self._tx() as tx:
             return logic.reconcile(tx, now, limit, grace)
 
-    def branch_begin(self, run_id: str, key: str, attempt: int, ttl: float, now: float) -> dict[str, Any] | None:
+    def branch_begin(
+        self, run_id: str, key: str, attempt: int, ttl: float, now: float
+    ) -> dict[str, Any] | None:
         with self._tx() as tx:
             return logic.branch_begin(tx, run_id, key, attempt, ttl, now)
 
@@ -260,7 +267,9 @@ class MemoryStore(Store):
         with self._tx() as tx:
             return logic.control(tx, run_id, action, now, grace)
 
-    def reset(self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None) -> RunRecord:
+    def reset(
+        self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None
+    ) -> RunRecord:
         with self._tx() as tx:
             return logic.reset(tx, run_id, mode, now, grace, truncate_to)
 

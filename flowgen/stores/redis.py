@@ -52,8 +52,8 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from ..errors import CancelledError, RunFinishedError, RunNotFoundError, RunStateError
-from ..serialization import error_record
 from ..journal import Entry, OpenEntry
+from ..serialization import error_record
 from .base import (
     CONTROL_ACTIONS,
     FINISHED,
@@ -156,7 +156,9 @@ class RedisStore(Store):
         self.retention = retention
         library = resources.files("flowgen.stores").joinpath("lua/_lib.lua").read_text()
         self._scripts = {
-            name: client.register_script(library + "\n" + resources.files("flowgen.stores").joinpath(f"lua/{name}.lua").read_text())
+            name: client.register_script(
+                library + "\n" + resources.files("flowgen.stores").joinpath(f"lua/{name}.lua").read_text()
+            )
             for name in SCRIPTS
         }
         self._local = threading.local()
@@ -222,7 +224,7 @@ class RedisStore(Store):
             args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or ""]
         replies = self._run("create", *args)
         results: list[tuple[bool, RunRecord]] = []
-        for run, reply in zip(runs, replies):
+        for run, reply in zip(runs, replies, strict=True):
             if reply == 1:
                 record = RunRecord(
                     run_id=run.run_id,
@@ -305,7 +307,7 @@ class RedisStore(Store):
         record = RunRecord.from_fields(replies[0])
         inbox = {
             event_type: [InboxEvent.from_json(item) for item in items]
-            for event_type, items in zip(counts, replies[2 : 2 + len(counts)])
+            for event_type, items in zip(counts, replies[2 : 2 + len(counts)], strict=True)
             if items
         }
         journal = [Entry.from_json(text) for text in replies[-1]] if offset is not None else []
@@ -363,7 +365,7 @@ class RedisStore(Store):
         ok, reason, parked, woken = int(reply[0]), _text(reply[1]), int(reply[2]), _text(reply[3])
         if reason == "missing":
             raise RunNotFoundError(f"no run with id {commit.run_id!r}")
-        flags = {}
+        flags: dict[str, Any] = {}
         if len(reply) > 4:
             flags = {
                 "pause_requested": bool(_text(reply[4])),
@@ -417,7 +419,9 @@ class RedisStore(Store):
 
     # -- parallel steps ---------------------------------------------------------------------
 
-    def branch_begin(self, run_id: str, key: str, attempt: int, ttl: float, now: float) -> dict[str, Any] | None:
+    def branch_begin(
+        self, run_id: str, key: str, attempt: int, ttl: float, now: float
+    ) -> dict[str, Any] | None:
         reply = self._run("branch_begin", run_id, key, attempt, _num(now + ttl), _num(now))
         return json.loads(reply) if reply else None
 
@@ -425,7 +429,12 @@ class RedisStore(Store):
         self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
     ) -> bool:
         reply = self._run(
-            "branch_finish", run_id, key, attempt, json.dumps(outcome, separators=(",", ":")), _num(now + grace)
+            "branch_finish",
+            run_id,
+            key,
+            attempt,
+            json.dumps(outcome, separators=(",", ":")),
+            _num(now + grace),
         )
         return bool(int(reply))
 
@@ -455,7 +464,7 @@ class RedisStore(Store):
             # Blocking in slices keeps under the client's socket timeout and re-checks the run
             # (its keys may expire under retention while we wait).
             try:
-                self.client.blmove(done, done, min(remaining, BLOCK_SLICE), "RIGHT", "LEFT")
+                self.client.blmove(done, done, min(remaining, BLOCK_SLICE), "RIGHT", "LEFT")  # type: ignore[arg-type]  # Redis takes fractional seconds
             except redis.TimeoutError:
                 continue
 
@@ -465,23 +474,32 @@ class RedisStore(Store):
         if action not in CONTROL_ACTIONS:
             raise ValueError(f"unknown control action {action!r}")
         terminated = error_record(
-            CancelledError(f"run {run_id!r} was terminated (cancel(force=True)): it ended without cleanup"), ""
+            CancelledError(f"run {run_id!r} was terminated (cancel(force=True)): it ended without cleanup"),
+            "",
         )
         reply = self._run("control", run_id, action, _num(now), _num(now + grace), json.dumps(terminated))
         status = _text(reply[0])
         if status == "missing":
             raise RunNotFoundError(f"no run with id {run_id!r}")
         if status == "finished":
-            raise RunFinishedError(f"run {run_id!r} has already finished ({_text(reply[1])}); it cannot {action}")
+            raise RunFinishedError(
+                f"run {run_id!r} has already finished ({_text(reply[1])}); it cannot {action}"
+            )
         if status == "not_paused":
-            raise RunStateError(f"run {run_id!r} is {_text(reply[1])}, not paused; there is nothing to resume")
+            raise RunStateError(
+                f"run {run_id!r} is {_text(reply[1])}, not paused; there is nothing to resume"
+            )
         woken = _text(reply[4])
         return ControlResult(_text(reply[1]), _text(reply[2]), bool(int(reply[3])), woken or None)
 
-    def reset(self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None) -> RunRecord:
+    def reset(
+        self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None
+    ) -> RunRecord:
         if mode not in ("restart", "retry"):
             raise ValueError(f"unknown reset mode {mode!r}")
-        reply = self._run("reset", run_id, mode, _num(now), _num(now + grace), "" if truncate_to is None else truncate_to)
+        reply = self._run(
+            "reset", run_id, mode, _num(now), _num(now + grace), "" if truncate_to is None else truncate_to
+        )
         status = _text(reply[0])
         if status == "missing":
             raise RunNotFoundError(f"no run with id {run_id!r}")
@@ -503,7 +521,9 @@ class RedisStore(Store):
         for event_type in types:
             pipe.lrange(self.key(run_id, f"inbox:{event_type}"), 0, -1)
         return {
-            t: [InboxEvent.from_json(item) for item in items] for t, items in zip(types, pipe.execute()) if items
+            t: [InboxEvent.from_json(item) for item in items]
+            for t, items in zip(types, pipe.execute(), strict=True)
+            if items
         }
 
     def close(self) -> None:

@@ -362,19 +362,26 @@ class _SQLiteTx:
         self.conn.execute("DELETE FROM journal WHERE run_id = ? AND seq >= ?", (run_id, length))
 
     def add_child(self, parent_id: str, child_id: str) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO children (run_id, child) VALUES (?, ?)", (parent_id, child_id))
+        self.conn.execute(
+            "INSERT OR IGNORE INTO children (run_id, child) VALUES (?, ?)", (parent_id, child_id)
+        )
 
     def children(self, run_id: str) -> list[str]:
-        rows = self.conn.execute("SELECT child FROM children WHERE run_id = ? ORDER BY child", (run_id,)).fetchall()
+        rows = self.conn.execute(
+            "SELECT child FROM children WHERE run_id = ? ORDER BY child", (run_id,)
+        ).fetchall()
         return [child for (child,) in rows]
 
     def history_push(self, run_id: str, document: dict[str, Any]) -> None:
         self.conn.execute(
-            "INSERT INTO history (run_id, document) VALUES (?, ?)", (run_id, json.dumps(document, separators=(",", ":")))
+            "INSERT INTO history (run_id, document) VALUES (?, ?)",
+            (run_id, json.dumps(document, separators=(",", ":"))),
         )
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT document FROM history WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
+        rows = self.conn.execute(
+            "SELECT document FROM history WHERE run_id = ? ORDER BY seq", (run_id,)
+        ).fetchall()
         return [json.loads(document) for (document,) in rows]
 
     def clear_inbox(self, run_id: str) -> None:
@@ -740,7 +747,9 @@ class SQLiteStore(Store):
         with self._write() as tx:
             return logic.control(tx, run_id, action, now, grace)
 
-    def reset(self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None) -> RunRecord:
+    def reset(
+        self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None
+    ) -> RunRecord:
         with self._write() as tx:
             return logic.reset(tx, run_id, mode, now, grace, truncate_to)
 

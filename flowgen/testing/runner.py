@@ -530,7 +530,9 @@ class Runner:
         return RunnerRun(self, run.run_id)
 
     def start_many(
-        self, workflow: Workflow | str, calls: Sequence[tuple[Sequence[Any], dict[str, Any] | None, str | None]]
+        self,
+        workflow: Workflow | str,
+        calls: Sequence[tuple[Sequence[Any], dict[str, Any] | None, str | None]],
     ) -> list[RunnerRun]:
         """Start several runs like :meth:`flowgen.Engine.start_many`, then advance them until blocked."""
         result = self.engine.start_many(workflow, calls)

@@ -113,7 +113,11 @@ def parent_of_failing():
     try:
         yield flowgen.child(child_fails, 7)
     except flowgen.ChildWorkflowError as error:
-        return {"caught": str(error), "cause": type(error.__cause__).__name__, "message": str(error.__cause__)}
+        return {
+            "caught": str(error),
+            "cause": type(error.__cause__).__name__,
+            "message": str(error.__cause__),
+        }
     return {"caught": None}
 
 

@@ -12,7 +12,9 @@ from tests.apps.core import ledger
 def attempt_log(name: str) -> None:
     """Append this attempt (number and wall time) to a Redis list the test reads back."""
     context = flowgen.step_context()
-    ledger().rpush(f"test:attempts:{context.run_id}:{name}", json.dumps({"attempt": context.attempt, "at": time.time()}))
+    ledger().rpush(
+        f"test:attempts:{context.run_id}:{name}", json.dumps({"attempt": context.attempt, "at": time.time()})
+    )
 
 
 @flowgen.workflow(name="t.sleep")

@@ -178,7 +178,9 @@ def test_continue_as_new_across_five_generations(env: Env) -> None:
     assert env.result(run) == {"generation": 4, "seen": ["GEN-0", "GEN-1", "GEN-2", "GEN-3", "GEN-4"]}
     info = run.status()
     assert info.generation == 4
-    assert [entry["name"] for entry in run.journal()] == ["control.work"], "each generation starts a new journal"
+    assert [entry["name"] for entry in run.journal()] == ["control.work"], (
+        "each generation starts a new journal"
+    )
 
 
 def test_journal_limit_fails_the_run_with_advice(env: Env) -> None:

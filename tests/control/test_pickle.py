@@ -27,7 +27,10 @@ def test_pickled_values_in_every_slot_with_the_runner() -> None:
 @pytest.mark.redis
 def test_pickled_values_in_every_slot_on_redis(redis_url: str) -> None:
     control.reset()
-    with flowgen.Engine(redis_url, serializer="pickle", secret_key=SECRET) as engine, engine.worker(threads=8):
+    with (
+        flowgen.Engine(redis_url, serializer="pickle", secret_key=SECRET) as engine,
+        engine.worker(threads=8),
+    ):
         run = engine.start(control.everything_pickled)
         drive(run, control.Opaque(6))
         assert run.result(timeout=30) == [1, 2, [3, 4, 5], 6]

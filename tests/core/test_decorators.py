@@ -28,7 +28,9 @@ def test_step_call_builds_an_equal_frozen_command_without_running() -> None:
 
 
 def test_step_with_options_keeps_them() -> None:
-    @flowgen.step(name="payments.charge", retries=flowgen.Retry(limit=5, delay="2s"), timeout="30s", queue="slow")
+    @flowgen.step(
+        name="payments.charge", retries=flowgen.Retry(limit=5, delay="2s"), timeout="30s", queue="slow"
+    )
     def charge(amount: float) -> str:
         return "ok"
 

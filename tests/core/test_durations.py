@@ -37,7 +37,9 @@ def test_parse_duration_reads_timedeltas_and_numbers() -> None:
     assert parse_duration(0) == 0
 
 
-@pytest.mark.parametrize("bad", ["soon", "10 parsecs", "", "-5s", -1, float("nan"), float("inf"), True, None, [1]])
+@pytest.mark.parametrize(
+    "bad", ["soon", "10 parsecs", "", "-5s", -1, float("nan"), float("inf"), True, None, [1]]
+)
 def test_parse_duration_rejects_bad_values_with_a_value_error_naming_them(bad: object) -> None:
     with pytest.raises(ValueError) as caught:
         parse_duration(bad)

@@ -107,7 +107,11 @@ def test_interpreter_renamed_step_is_nondeterministic() -> None:
 
     with pytest.raises(flowgen.NonDeterminismError) as caught:
         Replayer(renamed("u1", 1.0)).replay([ok(0, "fetch", {"id": "u1"})])
-    assert (caught.value.position, caught.value.recorded, caught.value.new) == (0, "step 'fetch'", "step 'fetch_v2'")
+    assert (caught.value.position, caught.value.recorded, caught.value.new) == (
+        0,
+        "step 'fetch'",
+        "step 'fetch_v2'",
+    )
 
 
 def test_interpreter_inserted_step_is_nondeterministic_at_its_position() -> None:

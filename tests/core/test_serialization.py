@@ -66,7 +66,9 @@ def test_json_round_trips_rich_types() -> None:
         "id": UUID("12345678-1234-5678-1234-567812345678"),
         "price": Decimal("19.99"),
         "blob": b"\x00\x01",
-        "customer": Customer("ada", Address("Paris", "75001"), datetime(2020, 1, 1, tzinfo=timezone.utc), {"vip"}),
+        "customer": Customer(
+            "ada", Address("Paris", "75001"), datetime(2020, 1, 1, tzinfo=timezone.utc), {"vip"}
+        ),
         "money": Money(Decimal("1.10"), "EUR"),
         "color": Color.RED,
         "frozen": frozenset({1, 2}),

@@ -18,7 +18,10 @@ def test_start_is_idempotent_on_run_id_and_conflicting_arguments_are_refused(red
         again = engine.start(core.five_steps, 3, run_id="order-3")
         assert again == first
         assert first.result(timeout=30) == {"value": 15, "even": False}
-        assert engine.start(core.five_steps, 3, run_id="order-3").result(timeout=5) == {"value": 15, "even": False}
+        assert engine.start(core.five_steps, 3, run_id="order-3").result(timeout=5) == {
+            "value": 15,
+            "even": False,
+        }
         with pytest.raises(flowgen.RunIdConflictError, match="order-3"):
             engine.start(core.five_steps, 4, run_id="order-3")
         with pytest.raises(flowgen.RunIdConflictError):
@@ -37,7 +40,7 @@ def test_invalid_run_ids_are_refused_before_anything_is_written(redis_url: str) 
 
 def test_unencodable_arguments_are_refused_with_the_workflow_named(redis_url: str) -> None:
     with flowgen.Engine(redis_url) as engine:
-        with pytest.raises(flowgen.SerializationError, match="e2e.five_steps"):
+        with pytest.raises(flowgen.SerializationError, match=r"e2e\.five_steps"):
             engine.start(core.five_steps, object())
         assert engine.runs() == []
 
@@ -69,7 +72,7 @@ def test_result_times_out_with_a_timeout_error_without_polling(redis_url: str) -
     with flowgen.Engine(redis_url) as engine, engine.worker(threads=2):
         run = engine.start(timing.wait_event, "never")
         began = time.monotonic()
-        with pytest.raises(TimeoutError, match="did not finish within 0.5s"):
+        with pytest.raises(TimeoutError, match=r"did not finish within 0\.5s"):
             run.result(timeout=0.5)
         assert 0.5 <= time.monotonic() - began < 2.0
 

@@ -48,7 +48,9 @@ def test_short_sleepers_wake_on_time_among_thousands_of_long_ones(redis_url: str
         rss_before = process.memory_info().rss
         long_runs = [engine.start(timing.sleeper, 30 * 86400, run_id=f"long-{i}") for i in range(2000)]
         wait_until(
-            lambda: engine.store.client.zcard("flowgen:status:waiting") == 2000, 120, "2000 long sleepers to park"
+            lambda: engine.store.client.zcard("flowgen:status:waiting") == 2000,
+            120,
+            "2000 long sleepers to park",
         )
         short_runs = [engine.start(timing.sleeper, 1.0, run_id=f"short-{i}") for i in range(50)]
         lateness = []
@@ -66,7 +68,9 @@ def test_short_sleepers_wake_on_time_among_thousands_of_long_ones(redis_url: str
         print(f"lateness max {max(lateness) * 1000:.0f} ms, worker RSS growth {growth:.2f} MB")
 
 
-def test_an_event_sent_before_the_wait_is_delivered_and_a_duplicate_id_once(redis_url: str, start_worker) -> None:
+def test_an_event_sent_before_the_wait_is_delivered_and_a_duplicate_id_once(
+    redis_url: str, start_worker
+) -> None:
     with flowgen.Engine(redis_url) as engine:
         run = engine.start(timing.step_then_two_events, 3.0)
         # Sent before any worker runs: the run has not executed its first step yet.

@@ -37,7 +37,13 @@ def test_worker_completes_100_runs_of_a_five_step_workflow(redis_url: str, start
         assert all(run.status().status == "completed" for run in runs)
         journal = runs[7].journal()
         assert [entry["pos"] for entry in journal] == [0, 1, 2, 3, 4]
-        assert [entry["name"] for entry in journal] == ["double", "increment", "double", "increment", "describe"]
+        assert [entry["name"] for entry in journal] == [
+            "double",
+            "increment",
+            "double",
+            "increment",
+            "describe",
+        ]
     counts = executions(redis_url)
     assert len(counts) == 500 and set(counts.values()) == {1}, "every step of every run ran exactly once"
     print(f"100 five-step runs through one worker process: {elapsed:.2f}s")

@@ -22,7 +22,11 @@ def test_a_failed_shipment_undoes_the_charge_then_the_reservations(flowgen_runne
     compensated = failure.value.__cause__
     assert isinstance(compensated, flowgen.CompensatedError)
     assert isinstance(compensated.__cause__, flowgen.NonRetryableError)
-    assert [c["undoes"] for c in compensated.compensations] == ["saga.charge", "saga.reserve_stock", "saga.reserve_stock"]
+    assert [c["undoes"] for c in compensated.compensations] == [
+        "saga.charge",
+        "saga.reserve_stock",
+        "saga.reserve_stock",
+    ]
     assert flowgen_runner.calls(refund) == [call(refund, "o-2", 60.0, result="ch-o-2")]
     assert flowgen_runner.calls(release_stock) == [
         call(release_stock, "o-2", "lamp", 2, result="hold-lamp-o-2"),

@@ -8,7 +8,19 @@ from flowgen.errors import RunFinishedError, RunNotFoundError, RunStateError
 from flowgen.journal import Attempt, LeafState, OpenEntry
 from flowgen.stores.base import Finish, Park, Store
 
-from .support import FAR, GRACE, T, TTL, assert_not_ready, assert_ready_at, change, created, entry, new_run, started
+from .support import (
+    FAR,
+    GRACE,
+    TTL,
+    T,
+    assert_not_ready,
+    assert_ready_at,
+    change,
+    created,
+    entry,
+    new_run,
+    started,
+)
 
 
 def parked(store: Store, run_id: str = "r1", timer: float | None = T + 100) -> None:
@@ -47,7 +59,9 @@ def test_a_step_attempt_is_held_while_a_pause_or_cancel_is_pending(store: Store)
     store.control("r1", "cancel", T + 1, GRACE)
     leaf = LeafState(kind="step", name="s", attempts=[Attempt(1, T + 2)])
     opened = OpenEntry(1, "step", "s", T + 2, {"": leaf})
-    result = store.commit(change(snapshot, append=[entry(0)], open=opened, hold_if_requested=True), T + 2, GRACE)
+    result = store.commit(
+        change(snapshot, append=[entry(0)], open=opened, hold_if_requested=True), T + 2, GRACE
+    )
     assert result.ok and result.held and result.cancel_requested == "requested"
     after = store.load("r1", (), 0)
     assert len(after.journal) == 1, "the rest of the commit is written"
@@ -118,7 +132,9 @@ def test_control_of_a_missing_run_raises(store: Store) -> None:
 
 def test_children_are_recorded_at_creation(store: Store) -> None:
     created(store, "parent")
-    store.create_runs([new_run("c1", parent="parent"), new_run("c2", parent="parent"), new_run("other")], T, GRACE)
+    store.create_runs(
+        [new_run("c1", parent="parent"), new_run("c2", parent="parent"), new_run("other")], T, GRACE
+    )
     assert sorted(store.children("parent")) == ["c1", "c2"]
     assert store.children("c1") == []
 
@@ -126,7 +142,11 @@ def test_children_are_recorded_at_creation(store: Store) -> None:
 def test_restart_archives_the_journal_and_starts_a_new_generation(store: Store) -> None:
     snapshot = started(store)
     store.send_event("r1", "go", '"x"', "e1", T, GRACE)
-    store.commit(change(snapshot, append=[entry(0), entry(1)], finish=Finish("completed", output='"out"')), T + 1, GRACE)
+    store.commit(
+        change(snapshot, append=[entry(0), entry(1)], finish=Finish("completed", output='"out"')),
+        T + 1,
+        GRACE,
+    )
     record = store.reset("r1", "restart", T + 2, GRACE)
     assert (record.status, record.generation, record.journal_length) == ("queued", 1, 0)
     assert record.output is None and record.finished is None and record.epoch == snapshot.epoch + 1
@@ -169,7 +189,9 @@ def test_retry_of_a_run_that_did_not_fail_is_refused(store: Store) -> None:
 def test_continue_as_new_empties_the_journal_and_starts_a_generation(store: Store) -> None:
     snapshot = started(store)
     store.commit(change(snapshot, append=[entry(0), entry(1)]), T, GRACE)
-    result = store.commit(change(snapshot, position=2, open=None, continue_as_new='{"args":[2],"kwargs":{}}'), T + 1, GRACE)
+    result = store.commit(
+        change(snapshot, position=2, open=None, continue_as_new='{"args":[2],"kwargs":{}}'), T + 1, GRACE
+    )
     assert result.ok
     record = store.get_run("r1")
     assert (record.generation, record.journal_length, record.args) == (1, 0, '{"args":[2],"kwargs":{}}')
