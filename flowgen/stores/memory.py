@@ -19,18 +19,11 @@ import attrs
 
 from ..errors import RunNotFoundError
 from ..journal import Entry
-from . import logic
 from .base import (
-    Commit,
-    CommitResult,
-    ControlResult,
     InboxEvent,
-    NewRun,
     RunRecord,
-    SendResult,
-    Snapshot,
-    Store,
 )
+from .transactional import TransactionalStore
 
 
 class _ScoreIndex:
@@ -147,7 +140,7 @@ class _MemoryTx:
         self.s.inboxes.pop(run_id, None)
 
 
-class MemoryStore(Store):
+class MemoryStore(TransactionalStore):
     """Keeps everything in this process's memory; safe to share between threads."""
 
     def __init__(self) -> None:
@@ -166,17 +159,12 @@ class MemoryStore(Store):
         self.histories: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
 
     @contextmanager
-    def _tx(self) -> Iterator[_MemoryTx]:
+    def _write(self) -> Iterator[_MemoryTx]:
+        """One transaction: the store's lock, held for the whole body."""
         with self.lock:
             yield _MemoryTx(self)
 
-    def create_runs(self, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
-        with self._tx() as tx:
-            return logic.create_runs(tx, runs, now, grace)
-
-    def get_run(self, run_id: str) -> RunRecord | None:
-        with self._tx() as tx:
-            return tx.get_meta(run_id)
+    _read = _write
 
     def list_runs(
         self, *, status: str | None = None, workflow: str | None = None, limit: int = 100, offset: int = 0
@@ -191,63 +179,9 @@ class MemoryStore(Store):
         selected.sort(key=lambda r: (r.created, r.run_id), reverse=True)
         return selected[offset : offset + limit]
 
-    def read_journal(self, run_id: str, offset: int = 0) -> list[Entry]:
-        with self._tx() as tx:
-            return tx.journal_read(run_id, offset)
-
-    def acquire(self, run_id: str, owner: str, ttl: float, now: float, offset: int = 0) -> Snapshot | None:
-        with self._tx() as tx:
-            return logic.acquire(tx, run_id, owner, ttl, now, offset)
-
-    def load(self, run_id: str, event_types: Sequence[str] = (), offset: int | None = None) -> Snapshot:
-        with self._tx() as tx:
-            return logic.load(tx, run_id, event_types, offset)
-
-    def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
-        with self._tx() as tx:
-            return logic.commit(tx, commit, now, grace)
-
-    def release(self, run_id: str, epoch: int) -> None:
-        with self._tx() as tx:
-            logic.release(tx, run_id, epoch)
-
-    def renew(self, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> list[str]:
-        with self._tx() as tx:
-            return logic.renew(tx, leases, ttl, now)
-
-    def send_event(
-        self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
-    ) -> SendResult:
-        with self._tx() as tx:
-            return logic.send_event(tx, run_id, event_type, payload, event_id, now, grace)
-
-    def claim_due_timers(self, now: float, limit: int, grace: float) -> list[str]:
-        with self._tx() as tx:
-            return logic.claim_due_timers(tx, now, limit, grace)
-
     def next_timer(self) -> float | None:
         with self.lock:
             return self.timers.first()
-
-    def reconcile(self, now: float, limit: int, grace: float) -> list[str]:
-        with self._tx() as tx:
-            return logic.reconcile(tx, now, limit, grace)
-
-    def branch_begin(
-        self, run_id: str, key: str, attempt: int, ttl: float, now: float
-    ) -> dict[str, Any] | None:
-        with self._tx() as tx:
-            return logic.branch_begin(tx, run_id, key, attempt, ttl, now)
-
-    def branch_finish(
-        self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
-    ) -> bool:
-        with self._tx() as tx:
-            return logic.branch_finish(tx, run_id, key, attempt, outcome, now, grace)
-
-    def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
-        with self._tx() as tx:
-            logic.renew_branches(tx, branches, ttl, now)
 
     def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -262,24 +196,6 @@ class MemoryStore(Store):
                 if remaining is not None and remaining <= 0:
                     return None
                 self.finished.wait(remaining)
-
-    def control(self, run_id: str, action: str, now: float, grace: float) -> ControlResult:
-        with self._tx() as tx:
-            return logic.control(tx, run_id, action, now, grace)
-
-    def reset(
-        self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None
-    ) -> RunRecord:
-        with self._tx() as tx:
-            return logic.reset(tx, run_id, mode, now, grace, truncate_to)
-
-    def children(self, run_id: str) -> list[str]:
-        with self._tx() as tx:
-            return tx.children(run_id)
-
-    def history(self, run_id: str) -> list[dict[str, Any]]:
-        with self._tx() as tx:
-            return tx.history(run_id)
 
     def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
         with self.lock:

@@ -67,16 +67,10 @@ from ..journal import Entry
 from . import logic
 from .base import (
     FINISHED,
-    Commit,
-    CommitResult,
-    ControlResult,
     InboxEvent,
-    NewRun,
     RunRecord,
-    SendResult,
-    Snapshot,
-    Store,
 )
+from .transactional import TransactionalStore
 
 logger = logging.getLogger("flowgen.stores.sqlite")
 
@@ -393,7 +387,7 @@ class _SQLiteTx:
         self.finished = True
 
 
-class SQLiteStore(Store):
+class SQLiteStore(TransactionalStore):
     """Implements the store contract on a SQLite file (see the module docstring).
 
     Args:
@@ -594,14 +588,6 @@ class SQLiteStore(Store):
 
     # -- runs -------------------------------------------------------------------------------
 
-    def create_runs(self, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
-        with self._write() as tx:
-            return logic.create_runs(tx, runs, now, grace)
-
-    def get_run(self, run_id: str) -> RunRecord | None:
-        with self._read() as tx:
-            return tx.get_meta(run_id)
-
     def list_runs(
         self, *, status: str | None = None, workflow: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[RunRecord]:
@@ -619,41 +605,9 @@ class SQLiteStore(Store):
             rows = tx.conn.execute(query, (*params, limit, offset)).fetchall()
         return [_record_from_row(row) for row in rows]
 
-    def read_journal(self, run_id: str, offset: int = 0) -> list[Entry]:
-        with self._read() as tx:
-            return tx.journal_read(run_id, offset)
-
     # -- advancing --------------------------------------------------------------------------
 
-    def acquire(self, run_id: str, owner: str, ttl: float, now: float, offset: int = 0) -> Snapshot | None:
-        with self._write() as tx:
-            return logic.acquire(tx, run_id, owner, ttl, now, offset)
-
-    def load(self, run_id: str, event_types: Sequence[str] = (), offset: int | None = None) -> Snapshot:
-        with self._read() as tx:
-            return logic.load(tx, run_id, event_types, offset)
-
-    def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
-        with self._write() as tx:
-            return logic.commit(tx, commit, now, grace)
-
-    def release(self, run_id: str, epoch: int) -> None:
-        with self._write() as tx:
-            logic.release(tx, run_id, epoch)
-
-    def renew(self, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> list[str]:
-        if not leases:
-            return []
-        with self._write() as tx:
-            return logic.renew(tx, leases, ttl, now)
-
     # -- events, timers, reconciliation -----------------------------------------------------
-
-    def send_event(
-        self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
-    ) -> SendResult:
-        with self._write() as tx:
-            return logic.send_event(tx, run_id, event_type, payload, event_id, now, grace)
 
     def claim_due_timers(self, now: float, limit: int, grace: float) -> list[str]:
         # A cheap read first: the poller calls this ten times a second, and most calls find
@@ -693,24 +647,6 @@ class SQLiteStore(Store):
 
     # -- parallel steps ---------------------------------------------------------------------
 
-    def branch_begin(
-        self, run_id: str, key: str, attempt: int, ttl: float, now: float
-    ) -> dict[str, Any] | None:
-        with self._write() as tx:
-            return logic.branch_begin(tx, run_id, key, attempt, ttl, now)
-
-    def branch_finish(
-        self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
-    ) -> bool:
-        with self._write() as tx:
-            return logic.branch_finish(tx, run_id, key, attempt, outcome, now, grace)
-
-    def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
-        if not branches:
-            return
-        with self._write() as tx:
-            logic.renew_branches(tx, branches, ttl, now)
-
     # -- results and inspection -------------------------------------------------------------
 
     def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
@@ -742,24 +678,6 @@ class SQLiteStore(Store):
             with self._finished:
                 if self._finish_count == seen:
                     self._finished.wait(wait)
-
-    def control(self, run_id: str, action: str, now: float, grace: float) -> ControlResult:
-        with self._write() as tx:
-            return logic.control(tx, run_id, action, now, grace)
-
-    def reset(
-        self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None
-    ) -> RunRecord:
-        with self._write() as tx:
-            return logic.reset(tx, run_id, mode, now, grace, truncate_to)
-
-    def children(self, run_id: str) -> list[str]:
-        with self._read() as tx:
-            return tx.children(run_id)
-
-    def history(self, run_id: str) -> list[dict[str, Any]]:
-        with self._read() as tx:
-            return tx.history(run_id)
 
     def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
         with self._read() as tx:
