@@ -55,6 +55,19 @@ class NewRun:
     created: float
     parent: str | None = None
 
+    def queued_record(self, now: float) -> RunRecord:
+        """The record of this run as created at ``now``: queued, nothing journaled yet."""
+        return RunRecord(
+            run_id=self.run_id,
+            workflow=self.workflow,
+            status=QUEUED,
+            created=now,
+            updated=now,
+            args=self.args,
+            fingerprint=self.fingerprint,
+            parent=self.parent,
+        )
+
 
 @attrs.define
 class RunRecord:

@@ -78,16 +78,7 @@ def create_runs(tx: Tx, runs: Sequence[NewRun], now: float, grace: float) -> lis
         if existing is not None:
             results.append((False, existing))
             continue
-        record = RunRecord(
-            run_id=new.run_id,
-            workflow=new.workflow,
-            status=QUEUED,
-            created=now,
-            updated=now,
-            args=new.args,
-            fingerprint=new.fingerprint,
-            parent=new.parent,
-        )
+        record = new.queued_record(now)
         tx.put_meta(record, None)
         tx.set_ready(new.run_id, now + grace)
         if new.parent:

@@ -58,7 +58,6 @@ from .base import (
     CONTROL_ACTIONS,
     FINISHED,
     KEEP,
-    QUEUED,
     Commit,
     CommitResult,
     ControlResult,
@@ -226,17 +225,7 @@ class RedisStore(Store):
         results: list[tuple[bool, RunRecord]] = []
         for run, reply in zip(runs, replies, strict=True):
             if reply == 1:
-                record = RunRecord(
-                    run_id=run.run_id,
-                    workflow=run.workflow,
-                    status=QUEUED,
-                    created=now,
-                    updated=now,
-                    args=run.args,
-                    fingerprint=run.fingerprint,
-                    parent=run.parent,
-                )
-                results.append((True, record))
+                results.append((True, run.queued_record(now)))
             else:
                 results.append((False, RunRecord.from_fields(_pairs(reply))))
         return results
