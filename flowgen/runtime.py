@@ -767,7 +767,7 @@ class _Advance:
         result = self._run_inline(position, "", call, state, open_entry)
         if isinstance(result, (_Wait, _Held)):
             return result
-        return self._close_step(position, open_entry, state, result)
+        return self._close(position, open_entry, state, result, finished=result.finished)
 
     def _run_inline(
         self, position: int, path: str, call: StepCall, state: LeafState, open_entry: OpenEntry
@@ -840,9 +840,17 @@ class _Advance:
                 return LeafOutcome(False, error=decision.error, finished=attempt.finished)
             state.next_at = attempt.finished + decision.delay
 
-    def _close_step(
-        self, position: int, open_entry: OpenEntry, state: LeafState, outcome: LeafOutcome
+    def _close(
+        self,
+        position: int,
+        open_entry: OpenEntry,
+        state: LeafState,
+        outcome: LeafOutcome,
+        *,
+        finished: float,
+        info: dict[str, Any] | None = None,
     ) -> _Resolved:
+        """Turn a single command's open entry and its outcome into the journal entry that closes it."""
         entry = Entry(
             position,
             open_entry.kind,
@@ -851,8 +859,9 @@ class _Advance:
             value=outcome.value,
             error=outcome.error,
             started=open_entry.started,
-            finished=outcome.finished,
+            finished=finished,
             attempts=tuple(a.to_dict() for a in state.attempts),
+            info=info if info is not None else {},
         )
         return _Resolved(entry, self._decode_plain(entry))
 
@@ -1046,21 +1055,8 @@ class _Advance:
                 self.branch_writes[key] = None
         now = self.now
         if not isinstance(command, (AllOf, AnyOf)):
-            outcome = outcomes[""]
             state = open_entry.leaves[""]
-            entry = Entry(
-                position,
-                command.kind,
-                command.name,
-                outcome.ok,
-                value=outcome.value,
-                error=outcome.error,
-                started=open_entry.started,
-                finished=now,
-                attempts=tuple(a.to_dict() for a in state.attempts),
-                info=dict(state.info),
-            )
-            return _Resolved(entry, self._decode_plain(entry))
+            return self._close(position, open_entry, state, outcomes[""], finished=now, info=dict(state.info))
         leaves_record = {}
         for path in sorted(resolution.used):
             state = open_entry.leaves[path]
