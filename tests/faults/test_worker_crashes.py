@@ -262,7 +262,7 @@ def test_graceful_sigterm_during_load_repeatedly_causes_no_duplicate_step_execut
 def test_a_graceful_stop_waits_for_the_current_step_only_and_hands_the_runs_over(
     redis_url: str, engine: flowgen.Engine, workers: Workers, ledger: Ledger
 ) -> None:
-    step_seconds = 2.0
+    step_seconds = 3.0  # one more step would take the stop past 2 * step_seconds
     first = workers.start(redis_url, threads=8)
     ids = start_runs(engine, "faults.five_slow", "drain", [(n, step_seconds) for n in range(8)])
     wait_until(lambda: len(ledger.entries("faults.slow")) == 8, 60, "every run to be inside its first step")
