@@ -6,6 +6,7 @@ before every test that uses it, so never point it at data you care about).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -21,6 +23,7 @@ import redis
 from pytest_redis import factories
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HEARTBEATS = "flowgen-dramatiq:__heartbeats__"  # Dramatiq's sorted set of live worker processes
 
 flowgen_redis_proc = factories.redis_proc(
     executable=shutil.which("redis-server") or "/usr/bin/redis-server", port=None
@@ -98,12 +101,22 @@ def wait_until(condition: Callable[[], Any], timeout: float, message: str, inter
         time.sleep(interval)
 
 
-@pytest.fixture
-def start_worker(tmp_path: Any, redis_url: str) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start real worker processes on the test Redis; they are stopped after the test."""
-    started: list[WorkerProcess] = []
+class Workers:
+    """Start real ``flowgen worker`` processes on any Redis URL; :meth:`stop_all` stops them.
+
+    Steps of the test apps write their ledger to ``ledger_url``; each worker logs to a file in
+    ``directory``. :meth:`start` returns once the new processes consume (their Dramatiq
+    heartbeats appear), unless ``ready=False``.
+    """
+
+    def __init__(self, directory: Path, ledger_url: str) -> None:
+        self.directory = directory
+        self.ledger_url = ledger_url
+        self.started: list[WorkerProcess] = []
 
     def start(
+        self,
+        url: str,
         *modules: str,
         processes: int = 1,
         threads: int = 4,
@@ -111,46 +124,44 @@ def start_worker(tmp_path: Any, redis_url: str) -> Iterator[Callable[..., Worker
         args: Sequence[str] = (),
         ready: bool = True,
     ) -> WorkerProcess:
-        log_path = str(tmp_path / f"worker-{len(started)}.log")
+        log_path = str(self.directory / f"worker-{len(self.started)}.log")
         environment = {
             **os.environ,
-            "FLOWGEN_TEST_LEDGER_URL": redis_url,
+            "FLOWGEN_TEST_LEDGER_URL": self.ledger_url,
             "FLOWGEN_UNSAFE_REDIS": "ignore",
             **(env or {}),
         }
-        command = [
-            sys.executable,
-            "-m",
-            "flowgen",
-            "worker",
-            *modules,
-            "--url",
-            redis_url,
-            "--processes",
-            str(processes),
-            "--threads",
-            str(threads),
-            *args,
-        ]
+        command = [sys.executable, "-m", "flowgen", "worker", *modules, "--url", url]
+        command += ["--processes", str(processes), "--threads", str(threads), *args]
+        client = redis.Redis.from_url(url)
+        before = set(client.zrange(HEARTBEATS, 0, -1))
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=ROOT
             )
         worker = WorkerProcess(process, log_path)
-        started.append(worker)
+        self.started.append(worker)
         if ready:
-            client = redis.Redis.from_url(redis_url)
-            before = client.zcard("flowgen-dramatiq:__heartbeats__")
 
-            def is_ready() -> bool:
+            def consuming() -> bool:
                 if process.poll() is not None:
-                    pytest.fail(f"worker exited with {process.returncode}:\n{worker.log()}")
-                return client.zcard("flowgen-dramatiq:__heartbeats__") >= before + processes
+                    pytest.fail(f"worker exited with {process.returncode}:\n{worker.log()[-5000:]}")
+                return len(set(client.zrange(HEARTBEATS, 0, -1)) - before) >= processes
 
-            wait_until(is_ready, 30, "the worker to start consuming")
-            client.close()
+            wait_until(consuming, 60, "the worker to start consuming")
+        client.close()
         return worker
 
-    yield start
-    for worker in started:
-        worker.stop()
+    def stop_all(self) -> None:
+        for worker in self.started:
+            if worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGCONT)  # a test may have frozen it
+            worker.stop(timeout=20)
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real worker processes on the test Redis: ``start_worker(*modules, **options)``."""
+    workers = Workers(tmp_path, redis_url)
+    yield functools.partial(workers.start, redis_url)
+    workers.stop_all()

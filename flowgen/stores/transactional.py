@@ -9,6 +9,7 @@ here.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -26,11 +27,13 @@ class TransactionalStore(Store):
     :class:`Store` that are not here.
     """
 
+    @abc.abstractmethod
     def _read(self) -> AbstractContextManager[logic.Tx]:
-        raise NotImplementedError
+        """A read transaction: everything read inside it is one consistent snapshot."""
 
+    @abc.abstractmethod
     def _write(self) -> AbstractContextManager[logic.Tx]:
-        raise NotImplementedError
+        """A write transaction: exclusive, committed as a whole or rolled back on error."""
 
     # -- runs -------------------------------------------------------------------------------
 

@@ -9,10 +9,8 @@ the timer index or holding a lease).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -28,7 +26,8 @@ import redis
 import flowgen
 from flowgen.stores.redis import RedisStore
 from tests.apps.faults_common import EFFECTS, LEDGER
-from tests.conftest import ROOT, WorkerProcess, wait_until
+from tests.conftest import WorkerProcess, wait_until
+from tests.conftest import Workers as BaseWorkers
 
 FAST = ["--lease-ttl", "2", "--grace", "2", "--reconcile-interval", "0.5"]
 """Worker settings that make recovery quick: a dead worker's runs move again within ~3 s."""
@@ -133,65 +132,28 @@ class RedisServer:
 # -- worker processes ----------------------------------------------------------------------------
 
 
-class Workers:
-    """Start real ``flowgen worker`` processes on any Redis URL; all are stopped at teardown."""
-
-    def __init__(self, directory: Path, ledger_url: str) -> None:
-        self.directory = directory
-        self.ledger_url = ledger_url
-        self.started: list[WorkerProcess] = []
+class Workers(BaseWorkers):
+    """:class:`tests.conftest.Workers` with the fault suite's defaults: its app, 8 threads, short leases."""
 
     def start(
         self,
         url: str,
         *modules: str,
-        threads: int = 8,
         processes: int = 1,
+        threads: int = 8,
         env: dict[str, str] | None = None,
         args: Sequence[str] = FAST,
         ready: bool = True,
     ) -> WorkerProcess:
-        log_path = str(self.directory / f"worker-{len(self.started)}.log")
-        environment = {
-            **os.environ,
-            "FLOWGEN_TEST_LEDGER_URL": self.ledger_url,
-            "FLOWGEN_UNSAFE_REDIS": "ignore",
-            **(env or {}),
-        }
-        command = [
-            sys.executable,
-            "-m",
-            "flowgen",
-            "worker",
-            *(modules or ("tests.apps.faults",)),
-            "--url",
+        return super().start(
             url,
-        ]
-        command += ["--processes", str(processes), "--threads", str(threads), *args]
-        client = redis.Redis.from_url(url)
-        before = set(client.zrange("flowgen-dramatiq:__heartbeats__", 0, -1))
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=ROOT
-            )
-        worker = WorkerProcess(process, log_path)
-        self.started.append(worker)
-        if ready:
-
-            def consuming() -> bool:
-                if process.poll() is not None:
-                    pytest.fail(f"worker exited with {process.returncode}:\n{worker.log()[-5000:]}")
-                return len(set(client.zrange("flowgen-dramatiq:__heartbeats__", 0, -1)) - before) >= processes
-
-            wait_until(consuming, 60, "the worker to start consuming")
-        client.close()
-        return worker
-
-    def stop_all(self) -> None:
-        for worker in self.started:
-            if worker.process.poll() is None:
-                worker.process.send_signal(signal.SIGCONT)
-            worker.stop(timeout=20)
+            *(modules or ("tests.apps.faults",)),
+            processes=processes,
+            threads=threads,
+            env=env,
+            args=args,
+            ready=ready,
+        )
 
 
 def exit_code(worker: WorkerProcess, timeout: float = 60) -> int:
