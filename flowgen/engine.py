@@ -267,6 +267,7 @@ class Engine:
             self.transport.enqueue,
             self.clock,
             grace=self.settings.grace,
+            backlog=getattr(self.transport, "backlog", lambda: 0.0),
             timer_interval=self.timer_interval,
             reconcile_interval=self.reconcile_interval,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,12 +44,22 @@ class LocalTransport:
     def enqueue(self, run_ids: Sequence[str]) -> None:
         """Queue "advance" messages; dropped when no worker thread runs (see :meth:`start`)."""
         if self._workers:
+            now = time.monotonic()
             for run_id in run_ids:
-                self._queue.put(("advance", run_id))
+                self._queue.put((now, "advance", run_id))
 
     def enqueue_branch(self, run_id: str, key: str, attempt: int, queue_name: str | None) -> None:
         if self._workers:
-            self._queue.put(("step", run_id, key, attempt))
+            self._queue.put((time.monotonic(), "step", run_id, key, attempt))
+
+    def backlog(self) -> float:
+        """Seconds the oldest queued message has waited (0 when the queue is empty)."""
+        with self._queue.mutex:
+            head = self._queue.queue[0] if self._queue.queue else None
+        if head is None or head is _STOP:
+            return 0.0
+        enqueued: float = head[0]
+        return max(0.0, time.monotonic() - enqueued)
 
     def start(self) -> None:
         """Start the worker threads. Until then messages are dropped: an engine that does not
@@ -82,10 +93,10 @@ class LocalTransport:
             with self._idle:
                 self._busy += 1
             try:
-                if item[0] == "advance":
-                    self.runtime.advance(item[1])
+                if item[1] == "advance":
+                    self.runtime.advance(item[2])
                 else:
-                    self.runtime.run_branch(item[1], item[2], item[3])
+                    self.runtime.run_branch(item[2], item[3], item[4])
             except Exception:
                 logger.exception("processing %r failed", item)
             finally:

@@ -6,6 +6,8 @@
 * The **reconciler** finds runs that should be moving (in the ready index) but have no live
   lease and no recent enqueue, and enqueues them again: a run abandoned by a dead worker moves
   again within ``lease_ttl + reconcile_interval`` seconds, without Dramatiq's maintenance.
+  "Recent" is measured against the transport's backlog: a run still behind the oldest waiting
+  message is not lost, and enqueueing it again would only lengthen the queue.
 * The **sweeper** drops runs whose retention ended from the store's indexes (Redis only).
 """
 
@@ -51,6 +53,8 @@ class Services:
         enqueue: sends "advance run" messages.
         clock: the time source.
         grace: passed to the store (see ``Settings.grace``).
+        backlog: how long the oldest message waiting in the transport's queue has waited
+            (seconds); the reconciler leaves alone runs enqueued after it.
         timer_interval: how often to poll for due timers (bounds timer lateness).
         reconcile_interval: how often to look for stuck runs.
         sweep_interval: how often to sweep expired runs from indexes (default: a minute, or
@@ -65,6 +69,7 @@ class Services:
         clock: Clock,
         *,
         grace: float,
+        backlog: Callable[[], float] = lambda: 0.0,
         timer_interval: float = 0.1,
         reconcile_interval: float = 2.0,
         sweep_interval: float | None = None,
@@ -73,6 +78,7 @@ class Services:
         self.enqueue = enqueue
         self.clock = clock
         self.grace = grace
+        self.backlog = backlog
         self._stop = threading.Event()
         self._threads = [
             _Periodic("flowgen-timers", timer_interval, self.fire_timers, self._stop),
@@ -103,7 +109,7 @@ class Services:
 
     def reconcile(self) -> bool:
         """Enqueue runs that should be moving but are not; true if there may be more."""
-        stuck = self.store.reconcile(self.clock.now(), BATCH, self.grace)
+        stuck = self.store.reconcile(self.clock.now(), BATCH, self.grace, self.backlog())
         if stuck:
             logger.info("reconciler: re-enqueueing %d run(s) with no live lease: %s", len(stuck), stuck[:10])
             self.enqueue(stuck)

@@ -50,6 +50,15 @@ def doorbell_channel(namespace: str, queue_name: str) -> str:
     return f"{namespace}:doorbell:{queue_name}"
 
 
+# The message at the head of a queue (the next one a worker fetches), read atomically: the
+# queue is a list of message ids, their data a hash (see Dramatiq's dispatch.lua).
+_HEAD_MESSAGE = """
+local id = redis.call('LINDEX', KEYS[1], 0)
+if not id then return false end
+return redis.call('HGET', KEYS[1] .. '.msgs', id)
+"""
+
+
 class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc]
     """A Redis consumer that fetches in batches, acks in batches, and waits on a doorbell when idle.
 
@@ -210,6 +219,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc]
         kwargs.setdefault("heartbeat_timeout", 15000)
         kwargs.setdefault("maintenance_chance", 20000)
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        self._head_message = self.client.register_script(_HEAD_MESSAGE)
 
     @property
     def consumer_class(self) -> type:
@@ -226,6 +236,21 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc]
     def ring(self, queue_name: str) -> None:
         """Wake the idle consumers of ``queue_name``."""
         self.client.publish(doorbell_channel(self.namespace, queue_name), b"1")
+
+    def backlog(self, queue_name: str) -> float:
+        """Seconds the oldest message still waiting in ``queue_name`` has waited (0 when empty).
+
+        Every message enqueued before that one has been fetched, so this is how far behind
+        the queue's consumers are.
+        """
+        data = self._head_message(keys=[f"{self.namespace}:{queue_name}"])
+        if not data:
+            return 0.0
+        try:
+            enqueued = Message.decode(data).message_timestamp
+        except DecodeError:
+            return 0.0
+        return max(0.0, current_millis() - enqueued) / 1000.0
 
     def dispatch_many(
         self, queue_name: str, calls: Sequence[tuple[str, list[Any]]], ring: Iterable[str] = ()
@@ -348,6 +373,12 @@ class DramatiqTransport:
     def enqueue(self, run_ids: Sequence[str]) -> None:
         """Send one ``advance`` message per run id."""
         self._send(self.advance_actor.message(run_id) for run_id in run_ids)
+
+    def backlog(self) -> float:
+        """Seconds the oldest waiting ``advance`` message has waited (0 when the broker cannot tell)."""
+        if isinstance(self.broker, DoorbellRedisBroker):
+            return self.broker.backlog(self.queue)
+        return 0.0
 
     def enqueue_branch(self, run_id: str, key: str, attempt: int, queue: str | None) -> None:
         """Send a ``step`` message for one attempt of a parallel step."""

@@ -404,11 +404,17 @@ class Store(abc.ABC):
         """Return the earliest timer's due time, or ``None``."""
 
     @abc.abstractmethod
-    def reconcile(self, now: float, limit: int, grace: float) -> list[str]:
+    def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
         """Return ready runs with no live lease whose last enqueue is older than ``grace``.
 
         Their ready score moves to ``now + grace``; runs with a live lease are checked again
         when it expires; finished runs leave the index.
+
+        ``backlog`` is how long the oldest message still waiting in the transport's queue has
+        waited. A run enqueued less than ``grace`` before that message is behind it in the
+        queue, not lost, so only runs whose ready score is at most ``now - backlog`` are
+        looked at: without this, a queue longer than ``grace`` would have every run in it
+        enqueued again (and again), multiplying the work exactly when workers are behind.
         """
 
     @abc.abstractmethod

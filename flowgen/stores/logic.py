@@ -289,9 +289,9 @@ def claim_due_timers(tx: Tx, now: float, limit: int, grace: float) -> list[str]:
     return claimed
 
 
-def reconcile(tx: Tx, now: float, limit: int, grace: float) -> list[str]:
+def reconcile(tx: Tx, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
     stuck: list[str] = []
-    for run_id in tx.ready_before(now, limit):
+    for run_id in tx.ready_before(now - max(0.0, backlog), limit):
         record = tx.get_meta(run_id)
         if record is None or record.status in FINISHED:
             tx.set_ready(run_id, None)

@@ -399,8 +399,9 @@ class RedisStore(Store):
         first = self.client.zrange(f"{self.prefix}:timers", 0, 0, withscores=True)
         return float(first[0][1]) if first else None
 
-    def reconcile(self, now: float, limit: int, grace: float) -> list[str]:
-        return [_text(r) for r in self._run("reconcile", _num(now), limit, _num(now + grace))]
+    def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
+        cutoff = now - max(0.0, backlog)
+        return [_text(r) for r in self._run("reconcile", _num(now), limit, _num(now + grace), _num(cutoff))]
 
     def sweep(self, now: float, limit: int = 1000) -> int:
         """Remove runs whose retention ended from the indexes; returns how many were looked at."""

@@ -626,12 +626,12 @@ class SQLiteStore(TransactionalStore):
             (value,) = tx.conn.execute(f"SELECT MIN({column}) FROM {table}").fetchone()
         return None if value is None else float(value)
 
-    def reconcile(self, now: float, limit: int, grace: float) -> list[str]:
+    def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
         earliest = self._earliest("ready", "score")
-        if earliest is None or earliest > now:
+        if earliest is None or earliest > now - max(0.0, backlog):
             return []
         with self._write() as tx:
-            return logic.reconcile(tx, now, limit, grace)
+            return logic.reconcile(tx, now, limit, grace, backlog)
 
     def sweep(self, now: float, limit: int = 1000) -> int:
         """Delete up to ``limit`` finished runs whose retention ended by ``now``; return how many."""

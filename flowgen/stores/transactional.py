@@ -85,9 +85,9 @@ class TransactionalStore(Store):
         with self._write() as tx:
             return logic.claim_due_timers(tx, now, limit, grace)
 
-    def reconcile(self, now: float, limit: int, grace: float) -> list[str]:
+    def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
         with self._write() as tx:
-            return logic.reconcile(tx, now, limit, grace)
+            return logic.reconcile(tx, now, limit, grace, backlog)
 
     # -- parallel steps ---------------------------------------------------------------------
 

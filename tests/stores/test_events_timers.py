@@ -219,6 +219,27 @@ def test_reconcile_respects_the_limit_in_score_order(store: Store) -> None:
     assert store.reconcile(FAR, 2, GRACE) == ["b"]
 
 
+def test_reconcile_leaves_runs_that_are_still_behind_the_queues_backlog(store: Store) -> None:
+    store.create_run(new_run("early"), T, GRACE)
+    store.create_run(new_run("late"), T + 10, GRACE)
+    now = T + 10 + GRACE
+
+    # The oldest waiting message was enqueued 6 s ago (at T + 4 + GRACE): "late" was enqueued
+    # after it, so its message is still in the queue; "early" was enqueued long before it.
+    assert store.reconcile(now, 1000, GRACE, backlog=6) == ["early"]
+    assert store.reconcile(now, 1000, GRACE, backlog=6) == []  # "early" was re-scored
+    # Once the queue has caught up, "late" is overdue like any run.
+    assert store.reconcile(now, 1000, GRACE, backlog=0) == ["late"]
+
+
+def test_reconcile_checks_leases_at_now_not_at_the_backlog_cutoff(store: Store) -> None:
+    started(store)  # lease until T + TTL
+    assert ready_due(store, T + GRACE) == []  # re-scored to the lease's end, T + TTL
+
+    # Cut off at T + TTL (backlog 3 s), but the lease ended 3 s ago: the run was abandoned.
+    assert store.reconcile(T + TTL + 3, 1000, GRACE, backlog=3) == ["r1"]
+
+
 def test_reconcile_ignores_parked_and_finished_runs(store: Store) -> None:
     _parked(store, "parked", waiting=("go",))
     done = started(store, "done")

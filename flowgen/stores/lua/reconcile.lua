@@ -1,6 +1,7 @@
--- reconcile(ARGV: prefix, now, limit, ready_score) -> ready runs with no live lease to enqueue again.
+-- reconcile(ARGV: prefix, now, limit, ready_score, cutoff) -> ready runs with no live lease to
+-- enqueue again, among those whose ready score is at most cutoff (now less the queue's backlog).
 local now = tonumber(ARGV[2])
-local ids = redis.call('ZRANGEBYSCORE', P .. ':ready', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local ids = redis.call('ZRANGEBYSCORE', P .. ':ready', '-inf', ARGV[5], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for _, rid in ipairs(ids) do
   local m = redis.call('HMGET', meta_key(rid), 'status', 'owner', 'lease_until')
