@@ -23,6 +23,8 @@ class Size:
         late_sleepers: 1-second sleepers per lateness repetition (started among the sleepers).
         retention_runs: completed runs for the retention figure.
         queued_messages: raw Dramatiq messages left queued for the baseline memory figure.
+        backlog_runs: 3-step runs queued at once for the backlog figures (workers run with a
+            ``grace`` a fifth of the time they take, so every run waits several grace periods).
     """
 
     name: str
@@ -36,6 +38,7 @@ class Size:
     late_sleepers: int
     retention_runs: int
     queued_messages: int
+    backlog_runs: int
 
 
 SIZES = {
@@ -51,6 +54,7 @@ SIZES = {
         late_sleepers=30,
         retention_runs=100,
         queued_messages=300,
+        backlog_runs=300,
     ),
     "small": Size(
         name="small",
@@ -64,6 +68,7 @@ SIZES = {
         late_sleepers=300,
         retention_runs=1000,
         queued_messages=3000,
+        backlog_runs=3000,
     ),
     "full": Size(
         name="full",
@@ -77,5 +82,6 @@ SIZES = {
         late_sleepers=1000,
         retention_runs=2000,
         queued_messages=10_000,
+        backlog_runs=10_000,
     ),
 }

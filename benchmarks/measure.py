@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,8 @@ PREFIX = "flowgen"
 FLOWGEN_QUEUE = "flowgen-dramatiq:flowgen"
 RAW_QUEUE = "dramatiq:bench"
 LONG_SLEEP = 3600.0
+REENQUEUED = re.compile(r"reconciler: re-enqueueing (\d+) run")
+"""The reconciler's log line (``flowgen.services``) and the count it carries."""
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:
@@ -225,12 +228,15 @@ class Bench:
         self.fresh()
         return (after - before) / messages
 
-    def start_runs(self, workflow: Any, count: int, args: tuple[Any, ...] = ()) -> list[str]:
+    def start_runs(
+        self, workflow: Any, count: int, args: tuple[Any, ...] = (), engine: Any = None
+    ) -> list[str]:
         """Start ``count`` runs with ``engine.start_many``, 1,000 per call; return their ids."""
+        engine = engine or self.engine
         ids: list[str] = []
         for offset in range(0, count, 1000):
             batch = min(1000, count - offset)
-            ids += self.engine.start_many(workflow, [(args, None, None)] * batch).created
+            ids += engine.start_many(workflow, [(args, None, None)] * batch).created
         return ids
 
     def completed(self) -> int:
@@ -277,6 +283,36 @@ class Bench:
             "foreign_cpu": cpu["foreign"],
             "worker_cpu_us": 1e6 * cpu["workers"] / runs,
             "redis_cpu_us": 1e6 * cpu["redis"] / runs,
+        }
+
+    def flowgen_backlog(self, runs: int, grace: float) -> dict[str, float]:
+        """One repetition: ``runs`` queued at once, drained by workers with a short ``grace``.
+
+        Every run waits in the queue longer than ``grace``: the reconciler must tell a run
+        still queued from a lost one. Returns the drain rate and how many runs the reconciler
+        enqueued again (read from its log lines).
+        """
+        self.fresh()
+        # The starting engine sets when the reconciler first looks at a run: use the same grace.
+        with self.flowgen.Engine(self.url, grace=grace, start_workers=False) as engine:
+            ids = self.start_runs(self.apps.three_steps, runs, engine=engine)
+        group = self.flowgen_workers(["--grace", repr(grace), "--log-level", "INFO"])
+        try:
+            group.wait_ready()
+            wait_for(
+                lambda: self.completed() >= runs,
+                60 + runs / 50,
+                "flowgen to drain the backlog",
+                group.check_alive,
+                interval=0.01,
+            )
+            log = group.log_text()
+        finally:
+            group.stop()
+        times = self.finished_times(ids)
+        return {
+            "rate": (len(times) - 1) / max(max(times) - min(times), 1e-9),
+            "reenqueued": float(sum(int(m) for m in REENQUEUED.findall(log))),
         }
 
     # -- latency ----------------------------------------------------------------------------

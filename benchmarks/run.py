@@ -7,8 +7,9 @@ same worker processes and threads) and the target from issue 7. Results are writ
 
 Phases (``--only`` runs a subset): ``throughput`` (also Redis memory per completed run and
 the raw baselines), ``latency`` (idle and under load), ``steps`` (cost per step for each
-workflow length, inline and dispatched), ``retention`` (memory once finished runs expire) and
-``sleepers`` (many sleeping runs: Redis and worker memory, timer lateness).
+workflow length, inline and dispatched), ``retention`` (memory once finished runs expire),
+``sleepers`` (many sleeping runs: Redis and worker memory, timer lateness) and ``backlog``
+(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from .measure import FLOWGEN_QUEUE, LONG_SLEEP, PREFIX, RAW_QUEUE, Bench, Settin
 from .redis_server import RedisServer, settle_memory
 from .report import Figure, document, med, table, write_json
 
-PHASES = ("throughput", "latency", "steps", "retention", "sleepers")
+PHASES = ("throughput", "latency", "steps", "retention", "sleepers", "backlog")
+BACKLOG_GRACE_PARTS = 5
+"""The backlog phase's workers run with a grace this many times shorter than the drain takes."""
 TUNED_PREFETCH = 64
 """Prefetch of the "tuned" raw Dramatiq baseline (Dramatiq's default is 2 per thread)."""
 LOAD_FRACTION = 0.5
@@ -293,6 +296,22 @@ class Runner:
             f"lateness p99 {self.m('flowgen.lateness_p99'):.3f} s"
         )
 
+    def backlog(self) -> None:
+        b, size = self.b, self.size
+        # Without a throughput phase in this run, assume a rate near this machine's (docs/performance.md).
+        rate = self.m("flowgen.throughput") if self.has("flowgen.throughput") else 2000.0
+        grace = round(max(0.2, size.backlog_runs / rate / BACKLOG_GRACE_PARTS), 2)
+        self.extra["backlog_grace_setting"] = grace
+        for _ in range(self.repeat):
+            result = b.flowgen_backlog(size.backlog_runs, grace)
+            self.add("flowgen.backlog_rate", result["rate"])
+            self.add("flowgen.backlog_reenqueued", result["reenqueued"] / size.backlog_runs)
+        self.log(
+            f"backlog ({size.backlog_runs:,} runs, grace {grace} s): "
+            f"{self.m('flowgen.backlog_rate'):,.0f} workflows/s, "
+            f"{self.m('flowgen.backlog_reenqueued'):.3f} re-enqueued per run"
+        )
+
     # -- figures ----------------------------------------------------------------------------
 
     def figures(self) -> list[Figure]:
@@ -513,6 +532,22 @@ class Runner:
             "(e) wait for expiry and sweep after the last run",
             "s",
             note="includes the retention itself (extra.retention_seconds_setting)",
+        )
+
+        grace = self.extra.get("backlog_grace_setting")
+        fig(
+            "flowgen.backlog_rate",
+            f"(f) 3-step workflows/s, {size.backlog_runs:,} queued, grace {grace} s",
+            "/s",
+            baseline=raw,
+            baseline_label="raw no-op msgs/s",
+            note=f"workers run with --grace about 1/{BACKLOG_GRACE_PARTS} of the drain time",
+        )
+        fig(
+            "flowgen.backlog_reenqueued",
+            "(f) runs re-enqueued by the reconciler, per run",
+            "per run",
+            note="a queued run is not lost: each re-enqueue is a wasted message",
         )
         self._ratio(figures)
         return figures

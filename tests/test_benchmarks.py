@@ -54,6 +54,9 @@ EXPECTED = [
     "flowgen.retention_after_bytes",
     "flowgen.retention_keys_left",
     "flowgen.retention_seconds",
+    # (f) a queue several grace periods long
+    "flowgen.backlog_rate",
+    "flowgen.backlog_reenqueued",
 ]
 WITH_BASELINE = [
     "flowgen.throughput",
