@@ -58,6 +58,18 @@ if not id then return false end
 return redis.call('HGET', KEYS[1] .. '.msgs', id)
 """
 
+# Dramatiq's "ack" (see its dispatch.lua) for many messages in one call: forget each message
+# this worker fetched, unless it is no longer in the worker's acks set (then it was requeued).
+_ACK_MANY = """
+for _, id in ipairs(ARGV) do
+  if redis.call('SREM', KEYS[1], id) > 0 then redis.call('HDEL', KEYS[2], id) end
+end
+return #ARGV
+"""
+
+ScriptCall = tuple[Any, list[Any], Sequence[Any]]
+"""A script call for :meth:`DoorbellRedisBroker.call_scripts`: ``(script, keys, args)``."""
+
 
 class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc]
     """A Redis consumer that fetches in batches, acks in batches, and waits on a doorbell when idle.
@@ -66,7 +78,8 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc]
     whenever a single prefetch slot is free (so under load, one fetch per message) and each
     worker thread acks its message with its own call. This consumer refills only when the
     messages in hand fall to half the prefetch, and queues acks so that they travel with the
-    next fetch (or after :data:`ACK_DELAY` at most) in one pipelined round trip. When the
+    next fetch (or after :data:`ACK_DELAY` at most) in one pipelined round trip, as one script
+    call for all of them (see :meth:`DoorbellRedisBroker.ack_call`). When the
     queue is empty it blocks on the doorbell channel; while it does, worker threads send their
     acks themselves, so an idle worker never sits on an unsent ack.
 
@@ -121,11 +134,14 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc]
 
         On a connection error the acks are queued again, so a later round trip sends them.
         """
-        calls: list[tuple[str, list[Any]]] = [("ack", [message_id]) for message_id in acks]
+        broker = self.broker
+        calls: list[ScriptCall] = []
+        if acks:
+            calls.append(broker.ack_call(self.queue_name, acks))
         if fetch is not None:
-            calls.append(("fetch", [fetch]))
+            calls.append(broker.dispatch_call(self.queue_name, "fetch", [fetch]))
         try:
-            replies = self.broker.dispatch_many(self.queue_name, calls)
+            replies = broker.call_scripts(calls)
         except redis.ConnectionError as error:
             with self.ack_lock:
                 self.pending_acks[:0] = acks
@@ -220,6 +236,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc]
         kwargs.setdefault("maintenance_chance", 20000)
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self._head_message = self.client.register_script(_HEAD_MESSAGE)
+        self._ack_many = self.client.register_script(_ACK_MANY)
 
     @property
     def consumer_class(self) -> type:
@@ -252,39 +269,51 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc]
             return 0.0
         return max(0.0, current_millis() - enqueued) / 1000.0
 
-    def dispatch_many(
-        self, queue_name: str, calls: Sequence[tuple[str, list[Any]]], ring: Iterable[str] = ()
-    ) -> list[Any]:
-        """Run several calls of Dramatiq's ``dispatch`` script (and doorbell rings) in one round trip.
+    def dispatch_call(self, queue_name: str, command: str, args: Sequence[Any]) -> ScriptCall:
+        """One call of Dramatiq's ``dispatch`` script, laid out as ``RedisBroker``'s own calls are
+        (see the top of Dramatiq's ``dispatch.lua``), for :meth:`call_scripts`."""
+        return (
+            self.scripts["dispatch"],
+            [self.namespace],
+            [
+                command,
+                current_millis(),
+                queue_name,
+                self.broker_id,
+                self.heartbeat_timeout,
+                self.dead_message_ttl,
+                self._should_do_maintenance(command),
+                self._max_unpack_size(),  # type: ignore[no-untyped-call]
+                *args,
+            ],
+        )
 
-        ``calls`` are ``(command, arguments)`` pairs for ``queue_name``, laid out as
-        ``RedisBroker``'s own calls are (see the top of Dramatiq's ``dispatch.lua``). The script
-        is called by its SHA on a plain pipeline; redis-py's script objects would add a
-        ``SCRIPT EXISTS`` round trip to every pipeline. If Redis lost its script cache (a
-        restart, ``SCRIPT FLUSH``), the script is loaded and the refused calls are sent again.
+    def ack_call(self, queue_name: str, message_ids: Sequence[str]) -> ScriptCall:
+        """Ack messages this worker fetched from ``queue_name``, all in one script call.
 
-        Returns the script's reply for each call, in order.
+        Dramatiq's ``dispatch`` script acks one message per call, and each call also does the
+        heartbeat and maintenance bookkeeping: per message, that was most of an ack's cost.
         """
-        script = self.scripts["dispatch"]
+        keys = [
+            f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}",
+            f"{self.namespace}:{queue_name}.msgs",
+        ]
+        return (self._ack_many, keys, message_ids)
 
-        def send(items: Sequence[tuple[str, list[Any]]], doorbells: Iterable[str]) -> list[Any]:
+    def call_scripts(self, calls: Sequence[ScriptCall], ring: Iterable[str] = ()) -> list[Any]:
+        """Run script calls ``(script, keys, args)`` (and doorbell rings) in one round trip.
+
+        Scripts are called by their SHA on a plain pipeline; redis-py's script objects would
+        add a ``SCRIPT EXISTS`` round trip to every pipeline. If Redis lost its script cache (a
+        restart, ``SCRIPT FLUSH``), the refused scripts are loaded and their calls sent again.
+
+        Returns each call's reply, in order.
+        """
+
+        def send(items: Sequence[ScriptCall], doorbells: Iterable[str]) -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
-            for command, args in items:
-                pipe.execute_command(
-                    "EVALSHA",
-                    script.sha,
-                    1,
-                    self.namespace,
-                    command,
-                    current_millis(),
-                    queue_name,
-                    self.broker_id,
-                    self.heartbeat_timeout,
-                    self.dead_message_ttl,
-                    self._should_do_maintenance(command),
-                    self._max_unpack_size(),  # type: ignore[no-untyped-call]
-                    *args,
-                )
+            for script, keys, args in items:
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             for channel in doorbells:
                 pipe.publish(doorbell_channel(self.namespace, channel), b"1")
             return list(pipe.execute(raise_on_error=False))
@@ -292,7 +321,8 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc]
         replies = send(calls, ring)
         refused = [i for i, reply in enumerate(replies[: len(calls)]) if isinstance(reply, NoScriptError)]
         if refused:
-            script.sha = self.client.script_load(script.script)
+            for script in {id(calls[i][0]): calls[i][0] for i in refused}.values():
+                script.sha = self.client.script_load(script.script)
             for index, reply in zip(refused, send([calls[i] for i in refused], ()), strict=True):
                 replies[index] = reply
         for reply in replies:
@@ -317,10 +347,13 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc]
             )
             sent.append(message)
         queues = sorted(by_queue)
-        for index, queue_name in enumerate(queues):
-            # The doorbells ring with the last batch, once every message is in its queue.
-            ring = queues if index == len(queues) - 1 else ()
-            self.dispatch_many(queue_name, by_queue[queue_name], ring)
+        calls = [
+            self.dispatch_call(queue_name, command, args)
+            for queue_name in queues
+            for command, args in by_queue[queue_name]
+        ]
+        # The doorbells ring after every message is in its queue.
+        self.call_scripts(calls, queues)
         for message in sent:
             self.emit_after("enqueue", message, None)
         return sent

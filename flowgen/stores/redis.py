@@ -93,6 +93,19 @@ SCRIPTS = (
 )
 
 
+_forks = 0
+"""How many times this process's lineage forked: a thread's connection made before a fork is
+not this process's (``os.getpid()`` is a system call, too dear to ask at every script call)."""
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
+
+
 def _script_retry() -> Retry:
     """Reconnect and resend on a dropped connection, backing off as redis-py's client does."""
     return Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), retries=10)
@@ -192,13 +205,14 @@ class RedisStore(Store):
         thread-local goes, and the connection with it) or when the store closes.
         """
         conn = getattr(self._local, "conn", None)
-        if conn is None or conn.pid != os.getpid():
+        if conn is None or self._local.forks != _forks:
             pool = self.client.connection_pool
             # The pool's kwargs carry no retry policy (a pooled connection is checked when it
             # is handed out); this one is held for the thread's life, so it must reconnect by
             # itself when the server dropped it (an idle timeout, a Redis restart).
             conn = pool.connection_class(**{**pool.connection_kwargs, "retry": _script_retry()})
             self._local.conn = conn
+            self._local.forks = _forks
             self._connections.add(conn)
         return conn
 

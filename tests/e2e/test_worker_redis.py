@@ -47,6 +47,11 @@ def test_worker_completes_100_runs_of_a_five_step_workflow(redis_url: str, start
     counts = executions(redis_url)
     assert len(counts) == 500 and set(counts.values()) == {1}, "every step of every run ran exactly once"
     print(f"100 five-step runs through one worker process: {elapsed:.2f}s")
+    # Every message was acked (batched acks go out with fetches, or on their own when idle).
+    client = redis.Redis.from_url(redis_url)
+    wait_until(lambda: client.hlen("flowgen-dramatiq:flowgen.msgs") == 0, 10, "messages were never acked")
+    assert not [key for key in client.scan_iter("flowgen-dramatiq:__acks__.*") if client.scard(key)]
+    client.close()
 
 
 def test_duplicate_interpreter_messages_run_no_step_twice(redis_url: str, start_worker) -> None:
