@@ -248,6 +248,15 @@ class Bench:
             pipe.hget(f"{PREFIX}:{{{run_id}}}:meta", "finished")
         return [float(value) for value in pipe.execute() if value]
 
+    def wait_completed(self, runs: int, group: WorkerGroup, what: str) -> None:
+        """Wait until ``runs`` runs completed, failing early if the workers exit."""
+        wait_for(lambda: self.completed() >= runs, 60 + runs / 50, what, group.check_alive, interval=0.01)
+
+    def completion_rate(self, run_ids: Sequence[str]) -> float:
+        """Runs completed per second from the first completion to the last (start-up not counted)."""
+        times = self.finished_times(run_ids)
+        return (len(times) - 1) / max(max(times) - min(times), 1e-9)
+
     def flowgen_throughput(self, runs: int) -> dict[str, float]:
         """One repetition: queue ``runs`` 3-step runs, start the workers, time first to last completion.
 
@@ -262,21 +271,15 @@ class Bench:
         try:
             group.wait_ready()
             meter = CpuMeter({"redis": [self.server.pid], "workers": group.worker_pids()})
-            wait_for(
-                lambda: self.completed() >= runs,
-                60 + runs / 50,
-                "flowgen to complete every run",
-                group.check_alive,
-                interval=0.01,
-            )
+            self.wait_completed(runs, group, "flowgen to complete every run")
             cpu = meter.read()
             rss = group.rss()
         finally:
             group.stop()
-        times = self.finished_times(ids)
+        rate = self.completion_rate(ids)
         after = settle_memory(self.client)
         return {
-            "rate": (len(times) - 1) / max(max(times) - min(times), 1e-9),
+            "rate": rate,
             "start_rate": start_rate,
             "rss": statistics.mean(rss) if rss else 0.0,
             "completed_bytes": (after - before) / runs,
@@ -299,19 +302,12 @@ class Bench:
         group = self.flowgen_workers(["--grace", repr(grace), "--log-level", "INFO"])
         try:
             group.wait_ready()
-            wait_for(
-                lambda: self.completed() >= runs,
-                60 + runs / 50,
-                "flowgen to drain the backlog",
-                group.check_alive,
-                interval=0.01,
-            )
+            self.wait_completed(runs, group, "flowgen to drain the backlog")
             log = group.log_text()
         finally:
             group.stop()
-        times = self.finished_times(ids)
         return {
-            "rate": (len(times) - 1) / max(max(times) - min(times), 1e-9),
+            "rate": self.completion_rate(ids),
             "reenqueued": float(sum(int(m) for m in REENQUEUED.findall(log))),
         }
 

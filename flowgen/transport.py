@@ -60,11 +60,16 @@ return redis.call('HGET', KEYS[1] .. '.msgs', id)
 
 # Dramatiq's "ack" (see its dispatch.lua) for many messages in one call: forget each message
 # this worker fetched, unless it is no longer in the worker's acks set (then it was requeued).
+# Returns how many it forgot.
 _ACK_MANY = """
+local acked = 0
 for _, id in ipairs(ARGV) do
-  if redis.call('SREM', KEYS[1], id) > 0 then redis.call('HDEL', KEYS[2], id) end
+  if redis.call('SREM', KEYS[1], id) > 0 then
+    redis.call('HDEL', KEYS[2], id)
+    acked = acked + 1
+  end
 end
-return #ARGV
+return acked
 """
 
 ScriptCall = tuple[Any, list[Any], Sequence[Any]]

@@ -320,6 +320,11 @@ class SendResult:
     wake: bool
 
 
+def ready_cutoff(now: float, backlog: float) -> float:
+    """The latest ready score the reconciler looks at (see :meth:`Store.reconcile`)."""
+    return now - max(0.0, backlog)
+
+
 class Store(abc.ABC):
     """The persistence contract every store implements; see the module docstring."""
 

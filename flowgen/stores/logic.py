@@ -33,6 +33,7 @@ from .base import (
     RunRecord,
     SendResult,
     Snapshot,
+    ready_cutoff,
 )
 
 
@@ -291,7 +292,7 @@ def claim_due_timers(tx: Tx, now: float, limit: int, grace: float) -> list[str]:
 
 def reconcile(tx: Tx, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
     stuck: list[str] = []
-    for run_id in tx.ready_before(now - max(0.0, backlog), limit):
+    for run_id in tx.ready_before(ready_cutoff(now, backlog), limit):
         record = tx.get_meta(run_id)
         if record is None or record.status in FINISHED:
             tx.set_ready(run_id, None)

@@ -67,6 +67,7 @@ from .base import (
     SendResult,
     Snapshot,
     Store,
+    ready_cutoff,
 )
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
@@ -414,8 +415,8 @@ class RedisStore(Store):
         return float(first[0][1]) if first else None
 
     def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
-        cutoff = now - max(0.0, backlog)
-        return [_text(r) for r in self._run("reconcile", _num(now), limit, _num(now + grace), _num(cutoff))]
+        cutoff = _num(ready_cutoff(now, backlog))
+        return [_text(r) for r in self._run("reconcile", _num(now), limit, _num(now + grace), cutoff)]
 
     def sweep(self, now: float, limit: int = 1000) -> int:
         """Remove runs whose retention ended from the indexes; returns how many were looked at."""

@@ -69,6 +69,7 @@ from .base import (
     FINISHED,
     InboxEvent,
     RunRecord,
+    ready_cutoff,
 )
 from .transactional import TransactionalStore
 
@@ -628,7 +629,7 @@ class SQLiteStore(TransactionalStore):
 
     def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
         earliest = self._earliest("ready", "score")
-        if earliest is None or earliest > now - max(0.0, backlog):
+        if earliest is None or earliest > ready_cutoff(now, backlog):
             return []
         with self._write() as tx:
             return logic.reconcile(tx, now, limit, grace, backlog)
