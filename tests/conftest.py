@@ -144,9 +144,13 @@ class Workers:
         if ready:
 
             def consuming() -> bool:
+                # Heartbeats first: a worker started with a fault point may consume, crash as
+                # told and exit between two polls, and it did start consuming.
+                if len(set(client.zrange(HEARTBEATS, 0, -1)) - before) >= processes:
+                    return True
                 if process.poll() is not None:
                     pytest.fail(f"worker exited with {process.returncode}:\n{worker.log()[-5000:]}")
-                return len(set(client.zrange(HEARTBEATS, 0, -1)) - before) >= processes
+                return False
 
             wait_until(consuming, 60, "the worker to start consuming")
         client.close()
