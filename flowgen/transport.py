@@ -76,7 +76,7 @@ ScriptCall = tuple[Any, list[Any], Sequence[Any]]
 """A script call for :meth:`DoorbellRedisBroker.call_scripts`: ``(script, keys, args)``."""
 
 
-class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc]
+class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
     """A Redis consumer that fetches in batches, acks in batches, and waits on a doorbell when idle.
 
     Dramatiq's own Redis consumer costs a round trip per message twice over: it fetches
@@ -229,7 +229,7 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc]
             self.pubsub.close()
 
 
-class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc]
+class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
     """Dramatiq's RedisBroker with instant wake-up of idle consumers (see the module docstring)."""
 
     def __init__(self, **kwargs: Any) -> None:
