@@ -179,13 +179,14 @@ class Engine(RunInspection):
             self.url = resolve_url(url)
             backend = open_backend(self.url, retention=retention, prefix=prefix, queue=queue, threads=threads)
             self.store, self.transport, self.embedded = backend.store, backend.transport, backend.embedded
+        if self.embedded and not start_workers:
+            # Nothing in this process advances runs: mark new work as due at once, so the
+            # reconciler of the process that runs the workers picks it up on its next pass.
+            # Before the runtime is built: it writes control requests with its settings' grace.
+            self.settings = attrs.evolve(self.settings, grace=0.0)
         self.transport.bind(self.runtime)
         if self.embedded and start_workers:
             self._worker = self._start_local_worker()
-        elif self.embedded:
-            # Nothing in this process advances runs: mark new work as due at once, so the
-            # reconciler of the process that runs the workers picks it up on its next pass.
-            self.settings = attrs.evolve(self.settings, grace=0.0)
 
     # -- construction -----------------------------------------------------------------------
 
