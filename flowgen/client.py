@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .errors import ResultTimeoutError, RunNotFoundError, WorkflowCancelledError, WorkflowFailedError
+from .errors import WorkflowCancelledError, WorkflowFailedError
 from .serialization import rebuild_error
 from .stores.base import CANCELLED, COMPLETED, RunRecord
 
@@ -91,14 +91,12 @@ class Run:
         return hash(self.run_id)
 
     def _record(self) -> RunRecord:
-        record = self.engine.store.get_run(self.run_id)
-        if record is None:
-            raise RunNotFoundError(f"no run with id {self.run_id!r}")
-        return record
+        """The run's stored record (raises ``RunNotFoundError``); for subclasses in flowgen."""
+        return self.engine._record(self.run_id)
 
     def status(self) -> RunInfo:
-        """Return a snapshot of the run."""
-        return self.engine.run_info(self._record())
+        """Return a snapshot of the run; see :meth:`Engine.status`."""
+        return self.engine.status(self.run_id)
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the run to finish and return its output.
@@ -110,15 +108,7 @@ class Run:
             WorkflowCancelledError: the run was cancelled.
             ResultTimeoutError: (a ``TimeoutError``) ``timeout`` seconds passed first.
         """
-        record = self.engine.wait_finished(self.run_id, timeout)
-        if record is None:
-            current = self.engine.store.get_run(self.run_id)
-            status = current.status if current else "missing"
-            raise ResultTimeoutError(
-                f"run {self.run_id!r} did not finish within {timeout}s (it is {status}); "
-                "call result() again with a longer timeout, or check that workers are running"
-            )
-        return self.engine.output_of(record)
+        return self.engine.result(self.run_id, timeout)
 
     def send_event(self, type: str, payload: Any = None, event_id: str | None = None) -> bool:
         """Send an event to this run; see :meth:`Engine.send_event`."""

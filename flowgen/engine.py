@@ -1,6 +1,6 @@
-"""The :class:`Engine`: start runs, send events, read results, and run workers.
+"""The :class:`Engine`: start runs, send events, control runs, and run workers.
 
-``Engine(url)`` picks the store and the transport from the URL:
+``Engine(url)`` picks the store and the transport from the URL (see :mod:`flowgen.urls`):
 
 * ``redis://host:port/db`` (or ``rediss://``, ``unix://``): the Redis store and the Dramatiq
   transport. The engine is a client; runs advance in ``flowgen worker`` processes (or in
@@ -9,15 +9,14 @@
   threads of this process.
 * ``memory://``: everything in this process's memory (nothing survives it).
 * no URL: ``$FLOWGEN_URL`` if set, else ``sqlite:///flowgen.sqlite3`` in the current directory.
+
+Reading runs (status, results, journals, exports) is the :class:`~flowgen.inspection.RunInspection`
+base class.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-import time
 import uuid
 from collections.abc import Sequence
 from types import TracebackType
@@ -25,62 +24,39 @@ from typing import Any
 
 import attrs
 
-from .client import ErrorInfo, Run, RunInfo, output_or_raise, when
+from .client import Run, RunInfo
 from .clock import Clock, WallClock
 from .decorators import Registry, Workflow
 from .decorators import registry as default_registry
 from .errors import (
     ConfigurationError,
-    InvalidRunIdError,
-    ResultTimeoutError,
     RunFinishedError,
     RunIdConflictError,
-    RunNotFoundError,
     RunStateError,
 )
+from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
 from .leases import LeaseKeeper
+from .names import RUN_ID_PATTERN, check_run_id
 from .runtime import Runtime, Settings, encode_call, fingerprint
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
-from .stores.base import FAILED, STATUSES, NewRun, RunRecord, Store
+from .stores.base import FAILED, NewRun, RunRecord, Store
+from .urls import DEFAULT_URL, open_backend, resolve_url, sqlite_path
+
+__all__ = [
+    "DEFAULT_URL",
+    "EXPORT_FORMAT",
+    "MAX_BATCH",
+    "RUN_ID_PATTERN",
+    "Engine",
+    "StartManyResult",
+    "WorkerHandle",
+    "check_run_id",
+    "sqlite_path",
+    "workflow_name",
+]
 
 logger = logging.getLogger("flowgen.engine")
-
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@/+=\-]{1,200}$")
-DEFAULT_URL = "sqlite:///flowgen.sqlite3"
-EXPORT_FORMAT = "flowgen-journal/1"
-
-
-def check_run_id(run_id: str) -> str:
-    """Return ``run_id`` if flowgen accepts it, else raise :class:`InvalidRunIdError`."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
-        raise InvalidRunIdError(
-            f"invalid run id {run_id!r}: use 1 to 200 characters among letters, digits and . _ : @ / + = -"
-        )
-    return run_id
-
-
-def sqlite_path(url: str) -> str:
-    """Return the file path of a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` URL."""
-    rest = url[len("sqlite://") :]
-    if not rest.startswith("/") or "?" in rest or "#" in rest:
-        raise ConfigurationError(
-            f"malformed SQLite URL {url!r}: use sqlite:///relative/path.db or sqlite:////absolute/path.db "
-            "(no host, no query string)"
-        )
-    path = rest[1:]
-    if not path or path.endswith("/"):
-        raise ConfigurationError(f"malformed SQLite URL {url!r}: it names no file")
-    return path
-
-
-def workflow_name(workflow: Workflow | str) -> str:
-    if isinstance(workflow, Workflow):
-        return workflow.name
-    if isinstance(workflow, str) and workflow:
-        return workflow
-    raise TypeError(f"expected a @flowgen.workflow or a workflow name, got {workflow!r}")
-
 
 MAX_BATCH = 1000
 
@@ -129,7 +105,7 @@ class WorkerHandle:
         self.stop()
 
 
-class Engine:
+class Engine(RunInspection):
     """The entry point of flowgen (see the module docstring for URLs).
 
     Args:
@@ -200,49 +176,19 @@ class Engine:
             self.url = url or "custom://"
             self.store, self.transport = store, transport
         else:
-            self.url = url or os.environ.get("FLOWGEN_URL") or DEFAULT_URL
-            self.store, self.transport = self._open(self.url, retention, prefix, queue)
+            self.url = resolve_url(url)
+            backend = open_backend(self.url, retention=retention, prefix=prefix, queue=queue, threads=threads)
+            self.store, self.transport, self.embedded = backend.store, backend.transport, backend.embedded
+        if self.embedded and not start_workers:
+            # Nothing in this process advances runs: mark new work as due at once, so the
+            # reconciler of the process that runs the workers picks it up on its next pass.
+            # Before the runtime is built: it writes control requests with its settings' grace.
+            self.settings = attrs.evolve(self.settings, grace=0.0)
         self.transport.bind(self.runtime)
         if self.embedded and start_workers:
             self._worker = self._start_local_worker()
-        elif self.embedded:
-            # Nothing in this process advances runs: mark new work as due at once, so the
-            # reconciler of the process that runs the workers picks it up on its next pass.
-            self.settings = attrs.evolve(self.settings, grace=0.0)
 
     # -- construction -----------------------------------------------------------------------
-
-    def _open(self, url: str, retention: float | None, prefix: str, queue: str) -> tuple[Store, Any]:
-        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-        if scheme in ("redis", "rediss", "unix"):
-            import redis
-
-            from .stores.redis import RedisStore
-            from .transport import redis_transport
-
-            try:
-                client = redis.Redis.from_url(url, health_check_interval=30)
-            except ValueError as error:
-                raise ConfigurationError(f"malformed Redis URL {url!r}: {error}") from error
-            return RedisStore(client=client, prefix=prefix, retention=retention), redis_transport(
-                client, queue
-            )
-        if scheme == "sqlite":
-            from .local import LocalTransport
-            from .stores.sqlite import SQLiteStore
-
-            path = sqlite_path(url)
-            self.embedded = True
-            return SQLiteStore(path, retention=retention), LocalTransport(self.threads)
-        if scheme == "memory":
-            from .local import LocalTransport
-            from .stores.memory import MemoryStore
-
-            self.embedded = True
-            return MemoryStore(), LocalTransport(self.threads)
-        raise ConfigurationError(
-            f"unsupported engine URL {url!r}: use redis://host:port/db, sqlite:///path/to/file.db or memory://"
-        )
 
     @property
     def runtime(self) -> Runtime:
@@ -406,25 +352,8 @@ class Engine:
         Raises:
             RunNotFoundError: no such run.
         """
-        if self.store.get_run(run_id) is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
+        self._record(run_id)
         return Run(self, run_id)
-
-    def runs(
-        self,
-        status: str | None = None,
-        workflow: Workflow | str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[RunInfo]:
-        """List runs, newest first, optionally by status and workflow."""
-        if status is not None and status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
-        name = None if workflow is None else workflow_name(workflow)
-        return [
-            self.run_info(record)
-            for record in self.store.list_runs(status=status, workflow=name, limit=limit, offset=offset)
-        ]
 
     def send_event(self, run_id: str, type: str, payload: Any = None, *, event_id: str | None = None) -> bool:
         """Deliver an event to a run's inbox; it is buffered until the run waits for it.
@@ -465,7 +394,7 @@ class Engine:
             RunNotFoundError / RunFinishedError: no such run, or it has finished.
         """
         self.runtime.request_control(run_id, "pause")
-        return self.get(run_id).status()
+        return self.status(run_id)
 
     def resume(self, run_id: str) -> RunInfo:
         """Resume a paused run (or withdraw a pause that is still pending).
@@ -474,7 +403,7 @@ class Engine:
             RunStateError: the run is not paused.
         """
         self.runtime.request_control(run_id, "resume")
-        return self.get(run_id).status()
+        return self.status(run_id)
 
     def cancel(self, run_id: str, *, force: bool = False) -> RunInfo:
         """Cancel a run and, recursively, its child runs.
@@ -486,7 +415,7 @@ class Engine:
         its result is discarded.
         """
         self.runtime.request_control(run_id, "terminate" if force else "cancel")
-        return self.get(run_id).status()
+        return self.status(run_id)
 
     def restart(self, run_id: str) -> Run:
         """Run the workflow again from the beginning under the same run id.
@@ -495,9 +424,7 @@ class Engine:
         is stopped first (its children are terminated, and a worker still advancing it can no
         longer write). The new generation gets fresh idempotency keys.
         """
-        record = self.store.get_run(run_id)
-        if record is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
+        self._record(run_id)
         for child in self.store.children(run_id):
             try:
                 self.runtime.request_control(child, "terminate")
@@ -518,9 +445,7 @@ class Engine:
             RunStateError: the run is not failed, or it already ran its compensations (use
                 :meth:`restart`).
         """
-        record = self.store.get_run(run_id)
-        if record is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
+        record = self._record(run_id)
         if record.status != FAILED:
             raise RunStateError(f"run {run_id!r} is {record.status}; only a failed run can be retried")
         entries = self.store.read_journal(run_id)
@@ -533,100 +458,3 @@ class Engine:
         self.store.reset(run_id, "retry", self.clock.now(), self.settings.grace, truncate_to=keep)
         self.transport.enqueue([run_id])
         return Run(self, run_id)
-
-    def history(self, run_id: str) -> list[dict[str, Any]]:
-        """Return the archived generations of a run (restarts and retries), oldest first."""
-        if self.store.get_run(run_id) is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
-        return self.store.history(run_id)
-
-    # -- results and inspection ---------------------------------------------------------------
-
-    def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
-        """Block until the run finishes (``None`` after ``timeout`` seconds)."""
-        return self.store.wait_finished(run_id, timeout)
-
-    def output_of(self, record: RunRecord) -> Any:
-        """Return a finished run's output or raise its error (see :meth:`Run.result`)."""
-        output = None
-        if record.output is not None:
-            output = self.serializer.decode(record.output, run_id=record.run_id, slot="output")
-        return output_or_raise(record, output)
-
-    def run_info(self, record: RunRecord) -> RunInfo:
-        """Build the :class:`RunInfo` of a stored record."""
-        output = None
-        if record.output is not None:
-            output = self.serializer.decode(record.output, run_id=record.run_id, slot="output")
-        created = when(record.created)
-        updated = when(record.updated)
-        assert created is not None and updated is not None
-        return RunInfo(
-            run_id=record.run_id,
-            workflow=record.workflow,
-            status=record.status,
-            created=created,
-            updated=updated,
-            finished=when(record.finished),
-            output=output,
-            error=ErrorInfo.from_record(record.error) if record.error else None,
-            parent=record.parent,
-            waiting_for=record.waiting,
-            pause_pending=record.pause_requested
-            and record.status not in ("paused",)
-            and not record.is_finished,
-            journal_length=record.journal_length,
-            generation=record.generation,
-        )
-
-    def journal(self, run_id: str) -> list[dict[str, Any]]:
-        """Return a run's journal as readable dictionaries (values decoded where possible)."""
-        if self.store.get_run(run_id) is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
-        readable = []
-        for entry in self.store.read_journal(run_id):
-            item = entry.to_dict()
-            if entry.ok and entry.value is not None:
-                slot = entry.info.get("slot") or str(entry.position)
-                try:
-                    item["value"] = self.serializer.decode(entry.value, run_id=run_id, slot=slot)
-                except Exception as error:
-                    item["value"] = f"<undecodable: {error}>"
-            readable.append(item)
-        return readable
-
-    def export(self, run_id: str) -> dict[str, Any]:
-        """Return a run's journal as a JSON-compatible document (``flowgen export`` writes it).
-
-        ``flowgen.testing.verify_replay(workflow, exported)`` replays current code against it.
-        ``open`` is the entry a run in flight is parked on (``None`` otherwise): replay must
-        reach that same command for the run to resume.
-        """
-        record = self.store.get_run(run_id)
-        if record is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
-        return {
-            "format": EXPORT_FORMAT,
-            "run_id": record.run_id,
-            "workflow": record.workflow,
-            "status": record.status,
-            "generation": record.generation,
-            "args": record.args,
-            "entries": [entry.to_dict() for entry in self.store.read_journal(run_id)],
-            "open": json.loads(record.open) if record.open else None,
-        }
-
-    def wait_for_status(self, run_id: str, statuses: Sequence[str], timeout: float) -> RunInfo:
-        """Poll until the run is in one of ``statuses``; for scripts and tests."""
-        deadline = time.monotonic() + timeout
-        while True:
-            record = self.store.get_run(run_id)
-            if record is None:
-                raise RunNotFoundError(f"no run with id {run_id!r}")
-            if record.status in statuses:
-                return self.run_info(record)
-            if time.monotonic() >= deadline:
-                raise ResultTimeoutError(
-                    f"run {run_id!r} is {record.status}, not {'/'.join(statuses)}, after {timeout}s"
-                )
-            time.sleep(0.01)

@@ -23,8 +23,8 @@ import attrs
 from ..decoding import recorded as recorded_entry
 from ..decorators import Registry, Workflow
 from ..decorators import registry as default_registry
-from ..engine import EXPORT_FORMAT
 from ..errors import NonDeterminismError, WorkflowNotFoundError
+from ..inspection import EXPORT_FORMAT
 from ..interpreter import Complete, Decision, Execute, Fail, Recorded, Replayer, describe_command
 from ..journal import Entry, OpenEntry
 from ..serialization import Serializer

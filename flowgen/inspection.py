@@ -1,0 +1,173 @@
+"""The read-only half of the engine's API: snapshots, results, journals, exports, history.
+
+:class:`RunInspection` is a base class of :class:`flowgen.Engine`; it only reads the store and
+decodes what it finds, so everything here is safe to call from any process, with or without
+workers. The methods that change runs (start, events, control) are in :mod:`flowgen.engine`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .client import ErrorInfo, RunInfo, output_or_raise, when
+from .decorators import Workflow
+from .errors import ResultTimeoutError, RunNotFoundError
+from .serialization import Serializer
+from .stores.base import STATUSES, RunRecord, Store
+
+EXPORT_FORMAT = "flowgen-journal/1"
+
+
+def workflow_name(workflow: Workflow | str) -> str:
+    """Return the name of a ``@flowgen.workflow`` or check a workflow name given as text."""
+    if isinstance(workflow, Workflow):
+        return workflow.name
+    if isinstance(workflow, str) and workflow:
+        return workflow
+    raise TypeError(f"expected a @flowgen.workflow or a workflow name, got {workflow!r}")
+
+
+class RunInspection:
+    """Reading runs: the part of :class:`flowgen.Engine` that never writes to the store."""
+
+    store: Store
+    serializer: Serializer
+
+    def _record(self, run_id: str) -> RunRecord:
+        """Return the stored record of ``run_id`` or raise :class:`RunNotFoundError`."""
+        record = self.store.get_run(run_id)
+        if record is None:
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        return record
+
+    def status(self, run_id: str) -> RunInfo:
+        """Return a snapshot of a run (what :meth:`Run.status` returns).
+
+        Raises:
+            RunNotFoundError: no such run.
+        """
+        return self.run_info(self._record(run_id))
+
+    def runs(
+        self,
+        status: str | None = None,
+        workflow: Workflow | str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[RunInfo]:
+        """List runs, newest first, optionally by status and workflow."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+        name = None if workflow is None else workflow_name(workflow)
+        return [
+            self.run_info(record)
+            for record in self.store.list_runs(status=status, workflow=name, limit=limit, offset=offset)
+        ]
+
+    def result(self, run_id: str, timeout: float | None = None) -> Any:
+        """Wait for a run to finish and return its output (what :meth:`Run.result` does).
+
+        Raises:
+            WorkflowFailedError / WorkflowCancelledError: the run failed or was cancelled.
+            ResultTimeoutError: ``timeout`` seconds passed first.
+        """
+        record = self.wait_finished(run_id, timeout)
+        if record is None:
+            current = self.store.get_run(run_id)
+            status = current.status if current else "missing"
+            raise ResultTimeoutError(
+                f"run {run_id!r} did not finish within {timeout}s (it is {status}); "
+                "call result() again with a longer timeout, or check that workers are running"
+            )
+        return self.output_of(record)
+
+    def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
+        """Block until the run finishes (``None`` after ``timeout`` seconds)."""
+        return self.store.wait_finished(run_id, timeout)
+
+    def _output(self, record: RunRecord) -> Any:
+        if record.output is None:
+            return None
+        return self.serializer.decode(record.output, run_id=record.run_id, slot="output")
+
+    def output_of(self, record: RunRecord) -> Any:
+        """Return a finished run's output or raise its error (see :meth:`Run.result`)."""
+        return output_or_raise(record, self._output(record))
+
+    def run_info(self, record: RunRecord) -> RunInfo:
+        """Build the :class:`RunInfo` of a stored record."""
+        created = when(record.created)
+        updated = when(record.updated)
+        assert created is not None and updated is not None
+        return RunInfo(
+            run_id=record.run_id,
+            workflow=record.workflow,
+            status=record.status,
+            created=created,
+            updated=updated,
+            finished=when(record.finished),
+            output=self._output(record),
+            error=ErrorInfo.from_record(record.error) if record.error else None,
+            parent=record.parent,
+            waiting_for=record.waiting,
+            pause_pending=record.pause_requested
+            and record.status not in ("paused",)
+            and not record.is_finished,
+            journal_length=record.journal_length,
+            generation=record.generation,
+        )
+
+    def journal(self, run_id: str) -> list[dict[str, Any]]:
+        """Return a run's journal as readable dictionaries (values decoded where possible)."""
+        self._record(run_id)
+        readable = []
+        for entry in self.store.read_journal(run_id):
+            item = entry.to_dict()
+            if entry.ok and entry.value is not None:
+                slot = entry.info.get("slot") or str(entry.position)
+                try:
+                    item["value"] = self.serializer.decode(entry.value, run_id=run_id, slot=slot)
+                except Exception as error:
+                    item["value"] = f"<undecodable: {error}>"
+            readable.append(item)
+        return readable
+
+    def export(self, run_id: str) -> dict[str, Any]:
+        """Return a run's journal as a JSON-compatible document (``flowgen export`` writes it).
+
+        ``flowgen.testing.verify_replay(workflow, exported)`` replays current code against it.
+        ``open`` is the entry a run in flight is parked on (``None`` otherwise): replay must
+        reach that same command for the run to resume.
+        """
+        record = self._record(run_id)
+        return {
+            "format": EXPORT_FORMAT,
+            "run_id": record.run_id,
+            "workflow": record.workflow,
+            "status": record.status,
+            "generation": record.generation,
+            "args": record.args,
+            "entries": [entry.to_dict() for entry in self.store.read_journal(run_id)],
+            "open": json.loads(record.open) if record.open else None,
+        }
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        """Return the archived generations of a run (restarts and retries), oldest first."""
+        self._record(run_id)
+        return self.store.history(run_id)
+
+    def wait_for_status(self, run_id: str, statuses: Sequence[str], timeout: float) -> RunInfo:
+        """Poll until the run is in one of ``statuses``; for scripts and tests."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self._record(run_id)
+            if record.status in statuses:
+                return self.run_info(record)
+            if time.monotonic() >= deadline:
+                raise ResultTimeoutError(
+                    f"run {run_id!r} is {record.status}, not {'/'.join(statuses)}, after {timeout}s"
+                )
+            time.sleep(0.01)
