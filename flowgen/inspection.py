@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .client import ErrorInfo, RunInfo, output_or_raise, when
+from .client import ErrorInfo, RunInfo, cancellation_of, output_or_raise, when
 from .decoding import combinator_value, decode_leaves, decode_plain
 from .decorators import Workflow
 from .errors import ResultTimeoutError, RunNotFoundError
@@ -120,6 +120,7 @@ class RunInspection:
             and not record.is_finished,
             journal_length=record.journal_length,
             generation=record.generation,
+            cancellation=cancellation_of(record),
         )
 
     def journal(self, run_id: str) -> list[dict[str, Any]]:

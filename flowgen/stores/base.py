@@ -463,9 +463,15 @@ class Store(abc.ABC):
         * ``terminate``: finish the run ``cancelled`` at once, without cleanup; its epoch is
           bumped so a worker still running one of its steps can no longer write.
 
+        ``cancel`` or ``terminate`` of a run that is already ``cancelled`` changes nothing
+        (``before`` and ``after`` are both ``cancelled``). A cancellation still pending when
+        the run finishes otherwise stays recorded (``cancel_requested == "requested"`` on a
+        completed or failed run): it was ignored.
+
         Raises:
             RunNotFoundError: no such run.
-            RunFinishedError: the run has finished.
+            RunFinishedError: the run has finished (for ``cancel``/``terminate``: other than
+                ``cancelled``).
             RunStateError: ``resume`` of a run that is not paused.
         """
 

@@ -346,6 +346,8 @@ def renew_branches(tx: Tx, branches: Sequence[tuple[str, str, int]], ttl: float,
 def control(tx: Tx, run_id: str, action: str, now: float, grace: float) -> ControlResult:
     record = _require(tx, run_id)
     before = record.status
+    if record.status == CANCELLED and action in ("cancel", "terminate"):
+        return ControlResult(before, before)  # cancelling again is a no-op (docs/control.md)
     if record.status in FINISHED:
         raise RunFinishedError(f"run {run_id!r} has already finished ({record.status}); it cannot {action}")
     leased = bool(record.owner) and record.lease_until > now

@@ -7,6 +7,10 @@ local b = base(rid)
 local m = redis.call('HMGET', mk, 'status', 'owner', 'lease_until', 'pause', 'cancel', 'parent')
 local status = m[1]
 if not status then return {'missing'} end
+-- cancelling a cancelled run again is a no-op (docs/control.md)
+if status == 'cancelled' and (action == 'cancel' or action == 'terminate') then
+  return {'ok', status, status, 0, ''}
+end
 if is_finished(status) then return {'finished', status} end
 local leased = m[2] and m[2] ~= '' and (tonumber(m[3]) or 0) > tonumber(now)
 local paused, cancelling = m[4] == '1', m[5] and m[5] ~= ''
