@@ -2,8 +2,8 @@
 
 Every scenario ends with :func:`check_scenario`, the one shared verdict: every run finished as
 expected, every journal is contiguous (positions ``0..n-1``, no gap, no duplicate, the same
-length as the run's ``jlen``), and nothing is stuck (no run unfinished, in the ready index, in
-the timer index or holding a lease).
+length as the run's ``jlen``), and nothing is stuck (no run unfinished, in the ready, timer or
+lease index, or holding a lease).
 """
 
 from __future__ import annotations
@@ -316,6 +316,9 @@ def check_scenario(
         timers = [raw.decode() for raw in client.zrange("flowgen:timers", 0, -1)]
         if timers:
             problems.append(f"{len(timers)} runs left in the timer index: {timers[:5]}")
+        leases = [raw.decode() for raw in client.zrange("flowgen:leases", 0, -1)]
+        if leases:
+            problems.append(f"{len(leases)} runs left in the lease index: {leases[:5]}")
         for status in ("queued", "running", "waiting", "paused", "compensating"):
             count = client.zcard(f"flowgen:status:{status}")
             if count:

@@ -24,6 +24,7 @@ if action == 'pause' then
     redis.call('HSET', mk, 'waiting', '[]', 'owner', '', 'lease_until', '0')
     redis.call('ZREM', P .. ':timers', rid)
     redis.call('ZREM', P .. ':ready', rid)
+    redis.call('ZREM', P .. ':leases', rid)
   end
 elseif action == 'resume' then
   if status ~= 'paused' and not paused then return {'not_paused', status} end
@@ -48,6 +49,7 @@ elseif action == 'terminate' then
   redis.call('HDEL', mk, 'open')
   redis.call('ZREM', P .. ':timers', rid)
   redis.call('ZREM', P .. ':ready', rid)
+  redis.call('ZREM', P .. ':leases', rid)
   for _, t in ipairs(redis.call('SMEMBERS', b .. ':inboxes')) do redis.call('DEL', inbox_key(rid, t)) end
   redis.call('DEL', b .. ':inboxes', b .. ':branches')
   redis.call('RPUSH', b .. ':done', '1')
