@@ -265,6 +265,7 @@ def renew(tx: Tx, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> 
             continue
         record.lease_until = now + ttl
         tx.put_meta(record, record.status)
+        tx.set_lease_check(run_id, record.lease_until)
     return lost
 
 
@@ -316,9 +317,11 @@ def _expired_leases(tx: Tx, now: float, limit: int, grace: float) -> list[str]:
     """Runs whose holder stopped renewing their lease (it died or froze): ready again, at once.
 
     Checked against ``now`` only, never the queue's backlog: the run's message was consumed
-    when its lease was taken, so how far behind the queue is says nothing about it. A lease
-    renewed since it was taken is checked again when it now ends; a run that no longer holds
-    a lease (parked, finished, released, reset) leaves the index; a paused one is left paused.
+    when its lease was taken, so how far behind the queue is says nothing about it. Renewals
+    move a run's check to the lease's new end, so live leases are not looked at here (one
+    still live is checked again when it ends); a run that no longer holds a lease leaves the
+    index (taking it out is the job of park, finish, release and reset, this is a safety net);
+    a paused one is left paused.
     """
     expired: list[str] = []
     for run_id in tx.lease_checks_before(now, limit):

@@ -168,6 +168,16 @@ def children_of(worker: WorkerProcess) -> list[psutil.Process]:
     return psutil.Process(worker.pid).children(recursive=True)
 
 
+def start_runs(engine: flowgen.Engine, workflow: str, prefix: str, calls: list[tuple]) -> list[str]:
+    """Start one run per argument tuple, ids ``<prefix>-000``..., in one batch."""
+    ids = [f"{prefix}-{i:03d}" for i in range(len(calls))]
+    result = engine.start_many(
+        workflow, [(args, None, run_id) for args, run_id in zip(calls, ids, strict=True)]
+    )
+    assert result.created == ids
+    return ids
+
+
 # -- the ledger ----------------------------------------------------------------------------------
 
 
