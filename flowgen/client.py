@@ -9,7 +9,7 @@ import attrs
 
 from .errors import WorkflowCancelledError, WorkflowFailedError
 from .serialization import rebuild_error
-from .stores.base import CANCELLED, COMPLETED, RunRecord
+from .stores.base import CANCEL_DELIVERED, CANCELLED, COMPLETED, RunRecord
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -53,6 +53,11 @@ class RunInfo:
         error: the error a failed run ended with.
         waiting_for: the event types a waiting run is parked on.
         pause_pending: a pause was requested and the run has not parked yet.
+        cancellation: what became of a ``cancel()`` (see :func:`cancellation_of`): ``None``
+            (never asked), ``"requested"`` (accepted, not yet raised into the workflow),
+            ``"delivered"`` (raised into the workflow; the run is or will be ``cancelled``),
+            ``"forced"`` (``cancel(force=True)`` ended it) or ``"ignored"`` (the run completed
+            or failed before it reached a ``yield`` the cancellation could be raised at).
     """
 
     run_id: str
@@ -68,6 +73,7 @@ class RunInfo:
     pause_pending: bool = False
     journal_length: int = 0
     generation: int = 0
+    cancellation: str | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -145,6 +151,24 @@ class Run:
     def wait_for_status(self, *statuses: str, timeout: float = 30.0) -> RunInfo:
         """Wait until the run is in one of ``statuses`` (polls; meant for scripts and tests)."""
         return self.engine.wait_for_status(self.run_id, statuses, timeout)
+
+
+def cancellation_of(record: RunRecord) -> str | None:
+    """What became of a cancellation of this run (the values of ``RunInfo.cancellation``).
+
+    Derived from the run's status and its stored cancellation flag (``"requested"`` when
+    ``cancel()`` was accepted, ``"delivered"`` once ``CancelledError`` was raised into the
+    workflow): a cancelled run without a delivered cancellation was ended by ``force=True``;
+    a run that finished otherwise with one still requested ignored it.
+    """
+    flag = record.cancel_requested
+    if record.status == CANCELLED:
+        return "delivered" if flag == CANCEL_DELIVERED else "forced"
+    if not flag:
+        return None
+    if record.is_finished:
+        return "ignored"
+    return "delivered" if flag == CANCEL_DELIVERED else "requested"
 
 
 def output_or_raise(record: RunRecord, output: Any) -> Any:

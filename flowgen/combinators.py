@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from .commands import AllOf, AnyOf
+from .commands import AllOf, AnyOf, member_path
 
 
 @attrs.frozen
@@ -58,7 +58,7 @@ def resolve(
         return None if result is None else Resolution(result, frozenset({prefix}))
 
     members = [
-        resolve(member, results, winners, f"{prefix}.{index}" if prefix else str(index))
+        resolve(member, results, winners, member_path(prefix, index))
         for index, member in enumerate(command.commands)
     ]
 

@@ -222,9 +222,13 @@ def leaves_of(command: Any, prefix: str = "") -> list[tuple[str, Any]]:
         return [(prefix, command)]
     found: list[tuple[str, Any]] = []
     for index, member in enumerate(command.commands):
-        path = f"{prefix}.{index}" if prefix else str(index)
-        found.extend(leaves_of(member, path))
+        found.extend(leaves_of(member, member_path(prefix, index)))
     return found
+
+
+def member_path(prefix: str, index: int) -> str:
+    """The path of member ``index`` of the combinator at path ``prefix`` (``""`` for the top)."""
+    return f"{prefix}.{index}" if prefix else str(index)
 
 
 # -- constructors: the names workflows use -------------------------------------------------------

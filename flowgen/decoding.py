@@ -8,10 +8,11 @@ explicit ``info["slot"]`` such as ``"event:<id>"`` for event payloads).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .combinators import LeafResult, resolve
-from .commands import AllOf, AnyOf
+from .commands import AllOf, AnyOf, member_path
 from .errors import NonDeterminismError
 from .interpreter import Outcome, Recorded
 from .journal import Entry, LeafOutcome
@@ -43,15 +44,9 @@ def decode_plain(serializer: Serializer, run_id: str, entry: Entry) -> Outcome:
     return Outcome.failure(rebuild_error(entry.error or {}))
 
 
-def decode_entry(serializer: Serializer, run_id: str, entry: Entry, command: Any) -> Outcome:
-    """Rebuild the outcome a closed entry gives the command replay yielded at its position.
-
-    ``all_of``/``any_of`` values are rebuilt from their members' recorded outcomes and the
-    recorded ``any_of`` winners, so they come out the same whatever order members finished in.
-    """
-    if not isinstance(command, (AllOf, AnyOf)):
-        return decode_plain(serializer, run_id, entry)
-    results = {
+def decode_leaves(serializer: Serializer, run_id: str, entry: Entry) -> dict[str, LeafResult]:
+    """Decode the recorded outcome of every member of an ``all_of``/``any_of`` entry, by path."""
+    return {
         path: leaf_result(
             serializer,
             run_id,
@@ -62,6 +57,49 @@ def decode_entry(serializer: Serializer, run_id: str, entry: Entry, command: Any
         )
         for path, record in entry.leaves.items()
     }
+
+
+def combinator_value(kind: str, results: Mapping[str, LeafResult], winners: Mapping[str, int]) -> Any:
+    """Rebuild the value a successful ``all_of``/``any_of`` entry gave the workflow, without its command.
+
+    For inspection (``Run.journal()``), where the yielded command is not at hand: the shape is
+    read from what the entry recorded. A successful entry records every member it used, so an
+    ``all_of``'s members are the distinct indexes under its path, in order, and an ``any_of``
+    (whose path is in ``winners``) gives ``(index, value)`` of its winner; a path recorded as a
+    leaf is a plain command. Replay does not use this: it resolves against the command it
+    yielded (:func:`decode_entry`), which also checks that the two agree.
+
+    Raises:
+        KeyError: the recorded leaves do not form a successful combinator.
+    """
+
+    def member(path: str) -> Any:
+        if path in results:
+            return results[path].value
+        return node(path, AnyOf.kind if path in winners else AllOf.kind)
+
+    def node(prefix: str, node_kind: str) -> Any:
+        if node_kind == AnyOf.kind:
+            index = winners[prefix]
+            return (index, member(member_path(prefix, index)))
+        start = f"{prefix}." if prefix else ""
+        indexes = sorted(
+            {int(path[len(start) :].split(".")[0]) for path in results if path.startswith(start)}
+        )
+        return [member(member_path(prefix, index)) for index in indexes]
+
+    return node("", kind)
+
+
+def decode_entry(serializer: Serializer, run_id: str, entry: Entry, command: Any) -> Outcome:
+    """Rebuild the outcome a closed entry gives the command replay yielded at its position.
+
+    ``all_of``/``any_of`` values are rebuilt from their members' recorded outcomes and the
+    recorded ``any_of`` winners, so they come out the same whatever order members finished in.
+    """
+    if not isinstance(command, (AllOf, AnyOf)):
+        return decode_plain(serializer, run_id, entry)
+    results = decode_leaves(serializer, run_id, entry)
     resolution = resolve(command, results, dict(entry.winners))
     if resolution is None:
         raise NonDeterminismError(

@@ -413,6 +413,16 @@ class Engine(RunInspection):
         run cleanup steps; the run then ends ``cancelled``. With ``force=True`` the run ends
         ``cancelled`` at once, without cleanup; a step still running finishes in its worker but
         its result is discarded.
+
+        Returns the run's :class:`RunInfo`; its ``cancellation`` says what became of the
+        request: ``"requested"`` until the workflow reaches a ``yield``, then ``"delivered"``,
+        or ``"ignored"`` if the run completed or failed first (a cancel that arrives while the
+        last step runs: the workflow has no ``yield`` left to raise it at). Cancelling a run
+        that is already cancelled changes nothing and returns its info.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunFinishedError: the run has already completed or failed.
         """
         self.runtime.request_control(run_id, "terminate" if force else "cancel")
         return self.status(run_id)

@@ -12,9 +12,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .client import ErrorInfo, RunInfo, output_or_raise, when
+from .client import ErrorInfo, RunInfo, cancellation_of, output_or_raise, when
+from .decoding import combinator_value, decode_leaves, decode_plain
 from .decorators import Workflow
 from .errors import ResultTimeoutError, RunNotFoundError
+from .journal import Entry
 from .serialization import Serializer
 from .stores.base import STATUSES, RunRecord, Store
 
@@ -118,22 +120,36 @@ class RunInspection:
             and not record.is_finished,
             journal_length=record.journal_length,
             generation=record.generation,
+            cancellation=cancellation_of(record),
         )
 
     def journal(self, run_id: str) -> list[dict[str, Any]]:
-        """Return a run's journal as readable dictionaries (values decoded where possible)."""
+        """Return a run's journal as readable dictionaries, one per position, values decoded.
+
+        ``value`` is what the workflow received at that position: for ``all_of`` the list of
+        member values, for ``any_of`` ``(index, value)``. The members of an ``all_of``/``any_of``
+        (``leaves``) have their own values decoded too. A value that cannot be decoded here
+        (say, a type this process cannot import) reads ``"<undecodable: ...>"``.
+        """
         self._record(run_id)
-        readable = []
-        for entry in self.store.read_journal(run_id):
-            item = entry.to_dict()
-            if entry.ok and entry.value is not None:
-                slot = entry.info.get("slot") or str(entry.position)
-                try:
-                    item["value"] = self.serializer.decode(entry.value, run_id=run_id, slot=slot)
-                except Exception as error:
-                    item["value"] = f"<undecodable: {error}>"
-            readable.append(item)
-        return readable
+        return [self._readable(run_id, entry) for entry in self.store.read_journal(run_id)]
+
+    def _readable(self, run_id: str, entry: Entry) -> dict[str, Any]:
+        item = entry.to_dict()
+        try:
+            if entry.leaves:
+                results = decode_leaves(self.serializer, run_id, entry)
+                item["leaves"] = {
+                    path: {**record, "value": results[path].value} if record.get("ok") else dict(record)
+                    for path, record in entry.leaves.items()
+                }
+                if entry.ok:
+                    item["value"] = combinator_value(entry.kind, results, entry.winners)
+            elif entry.ok and entry.value is not None:
+                item["value"] = decode_plain(self.serializer, run_id, entry).value
+        except Exception as error:
+            item["value"] = f"<undecodable: {error}>"
+        return item
 
     def export(self, run_id: str) -> dict[str, Any]:
         """Return a run's journal as a JSON-compatible document (``flowgen export`` writes it).

@@ -3,11 +3,12 @@
 * The **timer poller** claims due timers from the store (atomically, so many processes can
   poll) and enqueues the runs. Claimed runs enter the ready index first, so a crash between the
   claim and the enqueue is repaired by the reconciler.
-* The **reconciler** finds runs that should be moving (in the ready index) but have no live
-  lease and no recent enqueue, and enqueues them again: a run abandoned by a dead worker moves
-  again within ``lease_ttl + reconcile_interval`` seconds, without Dramatiq's maintenance.
-  "Recent" is measured against the transport's backlog: a run still behind the oldest waiting
-  message is not lost, and enqueueing it again would only lengthen the queue.
+* The **reconciler** enqueues again the runs whose lease ended without being renewed (a dead
+  or frozen worker's): they move again within ``lease_ttl + reconcile_interval`` seconds,
+  without Dramatiq's maintenance, whatever the queue's backlog (their messages were consumed).
+  It also finds runs that should be moving (in the ready index) but have no live lease and no
+  recent enqueue. "Recent" is measured against the transport's backlog: a run still behind the
+  oldest waiting message is not lost, and enqueueing it again would only lengthen the queue.
 * The **sweeper** drops runs whose retention ended from the store's indexes (Redis only).
 """
 
@@ -113,7 +114,7 @@ class Services:
         if stuck:
             logger.info("reconciler: re-enqueueing %d run(s) with no live lease: %s", len(stuck), stuck[:10])
             self.enqueue(stuck)
-        return len(stuck) == BATCH
+        return len(stuck) >= BATCH
 
     def sweep(self) -> bool:
         swept = int(self.store.sweep(self.clock.now(), BATCH))  # type: ignore[attr-defined]

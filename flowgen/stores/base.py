@@ -4,7 +4,8 @@ A store keeps, per run: its metadata and status, the journal (closed entries plu
 entry at the tail), per-leaf records of steps running as their own messages ("branches"), an
 event inbox per event type with the ids already delivered, and a notification when the run
 finishes. Globally it keeps a timer index (runs to wake at a time), a ready index (runs that
-should be advancing, for the reconciler) and listings by status and workflow.
+should be advancing, for the reconciler), a lease index (runs a worker holds, by when their
+lease ends) and listings by status and workflow.
 
 Every method is atomic. Writes that advance a run (:meth:`Store.commit`) are fenced twice: by
 the lease **epoch** (a worker that lost its lease cannot write) and by the expected journal
@@ -358,7 +359,9 @@ class Store(abc.ABC):
         """Take the run's lease (bumping its epoch) and return a snapshot.
 
         Returns ``None`` if another owner holds a live lease or the run has finished. A
-        ``queued`` or ``waiting`` run becomes ``running``.
+        ``queued`` or ``waiting`` run becomes ``running``. The run enters the lease index,
+        scored by the lease's end (see :meth:`reconcile`); parking, finishing, releasing,
+        terminating or resetting it takes it out.
 
         Raises:
             RunNotFoundError: no such run.
@@ -381,7 +384,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def renew(self, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> list[str]:
-        """Extend each ``(run_id, epoch)`` lease; return the run ids whose lease was lost.
+        """Extend each ``(run_id, epoch)`` lease (and its place in the lease index); return the
+        run ids whose lease was lost.
 
         A run that finished under that same epoch is neither renewed nor reported lost.
         """
@@ -410,10 +414,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
-        """Return ready runs with no live lease whose last enqueue is older than ``grace``.
+        """Return the runs to enqueue again: leases that ended, and ready runs not started in time.
 
-        Their ready score moves to ``now + grace``; runs with a live lease are checked again
-        when it expires; finished runs leave the index.
+        First the **lease index**: a run whose lease ended at or before ``now`` without being
+        renewed, parked, finished or released (its worker died or froze) is returned and made
+        ready (score ``now + grace``), at most ``limit`` of them. Its message was consumed when
+        the lease was taken, so neither its ready score nor ``backlog`` delays it: it moves
+        again within ``lease_ttl`` plus the reconcile interval. :meth:`renew` moves a run's
+        check to the lease's new end; a paused run is left paused.
+
+        Then the **ready index**: ready runs with no live lease whose last enqueue is older
+        than ``grace``. Their ready score moves to ``now + grace``; runs with a live lease are
+        checked again when it expires; finished runs leave the index.
 
         ``backlog`` is how long the oldest message still waiting in the transport's queue has
         waited. A run enqueued less than ``grace`` before that message is behind it in the
@@ -463,9 +475,15 @@ class Store(abc.ABC):
         * ``terminate``: finish the run ``cancelled`` at once, without cleanup; its epoch is
           bumped so a worker still running one of its steps can no longer write.
 
+        ``cancel`` or ``terminate`` of a run that is already ``cancelled`` changes nothing
+        (``before`` and ``after`` are both ``cancelled``). A cancellation still pending when
+        the run finishes otherwise stays recorded (``cancel_requested == "requested"`` on a
+        completed or failed run): it was ignored.
+
         Raises:
             RunNotFoundError: no such run.
-            RunFinishedError: the run has finished.
+            RunFinishedError: the run has finished (for ``cancel``/``terminate``: other than
+                ``cancelled``).
             RunStateError: ``resume`` of a run that is not paused.
         """
 

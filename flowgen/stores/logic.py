@@ -55,6 +55,8 @@ class Tx(Protocol):
     def due_timers(self, now: float, limit: int) -> list[str]: ...
     def set_ready(self, run_id: str, score: float | None) -> None: ...
     def ready_before(self, now: float, limit: int) -> list[str]: ...
+    def set_lease_check(self, run_id: str, at: float | None) -> None: ...
+    def lease_checks_before(self, now: float, limit: int) -> list[str]: ...
     def clear_scratch(self, run_id: str) -> None: ...
     def notify_finished(self, run_id: str) -> None: ...
     def journal_truncate(self, run_id: str, length: int) -> None: ...
@@ -131,6 +133,7 @@ def acquire(tx: Tx, run_id: str, owner: str, ttl: float, now: float, offset: int
         record.status = RUNNING
         record.updated = now
     tx.put_meta(record, old_status)
+    tx.set_lease_check(run_id, record.lease_until)
     if old_status == WAITING:
         # A parked run taken by a (possibly stale) message: put it back in the ready index, so
         # that if this worker dies before parking it again, the reconciler moves it once the
@@ -196,6 +199,7 @@ def commit(tx: Tx, change: Commit, now: float, grace: float) -> CommitResult:
         record.waiting = ()
         tx.set_timer(change.run_id, None)
         tx.set_ready(change.run_id, None)
+        tx.set_lease_check(change.run_id, None)
         tx.clear_scratch(change.run_id)
         tx.put_meta(record, old_status)
         tx.notify_finished(change.run_id)
@@ -218,6 +222,7 @@ def commit(tx: Tx, change: Commit, now: float, grace: float) -> CommitResult:
         record.lease_until = 0.0
         tx.set_timer(change.run_id, park.timer)
         tx.set_ready(change.run_id, None)
+        tx.set_lease_check(change.run_id, None)
         tx.put_meta(record, old_status)
         return CommitResult(True, parked=True, **flags)
 
@@ -246,6 +251,7 @@ def release(tx: Tx, run_id: str, epoch: int) -> None:
     record.owner = ""
     record.lease_until = 0.0
     tx.put_meta(record, record.status)
+    tx.set_lease_check(run_id, None)
 
 
 def renew(tx: Tx, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> list[str]:
@@ -259,6 +265,7 @@ def renew(tx: Tx, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> 
             continue
         record.lease_until = now + ttl
         tx.put_meta(record, record.status)
+        tx.set_lease_check(run_id, record.lease_until)
     return lost
 
 
@@ -291,7 +298,7 @@ def claim_due_timers(tx: Tx, now: float, limit: int, grace: float) -> list[str]:
 
 
 def reconcile(tx: Tx, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
-    stuck: list[str] = []
+    stuck = _expired_leases(tx, now, limit, grace)
     for run_id in tx.ready_before(ready_cutoff(now, backlog), limit):
         record = tx.get_meta(run_id)
         if record is None or record.status in FINISHED:
@@ -301,8 +308,33 @@ def reconcile(tx: Tx, now: float, limit: int, grace: float, backlog: float = 0.0
             tx.set_ready(run_id, record.lease_until)
             continue
         tx.set_ready(run_id, now + grace)
+        tx.set_lease_check(run_id, None)
         stuck.append(run_id)
     return stuck
+
+
+def _expired_leases(tx: Tx, now: float, limit: int, grace: float) -> list[str]:
+    """Runs whose holder stopped renewing their lease (it died or froze): ready again, at once.
+
+    Checked against ``now`` only, never the queue's backlog: the run's message was consumed
+    when its lease was taken, so how far behind the queue is says nothing about it. Renewals
+    move a run's check to the lease's new end, so live leases are not looked at here (one
+    still live is checked again when it ends); a run that no longer holds a lease leaves the
+    index (taking it out is the job of park, finish, release and reset, this is a safety net);
+    a paused one is left paused.
+    """
+    expired: list[str] = []
+    for run_id in tx.lease_checks_before(now, limit):
+        record = tx.get_meta(run_id)
+        if record is not None and record.owner and record.lease_until > now:
+            tx.set_lease_check(run_id, record.lease_until)
+            continue
+        tx.set_lease_check(run_id, None)
+        if record is None or not record.owner or record.status in FINISHED or record.status == PAUSED:
+            continue
+        tx.set_ready(run_id, now + grace)
+        expired.append(run_id)
+    return expired
 
 
 def branch_begin(
@@ -346,6 +378,8 @@ def renew_branches(tx: Tx, branches: Sequence[tuple[str, str, int]], ttl: float,
 def control(tx: Tx, run_id: str, action: str, now: float, grace: float) -> ControlResult:
     record = _require(tx, run_id)
     before = record.status
+    if record.status == CANCELLED and action in ("cancel", "terminate"):
+        return ControlResult(before, before)  # cancelling again is a no-op (docs/control.md)
     if record.status in FINISHED:
         raise RunFinishedError(f"run {run_id!r} has already finished ({record.status}); it cannot {action}")
     leased = bool(record.owner) and record.lease_until > now
@@ -389,6 +423,7 @@ def control(tx: Tx, run_id: str, action: str, now: float, grace: float) -> Contr
         record.waiting = ()
         tx.set_timer(run_id, None)
         tx.set_ready(run_id, None)
+        tx.set_lease_check(run_id, None)
         tx.clear_scratch(run_id)
     else:
         raise ValueError(f"unknown control action {action!r}")
@@ -410,6 +445,7 @@ def _park_paused(tx: Tx, record: RunRecord) -> None:
     record.lease_until = 0.0
     tx.set_timer(record.run_id, None)
     tx.set_ready(record.run_id, None)
+    tx.set_lease_check(record.run_id, None)
 
 
 def reset(tx: Tx, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None) -> RunRecord:
@@ -462,5 +498,6 @@ def reset(tx: Tx, run_id: str, mode: str, now: float, grace: float, truncate_to:
     record.updated = now
     tx.set_timer(run_id, None)
     tx.set_ready(run_id, now + grace)
+    tx.set_lease_check(run_id, None)
     tx.put_meta(record, old_status)
     return record

@@ -114,6 +114,12 @@ class _MemoryTx:
     def ready_before(self, now: float, limit: int) -> list[str]:
         return self.s.ready.before(now, limit)
 
+    def set_lease_check(self, run_id: str, at: float | None) -> None:
+        self.s.leases.set(run_id, at)
+
+    def lease_checks_before(self, now: float, limit: int) -> list[str]:
+        return self.s.leases.before(now, limit)
+
     def clear_scratch(self, run_id: str) -> None:
         self.s.inboxes.pop(run_id, None)
         self.s.branches.pop(run_id, None)
@@ -155,6 +161,7 @@ class MemoryStore(TransactionalStore):
         self.branches: defaultdict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.timers = _ScoreIndex()
         self.ready = _ScoreIndex()
+        self.leases = _ScoreIndex()
         self.child_ids: defaultdict[str, list[str]] = defaultdict(list)
         self.histories: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
 

@@ -24,6 +24,8 @@ key                           type    holds
 ``P:{rid}:history``           list    archived generations (restart, retry), JSON documents
 ``P:timers``                  zset    run id -> when to wake it (one timer per run)
 ``P:ready``                   zset    run id -> when the reconciler should look at it again
+``P:leases``                  zset    run id -> when its lease ends, for runs a worker holds: the
+                                      reconciler checks then that it was renewed
 ``P:runs``                    zset    every run by creation time
 ``P:status:<status>``         zset    runs in a status, by creation time
 ``P:wf:<workflow>``           zset    runs of a workflow, by creation time

@@ -21,10 +21,12 @@ table           holds
                 (the dispatch record plus ``s``, ``hb``, ``started``, ``r`` once running)
 ``timers``      ``run_id -> due``: one durable timer per run (sleeps, retries, timeouts)
 ``ready``       ``run_id -> score``: runs that should be moving, for the reconciler
+``leases``      ``run_id -> check_at``: runs a worker holds, by when the reconciler checks that
+                their lease is still renewed (added in place: older files get the table)
 ==============  =============================================================================
 
-Indexes serve listing (by creation time, by status, by workflow, by both), the timer and
-ready indexes (by score) and the retention sweep (by ``expires``).
+Indexes serve listing (by creation time, by status, by workflow, by both), the timer,
+ready and lease indexes (by score) and the retention sweep (by ``expires``).
 
 Concurrency, and what is supported:
 
@@ -150,6 +152,12 @@ CREATE TABLE IF NOT EXISTS ready (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ready_by_score ON ready (score, run_id);
 
+CREATE TABLE IF NOT EXISTS leases (
+    run_id   TEXT PRIMARY KEY,
+    check_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS leases_by_check ON leases (check_at, run_id);
+
 CREATE TABLE IF NOT EXISTS children (
     run_id TEXT NOT NULL,
     child  TEXT NOT NULL,
@@ -191,7 +199,18 @@ _RUN_COLUMNS = (
 _SELECT_RUN = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
 _INSERT_RUN = f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in _RUN_COLUMNS)})"
 _UPDATE_RUN = f"UPDATE runs SET {', '.join(f'{c} = ?' for c in _RUN_COLUMNS[1:])} WHERE run_id = ?"
-_TABLES_OF_A_RUN = ("journal", "inbox", "seen", "branches", "timers", "ready", "children", "history", "runs")
+_TABLES_OF_A_RUN = (
+    "journal",
+    "inbox",
+    "seen",
+    "branches",
+    "timers",
+    "ready",
+    "leases",
+    "children",
+    "history",
+    "runs",
+)
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -346,6 +365,18 @@ class _SQLiteTx:
     def ready_before(self, now: float, limit: int) -> list[str]:
         rows = self.conn.execute(
             "SELECT run_id FROM ready WHERE score <= ? ORDER BY score, run_id LIMIT ?", (now, limit)
+        ).fetchall()
+        return [run_id for (run_id,) in rows]
+
+    def set_lease_check(self, run_id: str, at: float | None) -> None:
+        if at is None:
+            self.conn.execute("DELETE FROM leases WHERE run_id = ?", (run_id,))
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO leases (run_id, check_at) VALUES (?, ?)", (run_id, at))
+
+    def lease_checks_before(self, now: float, limit: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT run_id FROM leases WHERE check_at <= ? ORDER BY check_at, run_id LIMIT ?", (now, limit)
         ).fetchall()
         return [run_id for (run_id,) in rows]
 
@@ -628,8 +659,12 @@ class SQLiteStore(TransactionalStore):
         return None if value is None else float(value)
 
     def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
-        earliest = self._earliest("ready", "score")
-        if earliest is None or earliest > ready_cutoff(now, backlog):
+        # Cheap reads first, as for timers: most passes find nothing to do.
+        ready = self._earliest("ready", "score")
+        lease_check = self._earliest("leases", "check_at")
+        ready_due = ready is not None and ready <= ready_cutoff(now, backlog)
+        lease_due = lease_check is not None and lease_check <= now
+        if not ready_due and not lease_due:
             return []
         with self._write() as tx:
             return logic.reconcile(tx, now, limit, grace, backlog)

@@ -10,7 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 import flowgen
-from tests.apps.faults_common import finish, hold, part, pay, poison, prepare, record, slow, step_a, step_b
+from tests.apps.faults_common import (
+    finish,
+    hold,
+    part,
+    pay,
+    poison,
+    prepare,
+    record,
+    slow,
+    stall,
+    step_a,
+    step_b,
+)
 
 
 @flowgen.workflow(name="faults.effect")
@@ -31,6 +43,18 @@ def held(n: int, seconds: float):
     a = yield prepare(n)
     got = yield hold(a, seconds)
     return (yield finish(got["n"]))
+
+
+@flowgen.workflow(name="faults.stalled")
+def stalled(n: int, seconds: float):
+    """A quick step, a step that waits ``seconds`` in its first attempt only, a quick step."""
+    a = yield prepare(n)
+    b = yield stall(a, seconds)
+    return (yield finish(b))
+
+
+def expected_stalled(n: int) -> int:
+    return (n + 2) * 10
 
 
 @flowgen.workflow(name="faults.poisoned")

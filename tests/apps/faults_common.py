@@ -95,6 +95,15 @@ def hold(n: int, seconds: float) -> dict[str, Any]:
     return {"n": n + 1, "pid": os.getpid(), "attempt": context.attempt}
 
 
+@flowgen.step(name="faults.stall", retries=0)
+def stall(n: int, seconds: float) -> int:
+    """Wait ``seconds`` in the first attempt only: run again after a crash, it returns at once."""
+    record("faults.stall")
+    if flowgen.step_context().attempt == 1:
+        time.sleep(seconds)
+    return n + 1
+
+
 @flowgen.step(name="faults.poison", retries=3)
 def poison(n: int) -> int:
     """Kill the process running this step, every time (a segfault, the OOM killer...)."""

@@ -95,6 +95,72 @@ def test_force_cancel_ends_the_run_at_once_without_cleanup(env: Env) -> None:
         run.send_event("approval", 1)
 
 
+def test_cancelling_a_cancelled_run_again_is_a_no_op(env: Env) -> None:
+    run = env.start(control.cleanup_on_cancel)
+    env.settle(run, "waiting")
+    # "requested" until a worker raised it into the workflow (the runner does so before returning)
+    assert run.cancel().cancellation in ("requested", "delivered")
+    with pytest.raises(flowgen.WorkflowCancelledError):
+        env.result(run)
+    first = run.status()
+    assert (first.status, first.cancellation) == ("cancelled", "delivered")
+    again = run.cancel()
+    assert (again.status, again.cancellation, again.finished) == ("cancelled", "delivered", first.finished)
+    forced = run.cancel(force=True)
+    assert (forced.status, forced.cancellation) == ("cancelled", "delivered")
+    env.drain()
+    assert control.executions["cleanup"] == 1, "cleanup ran once"
+    assert run.status() == first
+
+    terminated = env.start(control.cleanup_on_cancel)
+    env.settle(terminated, "waiting")
+    assert terminated.cancel(force=True).cancellation == "forced"
+    assert terminated.cancel().cancellation == "forced"
+    assert terminated.cancel(force=True).status == "cancelled"
+
+
+def test_cancelling_a_completed_or_failed_run_is_refused(env: Env) -> None:
+    run = env.start(control.three_steps)
+    env.result(run)
+    with pytest.raises(flowgen.RunFinishedError, match=r"already finished \(completed\)"):
+        run.cancel()
+    with pytest.raises(flowgen.RunFinishedError, match=r"already finished \(completed\)"):
+        run.cancel(force=True)
+    assert run.status().cancellation is None
+    control.failures_left["flaky"] = 1
+    failed = env.start(control.retry_me)
+    env.failure(failed)
+    with pytest.raises(flowgen.RunFinishedError, match=r"already finished \(failed\)"):
+        failed.cancel()
+    assert failed.status().status == "failed"
+
+
+def test_a_cancel_accepted_during_the_last_step_is_reported_as_ignored(env: Env) -> None:
+    seen: dict[str, flowgen.RunInfo] = {}
+
+    def cancel_now() -> None:
+        seen["accepted"] = env.engine.cancel(flowgen.step_context().run_id)
+
+    control.hooks["three"] = cancel_now
+    run = env.start(control.three_steps)
+    assert env.result(run) == ["ONE", "TWO", "THREE"], "the workflow had no yield left to raise it at"
+    assert (seen["accepted"].status, seen["accepted"].cancellation) == ("running", "requested")
+    info = run.status()
+    assert (info.status, info.cancellation) == ("completed", "ignored")
+    with pytest.raises(flowgen.RunFinishedError, match=r"already finished \(completed\)"):
+        run.cancel()
+
+
+def test_a_cancel_accepted_during_a_step_is_delivered_at_the_next_yield(env: Env) -> None:
+    control.hooks["two"] = lambda: env.engine.cancel(flowgen.step_context().run_id)
+    run = env.start(control.three_steps)
+    with pytest.raises(flowgen.WorkflowCancelledError):
+        env.result(run)
+    assert control.executions == {"one": 1, "two": 1}
+    info = run.status()
+    assert (info.status, info.cancellation) == ("cancelled", "delivered")
+
+
 def test_restart_runs_again_from_the_beginning_and_keeps_the_old_journal(env: Env) -> None:
     run = env.start(control.three_steps)
     assert env.result(run) == ["ONE", "TWO", "THREE"]

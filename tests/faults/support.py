@@ -2,8 +2,8 @@
 
 Every scenario ends with :func:`check_scenario`, the one shared verdict: every run finished as
 expected, every journal is contiguous (positions ``0..n-1``, no gap, no duplicate, the same
-length as the run's ``jlen``), and nothing is stuck (no run unfinished, in the ready index, in
-the timer index or holding a lease).
+length as the run's ``jlen``), and nothing is stuck (no run unfinished, in the ready, timer or
+lease index, or holding a lease).
 """
 
 from __future__ import annotations
@@ -168,6 +168,16 @@ def children_of(worker: WorkerProcess) -> list[psutil.Process]:
     return psutil.Process(worker.pid).children(recursive=True)
 
 
+def start_runs(engine: flowgen.Engine, workflow: str, prefix: str, calls: list[tuple]) -> list[str]:
+    """Start one run per argument tuple, ids ``<prefix>-000``..., in one batch."""
+    ids = [f"{prefix}-{i:03d}" for i in range(len(calls))]
+    result = engine.start_many(
+        workflow, [(args, None, run_id) for args, run_id in zip(calls, ids, strict=True)]
+    )
+    assert result.created == ids
+    return ids
+
+
 # -- the ledger ----------------------------------------------------------------------------------
 
 
@@ -316,6 +326,9 @@ def check_scenario(
         timers = [raw.decode() for raw in client.zrange("flowgen:timers", 0, -1)]
         if timers:
             problems.append(f"{len(timers)} runs left in the timer index: {timers[:5]}")
+        leases = [raw.decode() for raw in client.zrange("flowgen:leases", 0, -1)]
+        if leases:
+            problems.append(f"{len(leases)} runs left in the lease index: {leases[:5]}")
         for status in ("queued", "running", "waiting", "paused", "compensating"):
             count = client.zcard(f"flowgen:status:{status}")
             if count:

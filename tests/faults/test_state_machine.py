@@ -322,7 +322,8 @@ class Interleavings(RuleBasedStateMachine):
             first, second = self.accepted[run_id][:2]
             assert self.engine.output_of(record) == [n + 1, first, [n + 11, n + 21], second]
             assert self.consumed(run_id) == [first, second]
-        assert not self.store.ready.scores and not self.store.timers.scores, "a finished run is still indexed"
+        indexes = (self.store.ready, self.store.timers, self.store.leases)
+        assert not any(index.scores for index in indexes), "a finished run is still indexed"
         self.steps_run_once_unless_their_worker_crashed()
         event(f"runs: {len(self.runs)}")
         event(f"crashed steps: {min(sum(self.crashes.values()), 3)}")

@@ -125,6 +125,44 @@ def test_terminate_finishes_the_run_fences_its_worker_and_wakes_the_parent(store
         store.control("child", "pause", T + 3, GRACE)
 
 
+def test_cancelling_a_cancelled_run_is_a_no_op_and_other_finished_runs_refuse(store: Store) -> None:
+    parked(store)
+    store.control("r1", "terminate", T + 1, GRACE)
+    before = store.get_run("r1")
+    for action in ("cancel", "terminate"):
+        result = store.control("r1", action, T + 2, GRACE)
+        assert (result.before, result.after, result.wake, result.parent) == (
+            "cancelled",
+            "cancelled",
+            False,
+            None,
+        )
+    after = store.get_run("r1")
+    assert (after.epoch, after.signals, after.updated, after.finished) == (
+        before.epoch,
+        before.signals,
+        before.updated,
+        before.finished,
+    ), "a repeated cancel changes nothing"
+    for action in ("pause", "resume"):
+        with pytest.raises(RunFinishedError, match="already finished"):
+            store.control("r1", action, T + 3, GRACE)
+
+    completed = started(store, "r2")
+    store.commit(change(completed, finish=Finish("completed", output='"done"')), T, GRACE)
+    for action in ("cancel", "terminate"):
+        with pytest.raises(RunFinishedError, match=r"already finished \(completed\)"):
+            store.control("r2", action, T + 1, GRACE)
+
+
+def test_a_cancel_pending_when_the_run_completes_stays_recorded(store: Store) -> None:
+    snapshot = started(store)
+    store.control("r1", "cancel", T + 1, GRACE)
+    store.commit(change(snapshot, finish=Finish("completed", output='"done"')), T + 2, GRACE)
+    record = store.get_run("r1")
+    assert record.status == "completed" and record.cancel_requested == "requested"
+
+
 def test_control_of_a_missing_run_raises(store: Store) -> None:
     with pytest.raises(RunNotFoundError):
         store.control("nope", "pause", T, GRACE)

@@ -240,6 +240,50 @@ def test_reconcile_checks_leases_at_now_not_at_the_backlog_cutoff(store: Store) 
     assert store.reconcile(T + TTL + 3, 1000, GRACE, backlog=3) == ["r1"]
 
 
+def test_reconcile_returns_a_run_when_its_lease_ends_however_late_its_ready_score(store: Store) -> None:
+    # Started by a client whose grace is long: its ready score is long after the lease's end.
+    store.create_run(new_run("r1"), T, 10 * TTL)
+    assert store.acquire("r1", "w1", TTL, T) is not None
+
+    assert ready_due(store, T + TTL - 1) == []
+    assert ready_due(store, T + TTL) == ["r1"], "its worker died: moved as soon as the lease ended"
+    assert ready_due(store, T + TTL + GRACE - 1) == [], "returned once, then ready like a new message"
+    assert ready_due(store, T + TTL + GRACE) == ["r1"]
+
+
+def test_reconcile_returns_a_run_when_its_lease_ends_whatever_the_backlog(store: Store) -> None:
+    # A leased run's message was consumed: a queue 1,000 s behind says nothing about it.
+    started(store)
+    assert store.reconcile(T + TTL - 1, 1000, GRACE, backlog=1000) == []
+    assert store.reconcile(T + TTL, 1000, GRACE, backlog=1000) == ["r1"]
+    assert store.reconcile(T + TTL + 1, 1000, GRACE, backlog=1000) == []
+
+
+def test_reconcile_follows_a_renewed_lease(store: Store) -> None:
+    snapshot = started(store)
+    assert store.renew([("r1", snapshot.epoch)], TTL, T + TTL - 1) == []  # now until T + 2 TTL - 1
+
+    assert store.reconcile(T + TTL, 1000, GRACE, backlog=1000) == []
+    assert store.reconcile(T + 2 * TTL - 2, 1000, GRACE, backlog=1000) == []
+    assert store.reconcile(T + 2 * TTL - 1, 1000, GRACE, backlog=1000) == ["r1"]
+
+
+def test_reconcile_leaves_runs_whose_lease_ended_cleanly_to_the_ready_index(store: Store) -> None:
+    _parked(store, "parked", waiting=("go",))
+    done = started(store, "done")
+    assert store.commit(change(done, finish=Finish(COMPLETED)), T, GRACE).ok
+    released = started(store, "released")
+    store.release("released", released.epoch)
+    created(store, "paused")
+    store.control("paused", "pause", T, GRACE)
+    assert store.acquire("paused", "w1", TTL, T) is not None  # a stale message; its worker dies
+
+    # Past every lease, with a backlog: nothing; the released run's message may still be queued.
+    assert store.reconcile(T + TTL, 1000, GRACE, backlog=TTL) == []
+    assert ready_due(store, T + TTL) == ["released"]
+    assert ready_due(store, FAR) == ["released"], "a paused run is never enqueued by the reconciler"
+
+
 def test_reconcile_ignores_parked_and_finished_runs(store: Store) -> None:
     _parked(store, "parked", waiting=("go",))
     done = started(store, "done")

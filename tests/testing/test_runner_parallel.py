@@ -135,3 +135,31 @@ def test_a_queue_step_runs_as_its_own_message(flowgen_runner: Runner) -> None:
     queued, inline = flowgen_runner.calls()
     assert queued.step == "testing.on_queue" and queued.position == "0/", "dispatched as branch 0/"
     assert inline.position == "1", "an inline step runs under its plain position"
+
+
+@flowgen.workflow(name="testing.nested_gather")
+def nested_gather(order_id: str):
+    """An all_of with a nested any_of (an event against a timer)."""
+    return (
+        yield flowgen.all_of(
+            apps.notify("email", order_id),
+            flowgen.any_of(flowgen.wait_for_event("paid"), flowgen.sleep("1 hour")),
+            apps.notify("sms", order_id),
+        )
+    )
+
+
+def test_journal_decodes_the_values_of_all_of_and_any_of_entries(flowgen_runner: Runner) -> None:
+    run = flowgen_runner.start(nested_gather, "o-7")
+    run.send_event("paid", {"amount": 5, "at": "2024-01-01"})
+    payload = {"amount": 5, "at": "2024-01-01"}
+    assert run.result() == ["email:o-7", [0, payload], "sms:o-7"]  # the output went through JSON
+
+    entry = run.journal()[0]
+    assert entry["kind"] == "all_of" and entry["ok"]
+    assert entry["value"] == ["email:o-7", (0, payload), "sms:o-7"], "what the workflow received"
+    assert {path: leaf["value"] for path, leaf in entry["leaves"].items()} == {
+        "0": "email:o-7",
+        "1.0": payload,
+        "2": "sms:o-7",
+    }

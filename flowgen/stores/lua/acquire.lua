@@ -12,6 +12,8 @@ local interrupted = 0
 if m[2] and m[2] ~= '' then interrupted = 1 end
 redis.call('HINCRBY', mk, 'epoch', 1)
 redis.call('HSET', mk, 'owner', owner, 'lease_until', lease_until)
+-- the reconciler checks when the lease ends that it was renewed (see reconcile.lua)
+redis.call('ZADD', P .. ':leases', lease_until, rid)
 -- A parked run taken by a (possibly stale) message goes back to the ready index, so the
 -- reconciler moves it once the lease expires if this worker dies before parking it again.
 if m[1] == 'waiting' then redis.call('ZADD', P .. ':ready', lease_until, rid) end

@@ -92,6 +92,7 @@ if c.finish then
   redis.call('HDEL', mk, 'open')
   redis.call('ZREM', P .. ':timers', rid)
   redis.call('ZREM', P .. ':ready', rid)
+  redis.call('ZREM', P .. ':leases', rid)
   local inboxes = redis.call('SMEMBERS', b .. ':inboxes')
   for _, t in ipairs(inboxes) do redis.call('DEL', inbox_key(rid, t)) end
   redis.call('DEL', b .. ':inboxes', b .. ':branches')
@@ -123,6 +124,7 @@ if c.park and tonumber(m[5]) == c.park.signals then
     redis.call('ZREM', P .. ':timers', rid)
   end
   redis.call('ZREM', P .. ':ready', rid)
+  redis.call('ZREM', P .. ':leases', rid)
   return {1, '', 1, '', pause, cancel, held}
 end
 redis.call('HSET', mk, unpack(fields))

@@ -7,6 +7,10 @@ local b = base(rid)
 local m = redis.call('HMGET', mk, 'status', 'owner', 'lease_until', 'pause', 'cancel', 'parent')
 local status = m[1]
 if not status then return {'missing'} end
+-- cancelling a cancelled run again is a no-op (docs/control.md)
+if status == 'cancelled' and (action == 'cancel' or action == 'terminate') then
+  return {'ok', status, status, 0, ''}
+end
 if is_finished(status) then return {'finished', status} end
 local leased = m[2] and m[2] ~= '' and (tonumber(m[3]) or 0) > tonumber(now)
 local paused, cancelling = m[4] == '1', m[5] and m[5] ~= ''
@@ -20,6 +24,7 @@ if action == 'pause' then
     redis.call('HSET', mk, 'waiting', '[]', 'owner', '', 'lease_until', '0')
     redis.call('ZREM', P .. ':timers', rid)
     redis.call('ZREM', P .. ':ready', rid)
+    redis.call('ZREM', P .. ':leases', rid)
   end
 elseif action == 'resume' then
   if status ~= 'paused' and not paused then return {'not_paused', status} end
@@ -44,6 +49,7 @@ elseif action == 'terminate' then
   redis.call('HDEL', mk, 'open')
   redis.call('ZREM', P .. ':timers', rid)
   redis.call('ZREM', P .. ':ready', rid)
+  redis.call('ZREM', P .. ':leases', rid)
   for _, t in ipairs(redis.call('SMEMBERS', b .. ':inboxes')) do redis.call('DEL', inbox_key(rid, t)) end
   redis.call('DEL', b .. ':inboxes', b .. ':branches')
   redis.call('RPUSH', b .. ':done', '1')

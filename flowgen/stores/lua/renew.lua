@@ -9,6 +9,7 @@ for i = 3, #ARGV, 2 do
     -- this very lease finished the run: nothing to renew, nothing lost
   elseif m[1] == epoch and m[2] and m[2] ~= '' then
     redis.call('HSET', mk, 'lease_until', ARGV[2])
+    redis.call('ZADD', P .. ':leases', ARGV[2], rid)
   else
     table.insert(lost, rid)
   end

@@ -50,5 +50,6 @@ redis.call('PERSIST', b .. ':journal')
 redis.call('PERSIST', b .. ':seen')
 redis.call('PERSIST', b .. ':history')
 redis.call('ZREM', P .. ':timers', rid)
+redis.call('ZREM', P .. ':leases', rid)
 redis.call('ZADD', P .. ':ready', ready_score, rid)
 return {'ok', redis.call('HGETALL', mk)}
