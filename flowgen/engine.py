@@ -43,6 +43,7 @@ from .runtime import Runtime, Settings, encode_call, fingerprint
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
 from .stores.base import FAILED, STATUSES, NewRun, RunRecord, Store
+from .transports.base import Transport
 
 logger = logging.getLogger("flowgen.engine")
 
@@ -171,7 +172,7 @@ class Engine:
         prefix: str = "flowgen",
         queue: str = "flowgen",
         store: Store | None = None,
-        transport: Any = None,
+        transport: Transport | None = None,
     ) -> None:
         if serializer not in ("json", "pickle"):
             raise ConfigurationError(f"serializer must be 'json' or 'pickle', got {serializer!r}")
@@ -212,13 +213,13 @@ class Engine:
 
     # -- construction -----------------------------------------------------------------------
 
-    def _open(self, url: str, retention: float | None, prefix: str, queue: str) -> tuple[Store, Any]:
+    def _open(self, url: str, retention: float | None, prefix: str, queue: str) -> tuple[Store, Transport]:
         scheme = url.split("://", 1)[0].lower() if "://" in url else ""
         if scheme in ("redis", "rediss", "unix"):
             import redis
 
             from .stores.redis import RedisStore
-            from .transport import redis_transport
+            from .transports.dramatiq import redis_transport
 
             try:
                 client = redis.Redis.from_url(url, health_check_interval=30)
@@ -228,15 +229,15 @@ class Engine:
                 client, queue
             )
         if scheme == "sqlite":
-            from .local import LocalTransport
             from .stores.sqlite import SQLiteStore
+            from .transports.local import LocalTransport
 
             path = sqlite_path(url)
             self.embedded = True
             return SQLiteStore(path, retention=retention), LocalTransport(self.threads)
         if scheme == "memory":
-            from .local import LocalTransport
             from .stores.memory import MemoryStore
+            from .transports.local import LocalTransport
 
             self.embedded = True
             return MemoryStore(), LocalTransport(self.threads)
@@ -267,7 +268,7 @@ class Engine:
             self.transport.enqueue,
             self.clock,
             grace=self.settings.grace,
-            backlog=getattr(self.transport, "backlog", lambda: 0.0),
+            backlog=self.transport.backlog,
             timer_interval=self.timer_interval,
             reconcile_interval=self.reconcile_interval,
         )
@@ -276,32 +277,31 @@ class Engine:
         self.runtime  # noqa: B018 - builds the runtime and its lease keeper
         assert self._leases is not None
         self._leases.start()
-        self.transport.start()
+        stop_consuming = self.transport.consume(self.threads)
         services = self._services()
         services.start()
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
-        return WorkerHandle(self, [self._leases.stop, self.transport.stop, services.stop, self.runtime.drain])
+        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
 
     def worker(self, threads: int = 8, queues: Sequence[str] | None = None) -> WorkerHandle:
         """Start Dramatiq worker threads in this process (Redis engines); returns a handle to stop them.
 
         ``flowgen worker`` does this in dedicated processes; this is for tests, notebooks and
-        single-process deployments.
+        single-process deployments. ``queues``: the queues to consume (default: the engine's own
+        queue and the ``queue=`` of every step registered in this process).
         """
         if self.embedded:
             raise ConfigurationError("an embedded engine already advances runs on its own threads")
         self.runtime  # noqa: B018 - builds the runtime and its lease keeper
         assert self._leases is not None
         self._leases.start()
-        dramatiq_worker = self.transport.make_worker(threads, queues)
-        dramatiq_worker.start()
+        step_queues = {step.queue for step in self.registry.steps.values() if step.queue}
+        stop_consuming = self.transport.consume(threads, queues, declare=step_queues)
         services = self._services()
         services.start()
-        return WorkerHandle(
-            self, [self._leases.stop, dramatiq_worker.stop, services.stop, self.runtime.drain]
-        )
+        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
 
     def close(self) -> None:
         """Stop this engine's worker threads (if any) and close its connections."""
