@@ -116,6 +116,7 @@ def _info(info: Any) -> dict[str, Any]:
         "output": info.output,
         "error": None if info.error is None else {"type": info.error.type, "message": info.error.message},
         "waiting_for": list(info.waiting_for),
+        "unconsumed_queues": list(info.unconsumed_queues),
     }
 
 

@@ -53,6 +53,10 @@ class RunInfo:
         error: the error a failed run ended with.
         waiting_for: the event types a waiting run is parked on.
         pause_pending: a pause was requested and the run has not parked yet.
+        unconsumed_queues: queues that step branches the run waits for are routed to
+            (``@step(queue=...)``) and that no live worker consumes: the run cannot move on
+            until a worker consumes them (``flowgen worker MODULE --queues NAME``). Known when
+            the process asking has those steps declared (it imported their module).
     """
 
     run_id: str
@@ -66,6 +70,7 @@ class RunInfo:
     parent: str | None = None
     waiting_for: tuple[str, ...] = ()
     pause_pending: bool = False
+    unconsumed_queues: tuple[str, ...] = ()
     journal_length: int = 0
     generation: int = 0
 

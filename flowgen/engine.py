@@ -40,6 +40,7 @@ from .errors import (
 )
 from .leases import LeaseKeeper
 from .runtime import Runtime, Settings, encode_call, fingerprint
+from .runtime.branch_steps import queues_waited_on
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
 from .stores.base import FAILED, STATUSES, NewRun, RunRecord, Store
@@ -577,6 +578,7 @@ class Engine:
             and not record.is_finished,
             journal_length=record.journal_length,
             generation=record.generation,
+            unconsumed_queues=tuple(self.transport.unconsumed(queues_waited_on(record, self.registry))),
         )
 
     def journal(self, run_id: str) -> list[dict[str, Any]]:

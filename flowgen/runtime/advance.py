@@ -110,7 +110,7 @@ class Advance(AdvanceState):
                     self._loop(decision)
                 except (SerializationError, NonDeterminismError) as error:
                     # A value that cannot be decoded or encoded while evaluating (an event payload
-                    # whose seal does not match, arguments of a parallel step JSON cannot encode),
+                    # whose seal does not match, arguments of a step branch JSON cannot encode),
                     # or code that yields another command than the open entry records, fails the
                     # run; letting it escape would fail every advance, forever.
                     self._fail_without_append(error)

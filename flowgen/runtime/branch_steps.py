@@ -1,4 +1,4 @@
-"""Step branches: steps that run as their own messages (members of ``all_of``/``any_of``, ``queue=`` steps).
+"""Step branches: steps that run as their own messages (branches of ``all_of``/``any_of``, ``queue=`` steps).
 
 The evaluator of such a branch never runs the step: it decides when to send an attempt
 (:class:`~.actions.Dispatch`, written as a branch record with the next commit and sent after it)
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..commands import StepCall
-from ..decorators import Step
+from ..decorators import Registry, Step
 from ..journal import (
     ATTEMPT_CRASHED,
     ATTEMPT_ERROR,
@@ -29,9 +29,11 @@ from ..journal import (
     Attempt,
     LeafOutcome,
     LeafState,
+    OpenEntry,
 )
 from ..serialization import rebuild_error
 from ..steps import crash_error, decide_after_failure
+from ..stores.base import RunRecord
 from .actions import BranchOutcome, Dispatch, FailRun
 from .parallel import TreePass
 from .view import RunView
@@ -136,3 +138,18 @@ def _dispatch(
         "gen": record.generation,
     }
     tree.dispatch.append(Dispatch(key, attempt, branch_record, step.queue))
+
+
+def queues_waited_on(record: RunRecord, registry: Registry) -> list[str]:
+    """The ``queue=`` of each step branch the run's open entry has dispatched and not heard back from.
+
+    For inspection (``RunInfo.unconsumed_queues``); steps not declared in this process are skipped.
+    """
+    if record.open is None or record.is_finished or '"dispatched"' not in record.open:
+        return []
+    queues = set()
+    for state in OpenEntry.from_json(record.open).leaves.values():
+        step = registry.steps.get(state.name) if state.kind == StepCall.kind and state.dispatched else None
+        if step is not None and step.queue and state.outcome is None:
+            queues.add(step.queue)
+    return sorted(queues)

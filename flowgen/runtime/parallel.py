@@ -1,8 +1,8 @@
 """The parallel tree: ``all_of``/``any_of`` and their branches, and every command that waits as one.
 
 A command that cannot be decided in the advancing thread is evaluated as a **tree of branches**:
-an ``all_of``/``any_of`` has one branch per member (nested ones flattened, see
-:func:`~flowgen.commands.branches_of`); a plain sleep, event wait, child run or ``queue=`` step
+an ``all_of``/``any_of`` has one branch per command it combines that is not itself one
+(nested ones are flattened, see :func:`~flowgen.commands.branches_of`); a plain sleep, event wait, child run or ``queue=`` step
 is a tree of the single branch ``""``. One evaluation is a **pass** over every branch that has
 no outcome yet: each branch's evaluator (chosen by :func:`.dispatch.evaluate_branch`) returns its
 outcome or leaves it pending, adding to the pass what it waits for (timers, event types, a

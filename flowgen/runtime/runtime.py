@@ -4,7 +4,7 @@
   and advance the run as far as it can go now (:class:`~.advance.Advance`), releasing the lease
   if advancing itself fails so another attempt can be made;
 * ``run_branch(run_id, key, attempt)`` (the **branch actor**'s message): run one attempt of a
-  step branch (a member of ``all_of``/``any_of``, or a ``queue=`` step) and report its outcome
+  step branch (a step inside ``all_of``/``any_of``, or a ``queue=`` step) and report its outcome
   in the branch record, waking the run.
 
 It knows the :class:`~flowgen.stores.base.Store` contract and two callables of the transport

@@ -21,7 +21,7 @@ class Call:
 
     Attributes:
         step: the step's name.
-        args / kwargs: what the body was called with (parallel steps get their arguments back
+        args / kwargs: what the body was called with (step branches get their arguments back
             from JSON, so tuples arrive as lists there).
         mocked: whether a mock answered instead of the step's function.
         run_id, position, attempt: the run, journal position and attempt number of the call.

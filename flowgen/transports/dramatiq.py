@@ -4,7 +4,7 @@ Two actors carry ids only:
 
 * the **advance actor**, ``flowgen.advance(run_id)``: advance a run (inline steps run inside it);
 * the **branch actor**, ``flowgen.run_branch(run_id, key, attempt)``: run one attempt of a step
-  branch, a step sent as its own message (members of ``all_of``/``any_of``, ``queue=`` steps).
+  branch, a step sent as its own message (inside ``all_of``/``any_of``, or declared with ``queue=``).
   Earlier versions named it ``flowgen.step``; that name stays registered as an alias, so
   messages queued by an older version still run.
 
