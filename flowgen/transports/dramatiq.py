@@ -61,33 +61,15 @@ class DramatiqTransport:
         """Messages a worker fetches ahead of its threads; ``None`` keeps Dramatiq's default."""
         self.receiver: Receiver | None = None
         options = {"max_retries": 0, "time_limit": None, "max_age": None}
-        self.advance_actor = dramatiq.Actor(
-            self._advance,
-            broker=broker,
-            actor_name=ADVANCE_ACTOR,
-            queue_name=queue,
-            priority=0,
-            options=options,
-        )
-        self.branch_actor = dramatiq.Actor(
-            self._run_branch,
-            broker=broker,
-            actor_name=BRANCH_ACTOR,
-            queue_name=queue,
-            priority=0,
-            options=options,
-        )
-        self.branch_aliases = [
-            dramatiq.Actor(
-                self._run_branch,
-                broker=broker,
-                actor_name=name,
-                queue_name=queue,
-                priority=0,
-                options=options,
+
+        def actor(fn: Any, name: str) -> dramatiq.Actor[Any, Any]:
+            return dramatiq.Actor(
+                fn, broker=broker, actor_name=name, queue_name=queue, priority=0, options=options
             )
-            for name in BRANCH_ACTOR_ALIASES
-        ]
+
+        self.advance_actor = actor(self._advance, ADVANCE_ACTOR)
+        self.branch_actor = actor(self._run_branch, BRANCH_ACTOR)
+        self.branch_aliases = [actor(self._run_branch, name) for name in BRANCH_ACTOR_ALIASES]
         self._consumers_seen: dict[str, tuple[float, bool]] = {}
         self._warned: dict[str, float] = {}
         self._lock = threading.Lock()
