@@ -8,7 +8,7 @@ This module imports neither ``redis`` nor ``dramatiq``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import attrs
 
@@ -220,7 +220,7 @@ def branches_of(command: Any, prefix: str = "") -> list[tuple[str, BranchCommand
     combinator at index 2. Paths key the per-branch state of an open journal entry.
     """
     if not isinstance(command, (AllOf, AnyOf)):
-        return [(prefix, cast(BranchCommand, command))]
+        return [(prefix, command)]
     found: list[tuple[str, BranchCommand]] = []
     for index, member in enumerate(command.commands):
         path = f"{prefix}.{index}" if prefix else str(index)

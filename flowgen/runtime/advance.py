@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 import attrs
@@ -28,7 +27,7 @@ import attrs
 from ..decoding import recorded
 from ..errors import FlowgenError, LeaseLostError, NonDeterminismError, RunFinishedError, SerializationError
 from ..faults import fault_point
-from ..interpreter import Complete, Decision, Fail, Replayer
+from ..interpreter import Complete, Decision, Execute, Fail, Replayer
 from ..serialization import error_record
 from ..steps import run_attempt
 from ..stores.base import (
@@ -122,24 +121,26 @@ class Advance(AdvanceState):
             if isinstance(decision, Complete):
                 self._complete(decision.output)
             if isinstance(decision, Fail):
-                position, error = self.next_position, decision.error
-                again = functools.partial(dispatch.decide_failure, self, position, error)
-                action = again()
-            else:
-                if self.rt.draining.is_set():
-                    self._hand_over()
-                action = dispatch.decide(self, decision.position, decision.command)
-                again = functools.partial(dispatch.evaluate, self, decision.position, decision.command)
-            decision = self._settle(action, again, decision)
+                decision = self._settle(
+                    decision, dispatch.decide_failure(self, self.next_position, decision.error)
+                )
+                continue
+            if self.rt.draining.is_set():
+                self._hand_over()
+            decision = self._settle(decision, dispatch.decide(self, decision.position, decision.command))
 
-    def _settle(self, action: Action, again: Callable[[], Action], decision: Decision) -> Decision:
+    def _settle(self, decision: Execute | Fail, action: Action) -> Decision:
         """Apply actions until the command is decided; return the interpreter's next decision.
 
-        Returns ``decision`` itself when the run must be looked at again from the top (a park
-        was refused because something arrived, a step attempt was held by a pause or cancel).
+        After an action that does not end the command the command is evaluated again (with the
+        new facts). Returns ``decision`` itself when the run must be looked at again from the
+        top (a park was refused because something arrived, a step attempt was held by a pause
+        or a cancellation).
         """
         while True:
             match action:
+                case RunAttempt():
+                    self._run_attempt(action)
                 case Resolve():
                     self._resolve(action)
                     assert self.replayer is not None
@@ -153,8 +154,6 @@ class Advance(AdvanceState):
                     return self._continue_as_new(action)
                 case FailRun():
                     self._fail_run(action)
-                case RunAttempt():
-                    self._run_attempt(action)
                 case Load():
                     self._load(action)
                 case StartChildren():
@@ -182,7 +181,10 @@ class Advance(AdvanceState):
                     )
                 case _:
                     assert_never(action)
-            action = again()
+            if isinstance(decision, Execute):
+                action = dispatch.evaluate(self, decision.position, decision.command)
+            else:
+                action = dispatch.decide_failure(self, self.next_position, decision.error)
             self.ran = self.held = None
 
     def _hand_over(self) -> NoReturn:

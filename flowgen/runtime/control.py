@@ -23,6 +23,16 @@ from .settings import encode_call
 from .view import RunView
 
 
+def before(view: RunView, position: int, command: Command) -> Action | None:
+    """What must happen before ``command`` is evaluated, if anything: a requested cancellation
+    or pause, then the journal size (``continue_as_new`` is exempt: it is the way out)."""
+    if view.cancel_state == CANCEL_REQUESTED or view.pause_requested:
+        return requested(view, position, command)
+    if isinstance(command, ContinueAsNew):
+        return None
+    return journal_size(view, position)
+
+
 def requested(view: RunView, position: int, command: Command) -> Resolve | Wait | None:
     """Honour a requested cancellation or pause before ``command`` is evaluated (``None``: neither)."""
     if view.cancel_state == CANCEL_REQUESTED:

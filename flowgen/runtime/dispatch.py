@@ -36,21 +36,15 @@ from .view import RunView
 
 def decide(view: RunView, position: int, command: Command) -> Action:
     """What to do now that the run is at ``command``: control requests first, then the command."""
-    requested = control.requested(view, position, command)
-    if requested is not None:
-        return requested
-    if not isinstance(command, ContinueAsNew):
-        limited = control.journal_size(view, position)
-        if limited is not None:
-            return limited
-    return evaluate(view, position, command)
+    first = control.before(view, position, command)
+    return first if first is not None else evaluate(view, position, command)
 
 
 def evaluate(view: RunView, position: int, command: Command) -> Action:
     """Evaluate ``command`` at ``position`` with what the run knows now."""
     match command:
-        case StepCall() if not view.step_for(command).queue:
-            return steps.evaluate(view, position, command)
+        case StepCall() if not (step := view.step_for(command)).queue:
+            return steps.evaluate(view, position, command, step)
         case StepCall() | Sleep() | SleepUntil() | WaitForEvent() | ChildRun() | AllOf() | AnyOf():
             return parallel.evaluate(view, position, command, evaluate_branch)
         case DeterministicValue():

@@ -76,7 +76,8 @@ def _compensations(
     for path in sorted(entry.leaves, key=int):
         state = entry.leaves[path]
         if state.outcome is None:
-            result = steps.attempt_branch(view, position, path, calls[path], state)
+            call = calls[path]
+            result = steps.attempt_branch(view, position, path, call, view.step_for(call), state)
             if not isinstance(result, LeafOutcome):
                 return result
             state.outcome = result

@@ -61,12 +61,18 @@ class AdvanceState:
         self.journal: list[Entry] | None = None
         self.ran: FinishedAttempt | None = None
         self.held: RunAttempt | None = None
+        # Read on every evaluation: plain attributes rather than properties.
+        self.settings: Settings = runtime.settings
+        self.serializer: Serializer = runtime.serializer
+        self.rng: random.Random = runtime.rng
+        self.step_for: Callable[[StepCall], Step] = runtime.step_for
+        self._clock_now = runtime.clock.now
 
     # -- the view the evaluators read (see view.RunView) ------------------------------------
 
     @property
     def now(self) -> float:
-        return self.rt.clock.now()
+        return self._clock_now()
 
     @property
     def next_position(self) -> int:
@@ -77,23 +83,8 @@ class AdvanceState:
         return self.status_change if self.status_change is not None else self.run_record.status
 
     @property
-    def settings(self) -> Settings:
-        return self.rt.settings
-
-    @property
-    def serializer(self) -> Serializer:
-        return self.rt.serializer
-
-    @property
-    def rng(self) -> random.Random:
-        return self.rt.rng
-
-    @property
     def history(self) -> Sequence[Any]:
         return self.replayer.history if self.replayer is not None else ()
-
-    def step_for(self, call: StepCall) -> Step:
-        return self.rt.step_for(call)
 
     def open_entry(self, position: int, command: Command) -> OpenEntry:
         if self.open is not None and self.open.position == position:

@@ -37,18 +37,19 @@ from .entries import close
 from .view import FinishedAttempt, RunView
 
 
-def evaluate(view: RunView, position: int, call: StepCall) -> Action:
-    """Evaluate an inline step at ``position``: run its next attempt, wait for a retry, or close it."""
+def evaluate(view: RunView, position: int, call: StepCall, step: Step) -> Action:
+    """Evaluate the inline step ``call`` (of ``step``) at ``position``: run its next attempt, wait
+    for a retry, or close it."""
     entry = view.open_entry(position, call)
     state = entry.leaves[""]
-    result = attempt_branch(view, position, "", call, state)
+    result = attempt_branch(view, position, "", call, step, state)
     if isinstance(result, LeafOutcome):
         return close(view, entry, state, result, finished=result.finished)
     return result
 
 
 def attempt_branch(
-    view: RunView, position: int, path: str, call: StepCall, state: LeafState
+    view: RunView, position: int, path: str, call: StepCall, step: Step, state: LeafState
 ) -> LeafOutcome | Wait | RunAttempt | Held:
     """Decide what happens next to the inline step ``call`` whose branch state is ``state``.
 
@@ -56,12 +57,10 @@ def attempt_branch(
     reached), the attempt to run now, a wait for its retry back-off, or :data:`~.actions.HELD`
     when the loop reports that the attempt it was asked to run did not start.
     """
-    step = view.step_for(call)
-    slot = leaf_slot(position, path)
     last = state.attempts[-1] if state.attempts else None
     ran = view.ran
     if ran is not None and last is not None and ran.action.attempt is last:
-        outcome = _record(view, step, state, ran, slot)
+        outcome = _record(view, step, state, ran)
         if outcome is not None:
             return outcome
     held = view.held
@@ -93,6 +92,7 @@ def attempt_branch(
     state.attempts.append(attempt)
     backoff, state.next_at = state.next_at, None
     record = view.run_record
+    slot = leaf_slot(position, path)
     context = StepContext(view.run_id, record.workflow, step.name, slot, attempt.number, record.generation)
     return RunAttempt(
         step,
@@ -106,9 +106,7 @@ def attempt_branch(
     )
 
 
-def _record(
-    view: RunView, step: Step, state: LeafState, ran: FinishedAttempt, slot: str
-) -> LeafOutcome | None:
+def _record(view: RunView, step: Step, state: LeafState, ran: FinishedAttempt) -> LeafOutcome | None:
     """Record how the attempt the loop ran ended; return the step's outcome, or ``None`` to retry.
 
     Raises:
@@ -120,7 +118,10 @@ def _record(
     view.progress.ran_a_step = True
     if result.ok:
         text = view.serializer.encode(
-            result.value, run_id=view.run_id, slot=slot, what=f"the result of step {step.name!r}"
+            result.value,
+            run_id=view.run_id,
+            slot=ran.action.context.position,
+            what=f"the result of step {step.name!r}",
         )
         attempt.status = ATTEMPT_OK
         return LeafOutcome(True, value=text, finished=ran.finished)
