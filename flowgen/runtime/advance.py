@@ -32,6 +32,7 @@ from ..serialization import error_record
 from ..steps import run_attempt
 from ..stores.base import (
     CANCEL_DELIVERED,
+    CANCEL_REQUESTED,
     CANCELLED,
     COMPLETED,
     FAILED,
@@ -156,6 +157,11 @@ class Advance(AdvanceState):
                     self._fail_run(action)
                 case Load():
                     self._load(action)
+                    if action.event_types and (self.cancel_state == CANCEL_REQUESTED or self.pause_requested):
+                        # The inbox read also brought a cancel or pause that arrived since the
+                        # controls were checked (and the signals count that includes it: parking
+                        # on it would bury the request). Honour it now.
+                        return decision
                 case StartChildren():
                     for message in action.dispatch:
                         self._dispatch(message)
