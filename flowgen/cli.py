@@ -117,6 +117,7 @@ def _info(info: Any) -> dict[str, Any]:
         "error": None if info.error is None else {"type": info.error.type, "message": info.error.message},
         "waiting_for": list(info.waiting_for),
         "cancellation": info.cancellation,
+        "unconsumed_queues": list(info.unconsumed_queues),
     }
 
 

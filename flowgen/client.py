@@ -58,6 +58,10 @@ class RunInfo:
             ``"delivered"`` (raised into the workflow; the run is or will be ``cancelled``),
             ``"forced"`` (``cancel(force=True)`` ended it) or ``"ignored"`` (the run completed
             or failed before it reached a ``yield`` the cancellation could be raised at).
+        unconsumed_queues: queues that step branches the run waits for are routed to
+            (``@step(queue=...)``) and that no live worker consumes: the run cannot move on
+            until a worker consumes them (``flowgen worker MODULE --queues NAME``). Known when
+            the process asking has those steps declared (it imported their module).
     """
 
     run_id: str
@@ -71,6 +75,7 @@ class RunInfo:
     parent: str | None = None
     waiting_for: tuple[str, ...] = ()
     pause_pending: bool = False
+    unconsumed_queues: tuple[str, ...] = ()
     journal_length: int = 0
     generation: int = 0
     cancellation: str | None = None

@@ -1,8 +1,10 @@
-"""Decide the outcome of ``all_of`` / ``any_of`` from the outcomes of their leaves (pure).
+"""Decide the outcome of ``all_of`` / ``any_of`` from the outcomes of their branches (pure).
 
-The same function runs live (on the leaf outcomes available now) and on replay (on the leaf
-outcomes and ``any_of`` winners recorded in the closed entry), so replay gives the same values
-in the same order whatever order the members finished in.
+A **branch** is a command inside an ``all_of``/``any_of`` that is not itself one; a *member* here
+is one of the commands a combinator was given (a branch, or a nested combinator). The same
+function runs live (on the branch outcomes available now) and on replay (on the branch outcomes
+and ``any_of`` winners recorded in the closed entry), so replay gives the same values in the same
+order whatever order the branches finished in.
 
 Rules:
 
@@ -29,7 +31,7 @@ from .commands import AllOf, AnyOf, member_path
 
 @attrs.frozen
 class LeafResult:
-    """A decoded leaf outcome and when it happened."""
+    """A decoded branch outcome and when it happened."""
 
     ok: bool
     value: Any = None
@@ -39,7 +41,7 @@ class LeafResult:
 
 @attrs.frozen
 class Resolution:
-    """A decided combinator (or leaf): its result and the leaves whose outcomes it used."""
+    """A decided combinator (or branch): its result and the branches whose outcomes it used."""
 
     result: LeafResult
     used: frozenset[str]
@@ -48,7 +50,7 @@ class Resolution:
 def resolve(
     command: Any, results: Mapping[str, LeafResult], winners: dict[str, int], prefix: str = ""
 ) -> Resolution | None:
-    """Return the resolution of ``command`` given leaf ``results``, or ``None`` while pending.
+    """Return the resolution of ``command`` given branch ``results`` by path, or ``None`` while pending.
 
     ``winners`` maps an ``any_of``'s path to the index of its winning member; entries found
     there are obeyed (replay) and new decisions are written into it (live).

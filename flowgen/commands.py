@@ -137,17 +137,17 @@ class Compensate:
         return "compensate()"
 
 
-Leaf = StepCall | Sleep | SleepUntil | WaitForEvent | ChildRun
-"""Commands that can stand inside ``all_of`` / ``any_of``."""
+BranchCommand = StepCall | Sleep | SleepUntil | WaitForEvent | ChildRun
+"""Commands that can be a branch of ``all_of`` / ``any_of`` (a member that is not itself one)."""
 
-LEAF_TYPES: tuple[type, ...] = (StepCall, Sleep, SleepUntil, WaitForEvent, ChildRun)
+BRANCH_TYPES: tuple[type, ...] = (StepCall, Sleep, SleepUntil, WaitForEvent, ChildRun)
 
 
 def _check_members(commands: tuple[Any, ...]) -> tuple[Any, ...]:
     for index, command in enumerate(commands):
         if isinstance(command, (AllOf, AnyOf)):
             continue
-        if not isinstance(command, LEAF_TYPES):
+        if not isinstance(command, BRANCH_TYPES):
             raise WorkflowYieldError(
                 f"all_of/any_of member {index} is {command!r}; members must be step calls, sleeps, "
                 "wait_for_event, child runs or nested all_of/any_of"
@@ -201,7 +201,7 @@ Command = (
     | AllOf
     | AnyOf
 )
-COMMAND_TYPES: tuple[type, ...] = (*LEAF_TYPES, DeterministicValue, ContinueAsNew, Compensate, AllOf, AnyOf)
+COMMAND_TYPES: tuple[type, ...] = (*BRANCH_TYPES, DeterministicValue, ContinueAsNew, Compensate, AllOf, AnyOf)
 
 
 def signature_of(command: Any) -> str:
@@ -212,17 +212,18 @@ def signature_of(command: Any) -> str:
     return f"{command.kind}:{command.name}"
 
 
-def leaves_of(command: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """Return ``(path, leaf)`` for every leaf of a command; a plain command is its own leaf ``""``.
+def branches_of(command: Any, prefix: str = "") -> list[tuple[str, BranchCommand]]:
+    """Return ``(path, branch)`` for every branch of a command; a plain command is its own branch ``""``.
 
-    Paths name members by index: ``"0"``, ``"1"``, and ``"2.0"`` for the first member of a nested
-    combinator at index 2. They key the per-leaf state of parallel execution.
+    A **branch** is a member of an ``all_of``/``any_of`` that is not itself one; its **path**
+    names it by index: ``"0"``, ``"1"``, and ``"2.0"`` for the first member of a nested
+    combinator at index 2. Paths key the per-branch state of an open journal entry.
     """
     if not isinstance(command, (AllOf, AnyOf)):
         return [(prefix, command)]
-    found: list[tuple[str, Any]] = []
+    found: list[tuple[str, BranchCommand]] = []
     for index, member in enumerate(command.commands):
-        found.extend(leaves_of(member, member_path(prefix, index)))
+        found.extend(branches_of(member, member_path(prefix, index)))
     return found
 
 

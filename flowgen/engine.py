@@ -55,6 +55,7 @@ __all__ = [
     "sqlite_path",
     "workflow_name",
 ]
+from .transports.base import Transport
 
 logger = logging.getLogger("flowgen.engine")
 
@@ -147,7 +148,7 @@ class Engine(RunInspection):
         prefix: str = "flowgen",
         queue: str = "flowgen",
         store: Store | None = None,
-        transport: Any = None,
+        transport: Transport | None = None,
     ) -> None:
         if serializer not in ("json", "pickle"):
             raise ConfigurationError(f"serializer must be 'json' or 'pickle', got {serializer!r}")
@@ -213,7 +214,7 @@ class Engine(RunInspection):
             self.transport.enqueue,
             self.clock,
             grace=self.settings.grace,
-            backlog=getattr(self.transport, "backlog", lambda: 0.0),
+            backlog=self.transport.backlog,
             timer_interval=self.timer_interval,
             reconcile_interval=self.reconcile_interval,
         )
@@ -222,32 +223,31 @@ class Engine(RunInspection):
         self.runtime  # noqa: B018 - builds the runtime and its lease keeper
         assert self._leases is not None
         self._leases.start()
-        self.transport.start()
+        stop_consuming = self.transport.consume(self.threads)
         services = self._services()
         services.start()
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
-        return WorkerHandle(self, [self._leases.stop, self.transport.stop, services.stop, self.runtime.drain])
+        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
 
     def worker(self, threads: int = 8, queues: Sequence[str] | None = None) -> WorkerHandle:
         """Start Dramatiq worker threads in this process (Redis engines); returns a handle to stop them.
 
         ``flowgen worker`` does this in dedicated processes; this is for tests, notebooks and
-        single-process deployments.
+        single-process deployments. ``queues``: the queues to consume (default: the engine's own
+        queue and the ``queue=`` of every step registered in this process).
         """
         if self.embedded:
             raise ConfigurationError("an embedded engine already advances runs on its own threads")
         self.runtime  # noqa: B018 - builds the runtime and its lease keeper
         assert self._leases is not None
         self._leases.start()
-        dramatiq_worker = self.transport.make_worker(threads, queues)
-        dramatiq_worker.start()
+        step_queues = {step.queue for step in self.registry.steps.values() if step.queue}
+        stop_consuming = self.transport.consume(threads, queues, declare=step_queues)
         services = self._services()
         services.start()
-        return WorkerHandle(
-            self, [self._leases.stop, dramatiq_worker.stop, services.stop, self.runtime.drain]
-        )
+        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
 
     def close(self) -> None:
         """Stop this engine's worker threads (if any) and close its connections."""

@@ -14,11 +14,13 @@ from typing import Any
 
 from .client import ErrorInfo, RunInfo, cancellation_of, output_or_raise, when
 from .decoding import combinator_value, decode_leaves, decode_plain
-from .decorators import Workflow
+from .decorators import Registry, Workflow
 from .errors import ResultTimeoutError, RunNotFoundError
 from .journal import Entry
+from .runtime.branch_steps import queues_waited_on
 from .serialization import Serializer
 from .stores.base import STATUSES, RunRecord, Store
+from .transports.base import Transport
 
 EXPORT_FORMAT = "flowgen-journal/1"
 
@@ -37,6 +39,8 @@ class RunInspection:
 
     store: Store
     serializer: Serializer
+    transport: Transport
+    registry: Registry
 
     def _record(self, run_id: str) -> RunRecord:
         """Return the stored record of ``run_id`` or raise :class:`RunNotFoundError`."""
@@ -121,6 +125,7 @@ class RunInspection:
             journal_length=record.journal_length,
             generation=record.generation,
             cancellation=cancellation_of(record),
+            unconsumed_queues=tuple(self.transport.unconsumed(queues_waited_on(record, self.registry))),
         )
 
     def journal(self, run_id: str) -> list[dict[str, Any]]:

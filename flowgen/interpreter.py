@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Generator, Iterable
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
-from .commands import COMMAND_TYPES
+from .commands import COMMAND_TYPES, Command
 from .errors import NonDeterminismError, WorkflowYieldError
 
 
@@ -62,7 +62,7 @@ class Execute:
     """The workflow yielded a command that has no journaled outcome yet."""
 
     position: int
-    command: Any
+    command: Command
 
 
 @attrs.frozen
@@ -144,8 +144,9 @@ class Replayer:
             self.generator.close()
             self.decision = Fail(bad_yield)
             return self.decision
-        self.history.append(yielded)
-        self.decision = Execute(self.position, yielded)
+        command = cast(Command, yielded)
+        self.history.append(command)
+        self.decision = Execute(self.position, command)
         return self.decision
 
     def start(self) -> Decision:

@@ -1,4 +1,4 @@
-"""Keep the leases of the runs (and parallel step attempts) this process is working on alive.
+"""Keep the leases of the runs (and step branch attempts) this process is working on alive.
 
 A run's lease expires ``lease_ttl`` seconds after it was last renewed; a background thread
 renews every lease held by this process every ``lease_ttl / 3`` seconds in one store call, so a

@@ -1,6 +1,6 @@
 """Run one step attempt, and decide what a failed attempt means under the step's retry policy.
 
-Used for steps run inline by the interpreter actor and for steps run as their own messages, so
+Used for steps run inline by the advance actor and for step branches run as their own messages, so
 both behave the same: the step context is set, the timeout is enforced, errors are captured with
 their traceback, and retries follow :class:`~flowgen.decorators.Retry`.
 """

@@ -12,12 +12,12 @@ The engine only asks this module for a :class:`Backend`; it never parses URLs it
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import attrs
 
 from .errors import ConfigurationError
 from .stores.base import Store
+from .transports.base import Transport
 
 DEFAULT_URL = "sqlite:///flowgen.sqlite3"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -29,7 +29,7 @@ class Backend:
     """What a URL opens: the store, the transport, and whether runs advance in this process."""
 
     store: Store
-    transport: Any
+    transport: Transport
     embedded: bool
 
 
@@ -73,7 +73,7 @@ def open_backend(url: str, *, retention: float | None, prefix: str, queue: str, 
         import redis
 
         from .stores.redis import RedisStore
-        from .transport import redis_transport
+        from .transports.dramatiq import redis_transport
 
         try:
             client = redis.Redis.from_url(url, health_check_interval=30)
@@ -82,13 +82,13 @@ def open_backend(url: str, *, retention: float | None, prefix: str, queue: str, 
         store = RedisStore(client=client, prefix=prefix, retention=retention)
         return Backend(store, redis_transport(client, queue), embedded=False)
     if scheme == "sqlite":
-        from .local import LocalTransport
         from .stores.sqlite import SQLiteStore
+        from .transports.local import LocalTransport
 
         return Backend(SQLiteStore(sqlite_path(url), retention=retention), LocalTransport(threads), True)
     if scheme == "memory":
-        from .local import LocalTransport
         from .stores.memory import MemoryStore
+        from .transports.local import LocalTransport
 
         return Backend(MemoryStore(), LocalTransport(threads), embedded=True)
     raise ConfigurationError(

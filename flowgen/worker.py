@@ -76,7 +76,7 @@ def run_worker_process(
     """Run one worker in this process until SIGTERM/SIGINT (or ``stop`` is set).
 
     ``prefetch`` is how many messages the process fetches ahead of its threads (default: the
-    transport's, see :class:`flowgen.transport.DramatiqTransport`).
+    transport's, see :class:`flowgen.transports.dramatiq.DramatiqTransport`).
     """
     from .engine import Engine
 
@@ -98,7 +98,10 @@ def run_worker_process(
     report_redis_configuration(engine)
     tune_gc()
     if prefetch is not None:
-        engine.transport.prefetch = prefetch
+        from .transports.dramatiq import DramatiqTransport
+
+        if isinstance(engine.transport, DramatiqTransport):
+            engine.transport.prefetch = prefetch
     handle = engine.worker(threads=threads, queues=queues)
     logger.info(
         "worker started: %d thread(s), url %s, workflows %s", threads, url, sorted(engine.registry.workflows)

@@ -16,18 +16,13 @@ Three ways to test a workflow (``docs/testing.md`` shows each):
 from __future__ import annotations
 
 from ..errors import NonDeterminismError
+from ..transports.inline import InlineTransport
+from .clock import RunnerClock
+from .errors import RunBlockedError, RunnerError
+from .handles import RunnerRun
+from .mocks import Call, StepMock, call
 from .replay import ReplayResult, load_export, verify_replay
-from .runner import (
-    Call,
-    InlineTransport,
-    RunBlockedError,
-    Runner,
-    RunnerClock,
-    RunnerError,
-    RunnerRun,
-    StepMock,
-    call,
-)
+from .runner import Runner
 
 __all__ = [
     "Call",

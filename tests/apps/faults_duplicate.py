@@ -1,4 +1,4 @@
-"""Make every interpreter message this process sends be delivered twice.
+"""Make every advance message this process sends be delivered twice.
 
 A worker importing this module (with ``tests.apps.faults``) sends two ``flowgen.advance``
 messages wherever flowgen sends one: on start, timer wake-ups, parallel step reports, events,
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flowgen.transport import DramatiqTransport
+from flowgen.transports.dramatiq import DramatiqTransport
 from tests.apps.faults_common import ledger
 
 DUPLICATES = "test:duplicates"

@@ -6,7 +6,7 @@ import pytest
 import redis
 from dramatiq.message import Message
 
-from flowgen.transport import DoorbellRedisBroker
+from flowgen.transports.doorbell import DoorbellRedisBroker
 
 pytestmark = pytest.mark.redis
 

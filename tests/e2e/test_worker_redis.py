@@ -54,10 +54,10 @@ def test_worker_completes_100_runs_of_a_five_step_workflow(redis_url: str, start
     client.close()
 
 
-def test_duplicate_interpreter_messages_run_no_step_twice(redis_url: str, start_worker) -> None:
+def test_duplicate_advance_messages_run_no_step_twice(redis_url: str, start_worker) -> None:
     with flowgen.Engine(redis_url) as engine:
         runs = [engine.start(core.five_steps, x, run_id=f"dup-{x}") for x in range(20)]
-        # Every run gets two more copies of its interpreter message before any worker runs:
+        # Every run gets two more copies of its advance message before any worker runs:
         # three workers threads may pick up the copies of one run at the same moment.
         for run in runs:
             engine.transport.enqueue([run.run_id, run.run_id])

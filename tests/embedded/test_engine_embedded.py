@@ -9,8 +9,8 @@ import pytest
 
 import flowgen
 from flowgen.errors import ConfigurationError, StoreUnavailableError
-from flowgen.local import LocalTransport
 from flowgen.stores.sqlite import SQLiteStore
+from flowgen.transports.local import LocalTransport
 
 from . import apps
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from flowgen.local import LocalTransport
+from flowgen.transports.local import LocalTransport
 from tests.conftest import wait_until
 
 

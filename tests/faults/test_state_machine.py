@@ -32,6 +32,7 @@ from flowgen.steps import call_step_function
 from flowgen.stores.base import FINISHED
 from flowgen.stores.memory import MemoryStore
 from flowgen.testing import RunnerClock
+from flowgen.transports.inline import InlineTransport
 
 pytestmark = [pytest.mark.faults]
 
@@ -76,8 +77,8 @@ class Crash(BaseException):
     """The worker process dies in the middle of a step body."""
 
 
-class RecordingTransport:
-    """A transport whose messages wait in a list until the state machine delivers them."""
+class RecordingTransport(InlineTransport):
+    """A transport whose messages wait in a list until the state machine delivers them (in any order)."""
 
     def __init__(self) -> None:
         self.runtime: Any = None
@@ -90,7 +91,7 @@ class RecordingTransport:
         self.messages.extend(("advance", run_id) for run_id in run_ids)
 
     def enqueue_branch(self, run_id: str, key: str, attempt: int, queue: str | None) -> None:
-        self.messages.append(("step", run_id, key, attempt))
+        self.messages.append(("branch", run_id, key, attempt))
 
     def deliver(self, message: tuple[Any, ...]) -> None:
         if message[0] == "advance":

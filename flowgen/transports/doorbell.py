@@ -1,20 +1,12 @@
-"""The Dramatiq transport: the only module that imports ``dramatiq``.
+"""The doorbell Redis broker: Dramatiq's RedisBroker with instant wake-up, batched acks and consumer presence.
 
-Two actors carry ids only:
-
-* ``flowgen.advance(run_id)`` advances a run (steps run inline inside it);
-* ``flowgen.step(run_id, key, attempt)`` runs one attempt of a step dispatched as its own
-  message (members of ``all_of``/``any_of``, steps declared with ``queue=``).
-
-Both run with Dramatiq's retries, age limit and time limit off (the broker gets no default
-middleware): flowgen owns retries, timers, time limits and recovery. Dramatiq is an
-at-least-once transport here; every flowgen write is fenced, so a duplicate message is a no-op.
-
-:class:`DoorbellRedisBroker` fixes the idle latency of Dramatiq's Redis consumer, which sleeps
-with exponential back-off up to the worker timeout when its queue is empty (up to a second per
-hop): enqueueing publishes on a per-queue "doorbell" channel and idle consumers block on it, so
-a message is fetched within a round trip of being enqueued. It also keeps a worker's heartbeat
-fresh while all its threads are busy, so a busy worker is never mistaken for a dead one.
+Dramatiq's Redis consumer sleeps with exponential back-off up to the worker timeout when its
+queue is empty (up to a second per hop). :class:`DoorbellRedisBroker` fixes that idle latency:
+enqueueing publishes on a per-queue "doorbell" channel and idle consumers block on it, so a
+message is fetched within a round trip of being enqueued. It also keeps a worker's heartbeat
+fresh while all its threads are busy, so a busy worker is never mistaken for a dead one, and
+each consumer records its **presence** on its queue (``<namespace>:__consumers__.<queue>``, a
+sorted set of broker ids by last fetch), so a client can tell a queue no live worker consumes.
 """
 
 from __future__ import annotations
@@ -27,7 +19,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
@@ -36,14 +27,13 @@ from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.message import Message
 from redis.exceptions import NoScriptError
 
-logger = logging.getLogger("flowgen.transport")
+logger = logging.getLogger("flowgen.transports.doorbell")
 
-DEFAULT_QUEUE = "flowgen"
-ADVANCE_ACTOR = "flowgen.advance"
-STEP_ACTOR = "flowgen.step"
 HEARTBEAT_INTERVAL = 1.0
 ACK_DELAY = 0.05
 """Longest an ack waits to travel with a fetch before it is sent on its own (seconds)."""
+PRESENCE_INTERVAL = 1.0
+"""How often a consumer renews its presence on its queue (seconds; it rides along with a fetch)."""
 
 
 def doorbell_channel(namespace: str, queue_name: str) -> str:
@@ -72,6 +62,14 @@ end
 return acked
 """
 
+# A consumer's presence on its queue: record this broker id as fetching now, forget the ones
+# that have not fetched for the heartbeat timeout (their worker is dead).
+_PRESENCE = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+return 1
+"""
+
 ScriptCall = tuple[Any, list[Any], Sequence[Any]]
 """A script call for :meth:`DoorbellRedisBroker.call_scripts`: ``(script, keys, args)``."""
 
@@ -98,6 +96,7 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
         self.low_water = prefetch // 2
         self.slot_freed = threading.Event()
         self.last_heartbeat = 0.0
+        self.last_presence = 0.0
         self.ack_lock = threading.Lock()
         self.pending_acks: list[str] = []
         self.oldest_ack = 0.0
@@ -143,6 +142,9 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
         calls: list[ScriptCall] = []
         if acks:
             calls.append(broker.ack_call(self.queue_name, acks))
+        renew_presence = fetch is not None and time.monotonic() - self.last_presence >= PRESENCE_INTERVAL
+        if renew_presence:
+            calls.append(broker.presence_call(self.queue_name))
         if fetch is not None:
             calls.append(broker.dispatch_call(self.queue_name, "fetch", [fetch]))
         try:
@@ -151,6 +153,8 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
             with self.ack_lock:
                 self.pending_acks[:0] = acks
             raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
+        if renew_presence:
+            self.last_presence = time.monotonic()
         if fetch is not None:
             self.last_heartbeat = time.monotonic()
             return list(replies[-1] or [])
@@ -226,6 +230,8 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
                     "could not ack %d message(s) on shutdown; they will be redelivered (a no-op)", len(acks)
                 )
         with contextlib.suppress(redis.RedisError):
+            self.broker.leave(self.queue_name)
+        with contextlib.suppress(redis.RedisError):
             self.pubsub.close()
 
 
@@ -242,6 +248,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self._head_message = self.client.register_script(_HEAD_MESSAGE)
         self._ack_many = self.client.register_script(_ACK_MANY)
+        self._presence = self.client.register_script(_PRESENCE)
 
     @property
     def consumer_class(self) -> type:
@@ -273,6 +280,28 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         except DecodeError:
             return 0.0
         return max(0.0, current_millis() - enqueued) / 1000.0
+
+    def presence_key(self, queue_name: str) -> str:
+        """The sorted set of the broker ids consuming ``queue_name``, by when each last fetched (ms)."""
+        return f"{self.namespace}:__consumers__.{queue_name}"
+
+    def presence_call(self, queue_name: str) -> ScriptCall:
+        """Record this broker (one worker process) as consuming ``queue_name`` now, for :meth:`call_scripts`."""
+        now = current_millis()
+        return (
+            self._presence,
+            [self.presence_key(queue_name)],
+            [self.broker_id, now, now - self.heartbeat_timeout],
+        )
+
+    def live_consumers(self, queue_name: str) -> int:
+        """How many worker processes fetched from ``queue_name`` within the heartbeat timeout."""
+        since = current_millis() - self.heartbeat_timeout
+        return int(self.client.zcount(self.presence_key(queue_name), since, "+inf"))
+
+    def leave(self, queue_name: str) -> None:
+        """Forget this broker's presence on ``queue_name`` (its consumer stops)."""
+        self.client.zrem(self.presence_key(queue_name), self.broker_id)
 
     def dispatch_call(self, queue_name: str, command: str, args: Sequence[Any]) -> ScriptCall:
         """One call of Dramatiq's ``dispatch`` script, laid out as ``RedisBroker``'s own calls are
@@ -362,87 +391,3 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         for message in sent:
             self.emit_after("enqueue", message, None)
         return sent
-
-
-class DramatiqTransport:
-    """Sends flowgen's messages through a Dramatiq broker and runs its actors in Dramatiq workers.
-
-    Args:
-        broker: the broker (a :class:`DoorbellRedisBroker` for Redis).
-        queue: the Dramatiq queue of the interpreter actor.
-    """
-
-    def __init__(self, broker: dramatiq.Broker, queue: str = DEFAULT_QUEUE) -> None:
-        self.broker = broker
-        self.queue = queue
-        self.prefetch: int | None = None
-        """Messages a worker fetches ahead of its threads; ``None`` keeps Dramatiq's default."""
-        self.runtime: Any = None
-        options = {"max_retries": 0, "time_limit": None, "max_age": None}
-        self.advance_actor = dramatiq.Actor(
-            self._advance,
-            broker=broker,
-            actor_name=ADVANCE_ACTOR,
-            queue_name=queue,
-            priority=0,
-            options=options,
-        )
-        self.step_actor = dramatiq.Actor(
-            self._step, broker=broker, actor_name=STEP_ACTOR, queue_name=queue, priority=0, options=options
-        )
-
-    def bind(self, runtime: Any) -> None:
-        """Route received messages to ``runtime`` (a :class:`flowgen.runtime.Runtime`)."""
-        self.runtime = runtime
-
-    def _advance(self, run_id: str) -> None:
-        self.runtime.advance(run_id)
-
-    def _step(self, run_id: str, key: str, attempt: int) -> None:
-        self.runtime.run_branch(run_id, key, attempt)
-
-    def _send(self, messages: Iterable[Message[Any]]) -> None:
-        if isinstance(self.broker, DoorbellRedisBroker):
-            self.broker.enqueue_many(list(messages))
-            return
-        for message in messages:
-            self.broker.enqueue(message)
-
-    def enqueue(self, run_ids: Sequence[str]) -> None:
-        """Send one ``advance`` message per run id."""
-        self._send(self.advance_actor.message(run_id) for run_id in run_ids)
-
-    def backlog(self) -> float:
-        """Seconds the oldest waiting ``advance`` message has waited (0 when the broker cannot tell)."""
-        if isinstance(self.broker, DoorbellRedisBroker):
-            return self.broker.backlog(self.queue)
-        return 0.0
-
-    def enqueue_branch(self, run_id: str, key: str, attempt: int, queue: str | None) -> None:
-        """Send a ``step`` message for one attempt of a parallel step."""
-        message = self.step_actor.message(run_id, key, attempt)
-        if queue and queue != self.queue:
-            self.broker.declare_queue(queue)
-            message = message.copy(queue_name=queue)
-        self._send([message])
-
-    def make_worker(
-        self, threads: int, queues: Iterable[str] | None = None, timeout_ms: int = 1000
-    ) -> dramatiq.Worker:
-        """Build (not start) a Dramatiq worker for flowgen's actors."""
-        worker = dramatiq.Worker(
-            self.broker,
-            queues=set(queues) if queues else None,
-            worker_threads=threads,
-            worker_timeout=timeout_ms,
-        )
-        if self.prefetch is not None:
-            worker.queue_prefetch = max(1, self.prefetch)
-        return worker
-
-
-def redis_transport(
-    client: redis.Redis, queue: str = DEFAULT_QUEUE, namespace: str = "flowgen-dramatiq"
-) -> DramatiqTransport:
-    """Build the Dramatiq transport on a Redis client (shared with the store)."""
-    return DramatiqTransport(DoorbellRedisBroker(client=client, namespace=namespace), queue)

@@ -1,4 +1,4 @@
-"""The in-process transport: advance runs on threads of this process.
+"""The local transport: advance runs on threads of this process (embedded engines).
 
 Used by the embedded engines (``sqlite://`` and ``memory://``). It is a plain work queue with
 worker threads rather than Dramatiq on an in-process broker: the messages never leave the
@@ -13,33 +13,37 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-logger = logging.getLogger("flowgen.local")
+from .base import Receiver, Stop
+
+logger = logging.getLogger("flowgen.transports.local")
 
 _STOP = object()
 
 
 class LocalTransport:
-    """A thread pool fed by ``enqueue`` / ``enqueue_branch``.
+    """A thread pool fed by ``enqueue`` / ``enqueue_branch`` (a :class:`~.base.Transport`).
+
+    Queues are ignored: every message is processed by this process's threads.
 
     Args:
-        threads: how many runs (or parallel steps) advance at once.
+        threads: how many runs (or branches) advance at once.
     """
 
     def __init__(self, threads: int = 8) -> None:
         if threads < 1:
             raise ValueError("threads must be at least 1")
         self.threads = threads
-        self.runtime: Any = None
+        self.receiver: Receiver | None = None
         self._queue: queue.Queue[Any] = queue.Queue()
         self._workers: list[threading.Thread] = []
         self._busy = 0
         self._idle = threading.Condition()
 
-    def bind(self, runtime: Any) -> None:
-        self.runtime = runtime
+    def bind(self, receiver: Receiver) -> None:
+        self.receiver = receiver
 
     def enqueue(self, run_ids: Sequence[str]) -> None:
         """Queue "advance" messages; dropped when no worker thread runs (see :meth:`start`)."""
@@ -50,7 +54,7 @@ class LocalTransport:
 
     def enqueue_branch(self, run_id: str, key: str, attempt: int, queue_name: str | None) -> None:
         if self._workers:
-            self._queue.put((time.monotonic(), "step", run_id, key, attempt))
+            self._queue.put((time.monotonic(), "branch", run_id, key, attempt))
 
     def backlog(self) -> float:
         """Seconds the oldest queued message has waited (0 when the queue is empty)."""
@@ -60,6 +64,18 @@ class LocalTransport:
             return 0.0
         enqueued: float = head[0]
         return max(0.0, time.monotonic() - enqueued)
+
+    def unconsumed(self, queues: Collection[str]) -> list[str]:
+        """Always ``[]``: this process's threads process every queue."""
+        return []
+
+    def consume(
+        self, threads: int, queues: Sequence[str] | None = None, declare: Collection[str] = ()
+    ) -> Stop:
+        """Start ``threads`` worker threads (see :meth:`start`); ``queues`` and ``declare`` do not matter here."""
+        self.threads = threads
+        self.start()
+        return self.stop
 
     def start(self) -> None:
         """Start the worker threads. Until then messages are dropped: an engine that does not
@@ -93,10 +109,12 @@ class LocalTransport:
             with self._idle:
                 self._busy += 1
             try:
+                receiver = self.receiver
+                assert receiver is not None, "LocalTransport.bind() was not called"
                 if item[1] == "advance":
-                    self.runtime.advance(item[2])
+                    receiver.advance(item[2])
                 else:
-                    self.runtime.run_branch(item[2], item[3], item[4])
+                    receiver.run_branch(item[2], item[3], item[4])
             except Exception:
                 logger.exception("processing %r failed", item)
             finally:

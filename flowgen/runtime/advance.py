@@ -1,0 +1,390 @@
+"""The advance loop: one advance of one run under one lease epoch (see :meth:`.Runtime.advance`).
+
+:class:`Advance` is the shell around the evaluators. It knows no command family:
+
+1. **replay**: rebuild the workflow generator and feed it the journal (or take the live
+   generator this process parked last time);
+2. **evaluate**: for each command the interpreter says comes next, ask :mod:`.dispatch` what to
+   do (an :data:`~.actions.Action`);
+3. **apply** the action: journal a resolved command and send its outcome into the workflow, run
+   a step attempt, read more facts, create child runs, park or finish the run;
+4. **commit** in :meth:`Advance._flush`: every write of the advance is one fenced
+   :class:`~flowgen.stores.base.Commit` (close the entry, open the next one, consume events,
+   write branch records, park or finish), refused if another worker took the run over.
+
+What it knows of the run (and shows the evaluators as their :class:`~.view.RunView`) is in
+its base class, :class:`~.state.AdvanceState`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, NoReturn
+
+import attrs
+
+from ..decoding import recorded
+from ..errors import FlowgenError, LeaseLostError, NonDeterminismError, RunFinishedError, SerializationError
+from ..faults import fault_point
+from ..interpreter import Complete, Decision, Execute, Fail, Replayer
+from ..serialization import error_record
+from ..steps import run_attempt
+from ..stores.base import (
+    CANCEL_DELIVERED,
+    CANCEL_REQUESTED,
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    KEEP,
+    PAUSED,
+    Commit,
+    CommitResult,
+    Finish,
+    Park,
+)
+from . import dispatch
+from ._typing import assert_never
+from .actions import (
+    Action,
+    Begin,
+    DeliverCancel,
+    Dispatch,
+    FailRun,
+    Held,
+    Load,
+    Resolve,
+    Restart,
+    RunAttempt,
+    SetStatus,
+    StartChildren,
+    Wait,
+    Warn,
+)
+from .cache import CACHE_HORIZON, Cached
+from .state import AdvanceState
+from .view import FinishedAttempt
+
+logger = logging.getLogger("flowgen.runtime")
+
+
+class _Done(Exception):
+    """The advance ended (finished, parked or failed the run); unwinds the loop."""
+
+
+class Advance(AdvanceState):
+    """One advance of one run under one lease epoch; see the module docstring."""
+
+    # -- replay -----------------------------------------------------------------------------
+
+    def _start_replayer(self) -> Decision:
+        cached = self.cached
+        if cached is not None and cached.epoch + 1 == self.epoch and cached.position == self.position:
+            self.replayer = cached.replayer
+            assert self.replayer.decision is not None
+            return self.replayer.decision
+        if cached is not None:
+            cached.replayer.close()
+        journal = self.snapshot.journal
+        if cached is not None:
+            journal = self.rt.store.read_journal(self.run_id, 0)
+        workflow = self.rt.registry.workflow(self.run_record.workflow)
+        call = self.rt.serializer.decode(self.run_record.args, run_id=self.run_id, slot="args")
+        self.replayer = Replayer(workflow(*call["args"], **call["kwargs"]))
+        return self.replayer.replay(recorded(self.rt.serializer, self.run_id, entry) for entry in journal)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            if self.run_record.status == PAUSED:
+                # Paused while nobody advanced it: there is nothing to do until resume().
+                self.rt.store.release(self.run_id, self.epoch)
+                return
+            try:
+                decision = self._start_replayer()
+            except (FlowgenError, TypeError) as error:
+                self._finish_failed(error)
+            else:
+                try:
+                    self._loop(decision)
+                except (SerializationError, NonDeterminismError) as error:
+                    # A value that cannot be decoded or encoded while evaluating (an event payload
+                    # whose seal does not match, arguments of a step branch JSON cannot encode),
+                    # or code that yields another command than the open entry records, fails the
+                    # run; letting it escape would fail every advance, forever.
+                    self._fail_without_append(error)
+        except _Done:
+            return
+
+    def _loop(self, decision: Decision) -> None:
+        while True:
+            if isinstance(decision, Complete):
+                self._complete(decision.output)
+            if isinstance(decision, Fail):
+                decision = self._settle(
+                    decision, dispatch.decide_failure(self, self.next_position, decision.error)
+                )
+                continue
+            if self.rt.draining.is_set():
+                self._hand_over()
+            decision = self._settle(decision, dispatch.decide(self, decision.position, decision.command))
+
+    def _settle(self, decision: Execute | Fail, action: Action) -> Decision:
+        """Apply actions until the command is decided; return the interpreter's next decision.
+
+        After an action that does not end the command the command is evaluated again (with the
+        new facts). Returns ``decision`` itself when the run must be looked at again from the
+        top (a park was refused because something arrived, a step attempt was held by a pause
+        or a cancellation).
+        """
+        while True:
+            match action:
+                case RunAttempt():
+                    self._run_attempt(action)
+                case Resolve():
+                    self._resolve(action)
+                    assert self.replayer is not None
+                    return self.replayer.send(action.outcome)
+                case Wait():
+                    self._park(action)
+                    return decision
+                case Held():
+                    return decision
+                case Restart():
+                    return self._continue_as_new(action)
+                case FailRun():
+                    self._fail_run(action)
+                case Load():
+                    self._load(action)
+                    if action.event_types and (self.cancel_state == CANCEL_REQUESTED or self.pause_requested):
+                        # The inbox read also brought a cancel or pause that arrived since the
+                        # controls were checked (and the signals count that includes it: parking
+                        # on it would bury the request). Honour it now.
+                        return decision
+                case StartChildren():
+                    for message in action.dispatch:
+                        self._dispatch(message)
+                    self._start_children(action)
+                case Begin():
+                    self.open = action.entry
+                    self._flush(open_entry=action.entry, status=action.status)
+                case SetStatus():
+                    self.status_change = action.status
+                case DeliverCancel():
+                    self.deliver_cancel = True
+                    self.cancel_state = CANCEL_DELIVERED
+                case Warn():
+                    self.warned = True
+                    settings = self.rt.settings
+                    logger.warning(
+                        "run %s has %d journal entries (warning threshold %d, limit %d); consider "
+                        "flowgen.continue_as_new()",
+                        self.run_id,
+                        action.position,
+                        settings.journal_warn,
+                        settings.journal_limit,
+                    )
+                case _:
+                    assert_never(action)
+            if isinstance(decision, Execute):
+                action = dispatch.evaluate(self, decision.position, decision.command)
+            else:
+                action = dispatch.decide_failure(self, self.next_position, decision.error)
+            self.ran = self.held = None
+
+    def _hand_over(self) -> NoReturn:
+        """This worker is stopping: journal what is decided and give the run back, ready to go on."""
+        if self.pending or self.consume or self.branch_writes:
+            self._flush()
+        if self.replayer is not None:
+            self.replayer.close()
+        self.rt.store.release(self.run_id, self.epoch)
+        self.rt.enqueue([self.run_id])
+        raise _Done
+
+    # -- applying actions -------------------------------------------------------------------
+
+    def _resolve(self, resolved: Resolve) -> None:
+        """Journal a decided command (with the next commit) and forget the facts of its position."""
+        for message in resolved.dispatch:
+            self._dispatch(message)
+        for key in resolved.drop_branches:
+            self.branch_writes[key] = None
+        for child in resolved.cancel_children:
+            self.after_commit.append(functools.partial(self._cancel_loser, child))
+        for event_type, event_id in resolved.consume:
+            self.consume.append((event_type, event_id))
+            self.inbox.take(event_type, event_id)
+        if resolved.deliver_cancel:
+            self.deliver_cancel = True
+            self.cancel_state = CANCEL_DELIVERED
+        if resolved.status is not None:
+            self.status_change = resolved.status
+        self.pending.append(resolved.entry)
+        self.open = None
+        if self.children or self.started or self.journal is not None:
+            self.children, self.started, self.journal = {}, {}, None
+
+    def _dispatch(self, message: Dispatch) -> None:
+        """Write a branch record with the next commit and send its message after it."""
+        self.branch_writes[message.key] = message.record
+        self.after_commit.append(
+            functools.partial(
+                self.rt.enqueue_branch, self.run_id, message.key, message.attempt, message.queue
+            )
+        )
+
+    def _run_attempt(self, action: RunAttempt) -> None:
+        """Run one step attempt in this thread (committing its start first when asked to)."""
+        if action.records_start and self._flush(open_entry=self.open, hold_if_requested=True).held:
+            self.held = action
+            return
+        result = run_attempt(action.step, action.args, action.kwargs, action.context, self.rt.invoker)
+        fault_point("after_step_body", action.step.name)
+        if self.rt.leases is not None and self.rt.leases.is_lost(self.run_id, self.epoch):
+            raise LeaseLostError(
+                f"lost the lease while step {action.step.name!r} ran; its result is discarded"
+            )
+        self.ran = FinishedAttempt(action, result, self.now)
+
+    def _cancel_loser(self, child_id: str) -> None:
+        """Cancel a child run that lost an ``any_of`` (or was abandoned by a failed ``all_of``)."""
+        try:
+            self.rt.request_control(child_id, "cancel")
+        except RunFinishedError:
+            return
+
+    def _fail_run(self, action: FailRun) -> NoReturn:
+        if action.discard_pending:
+            self.pending = []
+            self.consume = []
+        if action.append is not None:
+            self.pending.append(action.append)
+            self.open = None
+        self._finish_failed(action.error)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _flush(
+        self,
+        *,
+        open_entry: Any = KEEP,
+        park: Park | None = None,
+        finish: Finish | None = None,
+        status: str | None = None,
+        continue_as_new: str | None = None,
+        hold_if_requested: bool = False,
+    ) -> CommitResult:
+        if status is None and finish is None and park is None:
+            status, self.status_change = self.status_change, None
+        change = Commit(
+            run_id=self.run_id,
+            epoch=self.epoch,
+            position=self.position,
+            append=list(self.pending),
+            open=open_entry,
+            consume=list(self.consume),
+            branches=dict(self.branch_writes),
+            park=park,
+            finish=finish,
+            status=status,
+            continue_as_new=continue_as_new,
+            cancel_delivered=self.deliver_cancel,
+            hold_if_requested=hold_if_requested,
+        )
+        result = self.rt.store.commit(change, self.now, self.rt.settings.grace)
+        if not result.ok:
+            if self.replayer is not None:
+                self.replayer.close()
+            raise LeaseLostError(
+                f"commit at position {self.position} under epoch {self.epoch} was refused ({result.reason}); "
+                "another worker has advanced this run"
+            )
+        fault_point("after_commit", self.run_id)
+        if status is not None:
+            self.run_record.status = status
+        self.deliver_cancel = False
+        self.pause_requested = result.pause_requested
+        if self.cancel_state != CANCEL_DELIVERED:
+            self.cancel_state = result.cancel_requested
+        self.position += len(self.pending)
+        self.pending = []
+        self.consume = []
+        for key, value in self.branch_writes.items():
+            if value is None:
+                self.branches.pop(key, None)
+            else:
+                self.branches[key] = value
+        self.branch_writes = {}
+        callbacks, self.after_commit = self.after_commit, []
+        for callback in callbacks:
+            callback()
+        if result.wake:
+            self.rt.enqueue(list(result.wake))
+        return result
+
+    def _complete(self, output: Any) -> NoReturn:
+        try:
+            text = self.rt.serializer.encode(
+                output,
+                run_id=self.run_id,
+                slot="output",
+                what=f"the return value of workflow {self.run_record.workflow!r}",
+            )
+        except SerializationError as error:
+            self._finish_failed(error)
+        status = CANCELLED if self.cancel_state == CANCEL_DELIVERED else COMPLETED
+        self._flush(open_entry=None, finish=Finish(status, output=text))
+        raise _Done
+
+    def _finish_failed(self, error: BaseException) -> NoReturn:
+        # Nothing pending is appended when the run fails because of the advance itself (a bad
+        # result, non-determinism): only what was already decided before stays.
+        if self.replayer is not None:
+            self.replayer.close()
+        status = CANCELLED if self.cancel_state == CANCEL_DELIVERED else FAILED
+        self._flush(open_entry=None, finish=Finish(status, error=error_record(error)))
+        raise _Done
+
+    def _fail_without_append(self, error: BaseException) -> NoReturn:
+        self.pending = []
+        self.consume = []
+        self._finish_failed(error)
+
+    def _continue_as_new(self, restart: Restart) -> Decision:
+        """End this journal and start the workflow over with new arguments, in this same advance."""
+        workflow = self.rt.registry.workflow(self.run_record.workflow)
+        self.pending = []
+        self._flush(open_entry=None, continue_as_new=restart.args_text)
+        if self.replayer is not None:
+            self.replayer.close()
+        self.position = 0
+        self.open = None
+        self.warned = False
+        self.journal = None
+        self.children, self.started = {}, {}
+        self.run_record = attrs.evolve(
+            self.run_record,
+            args=restart.args_text,
+            generation=self.run_record.generation + 1,
+            journal_length=0,
+        )
+        self.replayer = Replayer(workflow(*restart.args, **restart.kwargs))
+        return self.replayer.start()
+
+    def _park(self, wait: Wait) -> None:
+        """Park the run until what ``wait`` names; if something arrived meanwhile, re-read instead."""
+        for message in wait.dispatch:
+            self._dispatch(message)
+        parked = self._flush(
+            open_entry=self.open, park=Park(self.signals, wait.types, wait.timer, wait.status)
+        ).parked
+        if parked:
+            assert self.replayer is not None
+            if wait.internal or (wait.timer is not None and wait.timer - self.now <= CACHE_HORIZON):
+                self.rt.cache.put(self.run_id, Cached(self.replayer, self.epoch, self.position))
+            else:
+                self.replayer.close()
+            raise _Done
+        self._refresh(wait.types)

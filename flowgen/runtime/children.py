@@ -1,0 +1,87 @@
+"""Child runs: ``child(...)`` (wait for its result) and ``start_child(...)`` (only its run id).
+
+A child run is a branch of a tree (:mod:`.parallel`). Its run id is the one given, else
+``<parent>/<position>[.<path>]`` (with ``g<n>/`` after the parent restarted or continued as new,
+so a new generation never finds the children of the previous one). Creating it is idempotent on
+that id: the evaluator asks the loop to create it (:class:`~.actions.StartChild`) and, told
+what the store did (:attr:`~.view.RunView.started`), records its id, or fails the branch when
+the id is taken by another workflow or other arguments. A waited-for child resolves the branch
+when it finishes: with its output, or with :class:`~flowgen.errors.ChildWorkflowError`.
+"""
+
+from __future__ import annotations
+
+from ..commands import ChildRun
+from ..decoding import leaf_slot
+from ..errors import ChildWorkflowError, RunIdConflictError, SerializationError
+from ..journal import LeafOutcome, LeafState
+from ..serialization import error_record, rebuild_error
+from ..stores.base import COMPLETED, NewRun
+from .actions import BranchOutcome, StartChild
+from .parallel import TreePass
+from .settings import encode_call, fingerprint
+from .view import RunView
+
+
+def child_id(view: RunView, position: int, path: str) -> str:
+    """The default id of a child run: ``<parent>/<pos>[.<path>]``, with ``g<n>/`` after a restart.
+
+    The generation keeps a restarted (or continued-as-new) parent from finding the child
+    runs of its previous generation at the same positions.
+    """
+    generation = view.run_record.generation
+    prefix = f"{view.run_id}/g{generation}/" if generation else f"{view.run_id}/"
+    return prefix + str(position) + (f".{path}" if path else "")
+
+
+def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state: LeafState) -> BranchOutcome:
+    """Evaluate the child-run branch ``command`` at ``path`` (see the module docstring)."""
+    if state.child is None:
+        run_id = command.run_id or child_id(view, tree.position, path)
+        started = view.started.get(run_id)
+        if started is None:
+            try:
+                args = encode_call(
+                    view.serializer, run_id, command.workflow_name, command.args, command.kwargs
+                )
+            except SerializationError as error:
+                return LeafOutcome(False, error=error_record(error, ""), finished=view.now)
+            new = NewRun(
+                run_id,
+                command.workflow_name,
+                args,
+                fingerprint(command.workflow_name, args),
+                view.now,
+                parent=view.run_id if command.wait else None,
+            )
+            tree.starts.append(StartChild(new, read_back=command.wait))
+            return None
+        if started.conflicts:
+            conflict = RunIdConflictError(
+                f"child run id {run_id!r} is already used by a run of {started.record.workflow!r} with other arguments"
+            )
+            return LeafOutcome(False, error=error_record(conflict, ""), finished=view.now)
+        state.child = run_id
+    if not command.wait:
+        text = view.serializer.encode(
+            state.child, run_id=view.run_id, slot=leaf_slot(tree.position, path), what="a child run id"
+        )
+        return LeafOutcome(True, value=text, finished=view.now)
+    child = view.children.get(state.child)
+    if child is None or not child.is_finished:
+        tree.internal = True
+        return None
+    finished = child.finished or view.now
+    slot = leaf_slot(tree.position, path)
+    if child.status == COMPLETED:
+        value = view.serializer.decode(child.output or "null", run_id=child.run_id, slot="output")
+        text = view.serializer.encode(
+            value, run_id=view.run_id, slot=slot, what=f"the result of child run {child.run_id!r}"
+        )
+        return LeafOutcome(True, value=text, finished=finished)
+    cause = rebuild_error(child.error) if child.error else None
+    failure = ChildWorkflowError(
+        f"child run {child.run_id!r} of {child.workflow!r} ended {child.status}: {cause}"
+    )
+    failure.__cause__ = cause
+    return LeafOutcome(False, error=error_record(failure, ""), finished=finished)

@@ -1,0 +1,202 @@
+"""The :class:`Runtime`: what a process does with each message a transport delivers.
+
+* ``advance(run_id)`` (the **advance actor**'s message): take the run's lease, load a snapshot,
+  and advance the run as far as it can go now (:class:`~.advance.Advance`), releasing the lease
+  if advancing itself fails so another attempt can be made;
+* ``run_branch(run_id, key, attempt)`` (the **branch actor**'s message): run one attempt of a
+  step branch (a step inside ``all_of``/``any_of``, or a ``queue=`` step) and report its outcome
+  in the branch record, waking the run.
+
+It knows the :class:`~flowgen.stores.base.Store` contract and two callables of the transport
+(send "advance run X", send "run attempt N of branch K of run X"), never Redis or Dramatiq.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import random
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..clock import Clock
+from ..commands import StepCall
+from ..context import StepContext
+from ..decoding import leaf_slot
+from ..decorators import Registry, Step
+from ..errors import FlowgenError, LeaseLostError, RunFinishedError, SerializationError
+from ..faults import fault_point
+from ..leases import LeaseKeeper
+from ..serialization import Serializer, error_record
+from ..steps import StepInvoker, call_step_function, is_retryable, run_attempt
+from ..stores.base import ControlResult, Store
+from .advance import Advance
+from .cache import GeneratorCache
+from .settings import Settings
+
+logger = logging.getLogger("flowgen.runtime")
+
+EnqueueRuns = Callable[[Sequence[str]], None]
+"""Sends one "advance run X" message per run id."""
+EnqueueBranch = Callable[[str, str, int, "str | None"], None]
+"""Sends "run attempt N of branch K of run X" on a queue (``None``: the transport's own)."""
+
+
+class Runtime:
+    """Advances runs against a store; one per engine (and per worker process)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        serializer: Serializer,
+        registry: Registry,
+        clock: Clock,
+        settings: Settings,
+        enqueue: EnqueueRuns,
+        enqueue_branch: EnqueueBranch,
+        leases: LeaseKeeper | None = None,
+        invoker: StepInvoker = call_step_function,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.serializer = serializer
+        self.registry = registry
+        self.clock = clock
+        self.settings = settings
+        self.enqueue = enqueue
+        self.enqueue_branch = enqueue_branch
+        self.leases = leases
+        self.invoker = invoker
+        self.rng = rng or random.Random()
+        self.cache = GeneratorCache(settings.cache_size)
+        self.draining = threading.Event()
+        self._owner_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._owners = itertools.count(1)
+
+    # -- the two messages --------------------------------------------------------------------
+
+    def advance(self, run_id: str) -> None:
+        """Advance one run as far as it can go now; a no-op if another worker holds it."""
+        owner = f"{self._owner_prefix}-{next(self._owners)}"
+        cached = self.cache.take(run_id)
+        offset = cached.position if cached is not None else 0
+        snapshot = self.store.acquire(run_id, owner, self.settings.lease_ttl, self.clock.now(), offset)
+        if snapshot is None:
+            if cached is not None:
+                self.cache.put(run_id, cached)
+            return
+        fault_point("after_acquire", run_id)
+        if self.leases is not None:
+            self.leases.hold(run_id, snapshot.epoch)
+        try:
+            Advance(self, snapshot, cached).run()
+        except LeaseLostError as error:
+            logger.warning("run %s: %s", run_id, error)
+        except Exception:
+            logger.exception("run %s: advancing failed; it stays ready and will be retried", run_id)
+            self.store.release(run_id, snapshot.epoch)
+        finally:
+            if self.leases is not None:
+                self.leases.drop(run_id, snapshot.epoch)
+
+    def run_branch(self, run_id: str, key: str, attempt: int) -> None:
+        """Run attempt ``attempt`` of the step branch ``key`` of a run, and report its outcome."""
+        now = self.clock.now()
+        record = self.store.branch_begin(run_id, key, attempt, self.settings.lease_ttl, now)
+        if record is None:
+            return
+        if self.leases is not None:
+            self.leases.hold_branch(run_id, key, attempt)
+        try:
+            outcome = self._branch_outcome(run_id, key, attempt, record)
+        finally:
+            if self.leases is not None:
+                self.leases.drop_branch(run_id, key)
+        woken = self.store.branch_finish(run_id, key, attempt, outcome, self.clock.now(), self.settings.grace)
+        fault_point("after_branch_report", str(record.get("step", "")))
+        if woken:
+            self.enqueue([run_id])
+
+    def _branch_outcome(self, run_id: str, key: str, attempt: int, record: dict[str, Any]) -> dict[str, Any]:
+        """Run the attempt a branch record describes; return the report the branch record keeps."""
+        started = self.clock.now()
+        try:
+            step = self.registry.step(record["step"])
+            call = self.serializer.decode(record["args"], run_id=run_id, slot=f"{key}:args")
+        except FlowgenError as error:
+            return {
+                "ok": False,
+                "error": error_record(error),
+                "retryable": False,
+                "started": started,
+                "finished": self.clock.now(),
+            }
+        context = StepContext(
+            run_id, record.get("workflow", ""), step.name, key, attempt, int(record.get("gen", 0))
+        )
+        result = run_attempt(step, call["args"], call["kwargs"], context, self.invoker)
+        fault_point("after_step_body", step.name)
+        finished = self.clock.now()
+        if result.ok:
+            position, _, path = key.partition("/")
+            try:
+                text = self.serializer.encode(
+                    result.value,
+                    run_id=run_id,
+                    slot=leaf_slot(int(position), path),
+                    what=f"the result of step {step.name!r}",
+                )
+            except SerializationError as error:
+                return {
+                    "ok": False,
+                    "error": error_record(error),
+                    "fatal": True,
+                    "started": started,
+                    "finished": finished,
+                }
+            return {"ok": True, "value": text, "started": started, "finished": finished}
+        assert result.error is not None
+        return {
+            "ok": False,
+            "error": error_record(result.error, result.traceback),
+            "retryable": is_retryable(step, result.error),
+            "timeout": result.timed_out,
+            "started": started,
+            "finished": finished,
+        }
+
+    # -- what the engine and the advance loop use ----------------------------------------------
+
+    def drain(self) -> None:
+        """Stop taking runs further: each run being advanced here stops after its current step.
+
+        Called when the worker shuts down gracefully, so a SIGTERM does not wait for whole
+        workflows: what each run decided is journaled, its lease released, and it is enqueued
+        again for another worker (or this one after a restart).
+        """
+        self.draining.set()
+
+    def request_control(self, run_id: str, action: str) -> ControlResult:
+        """Pause, resume, cancel or terminate a run; cancellations cascade to its child runs.
+
+        Runs the request makes ready (and parents a termination wakes) are enqueued.
+        """
+        result = self.store.control(run_id, action, self.clock.now(), self.settings.grace)
+        wake = ([run_id] if result.wake else []) + ([result.parent] if result.parent else [])
+        if wake:
+            self.enqueue(wake)
+        if action in ("cancel", "terminate"):
+            for child in self.store.children(run_id):
+                try:
+                    self.request_control(child, action)
+                except RunFinishedError:
+                    continue
+        return result
+
+    def step_for(self, call: StepCall) -> Step:
+        """The declared step a call names (the one it was built from, else the registry's)."""
+        return call.step if isinstance(call.step, Step) else self.registry.step(call.step_name)

@@ -1,0 +1,48 @@
+"""What the runtime is configured with, and how a workflow call becomes a new run's stored arguments."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from ..serialization import Serializer
+
+
+@attrs.define
+class Settings:
+    """Engine settings the runtime needs.
+
+    Attributes:
+        lease_ttl: seconds a run's lease lasts without renewal.
+        grace: seconds a run may sit in the ready index after an enqueue before the reconciler
+            enqueues it again (also: how long a dispatched branch message may wait unstarted).
+        journal_warn: log a warning when a run's journal passes this many entries.
+        journal_limit: fail a run whose journal reaches this many entries.
+        cache_size: live generators kept per process so a resumed run skips replay.
+    """
+
+    lease_ttl: float = 10.0
+    grace: float = 15.0
+    journal_warn: int = 2000
+    journal_limit: int = 10000
+    cache_size: int = 256
+
+
+def fingerprint(workflow: str, args_text: str) -> str:
+    """Digest of a run's workflow and encoded arguments, to detect a reused run id."""
+    return hashlib.sha256(f"{workflow}\0{args_text}".encode()).hexdigest()[:32]
+
+
+def encode_call(
+    serializer: Serializer, run_id: str, workflow: str, args: Sequence[Any], kwargs: dict[str, Any]
+) -> str:
+    """Encode a workflow call's arguments for a new run."""
+    return serializer.encode(
+        {"args": list(args), "kwargs": dict(kwargs)},
+        run_id=run_id,
+        slot="args",
+        what=f"the arguments of workflow {workflow!r}",
+    )

@@ -1,0 +1,13 @@
+"""Transports: how "advance run X" and "run attempt N of branch K" reach a worker.
+
+:mod:`.base` is the contract (:class:`~.base.Transport`); :mod:`.dramatiq` (with its
+:mod:`.doorbell` Redis broker) serves ``flowgen worker`` processes, :mod:`.local` embedded
+engines, :mod:`.inline` the test runner. Importing this package imports neither Dramatiq nor
+Redis; only :mod:`.dramatiq` and :mod:`.doorbell` do.
+"""
+
+from __future__ import annotations
+
+from .base import Receiver, Stop, Transport
+
+__all__ = ["Receiver", "Stop", "Transport"]

@@ -1,0 +1,202 @@
+"""The Dramatiq transport: flowgen's two actors on a Dramatiq broker (Redis in production).
+
+Two actors carry ids only:
+
+* the **advance actor**, ``flowgen.advance(run_id)``: advance a run (inline steps run inside it);
+* the **branch actor**, ``flowgen.run_branch(run_id, key, attempt)``: run one attempt of a step
+  branch, a step sent as its own message (inside ``all_of``/``any_of``, or declared with ``queue=``).
+  Earlier versions named it ``flowgen.step``; that name stays registered as an alias, so
+  messages queued by an older version still run.
+
+Both run with Dramatiq's retries, age limit and time limit off (the broker gets no default
+middleware): flowgen owns retries, timers, time limits and recovery. Dramatiq is an
+at-least-once transport here; every flowgen write is fenced, so a duplicate message is a no-op.
+This package's :mod:`.doorbell` broker is what makes it fast on Redis.
+
+Queues: the advance actor's queue is the transport's own (``flowgen`` by default); a branch of
+a step declared with ``queue="x"`` is sent on ``x``. A worker consumes the queues it is given,
+declared when it starts (``flowgen worker --queues x``), or by default its own queue and the
+queue of every step its modules declare. A branch sent to a queue no live worker consumes is
+logged as a warning, and :meth:`DramatiqTransport.unconsumed` lets ``RunInfo`` say so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.message import Message
+
+from .base import Receiver, Stop
+from .doorbell import PRESENCE_INTERVAL, DoorbellRedisBroker
+
+logger = logging.getLogger("flowgen.transports.dramatiq")
+
+DEFAULT_QUEUE = "flowgen"
+ADVANCE_ACTOR = "flowgen.advance"
+BRANCH_ACTOR = "flowgen.run_branch"
+BRANCH_ACTOR_ALIASES = ("flowgen.step",)
+"""Former names of the branch actor, still registered so messages queued under them run."""
+UNCONSUMED_WARNING_INTERVAL = 60.0
+"""Seconds between two warnings about the same queue having no live consumer."""
+
+
+class DramatiqTransport:
+    """Sends flowgen's messages through a Dramatiq broker and runs its actors in Dramatiq workers.
+
+    Args:
+        broker: the broker (a :class:`~.doorbell.DoorbellRedisBroker` for Redis).
+        queue: the Dramatiq queue of the advance actor (and of branches with no ``queue=``).
+    """
+
+    def __init__(self, broker: dramatiq.Broker, queue: str = DEFAULT_QUEUE) -> None:
+        self.broker = broker
+        self.queue = queue
+        self.prefetch: int | None = None
+        """Messages a worker fetches ahead of its threads; ``None`` keeps Dramatiq's default."""
+        self.receiver: Receiver | None = None
+        options = {"max_retries": 0, "time_limit": None, "max_age": None}
+
+        def actor(fn: Any, name: str) -> dramatiq.Actor[Any, Any]:
+            return dramatiq.Actor(
+                fn, broker=broker, actor_name=name, queue_name=queue, priority=0, options=options
+            )
+
+        self.advance_actor = actor(self._advance, ADVANCE_ACTOR)
+        self.branch_actor = actor(self._run_branch, BRANCH_ACTOR)
+        self.branch_aliases = [actor(self._run_branch, name) for name in BRANCH_ACTOR_ALIASES]
+        self._consumers_seen: dict[str, tuple[float, bool]] = {}
+        self._warned: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def bind(self, receiver: Receiver) -> None:
+        """Route received messages to ``receiver`` (a :class:`flowgen.runtime.Runtime`)."""
+        self.receiver = receiver
+
+    def _receiver(self) -> Receiver:
+        if self.receiver is None:
+            raise RuntimeError("DramatiqTransport.bind() was not called before messages arrived")
+        return self.receiver
+
+    def _advance(self, run_id: str) -> None:
+        self._receiver().advance(run_id)
+
+    def _run_branch(self, run_id: str, key: str, attempt: int) -> None:
+        self._receiver().run_branch(run_id, key, attempt)
+
+    def consume(
+        self, threads: int, queues: Sequence[str] | None = None, declare: Collection[str] = ()
+    ) -> Stop:
+        """Start a Dramatiq worker for flowgen's actors in this process; return its ``stop``."""
+        worker = self.make_worker(threads, queues, declare=declare)
+        worker.start()
+        return worker.stop
+
+    def make_worker(
+        self,
+        threads: int,
+        queues: Iterable[str] | None = None,
+        timeout_ms: int = 1000,
+        declare: Collection[str] = (),
+    ) -> dramatiq.Worker:
+        """Build (not start) a Dramatiq worker for flowgen's actors.
+
+        Every queue it is to consume is declared first: Dramatiq only consumes declared queues,
+        and a process declares a step's queue otherwise only when it sends a branch there, so a
+        worker dedicated to ``queue="x"`` steps would never consume ``x``.
+        """
+        wanted = sorted(set(queues)) if queues else None
+        for name in wanted if wanted is not None else sorted(set(declare)):
+            self.broker.declare_queue(name)
+        worker = dramatiq.Worker(
+            self.broker,
+            queues=set(wanted) if wanted else None,
+            worker_threads=threads,
+            worker_timeout=timeout_ms,
+        )
+        if self.prefetch is not None:
+            worker.queue_prefetch = max(1, self.prefetch)
+        return worker
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _send(self, messages: Iterable[Message[Any]]) -> None:
+        if isinstance(self.broker, DoorbellRedisBroker):
+            self.broker.enqueue_many(list(messages))
+            return
+        for message in messages:
+            self.broker.enqueue(message)
+
+    def enqueue(self, run_ids: Sequence[str]) -> None:
+        """Send one advance message per run id."""
+        self._send(self.advance_actor.message(run_id) for run_id in run_ids)
+
+    def enqueue_branch(self, run_id: str, key: str, attempt: int, queue: str | None) -> None:
+        """Send a branch message for one attempt of a step branch, on the step's queue."""
+        message = self.branch_actor.message(run_id, key, attempt)
+        if queue and queue != self.queue:
+            self.broker.declare_queue(queue)
+            message = message.copy(queue_name=queue)
+            self._warn_if_unconsumed(queue, run_id)
+        self._send([message])
+
+    def backlog(self) -> float:
+        """Seconds the oldest waiting advance message has waited (0 when the broker cannot tell)."""
+        if isinstance(self.broker, DoorbellRedisBroker):
+            return self.broker.backlog(self.queue)
+        return 0.0
+
+    # -- consumers ----------------------------------------------------------------------------
+
+    def unconsumed(self, queues: Collection[str]) -> list[str]:
+        """The queues among ``queues`` no live worker consumes (``[]`` unless the broker records consumers).
+
+        A worker's consumer records its presence on its queue every second it is alive (see
+        :mod:`.doorbell`); answers are reused for a second.
+        """
+        if not isinstance(self.broker, DoorbellRedisBroker):
+            return []
+        return [queue for queue in sorted(set(queues)) if not self._has_consumer(queue)]
+
+    def _has_consumer(self, queue: str) -> bool:
+        assert isinstance(self.broker, DoorbellRedisBroker)
+        now = time.monotonic()
+        with self._lock:
+            seen = self._consumers_seen.get(queue)
+        if seen is not None and now - seen[0] < PRESENCE_INTERVAL:
+            return seen[1]
+        consumed = self.broker.live_consumers(queue) > 0
+        with self._lock:
+            self._consumers_seen[queue] = (now, consumed)
+        return consumed
+
+    def _warn_if_unconsumed(self, queue: str, run_id: str) -> None:
+        """Log (at most once a minute per queue) that a branch went to a queue nobody consumes."""
+        if not self.unconsumed([queue]):
+            return
+        now = time.monotonic()
+        with self._lock:
+            if now - self._warned.get(queue, -UNCONSUMED_WARNING_INTERVAL) < UNCONSUMED_WARNING_INTERVAL:
+                return
+            self._warned[queue] = now
+        logger.warning(
+            "run %s: a step branch was sent to queue %r, which no live worker consumes; it waits until "
+            "one does (start `flowgen worker MODULE --queues %s`)",
+            run_id,
+            queue,
+            queue,
+        )
+
+
+def redis_transport(
+    client: redis.Redis, queue: str = DEFAULT_QUEUE, namespace: str = "flowgen-dramatiq"
+) -> DramatiqTransport:
+    """Build the Dramatiq transport on a Redis client (shared with the store)."""
+    return DramatiqTransport(DoorbellRedisBroker(client=client, namespace=namespace), queue)
