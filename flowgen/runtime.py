@@ -64,6 +64,7 @@ from .errors import (
     RunFinishedError,
     RunIdConflictError,
     SerializationError,
+    StoreUnavailableError,
 )
 from .faults import fault_point
 from .interpreter import Complete, Decision, Execute, Fail, Outcome, Recorded, Replayer
@@ -460,6 +461,8 @@ class _Advance:
                 return
             try:
                 decision = self._start_replayer()
+            except StoreUnavailableError:
+                raise  # an outage, not the workflow's error: the advance is retried later
             except (FlowgenError, TypeError) as error:
                 self._finish_failed(error)
             else:
