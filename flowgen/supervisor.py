@@ -93,7 +93,7 @@ def supervise(argv_for_child: list[str], processes: int, env: Mapping[str, str] 
                 slot.process = None
                 if not received:
                     logger.error(
-                        "worker process %d (pid %d) exited with %s; restarting it in %.0fs",
+                        "worker process %d (pid %d) exited with %s; restarting it (in %.0fs)",
                         slot.number,
                         process.pid,
                         code,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator
 from typing import Any
 
@@ -19,14 +18,3 @@ def echo(*args: Any, **kwargs: Any) -> Generator[Any, Any, dict[str, Any]]:
 @flowgen.workflow(name="cli.waits")
 def waits() -> Generator[Any, Any, Any]:
     return (yield flowgen.wait_for_event("go"))
-
-
-@flowgen.step(name="cli.exit_zero", retries=0)
-def exit_zero() -> None:
-    """Leave the process at once with status 0, as a careless library might."""
-    os._exit(0)
-
-
-@flowgen.workflow(name="cli.exits")
-def exits() -> Generator[Any, Any, None]:
-    yield exit_zero()
