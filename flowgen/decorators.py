@@ -100,6 +100,16 @@ def _as_retry(value: Retry | int | None) -> Retry:
     raise TypeError(f"retries must be a flowgen.Retry or an int number of retries, got {value!r}")
 
 
+def _is_async(fn: Callable[..., Any]) -> bool:
+    """True for an ``async def`` (a coroutine or async generator function), even behind a decorator."""
+    target = inspect.unwrap(fn)
+    return inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)
+
+
+def _qualname(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__qualname__", None) or repr(fn))
+
+
 def _default_name(fn: Callable[..., Any]) -> str:
     return str(getattr(fn, "__qualname__", None) or fn.__name__)
 
@@ -127,6 +137,11 @@ class Step:
                 f"@flowgen.step cannot decorate the generator function {fn.__qualname__}; "
                 "did you mean @flowgen.workflow?"
             )
+        if _is_async(fn):
+            raise TypeError(
+                f"@flowgen.step cannot decorate {_qualname(fn)}: async def steps are not supported yet; "
+                "declare the step with a plain def (it runs on a worker thread, so blocking calls are fine)"
+            )
         if compensate is not None and not isinstance(compensate, Step):
             raise TypeError(f"compensate must be a @flowgen.step, got {compensate!r}")
         if isinstance(crash_limit, bool) or not isinstance(crash_limit, int) or crash_limit < 1:
@@ -152,6 +167,11 @@ class Workflow:
     """A generator function that yields commands; calling it returns its generator."""
 
     def __init__(self, fn: Callable[..., Generator[Any, Any, Any]], *, name: str | None = None) -> None:
+        if _is_async(fn):
+            raise TypeError(
+                f"@flowgen.workflow needs a generator function (a plain def that yields commands); "
+                f"{_qualname(fn)} is an async def, and async workflows and steps are not supported yet"
+            )
         if not inspect.isgeneratorfunction(fn):
             raise TypeError(
                 f"@flowgen.workflow needs a generator function (one that yields commands); "
