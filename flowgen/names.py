@@ -30,45 +30,37 @@ DRAMATIQ_QUEUE_SUFFIXES = (".DQ", ".XQ")
 """Dramatiq names a queue's delay queue ``<queue>.DQ`` and its dead letters ``<queue>.XQ``."""
 
 
+def _whole(pattern: re.Pattern[str], value: object, error: type[Exception], what: str, rule: str) -> str:
+    """Return ``value`` if all of it matches ``pattern``; else raise ``error`` naming it and the rule."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise error(f"invalid {what} {value!r}: {rule}")
+    return value
+
+
 def check_run_id(run_id: str) -> str:
     """Return ``run_id`` if flowgen accepts it, else raise :class:`InvalidRunIdError`."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
-        raise InvalidRunIdError(
-            f"invalid run id {run_id!r}: use 1 to 200 characters among letters, digits and . _ : @ / + = -"
-        )
-    return run_id
+    rule = f"use 1 to {MAX_NAME} characters among letters, digits and . _ : @ / + = -"
+    return _whole(RUN_ID_PATTERN, run_id, InvalidRunIdError, "run id", rule)
 
 
 def check_workflow_name(name: str) -> str:
     """Return ``name`` if it can name a workflow, else raise :class:`InvalidNameError`."""
-    if not isinstance(name, str) or not WORKFLOW_NAME_PATTERN.fullmatch(name):
-        hint = (
-            " (':' separates the parts of flowgen's Redis keys)"
-            if isinstance(name, str) and ":" in name
-            else ""
-        )
-        raise InvalidNameError(
-            f"invalid workflow name {name!r}: use 1 to {MAX_NAME} letters, digits and . _ - / < >{hint}"
-        )
-    return name
+    rule = f"use 1 to {MAX_NAME} letters, digits and . _ - / < >"
+    if isinstance(name, str) and ":" in name:
+        rule += " (':' separates the parts of flowgen's Redis keys)"
+    return _whole(WORKFLOW_NAME_PATTERN, name, InvalidNameError, "workflow name", rule)
 
 
 def check_step_name(name: str) -> str:
     """Return ``name`` if it can name a step, else raise :class:`InvalidNameError`."""
-    if not isinstance(name, str) or not STEP_NAME_PATTERN.fullmatch(name):
-        raise InvalidNameError(
-            f"invalid step name {name!r}: use 1 to {MAX_NAME} letters, digits and . _ - : / < >"
-        )
-    return name
+    rule = f"use 1 to {MAX_NAME} letters, digits and . _ - : / < >"
+    return _whole(STEP_NAME_PATTERN, name, InvalidNameError, "step name", rule)
 
 
 def check_queue_name(name: str) -> str:
     """Return ``name`` if it can name a Dramatiq queue, else raise :class:`InvalidNameError`."""
-    if not isinstance(name, str) or not QUEUE_NAME_PATTERN.fullmatch(name):
-        raise InvalidNameError(
-            f"invalid queue name {name!r}: start with a letter or '_', then up to {MAX_NAME - 1} letters, "
-            "digits and . _ -"
-        )
+    rule = f"start with a letter or '_', then up to {MAX_NAME - 1} letters, digits and . _ -"
+    _whole(QUEUE_NAME_PATTERN, name, InvalidNameError, "queue name", rule)
     if name.endswith(DRAMATIQ_QUEUE_SUFFIXES):
         raise InvalidNameError(
             f"invalid queue name {name!r}: Dramatiq uses names ending in .DQ and .XQ for the delay and "
