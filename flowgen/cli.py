@@ -1,4 +1,11 @@
-"""The ``flowgen`` command: run workers, start and inspect runs, send events, export journals."""
+"""The ``flowgen`` command: run workers, start and inspect runs, send events, export journals.
+
+Every failure a user can cause (bad input, an unknown module or run, a store that cannot be
+reached, a file that cannot be written) ends the command with one line on stderr,
+``flowgen: error: ...``, and a non-zero status: 2 for a command line that cannot be used, 1 for
+an operation that failed. No traceback reaches the user unless ``FLOWGEN_DEBUG=1`` asks for one
+(see docs/cli.md).
+"""
 
 from __future__ import annotations
 
@@ -6,38 +13,104 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
+from .errors import ConfigurationError, FlowgenError
 from .serialization import dumps_json
+from .urls import mask_url, require_redis_url
+from .validation import check_count, check_seconds
 
 URL_HELP = "engine URL (default: $FLOWGEN_URL, else sqlite:///flowgen.sqlite3)"
 
+USAGE = 2
+"""Exit status of a command line that cannot be used (argparse's own)."""
 
-def _engine(args: argparse.Namespace, start_workers: bool = False) -> Any:
-    from .engine import Engine
+FAILED = 1
+"""Exit status of an operation that failed."""
+
+
+class UsageError(Exception):
+    """A command line that parsed but cannot be used (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in flowgen's one-line form instead of the usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"flowgen: error: {message} (see `{self.prog} --help`)\n")
+
+
+JSON_KINDS: dict[type, str] = {
+    list: "a JSON array, such as '[1, \"two\"]'",
+    dict: "a JSON object, such as '{\"n\": 1}'",
+    object: "any JSON value, such as '{\"carrier\": \"DHL\"}' or '42'",
+}
+JSON_NAMES = {list: "array", dict: "object", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def _json_argument(text: str | None, option: str, kind: type, default: Any) -> Any:
+    """Parse a JSON option whose value must be a ``kind`` (``list``, ``dict`` or ``object``: anything).
+
+    ``--args '{"n": 1}'`` would otherwise unpack into ``["n"]`` and ``--args '"12"'`` into
+    ``["1", "2"]``: the shape is checked, not coerced.
+    """
+    if text is None:
+        return default
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{option} is not valid JSON ({error}); it takes {JSON_KINDS[kind]}") from None
+    if not isinstance(value, kind):
+        found = "null" if value is None else JSON_NAMES.get(type(value), type(value).__name__)
+        raise UsageError(f"{option} takes {JSON_KINDS[kind]}, got a JSON {found}: {text!r}")
+    return value
+
+
+def _import_modules(modules: Sequence[str], check: Callable[[Sequence[str]], None] | None = None) -> None:
+    """Import ``modules`` (or only ``check`` that they exist); a failure is one line for the user."""
     from .worker import import_modules
 
-    import_modules(getattr(args, "module", None) or [])
-    return Engine(args.url, start_workers=start_workers, **_engine_options(args))
+    try:
+        (check or import_modules)(modules)
+    except ImportError as error:
+        raise UsageError(f"cannot import {error.name or 'a module'!r}: {error}") from None
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from .engine import Engine
+
+    _import_modules(getattr(args, "module", None) or [])
+    return Engine(args.url, start_workers=False, **_engine_options(args))
 
 
 def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``Engine`` keyword arguments the command line sets (options left out keep their defaults)."""
     options: dict[str, Any] = {}
     secret = os.environ.get("FLOWGEN_SECRET_KEY")
-    if getattr(args, "serializer", None):
-        options["serializer"] = args.serializer
     if secret:
         options["secret_key"] = secret
-    if getattr(args, "lease_ttl", None):
-        options["lease_ttl"] = args.lease_ttl
-    if getattr(args, "grace", None) is not None:
-        options["grace"] = args.grace
-    if getattr(args, "reconcile_interval", None):
-        options["reconcile_interval"] = args.reconcile_interval
+    for option in ("serializer", "lease_ttl", "grace", "reconcile_interval"):
+        if getattr(args, option, None) is not None:
+            options[option] = getattr(args, option)
     if getattr(args, "retention", None) is not None:
         options["retention"] = None if args.retention < 0 else args.retention
     return options
+
+
+def _check_worker_options(args: argparse.Namespace) -> None:
+    """Refuse worker settings that cannot work, naming the option (before anything starts)."""
+    check_count(args.processes, "--processes", error=UsageError)
+    check_count(args.threads, "--threads", error=UsageError)
+    if args.prefetch is not None:
+        check_count(args.prefetch, "--prefetch", error=UsageError)
+    if args.lease_ttl is not None:
+        check_seconds(args.lease_ttl, "--lease-ttl", error=UsageError)
+    if args.grace is not None:
+        check_seconds(args.grace, "--grace", allow_zero=True, error=UsageError)
+    if args.reconcile_interval is not None:
+        check_seconds(args.reconcile_interval, "--reconcile-interval", error=UsageError)
 
 
 def _retention(text: str) -> float:
@@ -57,34 +130,47 @@ def _print(value: Any) -> None:
     print(dumps_json(value) if not isinstance(value, str) else value)
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    from .worker import configure_logging, run_worker_process, supervise
+def _child_arguments(args: argparse.Namespace) -> list[str]:
+    """The command line of one supervised worker process: everything but the URL (see :func:`cmd_worker`)."""
+    child = ["worker", *args.module, "--processes", "1", "--threads", str(args.threads)]
+    child += ["--log-level", args.log_level]
+    if args.queues:
+        child += ["--queues", *args.queues]
+    for option, value in (
+        ("--serializer", args.serializer),
+        ("--lease-ttl", args.lease_ttl),
+        ("--grace", args.grace),
+        ("--reconcile-interval", args.reconcile_interval),
+        ("--prefetch", args.prefetch),
+    ):
+        if value is not None:
+            child += [option, str(value)]
+    if args.retention is not None:
+        child += ["--retention", "none" if args.retention < 0 else repr(args.retention)]
+    return child
 
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .supervisor import supervise
+    from .worker import check_modules, configure_logging, run_worker_process
+
+    _check_worker_options(args)
+    url = args.url or os.environ.get("FLOWGEN_URL")
+    if not url:
+        raise UsageError("flowgen worker needs --url redis://... (or $FLOWGEN_URL)")
+    try:
+        require_redis_url(url, "flowgen worker")
+    except ConfigurationError as error:
+        raise UsageError(str(error)) from None
     configure_logging(args.log_level)
     if args.unsafe_redis:
         os.environ["FLOWGEN_UNSAFE_REDIS"] = args.unsafe_redis
-    url = args.url or os.environ.get("FLOWGEN_URL")
-    if not url:
-        print("flowgen worker needs --url redis://... (or $FLOWGEN_URL)", file=sys.stderr)
-        return 2
     if args.processes > 1:
-        child = ["worker", *args.module, "--url", url, "--processes", "1", "--threads", str(args.threads)]
-        child += ["--log-level", args.log_level]
-        if args.queues:
-            child += ["--queues", *args.queues]
-        if args.serializer:
-            child += ["--serializer", args.serializer]
-        if args.lease_ttl:
-            child += ["--lease-ttl", str(args.lease_ttl)]
-        if args.grace is not None:
-            child += ["--grace", str(args.grace)]
-        if args.reconcile_interval:
-            child += ["--reconcile-interval", str(args.reconcile_interval)]
-        if args.retention is not None:
-            child += ["--retention", "none" if args.retention < 0 else repr(args.retention)]
-        if args.prefetch is not None:
-            child += ["--prefetch", str(args.prefetch)]
-        return supervise(child, args.processes)
+        _import_modules(args.module, check=check_modules)
+        # The URL may hold a password: children get it in their environment, never in argv,
+        # which every user of the machine can read (ps, /proc/<pid>/cmdline).
+        return supervise(_child_arguments(args), args.processes, env={**os.environ, "FLOWGEN_URL": url})
+    _import_modules(args.module)
     return run_worker_process(
         args.module,
         url,
@@ -96,9 +182,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    call_args = _json_argument(args.args, "--args", list, [])
+    call_kwargs = _json_argument(args.kwargs, "--kwargs", dict, {})
     engine = _engine(args)
-    call_args = json.loads(args.args) if args.args else []
-    call_kwargs = json.loads(args.kwargs) if args.kwargs else {}
     run = engine.start(args.workflow, *call_args, run_id=args.run_id, **call_kwargs)
     print(run.run_id)
     if args.wait is not None:
@@ -128,6 +214,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    check_count(args.limit, "--limit", error=UsageError)
     engine = _engine(args)
     for info in engine.runs(status=args.status, workflow=args.workflow, limit=args.limit):
         _print(_info(info))
@@ -135,8 +222,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_send_event(args: argparse.Namespace) -> int:
+    if not args.type:
+        raise UsageError("the event type must not be empty")
+    payload = _json_argument(args.payload, "--payload", object, None)
     engine = _engine(args)
-    payload = json.loads(args.payload) if args.payload else None
     delivered = engine.send_event(args.run_id, args.type, payload, event_id=args.event_id)
     print("delivered" if delivered else "duplicate (already delivered)")
     return 0
@@ -148,21 +237,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     text = json.dumps(exported, indent=2, sort_keys=True)
     if args.output == "-":
         print(text)
-    else:
-        path = args.output or f"{args.run_id.replace('/', '_')}.journal.json"
+        return 0
+    path = args.output or f"{args.run_id.replace('/', '_')}.journal.json"
+    try:
         with open(path, "w", encoding="utf-8") as file:
             file.write(text + "\n")
-        print(path)
+    except OSError as error:
+        raise ConfigurationError(f"cannot write the export to {path!r}: {error.strerror or error}") from None
+    print(path)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flowgen", description="Durable workflows on Dramatiq and Redis.")
+    parser = _Parser(prog="flowgen", description="Durable workflows on Dramatiq and Redis.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     worker = sub.add_parser("worker", help="run worker processes that advance runs")
     worker.add_argument("module", nargs="+", help="modules to import (they declare the workflows)")
-    worker.add_argument("--url", help="a redis:// URL (default: $FLOWGEN_URL)")
+    worker.add_argument(
+        "--url", help="a redis:// URL (default: $FLOWGEN_URL, which keeps a password out of ps)"
+    )
     worker.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
     worker.add_argument("--threads", type=int, default=8, help="threads per process (default 8)")
     worker.add_argument("--queues", nargs="*", help="Dramatiq queues to consume (default: all declared)")
@@ -200,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = with_url(sub.add_parser("start", help="start a run"))
     start.add_argument("workflow")
-    start.add_argument("--args", help="JSON list of positional arguments")
-    start.add_argument("--kwargs", help="JSON object of keyword arguments")
+    start.add_argument("--args", help="a JSON array of positional arguments, such as '[1, \"two\"]'")
+    start.add_argument("--kwargs", help="a JSON object of keyword arguments, such as '{\"n\": 1}'")
     start.add_argument("--run-id")
     start.add_argument("--wait", type=float, help="wait this many seconds for the result and print it")
     start.set_defaults(handler=cmd_start)
@@ -234,13 +328,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(status: int, message: str) -> int:
+    if os.environ.get("FLOWGEN_DEBUG") == "1":
+        traceback.print_exc()
+    print(f"flowgen: error: {message}", file=sys.stderr)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .errors import FlowgenError
-
     try:
         return int(args.handler(args))
+    except UsageError as error:
+        return _fail(USAGE, str(error))
     except FlowgenError as error:
-        print(f"flowgen: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
+        return _fail(FAILED, f"{type(error).__name__}: {error}")
+    except (ValueError, TypeError) as error:
+        # Input the API refused (an empty event type, a bad limit); the message names it.
+        return _fail(FAILED, str(error))
+    except KeyboardInterrupt:
+        return _fail(130, "interrupted")
+    except Exception as error:
+        # Not a failure the user caused: keep it to one line, but say how to see more.
+        detail = mask_url(str(error))
+        return _fail(
+            FAILED, f"unexpected {type(error).__name__}: {detail} (FLOWGEN_DEBUG=1 shows the traceback)"
+        )

@@ -14,6 +14,7 @@ import attrs
 
 from .durations import Duration, parse_duration, parse_timestamp
 from .errors import WorkflowYieldError
+from .names import check_event_type, check_run_id, check_workflow_name
 
 
 def _freeze_kwargs(value: Any) -> dict[str, Any]:
@@ -247,8 +248,7 @@ def sleep_until(when: Any) -> SleepUntil:
 
 def wait_for_event(type: str, timeout: Duration | None = None) -> WaitForEvent:
     """Wait for an event of ``type``; raise ``EventTimeoutError`` into the workflow on timeout."""
-    if not isinstance(type, str) or not type:
-        raise ValueError(f"event type must be a non-empty string, got {type!r}")
+    check_event_type(type)
     seconds = None if timeout is None else parse_duration(timeout, what="event timeout")
     return WaitForEvent(type, seconds)
 
@@ -294,16 +294,20 @@ def compensate() -> Compensate:
 
 def _workflow_name(workflow: Any) -> str:
     name = getattr(workflow, "name", workflow)
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str):
         raise TypeError(f"expected a @flowgen.workflow or a workflow name, got {workflow!r}")
-    return name
+    return check_workflow_name(name)
+
+
+def _child_run_id(run_id: str | None) -> str | None:
+    return None if run_id is None else check_run_id(run_id)
 
 
 def child(workflow: Any, *args: Any, run_id: str | None = None, **kwargs: Any) -> ChildRun:
     """Start a child run and wait for its result (``ChildWorkflowError`` if it fails)."""
-    return ChildRun(_workflow_name(workflow), args, kwargs, run_id, True)
+    return ChildRun(_workflow_name(workflow), args, kwargs, _child_run_id(run_id), True)
 
 
 def start_child(workflow: Any, *args: Any, run_id: str | None = None, **kwargs: Any) -> ChildRun:
     """Start a child run without waiting; the result sent back is the child's run id."""
-    return ChildRun(_workflow_name(workflow), args, kwargs, run_id, False)
+    return ChildRun(_workflow_name(workflow), args, kwargs, _child_run_id(run_id), False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import inspect
 import random as _random
-import re
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Literal, TypeVar, overload
 
@@ -19,9 +18,9 @@ import attrs
 from .commands import StepCall
 from .durations import Duration, parse_duration
 from .errors import RegistrationError, StepNotFoundError, WorkflowNotFoundError
+from .names import check_queue_name, check_step_name, check_workflow_name
 
 Backoff = Literal["constant", "linear", "exponential"]
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.:<>\-/]{1,200}$")
 
 
 def _seconds(value: Duration) -> float:
@@ -101,16 +100,18 @@ def _as_retry(value: Retry | int | None) -> Retry:
     raise TypeError(f"retries must be a flowgen.Retry or an int number of retries, got {value!r}")
 
 
+def _is_async(fn: Callable[..., Any]) -> bool:
+    """True for an ``async def`` (a coroutine or async generator function), even behind a decorator."""
+    target = inspect.unwrap(fn)
+    return inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)
+
+
+def _qualname(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__qualname__", None) or repr(fn))
+
+
 def _default_name(fn: Callable[..., Any]) -> str:
     return str(getattr(fn, "__qualname__", None) or fn.__name__)
-
-
-def _check_name(name: str, what: str) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise RegistrationError(
-            f"invalid {what} name {name!r}: use 1 to 200 letters, digits and . _ - : / < >"
-        )
-    return name
 
 
 class Step:
@@ -136,15 +137,20 @@ class Step:
                 f"@flowgen.step cannot decorate the generator function {fn.__qualname__}; "
                 "did you mean @flowgen.workflow?"
             )
+        if _is_async(fn):
+            raise TypeError(
+                f"@flowgen.step cannot decorate {_qualname(fn)}: async def steps are not supported yet; "
+                "declare the step with a plain def (it runs on a worker thread, so blocking calls are fine)"
+            )
         if compensate is not None and not isinstance(compensate, Step):
             raise TypeError(f"compensate must be a @flowgen.step, got {compensate!r}")
         if isinstance(crash_limit, bool) or not isinstance(crash_limit, int) or crash_limit < 1:
             raise ValueError(f"crash_limit must be an int >= 1, got {crash_limit!r}")
         self.fn = fn
-        self.name = _check_name(name or _default_name(fn), "step")
+        self.name = check_step_name(_default_name(fn) if name is None else name)
         self.retries = _as_retry(retries)
         self.timeout = None if timeout is None else parse_duration(timeout, what="step timeout")
-        self.queue = queue
+        self.queue = None if queue is None else check_queue_name(queue)
         self.no_retry_on = tuple(no_retry_on)
         self.compensate = compensate
         self.crash_limit = crash_limit
@@ -161,13 +167,18 @@ class Workflow:
     """A generator function that yields commands; calling it returns its generator."""
 
     def __init__(self, fn: Callable[..., Generator[Any, Any, Any]], *, name: str | None = None) -> None:
+        if _is_async(fn):
+            raise TypeError(
+                f"@flowgen.workflow needs a generator function (a plain def that yields commands); "
+                f"{_qualname(fn)} is an async def, and async workflows and steps are not supported yet"
+            )
         if not inspect.isgeneratorfunction(fn):
             raise TypeError(
                 f"@flowgen.workflow needs a generator function (one that yields commands); "
                 f"{getattr(fn, '__qualname__', fn)!r} is not one. Did you mean @flowgen.step?"
             )
         self.fn = fn
-        self.name = _check_name(name or _default_name(fn), "workflow")
+        self.name = check_workflow_name(_default_name(fn) if name is None else name)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:

@@ -8,9 +8,22 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from .errors import InvalidDurationError
+
+MAX_DURATION = 100 * 365.25 * 86400.0
+"""The longest duration flowgen accepts (100 years, in seconds).
+
+Beyond about 292 years a wait no longer fits the platform's timeouts (64-bit nanoseconds), and
+a timer that far out is never a real intent; refusing at 100 years gives a clear error instead
+of an ``OverflowError`` deep in a thread.
+"""
+
+MAX_DURATION_TEXT = "100 years"
+
+LATEST_TIMESTAMP = datetime(9999, 12, 31, tzinfo=timezone.utc).timestamp()
+"""The latest point in time flowgen accepts: a later one cannot be shown as a ``datetime``."""
 
 Duration = timedelta | int | float | str
 """What flowgen accepts as a duration: a timedelta, a number of seconds, or a string."""
@@ -53,6 +66,11 @@ def parse_duration(value: object, *, what: str = "duration") -> float:
         raise InvalidDurationError(f"invalid {what} {value!r}: it must be finite")
     if seconds < 0:
         raise InvalidDurationError(f"invalid {what} {value!r}: it must not be negative")
+    if seconds > MAX_DURATION:
+        raise InvalidDurationError(
+            f"invalid {what} {value!r}: the longest duration flowgen accepts is {MAX_DURATION:.0f} "
+            f"seconds ({MAX_DURATION_TEXT})"
+        )
     return seconds
 
 
@@ -99,6 +117,11 @@ def parse_timestamp(when: object) -> float:
         value = float(when)
         if not math.isfinite(value):
             raise InvalidDurationError(f"invalid point in time {when!r}: it must be finite")
+        if value > LATEST_TIMESTAMP:
+            raise InvalidDurationError(
+                f"invalid point in time {when!r}: the latest flowgen accepts is {LATEST_TIMESTAMP:.0f} "
+                "(the end of year 9999)"
+            )
         return value
     raise InvalidDurationError(
         f"invalid point in time {when!r} of type {type(when).__name__}: use a timezone-aware "

@@ -36,12 +36,13 @@ from .errors import (
 )
 from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
 from .leases import LeaseKeeper
-from .names import RUN_ID_PATTERN, check_run_id
+from .names import RUN_ID_PATTERN, check_event_type, check_queue_name, check_run_id
 from .runtime import Runtime, Settings, encode_call, fingerprint
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
 from .stores.base import FAILED, NewRun, RunRecord, Store
 from .urls import DEFAULT_URL, open_backend, resolve_url, sqlite_path
+from .validation import check_count, check_seconds
 
 __all__ = [
     "DEFAULT_URL",
@@ -152,21 +153,30 @@ class Engine(RunInspection):
     ) -> None:
         if serializer not in ("json", "pickle"):
             raise ConfigurationError(f"serializer must be 'json' or 'pickle', got {serializer!r}")
+        if retention is not None:
+            retention = check_seconds(
+                retention, "retention (None keeps finished runs forever)", allow_zero=True
+            )
+        if not isinstance(prefix, str) or not prefix:
+            raise ConfigurationError(f"prefix must be a non-empty string, got {prefix!r}")
+        check_queue_name(queue)
         self.serializer = Serializer(
-            pickle=serializer == "pickle", secret_key=secret_key, max_payload_bytes=max_payload_bytes
+            pickle=serializer == "pickle",
+            secret_key=secret_key,
+            max_payload_bytes=check_count(max_payload_bytes, "max_payload_bytes"),
         )
         self.settings = Settings(
-            lease_ttl=lease_ttl,
-            grace=grace,
-            journal_warn=journal_warn,
-            journal_limit=journal_limit,
-            cache_size=cache_size,
+            lease_ttl=check_seconds(lease_ttl, "lease_ttl"),
+            grace=check_seconds(grace, "grace", allow_zero=True),
+            journal_warn=check_count(journal_warn, "journal_warn"),
+            journal_limit=check_count(journal_limit, "journal_limit"),
+            cache_size=check_count(cache_size, "cache_size", minimum=0),
         )
         self.registry = registry or default_registry
         self.clock: Clock = clock or WallClock()
-        self.timer_interval = timer_interval
-        self.reconcile_interval = reconcile_interval
-        self.threads = threads
+        self.timer_interval = check_seconds(timer_interval, "timer_interval")
+        self.reconcile_interval = check_seconds(reconcile_interval, "reconcile_interval")
+        self.threads = check_count(threads, "threads")
         self._worker: WorkerHandle | None = None
         self._runtime: Runtime | None = None
         self._leases: LeaseKeeper | None = None
@@ -240,6 +250,9 @@ class Engine(RunInspection):
         """
         if self.embedded:
             raise ConfigurationError("an embedded engine already advances runs on its own threads")
+        check_count(threads, "threads")
+        for queue in queues or ():
+            check_queue_name(queue)
         self.runtime  # noqa: B018 - builds the runtime and its lease keeper
         assert self._leases is not None
         self._leases.start()
@@ -369,8 +382,7 @@ class Engine(RunInspection):
             RunFinishedError: the run has finished.
             SerializationError / PayloadTooLargeError: the payload cannot be stored.
         """
-        if not isinstance(type, str) or not type:
-            raise ValueError(f"event type must be a non-empty string, got {type!r}")
+        check_event_type(type)
         event_id = event_id or uuid.uuid4().hex
         payload_text = self.serializer.encode(
             payload, run_id=run_id, slot=f"event:{event_id}", what=f"the payload of event {type!r}"

@@ -33,6 +33,10 @@ class InvalidDurationError(FlowgenError, ValueError):
     """A duration or a point in time could not be understood."""
 
 
+class InvalidNameError(RegistrationError, ValueError):
+    """A workflow, step or queue name is empty, too long or uses characters flowgen does not accept."""
+
+
 class InvalidRunIdError(FlowgenError, ValueError):
     """A run id is empty, too long or uses characters flowgen does not accept."""
 

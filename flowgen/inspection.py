@@ -17,10 +17,12 @@ from .decoding import combinator_value, decode_leaves, decode_plain
 from .decorators import Registry, Workflow
 from .errors import ResultTimeoutError, RunNotFoundError
 from .journal import Entry
+from .names import check_workflow_name
 from .runtime.branch_steps import queues_waited_on
 from .serialization import Serializer
 from .stores.base import STATUSES, RunRecord, Store
 from .transports.base import Transport
+from .validation import check_page, check_timeout
 
 EXPORT_FORMAT = "flowgen-journal/1"
 
@@ -29,8 +31,8 @@ def workflow_name(workflow: Workflow | str) -> str:
     """Return the name of a ``@flowgen.workflow`` or check a workflow name given as text."""
     if isinstance(workflow, Workflow):
         return workflow.name
-    if isinstance(workflow, str) and workflow:
-        return workflow
+    if isinstance(workflow, str):
+        return check_workflow_name(workflow)
     raise TypeError(f"expected a @flowgen.workflow or a workflow name, got {workflow!r}")
 
 
@@ -61,10 +63,19 @@ class RunInspection:
         self,
         status: str | None = None,
         workflow: Workflow | str | None = None,
-        limit: int = 100,
+        limit: int | None = 100,
         offset: int = 0,
     ) -> list[RunInfo]:
-        """List runs, newest first, optionally by status and workflow."""
+        """List runs, newest first, optionally by status and workflow.
+
+        Args:
+            limit: the most runs to return (an int >= 1), or ``None`` for all of them.
+            offset: how many of the newest matching runs to skip (an int >= 0).
+
+        Raises:
+            ValueError: an unknown status, or a limit or offset out of range.
+        """
+        limit, offset = check_page(limit, offset)
         if status is not None and status not in STATUSES:
             raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
         name = None if workflow is None else workflow_name(workflow)
@@ -76,11 +87,15 @@ class RunInspection:
     def result(self, run_id: str, timeout: float | None = None) -> Any:
         """Wait for a run to finish and return its output (what :meth:`Run.result` does).
 
+        Args:
+            timeout: seconds to wait (``None``: as long as it takes).
+
         Raises:
             WorkflowFailedError / WorkflowCancelledError: the run failed or was cancelled.
             ResultTimeoutError: ``timeout`` seconds passed first.
+            ValueError: ``timeout`` is negative, not finite or longer than 100 years.
         """
-        record = self.wait_finished(run_id, timeout)
+        record = self.wait_finished(run_id, check_timeout(timeout))
         if record is None:
             current = self.store.get_run(run_id)
             status = current.status if current else "missing"
@@ -180,14 +195,15 @@ class RunInspection:
         self._record(run_id)
         return self.store.history(run_id)
 
-    def wait_for_status(self, run_id: str, statuses: Sequence[str], timeout: float) -> RunInfo:
+    def wait_for_status(self, run_id: str, statuses: Sequence[str], timeout: float | None) -> RunInfo:
         """Poll until the run is in one of ``statuses``; for scripts and tests."""
-        deadline = time.monotonic() + timeout
+        limit = check_timeout(timeout)
+        deadline = None if limit is None else time.monotonic() + limit
         while True:
             record = self._record(run_id)
             if record.status in statuses:
                 return self.run_info(record)
-            if time.monotonic() >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise ResultTimeoutError(
                     f"run {run_id!r} is {record.status}, not {'/'.join(statuses)}, after {timeout}s"
                 )

@@ -1,18 +1,76 @@
-"""The names flowgen accepts: run ids (and, later, the other names users choose)."""
+"""The names flowgen accepts, checked in one place: run ids, workflow and step names, queues, event types.
+
+Every pattern is matched with ``fullmatch``: a ``$`` would also accept a trailing newline, so
+``"x\\n"`` would be a second, different run next to ``"x"``.
+
+Workflow names are part of Redis key names (``P:wf:<workflow>`` and
+``P:wf:<workflow>:status:<status>``), so they may not contain ``:``, the separator of those
+keys: otherwise a workflow named ``a:status:completed`` would share its index with the
+completed runs of workflow ``a``. Refusing the character keeps every key unambiguous without
+changing the key layout of existing deployments. Run ids may contain ``:`` because their keys
+delimit them with braces (``P:{<run id>}:meta``), which run ids may not contain. Step names are
+in no key name.
+"""
 
 from __future__ import annotations
 
 import re
 
-from .errors import InvalidRunIdError
+from .errors import InvalidNameError, InvalidRunIdError
 
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@/+=\-]{1,200}$")
+MAX_NAME = 200
+
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@/+=\-]{1,200}")
+WORKFLOW_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.<>\-/]{1,200}")
+STEP_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:<>\-/]{1,200}")
+QUEUE_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9._\-]{0,199}")
+"""Dramatiq's rule for queue names (letters, digits, ``.``, ``_``, ``-``), with flowgen's length limit."""
+
+DRAMATIQ_QUEUE_SUFFIXES = (".DQ", ".XQ")
+"""Dramatiq names a queue's delay queue ``<queue>.DQ`` and its dead letters ``<queue>.XQ``."""
+
+
+def _whole(pattern: re.Pattern[str], value: object, error: type[Exception], what: str, rule: str) -> str:
+    """Return ``value`` if all of it matches ``pattern``; else raise ``error`` naming it and the rule."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise error(f"invalid {what} {value!r}: {rule}")
+    return value
 
 
 def check_run_id(run_id: str) -> str:
     """Return ``run_id`` if flowgen accepts it, else raise :class:`InvalidRunIdError`."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
-        raise InvalidRunIdError(
-            f"invalid run id {run_id!r}: use 1 to 200 characters among letters, digits and . _ : @ / + = -"
+    rule = f"use 1 to {MAX_NAME} characters among letters, digits and . _ : @ / + = -"
+    return _whole(RUN_ID_PATTERN, run_id, InvalidRunIdError, "run id", rule)
+
+
+def check_workflow_name(name: str) -> str:
+    """Return ``name`` if it can name a workflow, else raise :class:`InvalidNameError`."""
+    rule = f"use 1 to {MAX_NAME} letters, digits and . _ - / < >"
+    if isinstance(name, str) and ":" in name:
+        rule += " (':' separates the parts of flowgen's Redis keys)"
+    return _whole(WORKFLOW_NAME_PATTERN, name, InvalidNameError, "workflow name", rule)
+
+
+def check_step_name(name: str) -> str:
+    """Return ``name`` if it can name a step, else raise :class:`InvalidNameError`."""
+    rule = f"use 1 to {MAX_NAME} letters, digits and . _ - : / < >"
+    return _whole(STEP_NAME_PATTERN, name, InvalidNameError, "step name", rule)
+
+
+def check_queue_name(name: str) -> str:
+    """Return ``name`` if it can name a Dramatiq queue, else raise :class:`InvalidNameError`."""
+    rule = f"start with a letter or '_', then up to {MAX_NAME - 1} letters, digits and . _ -"
+    _whole(QUEUE_NAME_PATTERN, name, InvalidNameError, "queue name", rule)
+    if name.endswith(DRAMATIQ_QUEUE_SUFFIXES):
+        raise InvalidNameError(
+            f"invalid queue name {name!r}: Dramatiq uses names ending in .DQ and .XQ for the delay and "
+            "dead-letter queues of other queues"
         )
-    return run_id
+    return name
+
+
+def check_event_type(event_type: str) -> str:
+    """Return ``event_type`` if it is a non-empty string, else raise ``ValueError``."""
+    if not isinstance(event_type, str) or not event_type:
+        raise ValueError(f"event type must be a non-empty string, got {event_type!r}")
+    return event_type

@@ -9,7 +9,9 @@
   It also finds runs that should be moving (in the ready index) but have no live lease and no
   recent enqueue. "Recent" is measured against the transport's backlog: a run still behind the
   oldest waiting message is not lost, and enqueueing it again would only lengthen the queue.
-* The **sweeper** drops runs whose retention ended from the store's indexes (Redis only).
+* The **sweeper** removes runs whose retention ended, on every store that has a ``sweep``: on
+  Redis it drops them from the indexes (their keys expire by themselves), on SQLite it deletes
+  their rows. The memory store keeps nothing beyond the process and has none.
 """
 
 from __future__ import annotations

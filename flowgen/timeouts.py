@@ -27,6 +27,9 @@ from contextlib import contextmanager
 
 import attrs
 
+LONGEST_WAIT = 3600.0
+"""The watchdog sleeps at most this long at a time, then looks at its deadlines again."""
+
 
 class StepInterrupted(BaseException):
     """Raised asynchronously into a step thread whose attempt timed out."""
@@ -83,7 +86,9 @@ class Watchdog:
                 deadline, _, guard = self._heap[0]
                 remaining = deadline - monotonic()
                 if remaining > 0:
-                    self._wakeup.wait(remaining)
+                    # Bounded: the platform refuses waits past about 292 years, and an
+                    # OverflowError here would end the thread that serves every step's timeout.
+                    self._wakeup.wait(min(remaining, LONGEST_WAIT))
                     continue
                 heapq.heappop(self._heap)
                 guard.fired = True

@@ -6,12 +6,14 @@
 * ``memory://``: the in-memory store and the in-process transport (nothing survives the process).
 * no URL: ``$FLOWGEN_URL`` if set, else :data:`DEFAULT_URL`.
 
-The engine only asks this module for a :class:`Backend`; it never parses URLs itself.
+The engine only asks this module for a :class:`Backend`; it never parses URLs itself. A URL
+shown anywhere (logs, errors) goes through :func:`mask_url` first: it may carry a password.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 import attrs
 
@@ -22,6 +24,40 @@ from .transports.base import Transport
 DEFAULT_URL = "sqlite:///flowgen.sqlite3"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 EMBEDDED_SCHEMES = ("sqlite", "memory")
+
+
+_SECRET_QUERY = re.compile(r"(?i)((?:^|&)(?:password|pass|pwd)=)[^&]*")
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with its password hidden, fit for logs, errors and command lines.
+
+    ``redis://:s3cret@host:6379/0`` becomes ``redis://:***@host:6379/0`` and
+    ``redis://user:s3cret@host`` ``redis://user:***@host``; user information without a colon
+    (which some clients read as a password) becomes ``***``, and a ``password=`` query
+    parameter ``password=***``. Works on malformed URLs too: it never parses the port.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    authority_and_path, question, query = rest.partition("?")
+    if "@" in authority_and_path:
+        userinfo, _, host = authority_and_path.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        authority_and_path = f"{user}:***@{host}" if colon else f"***@{host}"
+    if question:
+        query = _SECRET_QUERY.sub(r"\1***", query)
+    return f"{scheme}{separator}{authority_and_path}{question}{query}"
+
+
+def require_redis_url(url: str, what: str) -> str:
+    """Return ``url`` if it names Redis; else raise :class:`ConfigurationError` saying why ``what`` needs it."""
+    if url_scheme(url) not in REDIS_SCHEMES:
+        raise ConfigurationError(
+            f"{what} needs a redis:// URL, got {mask_url(url)!r}: sqlite:// and memory:// engines advance "
+            "runs on threads of the process that opens them (flowgen.Engine(url) in your program)"
+        )
+    return url
 
 
 @attrs.frozen
@@ -78,19 +114,21 @@ def open_backend(url: str, *, retention: float | None, prefix: str, queue: str, 
         try:
             client = redis.Redis.from_url(url, health_check_interval=30)
         except ValueError as error:
-            raise ConfigurationError(f"malformed Redis URL {url!r}: {error}") from error
+            raise ConfigurationError(f"malformed Redis URL {mask_url(url)!r}: {error}") from error
         store = RedisStore(client=client, prefix=prefix, retention=retention)
         return Backend(store, redis_transport(client, queue), embedded=False)
     if scheme == "sqlite":
         from .stores.sqlite import SQLiteStore
         from .transports.local import LocalTransport
 
-        return Backend(SQLiteStore(sqlite_path(url), retention=retention), LocalTransport(threads), True)
+        return Backend(
+            SQLiteStore(sqlite_path(url), retention=retention), LocalTransport(threads), embedded=True
+        )
     if scheme == "memory":
         from .stores.memory import MemoryStore
         from .transports.local import LocalTransport
 
         return Backend(MemoryStore(), LocalTransport(threads), embedded=True)
     raise ConfigurationError(
-        f"unsupported engine URL {url!r}: use redis://host:port/db, sqlite:///path/to/file.db or memory://"
+        f"unsupported engine URL {mask_url(url)!r}: use redis://host:port/db, sqlite:///path/to/file.db or memory://"
     )

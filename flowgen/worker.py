@@ -1,32 +1,47 @@
-"""Worker processes: ``flowgen worker MODULE... --url redis://... --processes N --threads M``.
+"""One worker process: ``flowgen worker MODULE... --url redis://... --threads M``.
 
-Each worker process imports the user's modules (which declare the workflows and steps),
-opens an :class:`~flowgen.Engine` on the URL and runs a Dramatiq worker for flowgen's actors
-plus the background services (timers, reconciler, lease renewal). With ``--processes`` above 1
-a supervisor starts that many worker processes, forwards SIGINT/SIGTERM to them, and restarts
-one that dies unexpectedly (a killed worker's runs are taken over by the others meanwhile).
+A worker process imports the user's modules (which declare the workflows and steps), opens an
+:class:`~flowgen.Engine` on the URL and runs a Dramatiq worker for flowgen's actors plus the
+background services (timers, reconciler, lease renewal). With ``--processes`` above 1,
+:mod:`flowgen.supervisor` runs that many of them.
 
 SIGTERM or SIGINT stops a worker gracefully: it takes no new messages, lets the runs it is
 advancing finish their current step and park or complete, and puts prefetched messages back.
+A supervised worker also stops that way when its supervisor is gone (even after SIGKILL), so no
+worker keeps consuming with code nobody manages any more.
+
+A worker only exits with status 0 when it was asked to stop. Code that calls ``os._exit(0)`` in
+it (a step, a library) would otherwise report success to whatever manages the process
+(systemd's ``Restart=on-failure``, a container runtime) and not be restarted: while the worker
+runs, ``os._exit(0)`` in its process exits with :data:`EXIT_UNEXPECTED` instead.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
+import importlib.util
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+from .urls import mask_url, require_redis_url
 
 logger = logging.getLogger("flowgen.worker")
 
-RESTART_DELAY = 1.0
+SUPERVISOR_ENV = "FLOWGEN_SUPERVISOR_PID"
+"""Set by the supervisor in its children's environment: the pid a child stops without."""
+
+EXIT_UNEXPECTED = 70
+"""The status a worker exits with when something in it called ``os._exit(0)`` (``EX_SOFTWARE``)."""
+
+ORPHAN_CHECK = 0.5
+"""Seconds between a supervised worker's checks that its supervisor still runs."""
 
 
 def import_modules(modules: Sequence[str]) -> None:
@@ -35,6 +50,18 @@ def import_modules(modules: Sequence[str]) -> None:
         sys.path.insert(0, os.getcwd())
     for module in modules:
         importlib.import_module(module)
+
+
+def check_modules(modules: Sequence[str]) -> None:
+    """Raise ``ModuleNotFoundError`` for a module that cannot be found, without running any of them.
+
+    The supervisor checks before it starts worker processes that would all fail to import it.
+    """
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
 
 
 def configure_logging(level: str) -> None:
@@ -63,6 +90,38 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+def _supervisor_gone(supervisor: int | None) -> bool:
+    """True when this worker was started by a supervisor that is no longer its parent."""
+    return supervisor is not None and os.getppid() != supervisor
+
+
+@contextmanager
+def exit_zero_refused() -> Iterator[None]:
+    """While the block runs, ``os._exit(0)`` in this process exits with :data:`EXIT_UNEXPECTED`.
+
+    Other statuses, and calls in processes forked from this one (``multiprocessing`` children
+    end with ``os._exit``), pass through unchanged.
+    """
+    real_exit = os._exit
+    worker_pid = os.getpid()
+
+    def guarded_exit(status: int) -> NoReturn:
+        if status == 0 and os.getpid() == worker_pid:
+            os.write(
+                2,
+                f"flowgen worker {worker_pid}: os._exit(0) was called while the worker ran (by a step?); "
+                f"exiting with status {EXIT_UNEXPECTED} so that it counts as a crash\n".encode(),
+            )
+            real_exit(EXIT_UNEXPECTED)
+        real_exit(status)
+
+    os._exit = guarded_exit
+    try:
+        yield
+    finally:
+        os._exit = real_exit
+
+
 def run_worker_process(
     modules: Sequence[str],
     url: str,
@@ -73,18 +132,22 @@ def run_worker_process(
     stop: threading.Event | None = None,
     prefetch: int | None = None,
 ) -> int:
-    """Run one worker in this process until SIGTERM/SIGINT (or ``stop`` is set).
+    """Run one worker in this process until SIGTERM/SIGINT (or ``stop`` is set); return its exit status.
 
     ``prefetch`` is how many messages the process fetches ahead of its threads (default: the
     transport's, see :class:`flowgen.transports.dramatiq.DramatiqTransport`).
+
+    Raises:
+        ConfigurationError: ``url`` is not a Redis URL (checked before anything is imported,
+            opened or started), or a setting is out of range.
     """
     from .engine import Engine
 
+    require_redis_url(url, "flowgen worker")
     import_modules(modules)
     engine = Engine(url, **(engine_options or {}))
-    if engine.embedded:
-        raise SystemExit("flowgen worker needs a redis:// URL; an embedded engine runs its own threads")
     stop = stop or threading.Event()
+    supervisor = int(os.environ[SUPERVISOR_ENV]) if os.environ.get(SUPERVISOR_ENV) else None
 
     def request_stop(signum: int, _frame: Any) -> None:
         logger.info("received %s, stopping after the current steps", signal.Signals(signum).name)
@@ -102,55 +165,23 @@ def run_worker_process(
 
         if isinstance(engine.transport, DramatiqTransport):
             engine.transport.prefetch = prefetch
-    handle = engine.worker(threads=threads, queues=queues)
-    logger.info(
-        "worker started: %d thread(s), url %s, workflows %s", threads, url, sorted(engine.registry.workflows)
-    )
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        handle.stop()
-        engine.close()
-        logger.info("worker stopped")
+    with exit_zero_refused():
+        handle = engine.worker(threads=threads, queues=queues)
+        logger.info(
+            "worker started: %d thread(s), url %s, workflows %s",
+            threads,
+            mask_url(url),
+            sorted(engine.registry.workflows),
+        )
+        try:
+            while not stop.wait(ORPHAN_CHECK):
+                if _supervisor_gone(supervisor):
+                    logger.warning(
+                        "the supervisor (pid %s) is gone; stopping after the current steps", supervisor
+                    )
+                    stop.set()
+        finally:
+            handle.stop()
+            engine.close()
+            logger.info("worker stopped")
     return 0
-
-
-def supervise(argv_for_child: list[str], processes: int) -> int:
-    """Run ``processes`` worker processes, forwarding signals and restarting crashed ones."""
-    children: dict[int, subprocess.Popen[bytes]] = {}
-    stopping = threading.Event()
-
-    def spawn(slot: int) -> None:
-        child = subprocess.Popen([sys.executable, "-m", "flowgen", *argv_for_child])
-        children[slot] = child
-        logger.info("started worker process %d (pid %d)", slot, child.pid)
-
-    def forward(signum: int, _frame: Any) -> None:
-        stopping.set()
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for slot in range(processes):
-        spawn(slot)
-    while True:
-        alive = False
-        for slot, child in list(children.items()):
-            code = child.poll()
-            if code is None:
-                alive = True
-            elif not stopping.is_set():
-                logger.error(
-                    "worker process %d (pid %d) exited with %s; restarting it", slot, child.pid, code
-                )
-                time.sleep(RESTART_DELAY)
-                spawn(slot)
-                alive = True
-        if not alive:
-            break
-        time.sleep(0.2)
-    codes = [child.returncode for child in children.values()]
-    return 0 if all(code in (0, -signal.SIGTERM, -signal.SIGINT) for code in codes) else 1

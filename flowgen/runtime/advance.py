@@ -25,7 +25,14 @@ from typing import Any, NoReturn
 import attrs
 
 from ..decoding import recorded
-from ..errors import FlowgenError, LeaseLostError, NonDeterminismError, RunFinishedError, SerializationError
+from ..errors import (
+    FlowgenError,
+    LeaseLostError,
+    NonDeterminismError,
+    RunFinishedError,
+    SerializationError,
+    StoreUnavailableError,
+)
 from ..faults import fault_point
 from ..interpreter import Complete, Decision, Execute, Fail, Replayer
 from ..serialization import error_record
@@ -103,6 +110,8 @@ class Advance(AdvanceState):
                 return
             try:
                 decision = self._start_replayer()
+            except StoreUnavailableError:
+                raise  # an outage, not the workflow's error: the advance is retried later
             except (FlowgenError, TypeError) as error:
                 self._finish_failed(error)
             else:

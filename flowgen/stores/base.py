@@ -346,9 +346,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_runs(
-        self, *, status: str | None = None, workflow: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
     ) -> list[RunRecord]:
-        """List runs, newest first, filtered by status and workflow."""
+        """List runs, newest first, filtered by status and workflow (``limit=None``: all of them).
+
+        The engine checks the page (:func:`flowgen.validation.check_page`): ``limit`` is ``None``
+        or at least 1, ``offset`` at least 0.
+        """
 
     @abc.abstractmethod
     def read_journal(self, run_id: str, offset: int = 0) -> list[Entry]:

@@ -174,7 +174,12 @@ class MemoryStore(TransactionalStore):
     _read = _write
 
     def list_runs(
-        self, *, status: str | None = None, workflow: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
     ) -> list[RunRecord]:
         with self.lock:
             records = [attrs.evolve(record) for record in self.runs.values()]
@@ -184,7 +189,7 @@ class MemoryStore(TransactionalStore):
             if (status is None or r.status == status) and (workflow is None or r.workflow == workflow)
         ]
         selected.sort(key=lambda r: (r.created, r.run_id), reverse=True)
-        return selected[offset : offset + limit]
+        return selected[offset:] if limit is None else selected[offset : offset + limit]
 
     def next_timer(self) -> float | None:
         with self.lock:

@@ -40,20 +40,21 @@ Redis Cluster is not supported: scripts touch global indexes along with a run's 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from ..errors import CancelledError, RunFinishedError, RunNotFoundError, RunStateError
+from ..errors import CancelledError, RunFinishedError, RunNotFoundError, RunStateError, StoreUnavailableError
 from ..journal import Entry, OpenEntry
 from ..serialization import error_record
 from .base import (
@@ -114,6 +115,14 @@ def _script_retry() -> Retry:
     return Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), retries=10)
 
 
+def _location(client: redis.Redis) -> str:
+    """Where ``client`` connects, without credentials: ``host:port/db`` or the socket path."""
+    options = client.connection_pool.connection_kwargs
+    if "path" in options:
+        return f"unix://{options['path']} (db {options.get('db', 0)})"
+    return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}/{options.get('db', 0)}"
+
+
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
@@ -145,8 +154,46 @@ def assemble_branches(fields: dict[str, str]) -> dict[str, dict[str, Any]]:
     return branches
 
 
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
+"""What redis-py raises when the server cannot be reached in time (refused, reset, auth, timeouts)."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _unavailable_when_unreachable(cls: type[RedisStore]) -> type[RedisStore]:
+    """Make every public store operation raise ``StoreUnavailableError`` when Redis is unreachable.
+
+    The store contract's failure for "the backend cannot be reached" is the same on every store
+    (SQLite raises it for a locked or closed file), so callers (the engine, the CLI, the
+    runtime, which retries such advances later) need not know redis-py's exceptions. Script
+    errors (``ResponseError``) are not connection failures and pass through.
+    """
+
+    def translating(method: F) -> F:
+        @functools.wraps(method)
+        def operation(self: RedisStore, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except UNREACHABLE as error:
+                raise StoreUnavailableError(
+                    f"Redis at {self.location} is unreachable: {error}; check that the server runs and "
+                    "that the URL (host, port, password) is right"
+                ) from error
+
+        return operation  # type: ignore[return-value]
+
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not name.startswith("_") and name not in ("key", "close"):
+            setattr(cls, name, translating(member))
+    return cls
+
+
+@_unavailable_when_unreachable
 class RedisStore(Store):
     """Implements the store contract on Redis (see the module docstring for the keys).
+
+    Every operation raises :class:`~flowgen.errors.StoreUnavailableError` when Redis cannot be
+    reached.
 
     Args:
         url: a ``redis://`` or ``rediss://`` URL, or ``client`` to share a connection pool.
@@ -167,6 +214,7 @@ class RedisStore(Store):
                 raise ValueError("RedisStore needs a url or a client")
             client = redis.Redis.from_url(url, health_check_interval=30)
         self.client = client
+        self.location = _location(client)
         self.prefix = prefix
         self.retention = retention
         library = resources.files("flowgen.stores").joinpath("lua/_lib.lua").read_text()
@@ -252,7 +300,12 @@ class RedisStore(Store):
         return RunRecord.from_fields(fields) if fields else None
 
     def list_runs(
-        self, *, status: str | None = None, workflow: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
     ) -> list[RunRecord]:
         if status and workflow:
             index = f"{self.prefix}:wf:{workflow}:status:{status}"
@@ -262,7 +315,8 @@ class RedisStore(Store):
             index = f"{self.prefix}:wf:{workflow}"
         else:
             index = f"{self.prefix}:runs"
-        ids = [_text(i) for i in self.client.zrevrange(index, offset, offset + limit - 1)]
+        last = -1 if limit is None else offset + limit - 1
+        ids = [_text(i) for i in self.client.zrevrange(index, offset, last)]
         pipe = self.client.pipeline(transaction=False)
         for run_id in ids:
             pipe.hgetall(self.key(run_id, "meta"))

@@ -621,7 +621,12 @@ class SQLiteStore(TransactionalStore):
     # -- runs -------------------------------------------------------------------------------
 
     def list_runs(
-        self, *, status: str | None = None, workflow: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
     ) -> list[RunRecord]:
         clauses: list[str] = []
         params: list[Any] = []
@@ -634,7 +639,7 @@ class SQLiteStore(TransactionalStore):
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         query = f"{_SELECT_RUN}{where} ORDER BY created DESC, run_id DESC LIMIT ? OFFSET ?"
         with self._read() as tx:
-            rows = tx.conn.execute(query, (*params, limit, offset)).fetchall()
+            rows = tx.conn.execute(query, (*params, -1 if limit is None else limit, offset)).fetchall()
         return [_record_from_row(row) for row in rows]
 
     # -- advancing --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ check every run's result whatever crashed along the way.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import flowgen
@@ -216,3 +217,15 @@ def five_slow(n: int, seconds: float):
     for _ in range(5):
         n = (yield slow(n, seconds))["n"]
     return n
+
+
+@flowgen.step(name="faults.exit_zero", retries=0)
+def exit_zero() -> None:
+    """Leave the worker process at once with status 0, as a careless library might."""
+    record("faults.exit_zero")
+    os._exit(0)
+
+
+@flowgen.workflow(name="faults.exits")
+def exits():
+    yield exit_zero()

@@ -159,3 +159,35 @@ def test_commands_compare_by_value_and_describe_themselves() -> None:
         flowgen.all_of(flowgen.now())
     with pytest.raises(ValueError):
         flowgen.all_of()
+
+
+def test_async_steps_are_refused_at_declaration_until_asyncio_is_supported() -> None:
+    async def charge(amount: float) -> str:
+        return "ok"
+
+    with pytest.raises(TypeError, match=r"async def.*not supported yet.*plain def") as caught:
+        flowgen.step(charge)
+    assert "charge" in str(caught.value)
+    with pytest.raises(TypeError, match="not supported yet"):
+        flowgen.step(retries=2)(charge)
+
+    async def stream():  # an async generator is no step either
+        yield 1
+
+    with pytest.raises(TypeError, match="not supported yet"):
+        Step(stream)
+
+
+def test_async_workflows_are_told_that_workflows_are_generator_functions() -> None:
+    async def flow():
+        return 1
+
+    async def agen_flow():
+        yield flowgen.sleep(1)
+
+    for fn in (flow, agen_flow):
+        with pytest.raises(TypeError) as caught:
+            flowgen.workflow(fn)
+        message = str(caught.value)
+        assert "generator function" in message and "async" in message and "not supported yet" in message
+        assert "did you mean @flowgen.step" not in message.lower()

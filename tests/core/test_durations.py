@@ -63,3 +63,33 @@ def test_sleep_commands_validate_their_arguments() -> None:
         flowgen.sleep("forever")
     with pytest.raises(ValueError):
         flowgen.wait_for_event("x", timeout="-1s")
+
+
+@pytest.mark.parametrize("value", [10**29, 4e9, "80000 days", timedelta(days=365 * 300)])
+def test_durations_past_the_maximum_are_refused_naming_the_value_and_the_maximum(value: object) -> None:
+    with pytest.raises(
+        flowgen.InvalidDurationError, match=r"longest duration flowgen accepts is \d+ seconds \(100 years\)"
+    ) as caught:
+        parse_duration(value)
+    assert repr(value) in str(caught.value)
+
+
+def test_every_command_and_option_taking_a_duration_refuses_one_too_long() -> None:
+    with pytest.raises(ValueError, match="100 years"):
+        flowgen.sleep(10**29)
+    with pytest.raises(ValueError, match="100 years"):
+        flowgen.wait_for_event("x", timeout=10**29)
+    with pytest.raises(ValueError, match="100 years"):
+        flowgen.step(timeout=10**29)(len)
+    with pytest.raises(ValueError, match="100 years"):
+        flowgen.Retry(max_delay=10**29)
+
+
+def test_the_longest_duration_is_accepted() -> None:
+    assert flowgen.sleep("36500 days").seconds == 36500 * 86400
+
+
+def test_a_point_in_time_past_year_9999_is_refused() -> None:
+    with pytest.raises(flowgen.InvalidDurationError, match="year 9999"):
+        flowgen.sleep_until(1e29)
+    assert flowgen.sleep_until(-5.0).timestamp == -5.0

@@ -191,7 +191,17 @@ def test_interpreter_combinator_outcome_can_be_built_from_the_yielded_command() 
     assert seen == [flowgen.all_of(fetch("a"), fetch("b"))]
 
 
-PURE_MODULES = ("commands", "interpreter", "errors", "journal", "combinators", "decorators", "durations")
+PURE_MODULES = (
+    "commands",
+    "interpreter",
+    "errors",
+    "journal",
+    "combinators",
+    "decorators",
+    "durations",
+    "names",
+    "validation",
+)
 
 BOUNDARY_CHECK = """
 import importlib.machinery, importlib.util, sys

@@ -61,8 +61,14 @@ class RedisServer:
         self.starts = 0
 
     @property
+    def password(self) -> str | None:
+        """The ``requirepass`` the server was configured with, if any."""
+        return self.config.get("requirepass")
+
+    @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis://{credentials}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 30) -> None:
         command = [
@@ -86,7 +92,7 @@ class RedisServer:
             command += [f"--{name}", value]
         self.starts += 1
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_timeout=1)
+        client = redis.Redis(port=self.port, socket_timeout=1, password=self.password)
 
         def answers() -> bool:
             if self.process is not None and self.process.poll() is not None:
