@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .serialization import dumps_json
+from .status import RunStatus
 
 URL_HELP = "engine URL (default: $FLOWGEN_URL, else sqlite:///flowgen.sqlite3)"
 
@@ -209,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=cmd_status)
 
     runs = with_url(sub.add_parser("runs", help="list runs"))
-    runs.add_argument("--status")
+    runs.add_argument("--status", choices=[status.value for status in RunStatus])
     runs.add_argument("--workflow")
     runs.add_argument("--limit", type=int, default=50)
     runs.set_defaults(handler=cmd_runs)

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .errors import ResultTimeoutError, RunNotFoundError, WorkflowCancelledError, WorkflowFailedError
+from .errors import ResultTimeoutError, WorkflowCancelledError, WorkflowFailedError
 from .serialization import rebuild_error
-from .stores.base import CANCELLED, COMPLETED, RunRecord
+from .status import RunStatus
+from .stores.base import RunRecord
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -91,10 +92,7 @@ class Run:
         return hash(self.run_id)
 
     def _record(self) -> RunRecord:
-        record = self.engine.store.get_run(self.run_id)
-        if record is None:
-            raise RunNotFoundError(f"no run with id {self.run_id!r}")
-        return record
+        return self.engine.store.get_run_or_raise(self.run_id)
 
     def status(self) -> RunInfo:
         """Return a snapshot of the run."""
@@ -159,10 +157,10 @@ class Run:
 
 def output_or_raise(record: RunRecord, output: Any) -> Any:
     """Return ``output`` for a completed run, raise the matching error otherwise."""
-    if record.status == COMPLETED:
+    if record.status == RunStatus.COMPLETED:
         return output
     cause = rebuild_error(record.error) if record.error else None
-    error_class = WorkflowCancelledError if record.status == CANCELLED else WorkflowFailedError
+    error_class = WorkflowCancelledError if record.status == RunStatus.CANCELLED else WorkflowFailedError
     message = f"run {record.run_id!r} of workflow {record.workflow!r} {record.status}"
     if cause is not None:
         message += f": {type(cause).__name__}: {cause}"

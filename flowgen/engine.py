@@ -35,14 +35,14 @@ from .errors import (
     ResultTimeoutError,
     RunFinishedError,
     RunIdConflictError,
-    RunNotFoundError,
     RunStateError,
 )
 from .leases import LeaseKeeper
 from .runtime import Runtime, Settings, encode_call, fingerprint
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
-from .stores.base import FAILED, STATUSES, NewRun, RunRecord, Store
+from .status import RunStatus
+from .stores.base import NewRun, Reason, RunRecord, Store, store_error
 
 logger = logging.getLogger("flowgen.engine")
 
@@ -406,8 +406,7 @@ class Engine:
         Raises:
             RunNotFoundError: no such run.
         """
-        if self.store.get_run(run_id) is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
+        self.store.get_run_or_raise(run_id)
         return Run(self, run_id)
 
     def runs(
@@ -418,12 +417,11 @@ class Engine:
         offset: int = 0,
     ) -> list[RunInfo]:
         """List runs, newest first, optionally by status and workflow."""
-        if status is not None and status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+        wanted = None if status is None else RunStatus.parse(status)
         name = None if workflow is None else workflow_name(workflow)
         return [
             self.run_info(record)
-            for record in self.store.list_runs(status=status, workflow=name, limit=limit, offset=offset)
+            for record in self.store.list_runs(status=wanted, workflow=name, limit=limit, offset=offset)
         ]
 
     def send_event(self, run_id: str, type: str, payload: Any = None, *, event_id: str | None = None) -> bool:
@@ -495,9 +493,7 @@ class Engine:
         is stopped first (its children are terminated, and a worker still advancing it can no
         longer write). The new generation gets fresh idempotency keys.
         """
-        record = self.store.get_run(run_id)
-        if record is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
+        self.store.get_run_or_raise(run_id)
         for child in self.store.children(run_id):
             try:
                 self.runtime.request_control(child, "terminate")
@@ -518,11 +514,9 @@ class Engine:
             RunStateError: the run is not failed, or it already ran its compensations (use
                 :meth:`restart`).
         """
-        record = self.store.get_run(run_id)
-        if record is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
-        if record.status != FAILED:
-            raise RunStateError(f"run {run_id!r} is {record.status}; only a failed run can be retried")
+        record = self.store.get_run_or_raise(run_id)
+        if record.status != RunStatus.FAILED:
+            raise store_error(Reason.NOT_FAILED, run_id, status=record.status)
         entries = self.store.read_journal(run_id)
         if entries and entries[-1].kind == "compensate":
             raise RunStateError(
@@ -536,8 +530,7 @@ class Engine:
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
         """Return the archived generations of a run (restarts and retries), oldest first."""
-        if self.store.get_run(run_id) is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
+        self.store.get_run_or_raise(run_id)
         return self.store.history(run_id)
 
     # -- results and inspection ---------------------------------------------------------------
@@ -573,7 +566,7 @@ class Engine:
             parent=record.parent,
             waiting_for=record.waiting,
             pause_pending=record.pause_requested
-            and record.status not in ("paused",)
+            and record.status != RunStatus.PAUSED
             and not record.is_finished,
             journal_length=record.journal_length,
             generation=record.generation,
@@ -581,8 +574,7 @@ class Engine:
 
     def journal(self, run_id: str) -> list[dict[str, Any]]:
         """Return a run's journal as readable dictionaries (values decoded where possible)."""
-        if self.store.get_run(run_id) is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
+        self.store.get_run_or_raise(run_id)
         readable = []
         for entry in self.store.read_journal(run_id):
             item = entry.to_dict()
@@ -602,9 +594,7 @@ class Engine:
         ``open`` is the entry a run in flight is parked on (``None`` otherwise): replay must
         reach that same command for the run to resume.
         """
-        record = self.store.get_run(run_id)
-        if record is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
+        record = self.store.get_run_or_raise(run_id)
         return {
             "format": EXPORT_FORMAT,
             "run_id": record.run_id,
@@ -620,9 +610,7 @@ class Engine:
         """Poll until the run is in one of ``statuses``; for scripts and tests."""
         deadline = time.monotonic() + timeout
         while True:
-            record = self.store.get_run(run_id)
-            if record is None:
-                raise RunNotFoundError(f"no run with id {run_id!r}")
+            record = self.store.get_run_or_raise(run_id)
             if record.status in statuses:
                 return self.run_info(record)
             if time.monotonic() >= deadline:

@@ -80,6 +80,7 @@ from .journal import (
 )
 from .leases import LeaseKeeper
 from .serialization import Serializer, error_record, rebuild_error
+from .status import RunStatus
 from .steps import (
     StepInvoker,
     call_step_function,
@@ -91,28 +92,31 @@ from .steps import (
 from .stores.base import (
     CANCEL_DELIVERED,
     CANCEL_REQUESTED,
-    CANCELLED,
-    COMPENSATING,
-    COMPLETED,
-    FAILED,
-    KEEP,
-    PAUSED,
-    RUNNING,
-    WAITING,
+    AppendEntries,
     Commit,
     CommitResult,
+    ConsumeEvent,
     ControlResult,
+    DeliverCancel,
     Finish,
     InboxEvent,
+    NewGeneration,
     NewRun,
+    Operation,
     Park,
+    SetOpen,
+    SetStatus,
     Snapshot,
+    StartAttempt,
     Store,
+    WriteBranch,
 )
 
 logger = logging.getLogger("flowgen.runtime")
 
 EnqueueRuns = Callable[[Sequence[str]], None]
+
+_SETS_STATUS = (SetStatus, Park, Finish)
 
 CACHE_HORIZON = 60.0
 """Keep a parked run's live generator only if it should wake within this many seconds (or is
@@ -413,7 +417,7 @@ class _Advance:
         self.after_commit: list[Callable[[], None]] = []
         self.replayer: Replayer | None = None
         self.warned = False
-        self.status_change: str | None = None
+        self.status_change: RunStatus | None = None
         self.pause_requested = snapshot.run.pause_requested
         self.cancel_state = snapshot.run.cancel_requested
         self.deliver_cancel = False
@@ -454,7 +458,7 @@ class _Advance:
 
     def run(self) -> None:
         try:
-            if self.run_record.status == PAUSED:
+            if self.run_record.status == RunStatus.PAUSED:
                 # Paused while nobody advanced it: there is nothing to do until resume().
                 self.rt.store.release(self.run_id, self.epoch)
                 return
@@ -486,7 +490,7 @@ class _Advance:
             if self.cancel_state == CANCEL_REQUESTED:
                 result: _Resolved | _Wait | _Held = self._cancel_here(decision.position, decision.command)
             elif self.pause_requested:
-                self._park(_Wait(), status=PAUSED)
+                self._park(_Wait(), status=RunStatus.PAUSED)
                 continue
             elif isinstance(decision.command, ContinueAsNew):
                 decision = self._continue_as_new(decision.command)
@@ -537,33 +541,21 @@ class _Advance:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def _flush(
-        self,
-        *,
-        open_entry: Any = KEEP,
-        park: Park | None = None,
-        finish: Finish | None = None,
-        status: str | None = None,
-        continue_as_new: str | None = None,
-        hold_if_requested: bool = False,
-    ) -> CommitResult:
-        if status is None and finish is None and park is None:
-            status, self.status_change = self.status_change, None
-        change = Commit(
-            run_id=self.run_id,
-            epoch=self.epoch,
-            position=self.position,
-            append=list(self.pending),
-            open=open_entry,
-            consume=list(self.consume),
-            branches=dict(self.branch_writes),
-            park=park,
-            finish=finish,
-            status=status,
-            continue_as_new=continue_as_new,
-            cancel_delivered=self.deliver_cancel,
-            hold_if_requested=hold_if_requested,
-        )
+    def _flush(self, *operations: Operation) -> CommitResult:
+        """Commit what this advance decided (entries, consumed events, branch writes, a pending
+        status change, a delivered cancellation), then ``operations`` (an open entry, a park,
+        a finish, ...). A pending status change waits while ``operations`` set the status."""
+        decided: list[Operation] = []
+        if self.pending:
+            decided.append(AppendEntries(tuple(self.pending)))
+        decided.extend(ConsumeEvent(event_type, event_id) for event_type, event_id in self.consume)
+        decided.extend(WriteBranch(key, record) for key, record in self.branch_writes.items())
+        if self.status_change is not None and not any(isinstance(op, _SETS_STATUS) for op in operations):
+            decided.append(SetStatus(self.status_change))
+            self.status_change = None
+        if self.deliver_cancel:
+            decided.append(DeliverCancel())
+        change = Commit(self.run_id, self.epoch, self.position, (*decided, *operations))
         result = self.rt.store.commit(change, self.now, self.rt.settings.grace)
         if not result.ok:
             if self.replayer is not None:
@@ -603,8 +595,8 @@ class _Advance:
             )
         except SerializationError as error:
             self._finish_failed(error)
-        status = CANCELLED if self.cancel_state == CANCEL_DELIVERED else COMPLETED
-        self._flush(open_entry=None, finish=Finish(status, output=text))
+        status = RunStatus.CANCELLED if self.cancel_state == CANCEL_DELIVERED else RunStatus.COMPLETED
+        self._flush(Finish(status, output=text))
         raise _Done
 
     def _finish_failed(self, error: BaseException) -> NoReturn:
@@ -612,8 +604,8 @@ class _Advance:
         # result, non-determinism): only what was already decided before stays.
         if self.replayer is not None:
             self.replayer.close()
-        status = CANCELLED if self.cancel_state == CANCEL_DELIVERED else FAILED
-        self._flush(open_entry=None, finish=Finish(status, error=error_record(error)))
+        status = RunStatus.CANCELLED if self.cancel_state == CANCEL_DELIVERED else RunStatus.FAILED
+        self._flush(Finish(status, error=error_record(error)))
         raise _Done
 
     # -- control: cancellation, pause, continue-as-new ----------------------------------------
@@ -642,7 +634,7 @@ class _Advance:
         except SerializationError as error:
             self._fail_without_append(error)
         self.pending = []
-        self._flush(open_entry=None, continue_as_new=args)
+        self._flush(NewGeneration(args))
         if self.replayer is not None:
             self.replayer.close()
         self.position = 0
@@ -659,10 +651,8 @@ class _Advance:
         self.consume = []
         self._finish_failed(error)
 
-    def _park(self, wait: _Wait, status: str = WAITING) -> None:
-        parked = self._flush(
-            open_entry=self.open, park=Park(self.signals, wait.types, wait.timer, status)
-        ).parked
+    def _park(self, wait: _Wait, status: RunStatus = RunStatus.WAITING) -> None:
+        parked = self._flush(SetOpen(self.open), Park(self.signals, wait.types, wait.timer, status)).parked
         if parked:
             assert self.replayer is not None
             if wait.internal or (wait.timer is not None and wait.timer - self.now <= CACHE_HORIZON):
@@ -696,7 +686,7 @@ class _Advance:
         if isinstance(command, Compensate):
             result = self._compensate(position, None)
             if isinstance(result, _Resolved):
-                self.status_change = RUNNING
+                self.status_change = RunStatus.RUNNING
             return result
         if not isinstance(command, (StepCall, Sleep, SleepUntil, WaitForEvent, ChildRun, AllOf, AnyOf)):
             return self._resolved_error(
@@ -801,7 +791,7 @@ class _Advance:
             # is recorded as started in the commit that closes the previous step (one write per
             # step boundary), and so is any attempt after a crash, so crashes keep counting.
             records_start = self.ran_a_step or self.recovering
-            if records_start and self._flush(open_entry=open_entry, hold_if_requested=True).held:
+            if records_start and self._flush(StartAttempt(open_entry)).held:
                 # A pause or cancellation arrived: this attempt does not start.
                 state.attempts.pop()
                 state.next_at = next_at
@@ -887,7 +877,7 @@ class _Advance:
             self.deliver_cancel = True
             self.cancel_state = CANCEL_DELIVERED
         if self.pause_requested:
-            self._park(_Wait(), status=PAUSED)
+            self._park(_Wait(), status=RunStatus.PAUSED)
             return
         result = self._compensate(position, error)
         if isinstance(result, _Held):
@@ -906,8 +896,8 @@ class _Advance:
         compensation that fails after its own retries is recorded and the next one still runs.
         """
         open_entry = self.open if self.open is not None and self.open.position == position else None
-        if open_entry is not None and self.run_record.status != COMPENSATING:
-            self.status_change = COMPENSATING
+        if open_entry is not None and self.run_record.status != RunStatus.COMPENSATING:
+            self.status_change = RunStatus.COMPENSATING
         if open_entry is None:
             targets = self._compensable(position)
             leaves = {}
@@ -919,7 +909,7 @@ class _Advance:
                 )
             open_entry = OpenEntry(position, Compensate.kind, Compensate.name, self.now, leaves)
             self.open = open_entry
-            self._flush(open_entry=open_entry, status=COMPENSATING)
+            self._flush(SetOpen(open_entry), SetStatus(RunStatus.COMPENSATING))
         calls = self._compensation_calls(open_entry)
         for path in sorted(open_entry.leaves, key=int):
             state = open_entry.leaves[path]
@@ -1193,7 +1183,7 @@ class _Advance:
             return None
         finished = child.finished or self.now
         slot = leaf_slot(position, path)
-        if child.status == COMPLETED:
+        if child.status == RunStatus.COMPLETED:
             value = self.rt.serializer.decode(child.output or "null", run_id=child.run_id, slot="output")
             text = self.rt.serializer.encode(
                 value, run_id=self.run_id, slot=slot, what=f"the result of child run {child.run_id!r}"

@@ -17,12 +17,9 @@ from typing import Any
 
 import attrs
 
-from ..errors import RunNotFoundError
 from ..journal import Entry
-from .base import (
-    InboxEvent,
-    RunRecord,
-)
+from ..status import RunStatus
+from .base import InboxEvent, Reason, RunRecord, store_error
 from .transactional import TransactionalStore
 
 
@@ -167,7 +164,12 @@ class MemoryStore(TransactionalStore):
     _read = _write
 
     def list_runs(
-        self, *, status: str | None = None, workflow: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[RunRecord]:
         with self.lock:
             records = [attrs.evolve(record) for record in self.runs.values()]
@@ -189,7 +191,7 @@ class MemoryStore(TransactionalStore):
             while True:
                 record = self.runs.get(run_id)
                 if record is None:
-                    raise RunNotFoundError(f"no run with id {run_id!r}")
+                    raise store_error(Reason.MISSING, run_id)
                 if record.is_finished:
                     return attrs.evolve(record)
                 remaining = None if deadline is None else deadline - time.monotonic()

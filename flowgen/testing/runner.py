@@ -40,9 +40,10 @@ from ..decorators import Registry, Step, Workflow
 from ..decorators import registry as default_registry
 from ..durations import Duration, parse_duration, parse_timestamp
 from ..engine import Engine
-from ..errors import FlowgenError, RunNotFoundError, RunStateError
+from ..errors import FlowgenError, RunStateError
 from ..journal import LeafState, OpenEntry
 from ..serialization import DEFAULT_MAX_PAYLOAD_BYTES
+from ..status import RunStatus
 from ..steps import call_step_function
 from ..stores.base import RunRecord
 from ..stores.memory import MemoryStore
@@ -745,15 +746,12 @@ class Runner:
         Raises:
             RunNotFoundError: no such run.
         """
-        record = self.store.get_run(run_id)
-        if record is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
-        return self._describe(record, depth=0)
+        return self._describe(self.store.get_run_or_raise(run_id), depth=0)
 
     def _describe(self, record: RunRecord, depth: int) -> str:
         if record.is_finished:
             return ""
-        if record.status in ("queued", "running"):
+        if record.status in (RunStatus.QUEUED, RunStatus.RUNNING):
             return (
                 f"for nothing: it is {record.status} but no message will advance it, because flowgen "
                 "failed while advancing it (see the error logged by flowgen.runtime)"

@@ -1,27 +1,31 @@
--- commit(ARGV: prefix, run_id, change JSON)
+-- commit(ARGV: prefix, run_id, commit JSON {epoch, pos, now, ready_score, ops})
 -- -> {ok, reason, parked, woken parent or '', pause, cancel, held}
--- Validates the lease epoch, the journal position and the inbox heads to consume before any
--- write (Lua does not roll back), then applies the change; see Commit in stores/base.py. The
--- run's metadata is read once and written with one HSET: this script runs at every step boundary.
+-- See Commit in stores/base.py (stores/logic.py is the same rules in Python). First the guard
+-- (lease epoch, journal position) and the operations' preconditions (consumed events are the
+-- inbox heads), all before the first write (Lua does not roll back); then each operation
+-- ([kind, arguments...]) by its function in OPS, in order; then one HSET (and HDEL) of the
+-- run's metadata. This script runs at every step boundary: the metadata is read once.
 local rid = ARGV[2]
 local c = cjson.decode(ARGV[3])
 local mk = meta_key(rid)
 local b = base(rid)
 local m = redis.call('HMGET', mk, 'epoch', 'owner', 'status', 'jlen', 'signals', 'parent', 'workflow',
   'created', 'pause', 'cancel')
-local status, workflow, created = m[3], m[7], m[8]
-if not status then return {0, 'missing', 0, ''} end
-if tonumber(m[1]) ~= c.epoch or m[2] == '' or is_finished(status) then return {0, 'stale', 0, ''} end
+if not m[3] then return {0, 'missing', 0, ''} end
+if tonumber(m[1]) ~= c.epoch or m[2] == '' or is_finished(m[3]) then return {0, 'stale', 0, ''} end
 if tonumber(m[4]) ~= c.pos then return {0, 'conflict', 0, ''} end
 
-local want, order = {}, {}
-for _, pair in ipairs(c.consume or {}) do
-  local t = pair[1]
-  if not want[t] then want[t] = {}; table.insert(order, t) end
-  table.insert(want[t], pair[2])
+-- Precondition of the consume operations: per event type, their ids are the inbox's first, in order.
+local consumed, types = {}, {}
+for _, op in ipairs(c.ops) do
+  if op[1] == 'consume' then
+    local t = op[2]
+    if not consumed[t] then consumed[t] = {}; table.insert(types, t) end
+    table.insert(consumed[t], op[3])
+  end
 end
-for _, t in ipairs(order) do
-  local ids = want[t]
+for _, t in ipairs(types) do
+  local ids = consumed[t]
   local items = redis.call('LRANGE', inbox_key(rid, t), 0, #ids - 1)
   if #items < #ids then return {0, 'conflict', 0, ''} end
   for k = 1, #ids do
@@ -29,102 +33,128 @@ for _, t in ipairs(order) do
   end
 end
 
--- every check passed: write
-local fields = {'updated', c.now}
-local unset = {}
+-- The run as the operations leave it. ``fields`` maps a metadata field to its new value (false
+-- deletes it); it is written once, after the last operation.
+local run = {
+  status = m[3],
+  jlen = tonumber(m[4]),
+  pause = m[9] or '',
+  cancel = m[10] or '',
+  held = 0,
+  fields = {updated = c.now},
+  reply = nil,
+}
+-- A StartAttempt is held by a request pending when the commit began, whatever this one delivers.
+local requested = run.pause == '1' or run.cancel == 'requested'
+
 local function change_status(new)
-  if status ~= new then
-    index_status(rid, workflow, created, status, new)
-    put(fields, 'status', new)
-    status = new
+  if run.status ~= new then
+    index_status(rid, m[7], m[8], run.status, new)
+    run.fields.status = new
+    run.status = new
   end
 end
 
-local append = c.append or {}
-local jlen = tonumber(m[4])
-if #append > 0 then
-  redis.call('RPUSH', b .. ':journal', unpack(append))
-  jlen = jlen + #append
-  put(fields, 'jlen', tostring(jlen))
+local OPS = {}
+
+-- ['append', [entry JSON, ...]]
+function OPS.append(op)
+  local entries = op[2]
+  if #entries == 0 then return end
+  redis.call('RPUSH', b .. ':journal', unpack(entries))
+  run.jlen = run.jlen + #entries
+  run.fields.jlen = tostring(run.jlen)
 end
-local pause, cancel = m[9] or '', m[10] or ''
-local held = 0
-if c.hold and (pause == '1' or cancel == 'requested') then held = 1 end
-if held == 1 then
-  -- a pause or cancellation is pending: the step attempt in this open entry does not start
-elseif c.open == false then
-  table.insert(unset, 'open')
-elseif c.open ~= nil then
-  put(fields, 'open', c.open)
+
+-- ['open', open entry JSON or false]
+function OPS.open(op)
+  run.fields.open = op[2]
 end
-for _, t in ipairs(order) do
-  local key = inbox_key(rid, t)
-  redis.call('LTRIM', key, #want[t], -1)
-  if redis.call('LLEN', key) == 0 then redis.call('SREM', b .. ':inboxes', t) end
+
+-- ['start_attempt', open entry JSON]
+function OPS.start_attempt(op)
+  if requested then run.held = 1 else run.fields.open = op[2] end
 end
-for key, value in pairs(c.branches or {}) do
+
+-- ['consume', event type, event id]: the head, checked above
+function OPS.consume(op)
+  local key = inbox_key(rid, op[2])
+  redis.call('LPOP', key)
+  if redis.call('LLEN', key) == 0 then redis.call('SREM', b .. ':inboxes', op[2]) end
+end
+
+-- ['branch', key, dispatch record JSON or false]: a new record forgets the earlier attempts' reports
+function OPS.branch(op)
+  local key = op[2]
   redis.call('HDEL', b .. ':branches', key .. '|s', key .. '|hb', key .. '|started', key .. '|r')
-  if value == false then
+  if op[3] == false then
     redis.call('HDEL', b .. ':branches', key)
   else
-    redis.call('HSET', b .. ':branches', key, value)
+    redis.call('HSET', b .. ':branches', key, op[3])
   end
 end
-if c.status then change_status(c.status) end
-if c.cancel_delivered then
-  cancel = 'delivered'
-  put(fields, 'cancel', cancel)
+
+-- ['status', status]
+function OPS.status(op)
+  change_status(op[2])
 end
-if c.continue_as_new then
+
+-- ['deliver_cancel']
+function OPS.deliver_cancel(_op)
+  run.cancel = 'delivered'
+  run.fields.cancel = run.cancel
+end
+
+-- ['new_generation', encoded args]: continue-as-new
+function OPS.new_generation(op)
   redis.call('DEL', b .. ':journal')
-  put(fields, 'jlen', '0', 'args', c.continue_as_new)
   redis.call('HINCRBY', mk, 'generation', 1)
-  table.insert(unset, 'open')
+  run.jlen = 0
+  run.fields.jlen = '0'
+  run.fields.args = op[2]
+  run.fields.open = false
 end
 
-if c.finish then
-  local f = c.finish
-  change_status(f.status)
-  put(fields, 'finished', c.now, 'owner', '', 'lease_until', '0', 'waiting', '[]')
-  if f.output then put(fields, 'output', f.output) end
-  if f.error then put(fields, 'error', f.error) end
-  redis.call('HSET', mk, unpack(fields))
-  redis.call('HDEL', mk, 'open')
-  redis.call('ZREM', P .. ':timers', rid)
-  redis.call('ZREM', P .. ':ready', rid)
-  local inboxes = redis.call('SMEMBERS', b .. ':inboxes')
-  for _, t in ipairs(inboxes) do redis.call('DEL', inbox_key(rid, t)) end
-  redis.call('DEL', b .. ':inboxes', b .. ':branches')
-  redis.call('RPUSH', b .. ':done', '1')
-  if c.retention and c.retention >= 0 then
-    local ttl = math.max(1, math.floor(c.retention))
-    redis.call('EXPIRE', mk, ttl)
-    redis.call('EXPIRE', b .. ':done', ttl)
-    if jlen > 0 then redis.call('EXPIRE', b .. ':journal', ttl) end
-    -- seen and history exist only for runs that got events or were restarted
-    redis.call('EXPIRE', b .. ':seen', ttl)
-    redis.call('EXPIRE', b .. ':history', ttl)
-    redis.call('ZADD', P .. ':expiring', c.expire_at, cjson.encode({rid, workflow, f.status}))
-  end
-  local woken = ''
-  if m[6] and m[6] ~= '' and bump_signals(m[6], c.ready_score) then woken = m[6] end
-  return {1, '', 0, woken}
-end
-
-if c.park and tonumber(m[5]) == c.park.signals then
-  local p = c.park
-  change_status(p.status)
-  put(fields, 'waiting', p.waiting, 'owner', '', 'lease_until', '0')
-  redis.call('HSET', mk, unpack(fields))
-  if #unset > 0 then redis.call('HDEL', mk, unpack(unset)) end
-  if p.timer then
-    redis.call('ZADD', P .. ':timers', p.timer, rid)
+-- ['park', signals, waiting JSON, status, timer or false]: only if no signal came since the snapshot
+function OPS.park(op)
+  if tonumber(m[5]) ~= op[2] then return end
+  change_status(op[4])
+  run.fields.waiting = op[3]
+  run.fields.owner = ''
+  run.fields.lease_until = '0'
+  if op[5] then
+    redis.call('ZADD', P .. ':timers', op[5], rid)
   else
     redis.call('ZREM', P .. ':timers', rid)
   end
   redis.call('ZREM', P .. ':ready', rid)
-  return {1, '', 1, '', pause, cancel, held}
+  run.reply = {1, '', 1, '', run.pause, run.cancel, run.held}
 end
-redis.call('HSET', mk, unpack(fields))
+
+-- ['finish', status, output or false, error JSON or false, (retention, expire_at)]
+function OPS.finish(op)
+  change_status(op[2])
+  local f = run.fields
+  f.finished, f.owner, f.lease_until, f.waiting, f.open = c.now, '', '0', '[]', false
+  if op[3] then f.output = op[3] end
+  if op[4] then f.error = op[4] end
+  end_run(rid, m[7], op[2], op[5], op[6])
+  local woken = ''
+  if m[6] and m[6] ~= '' and bump_signals(m[6], c.ready_score) then woken = m[6] end
+  run.reply = {1, '', 0, woken}
+end
+
+for _, op in ipairs(c.ops) do OPS[op[1]](op) end
+
+local set, unset = {}, {}
+for field, value in pairs(run.fields) do
+  if value == false then
+    table.insert(unset, field)
+  else
+    table.insert(set, field)
+    table.insert(set, value)
+  end
+end
+redis.call('HSET', mk, unpack(set))
 if #unset > 0 then redis.call('HDEL', mk, unpack(unset)) end
-return {1, '', 0, '', pause, cancel, held}
+return run.reply or {1, '', 0, '', run.pause, run.cancel, run.held}
