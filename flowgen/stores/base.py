@@ -76,7 +76,7 @@ def store_error(reason: str, run_id: str, *, status: str = "", consequence: str 
     try:
         error_class, template = _FAILURES[Reason(reason)]
     except (KeyError, ValueError):
-        raise ValueError(f"store reply {reason!r} for run {run_id!r} is not a failure reason") from None
+        raise ValueError(f"store reply {str(reason)!r} for run {run_id!r} is not a failure reason") from None
     return error_class(
         template.format(run_id=run_id, status=status, consequence=f"; {consequence}" if consequence else "")
     )

@@ -363,6 +363,10 @@ class RedisStore(Store):
             }
         return CommitResult(bool(ok), reason, bool(parked), (woken,) if woken else (), **flags)
 
+    def _expiry(self, now: float) -> list[Any]:
+        """``[retention, expire_at]`` for a run finishing at ``now``, or ``[]`` if runs are kept forever."""
+        return [] if self.retention is None else [self.retention, _num(now + self.retention)]
+
     def _encode(self, op: Operation, now: float) -> list[Any]:
         """One operation as ``[kind, arguments...]``, the form lua/commit.lua applies."""
         if isinstance(op, AppendEntries):
@@ -385,13 +389,12 @@ class RedisStore(Store):
             timer = _num(op.timer) if op.timer is not None else False
             return ["park", op.signals, _COMPACT.encode(list(op.waiting)), op.status.value, timer]
         if isinstance(op, Finish):
-            expiry = [self.retention, _num(now + self.retention)] if self.retention is not None else []
             return [
                 "finish",
                 op.status.value,
                 op.output if op.output is not None else False,
                 _COMPACT.encode(op.error) if op.error is not None else False,
-                *expiry,
+                *self._expiry(now),
             ]
         return unknown_operation(op)
 
@@ -498,7 +501,9 @@ class RedisStore(Store):
             CancelledError(f"run {run_id!r} was terminated (cancel(force=True)): it ended without cleanup"),
             "",
         )
-        reply = self._run("control", run_id, action, _num(now), _num(now + grace), json.dumps(terminated))
+        reply = self._run(
+            "control", run_id, action, _num(now), _num(now + grace), json.dumps(terminated), *self._expiry(now)
+        )
         status = _text(reply[0])
         if status != "ok":
             raise store_error(status, run_id, status=_text(reply[-1]), consequence=f"it cannot {action}")

@@ -1,4 +1,4 @@
-"""Conformance: the fenced commit (validation first, then append, open, consume, branches, park, finish)."""
+"""Conformance: the fenced commit (the guard and preconditions first, then its operations in order)."""
 
 from __future__ import annotations
 
@@ -396,3 +396,60 @@ def test_created_run_has_no_lease_to_commit_under(store: Store) -> None:
         Commit(run_id="r1", epoch=0, position=0, operations=[append(entry(0))]), T, GRACE
     ) == CommitResult(False, "stale")
     assert store.read_journal("r1") == []
+
+
+# -- operations are applied in order ------------------------------------------------------
+
+
+def test_a_park_or_finish_that_is_not_the_last_operation_is_refused_before_reaching_a_store() -> None:
+    for terminal in (Park(signals=0), Finish(RunStatus.COMPLETED)):
+        with pytest.raises(ValueError, match=f"{type(terminal).__name__} ends a commit"):
+            Commit("r1", 1, 0, [terminal, SetOpen(None)])
+
+
+def test_operations_after_a_new_generation_write_the_new_generation(busy: tuple[Store, Snapshot]) -> None:
+    store, snapshot = busy
+    opened = open_entry(1, "next")
+
+    result = store.commit(
+        change(
+            snapshot, NewGeneration('{"args":[2],"kwargs":{}}'), append(entry(0, "first")), SetOpen(opened)
+        ),
+        T + 2,
+        GRACE,
+    )
+
+    assert result.ok
+    record = store.get_run("r1")
+    assert (record.generation, record.journal_length, record.args) == (1, 1, '{"args":[2],"kwargs":{}}')
+    assert [e.name for e in store.read_journal("r1")] == ["first"]
+    assert store.load("r1").open == opened
+
+
+def test_the_last_write_of_a_branch_or_the_open_entry_wins(busy: tuple[Store, Snapshot]) -> None:
+    store, snapshot = busy
+    result = store.commit(
+        change(
+            snapshot,
+            WriteBranch("2/0", None),
+            WriteBranch("2/0", {"d": 2, "step": "again"}),
+            SetOpen(None),
+            SetOpen(open_entry(2, "last")),
+        ),
+        T + 2,
+        GRACE,
+    )
+    assert result.ok
+    after = store.load("r1")
+    assert after.branches == {"2/0": {"d": 2, "step": "again"}}
+    assert after.open == open_entry(2, "last")
+
+
+def test_a_start_attempt_is_held_by_a_cancel_pending_when_the_commit_began(store: Store) -> None:
+    # Delivering the cancellation in the same commit does not let the attempt start: the
+    # runtime decided to start it before it knew of the request (it learns of it from `held`).
+    snapshot = started(store)
+    store.control("r1", "cancel", T + 1, GRACE)
+    result = store.commit(change(snapshot, DeliverCancel(), StartAttempt(open_entry(0))), T + 2, GRACE)
+    assert result.ok and result.held and result.cancel_requested == "delivered"
+    assert store.load("r1").open is None

@@ -67,3 +67,26 @@ def test_redis_sweep_forgets_the_expiry_of_a_run_kept_again(redis_url: str) -> N
     finally:
         client.close()
         store.close()
+
+
+def test_redis_terminated_run_expires_and_is_swept_like_a_finished_one(redis_url: str) -> None:
+    # A run ended by terminate (cancel(force=True)) is as finished as one its workflow ended:
+    # SQLite deletes both after the retention; Redis must expire both and sweep both.
+    store = RedisStore(redis_url, retention=60)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        started(store, "killed")
+        now = time.time()
+        store.control("killed", "terminate", now, GRACE)
+
+        assert 0 < client.ttl("flowgen:{killed}:meta") <= 60
+        assert 0 < client.ttl("flowgen:{killed}:done") <= 60
+        assert client.zcard("flowgen:expiring") == 1
+
+        client.delete("flowgen:{killed}:meta", "flowgen:{killed}:done")  # as their TTL would
+        assert store.sweep(now + 10**6, 1000) == 1
+        assert _listed(store) == []
+        assert store.list_runs(status=RunStatus.CANCELLED) == []
+    finally:
+        client.close()
+        store.close()

@@ -58,7 +58,7 @@ local function end_run(rid, workflow, status, retention, expire_at)
   for _, t in ipairs(redis.call('SMEMBERS', b .. ':inboxes')) do redis.call('DEL', inbox_key(rid, t)) end
   redis.call('DEL', b .. ':inboxes', b .. ':branches')
   redis.call('RPUSH', b .. ':done', '1')
-  if retention and tonumber(retention) >= 0 then
+  if retention and retention ~= '' and tonumber(retention) >= 0 then
     local ttl = math.max(1, math.floor(tonumber(retention)))
     for _, suffix in ipairs({':meta', ':done', ':journal', ':seen', ':history'}) do
       redis.call('EXPIRE', b .. suffix, ttl)  -- a key that does not exist (no events, no history) is skipped
