@@ -125,7 +125,7 @@ class _MemoryTx:
         self.s.child_ids[parent_id].append(child_id)
 
     def children(self, run_id: str) -> list[str]:
-        return list(self.s.child_ids.get(run_id, ()))
+        return sorted(self.s.child_ids.get(run_id, ()))  # by id, as the other stores list them
 
     def history_push(self, run_id: str, document: dict[str, Any]) -> None:
         self.s.histories[run_id].append(document)

@@ -453,3 +453,20 @@ def test_a_start_attempt_is_held_by_a_cancel_pending_when_the_commit_began(store
     result = store.commit(change(snapshot, DeliverCancel(), StartAttempt(open_entry(0))), T + 2, GRACE)
     assert result.ok and result.held and result.cancel_requested == "delivered"
     assert store.load("r1").open is None
+
+
+def test_a_commit_of_more_than_8000_entries_is_stored_whole(
+    store: Store, store_kind: str, request: pytest.FixtureRequest
+) -> None:
+    if store_kind == "redis":
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="issue 12 item 3: commit.lua appends with one RPUSH of unpack(entries), limited to ~8,000",
+                strict=True,
+            )
+        )
+    snapshot = started(store)
+    entries = [entry(position) for position in range(8_001)]
+    assert store.commit(change(snapshot, append(*entries)), T, GRACE).ok
+    assert store.get_run("r1").journal_length == 8_001
+    assert store.read_journal("r1") == entries

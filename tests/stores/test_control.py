@@ -168,6 +168,35 @@ def test_restart_archives_the_journal_and_starts_a_new_generation(store: Store) 
     assert store.wait_finished("r1", 0.05) is None, "result() waits for the new generation"
 
 
+def test_the_archived_generation_keeps_its_values_exactly(store: Store) -> None:
+    # Found by the lockstep test: Redis archived an empty journal as {} (Lua's empty table) and
+    # re-encoded times with 14 significant digits.
+    created(store)
+    store.reset("r1", "restart", T + 0.123456789, GRACE)
+    snapshot = store.acquire("r1", "w1", TTL, T + 1)
+    assert snapshot is not None
+    error = {"type": "builtins:ValueError", "message": "m", "ratio": 0.1 + 0.2}
+    store.commit(change(snapshot, append(entry(0)), Finish("failed", error=error)), T + 1.987654321, GRACE)
+    store.reset("r1", "retry", T + 3, GRACE, truncate_to=0)
+
+    first, second = store.history("r1")
+    assert first == {
+        "mode": "restart",
+        "generation": 0,
+        "status": "queued",
+        "output": None,
+        "error": None,
+        "finished": None,
+        "archived": T + 0.123456789,
+        "entries": [],
+    }
+    assert (second["finished"], second["error"], second["entries"]) == (
+        T + 1.987654321,
+        error,
+        [entry(0).to_dict()],
+    )
+
+
 def test_restart_fences_a_worker_still_advancing_the_run(store: Store) -> None:
     snapshot = started(store)
     store.reset("r1", "restart", T + 1, GRACE)
