@@ -545,17 +545,18 @@ class _Advance:
         """Commit what this advance decided (entries, consumed events, branch writes, a pending
         status change, a delivered cancellation), then ``operations`` (an open entry, a park,
         a finish, ...). A pending status change waits while ``operations`` set the status."""
-        decided: list[Operation] = []
-        if self.pending:
-            decided.append(AppendEntries(tuple(self.pending)))
-        decided.extend(ConsumeEvent(event_type, event_id) for event_type, event_id in self.consume)
-        decided.extend(WriteBranch(key, record) for key, record in self.branch_writes.items())
+        decided: list[Operation] = [AppendEntries(tuple(self.pending))] if self.pending else []
+        if self.consume:
+            decided += [ConsumeEvent(event_type, event_id) for event_type, event_id in self.consume]
+        if self.branch_writes:
+            decided += [WriteBranch(key, record) for key, record in self.branch_writes.items()]
         if self.status_change is not None and not any(isinstance(op, _SETS_STATUS) for op in operations):
             decided.append(SetStatus(self.status_change))
             self.status_change = None
         if self.deliver_cancel:
             decided.append(DeliverCancel())
-        change = Commit(self.run_id, self.epoch, self.position, (*decided, *operations))
+        decided += operations
+        change = Commit(self.run_id, self.epoch, self.position, decided)
         result = self.rt.store.commit(change, self.now, self.rt.settings.grace)
         if not result.ok:
             if self.replayer is not None:

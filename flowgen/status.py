@@ -64,3 +64,7 @@ class RunStatus(TextEnum):
 
 FINISHED = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
 """The statuses of a run that has ended (the Lua scripts' ``is_finished`` says the same)."""
+
+STORED: dict[str, RunStatus] = {status.value: status for status in RunStatus}
+"""The status of each stored string: what stores use to read a record (``RunStatus(text)``
+costs a call into the enum machinery, and stores read a status at every step)."""

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 import attrs
 
 from ..errors import FlowgenError, RunFinishedError, RunNotFoundError, RunStateError
 from ..journal import Entry, OpenEntry
-from ..status import FINISHED, RunStatus, TextEnum
+from ..status import FINISHED, STORED, RunStatus, TextEnum
 
 
 class Reason(TextEnum):
@@ -188,7 +188,7 @@ class RunRecord:
         return cls(
             run_id=f["run_id"],
             workflow=f["workflow"],
-            status=RunStatus(f["status"]),
+            status=STORED[f["status"]],
             created=float(f["created"]),
             updated=float(f["updated"]),
             args=f["args"],
@@ -383,11 +383,7 @@ def unknown_operation(operation: NoReturn) -> NoReturn:
     raise TypeError(f"not a commit operation: {operation!r}")
 
 
-def _as_tuple(operations: Iterable[Operation]) -> tuple[Operation, ...]:
-    return tuple(operations)
-
-
-def _terminal_last(_commit: Any, _attribute: Any, operations: tuple[Operation, ...]) -> None:
+def _terminal_last(_commit: Any, _attribute: Any, operations: Sequence[Operation]) -> None:
     for operation in operations[:-1]:
         if isinstance(operation, _TERMINAL):
             raise ValueError(
@@ -396,7 +392,7 @@ def _terminal_last(_commit: Any, _attribute: Any, operations: tuple[Operation, .
             )
 
 
-@attrs.frozen
+@attrs.define  # not frozen: a frozen attrs class costs twice as much to build, at every step
 class Commit:
     """One atomic, fenced write that advances a run: a guard and a list of operations.
 
@@ -410,7 +406,7 @@ class Commit:
     run_id: str
     epoch: int
     position: int
-    operations: tuple[Operation, ...] = attrs.field(default=(), converter=_as_tuple, validator=_terminal_last)
+    operations: Sequence[Operation] = attrs.field(default=(), validator=_terminal_last)
 
 
 @attrs.frozen

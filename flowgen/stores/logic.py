@@ -175,6 +175,8 @@ def commit(tx: Tx, change: Commit, now: float, grace: float) -> CommitResult:
 class _Applying:
     """A commit being applied: the run's record as the operations so far left it, and what to reply."""
 
+    __slots__ = ("grace", "held", "now", "old_status", "record", "requested", "result", "tx")
+
     def __init__(self, tx: Tx, record: RunRecord, now: float, grace: float) -> None:
         self.tx = tx
         self.record = record
@@ -205,12 +207,16 @@ class _Applying:
 
 def _apply(state: _Applying, operation: Operation) -> None:
     """Apply one operation (the type checker makes sure every kind has its function)."""
-    if isinstance(operation, AppendEntries):
+    if isinstance(operation, AppendEntries):  # the most frequent first
         _append_entries(state, operation)
-    elif isinstance(operation, SetOpen):
-        _set_open(state, operation)
     elif isinstance(operation, StartAttempt):
         _start_attempt(state, operation)
+    elif isinstance(operation, SetOpen):
+        _set_open(state, operation)
+    elif isinstance(operation, Park):
+        _park(state, operation)
+    elif isinstance(operation, Finish):
+        _finish(state, operation)
     elif isinstance(operation, ConsumeEvent):
         _consume_event(state, operation)
     elif isinstance(operation, WriteBranch):
@@ -221,10 +227,6 @@ def _apply(state: _Applying, operation: Operation) -> None:
         _deliver_cancel(state, operation)
     elif isinstance(operation, NewGeneration):
         _new_generation(state, operation)
-    elif isinstance(operation, Park):
-        _park(state, operation)
-    elif isinstance(operation, Finish):
-        _finish(state, operation)
     else:
         unknown_operation(operation)
 

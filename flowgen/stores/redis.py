@@ -369,22 +369,13 @@ class RedisStore(Store):
 
     def _encode(self, op: Operation, now: float) -> list[Any]:
         """One operation as ``[kind, arguments...]``, the form lua/commit.lua applies."""
+        # the most frequent first: this runs at every step boundary
         if isinstance(op, AppendEntries):
             return ["append", [entry.to_json() for entry in op.entries]]
-        if isinstance(op, SetOpen):
-            return ["open", op.entry.to_json() if op.entry is not None else False]
         if isinstance(op, StartAttempt):
             return ["start_attempt", op.entry.to_json()]
-        if isinstance(op, ConsumeEvent):
-            return ["consume", op.event_type, op.event_id]
-        if isinstance(op, WriteBranch):
-            return ["branch", op.key, _COMPACT.encode(op.record) if op.record is not None else False]
-        if isinstance(op, SetStatus):
-            return ["status", op.status.value]
-        if isinstance(op, DeliverCancel):
-            return ["deliver_cancel"]
-        if isinstance(op, NewGeneration):
-            return ["new_generation", op.args]
+        if isinstance(op, SetOpen):
+            return ["open", op.entry.to_json() if op.entry is not None else False]
         if isinstance(op, Park):
             timer = _num(op.timer) if op.timer is not None else False
             return ["park", op.signals, _COMPACT.encode(list(op.waiting)), op.status.value, timer]
@@ -396,6 +387,16 @@ class RedisStore(Store):
                 _COMPACT.encode(op.error) if op.error is not None else False,
                 *self._expiry(now),
             ]
+        if isinstance(op, ConsumeEvent):
+            return ["consume", op.event_type, op.event_id]
+        if isinstance(op, WriteBranch):
+            return ["branch", op.key, _COMPACT.encode(op.record) if op.record is not None else False]
+        if isinstance(op, SetStatus):
+            return ["status", op.status.value]
+        if isinstance(op, DeliverCancel):
+            return ["deliver_cancel"]
+        if isinstance(op, NewGeneration):
+            return ["new_generation", op.args]
         return unknown_operation(op)
 
     def release(self, run_id: str, epoch: int) -> None:
@@ -502,7 +503,13 @@ class RedisStore(Store):
             "",
         )
         reply = self._run(
-            "control", run_id, action, _num(now), _num(now + grace), json.dumps(terminated), *self._expiry(now)
+            "control",
+            run_id,
+            action,
+            _num(now),
+            _num(now + grace),
+            json.dumps(terminated),
+            *self._expiry(now),
         )
         status = _text(reply[0])
         if status != "ok":

@@ -64,7 +64,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, StoreUnavailableError
 from ..journal import Entry
-from ..status import FINISHED, RunStatus
+from ..status import FINISHED, STORED, RunStatus
 from . import logic
 from .base import InboxEvent, RunRecord, ready_cutoff
 from .transactional import TransactionalStore
@@ -197,7 +197,7 @@ def _record_from_row(row: Sequence[Any]) -> RunRecord:
     return RunRecord(
         run_id=data["run_id"],
         workflow=data["workflow"],
-        status=RunStatus(data["status"]),
+        status=STORED[data["status"]],
         created=data["created"],
         updated=data["updated"],
         args=data["args"],

@@ -30,11 +30,6 @@ local function set_status(rid, new)
   end
 end
 
--- Append field/value pairs to a table that becomes one HSET.
-local function put(fields, ...)
-  for _, value in ipairs({...}) do table.insert(fields, value) end
-end
-
 -- Make a waiting run ready (it is woken by an event, a branch outcome or a child).
 local function bump_signals(rid, ready_score)
   local mk = meta_key(rid)
