@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from .errors import ConfigurationError, FlowgenError
 from .serialization import dumps_json
+from .status import RunStatus
 from .urls import mask_url, require_redis_url
 from .validation import check_count, check_seconds
 
@@ -305,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=cmd_status)
 
     runs = with_url(sub.add_parser("runs", help="list runs"))
-    runs.add_argument("--status")
+    runs.add_argument("--status", choices=[status.value for status in RunStatus])
     runs.add_argument("--workflow")
     runs.add_argument("--limit", type=int, default=50)
     runs.set_defaults(handler=cmd_runs)

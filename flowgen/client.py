@@ -9,7 +9,8 @@ import attrs
 
 from .errors import WorkflowCancelledError, WorkflowFailedError
 from .serialization import rebuild_error
-from .stores.base import CANCEL_DELIVERED, CANCELLED, COMPLETED, RunRecord
+from .status import RunStatus
+from .stores.base import CANCEL_DELIVERED, RunRecord
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -167,7 +168,7 @@ def cancellation_of(record: RunRecord) -> str | None:
     a run that finished otherwise with one still requested ignored it.
     """
     flag = record.cancel_requested
-    if record.status == CANCELLED:
+    if record.status == RunStatus.CANCELLED:
         return "delivered" if flag == CANCEL_DELIVERED else "forced"
     if not flag:
         return None
@@ -178,10 +179,10 @@ def cancellation_of(record: RunRecord) -> str | None:
 
 def output_or_raise(record: RunRecord, output: Any) -> Any:
     """Return ``output`` for a completed run, raise the matching error otherwise."""
-    if record.status == COMPLETED:
+    if record.status == RunStatus.COMPLETED:
         return output
     cause = rebuild_error(record.error) if record.error else None
-    error_class = WorkflowCancelledError if record.status == CANCELLED else WorkflowFailedError
+    error_class = WorkflowCancelledError if record.status == RunStatus.CANCELLED else WorkflowFailedError
     message = f"run {record.run_id!r} of workflow {record.workflow!r} {record.status}"
     if cause is not None:
         message += f": {type(cause).__name__}: {cause}"

@@ -40,7 +40,8 @@ from .names import RUN_ID_PATTERN, check_event_type, check_queue_name, check_run
 from .runtime import Runtime, Settings, encode_call, fingerprint
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
-from .stores.base import FAILED, NewRun, RunRecord, Store
+from .status import RunStatus
+from .stores.base import NewRun, Reason, RunRecord, Store, store_error
 from .urls import DEFAULT_URL, open_backend, resolve_url, sqlite_path
 from .validation import check_count, check_seconds
 
@@ -468,8 +469,8 @@ class Engine(RunInspection):
                 :meth:`restart`).
         """
         record = self._record(run_id)
-        if record.status != FAILED:
-            raise RunStateError(f"run {run_id!r} is {record.status}; only a failed run can be retried")
+        if record.status != RunStatus.FAILED:
+            raise store_error(Reason.NOT_FAILED, run_id, status=record.status)
         entries = self.store.read_journal(run_id)
         if entries and entries[-1].kind == "compensate":
             raise RunStateError(

@@ -15,12 +15,13 @@ from typing import Any
 from .client import ErrorInfo, RunInfo, cancellation_of, output_or_raise, when
 from .decoding import combinator_value, decode_leaves, decode_plain
 from .decorators import Registry, Workflow
-from .errors import ResultTimeoutError, RunNotFoundError
+from .errors import ResultTimeoutError
 from .journal import Entry
 from .names import check_workflow_name
 from .runtime.branch_steps import queues_waited_on
 from .serialization import Serializer
-from .stores.base import STATUSES, RunRecord, Store
+from .status import RunStatus
+from .stores.base import RunRecord, Store
 from .transports.base import Transport
 from .validation import check_page, check_timeout
 
@@ -46,10 +47,7 @@ class RunInspection:
 
     def _record(self, run_id: str) -> RunRecord:
         """Return the stored record of ``run_id`` or raise :class:`RunNotFoundError`."""
-        record = self.store.get_run(run_id)
-        if record is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
-        return record
+        return self.store.get_run_or_raise(run_id)
 
     def status(self, run_id: str) -> RunInfo:
         """Return a snapshot of a run (what :meth:`Run.status` returns).
@@ -76,12 +74,11 @@ class RunInspection:
             ValueError: an unknown status, or a limit or offset out of range.
         """
         limit, offset = check_page(limit, offset)
-        if status is not None and status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+        wanted = None if status is None else RunStatus.parse(status)
         name = None if workflow is None else workflow_name(workflow)
         return [
             self.run_info(record)
-            for record in self.store.list_runs(status=status, workflow=name, limit=limit, offset=offset)
+            for record in self.store.list_runs(status=wanted, workflow=name, limit=limit, offset=offset)
         ]
 
     def result(self, run_id: str, timeout: float | None = None) -> Any:

@@ -21,7 +21,8 @@ from ..context import StepContext
 from ..decorators import Step
 from ..interpreter import Outcome
 from ..journal import Attempt, Entry, LeafOutcome, LeafState, OpenEntry
-from ..stores.base import WAITING, NewRun
+from ..status import RunStatus
+from ..stores.base import NewRun
 
 
 @attrs.define
@@ -66,7 +67,7 @@ class Resolve:
     drop_branches: tuple[str, ...] = ()
     cancel_children: tuple[str, ...] = ()
     deliver_cancel: bool = False
-    status: str | None = None
+    status: RunStatus | None = None
 
 
 @attrs.define
@@ -80,7 +81,7 @@ class Wait:
     types: tuple[str, ...] = ()
     timer: float | None = None
     internal: bool = False
-    status: str = WAITING
+    status: RunStatus = RunStatus.WAITING
     dispatch: tuple[Dispatch, ...] = ()
 
 
@@ -135,14 +136,14 @@ class Begin:
     """Make ``entry`` the open entry and commit it now, setting the run's ``status``."""
 
     entry: OpenEntry
-    status: str
+    status: RunStatus
 
 
 @attrs.define
 class SetStatus:
     """Set the run's status with the next commit."""
 
-    status: str
+    status: RunStatus
 
 
 @attrs.define

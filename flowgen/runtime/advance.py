@@ -36,20 +36,10 @@ from ..errors import (
 from ..faults import fault_point
 from ..interpreter import Complete, Decision, Execute, Fail, Replayer
 from ..serialization import error_record
+from ..status import RunStatus
 from ..steps import run_attempt
-from ..stores.base import (
-    CANCEL_DELIVERED,
-    CANCEL_REQUESTED,
-    CANCELLED,
-    COMPLETED,
-    FAILED,
-    KEEP,
-    PAUSED,
-    Commit,
-    CommitResult,
-    Finish,
-    Park,
-)
+from ..stores import base as ops
+from ..stores.base import CANCEL_DELIVERED, CANCEL_REQUESTED, Commit, CommitResult, Finish, Operation, Park
 from . import dispatch
 from ._typing import assert_never
 from .actions import (
@@ -73,6 +63,10 @@ from .state import AdvanceState
 from .view import FinishedAttempt
 
 logger = logging.getLogger("flowgen.runtime")
+
+
+_SETS_STATUS = (ops.SetStatus, Park, Finish)
+"""Operations that set the run's status (a pending status change waits for them)."""
 
 
 class _Done(Exception):
@@ -104,7 +98,7 @@ class Advance(AdvanceState):
 
     def run(self) -> None:
         try:
-            if self.run_record.status == PAUSED:
+            if self.run_record.status == RunStatus.PAUSED:
                 # Paused while nobody advanced it: there is nothing to do until resume().
                 self.rt.store.release(self.run_id, self.epoch)
                 return
@@ -177,7 +171,7 @@ class Advance(AdvanceState):
                     self._start_children(action)
                 case Begin():
                     self.open = action.entry
-                    self._flush(open_entry=action.entry, status=action.status)
+                    self._flush(ops.SetOpen(action.entry), ops.SetStatus(action.status))
                 case SetStatus():
                     self.status_change = action.status
                 case DeliverCancel():
@@ -246,7 +240,7 @@ class Advance(AdvanceState):
 
     def _run_attempt(self, action: RunAttempt) -> None:
         """Run one step attempt in this thread (committing its start first when asked to)."""
-        if action.records_start and self._flush(open_entry=self.open, hold_if_requested=True).held:
+        if action.records_start and self._start_attempt().held:
             self.held = action
             return
         result = run_attempt(action.step, action.args, action.kwargs, action.context, self.rt.invoker)
@@ -275,33 +269,29 @@ class Advance(AdvanceState):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def _flush(
-        self,
-        *,
-        open_entry: Any = KEEP,
-        park: Park | None = None,
-        finish: Finish | None = None,
-        status: str | None = None,
-        continue_as_new: str | None = None,
-        hold_if_requested: bool = False,
-    ) -> CommitResult:
-        if status is None and finish is None and park is None:
+    def _start_attempt(self) -> CommitResult:
+        """Commit the open entry recording a step attempt about to start (held by a pending pause
+        or cancellation: then the attempt does not start)."""
+        assert self.open is not None
+        return self._flush(ops.StartAttempt(self.open))
+
+    def _flush(self, *operations: Operation) -> CommitResult:
+        """Commit what this advance decided (entries, consumed events, branch writes, a pending
+        status change, a delivered cancellation), then ``operations`` (an open entry, a park,
+        a finish, ...). A pending status change waits while ``operations`` set the status."""
+        decided: list[Operation] = [ops.AppendEntries(tuple(self.pending))] if self.pending else []
+        if self.consume:
+            decided += [ops.ConsumeEvent(event_type, event_id) for event_type, event_id in self.consume]
+        if self.branch_writes:
+            decided += [ops.WriteBranch(key, record) for key, record in self.branch_writes.items()]
+        status = next((op.status for op in operations if isinstance(op, ops.SetStatus)), None)
+        if self.status_change is not None and not any(isinstance(op, _SETS_STATUS) for op in operations):
             status, self.status_change = self.status_change, None
-        change = Commit(
-            run_id=self.run_id,
-            epoch=self.epoch,
-            position=self.position,
-            append=list(self.pending),
-            open=open_entry,
-            consume=list(self.consume),
-            branches=dict(self.branch_writes),
-            park=park,
-            finish=finish,
-            status=status,
-            continue_as_new=continue_as_new,
-            cancel_delivered=self.deliver_cancel,
-            hold_if_requested=hold_if_requested,
-        )
+            decided.append(ops.SetStatus(status))
+        if self.deliver_cancel:
+            decided.append(ops.DeliverCancel())
+        decided += operations
+        change = Commit(self.run_id, self.epoch, self.position, decided)
         result = self.rt.store.commit(change, self.now, self.rt.settings.grace)
         if not result.ok:
             if self.replayer is not None:
@@ -343,8 +333,8 @@ class Advance(AdvanceState):
             )
         except SerializationError as error:
             self._finish_failed(error)
-        status = CANCELLED if self.cancel_state == CANCEL_DELIVERED else COMPLETED
-        self._flush(open_entry=None, finish=Finish(status, output=text))
+        status = RunStatus.CANCELLED if self.cancel_state == CANCEL_DELIVERED else RunStatus.COMPLETED
+        self._flush(Finish(status, output=text))
         raise _Done
 
     def _finish_failed(self, error: BaseException) -> NoReturn:
@@ -352,8 +342,8 @@ class Advance(AdvanceState):
         # result, non-determinism): only what was already decided before stays.
         if self.replayer is not None:
             self.replayer.close()
-        status = CANCELLED if self.cancel_state == CANCEL_DELIVERED else FAILED
-        self._flush(open_entry=None, finish=Finish(status, error=error_record(error)))
+        status = RunStatus.CANCELLED if self.cancel_state == CANCEL_DELIVERED else RunStatus.FAILED
+        self._flush(Finish(status, error=error_record(error)))
         raise _Done
 
     def _fail_without_append(self, error: BaseException) -> NoReturn:
@@ -365,7 +355,7 @@ class Advance(AdvanceState):
         """End this journal and start the workflow over with new arguments, in this same advance."""
         workflow = self.rt.registry.workflow(self.run_record.workflow)
         self.pending = []
-        self._flush(open_entry=None, continue_as_new=restart.args_text)
+        self._flush(ops.NewGeneration(restart.args_text))
         if self.replayer is not None:
             self.replayer.close()
         self.position = 0
@@ -387,7 +377,7 @@ class Advance(AdvanceState):
         for message in wait.dispatch:
             self._dispatch(message)
         parked = self._flush(
-            open_entry=self.open, park=Park(self.signals, wait.types, wait.timer, wait.status)
+            ops.SetOpen(self.open), Park(self.signals, wait.types, wait.timer, wait.status)
         ).parked
         if parked:
             assert self.replayer is not None

@@ -16,7 +16,8 @@ from ..decoding import leaf_slot
 from ..errors import ChildWorkflowError, RunIdConflictError, SerializationError
 from ..journal import LeafOutcome, LeafState
 from ..serialization import error_record, rebuild_error
-from ..stores.base import COMPLETED, NewRun
+from ..status import RunStatus
+from ..stores.base import NewRun
 from .actions import BranchOutcome, StartChild
 from .parallel import TreePass
 from .settings import encode_call, fingerprint
@@ -73,7 +74,7 @@ def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state:
         return None
     finished = child.finished or view.now
     slot = leaf_slot(tree.position, path)
-    if child.status == COMPLETED:
+    if child.status == RunStatus.COMPLETED:
         value = view.serializer.decode(child.output or "null", run_id=child.run_id, slot="output")
         text = view.serializer.encode(
             value, run_id=view.run_id, slot=slot, what=f"the result of child run {child.run_id!r}"

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from ..commands import Command, ContinueAsNew
 from ..errors import CancelledError, JournalLimitError, SerializationError
-from ..stores.base import CANCEL_REQUESTED, PAUSED
+from ..status import RunStatus
+from ..stores.base import CANCEL_REQUESTED
 from .actions import Action, FailRun, Resolve, Restart, Wait, Warn
 from .entries import fail_command
 from .settings import encode_call
@@ -38,7 +39,7 @@ def requested(view: RunView, position: int, command: Command) -> Resolve | Wait 
     if view.cancel_state == CANCEL_REQUESTED:
         return cancel_here(view, position, command)
     if view.pause_requested:
-        return Wait(status=PAUSED)
+        return Wait(status=RunStatus.PAUSED)
     return None
 
 

@@ -20,7 +20,8 @@ from ..commands import AllOf, AnyOf, Compensate, StepCall, branches_of
 from ..errors import CompensatedError
 from ..interpreter import Outcome
 from ..journal import Entry, LeafOutcome, LeafState, OpenEntry
-from ..stores.base import CANCEL_REQUESTED, COMPENSATING, PAUSED, RUNNING
+from ..status import RunStatus
+from ..stores.base import CANCEL_REQUESTED
 from . import steps
 from .actions import Action, Begin, DeliverCancel, FailRun, Load, Resolve, SetStatus, Wait
 from .view import RunView
@@ -28,7 +29,7 @@ from .view import RunView
 
 def compensate(view: RunView, position: int) -> Action:
     """The ``compensate()`` command: run the compensations due so far, then the workflow goes on."""
-    return _compensations(view, position, None, status_after=RUNNING)
+    return _compensations(view, position, None, status_after=RunStatus.RUNNING)
 
 
 def after_failure(view: RunView, position: int, error: BaseException) -> Action:
@@ -47,7 +48,7 @@ def after_failure(view: RunView, position: int, error: BaseException) -> Action:
     if view.cancel_state == CANCEL_REQUESTED:
         return DeliverCancel()
     if view.pause_requested:
-        return Wait(status=PAUSED)
+        return Wait(status=RunStatus.PAUSED)
     result = _compensations(view, position, error)
     if isinstance(result, Resolve):
         return FailRun(compensated_error(error, result.outcome.value), append=result.entry)
@@ -55,12 +56,12 @@ def after_failure(view: RunView, position: int, error: BaseException) -> Action:
 
 
 def _compensations(
-    view: RunView, position: int, failure: BaseException | None, status_after: str | None = None
+    view: RunView, position: int, failure: BaseException | None, status_after: RunStatus | None = None
 ) -> Action:
     """Run the compensation entry at ``position`` to its end: open it, run each branch, close it."""
     entry = view.open if view.open is not None and view.open.position == position else None
-    if entry is not None and view.status != COMPENSATING:
-        return SetStatus(COMPENSATING)
+    if entry is not None and view.status != RunStatus.COMPENSATING:
+        return SetStatus(RunStatus.COMPENSATING)
     if view.journal is None:
         return Load(journal=True)
     if entry is None:
@@ -71,7 +72,9 @@ def _compensations(
             branches[str(index)] = LeafState(
                 kind="step", name=undo.name, info={"for": key, "undoes": call.step_name}
             )
-        return Begin(OpenEntry(position, Compensate.kind, Compensate.name, view.now, branches), COMPENSATING)
+        return Begin(
+            OpenEntry(position, Compensate.kind, Compensate.name, view.now, branches), RunStatus.COMPENSATING
+        )
     calls = compensation_calls(view, entry)
     for path in sorted(entry.leaves, key=int):
         state = entry.leaves[path]

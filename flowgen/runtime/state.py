@@ -19,6 +19,7 @@ from ..errors import NonDeterminismError
 from ..interpreter import Replayer
 from ..journal import Entry, LeafState, OpenEntry
 from ..serialization import Serializer
+from ..status import RunStatus
 from ..stores.base import CANCEL_DELIVERED, RunRecord, Snapshot
 from .actions import Load, RunAttempt, StartChildren
 from .cache import Cached
@@ -51,7 +52,7 @@ class AdvanceState:
         self.after_commit: list[Callable[[], None]] = []
         self.replayer: Replayer | None = None
         self.warned = False
-        self.status_change: str | None = None
+        self.status_change: RunStatus | None = None
         self.pause_requested = snapshot.run.pause_requested
         self.cancel_state = snapshot.run.cancel_requested
         self.deliver_cancel = False

@@ -19,23 +19,68 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 
+from ..errors import FlowgenError, RunFinishedError, RunNotFoundError, RunStateError
 from ..journal import Entry, OpenEntry
+from ..status import FINISHED, STORED, RunStatus, TextEnum
 
-QUEUED = "queued"
-RUNNING = "running"
-WAITING = "waiting"
-PAUSED = "paused"
-COMPENSATING = "compensating"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
 
-STATUSES = (QUEUED, RUNNING, WAITING, PAUSED, COMPENSATING, COMPLETED, FAILED, CANCELLED)
-FINISHED = frozenset({COMPLETED, FAILED, CANCELLED})
+class Reason(TextEnum):
+    """Why a store refused an operation: the codes its Lua scripts reply and :mod:`.logic` uses.
+
+    Every store turns the first four into exceptions through :func:`store_error` (one message
+    per reason, whichever store refused). ``stale`` and ``conflict`` are not errors of the
+    caller's making: :class:`CommitResult` reports them and the runtime, which tried to write
+    under a lease it no longer holds, gives the run up.
+    """
+
+    MISSING = "missing"
+    """No run has this id (:class:`~flowgen.errors.RunNotFoundError`)."""
+    FINISHED = "finished"
+    """The run has ended; the operation needs a live one (:class:`~flowgen.errors.RunFinishedError`)."""
+    NOT_PAUSED = "not_paused"
+    """``resume`` of a run that is neither paused nor pausing (:class:`~flowgen.errors.RunStateError`)."""
+    NOT_FAILED = "not_failed"
+    """``retry`` of a run that did not fail (:class:`~flowgen.errors.RunStateError`)."""
+    STALE = "stale"
+    """A commit under an epoch that no longer holds the lease (or of a finished run)."""
+    CONFLICT = "conflict"
+    """A commit at a journal position or inbox heads that moved since its snapshot."""
+
+
+_FAILURES: dict[Reason, tuple[type[FlowgenError], str]] = {
+    Reason.MISSING: (RunNotFoundError, "no run with id {run_id!r}{consequence}"),
+    Reason.FINISHED: (RunFinishedError, "run {run_id!r} has already finished ({status}){consequence}"),
+    Reason.NOT_PAUSED: (RunStateError, "run {run_id!r} is {status}, not paused; there is nothing to resume"),
+    Reason.NOT_FAILED: (
+        RunStateError,
+        "run {run_id!r} is {status}; only a failed run can be retried (restart() runs it again)",
+    ),
+}
+
+
+def store_error(reason: str, run_id: str, *, status: str = "", consequence: str = "") -> FlowgenError:
+    """The exception for a refused operation: the one mapping of :class:`Reason` to errors.
+
+    Args:
+        reason: a :class:`Reason` (or its string, as a Lua script replies it).
+        status: the run's status, for the reasons whose message names it.
+        consequence: what the operation would have done, said after the reason when the run
+            is missing or finished (``"the event 'paid' was not delivered"``).
+
+    Raises:
+        ValueError: ``reason`` is not one that is raised (``stale``/``conflict`` are results).
+    """
+    try:
+        error_class, template = _FAILURES[Reason(reason)]
+    except (KeyError, ValueError):
+        raise ValueError(f"store reply {str(reason)!r} for run {run_id!r} is not a failure reason") from None
+    return error_class(
+        template.format(run_id=run_id, status=status, consequence=f"; {consequence}" if consequence else "")
+    )
 
 
 @attrs.frozen
@@ -61,7 +106,7 @@ class NewRun:
         return RunRecord(
             run_id=self.run_id,
             workflow=self.workflow,
-            status=QUEUED,
+            status=RunStatus.QUEUED,
             created=now,
             updated=now,
             args=self.args,
@@ -76,7 +121,7 @@ class RunRecord:
 
     run_id: str
     workflow: str
-    status: str
+    status: RunStatus
     created: float
     updated: float
     args: str
@@ -144,7 +189,7 @@ class RunRecord:
         return cls(
             run_id=f["run_id"],
             workflow=f["workflow"],
-            status=f["status"],
+            status=STORED[f["status"]],
             created=float(f["created"]),
             updated=float(f["updated"]),
             args=f["args"],
@@ -206,64 +251,163 @@ class Snapshot:
     interrupted: bool = False
 
 
+# -- commits: one guard, a list of typed operations ---------------------------------------------
+#
+# A commit is the only write that advances a run. Its guard (lease epoch, journal position) is
+# checked first, then every operation's own precondition (the heads of the inboxes it consumes),
+# and only then are the operations applied, in list order. Each operation below is written once
+# per store family: a function in stores/logic.py (memory, SQLite), an encoder in stores/redis.py
+# and a function in lua/commit.lua. A new kind of write is one class here plus those three.
+
+
+@attrs.frozen
+class AppendEntries:
+    """Append closed journal entries at the journal's end (the guard fixed where that is)."""
+
+    entries: tuple[Entry, ...]
+
+
+@attrs.frozen
+class ConsumeEvent:
+    """Take the event ``event_id`` off the head of its inbox.
+
+    Precondition, checked before anything is written: the consumed ids of each event type are
+    the first events of that inbox, in order; otherwise the commit is a ``conflict``.
+    """
+
+    event_type: str
+    event_id: str
+
+
+@attrs.frozen
+class SetOpen:
+    """Set the open entry (the command the run is at), or clear it with ``None``."""
+
+    entry: OpenEntry | None
+
+
+@attrs.frozen
+class StartAttempt:
+    """Set the open entry to one recording a step attempt about to start, unless held.
+
+    If a pause or a cancellation was pending when the commit began, nothing is written by this
+    operation and the result says ``held``: the attempt does not start, and the runtime parks
+    or cancels at this step boundary instead.
+    """
+
+    entry: OpenEntry
+
+
+@attrs.frozen
+class WriteBranch:
+    """Write the dispatch record of a branch (``"<position>/<path>"``), or delete it with ``None``.
+
+    Writing a record also drops what workers reported about the branch's earlier attempts
+    (started, heartbeat, outcome): a new record is a new dispatch.
+    """
+
+    key: str
+    record: dict[str, Any] | None
+
+
+@attrs.frozen
+class SetStatus:
+    """Change the run's status (for example to ``compensating`` and back to ``running``)."""
+
+    status: RunStatus = attrs.field(converter=RunStatus)
+
+
+@attrs.frozen
+class DeliverCancel:
+    """Mark a requested cancellation as delivered (raised into the workflow)."""
+
+
+@attrs.frozen
+class NewGeneration:
+    """Continue as new: empty the journal and the open entry, start the next generation.
+
+    ``args`` are the new encoded ``{"args": [...], "kwargs": {...}}`` of the workflow call.
+    """
+
+    args: str
+
+
 @attrs.frozen
 class Park:
     """End the advance by parking the run until an event type, a timer or a signal wakes it.
 
     The park only happens if the run's ``signals`` counter still equals ``signals``: an event,
     a branch outcome or a control request that arrived after the snapshot the decision was
-    based on makes it re-evaluate instead, so no wake-up is lost between "nothing to do" and
-    "parked". The engine reads the inbox of every event type it parks on before parking.
+    based on makes it re-evaluate instead (the result says ``parked=False``), so no wake-up is
+    lost between "nothing to do" and "parked". The engine reads the inbox of every event type
+    it parks on before parking. Only the last operation of a commit may be a park.
     """
 
     signals: int
     waiting: tuple[str, ...] = ()
     timer: float | None = None
-    status: str = WAITING
+    status: RunStatus = attrs.field(default=RunStatus.WAITING, converter=RunStatus)
 
 
 @attrs.frozen
 class Finish:
-    """End the run with a final status and its output or error."""
+    """End the run with a final status and its output or error (only as the last operation).
 
-    status: str
+    The lease, open entry, timer, ready entry, inboxes and branches go; waiters of
+    ``wait_finished`` are woken, and so is a parent waiting on this run.
+    """
+
+    status: RunStatus = attrs.field(converter=RunStatus)
     output: str | None = None
     error: dict[str, Any] | None = None
 
 
-KEEP: Any = object()
-"""Sentinel for :attr:`Commit.open`: leave the open entry as it is."""
+Operation = (
+    AppendEntries
+    | ConsumeEvent
+    | SetOpen
+    | StartAttempt
+    | WriteBranch
+    | SetStatus
+    | DeliverCancel
+    | NewGeneration
+    | Park
+    | Finish
+)
+"""One write of a :class:`Commit`."""
+
+_TERMINAL = (Park, Finish)
 
 
-@attrs.define
+def unknown_operation(operation: NoReturn) -> NoReturn:
+    """Close a dispatch on :data:`Operation`: the type checker fails if a kind has no branch."""
+    raise TypeError(f"not a commit operation: {operation!r}")
+
+
+def _terminal_last(_commit: Any, _attribute: Any, operations: Sequence[Operation]) -> None:
+    for operation in operations[:-1]:
+        if isinstance(operation, _TERMINAL):
+            raise ValueError(
+                f"{type(operation).__name__} ends a commit, so it must be its last operation; "
+                f"got operations {[type(op).__name__ for op in operations]}"
+            )
+
+
+@attrs.define  # not frozen: a frozen attrs class costs twice as much to build, at every step
 class Commit:
-    """One atomic, fenced write that advances a run.
+    """One atomic, fenced write that advances a run: a guard and a list of operations.
 
-    Validated before anything is written: the lease ``epoch`` must still be the run's, the
-    journal must have exactly ``position`` entries, and the events in ``consume`` must be the
-    first ones of their inboxes, in order. Then, in order: ``append`` entries, set or clear the
-    open entry, pop the consumed events, write ``branches`` (``None`` deletes), set ``status``,
-    mark a cancellation as delivered, start a new generation with ``continue_as_new`` (the new
-    encoded arguments: the journal is emptied), and finally ``finish`` the run or ``park`` it.
-
-    With ``hold_if_requested`` (used when the open entry records a step attempt about to
-    start), the open entry is not written if a pause or a cancellation is pending: the result
-    says ``held`` and the step does not start.
+    The guard: the lease ``epoch`` must still be the run's (and the run not finished) or the
+    result is ``stale``; the journal must have exactly ``position`` entries or it is a
+    ``conflict``. The operations' preconditions are checked next (:class:`ConsumeEvent`); if all
+    hold, the operations are applied in order and the run's ``updated`` time becomes ``now``.
+    A :class:`Park` or :class:`Finish` may only come last.
     """
 
     run_id: str
     epoch: int
     position: int
-    append: Sequence[Entry] = ()
-    open: OpenEntry | None = KEEP
-    consume: Sequence[tuple[str, str]] = ()
-    branches: dict[str, dict[str, Any] | None] = attrs.Factory(dict)
-    status: str | None = None
-    park: Park | None = None
-    finish: Finish | None = None
-    continue_as_new: str | None = None
-    cancel_delivered: bool = False
-    hold_if_requested: bool = False
+    operations: Sequence[Operation] = attrs.field(default=(), validator=_terminal_last)
 
 
 @attrs.frozen
@@ -272,14 +416,13 @@ class CommitResult:
 
     Attributes:
         ok: the commit was applied.
-        reason: why it was not (``"stale"``: the lease was lost; ``"conflict"``: the journal is not
-            at the expected position or an inbox head moved).
+        reason: why it was not, a :class:`Reason` (``stale``: the lease was lost;
+            ``conflict``: the journal is not at the expected position or an inbox head moved).
         parked: the park was applied (``False`` when signals changed: re-evaluate).
         wake: run ids to enqueue because of this commit (a parent whose child finished).
         pause_requested / cancel_requested: the run's control flags after the commit, so a run
             advancing inline steps notices a pause or a cancellation at its next step boundary.
-        held: the open entry was not written because a pause or cancellation is pending
-            (``Commit.hold_if_requested``).
+        held: a :class:`StartAttempt` was not written because a pause or cancellation is pending.
     """
 
     ok: bool
@@ -307,8 +450,8 @@ class ControlResult:
         parent: a parent run to enqueue (``terminate`` finished a child its parent waits on).
     """
 
-    before: str
-    after: str
+    before: RunStatus
+    after: RunStatus
     wake: bool = False
     parent: str | None = None
 
@@ -344,11 +487,22 @@ class Store(abc.ABC):
     def get_run(self, run_id: str) -> RunRecord | None:
         """Return the run's record, or ``None``."""
 
+    def get_run_or_raise(self, run_id: str) -> RunRecord:
+        """Return the run's record.
+
+        Raises:
+            RunNotFoundError: no such run (the message of :func:`store_error`).
+        """
+        record = self.get_run(run_id)
+        if record is None:
+            raise store_error(Reason.MISSING, run_id)
+        return record
+
     @abc.abstractmethod
     def list_runs(
         self,
         *,
-        status: str | None = None,
+        status: RunStatus | None = None,
         workflow: str | None = None,
         limit: int | None = 100,
         offset: int = 0,

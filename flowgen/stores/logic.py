@@ -11,29 +11,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ..errors import CancelledError, RunFinishedError, RunNotFoundError, RunStateError
+from ..errors import CancelledError
 from ..journal import Entry, OpenEntry
 from ..serialization import error_record
+from ..status import FINISHED, RunStatus
 from .base import (
     CANCEL_DELIVERED,
     CANCEL_REQUESTED,
-    CANCELLED,
-    FAILED,
-    FINISHED,
-    KEEP,
-    PAUSED,
-    QUEUED,
-    RUNNING,
-    WAITING,
+    AppendEntries,
     Commit,
     CommitResult,
+    ConsumeEvent,
     ControlResult,
+    DeliverCancel,
+    Finish,
     InboxEvent,
+    NewGeneration,
     NewRun,
+    Operation,
+    Park,
+    Reason,
     RunRecord,
     SendResult,
+    SetOpen,
+    SetStatus,
     Snapshot,
+    StartAttempt,
+    WriteBranch,
     ready_cutoff,
+    store_error,
+    unknown_operation,
 )
 
 
@@ -67,10 +74,10 @@ class Tx(Protocol):
     def clear_inbox(self, run_id: str) -> None: ...
 
 
-def _require(tx: Tx, run_id: str) -> RunRecord:
+def _require(tx: Tx, run_id: str, consequence: str = "") -> RunRecord:
     record = tx.get_meta(run_id)
     if record is None:
-        raise RunNotFoundError(f"no run with id {run_id!r}")
+        raise store_error(Reason.MISSING, run_id, consequence=consequence)
     return record
 
 
@@ -129,12 +136,12 @@ def acquire(tx: Tx, run_id: str, owner: str, ttl: float, now: float, offset: int
     record.epoch += 1
     record.owner = owner
     record.lease_until = now + ttl
-    if record.status in (QUEUED, WAITING):
-        record.status = RUNNING
+    if record.status in (RunStatus.QUEUED, RunStatus.WAITING):
+        record.status = RunStatus.RUNNING
         record.updated = now
     tx.put_meta(record, old_status)
     tx.set_lease_check(run_id, record.lease_until)
-    if old_status == WAITING:
+    if old_status == RunStatus.WAITING:
         # A parked run taken by a (possibly stale) message: put it back in the ready index, so
         # that if this worker dies before parking it again, the reconciler moves it once the
         # lease expires. While it is running, an event or a child's end does not make it ready.
@@ -152,82 +159,157 @@ def load(tx: Tx, run_id: str, event_types: Sequence[str], offset: int | None) ->
 def commit(tx: Tx, change: Commit, now: float, grace: float) -> CommitResult:
     record = _require(tx, change.run_id)
     if record.epoch != change.epoch or not record.owner or record.status in FINISHED:
-        return CommitResult(False, "stale")
+        return CommitResult(False, Reason.STALE)
     if record.journal_length != change.position:
-        return CommitResult(False, "conflict")
-    consumed = _group(change.consume)
+        return CommitResult(False, Reason.CONFLICT)
+    consumed = _group(
+        [(op.event_type, op.event_id) for op in change.operations if isinstance(op, ConsumeEvent)]
+    )
     for event_type, ids in consumed.items():
         heads = [event.id for event in tx.inbox_peek(change.run_id, event_type, len(ids))]
         if heads != ids:
-            return CommitResult(False, "conflict")
+            return CommitResult(False, Reason.CONFLICT)
+    applying = _Applying(tx, record, now, grace)
+    for operation in change.operations:
+        _apply(applying, operation)
+    return applying.end()
 
-    old_status = record.status
-    if change.append:
-        tx.journal_append(change.run_id, change.append)
-        record.journal_length += len(change.append)
-    held = change.hold_if_requested and (
-        record.pause_requested or record.cancel_requested == CANCEL_REQUESTED
-    )
-    if change.open is not KEEP and not held:
-        record.open = change.open.to_json() if change.open is not None else None
-    for event_type, ids in consumed.items():
-        for _ in ids:
-            tx.inbox_pop(change.run_id, event_type)
-    for key, branch in change.branches.items():
-        tx.set_branch(change.run_id, key, branch)
-    if change.status is not None:
-        record.status = change.status
-    if change.cancel_delivered:
-        record.cancel_requested = CANCEL_DELIVERED
-    if change.continue_as_new is not None:
-        tx.journal_truncate(change.run_id, 0)
-        record.journal_length = 0
-        record.args = change.continue_as_new
-        record.generation += 1
-        record.open = None
-    record.updated = now
 
-    if change.finish is not None:
-        finish = change.finish
-        record.status = finish.status
-        record.output = finish.output
-        record.error = finish.error
-        record.finished = now
-        record.owner = ""
-        record.lease_until = 0.0
-        record.open = None
-        record.waiting = ()
-        tx.set_timer(change.run_id, None)
-        tx.set_ready(change.run_id, None)
-        tx.set_lease_check(change.run_id, None)
-        tx.clear_scratch(change.run_id)
-        tx.put_meta(record, old_status)
-        tx.notify_finished(change.run_id)
-        wake = _wake_parent(tx, record.parent, now, grace)
-        return CommitResult(True, wake=wake)
-    flags: dict[str, Any] = {
-        "pause_requested": record.pause_requested,
-        "cancel_requested": record.cancel_requested,
-        "held": held,
-    }
+class _Applying:
+    """A commit being applied: the run's record as the operations so far left it, and what to reply."""
 
-    if change.park is not None:
-        park = change.park
-        if record.signals != park.signals:
-            tx.put_meta(record, old_status)
-            return CommitResult(True, parked=False, **flags)
-        record.status = park.status
-        record.waiting = tuple(park.waiting)
-        record.owner = ""
-        record.lease_until = 0.0
-        tx.set_timer(change.run_id, park.timer)
-        tx.set_ready(change.run_id, None)
-        tx.set_lease_check(change.run_id, None)
-        tx.put_meta(record, old_status)
-        return CommitResult(True, parked=True, **flags)
+    __slots__ = ("grace", "held", "now", "old_status", "record", "requested", "result", "tx")
 
-    tx.put_meta(record, old_status)
-    return CommitResult(True, **flags)
+    def __init__(self, tx: Tx, record: RunRecord, now: float, grace: float) -> None:
+        self.tx = tx
+        self.record = record
+        self.old_status = record.status
+        self.now = now
+        self.grace = grace
+        # StartAttempt is held by a request pending when the commit began, whatever it delivers.
+        self.requested = record.pause_requested or record.cancel_requested == CANCEL_REQUESTED
+        self.held = False
+        self.result: CommitResult | None = None
+        record.updated = now
+
+    def end(self) -> CommitResult:
+        if self.result is not None:  # a Finish or a Park wrote the record and made the reply
+            return self.result
+        self.tx.put_meta(self.record, self.old_status)
+        return self.reply()
+
+    def reply(self, parked: bool = False) -> CommitResult:
+        return CommitResult(
+            True,
+            parked=parked,
+            pause_requested=self.record.pause_requested,
+            cancel_requested=self.record.cancel_requested,
+            held=self.held,
+        )
+
+
+def _apply(state: _Applying, operation: Operation) -> None:
+    """Apply one operation (the type checker makes sure every kind has its function)."""
+    if isinstance(operation, AppendEntries):  # the most frequent first
+        _append_entries(state, operation)
+    elif isinstance(operation, StartAttempt):
+        _start_attempt(state, operation)
+    elif isinstance(operation, SetOpen):
+        _set_open(state, operation)
+    elif isinstance(operation, Park):
+        _park(state, operation)
+    elif isinstance(operation, Finish):
+        _finish(state, operation)
+    elif isinstance(operation, ConsumeEvent):
+        _consume_event(state, operation)
+    elif isinstance(operation, WriteBranch):
+        _write_branch(state, operation)
+    elif isinstance(operation, SetStatus):
+        _set_status(state, operation)
+    elif isinstance(operation, DeliverCancel):
+        _deliver_cancel(state, operation)
+    elif isinstance(operation, NewGeneration):
+        _new_generation(state, operation)
+    else:
+        unknown_operation(operation)
+
+
+def _append_entries(state: _Applying, op: AppendEntries) -> None:
+    if op.entries:
+        state.tx.journal_append(state.record.run_id, op.entries)
+        state.record.journal_length += len(op.entries)
+
+
+def _set_open(state: _Applying, op: SetOpen) -> None:
+    state.record.open = op.entry.to_json() if op.entry is not None else None
+
+
+def _start_attempt(state: _Applying, op: StartAttempt) -> None:
+    if state.requested:
+        state.held = True
+    else:
+        state.record.open = op.entry.to_json()
+
+
+def _consume_event(state: _Applying, op: ConsumeEvent) -> None:
+    state.tx.inbox_pop(state.record.run_id, op.event_type)  # the head, checked before any write
+
+
+def _write_branch(state: _Applying, op: WriteBranch) -> None:
+    state.tx.set_branch(state.record.run_id, op.key, op.record)
+
+
+def _set_status(state: _Applying, op: SetStatus) -> None:
+    state.record.status = op.status
+
+
+def _deliver_cancel(state: _Applying, _op: DeliverCancel) -> None:
+    state.record.cancel_requested = CANCEL_DELIVERED
+
+
+def _new_generation(state: _Applying, op: NewGeneration) -> None:
+    record = state.record
+    state.tx.journal_truncate(record.run_id, 0)
+    record.journal_length = 0
+    record.args = op.args
+    record.generation += 1
+    record.open = None
+
+
+def _park(state: _Applying, op: Park) -> None:
+    record, tx = state.record, state.tx
+    if record.signals != op.signals:  # woken since the snapshot: re-evaluate instead
+        tx.put_meta(record, state.old_status)
+        state.result = state.reply(parked=False)
+        return
+    record.status = op.status
+    record.waiting = tuple(op.waiting)
+    record.owner = ""
+    record.lease_until = 0.0
+    tx.set_timer(record.run_id, op.timer)
+    tx.set_ready(record.run_id, None)
+    tx.set_lease_check(record.run_id, None)
+    tx.put_meta(record, state.old_status)
+    state.result = state.reply(parked=True)
+
+
+def _finish(state: _Applying, op: Finish) -> None:
+    record, tx = state.record, state.tx
+    record.status = op.status
+    record.output = op.output
+    record.error = op.error
+    record.finished = state.now
+    record.owner = ""
+    record.lease_until = 0.0
+    record.open = None
+    record.waiting = ()
+    tx.set_timer(record.run_id, None)
+    tx.set_ready(record.run_id, None)
+    tx.set_lease_check(record.run_id, None)
+    tx.clear_scratch(record.run_id)
+    tx.put_meta(record, state.old_status)
+    tx.notify_finished(record.run_id)
+    state.result = CommitResult(True, wake=_wake_parent(tx, record.parent, state.now, state.grace))
 
 
 def _wake_parent(tx: Tx, parent_id: str | None, now: float, grace: float) -> tuple[str, ...]:
@@ -238,7 +320,7 @@ def _wake_parent(tx: Tx, parent_id: str | None, now: float, grace: float) -> tup
         return ()
     parent.signals += 1
     tx.put_meta(parent, parent.status)
-    if parent.status == WAITING:
+    if parent.status == RunStatus.WAITING:
         tx.set_ready(parent_id, now + grace)
         return (parent_id,)
     return ()
@@ -272,18 +354,17 @@ def renew(tx: Tx, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> 
 def send_event(
     tx: Tx, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
 ) -> SendResult:
-    record = _require(tx, run_id)
+    consequence = f"the event {event_type!r} was not delivered"
+    record = _require(tx, run_id, consequence)
     if record.status in FINISHED:
-        raise RunFinishedError(
-            f"run {run_id!r} has already finished ({record.status}); the event {event_type!r} was not delivered"
-        )
+        raise store_error(Reason.FINISHED, run_id, status=record.status, consequence=consequence)
     if tx.event_seen(run_id, event_id):
         return SendResult(False, False)
     tx.mark_event_seen(run_id, event_id)
     tx.inbox_push(run_id, event_type, InboxEvent(event_id, payload, now))
     record.signals += 1
     tx.put_meta(record, record.status)
-    wake = record.status == WAITING and event_type in record.waiting
+    wake = record.status == RunStatus.WAITING and event_type in record.waiting
     if wake:
         tx.set_ready(run_id, now + grace)
     return SendResult(True, wake)
@@ -330,7 +411,12 @@ def _expired_leases(tx: Tx, now: float, limit: int, grace: float) -> list[str]:
             tx.set_lease_check(run_id, record.lease_until)
             continue
         tx.set_lease_check(run_id, None)
-        if record is None or not record.owner or record.status in FINISHED or record.status == PAUSED:
+        if (
+            record is None
+            or not record.owner
+            or record.status in FINISHED
+            or record.status == RunStatus.PAUSED
+        ):
             continue
         tx.set_ready(run_id, now + grace)
         expired.append(run_id)
@@ -362,7 +448,7 @@ def branch_finish(
     tx.set_branch(run_id, key, {**branch, "r": outcome})
     record.signals += 1
     tx.put_meta(record, record.status)
-    if record.status == WAITING:
+    if record.status == RunStatus.WAITING:
         tx.set_ready(run_id, now + grace)
         return True
     return False
@@ -376,27 +462,28 @@ def renew_branches(tx: Tx, branches: Sequence[tuple[str, str, int]], ttl: float,
 
 
 def control(tx: Tx, run_id: str, action: str, now: float, grace: float) -> ControlResult:
-    record = _require(tx, run_id)
+    consequence = f"it cannot {action}"
+    record = _require(tx, run_id, consequence)
     before = record.status
-    if record.status == CANCELLED and action in ("cancel", "terminate"):
+    if record.status == RunStatus.CANCELLED and action in ("cancel", "terminate"):
         return ControlResult(before, before)  # cancelling again is a no-op (docs/control.md)
     if record.status in FINISHED:
-        raise RunFinishedError(f"run {run_id!r} has already finished ({record.status}); it cannot {action}")
+        raise store_error(Reason.FINISHED, run_id, status=record.status, consequence=consequence)
     leased = bool(record.owner) and record.lease_until > now
     wake = False
     parent = None
     if action == "pause":
-        if record.status == PAUSED or record.pause_requested:
+        if record.status == RunStatus.PAUSED or record.pause_requested:
             return ControlResult(before, record.status)
         record.pause_requested = True
         if not leased:
             _park_paused(tx, record)
     elif action == "resume":
-        if record.status != PAUSED and not record.pause_requested:
-            raise RunStateError(f"run {run_id!r} is {record.status}, not paused; there is nothing to resume")
+        if record.status != RunStatus.PAUSED and not record.pause_requested:
+            raise store_error(Reason.NOT_PAUSED, run_id, status=record.status)
         record.pause_requested = False
-        if record.status == PAUSED:
-            record.status = QUEUED
+        if record.status == RunStatus.PAUSED:
+            record.status = RunStatus.QUEUED
             tx.set_ready(run_id, now + grace)
             wake = True
     elif action == "cancel":
@@ -404,8 +491,8 @@ def control(tx: Tx, run_id: str, action: str, now: float, grace: float) -> Contr
             return ControlResult(before, record.status)
         record.cancel_requested = CANCEL_REQUESTED
         record.pause_requested = False
-        if record.status == PAUSED:
-            record.status = QUEUED
+        if record.status == RunStatus.PAUSED:
+            record.status = RunStatus.QUEUED
         if not leased:
             tx.set_ready(run_id, now + grace)
             wake = True
@@ -413,7 +500,7 @@ def control(tx: Tx, run_id: str, action: str, now: float, grace: float) -> Contr
         error = CancelledError(
             f"run {run_id!r} was terminated (cancel(force=True)): it ended without cleanup"
         )
-        record.status = CANCELLED
+        record.status = RunStatus.CANCELLED
         record.error = error_record(error, "")
         record.finished = now
         record.epoch += 1
@@ -439,7 +526,7 @@ def control(tx: Tx, run_id: str, action: str, now: float, grace: float) -> Contr
 
 def _park_paused(tx: Tx, record: RunRecord) -> None:
     """Pause a run nobody is advancing: no lease, no timer, not ready, waits for nothing."""
-    record.status = PAUSED
+    record.status = RunStatus.PAUSED
     record.waiting = ()
     record.owner = ""
     record.lease_until = 0.0
@@ -452,10 +539,8 @@ def reset(tx: Tx, run_id: str, mode: str, now: float, grace: float, truncate_to:
     record = _require(tx, run_id)
     if mode not in ("restart", "retry"):
         raise ValueError(f"unknown reset mode {mode!r}")
-    if mode == "retry" and record.status != FAILED:
-        raise RunStateError(
-            f"run {run_id!r} is {record.status}; only a failed run can be retried (restart() runs it again)"
-        )
+    if mode == "retry" and record.status != RunStatus.FAILED:
+        raise store_error(Reason.NOT_FAILED, run_id, status=record.status)
     entries = tx.journal_read(run_id, 0)
     tx.history_push(
         run_id,
@@ -483,7 +568,7 @@ def reset(tx: Tx, run_id: str, mode: str, now: float, grace: float, truncate_to:
     for key in tx.branches(run_id):
         tx.set_branch(run_id, key, None)
     record.journal_length = length
-    record.status = QUEUED
+    record.status = RunStatus.QUEUED
     record.output = None
     record.error = None
     record.finished = None

@@ -17,12 +17,9 @@ from typing import Any
 
 import attrs
 
-from ..errors import RunNotFoundError
 from ..journal import Entry
-from .base import (
-    InboxEvent,
-    RunRecord,
-)
+from ..status import RunStatus
+from .base import InboxEvent, Reason, RunRecord, store_error
 from .transactional import TransactionalStore
 
 
@@ -134,7 +131,7 @@ class _MemoryTx:
         self.s.child_ids[parent_id].append(child_id)
 
     def children(self, run_id: str) -> list[str]:
-        return list(self.s.child_ids.get(run_id, ()))
+        return sorted(self.s.child_ids.get(run_id, ()))  # by id, as the other stores list them
 
     def history_push(self, run_id: str, document: dict[str, Any]) -> None:
         self.s.histories[run_id].append(document)
@@ -176,7 +173,7 @@ class MemoryStore(TransactionalStore):
     def list_runs(
         self,
         *,
-        status: str | None = None,
+        status: RunStatus | None = None,
         workflow: str | None = None,
         limit: int | None = 100,
         offset: int = 0,
@@ -201,7 +198,7 @@ class MemoryStore(TransactionalStore):
             while True:
                 record = self.runs.get(run_id)
                 if record is None:
-                    raise RunNotFoundError(f"no run with id {run_id!r}")
+                    raise store_error(Reason.MISSING, run_id)
                 if record.is_finished:
                     return attrs.evolve(record)
                 remaining = None if deadline is None else deadline - time.monotonic()

@@ -54,23 +54,36 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from ..errors import CancelledError, RunFinishedError, RunNotFoundError, RunStateError, StoreUnavailableError
+from ..errors import CancelledError, StoreUnavailableError
 from ..journal import Entry, OpenEntry
 from ..serialization import error_record
+from ..status import FINISHED, RunStatus
 from .base import (
     CONTROL_ACTIONS,
-    FINISHED,
-    KEEP,
+    AppendEntries,
     Commit,
     CommitResult,
+    ConsumeEvent,
     ControlResult,
+    DeliverCancel,
+    Finish,
     InboxEvent,
+    NewGeneration,
     NewRun,
+    Operation,
+    Park,
+    Reason,
     RunRecord,
     SendResult,
+    SetOpen,
+    SetStatus,
     Snapshot,
+    StartAttempt,
     Store,
+    WriteBranch,
     ready_cutoff,
+    store_error,
+    unknown_operation,
 )
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
@@ -302,7 +315,7 @@ class RedisStore(Store):
     def list_runs(
         self,
         *,
-        status: str | None = None,
+        status: RunStatus | None = None,
         workflow: str | None = None,
         limit: int | None = 100,
         offset: int = 0,
@@ -330,8 +343,8 @@ class RedisStore(Store):
     def acquire(self, run_id: str, owner: str, ttl: float, now: float, offset: int = 0) -> Snapshot | None:
         reply = self._run("acquire", run_id, owner, _num(now), _num(now + ttl), offset)
         status = _text(reply[0])
-        if status == "missing":
-            raise RunNotFoundError(f"no run with id {run_id!r}")
+        if status == Reason.MISSING:
+            raise store_error(status, run_id)
         if status != "ok":
             return None
         record = RunRecord.from_fields(_pairs(reply[1]))
@@ -363,7 +376,7 @@ class RedisStore(Store):
             pipe.lrange(self.key(run_id, "journal"), offset, -1)
         replies = pipe.execute()
         if not replies[0]:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
+            raise store_error(Reason.MISSING, run_id)
         record = RunRecord.from_fields(replies[0])
         inbox = {
             event_type: [InboxEvent.from_json(item) for item in items]
@@ -381,50 +394,17 @@ class RedisStore(Store):
         )
 
     def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
-        change: dict[str, Any] = {"epoch": commit.epoch, "pos": commit.position, "now": _num(now)}
-        if commit.append:
-            change["append"] = [entry.to_json() for entry in commit.append]
-        if commit.open is not KEEP:
-            change["open"] = commit.open.to_json() if commit.open is not None else False
-        if commit.consume:
-            change["consume"] = [list(pair) for pair in commit.consume]
-        if commit.branches:
-            change["branches"] = {
-                key: (json.dumps(value, separators=(",", ":")) if value is not None else False)
-                for key, value in commit.branches.items()
-            }
-        if commit.status is not None:
-            change["status"] = commit.status
-        change["ready_score"] = _num(now + grace)
-        if commit.finish is not None:
-            finish: dict[str, Any] = {"status": commit.finish.status}
-            if commit.finish.output is not None:
-                finish["output"] = commit.finish.output
-            if commit.finish.error is not None:
-                finish["error"] = json.dumps(commit.finish.error, separators=(",", ":"))
-            change["finish"] = finish
-            if self.retention is not None:
-                change["retention"] = self.retention
-                change["expire_at"] = _num(now + self.retention)
-        if commit.park is not None:
-            park: dict[str, Any] = {
-                "signals": commit.park.signals,
-                "waiting": json.dumps(list(commit.park.waiting)),
-                "status": commit.park.status,
-            }
-            if commit.park.timer is not None:
-                park["timer"] = _num(commit.park.timer)
-            change["park"] = park
-        if commit.cancel_delivered:
-            change["cancel_delivered"] = True
-        if commit.continue_as_new is not None:
-            change["continue_as_new"] = commit.continue_as_new
-        if commit.hold_if_requested:
-            change["hold"] = True
+        change = {
+            "epoch": commit.epoch,
+            "pos": commit.position,
+            "now": _num(now),
+            "ready_score": _num(now + grace),
+            "ops": [self._encode(operation, now) for operation in commit.operations],
+        }
         reply = self._run("commit", commit.run_id, _COMPACT.encode(change))
         ok, reason, parked, woken = int(reply[0]), _text(reply[1]), int(reply[2]), _text(reply[3])
-        if reason == "missing":
-            raise RunNotFoundError(f"no run with id {commit.run_id!r}")
+        if reason == Reason.MISSING:
+            raise store_error(reason, commit.run_id)
         flags: dict[str, Any] = {}
         if len(reply) > 4:
             flags = {
@@ -433,6 +413,42 @@ class RedisStore(Store):
                 "held": bool(int(reply[6])),
             }
         return CommitResult(bool(ok), reason, bool(parked), (woken,) if woken else (), **flags)
+
+    def _expiry(self, now: float) -> list[Any]:
+        """``[retention, expire_at]`` for a run finishing at ``now``, or ``[]`` if runs are kept forever."""
+        return [] if self.retention is None else [self.retention, _num(now + self.retention)]
+
+    def _encode(self, op: Operation, now: float) -> list[Any]:
+        """One operation as ``[kind, arguments...]``, the form lua/commit.lua applies."""
+        # the most frequent first: this runs at every step boundary
+        if isinstance(op, AppendEntries):
+            return ["append", [entry.to_json() for entry in op.entries]]
+        if isinstance(op, StartAttempt):
+            return ["start_attempt", op.entry.to_json()]
+        if isinstance(op, SetOpen):
+            return ["open", op.entry.to_json() if op.entry is not None else False]
+        if isinstance(op, Park):
+            timer = _num(op.timer) if op.timer is not None else False
+            return ["park", op.signals, _COMPACT.encode(list(op.waiting)), op.status.value, timer]
+        if isinstance(op, Finish):
+            return [
+                "finish",
+                op.status.value,
+                op.output if op.output is not None else False,
+                _COMPACT.encode(op.error) if op.error is not None else False,
+                *self._expiry(now),
+            ]
+        if isinstance(op, ConsumeEvent):
+            return ["consume", op.event_type, op.event_id]
+        if isinstance(op, WriteBranch):
+            return ["branch", op.key, _COMPACT.encode(op.record) if op.record is not None else False]
+        if isinstance(op, SetStatus):
+            return ["status", op.status.value]
+        if isinstance(op, DeliverCancel):
+            return ["deliver_cancel"]
+        if isinstance(op, NewGeneration):
+            return ["new_generation", op.args]
+        return unknown_operation(op)
 
     def release(self, run_id: str, epoch: int) -> None:
         self._run("release", run_id, str(epoch))
@@ -453,11 +469,12 @@ class RedisStore(Store):
         event = InboxEvent(event_id, payload, now).to_json()
         reply = self._run("send_event", run_id, event_type, event, event_id, _num(now + grace))
         status = _text(reply[0])
-        if status == "missing":
-            raise RunNotFoundError(f"no run with id {run_id!r}; the event {event_type!r} was not delivered")
-        if status == "finished":
-            raise RunFinishedError(
-                f"run {run_id!r} has already finished ({_text(reply[1])}); the event {event_type!r} was not delivered"
+        if status in (Reason.MISSING, Reason.FINISHED):
+            raise store_error(
+                status,
+                run_id,
+                status=_text(reply[-1]),
+                consequence=f"the event {event_type!r} was not delivered",
             )
         if status == "duplicate":
             return SendResult(False, False)
@@ -513,9 +530,7 @@ class RedisStore(Store):
         deadline = None if timeout is None else time.monotonic() + timeout
         done = self.key(run_id, "done")
         while True:
-            record = self.get_run(run_id)
-            if record is None:
-                raise RunNotFoundError(f"no run with id {run_id!r}")
+            record = self.get_run_or_raise(run_id)
             if record.status in FINISHED:
                 return record
             remaining = BLOCK_SLICE if deadline is None else deadline - time.monotonic()
@@ -538,20 +553,22 @@ class RedisStore(Store):
             CancelledError(f"run {run_id!r} was terminated (cancel(force=True)): it ended without cleanup"),
             "",
         )
-        reply = self._run("control", run_id, action, _num(now), _num(now + grace), json.dumps(terminated))
+        reply = self._run(
+            "control",
+            run_id,
+            action,
+            _num(now),
+            _num(now + grace),
+            json.dumps(terminated),
+            *self._expiry(now),
+        )
         status = _text(reply[0])
-        if status == "missing":
-            raise RunNotFoundError(f"no run with id {run_id!r}")
-        if status == "finished":
-            raise RunFinishedError(
-                f"run {run_id!r} has already finished ({_text(reply[1])}); it cannot {action}"
-            )
-        if status == "not_paused":
-            raise RunStateError(
-                f"run {run_id!r} is {_text(reply[1])}, not paused; there is nothing to resume"
-            )
+        if status != "ok":
+            raise store_error(status, run_id, status=_text(reply[-1]), consequence=f"it cannot {action}")
         woken = _text(reply[4])
-        return ControlResult(_text(reply[1]), _text(reply[2]), bool(int(reply[3])), woken or None)
+        return ControlResult(
+            RunStatus(_text(reply[1])), RunStatus(_text(reply[2])), bool(int(reply[3])), woken or None
+        )
 
     def reset(
         self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None
@@ -562,12 +579,8 @@ class RedisStore(Store):
             "reset", run_id, mode, _num(now), _num(now + grace), "" if truncate_to is None else truncate_to
         )
         status = _text(reply[0])
-        if status == "missing":
-            raise RunNotFoundError(f"no run with id {run_id!r}")
-        if status == "not_failed":
-            raise RunStateError(
-                f"run {run_id!r} is {_text(reply[1])}; only a failed run can be retried (restart() runs it again)"
-            )
+        if status != "ok":
+            raise store_error(status, run_id, status=_text(reply[-1]))
         return RunRecord.from_fields(_pairs(reply[1]))
 
     def children(self, run_id: str) -> list[str]:

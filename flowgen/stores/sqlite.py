@@ -64,15 +64,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ConfigurationError, RunNotFoundError, StoreUnavailableError
+from ..errors import ConfigurationError, StoreUnavailableError
 from ..journal import Entry
+from ..status import FINISHED, STORED, RunStatus
 from . import logic
-from .base import (
-    FINISHED,
-    InboxEvent,
-    RunRecord,
-    ready_cutoff,
-)
+from .base import InboxEvent, RunRecord, ready_cutoff
 from .transactional import TransactionalStore
 
 logger = logging.getLogger("flowgen.stores.sqlite")
@@ -220,7 +216,7 @@ def _record_from_row(row: Sequence[Any]) -> RunRecord:
     return RunRecord(
         run_id=data["run_id"],
         workflow=data["workflow"],
-        status=data["status"],
+        status=STORED[data["status"]],
         created=data["created"],
         updated=data["updated"],
         args=data["args"],
@@ -623,7 +619,7 @@ class SQLiteStore(TransactionalStore):
     def list_runs(
         self,
         *,
-        status: str | None = None,
+        status: RunStatus | None = None,
         workflow: str | None = None,
         limit: int | None = 100,
         offset: int = 0,
@@ -705,9 +701,7 @@ class SQLiteStore(TransactionalStore):
             # the read and the wait is not missed.
             with self._finished:
                 seen = self._finish_count
-            record = self.get_run(run_id)
-            if record is None:
-                raise RunNotFoundError(f"no run with id {run_id!r}")
+            record = self.get_run_or_raise(run_id)
             if record.is_finished:
                 return record
             wait = self.poll_interval

@@ -28,7 +28,7 @@ from ..inspection import EXPORT_FORMAT
 from ..interpreter import Complete, Decision, Execute, Fail, Recorded, Replayer, describe_command
 from ..journal import Entry, OpenEntry
 from ..serialization import Serializer
-from ..stores.base import COMPLETED, FINISHED
+from ..status import FINISHED, RunStatus
 
 __all__ = ["EXPORT_FORMAT", "ReplayResult", "load_export", "verify_replay"]
 
@@ -149,7 +149,7 @@ def verify_replay(
     try:
         decision = replayer.replay(recorded(entry) for entry in entries)
         end = len(entries)
-        if status == COMPLETED and isinstance(decision, Execute):
+        if status == RunStatus.COMPLETED and isinstance(decision, Execute):
             raise NonDeterminismError(
                 end, "the end of the workflow (the run completed here)", describe_command(decision.command)
             )

@@ -38,7 +38,6 @@ from ..decorators import Registry, Step, Workflow
 from ..decorators import registry as default_registry
 from ..durations import Duration, parse_duration, parse_timestamp
 from ..engine import Engine
-from ..errors import RunNotFoundError
 from ..serialization import DEFAULT_MAX_PAYLOAD_BYTES
 from ..steps import call_step_function
 from ..stores.memory import MemoryStore
@@ -377,7 +376,4 @@ class Runner:
         Raises:
             RunNotFoundError: no such run.
         """
-        record = self.store.get_run(run_id)
-        if record is None:
-            raise RunNotFoundError(f"no run with id {run_id!r}")
-        return self.waits.describe(record)
+        return self.waits.describe(self.store.get_run_or_raise(run_id))

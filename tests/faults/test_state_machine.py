@@ -28,8 +28,8 @@ import flowgen
 from flowgen.context import step_context
 from flowgen.decorators import Registry, Step
 from flowgen.services import Services
+from flowgen.status import FINISHED
 from flowgen.steps import call_step_function
-from flowgen.stores.base import FINISHED
 from flowgen.stores.memory import MemoryStore
 from flowgen.testing import RunnerClock
 from flowgen.transports.inline import InlineTransport

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowgen.journal import Entry, LeafState, OpenEntry
-from flowgen.stores.base import Commit, NewRun, RunRecord, Snapshot, Store
+from flowgen.stores.base import AppendEntries, Commit, NewRun, Operation, RunRecord, Snapshot, Store
 
 T = 1_700_000_000.0
 TTL = 30.0
@@ -56,11 +56,21 @@ def started(store: Store, run_id: str = "r1", owner: str = "w1", now: float = T,
     return snapshot
 
 
-def change(snapshot: Snapshot, **fields: Any) -> Commit:
-    """A commit at the snapshot's epoch and journal position (override with ``fields``)."""
-    fields.setdefault("epoch", snapshot.epoch)
-    fields.setdefault("position", snapshot.run.journal_length)
-    return Commit(run_id=snapshot.run.run_id, **fields)
+def append(*entries: Entry) -> AppendEntries:
+    """The operation appending ``entries``."""
+    return AppendEntries(entries)
+
+
+def change(
+    snapshot: Snapshot, *operations: Operation, epoch: int | None = None, position: int | None = None
+) -> Commit:
+    """A commit of ``operations`` at the snapshot's epoch and journal position (or those given)."""
+    return Commit(
+        snapshot.run.run_id,
+        snapshot.epoch if epoch is None else epoch,
+        snapshot.run.journal_length if position is None else position,
+        operations,
+    )
 
 
 def ready_due(store: Store, at: float, limit: int = 1000) -> list[str]:

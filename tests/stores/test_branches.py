@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from flowgen.stores.base import COMPLETED, Finish, Park, Snapshot, Store
+from flowgen.status import RunStatus
+from flowgen.stores.base import Finish, Park, Snapshot, Store, WriteBranch
 
 from .support import GRACE, TTL, T, assert_not_ready, assert_ready_at, change, started
 
@@ -18,7 +19,7 @@ OUTCOME = {"ok": True, "value": '"paid"', "started": T + 1, "finished": T + 2}
 def dispatched(store: Store) -> tuple[Store, Snapshot]:
     """A running run that dispatched attempt 1 of branch ``0/0``."""
     snapshot = started(store)
-    assert store.commit(change(snapshot, branches={"0/0": dict(DISPATCH)}), T, GRACE).ok
+    assert store.commit(change(snapshot, WriteBranch("0/0", dict(DISPATCH))), T, GRACE).ok
     return store, snapshot
 
 
@@ -58,7 +59,7 @@ def test_branch_begin_refuses_an_attempt_that_was_not_dispatched(dispatched: tup
 
 def test_branch_begin_refuses_branches_of_a_finished_run(dispatched: tuple[Store, Snapshot]) -> None:
     store, snapshot = dispatched
-    assert store.commit(change(snapshot, finish=Finish(COMPLETED)), T, GRACE).ok
+    assert store.commit(change(snapshot, Finish(RunStatus.COMPLETED)), T, GRACE).ok
 
     assert store.branch_begin("r1", "0/0", 1, TTL, T + 1) is None
 
@@ -79,7 +80,7 @@ def test_branch_finish_records_the_outcome_and_signals_a_running_run(
 def test_branch_finish_wakes_a_waiting_run(dispatched: tuple[Store, Snapshot]) -> None:
     store, snapshot = dispatched
     store.branch_begin("r1", "0/0", 1, TTL, T + 1)
-    assert store.commit(change(snapshot, park=Park(signals=0, timer=T + 100)), T + 1, GRACE).parked
+    assert store.commit(change(snapshot, Park(signals=0, timer=T + 100)), T + 1, GRACE).parked
 
     assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) is True
 
@@ -106,7 +107,7 @@ def test_branch_finish_records_one_outcome_per_attempt(dispatched: tuple[Store, 
     store, snapshot = dispatched
     store.branch_begin("r1", "0/0", 1, TTL, T + 1)
     assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) is False
-    assert store.commit(change(snapshot, park=Park(signals=1)), T + 2, GRACE).parked
+    assert store.commit(change(snapshot, Park(signals=1)), T + 2, GRACE).parked
 
     assert store.branch_finish("r1", "0/0", 1, {"ok": False}, T + 3, GRACE) is False
 
@@ -118,7 +119,7 @@ def test_branch_finish_records_one_outcome_per_attempt(dispatched: tuple[Store, 
 def test_branch_finish_of_a_finished_run_is_ignored(dispatched: tuple[Store, Snapshot]) -> None:
     store, snapshot = dispatched
     store.branch_begin("r1", "0/0", 1, TTL, T + 1)
-    assert store.commit(change(snapshot, finish=Finish(COMPLETED)), T + 1, GRACE).ok
+    assert store.commit(change(snapshot, Finish(RunStatus.COMPLETED)), T + 1, GRACE).ok
 
     assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) is False
 
@@ -131,7 +132,7 @@ def test_a_new_dispatch_replaces_the_branch_and_forgets_the_old_attempt(
     store.branch_finish("r1", "0/0", 1, {"ok": False, "retryable": True}, T + 2, GRACE)
     retry = {**DISPATCH, "d": 2}
 
-    assert store.commit(change(snapshot, branches={"0/0": retry}), T + 3, GRACE).ok
+    assert store.commit(change(snapshot, WriteBranch("0/0", retry)), T + 3, GRACE).ok
 
     assert _branch(store) == retry
     assert store.branch_begin("r1", "0/0", 1, TTL, T + 4) is None
@@ -141,7 +142,9 @@ def test_a_new_dispatch_replaces_the_branch_and_forgets_the_old_attempt(
 def test_renew_branches_extends_the_heartbeat_of_running_attempts_only(store: Store) -> None:
     snapshot = started(store)
     branches = {key: dict(DISPATCH) for key in ("0/0", "0/1", "0/2", "0/3")}
-    assert store.commit(change(snapshot, branches=branches), T, GRACE).ok
+    assert store.commit(
+        change(snapshot, *(WriteBranch(key, record) for key, record in branches.items())), T, GRACE
+    ).ok
     for key in ("0/0", "0/1", "0/2"):
         store.branch_begin("r1", key, 1, TTL, T + 1)
     store.branch_finish("r1", "0/2", 1, OUTCOME, T + 2, GRACE)

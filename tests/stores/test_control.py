@@ -6,13 +6,22 @@ import pytest
 
 from flowgen.errors import RunFinishedError, RunNotFoundError, RunStateError
 from flowgen.journal import Attempt, LeafState, OpenEntry
-from flowgen.stores.base import Finish, Park, Store
+from flowgen.stores.base import (
+    DeliverCancel,
+    Finish,
+    NewGeneration,
+    Park,
+    SetOpen,
+    StartAttempt,
+    Store,
+)
 
 from .support import (
     FAR,
     GRACE,
     TTL,
     T,
+    append,
     assert_not_ready,
     assert_ready_at,
     change,
@@ -26,7 +35,7 @@ from .support import (
 def parked(store: Store, run_id: str = "r1", timer: float | None = T + 100) -> None:
     snapshot = started(store, run_id)
     result = store.commit(
-        change(snapshot, append=[entry(0)], park=Park(snapshot.run.signals, ("go",), timer)), T, GRACE
+        change(snapshot, append(entry(0)), Park(snapshot.run.signals, ("go",), timer)), T, GRACE
     )
     assert result.parked
 
@@ -46,10 +55,10 @@ def test_pause_of_a_leased_run_only_flags_it_and_the_commit_reports_it(store: St
     snapshot = started(store)
     result = store.control("r1", "pause", T + 1, GRACE)
     assert result.after == "running"
-    commit = store.commit(change(snapshot, append=[entry(0)]), T + 2, GRACE)
+    commit = store.commit(change(snapshot, append(entry(0))), T + 2, GRACE)
     assert commit.ok and commit.pause_requested
     parked_paused = store.commit(
-        change(snapshot, position=1, park=Park(store.get_run("r1").signals, (), None, "paused")), T + 3, GRACE
+        change(snapshot, Park(store.get_run("r1").signals, (), None, "paused"), position=1), T + 3, GRACE
     )
     assert parked_paused.parked and store.get_run("r1").status == "paused"
 
@@ -59,14 +68,12 @@ def test_a_step_attempt_is_held_while_a_pause_or_cancel_is_pending(store: Store)
     store.control("r1", "cancel", T + 1, GRACE)
     leaf = LeafState(kind="step", name="s", attempts=[Attempt(1, T + 2)])
     opened = OpenEntry(1, "step", "s", T + 2, {"": leaf})
-    result = store.commit(
-        change(snapshot, append=[entry(0)], open=opened, hold_if_requested=True), T + 2, GRACE
-    )
+    result = store.commit(change(snapshot, append(entry(0)), StartAttempt(opened)), T + 2, GRACE)
     assert result.ok and result.held and result.cancel_requested == "requested"
     after = store.load("r1", (), 0)
     assert len(after.journal) == 1, "the rest of the commit is written"
     assert after.open is None, "the attempt was not recorded as started"
-    plain = store.commit(change(snapshot, position=1, open=opened), T + 3, GRACE)
+    plain = store.commit(change(snapshot, SetOpen(opened), position=1), T + 3, GRACE)
     assert plain.ok and not plain.held and store.load("r1").open == opened
 
 
@@ -104,14 +111,14 @@ def test_cancel_flags_and_wakes_a_parked_run_and_overrides_a_pause(store: Store)
 def test_cancel_delivered_is_recorded_by_the_commit(store: Store) -> None:
     snapshot = started(store)
     store.control("r1", "cancel", T + 1, GRACE)
-    result = store.commit(change(snapshot, append=[entry(0)], cancel_delivered=True), T + 2, GRACE)
+    result = store.commit(change(snapshot, append(entry(0)), DeliverCancel()), T + 2, GRACE)
     assert result.cancel_requested == "delivered"
     assert store.get_run("r1").cancel_requested == "delivered"
 
 
 def test_terminate_finishes_the_run_fences_its_worker_and_wakes_the_parent(store: Store) -> None:
     parent = started(store, "parent")
-    store.commit(change(parent, park=Park(parent.run.signals, (), None)), T, GRACE)
+    store.commit(change(parent, Park(parent.run.signals, (), None)), T, GRACE)
     store.create_run(new_run("child", parent="parent"), T, GRACE)
     child = store.acquire("child", "w2", TTL, T)
     result = store.control("child", "terminate", T + 1, GRACE)
@@ -119,7 +126,7 @@ def test_terminate_finishes_the_run_fences_its_worker_and_wakes_the_parent(store
     record = store.get_run("child")
     assert record.status == "cancelled" and record.finished == T + 1
     assert record.error["type"] == "flowgen.errors:CancelledError"
-    assert not store.commit(change(child, append=[entry(0)]), T + 2, GRACE).ok
+    assert not store.commit(change(child, append(entry(0))), T + 2, GRACE).ok
     assert store.wait_finished("child", 0.1).status == "cancelled"
     with pytest.raises(RunFinishedError):
         store.control("child", "pause", T + 3, GRACE)
@@ -149,7 +156,7 @@ def test_cancelling_a_cancelled_run_is_a_no_op_and_other_finished_runs_refuse(st
             store.control("r1", action, T + 3, GRACE)
 
     completed = started(store, "r2")
-    store.commit(change(completed, finish=Finish("completed", output='"done"')), T, GRACE)
+    store.commit(change(completed, Finish("completed", output='"done"')), T, GRACE)
     for action in ("cancel", "terminate"):
         with pytest.raises(RunFinishedError, match=r"already finished \(completed\)"):
             store.control("r2", action, T + 1, GRACE)
@@ -158,7 +165,7 @@ def test_cancelling_a_cancelled_run_is_a_no_op_and_other_finished_runs_refuse(st
 def test_a_cancel_pending_when_the_run_completes_stays_recorded(store: Store) -> None:
     snapshot = started(store)
     store.control("r1", "cancel", T + 1, GRACE)
-    store.commit(change(snapshot, finish=Finish("completed", output='"done"')), T + 2, GRACE)
+    store.commit(change(snapshot, Finish("completed", output='"done"')), T + 2, GRACE)
     record = store.get_run("r1")
     assert record.status == "completed" and record.cancel_requested == "requested"
 
@@ -181,7 +188,7 @@ def test_restart_archives_the_journal_and_starts_a_new_generation(store: Store) 
     snapshot = started(store)
     store.send_event("r1", "go", '"x"', "e1", T, GRACE)
     store.commit(
-        change(snapshot, append=[entry(0), entry(1)], finish=Finish("completed", output='"out"')),
+        change(snapshot, append(entry(0), entry(1)), Finish("completed", output='"out"')),
         T + 1,
         GRACE,
     )
@@ -199,17 +206,46 @@ def test_restart_archives_the_journal_and_starts_a_new_generation(store: Store) 
     assert store.wait_finished("r1", 0.05) is None, "result() waits for the new generation"
 
 
+def test_the_archived_generation_keeps_its_values_exactly(store: Store) -> None:
+    # Found by the lockstep test: Redis archived an empty journal as {} (Lua's empty table) and
+    # re-encoded times with 14 significant digits.
+    created(store)
+    store.reset("r1", "restart", T + 0.123456789, GRACE)
+    snapshot = store.acquire("r1", "w1", TTL, T + 1)
+    assert snapshot is not None
+    error = {"type": "builtins:ValueError", "message": "m", "ratio": 0.1 + 0.2}
+    store.commit(change(snapshot, append(entry(0)), Finish("failed", error=error)), T + 1.987654321, GRACE)
+    store.reset("r1", "retry", T + 3, GRACE, truncate_to=0)
+
+    first, second = store.history("r1")
+    assert first == {
+        "mode": "restart",
+        "generation": 0,
+        "status": "queued",
+        "output": None,
+        "error": None,
+        "finished": None,
+        "archived": T + 0.123456789,
+        "entries": [],
+    }
+    assert (second["finished"], second["error"], second["entries"]) == (
+        T + 1.987654321,
+        error,
+        [entry(0).to_dict()],
+    )
+
+
 def test_restart_fences_a_worker_still_advancing_the_run(store: Store) -> None:
     snapshot = started(store)
     store.reset("r1", "restart", T + 1, GRACE)
-    assert not store.commit(change(snapshot, append=[entry(0)]), T + 2, GRACE).ok
+    assert not store.commit(change(snapshot, append(entry(0))), T + 2, GRACE).ok
 
 
 def test_retry_cuts_the_journal_of_a_failed_run(store: Store) -> None:
     snapshot = started(store)
     store.send_event("r1", "later", '"kept"', "e1", T, GRACE)
     failed = Finish("failed", error={"type": "builtins:ValueError", "message": "x"})
-    store.commit(change(snapshot, append=[entry(0), entry(1), entry(2)], finish=failed), T + 1, GRACE)
+    store.commit(change(snapshot, append(entry(0), entry(1), entry(2)), failed), T + 1, GRACE)
     record = store.reset("r1", "retry", T + 2, GRACE, truncate_to=2)
     assert (record.status, record.generation, record.journal_length, record.error) == ("queued", 0, 2, None)
     assert [e.position for e in store.read_journal("r1")] == [0, 1]
@@ -226,13 +262,13 @@ def test_retry_of_a_run_that_did_not_fail_is_refused(store: Store) -> None:
 
 def test_continue_as_new_empties_the_journal_and_starts_a_generation(store: Store) -> None:
     snapshot = started(store)
-    store.commit(change(snapshot, append=[entry(0), entry(1)]), T, GRACE)
+    store.commit(change(snapshot, append(entry(0), entry(1))), T, GRACE)
     result = store.commit(
-        change(snapshot, position=2, open=None, continue_as_new='{"args":[2],"kwargs":{}}'), T + 1, GRACE
+        change(snapshot, SetOpen(None), NewGeneration('{"args":[2],"kwargs":{}}'), position=2), T + 1, GRACE
     )
     assert result.ok
     record = store.get_run("r1")
     assert (record.generation, record.journal_length, record.args) == (1, 0, '{"args":[2],"kwargs":{}}')
     assert store.read_journal("r1") == []
-    assert store.commit(change(snapshot, position=0, append=[entry(0, "again")]), T + 2, GRACE).ok
+    assert store.commit(change(snapshot, append(entry(0, "again")), position=0), T + 2, GRACE).ok
     assert [e.name for e in store.read_journal("r1")] == ["again"]

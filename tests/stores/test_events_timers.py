@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from flowgen.errors import RunFinishedError, RunNotFoundError
-from flowgen.stores.base import COMPLETED, FAILED, Finish, InboxEvent, Park, SendResult, Store
+from flowgen.status import RunStatus
+from flowgen.stores.base import ConsumeEvent, Finish, InboxEvent, Park, SendResult, Store
 
 from .support import (
     FAR,
@@ -27,7 +28,7 @@ def _parked(
 ) -> None:
     snapshot = started(store, run_id)
     park = Park(signals=snapshot.run.signals, waiting=waiting, timer=timer)
-    assert store.commit(change(snapshot, park=park), T, GRACE).parked
+    assert store.commit(change(snapshot, park), T, GRACE).parked
 
 
 # -- send_event -------------------------------------------------------------------------------
@@ -73,7 +74,7 @@ def test_send_event_with_a_known_event_id_is_a_no_op(store: Store) -> None:
 def test_send_event_remembers_ids_after_the_event_was_consumed(store: Store) -> None:
     snapshot = started(store)
     store.send_event("r1", "a", "null", "e1", T, GRACE)
-    assert store.commit(change(snapshot, consume=[("a", "e1")]), T, GRACE).ok
+    assert store.commit(change(snapshot, ConsumeEvent("a", "e1")), T, GRACE).ok
 
     assert store.send_event("r1", "a", "null", "e1", T + 1, GRACE) == SendResult(False, False)
     assert store.inbox("r1") == {}
@@ -113,10 +114,10 @@ def test_send_event_to_a_missing_run_raises(store: Store) -> None:
         store.send_event("nope", "go", "null", "e1", T, GRACE)
 
 
-@pytest.mark.parametrize("status", [COMPLETED, FAILED])
+@pytest.mark.parametrize("status", [RunStatus.COMPLETED, RunStatus.FAILED])
 def test_send_event_to_a_finished_run_raises(store: Store, status: str) -> None:
     snapshot = started(store)
-    assert store.commit(change(snapshot, finish=Finish(status)), T, GRACE).ok
+    assert store.commit(change(snapshot, Finish(status)), T, GRACE).ok
 
     with pytest.raises(RunFinishedError, match=status):
         store.send_event("r1", "go", "null", "e1", T + 1, GRACE)
@@ -175,7 +176,7 @@ def test_a_run_has_one_timer_that_a_new_park_replaces(store: Store) -> None:
     again = store.acquire("r1", "w1", TTL, T + 1)
     assert again is not None
 
-    assert store.commit(change(again, park=Park(signals=0, timer=T + 60)), T + 1, GRACE).parked
+    assert store.commit(change(again, Park(signals=0, timer=T + 60)), T + 1, GRACE).parked
 
     assert store.next_timer() == T + 60
     assert store.claim_due_timers(T + 40, 10, GRACE) == []
@@ -271,7 +272,7 @@ def test_reconcile_follows_a_renewed_lease(store: Store) -> None:
 def test_reconcile_leaves_runs_whose_lease_ended_cleanly_to_the_ready_index(store: Store) -> None:
     _parked(store, "parked", waiting=("go",))
     done = started(store, "done")
-    assert store.commit(change(done, finish=Finish(COMPLETED)), T, GRACE).ok
+    assert store.commit(change(done, Finish(RunStatus.COMPLETED)), T, GRACE).ok
     released = started(store, "released")
     store.release("released", released.epoch)
     created(store, "paused")
@@ -287,6 +288,6 @@ def test_reconcile_leaves_runs_whose_lease_ended_cleanly_to_the_ready_index(stor
 def test_reconcile_ignores_parked_and_finished_runs(store: Store) -> None:
     _parked(store, "parked", waiting=("go",))
     done = started(store, "done")
-    assert store.commit(change(done, finish=Finish(COMPLETED)), T, GRACE).ok
+    assert store.commit(change(done, Finish(RunStatus.COMPLETED)), T, GRACE).ok
 
     assert ready_due(store, FAR) == []

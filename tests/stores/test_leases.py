@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from flowgen.errors import RunNotFoundError
-from flowgen.stores.base import COMPLETED, PAUSED, QUEUED, RUNNING, WAITING, Finish, Park, Store
+from flowgen.status import RunStatus
+from flowgen.stores.base import Finish, Park, Store
 
-from .support import GRACE, TTL, T, assert_ready_at, change, created, entry, started
+from .support import GRACE, TTL, T, append, assert_ready_at, change, created, entry, started
 
 
 def test_acquire_takes_the_lease_of_a_queued_run_and_makes_it_running(store: Store) -> None:
@@ -19,7 +20,7 @@ def test_acquire_takes_the_lease_of_a_queued_run_and_makes_it_running(store: Sto
     assert snapshot.epoch == 1
     run = snapshot.run
     assert (run.status, run.epoch, run.owner, run.lease_until, run.updated) == (
-        RUNNING,
+        RunStatus.RUNNING,
         1,
         "w1",
         T + 1 + TTL,
@@ -56,7 +57,7 @@ def test_acquire_takes_over_an_expired_lease_with_a_higher_epoch(store: Store) -
     assert second.epoch == 2
     assert (second.run.owner, second.run.lease_until) == ("w2", T + 2 * TTL)
     # the first owner is fenced out
-    result = store.commit(change(first, append=[entry(0)]), T + TTL + 1, GRACE)
+    result = store.commit(change(first, append(entry(0))), T + TTL + 1, GRACE)
     assert (result.ok, result.reason) == (False, "stale")
     assert store.read_journal("r1") == []
 
@@ -72,11 +73,11 @@ def test_acquire_of_a_released_lease_succeeds_at_once(store: Store) -> None:
 
 def test_acquire_returns_none_for_a_finished_run(store: Store) -> None:
     snapshot = started(store)
-    assert store.commit(change(snapshot, finish=Finish(COMPLETED, output="1")), T, GRACE).ok
+    assert store.commit(change(snapshot, Finish(RunStatus.COMPLETED, output="1")), T, GRACE).ok
 
     assert store.acquire("r1", "w2", TTL, T + 100) is None
     record = store.get_run("r1")
-    assert record is not None and (record.status, record.epoch, record.owner) == (COMPLETED, 1, "")
+    assert record is not None and (record.status, record.epoch, record.owner) == (RunStatus.COMPLETED, 1, "")
 
 
 def test_acquire_of_a_missing_run_raises(store: Store) -> None:
@@ -87,14 +88,14 @@ def test_acquire_of_a_missing_run_raises(store: Store) -> None:
 def test_acquire_makes_a_waiting_run_running_with_its_inbox_heads(store: Store) -> None:
     snapshot = started(store)
     park = Park(signals=snapshot.run.signals, waiting=("a", "a", "b"))
-    assert store.commit(change(snapshot, park=park), T, GRACE).parked
+    assert store.commit(change(snapshot, park), T, GRACE).parked
     for index, event_type in enumerate(["a", "a", "a", "b", "c"]):
         store.send_event("r1", event_type, "null", f"e{index}", T + 1, GRACE)
 
     again = store.acquire("r1", "w1", TTL, T + 2)
 
     assert again is not None
-    assert again.run.status == RUNNING and again.run.waiting == ("a", "a", "b")
+    assert again.run.status == RunStatus.RUNNING and again.run.waiting == ("a", "a", "b")
     assert {t: [e.id for e in events] for t, events in again.inbox.items()} == {
         "a": ["e0", "e1"],
         "b": ["e3"],
@@ -103,17 +104,17 @@ def test_acquire_makes_a_waiting_run_running_with_its_inbox_heads(store: Store) 
 
 def test_acquire_keeps_a_paused_run_paused(store: Store) -> None:
     snapshot = started(store)
-    assert store.commit(change(snapshot, park=Park(signals=0, status=PAUSED)), T, GRACE).parked
+    assert store.commit(change(snapshot, Park(signals=0, status=RunStatus.PAUSED)), T, GRACE).parked
 
     again = store.acquire("r1", "w1", TTL, T + 1)
 
-    assert again is not None and again.run.status == PAUSED and again.epoch == 2
+    assert again is not None and again.run.status == RunStatus.PAUSED and again.epoch == 2
 
 
 def test_acquire_returns_the_journal_from_the_offset(store: Store) -> None:
     snapshot = started(store)
     entries = [entry(i) for i in range(4)]
-    assert store.commit(change(snapshot, append=entries), T, GRACE).ok
+    assert store.commit(change(snapshot, append(*entries)), T, GRACE).ok
     store.release("r1", snapshot.epoch)
 
     again = store.acquire("r1", "w1", TTL, T + 1, offset=2)
@@ -128,7 +129,7 @@ def test_release_drops_the_lease_and_keeps_the_run_ready(store: Store) -> None:
 
     record = store.get_run("r1")
     assert record is not None
-    assert (record.status, record.epoch, record.owner, record.lease_until) == (RUNNING, 1, "", 0.0)
+    assert (record.status, record.epoch, record.owner, record.lease_until) == (RunStatus.RUNNING, 1, "", 0.0)
     assert_ready_at(store, "r1", T + GRACE)
 
 
@@ -168,7 +169,7 @@ def test_renew_reports_lost_leases_in_order_and_leaves_them_alone(store: Store) 
     released = started(store, "released")
     store.release("released", released.epoch)
     done = started(store, "done")
-    assert store.commit(change(done, finish=Finish(COMPLETED)), T, GRACE).ok
+    assert store.commit(change(done, Finish(RunStatus.COMPLETED)), T, GRACE).ok
 
     lost = store.renew(
         [
@@ -199,12 +200,12 @@ def test_renew_of_nothing_returns_nothing(store: Store) -> None:
 def test_status_of_a_created_run_is_queued_until_acquired(store: Store) -> None:
     record = created(store)
 
-    assert record.status == QUEUED
+    assert record.status == RunStatus.QUEUED
     snapshot = store.acquire("r1", "w1", TTL, T)
-    assert snapshot is not None and snapshot.run.status == RUNNING
-    assert store.commit(change(snapshot, park=Park(signals=0, waiting=("x",))), T, GRACE).parked
+    assert snapshot is not None and snapshot.run.status == RunStatus.RUNNING
+    assert store.commit(change(snapshot, Park(signals=0, waiting=("x",))), T, GRACE).parked
     parked = store.get_run("r1")
-    assert parked is not None and parked.status == WAITING
+    assert parked is not None and parked.status == RunStatus.WAITING
 
 
 def test_acquire_tells_whether_the_previous_holder_was_interrupted(store: Store) -> None:
@@ -216,6 +217,6 @@ def test_acquire_tells_whether_the_previous_holder_was_interrupted(store: Store)
     store.release("r1", second.epoch)
     third = store.acquire("r1", "w3", TTL, T + TTL + 2)
     assert third is not None and not third.interrupted, "a released lease is a clean end"
-    store.commit(change(third, park=Park(third.run.signals, ("go",), None)), T + TTL + 2, GRACE)
+    store.commit(change(third, Park(third.run.signals, ("go",), None)), T + TTL + 2, GRACE)
     fourth = store.acquire("r1", "w4", TTL, T + TTL + 3)
     assert fourth is not None and not fourth.interrupted, "a park is a clean end"

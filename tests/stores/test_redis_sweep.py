@@ -13,7 +13,8 @@ import time
 import pytest
 import redis
 
-from flowgen.stores.base import COMPLETED, Finish
+from flowgen.status import RunStatus
+from flowgen.stores.base import Finish
 from flowgen.stores.redis import RedisStore
 
 from .support import GRACE, change, started
@@ -31,7 +32,7 @@ def test_redis_sweep_looks_again_at_a_run_whose_keys_have_not_expired_yet(redis_
     try:
         snapshot = started(store, "done")
         now = time.time()
-        assert store.commit(change(snapshot, finish=Finish(COMPLETED)), now, GRACE).ok
+        assert store.commit(change(snapshot, Finish(RunStatus.COMPLETED)), now, GRACE).ok
 
         # The item is due by the worker's clock, but the keys still live (as at the boundary).
         assert store.sweep(now + 60, 1000) == 1
@@ -44,7 +45,7 @@ def test_redis_sweep_looks_again_at_a_run_whose_keys_have_not_expired_yet(redis_
         client.delete("flowgen:{done}:meta", "flowgen:{done}:journal", "flowgen:{done}:done")
         assert store.sweep(now + 10**6, 1000) == 1
         assert _listed(store) == []
-        assert store.list_runs(status=COMPLETED) == []
+        assert store.list_runs(status=RunStatus.COMPLETED) == []
         assert client.zcard("flowgen:expiring") == 0
     finally:
         client.close()
@@ -57,12 +58,35 @@ def test_redis_sweep_forgets_the_expiry_of_a_run_kept_again(redis_url: str) -> N
     try:
         snapshot = started(store, "kept")
         now = time.time()
-        assert store.commit(change(snapshot, finish=Finish(COMPLETED)), now, GRACE).ok
+        assert store.commit(change(snapshot, Finish(RunStatus.COMPLETED)), now, GRACE).ok
         client.persist("flowgen:{kept}:meta")  # what a reset or retry does
 
         assert store.sweep(now + 10**6, 1000) == 1
         assert client.zcard("flowgen:expiring") == 0
         assert _listed(store) == ["kept"]
+    finally:
+        client.close()
+        store.close()
+
+
+def test_redis_terminated_run_expires_and_is_swept_like_a_finished_one(redis_url: str) -> None:
+    # A run ended by terminate (cancel(force=True)) is as finished as one its workflow ended:
+    # SQLite deletes both after the retention; Redis must expire both and sweep both.
+    store = RedisStore(redis_url, retention=60)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        started(store, "killed")
+        now = time.time()
+        store.control("killed", "terminate", now, GRACE)
+
+        assert 0 < client.ttl("flowgen:{killed}:meta") <= 60
+        assert 0 < client.ttl("flowgen:{killed}:done") <= 60
+        assert client.zcard("flowgen:expiring") == 1
+
+        client.delete("flowgen:{killed}:meta", "flowgen:{killed}:done")  # as their TTL would
+        assert store.sweep(now + 10**6, 1000) == 1
+        assert _listed(store) == []
+        assert store.list_runs(status=RunStatus.CANCELLED) == []
     finally:
         client.close()
         store.close()

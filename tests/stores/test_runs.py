@@ -6,13 +6,15 @@ import pytest
 
 from flowgen.errors import RunNotFoundError
 from flowgen.journal import Entry
-from flowgen.stores.base import COMPLETED, QUEUED, RUNNING, Finish, RunRecord, Store
+from flowgen.status import RunStatus
+from flowgen.stores.base import Finish, RunRecord, SetOpen, Store
 
 from .support import (
     ARGS,
     GRACE,
     TTL,
     T,
+    append,
     assert_ready_at,
     change,
     created,
@@ -27,7 +29,7 @@ def test_create_runs_creates_a_queued_run(store: Store) -> None:
     was_created, record = store.create_run(new_run("r1"), T, GRACE)
 
     expected = RunRecord(
-        run_id="r1", workflow="wf", status=QUEUED, created=T, updated=T, args=ARGS, fingerprint="fp"
+        run_id="r1", workflow="wf", status=RunStatus.QUEUED, created=T, updated=T, args=ARGS, fingerprint="fp"
     )
     assert was_created is True
     assert record == expected
@@ -61,7 +63,7 @@ def test_create_runs_leaves_an_existing_run_untouched(store: Store) -> None:
     was_created, record = store.create_run(new_run("r1"), T + 5, GRACE)
 
     assert was_created is False
-    assert (record.status, record.epoch, record.owner) == (RUNNING, 1, "w1")
+    assert (record.status, record.epoch, record.owner) == (RunStatus.RUNNING, 1, "w1")
 
 
 def test_create_runs_returns_one_result_per_run_in_order(store: Store) -> None:
@@ -119,9 +121,9 @@ def test_list_runs_returns_every_run_newest_first_ties_by_run_id(listed: Store) 
 
 
 def test_list_runs_filters_by_status(listed: Store) -> None:
-    assert _ids(listed.list_runs(status=QUEUED)) == ["d", "b", "a"]
-    assert _ids(listed.list_runs(status=RUNNING)) == ["c"]
-    assert listed.list_runs(status=COMPLETED) == []
+    assert _ids(listed.list_runs(status=RunStatus.QUEUED)) == ["d", "b", "a"]
+    assert _ids(listed.list_runs(status=RunStatus.RUNNING)) == ["c"]
+    assert listed.list_runs(status=RunStatus.COMPLETED) == []
 
 
 def test_list_runs_filters_by_workflow(listed: Store) -> None:
@@ -131,9 +133,9 @@ def test_list_runs_filters_by_workflow(listed: Store) -> None:
 
 
 def test_list_runs_filters_by_status_and_workflow(listed: Store) -> None:
-    assert _ids(listed.list_runs(status=QUEUED, workflow="wf1")) == ["d", "a"]
-    assert _ids(listed.list_runs(status=RUNNING, workflow="wf1")) == ["c"]
-    assert listed.list_runs(status=RUNNING, workflow="wf2") == []
+    assert _ids(listed.list_runs(status=RunStatus.QUEUED, workflow="wf1")) == ["d", "a"]
+    assert _ids(listed.list_runs(status=RunStatus.RUNNING, workflow="wf1")) == ["c"]
+    assert listed.list_runs(status=RunStatus.RUNNING, workflow="wf2") == []
 
 
 def test_list_runs_pages_with_limit_and_offset(listed: Store) -> None:
@@ -141,26 +143,26 @@ def test_list_runs_pages_with_limit_and_offset(listed: Store) -> None:
     assert _ids(listed.list_runs(limit=2, offset=2)) == ["b", "a"]
     assert _ids(listed.list_runs(limit=2, offset=1)) == ["c", "b"]
     assert listed.list_runs(offset=4) == []
-    assert _ids(listed.list_runs(status=QUEUED, workflow="wf1", limit=1, offset=1)) == ["a"]
+    assert _ids(listed.list_runs(status=RunStatus.QUEUED, workflow="wf1", limit=1, offset=1)) == ["a"]
 
 
 def test_list_runs_follows_status_changes(listed: Store) -> None:
     snapshot = listed.acquire("d", "w1", TTL, T + 4)
     assert snapshot is not None
-    assert listed.commit(change(snapshot, finish=Finish(COMPLETED, output='"ok"')), T + 5, GRACE).ok
+    assert listed.commit(change(snapshot, Finish(RunStatus.COMPLETED, output='"ok"')), T + 5, GRACE).ok
 
-    assert _ids(listed.list_runs(status=COMPLETED)) == ["d"]
-    assert _ids(listed.list_runs(status=RUNNING)) == ["c"]
-    assert _ids(listed.list_runs(status=COMPLETED, workflow="wf1")) == ["d"]
-    assert _ids(listed.list_runs(status=QUEUED, workflow="wf1")) == ["a"]
-    records = listed.list_runs(status=COMPLETED)
+    assert _ids(listed.list_runs(status=RunStatus.COMPLETED)) == ["d"]
+    assert _ids(listed.list_runs(status=RunStatus.RUNNING)) == ["c"]
+    assert _ids(listed.list_runs(status=RunStatus.COMPLETED, workflow="wf1")) == ["d"]
+    assert _ids(listed.list_runs(status=RunStatus.QUEUED, workflow="wf1")) == ["a"]
+    records = listed.list_runs(status=RunStatus.COMPLETED)
     assert records[0].output == '"ok"' and records[0].finished == T + 5
 
 
 def test_read_journal_returns_closed_entries_from_an_offset(store: Store) -> None:
     snapshot = started(store)
     entries = [entry(i, f"s{i}") for i in range(5)]
-    assert store.commit(change(snapshot, append=entries), T, GRACE).ok
+    assert store.commit(change(snapshot, append(*entries)), T, GRACE).ok
 
     assert store.read_journal("r1") == entries
     assert store.read_journal("r1", 3) == entries[3:]
@@ -187,7 +189,7 @@ def test_journal_entries_round_trip_every_field(store: Store) -> None:
         leaves={"0": {"kind": "step", "name": "a", "ok": True, "value": "1", "finished": T}},
         winners={"": 0},
     )
-    assert store.commit(change(snapshot, append=[rich]), T, GRACE).ok
+    assert store.commit(change(snapshot, append(rich)), T, GRACE).ok
 
     assert store.read_journal("r1") == [rich]
 
@@ -195,7 +197,7 @@ def test_journal_entries_round_trip_every_field(store: Store) -> None:
 def test_load_reads_a_snapshot_without_touching_the_lease(store: Store) -> None:
     snapshot = started(store)
     opened = open_entry(1)
-    assert store.commit(change(snapshot, append=[entry(0)], open=opened), T + 1, GRACE).ok
+    assert store.commit(change(snapshot, append(entry(0)), SetOpen(opened)), T + 1, GRACE).ok
 
     loaded = store.load("r1", (), 0)
 
@@ -210,7 +212,7 @@ def test_load_reads_a_snapshot_without_touching_the_lease(store: Store) -> None:
 
 def test_load_without_offset_skips_the_journal(store: Store) -> None:
     snapshot = started(store)
-    assert store.commit(change(snapshot, append=[entry(0), entry(1)]), T, GRACE).ok
+    assert store.commit(change(snapshot, append(entry(0), entry(1))), T, GRACE).ok
 
     assert store.load("r1").journal == []
     assert store.load("r1", offset=1).journal == [entry(1)]

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from flowgen.errors import ConfigurationError, StoreUnavailableError
-from flowgen.stores.base import COMPLETED, WAITING, Finish, Park
+from flowgen.status import RunStatus
+from flowgen.stores.base import Finish, Park, SetOpen
 from flowgen.stores.sqlite import SCHEMA_VERSION, SQLiteStore
 
-from .support import GRACE, TTL, T, change, entry, new_run, open_entry, started
+from .support import GRACE, TTL, T, append, change, entry, new_run, open_entry, started
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,7 +86,7 @@ def test_sqlite_state_survives_closing_and_reopening_the_file(db: Path) -> None:
     snapshot = started(store)
     store.send_event("r1", "go", '"payload"', "e1", T, GRACE)
     park = Park(signals=snapshot.run.signals + 1, waiting=("other",), timer=T + 60)  # +1: the event
-    assert store.commit(change(snapshot, append=[entry(0)], open=open_entry(1), park=park), T, GRACE).parked
+    assert store.commit(change(snapshot, append(entry(0)), SetOpen(open_entry(1)), park), T, GRACE).parked
     before = (store.get_run("r1"), store.read_journal("r1"), store.inbox("r1"), store.load("r1").open)
     store.close()
 
@@ -100,7 +101,7 @@ def test_sqlite_state_survives_closing_and_reopening_the_file(db: Path) -> None:
     assert reopened.next_timer() == T + 60
     assert reopened.claim_due_timers(T + 60, 10, GRACE) == ["r1"]
     record = reopened.get_run("r1")
-    assert record is not None and record.status == WAITING
+    assert record is not None and record.status == RunStatus.WAITING
     reopened.close()
 
 
@@ -164,7 +165,7 @@ def test_sqlite_store_rolls_back_an_operation_that_raises(db: Path) -> None:
     assert snapshot is not None
 
     with pytest.raises(StoreUnavailableError, match="refused"):
-        store.commit(change(snapshot, append=[entry(0)], open=open_entry(1)), T + 1, GRACE)
+        store.commit(change(snapshot, append(entry(0)), SetOpen(open_entry(1))), T + 1, GRACE)
 
     assert store.read_journal("r1") == []
     record = store.get_run("r1")
@@ -195,7 +196,7 @@ def test_sqlite_many_threads_advancing_one_run_never_break_the_journal(db: Path)
                 if snapshot is None:
                     continue
                 position = snapshot.run.journal_length
-                result = store.commit(change(snapshot, append=[entry(position, f"w{index}")]), T, GRACE)
+                result = store.commit(change(snapshot, append(entry(position, f"w{index}"))), T, GRACE)
                 if result.ok:
                     with lock:
                         appended.append(position)
@@ -224,7 +225,7 @@ _HAMMER = textwrap.dedent(
     """
     import sys, time
     from flowgen.stores.sqlite import SQLiteStore
-    from tests.stores.support import GRACE, change, entry
+    from tests.stores.support import GRACE, append, change, entry
 
     path, name, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = SQLiteStore(path)
@@ -234,7 +235,7 @@ _HAMMER = textwrap.dedent(
         if snapshot is None:
             continue
         position = snapshot.run.journal_length
-        if store.commit(change(snapshot, append=[entry(position, name)]), time.time(), GRACE).ok:
+        if store.commit(change(snapshot, append(entry(position, name))), time.time(), GRACE).ok:
             ok += 1
     store.close()
     print(ok)
@@ -278,7 +279,7 @@ def test_sqlite_wait_finished_sees_a_run_finished_by_another_process(db: Path) -
         from flowgen.stores.sqlite import SQLiteStore
         store = SQLiteStore(sys.argv[1])
         finish = Finish("completed", output='"x"')
-        commit = Commit(run_id="r1", epoch={snapshot.epoch}, position=0, finish=finish)
+        commit = Commit(run_id="r1", epoch={snapshot.epoch}, position=0, operations=[finish])
         assert store.commit(commit, {T}, {GRACE}).ok
         """
     )
@@ -287,7 +288,7 @@ def test_sqlite_wait_finished_sees_a_run_finished_by_another_process(db: Path) -
     record = store.wait_finished("r1", 30)
 
     assert process.wait(30) == 0
-    assert record is not None and (record.status, record.output) == (COMPLETED, '"x"')
+    assert record is not None and (record.status, record.output) == (RunStatus.COMPLETED, '"x"')
     store.close()
 
 
@@ -334,7 +335,7 @@ def test_sqlite_sweep_deletes_only_runs_whose_retention_ended(db: Path) -> None:
         snapshot = started(store, run_id)
         store.send_event(run_id, "go", "null", "e1", T, GRACE)
         assert store.commit(
-            change(snapshot, append=[entry(0)], finish=Finish(COMPLETED)), finished_at, GRACE
+            change(snapshot, append(entry(0)), Finish(RunStatus.COMPLETED)), finished_at, GRACE
         ).ok
     started(store, "live")
 
@@ -356,14 +357,14 @@ def test_sqlite_sweep_respects_its_limit_and_retention_none_keeps_runs(db: Path)
     store = SQLiteStore(db, retention=0)
     for index in range(3):
         snapshot = started(store, f"r{index}")
-        assert store.commit(change(snapshot, finish=Finish(COMPLETED)), T, GRACE).ok
+        assert store.commit(change(snapshot, Finish(RunStatus.COMPLETED)), T, GRACE).ok
     assert store.sweep(T, 2) == 2
     assert store.sweep(T, 2) == 1
     store.close()
 
     keeping = SQLiteStore(db, retention=None)
     snapshot = started(keeping, "kept")
-    assert keeping.commit(change(snapshot, finish=Finish(COMPLETED)), T, GRACE).ok
+    assert keeping.commit(change(snapshot, Finish(RunStatus.COMPLETED)), T, GRACE).ok
     assert keeping.sweep(T + 10**9, 10) == 0
     assert keeping.get_run("kept") is not None
     keeping.close()
@@ -395,7 +396,7 @@ def test_sqlite_wait_finished_wakes_at_once_on_a_commit_of_this_process(db: Path
     waiter.join(0.2)
 
     finished_at = time.monotonic()
-    assert store.commit(change(snapshot, finish=Finish(COMPLETED)), T, GRACE).ok
+    assert store.commit(change(snapshot, Finish(RunStatus.COMPLETED)), T, GRACE).ok
     waiter.join(10)
 
     # with a 30 s poll interval, only the notification can have woken it this fast

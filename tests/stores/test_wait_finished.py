@@ -8,7 +8,8 @@ import time
 import pytest
 
 from flowgen.errors import RunNotFoundError
-from flowgen.stores.base import COMPLETED, FAILED, Finish, RunRecord, Store
+from flowgen.status import RunStatus
+from flowgen.stores.base import Finish, RunRecord, Store
 
 from .conftest import OpenStore
 from .support import GRACE, T, change, created, started
@@ -32,22 +33,22 @@ def test_wait_finished_returns_when_another_thread_finishes_the_run(store: Store
     assert waiter.is_alive(), "wait_finished returned before the run finished"
     finished_at = time.monotonic()
 
-    assert store.commit(change(snapshot, finish=Finish(COMPLETED, output='"done"')), T, GRACE).ok
+    assert store.commit(change(snapshot, Finish(RunStatus.COMPLETED, output='"done"')), T, GRACE).ok
 
     waiter.join(10)
     assert not waiter.is_alive()
     assert time.monotonic() - finished_at < 5
     record = results[0]
-    assert record is not None and (record.status, record.output) == (COMPLETED, '"done"')
+    assert record is not None and (record.status, record.output) == (RunStatus.COMPLETED, '"done"')
 
 
 def test_wait_finished_returns_a_finished_run_at_once(store: Store) -> None:
     snapshot = started(store)
-    assert store.commit(change(snapshot, finish=Finish(FAILED, error={"type": "E"})), T, GRACE).ok
+    assert store.commit(change(snapshot, Finish(RunStatus.FAILED, error={"type": "E"})), T, GRACE).ok
 
     record = store.wait_finished("r1", 0)
 
-    assert record is not None and (record.status, record.error) == (FAILED, {"type": "E"})
+    assert record is not None and (record.status, record.error) == (RunStatus.FAILED, {"type": "E"})
 
 
 def test_wait_finished_returns_none_on_timeout(store: Store) -> None:
@@ -65,7 +66,7 @@ def test_wait_finished_is_not_woken_by_another_run_finishing(store: Store) -> No
     other = started(store, "other")
     waiter, results = _wait_in_thread(store, "r1", 1.0)
 
-    assert store.commit(change(other, finish=Finish(COMPLETED)), T, GRACE).ok
+    assert store.commit(change(other, Finish(RunStatus.COMPLETED)), T, GRACE).ok
     waiter.join(10)
 
     assert not waiter.is_alive() and results == [None]
@@ -82,12 +83,12 @@ def test_wait_finished_sees_a_run_finished_through_another_handle(open_store: Op
     snapshot = started(first)
     waiter, results = _wait_in_thread(first, "r1", 30)
 
-    assert second.commit(change(snapshot, finish=Finish(COMPLETED, output="1")), T, GRACE).ok
+    assert second.commit(change(snapshot, Finish(RunStatus.COMPLETED, output="1")), T, GRACE).ok
 
     waiter.join(10)
     assert not waiter.is_alive()
     record = results[0]
-    assert record is not None and record.status == COMPLETED
+    assert record is not None and record.status == RunStatus.COMPLETED
 
 
 def test_sweep_deletes_finished_runs_once_their_retention_ended(
@@ -101,7 +102,7 @@ def test_sweep_deletes_finished_runs_once_their_retention_ended(
     store.send_event("done", "go", "null", "e1", T, GRACE)
     # wall-clock time: Redis expires keys on its own clock
     now = time.time()
-    assert store.commit(change(done, finish=Finish(COMPLETED)), now, GRACE).ok
+    assert store.commit(change(done, Finish(RunStatus.COMPLETED)), now, GRACE).ok
 
     deadline = time.monotonic() + 10
     while store.get_run("done") is not None or "done" in [r.run_id for r in store.list_runs()]:
@@ -110,6 +111,6 @@ def test_sweep_deletes_finished_runs_once_their_retention_ended(
         time.sleep(0.05)
 
     assert store.read_journal("done") == []
-    assert store.list_runs(status=COMPLETED) == []
+    assert store.list_runs(status=RunStatus.COMPLETED) == []
     assert [r.run_id for r in store.list_runs()] == ["live"]
     assert store.get_run("live") is not None

@@ -30,11 +30,6 @@ local function set_status(rid, new)
   end
 end
 
--- Append field/value pairs to a table that becomes one HSET.
-local function put(fields, ...)
-  for _, value in ipairs({...}) do table.insert(fields, value) end
-end
-
 -- Make a waiting run ready (it is woken by an event, a branch outcome or a child).
 local function bump_signals(rid, ready_score)
   local mk = meta_key(rid)
@@ -46,4 +41,24 @@ local function bump_signals(rid, ready_score)
     return true
   end
   return false
+end
+
+-- End a run's life (a finishing commit, a terminate): its timer, ready entry, inboxes and
+-- branches go and result() waiters wake. With a retention (seconds), its keys expire and the
+-- sweep drops it from the listing indexes once expire_at has passed.
+local function end_run(rid, workflow, status, retention, expire_at)
+  local b = base(rid)
+  redis.call('ZREM', P .. ':timers', rid)
+  redis.call('ZREM', P .. ':ready', rid)
+  redis.call('ZREM', P .. ':leases', rid)
+  for _, t in ipairs(redis.call('SMEMBERS', b .. ':inboxes')) do redis.call('DEL', inbox_key(rid, t)) end
+  redis.call('DEL', b .. ':inboxes', b .. ':branches')
+  redis.call('RPUSH', b .. ':done', '1')
+  if retention and retention ~= '' and tonumber(retention) >= 0 then
+    local ttl = math.max(1, math.floor(tonumber(retention)))
+    for _, suffix in ipairs({':meta', ':done', ':journal', ':seen', ':history'}) do
+      redis.call('EXPIRE', b .. suffix, ttl)  -- a key that does not exist (no events, no history) is skipped
+    end
+    redis.call('ZADD', P .. ':expiring', expire_at, cjson.encode({rid, workflow, status}))
+  end
 end

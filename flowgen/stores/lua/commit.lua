@@ -1,27 +1,35 @@
--- commit(ARGV: prefix, run_id, change JSON)
+-- commit(ARGV: prefix, run_id, commit JSON {epoch, pos, now, ready_score, ops})
 -- -> {ok, reason, parked, woken parent or '', pause, cancel, held}
--- Validates the lease epoch, the journal position and the inbox heads to consume before any
--- write (Lua does not roll back), then applies the change; see Commit in stores/base.py. The
--- run's metadata is read once and written with one HSET: this script runs at every step boundary.
+-- See Commit in stores/base.py (stores/logic.py is the same rules in Python). First the guard
+-- (lease epoch, journal position) and the operations' preconditions (consumed events are the
+-- inbox heads), all before the first write (Lua does not roll back); then each operation
+-- ([kind, arguments...]) by its branch below, in order; then one HSET (and HDEL) of the run's
+-- metadata. This script runs at every step boundary: the metadata is read once.
 local rid = ARGV[2]
 local c = cjson.decode(ARGV[3])
 local mk = meta_key(rid)
 local b = base(rid)
 local m = redis.call('HMGET', mk, 'epoch', 'owner', 'status', 'jlen', 'signals', 'parent', 'workflow',
   'created', 'pause', 'cancel')
-local status, workflow, created = m[3], m[7], m[8]
-if not status then return {0, 'missing', 0, ''} end
-if tonumber(m[1]) ~= c.epoch or m[2] == '' or is_finished(status) then return {0, 'stale', 0, ''} end
+if not m[3] then return {0, 'missing', 0, ''} end
+if tonumber(m[1]) ~= c.epoch or m[2] == '' or is_finished(m[3]) then return {0, 'stale', 0, ''} end
 if tonumber(m[4]) ~= c.pos then return {0, 'conflict', 0, ''} end
 
-local want, order = {}, {}
-for _, pair in ipairs(c.consume or {}) do
-  local t = pair[1]
-  if not want[t] then want[t] = {}; table.insert(order, t) end
-  table.insert(want[t], pair[2])
+-- Every operation is one this script knows, and the consume operations' precondition holds: per
+-- event type, their ids are the inbox's first, in order.
+local KINDS = ' append start_attempt open park finish consume branch status deliver_cancel new_generation '
+local consumed, types = {}, {}
+for _, op in ipairs(c.ops) do
+  if op[1] == 'consume' then
+    local t = op[2]
+    if not consumed[t] then consumed[t] = {}; table.insert(types, t) end
+    table.insert(consumed[t], op[3])
+  elseif not string.find(KINDS, ' ' .. tostring(op[1]) .. ' ', 1, true) then
+    return redis.error_reply('unknown commit operation ' .. tostring(op[1]))
+  end
 end
-for _, t in ipairs(order) do
-  local ids = want[t]
+for _, t in ipairs(types) do
+  local ids = consumed[t]
   local items = redis.call('LRANGE', inbox_key(rid, t), 0, #ids - 1)
   if #items < #ids then return {0, 'conflict', 0, ''} end
   for k = 1, #ids do
@@ -29,104 +37,104 @@ for _, t in ipairs(order) do
   end
 end
 
--- every check passed: write
+-- The run as the operations leave it: plain locals (this script runs at every step boundary, and
+-- a table or a closure per operation kind costs Redis CPU at each). ``fields`` collects
+-- field/value pairs for one HSET after the last operation (a field set twice: the last wins);
+-- the open entry, which an operation may set and a later one delete, is kept apart in ``open``
+-- (nil: untouched, false: deleted).
+local status, jlen, pause, cancel = m[3], tonumber(m[4]), m[9] or '', m[10] or ''
+local held, reply, open = 0, nil, nil
 local fields = {'updated', c.now}
-local unset = {}
+local function set_field(field, value)
+  fields[#fields + 1] = field
+  fields[#fields + 1] = value
+end
+-- A StartAttempt is held by a request pending when the commit began, whatever this one delivers.
+local requested = pause == '1' or cancel == 'requested'
+
 local function change_status(new)
   if status ~= new then
-    index_status(rid, workflow, created, status, new)
-    put(fields, 'status', new)
+    index_status(rid, m[7], m[8], status, new)
+    set_field('status', new)
     status = new
   end
 end
 
-local append = c.append or {}
-local jlen = tonumber(m[4])
-if #append > 0 then
-  redis.call('RPUSH', b .. ':journal', unpack(append))
-  jlen = jlen + #append
-  put(fields, 'jlen', tostring(jlen))
-end
-local pause, cancel = m[9] or '', m[10] or ''
-local held = 0
-if c.hold and (pause == '1' or cancel == 'requested') then held = 1 end
-if held == 1 then
-  -- a pause or cancellation is pending: the step attempt in this open entry does not start
-elseif c.open == false then
-  table.insert(unset, 'open')
-elseif c.open ~= nil then
-  put(fields, 'open', c.open)
-end
-for _, t in ipairs(order) do
-  local key = inbox_key(rid, t)
-  redis.call('LTRIM', key, #want[t], -1)
-  if redis.call('LLEN', key) == 0 then redis.call('SREM', b .. ':inboxes', t) end
-end
-for key, value in pairs(c.branches or {}) do
-  redis.call('HDEL', b .. ':branches', key .. '|s', key .. '|hb', key .. '|started', key .. '|r')
-  if value == false then
-    redis.call('HDEL', b .. ':branches', key)
-  else
-    redis.call('HSET', b .. ':branches', key, value)
+-- One branch per operation kind ([kind, arguments...], encoded by RedisStore._encode), the
+-- most frequent first; stores/logic.py has the same rules, one function each.
+for _, op in ipairs(c.ops) do
+  local kind = op[1]
+  if kind == 'append' then
+    -- ['append', [entry JSON, ...]]
+    local entries = op[2]
+    if #entries > 0 then
+      redis.call('RPUSH', b .. ':journal', unpack(entries))
+      jlen = jlen + #entries
+      set_field('jlen', tostring(jlen))
+    end
+  elseif kind == 'start_attempt' then
+    -- ['start_attempt', open entry JSON]
+    if requested then held = 1 else open = op[2] end
+  elseif kind == 'open' then
+    -- ['open', open entry JSON or false]
+    open = op[2]
+  elseif kind == 'park' then
+    -- ['park', signals, waiting JSON, status, timer or false]: only if no signal came since the snapshot
+    if tonumber(m[5]) == op[2] then
+      change_status(op[4])
+      set_field('waiting', op[3]); set_field('owner', ''); set_field('lease_until', '0')
+      if op[5] then
+        redis.call('ZADD', P .. ':timers', op[5], rid)
+      else
+        redis.call('ZREM', P .. ':timers', rid)
+      end
+      redis.call('ZREM', P .. ':ready', rid)
+      redis.call('ZREM', P .. ':leases', rid)
+      reply = {1, '', 1, '', pause, cancel, held}
+    end
+  elseif kind == 'finish' then
+    -- ['finish', status, output or false, error JSON or false, (retention, expire_at)]
+    change_status(op[2])
+    set_field('finished', c.now); set_field('owner', ''); set_field('lease_until', '0'); set_field('waiting', '[]')
+    open = false
+    if op[3] then set_field('output', op[3]) end
+    if op[4] then set_field('error', op[4]) end
+    end_run(rid, m[7], op[2], op[5], op[6])
+    local woken = ''
+    if m[6] and m[6] ~= '' and bump_signals(m[6], c.ready_score) then woken = m[6] end
+    reply = {1, '', 0, woken}
+  elseif kind == 'consume' then
+    -- ['consume', event type, event id]: the head, checked above
+    local key = inbox_key(rid, op[2])
+    redis.call('LPOP', key)
+    if redis.call('LLEN', key) == 0 then redis.call('SREM', b .. ':inboxes', op[2]) end
+  elseif kind == 'branch' then
+    -- ['branch', key, dispatch record JSON or false]: a new record forgets the earlier attempts' reports
+    local key = op[2]
+    redis.call('HDEL', b .. ':branches', key .. '|s', key .. '|hb', key .. '|started', key .. '|r')
+    if op[3] == false then
+      redis.call('HDEL', b .. ':branches', key)
+    else
+      redis.call('HSET', b .. ':branches', key, op[3])
+    end
+  elseif kind == 'status' then
+    -- ['status', status]
+    change_status(op[2])
+  elseif kind == 'deliver_cancel' then
+    -- ['deliver_cancel']
+    cancel = 'delivered'
+    set_field('cancel', cancel)
+  elseif kind == 'new_generation' then
+    -- ['new_generation', encoded args]: continue-as-new
+    redis.call('DEL', b .. ':journal')
+    redis.call('HINCRBY', mk, 'generation', 1)
+    jlen = 0
+    set_field('jlen', '0'); set_field('args', op[2])
+    open = false
   end
-end
-if c.status then change_status(c.status) end
-if c.cancel_delivered then
-  cancel = 'delivered'
-  put(fields, 'cancel', cancel)
-end
-if c.continue_as_new then
-  redis.call('DEL', b .. ':journal')
-  put(fields, 'jlen', '0', 'args', c.continue_as_new)
-  redis.call('HINCRBY', mk, 'generation', 1)
-  table.insert(unset, 'open')
 end
 
-if c.finish then
-  local f = c.finish
-  change_status(f.status)
-  put(fields, 'finished', c.now, 'owner', '', 'lease_until', '0', 'waiting', '[]')
-  if f.output then put(fields, 'output', f.output) end
-  if f.error then put(fields, 'error', f.error) end
-  redis.call('HSET', mk, unpack(fields))
-  redis.call('HDEL', mk, 'open')
-  redis.call('ZREM', P .. ':timers', rid)
-  redis.call('ZREM', P .. ':ready', rid)
-  redis.call('ZREM', P .. ':leases', rid)
-  local inboxes = redis.call('SMEMBERS', b .. ':inboxes')
-  for _, t in ipairs(inboxes) do redis.call('DEL', inbox_key(rid, t)) end
-  redis.call('DEL', b .. ':inboxes', b .. ':branches')
-  redis.call('RPUSH', b .. ':done', '1')
-  if c.retention and c.retention >= 0 then
-    local ttl = math.max(1, math.floor(c.retention))
-    redis.call('EXPIRE', mk, ttl)
-    redis.call('EXPIRE', b .. ':done', ttl)
-    if jlen > 0 then redis.call('EXPIRE', b .. ':journal', ttl) end
-    -- seen and history exist only for runs that got events or were restarted
-    redis.call('EXPIRE', b .. ':seen', ttl)
-    redis.call('EXPIRE', b .. ':history', ttl)
-    redis.call('ZADD', P .. ':expiring', c.expire_at, cjson.encode({rid, workflow, f.status}))
-  end
-  local woken = ''
-  if m[6] and m[6] ~= '' and bump_signals(m[6], c.ready_score) then woken = m[6] end
-  return {1, '', 0, woken}
-end
-
-if c.park and tonumber(m[5]) == c.park.signals then
-  local p = c.park
-  change_status(p.status)
-  put(fields, 'waiting', p.waiting, 'owner', '', 'lease_until', '0')
-  redis.call('HSET', mk, unpack(fields))
-  if #unset > 0 then redis.call('HDEL', mk, unpack(unset)) end
-  if p.timer then
-    redis.call('ZADD', P .. ':timers', p.timer, rid)
-  else
-    redis.call('ZREM', P .. ':timers', rid)
-  end
-  redis.call('ZREM', P .. ':ready', rid)
-  redis.call('ZREM', P .. ':leases', rid)
-  return {1, '', 1, '', pause, cancel, held}
-end
+if open then set_field('open', open) end
 redis.call('HSET', mk, unpack(fields))
-if #unset > 0 then redis.call('HDEL', mk, unpack(unset)) end
-return {1, '', 0, '', pause, cancel, held}
+if open == false then redis.call('HDEL', mk, 'open') end
+return reply or {1, '', 0, '', pause, cancel, held}

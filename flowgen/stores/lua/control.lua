@@ -1,10 +1,10 @@
--- control(ARGV: prefix, run_id, action, now, ready_score, cancelled error JSON)
+-- control(ARGV: prefix, run_id, action, now, ready_score, cancelled error JSON, retention or '',
+--   expire_at or '')
 -- -> {'ok', before, after, wake 0/1, woken parent or ''} | {'missing'} | {'finished', status} | {'not_paused', status}
 -- See Store.control in stores/base.py for what each action does.
 local rid, action, now, ready_score = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local mk = meta_key(rid)
-local b = base(rid)
-local m = redis.call('HMGET', mk, 'status', 'owner', 'lease_until', 'pause', 'cancel', 'parent')
+local m = redis.call('HMGET', mk, 'status', 'owner', 'lease_until', 'pause', 'cancel', 'parent', 'workflow')
 local status = m[1]
 if not status then return {'missing'} end
 -- cancelling a cancelled run again is a no-op (docs/control.md)
@@ -47,12 +47,7 @@ elseif action == 'terminate' then
   redis.call('HSET', mk, 'error', ARGV[6], 'finished', now, 'owner', '', 'lease_until', '0', 'waiting', '[]')
   redis.call('HINCRBY', mk, 'epoch', 1)
   redis.call('HDEL', mk, 'open')
-  redis.call('ZREM', P .. ':timers', rid)
-  redis.call('ZREM', P .. ':ready', rid)
-  redis.call('ZREM', P .. ':leases', rid)
-  for _, t in ipairs(redis.call('SMEMBERS', b .. ':inboxes')) do redis.call('DEL', inbox_key(rid, t)) end
-  redis.call('DEL', b .. ':inboxes', b .. ':branches')
-  redis.call('RPUSH', b .. ':done', '1')
+  end_run(rid, m[7], 'cancelled', ARGV[7], ARGV[8])
   if m[6] and m[6] ~= '' and bump_signals(m[6], ready_score) then woken = m[6] end
 else
   return redis.error_reply('unknown control action ' .. action)

@@ -11,19 +11,14 @@ local status = m[1]
 if not status then return {'missing'} end
 if mode == 'retry' and status ~= 'failed' then return {'not_failed', status} end
 local entries = redis.call('LRANGE', b .. ':journal', 0, -1)
-local decoded = {}
-for i, entry in ipairs(entries) do decoded[i] = cjson.decode(entry) end
-local document = {
-  mode = mode,
-  generation = tonumber(m[2]) or 0,
-  status = status,
-  output = m[3] or cjson.null,
-  error = m[4] and cjson.decode(m[4]) or cjson.null,
-  finished = m[5] and tonumber(m[5]) or cjson.null,
-  archived = tonumber(now),
-  entries = decoded,
-}
-redis.call('RPUSH', b .. ':history', cjson.encode(document))
+-- Assembled from the stored texts, not re-encoded: cjson would write an empty journal as {} and
+-- round times to 14 significant digits (the other stores keep them exactly).
+local function text_or_null(value) if value then return cjson.encode(value) end return 'null' end
+local document = '{"mode":' .. cjson.encode(mode) .. ',"generation":' .. (m[2] or '0')
+  .. ',"status":' .. cjson.encode(status) .. ',"output":' .. text_or_null(m[3])
+  .. ',"error":' .. (m[4] or 'null') .. ',"finished":' .. (m[5] or 'null')
+  .. ',"archived":' .. now .. ',"entries":[' .. table.concat(entries, ',') .. ']}'
+redis.call('RPUSH', b .. ':history', document)
 local length = 0
 if mode == 'restart' then
   redis.call('DEL', b .. ':journal')
