@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 import flowgen
-from tests.cli import apps
+from tests.apps import cli_apps as apps
 from tests.cli.conftest import Cli, one_error_line
 
-APPS = "tests.cli.apps"
+APPS = "tests.apps.cli_apps"
 
 
 @pytest.fixture

@@ -61,8 +61,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_order() -> None:
     import flowgen
-
-    from . import apps
+    from tests.apps import embedded_apps as apps
 
     started = time.time()
     with flowgen.Engine() as engine:
@@ -99,8 +98,7 @@ def probe_redis(port: int) -> None:
 
 def start(args: argparse.Namespace) -> None:
     import flowgen
-
-    from . import apps  # noqa: F401 - registers the workflows
+    from tests.apps import embedded_apps  # noqa: F401 - registers the workflows
 
     with flowgen.Engine(args.url, **_engine_options(args)) as engine:
         run = engine.start(args.workflow, *json.loads(args.args), run_id=args.run_id)
@@ -110,8 +108,7 @@ def start(args: argparse.Namespace) -> None:
 
 def resume(args: argparse.Namespace) -> None:
     import flowgen
-
-    from . import apps  # noqa: F401 - registers the workflows
+    from tests.apps import embedded_apps  # noqa: F401 - registers the workflows
 
     opened = time.time()
     with flowgen.Engine(args.url, **_engine_options(args)) as engine:

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 import flowgen
-
-from . import apps
+from tests.apps import embedded_apps as apps
 
 RECONCILE = 0.2
 PROMPT = 5.0  # far below the default grace (15 s) a late pickup would take

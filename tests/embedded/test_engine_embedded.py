@@ -11,8 +11,7 @@ import flowgen
 from flowgen.errors import ConfigurationError, StoreUnavailableError
 from flowgen.stores.sqlite import SQLiteStore
 from flowgen.transports.local import LocalTransport
-
-from . import apps
+from tests.apps import embedded_apps as apps
 
 
 @pytest.fixture

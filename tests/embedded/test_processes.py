@@ -2,7 +2,7 @@
 
 Every scenario runs ``tests/embedded/runner.py`` in a subprocess (a plain script, as a user
 would write it) on a SQLite file in the test's temporary directory; steps count their
-executions in a side SQLite table (``tests/embedded/apps.py``). Waits poll with deadlines.
+executions in a side SQLite table (``tests/apps/embedded_apps.py``). Waits poll with deadlines.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import pytest
 
 import flowgen
 from flowgen.stores.sqlite import SQLiteStore
-
-from .apps import executions
+from tests.apps.embedded_apps import executions
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["--lease-ttl", "1", "--grace", "0.5", "--reconcile-interval", "0.2"]

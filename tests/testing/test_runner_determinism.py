@@ -9,7 +9,7 @@ import pytest
 
 import flowgen
 from flowgen.testing import Runner
-from tests.testing import apps
+from tests.apps import runner_apps as apps
 
 _counter = itertools.count()
 

@@ -10,7 +10,7 @@ from freezegun import freeze_time
 
 import flowgen
 from flowgen.testing import Runner
-from tests.testing import apps
+from tests.apps import runner_apps as apps
 
 FROZEN = datetime(2024, 2, 28, 9, 30, tzinfo=timezone.utc)
 

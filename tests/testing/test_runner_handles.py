@@ -6,7 +6,7 @@ import pytest
 
 import flowgen
 from flowgen.testing import Runner, RunnerRun
-from tests.testing import apps
+from tests.apps import runner_apps as apps
 
 
 def test_handle_is_a_flowgen_run(flowgen_runner: Runner) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 import flowgen
 from flowgen.testing import Call, Runner, call
-from tests.testing import apps
+from tests.apps import runner_apps as apps
 
 
 @pytest.fixture(autouse=True)

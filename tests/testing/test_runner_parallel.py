@@ -6,7 +6,7 @@ import pytest
 
 import flowgen
 from flowgen.testing import Runner, call
-from tests.testing import apps
+from tests.apps import runner_apps as apps
 
 
 def test_all_of_runs_every_member_and_returns_values_in_order(flowgen_runner: Runner) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 import flowgen
 from flowgen.testing import RunBlockedError, Runner, RunnerError, call
-from tests.testing import apps
+from tests.apps import runner_apps as apps
 
 
 @pytest.fixture(autouse=True)

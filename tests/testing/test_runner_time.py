@@ -9,7 +9,7 @@ import pytest
 
 import flowgen
 from flowgen.testing import RunBlockedError, Runner, call
-from tests.testing import apps
+from tests.apps import runner_apps as apps
 
 
 def test_a_30_day_sleep_completes_in_under_a_second_of_wall_time() -> None:
