@@ -21,9 +21,7 @@ PROMPT = 5.0  # far below the default grace (15 s) a late pickup would take
 
 
 @pytest.fixture
-def engines(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[flowgen.Engine, flowgen.Engine]]:
+def engines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[flowgen.Engine, flowgen.Engine]]:
     """A worker engine and a client engine on one file."""
     monkeypatch.setenv("FLOWGEN_TEST_LEDGER", str(tmp_path / "ledger.db"))
     url = f"sqlite:///{tmp_path / 'runs.db'}"
