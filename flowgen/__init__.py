@@ -61,7 +61,6 @@ from .errors import (
     StepCrashedError,
     StepFailedError,
     StepNotFoundError,
-    StepRetriesExceededError,
     StepTimeoutError,
     StoreUnavailableError,
     TamperedDataError,
@@ -117,7 +116,6 @@ __all__ = [
     "StepCrashedError",
     "StepFailedError",
     "StepNotFoundError",
-    "StepRetriesExceededError",
     "StepTimeoutError",
     "StoreUnavailableError",
     "TamperedDataError",
@@ -146,3 +144,21 @@ __all__ = [
     "wait_for_event",
     "workflow",
 ]
+
+
+#: Names that were removed, with what to use instead (read by :func:`__getattr__`).
+_REMOVED = {
+    "StepRetriesExceededError": (
+        "flowgen.StepRetriesExceededError was removed: a step whose retries run out now raises its "
+        "own error into the workflow, as a step without retries does, so catch that error's type "
+        "(`except CardDeclined as error:`) and read how many attempts ran from "
+        "`error.flowgen_attempts` (see docs/retries.md)"
+    ),
+}
+
+
+def __getattr__(name: str) -> object:
+    """Refuse a removed name with what to use instead (an ``except`` on it would never match)."""
+    if name in _REMOVED:
+        raise AttributeError(_REMOVED[name])
+    raise AttributeError(f"module 'flowgen' has no attribute {name!r}")

@@ -12,7 +12,9 @@ Rules:
   in declared order. It fails as soon as any member has failed (for a step: after its retries
   are exhausted), with **the error of the member that failed first** (earliest recorded finish
   time, ties broken by declared order). Members still running are abandoned: a step keeps
-  running to the end of its attempt, but its outcome is ignored.
+  running to the end of its attempt, but its outcome is ignored (the runtime, not this rule,
+  waits for a running member step that has a compensation, so a saga can undo it:
+  :mod:`flowgen.runtime.parallel`).
 * ``any_of`` resolves with the first member to finish, success or failure; its value is
   ``(index, value)`` and a failure raises that member's error. Among members finished by the
   same evaluation, the earliest finish time wins, then declared order. Losers are cancelled:

@@ -100,27 +100,6 @@ class NonRetryableError(FlowgenError):
     """Raise from a step to fail it at once, skipping any remaining retry attempts."""
 
 
-class StepRetriesExceededError(FlowgenError):
-    """A step failed on every attempt its retry policy allowed.
-
-    Attributes:
-        step: the step's name.
-        attempts: how many attempts ran.
-        last_error: the exception of the last attempt (also the ``__cause__``).
-    """
-
-    def __init__(self, step: str, attempts: int, last_error: BaseException | None = None) -> None:
-        self.step = step
-        self.attempts = attempts
-        self.last_error = last_error
-        last = f"{type(last_error).__name__}: {last_error}" if last_error is not None else "unknown"
-        super().__init__(f"step {step!r} failed after {attempts} attempts; last error: {last}")
-        self.__cause__ = last_error
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.step, self.attempts, self.last_error))
-
-
 class StepTimeoutError(FlowgenError):
     """A step attempt ran longer than its ``timeout`` and was interrupted."""
 

@@ -40,6 +40,8 @@ TAG = "__flowgen__"
 PICKLE_PREFIX = "!pickle1:"
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_CAUSE_DEPTH = 5
+#: The key of a step's failure record holding how many attempts ran (``error.flowgen_attempts``).
+ATTEMPTS_KEY = "attempts"
 
 
 def class_path(cls: type) -> str:
@@ -253,6 +255,8 @@ def rebuild_error(record: dict[str, Any]) -> BaseException:
     if "cause" in record and error.__cause__ is None:
         error.__cause__ = rebuild_error(record["cause"])
     error.flowgen_traceback = traceback_text  # type: ignore[attr-defined]
+    if ATTEMPTS_KEY in record:
+        error.flowgen_attempts = int(record[ATTEMPTS_KEY])  # type: ignore[attr-defined]
     if traceback_text and hasattr(error, "add_note"):
         error.add_note(f"flowgen: the error was raised where the step ran:\n{traceback_text.rstrip()}")
     return error

@@ -16,9 +16,9 @@ import attrs
 
 from .context import StepContext, running_step
 from .decorators import Step
-from .errors import NonRetryableError, StepCrashedError, StepRetriesExceededError, StepTimeoutError
+from .errors import NonRetryableError, StepCrashedError, StepTimeoutError
 from .journal import ATTEMPT_CRASHED, ATTEMPT_ERROR, ATTEMPT_TIMEOUT, LeafState
-from .serialization import error_record, rebuild_error
+from .serialization import ATTEMPTS_KEY, error_record
 from .timeouts import StepInterrupted, watchdog
 
 StepInvoker = Callable[[Step, Sequence[Any], Mapping[str, Any]], Any]
@@ -93,17 +93,25 @@ def decide_after_failure(
     """Decide whether to retry, counting the failed attempts already in ``state``.
 
     ``record`` is the error record of the attempt that just failed (already in ``state``).
-    When no retry is allowed the step fails with that error itself if it is not retryable
-    or the policy allows no retries; otherwise with ``StepRetriesExceededError`` wrapping it.
+    When no retry is allowed the step fails with that error itself, whatever the policy (so a
+    workflow's ``except TheStepsError:`` matches with or without retries), stamped with how
+    many attempts ran (see :func:`with_attempts`).
     """
     failures = state.count(ATTEMPT_ERROR, ATTEMPT_TIMEOUT)
     policy = step.retries
     if retryable and failures <= policy.limit:
         return FailureDecision(True, policy.delay_before(failures, rng))
-    if not retryable or policy.limit == 0:
-        return FailureDecision(False, error=record)
-    exceeded = StepRetriesExceededError(step.name, len(state.attempts), rebuild_error(record))
-    return FailureDecision(False, error=error_record(exceeded, record.get("traceback", "")))
+    return FailureDecision(False, error=with_attempts(record, state))
+
+
+def with_attempts(record: dict[str, Any], state: LeafState) -> dict[str, Any]:
+    """A copy of the error ``record`` that fails the step, with the number of attempts that ran.
+
+    The count is what the journal entry's ``error`` shows under ``attempts`` and what the
+    rebuilt error carries as ``error.flowgen_attempts`` (every recorded attempt, crashed ones
+    included).
+    """
+    return {**record, ATTEMPTS_KEY: len(state.attempts)}
 
 
 def crash_error(step: Step, state: LeafState) -> dict[str, Any] | None:
@@ -116,4 +124,4 @@ def crash_error(step: Step, state: LeafState) -> dict[str, Any] | None:
         "it is failed instead of being retried forever. Check the workers' logs for what killed them "
         "(out of memory, a segfault in a C extension, a deploy that kills workers mid-step)"
     )
-    return error_record(error, "")
+    return with_attempts(error_record(error, ""), state)

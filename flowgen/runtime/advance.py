@@ -244,6 +244,7 @@ class Advance(AdvanceState):
             self.held = action
             return
         result = run_attempt(action.step, action.args, action.kwargs, action.context, self.rt.invoker)
+        self.unrecorded_attempt = not action.records_start
         fault_point("after_step_body", action.step.name)
         if self.rt.leases is not None and self.rt.leases.is_lost(self.run_id, self.epoch):
             raise LeaseLostError(
@@ -301,6 +302,7 @@ class Advance(AdvanceState):
                 "another worker has advanced this run"
             )
         fault_point("after_commit", self.run_id)
+        self.unrecorded_attempt = False
         if status is not None:
             self.run_record.status = status
         self.deliver_cancel = False

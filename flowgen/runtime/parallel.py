@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 import attrs
 
-from ..combinators import LeafResult, resolve
-from ..commands import AllOf, AnyOf, BranchCommand, ChildRun, Command, WaitForEvent, branches_of
+from ..combinators import LeafResult, Resolution, resolve
+from ..commands import AllOf, AnyOf, BranchCommand, ChildRun, Command, StepCall, WaitForEvent, branches_of
 from ..decoding import leaf_result
 from ..errors import FlowgenError
 from ..interpreter import Outcome
@@ -103,7 +103,7 @@ def evaluate(view: RunView, position: int, command: Command, evaluate_branch: Br
         return StartChildren(tuple(tree.starts), tuple(tree.dispatch))
     winners: dict[str, int] = {}
     resolution = resolve(command, results, winners)
-    if resolution is None:
+    if resolution is None or _compensable_still_running(view, command, entry, resolution):
         return Wait(tuple(tree.types), tree.timer, tree.internal, dispatch=tuple(tree.dispatch))
     losers = tuple(
         state.child
@@ -123,7 +123,12 @@ def evaluate(view: RunView, position: int, command: Command, evaluate_branch: Br
         closed_entry, outcome_value = closed.entry, closed.outcome
     else:
         closed_entry = _combinator_entry(
-            entry, outcomes, sorted(resolution.used), resolution.result, winners, now
+            entry,
+            outcomes,
+            _recorded_branches(entry, outcomes, resolution.used),
+            resolution.result,
+            winners,
+            now,
         )
         result = resolution.result
         outcome_value = (
@@ -139,6 +144,45 @@ def evaluate(view: RunView, position: int, command: Command, evaluate_branch: Br
         drop_branches=moot,
         cancel_children=losers,
     )
+
+
+def _compensable_still_running(
+    view: RunView, command: Command, entry: OpenEntry, resolution: Resolution
+) -> bool:
+    """Whether a failed ``all_of`` waits for a member step with a compensation whose attempt is running.
+
+    Such a member is about to have its effect: closing the ``all_of`` now would leave that
+    effect out of the saga. The ``all_of`` still fails with its first failure, once the running
+    attempts have reported (a member that would only retry later is not waited for).
+    """
+    if resolution.result.ok or not isinstance(command, AllOf):
+        return False
+    for path, branch in branches_of(command):
+        state = entry.leaves[path]
+        if (
+            isinstance(branch, StepCall)
+            and state.outcome is None
+            and state.dispatched
+            and view.step_for(branch).compensate is not None
+        ):
+            return True
+    return False
+
+
+def _recorded_branches(entry: OpenEntry, outcomes: dict[str, LeafOutcome], used: frozenset[str]) -> list[str]:
+    """The branches a closed ``all_of``/``any_of`` records: those its result used, and every step
+    that completed.
+
+    A step that completed has had its effect even when the command did not use its value (an
+    ``all_of`` that failed because another member failed, an ``any_of`` member finishing in the
+    same pass as the winner): recording it lets a saga compensate it (:func:`.sagas.compensable`).
+    Replay is unchanged: an ``all_of`` that failed resolves to its first failure whatever else
+    succeeded, and an ``any_of`` to its recorded winner.
+    """
+    completed = {
+        path for path, outcome in outcomes.items() if outcome.ok and entry.leaves[path].kind == StepCall.kind
+    }
+    return sorted(used | completed)
 
 
 def _combinator_entry(

@@ -92,11 +92,22 @@ class Runtime:
         fault_point("after_acquire", run_id)
         if self.leases is not None:
             self.leases.hold(run_id, snapshot.epoch)
+        advance = Advance(self, snapshot, cached)
         try:
-            Advance(self, snapshot, cached).run()
+            advance.run()
         except LeaseLostError as error:
             logger.warning("run %s: %s", run_id, error)
         except Exception:
+            if advance.unrecorded_attempt:
+                # A step ran whose start and result are not journaled (its commit failed: a
+                # store outage). Releasing the lease would erase the only trace of that
+                # attempt; left to expire, it makes the next holder record it as crashed.
+                logger.exception(
+                    "run %s: advancing failed after a step ran whose result could not be journaled; "
+                    "its lease is left to expire so that the attempt is recorded as crashed",
+                    run_id,
+                )
+                return
             logger.exception("run %s: advancing failed; it stays ready and will be retried", run_id)
             self.store.release(run_id, snapshot.epoch)
         finally:

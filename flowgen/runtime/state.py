@@ -61,6 +61,10 @@ class AdvanceState:
         self.started: dict[str, StartedChild] = {}
         self.journal: list[Entry] | None = None
         self.ran: FinishedAttempt | None = None
+        # A step attempt ran whose start is not journaled (the first of the advance, see
+        # .steps) and whose result is not committed yet: if the advance fails now, only an
+        # expiring lease tells the next holder to record it as crashed (Runtime.advance).
+        self.unrecorded_attempt = False
         self.held: RunAttempt | None = None
         # Read on every evaluation: plain attributes rather than properties.
         self.settings: Settings = runtime.settings

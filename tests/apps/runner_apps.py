@@ -52,8 +52,8 @@ def order_with_fallback(order_id: str, amount: float):
     """Charge; when the charge fails for good, say so instead of failing the run."""
     try:
         payment = yield charge(order_id, amount)
-    except flowgen.StepRetriesExceededError as error:
-        return {"status": "payment_failed", "attempts": error.attempts}
+    except ConnectionError as error:
+        return {"status": "payment_failed", "attempts": error.flowgen_attempts}
     return {"status": "paid", "payment": payment["id"]}
 
 

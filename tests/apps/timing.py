@@ -109,6 +109,6 @@ def busy_loop() -> None:
 def busy_flow():
     try:
         yield busy_loop()
-    except flowgen.StepRetriesExceededError as error:
-        return {"attempts": error.attempts, "last": type(error.last_error).__name__}
+    except flowgen.StepTimeoutError as error:
+        return {"attempts": error.flowgen_attempts, "last": type(error).__name__}
     return {"attempts": None}

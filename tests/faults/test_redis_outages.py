@@ -162,3 +162,48 @@ def test_redis_unavailable_for_20_seconds_workers_survive_and_due_timers_fire_wi
     print(f"Redis down {back_at - down_at:.1f}s; due timers fired within {slowest:.2f}s of its return")
     assert slowest <= 5, f"a timer that fell due during the outage fired {slowest:.1f}s after Redis returned"
     assert max(ledger.executions().values()) <= 2
+
+
+@pytest.mark.parametrize("comes_back", ["while_the_worker_releases_the_run", "after_the_worker_gave_up"])
+def test_a_step_whose_result_could_not_be_written_during_an_outage_is_journaled_crashed_and_reruns_as_the_next_attempt(
+    own_redis: Callable[..., RedisServer], redis_url: str, workers: Workers, ledger: Ledger, comes_back: str
+) -> None:
+    """docs/reliability.md: "A Redis outage counts as a crash for steps whose result could not be
+    written". Each run is inside the first step of its advance (whose start is journaled only with
+    its result) when Redis goes away for longer than the store's reconnect retries last. Redis
+    comes back either while the worker is still retrying to give the run's lease back (so that
+    release succeeds) or after it gave up on that too (the lease expires)."""
+    server = own_redis(appendonly="yes")
+    worker = workers.start(server.url, threads=8)
+    busy = [f"cut-{n:02d}" for n in range(6)]
+    with flowgen.Engine(server.url) as engine:
+        assert (
+            engine.start_many(
+                faults.steps, [((n, 1, 2.0), None, run_id) for n, run_id in enumerate(busy)]
+            ).created
+            == busy
+        )
+        wait_until(lambda: len(ledger.entries("faults.slow")) == len(busy), 30, "every step to be running")
+        server.stop()
+        if comes_back == "after_the_worker_gave_up":
+            time.sleep(14)  # the scenario itself: commits and releases fail while Redis is away
+        else:
+            wait_until(lambda: "advancing failed" in worker.log(), 30, "a commit to give up")
+        server.start()
+        wait_finished(server.url, busy, 120)
+        journals = check_scenario(
+            server.url, {run_id: Expect.completed(n + 1) for n, run_id in enumerate(busy)}
+        )
+    assert worker.process.poll() is None, "the worker survived the outage"
+    reran = []
+    for run_id in busy:
+        ran = [item["attempt"] for item in ledger.entries("faults.slow") if item["run"] == run_id]
+        statuses = [attempt["status"] for attempt in journals[run_id][0]["attempts"]]
+        # A commit that got through once Redis was back journaled the step once; every other
+        # step ran again, as the next attempt, after a crashed one.
+        assert (ran, statuses) in [([1], ["ok"]), ([1, 2], ["crashed", "ok"])], (
+            f"{run_id}: ran {ran}, journaled {statuses}"
+        )
+        if len(ran) == 2:
+            reran.append(run_id)
+    assert reran, "the outage made some step's commit fail"
