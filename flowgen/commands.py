@@ -13,7 +13,33 @@ from typing import Any, ClassVar
 import attrs
 
 from .durations import Duration, parse_duration, parse_timestamp
-from .errors import WorkflowYieldError
+from .errors import InvalidEventError, WorkflowYieldError
+
+MAX_EVENT_TYPE_LENGTH = 200
+"""Longest event type accepted (types name Redis keys: ``<prefix>:{<run>}:inbox:<type>``)."""
+MAX_EVENT_ID_LENGTH = 200
+"""Longest event id accepted (ids are kept per run to refuse duplicates)."""
+
+
+def _check_event_name(value: Any, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidEventError(f"{what} must be a non-empty string, got {value!r:.80}")
+    if len(value) > limit:
+        raise InvalidEventError(
+            f"{what} {value[:40]!r}... is {len(value)} characters long, over the limit of {limit} "
+            "characters; name events with short identifiers and put data in the payload"
+        )
+    return value
+
+
+def check_event_type(value: Any) -> str:
+    """Return ``value`` if it can be an event type, else raise :class:`InvalidEventError`."""
+    return _check_event_name(value, "an event type", MAX_EVENT_TYPE_LENGTH)
+
+
+def check_event_id(value: Any) -> str:
+    """Return ``value`` if it can be an event id, else raise :class:`InvalidEventError`."""
+    return _check_event_name(value, "an event id", MAX_EVENT_ID_LENGTH)
 
 
 def _freeze_kwargs(value: Any) -> dict[str, Any]:
@@ -242,8 +268,7 @@ def sleep_until(when: Any) -> SleepUntil:
 
 def wait_for_event(type: str, timeout: Duration | None = None) -> WaitForEvent:
     """Wait for an event of ``type``; raise ``EventTimeoutError`` into the workflow on timeout."""
-    if not isinstance(type, str) or not type:
-        raise ValueError(f"event type must be a non-empty string, got {type!r}")
+    check_event_type(type)
     seconds = None if timeout is None else parse_duration(timeout, what="event timeout")
     return WaitForEvent(type, seconds)
 

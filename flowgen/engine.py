@@ -25,8 +25,11 @@ from typing import Any
 
 import attrs
 
+from . import slots
 from .client import ErrorInfo, Run, RunInfo, output_or_raise, when
 from .clock import Clock, WallClock
+from .commands import check_event_id, check_event_type
+from .decoding import run_error
 from .decorators import Registry, Workflow
 from .decorators import registry as default_registry
 from .errors import (
@@ -439,12 +442,12 @@ class Engine:
             RunNotFoundError: no such run.
             RunFinishedError: the run has finished.
             SerializationError / PayloadTooLargeError: the payload cannot be stored.
+            InvalidEventError: the type or the id is empty or longer than 200 characters.
         """
-        if not isinstance(type, str) or not type:
-            raise ValueError(f"event type must be a non-empty string, got {type!r}")
-        event_id = event_id or uuid.uuid4().hex
+        check_event_type(type)
+        event_id = uuid.uuid4().hex if event_id is None else check_event_id(event_id)
         payload_text = self.serializer.encode(
-            payload, run_id=run_id, slot=f"event:{event_id}", what=f"the payload of event {type!r}"
+            payload, run_id=run_id, slot=slots.event(type, event_id), what=f"the payload of event {type!r}"
         )
         result = self.store.send_event(
             run_id, type, payload_text, event_id, self.clock.now(), self.settings.grace
@@ -550,14 +553,18 @@ class Engine:
         """Return a finished run's output or raise its error (see :meth:`Run.result`)."""
         output = None
         if record.output is not None:
-            output = self.serializer.decode(record.output, run_id=record.run_id, slot="output")
-        return output_or_raise(record, output)
+            output = self.serializer.decode(
+                record.output, run_id=record.run_id, slot=slots.output(record.generation)
+            )
+        return output_or_raise(record, output, run_error(self.serializer, record))
 
     def run_info(self, record: RunRecord) -> RunInfo:
         """Build the :class:`RunInfo` of a stored record."""
         output = None
         if record.output is not None:
-            output = self.serializer.decode(record.output, run_id=record.run_id, slot="output")
+            output = self.serializer.decode(
+                record.output, run_id=record.run_id, slot=slots.output(record.generation)
+            )
         created = when(record.created)
         updated = when(record.updated)
         assert created is not None and updated is not None
@@ -581,13 +588,14 @@ class Engine:
 
     def journal(self, run_id: str) -> list[dict[str, Any]]:
         """Return a run's journal as readable dictionaries (values decoded where possible)."""
-        if self.store.get_run(run_id) is None:
+        record = self.store.get_run(run_id)
+        if record is None:
             raise RunNotFoundError(f"no run with id {run_id!r}")
         readable = []
         for entry in self.store.read_journal(run_id):
             item = entry.to_dict()
             if entry.ok and entry.value is not None:
-                slot = entry.info.get("slot") or str(entry.position)
+                slot = slots.position(record.generation, entry.position)
                 try:
                     item["value"] = self.serializer.decode(entry.value, run_id=run_id, slot=slot)
                 except Exception as error:

@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 
 import attrs
 
+from . import slots
 from .clock import Clock
 from .combinators import LeafResult, resolve
 from .commands import (
@@ -50,11 +51,21 @@ from .commands import (
     leaves_of,
 )
 from .context import StepContext
-from .decoding import decode_plain, leaf_result, leaf_slot, recorded
+from .decoding import (
+    decode_call,
+    decode_plain,
+    leaf_result,
+    leaf_slot,
+    recorded,
+    run_error,
+    seal_leaf_outcome,
+)
 from .decorators import Registry, Step
+from .error_records import error_record, error_summary, rebuild_error
 from .errors import (
     CancelledError,
     ChildWorkflowError,
+    CommitRefusedError,
     CompensatedError,
     EventTimeoutError,
     FlowgenError,
@@ -79,7 +90,7 @@ from .journal import (
     OpenEntry,
 )
 from .leases import LeaseKeeper
-from .serialization import Serializer, error_record, rebuild_error
+from .serialization import Serializer
 from .steps import (
     StepInvoker,
     call_step_function,
@@ -313,36 +324,37 @@ class Runtime:
 
     def _branch_outcome(self, run_id: str, key: str, attempt: int, record: dict[str, Any]) -> dict[str, Any]:
         started = self.clock.now()
+        generation = int(record.get("gen", 0))
+        position, _, path = key.partition("/")
+        slot = leaf_slot(generation, int(position), path)
         try:
             step = self.registry.step(record["step"])
-            call = self.serializer.decode(record["args"], run_id=run_id, slot=f"{key}:args")
+            args, kwargs = decode_call(
+                self.serializer, record["args"], run_id=run_id, slot=slots.branch_args(generation, key)
+            )
         except FlowgenError as error:
             return {
                 "ok": False,
-                "error": error_record(error),
+                "error": self.serializer.error_record(error, run_id=run_id, slot=slot),
                 "retryable": False,
+                # Arguments that fail their seal or cannot be decoded fail the run, not the step.
+                "fatal": isinstance(error, SerializationError),
                 "started": started,
                 "finished": self.clock.now(),
             }
-        context = StepContext(
-            run_id, record.get("workflow", ""), step.name, key, attempt, int(record.get("gen", 0))
-        )
-        result = run_attempt(step, call["args"], call["kwargs"], context, self.invoker)
+        context = StepContext(run_id, record.get("workflow", ""), step.name, key, attempt, generation)
+        result = run_attempt(step, args, kwargs, context, self.invoker)
         fault_point("after_step_body", step.name)
         finished = self.clock.now()
         if result.ok:
-            position, _, path = key.partition("/")
             try:
                 text = self.serializer.encode(
-                    result.value,
-                    run_id=run_id,
-                    slot=leaf_slot(int(position), path),
-                    what=f"the result of step {step.name!r}",
+                    result.value, run_id=run_id, slot=slot, what=f"the result of step {step.name!r}"
                 )
             except SerializationError as error:
                 return {
                     "ok": False,
-                    "error": error_record(error),
+                    "error": self.serializer.error_record(error, run_id=run_id, slot=slot),
                     "fatal": True,
                     "started": started,
                     "finished": finished,
@@ -351,7 +363,7 @@ class Runtime:
         assert result.error is not None
         return {
             "ok": False,
-            "error": error_record(result.error, result.traceback),
+            "error": self.serializer.error_record(result.error, result.traceback, run_id=run_id, slot=slot),
             "retryable": is_retryable(step, result.error),
             "timeout": result.timed_out,
             "started": started,
@@ -443,12 +455,14 @@ class _Advance:
         if cached is not None:
             journal = self.rt.store.read_journal(self.run_id, 0)
         workflow = self.rt.registry.workflow(self.run_record.workflow)
-        call = self.rt.serializer.decode(self.run_record.args, run_id=self.run_id, slot="args")
-        self.replayer = Replayer(workflow(*call["args"], **call["kwargs"]))
+        args, kwargs = decode_call(
+            self.rt.serializer, self.run_record.args, run_id=self.run_id, slot=slots.ARGS
+        )
+        self.replayer = Replayer(workflow(*args, **kwargs))
         return self.replayer.replay(self._recorded(entry) for entry in journal)
 
     def _recorded(self, entry: Entry) -> Recorded:
-        return recorded(self.rt.serializer, self.run_id, entry)
+        return recorded(self.rt.serializer, self.run_id, self.run_record.generation, entry)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -564,7 +578,10 @@ class _Advance:
             cancel_delivered=self.deliver_cancel,
             hold_if_requested=hold_if_requested,
         )
-        result = self.rt.store.commit(change, self.now, self.rt.settings.grace)
+        try:
+            result = self.rt.store.commit(change, self.now, self.rt.settings.grace)
+        except CommitRefusedError as error:
+            self._commit_refused(error, finish)
         if not result.ok:
             if self.replayer is not None:
                 self.replayer.close()
@@ -598,7 +615,7 @@ class _Advance:
             text = self.rt.serializer.encode(
                 output,
                 run_id=self.run_id,
-                slot="output",
+                slot=slots.output(self.run_record.generation),
                 what=f"the return value of workflow {self.run_record.workflow!r}",
             )
         except SerializationError as error:
@@ -613,8 +630,19 @@ class _Advance:
         if self.replayer is not None:
             self.replayer.close()
         status = CANCELLED if self.cancel_state == CANCEL_DELIVERED else FAILED
-        self._flush(open_entry=None, finish=Finish(status, error=error_record(error)))
+        record = self.rt.serializer.error_record(
+            error, run_id=self.run_id, slot=slots.run_error(self.run_record.generation)
+        )
+        self._flush(open_entry=None, finish=Finish(status, error=record))
         raise _Done
+
+    def _commit_refused(self, error: CommitRefusedError, finish: Finish | None) -> NoReturn:
+        """A commit the store refused (not fenced off) is never retried: the run fails without it."""
+        if finish is not None and finish.status != COMPLETED and not self.pending:
+            raise error  # even the failure cannot be written: the run stays ready, logged
+        self.after_commit = []
+        self.branch_writes = {}
+        self._fail_without_append(error)
 
     # -- control: cancellation, pause, continue-as-new ----------------------------------------
 
@@ -749,13 +777,16 @@ class _Advance:
         else:
             value = self.rt.rng.random()
         text, decoded = self.rt.serializer.roundtrip(
-            value, run_id=self.run_id, slot=str(position), what=command.describe()
+            value, run_id=self.run_id, slot=self._slot(position), what=command.describe()
         )
         entry = Entry(position, command.kind, command.name, True, value=text, started=now, finished=now)
         return _Resolved(entry, Outcome.success(decoded))
 
+    def _slot(self, position: int, path: str = "") -> str:
+        return leaf_slot(self.run_record.generation, position, path)
+
     def _resolved_error(self, position: int, command: Any, error: BaseException) -> _Resolved:
-        record = error_record(error)
+        record = self.rt.serializer.error_record(error, run_id=self.run_id, slot=self._slot(position))
         now = self.now
         entry = Entry(position, command.kind, command.name, False, error=record, started=now, finished=now)
         return _Resolved(entry, Outcome.failure(rebuild_error(record)))
@@ -767,6 +798,7 @@ class _Advance:
         result = self._run_inline(position, "", call, state, open_entry)
         if isinstance(result, (_Wait, _Held)):
             return result
+        self._seal(position, "", call, state, result)
         return self._close(position, open_entry, state, result, finished=result.finished)
 
     def _run_inline(
@@ -774,7 +806,7 @@ class _Advance:
     ) -> LeafOutcome | _Wait | _Held:
         """Run a step's attempts in this thread until it succeeds, fails for good or must back off."""
         step = self.rt.step_for(call)
-        slot = leaf_slot(position, path)
+        slot = self._slot(position, path)
         running = state.running_attempt()
         if running is not None or (self.interrupted and not self.ran_a_step):
             # A worker died during this step: the attempt it recorded as started, or, if it had
@@ -811,7 +843,7 @@ class _Advance:
                 self.run_id,
                 self.run_record.workflow,
                 step.name,
-                slot,
+                slots.key(position, path),
                 attempt.number,
                 self.run_record.generation,
             )
@@ -830,9 +862,11 @@ class _Advance:
                 attempt.status = ATTEMPT_OK
                 return LeafOutcome(True, value=text, finished=attempt.finished)
             assert result.error is not None
-            record = error_record(result.error, result.traceback)
+            record = self.rt.serializer.error_record(
+                result.error, result.traceback, run_id=self.run_id, slot=slot
+            )
             attempt.status = ATTEMPT_TIMEOUT if result.timed_out else ATTEMPT_ERROR
-            attempt.error = record
+            attempt.error = error_summary(record)
             decision = decide_after_failure(
                 step, state, record, is_retryable(step, result.error), self.rt.rng
             )
@@ -927,13 +961,18 @@ class _Advance:
                 result = self._run_inline(position, path, calls[path], state, open_entry)
                 if isinstance(result, (_Wait, _Held)):
                     return result
-                state.outcome = result
+                state.outcome = self._seal(position, path, calls[path], state, result)
         summary = []
         records = {}
         for path in sorted(open_entry.leaves, key=int):
             state = open_entry.leaves[path]
             assert state.outcome is not None
-            error = None if state.outcome.ok else str((state.outcome.error or {}).get("message", ""))
+            error = None
+            if not state.outcome.ok:
+                record = self.rt.serializer.open_record(
+                    state.outcome.error, run_id=self.run_id, slot=self._slot(position, path)
+                )
+                error = str(record.get("message", ""))
             summary.append(
                 {
                     "step": state.name,
@@ -951,7 +990,7 @@ class _Advance:
                 "info": state.info,
             }
         text, decoded = self.rt.serializer.roundtrip(
-            summary, run_id=self.run_id, slot=str(position), what="a compensation summary"
+            summary, run_id=self.run_id, slot=self._slot(position), what="a compensation summary"
         )
         entry = Entry(
             position,
@@ -1014,7 +1053,9 @@ class _Advance:
             result = (
                 None
                 if value_text is None
-                else self.rt.serializer.decode(value_text, run_id=self.run_id, slot=key)
+                else self.rt.serializer.decode(
+                    value_text, run_id=self.run_id, slot=self._slot(position, leaf_path)
+                )
             )
             undo = self.rt.step_for(original).compensate
             assert undo is not None
@@ -1034,7 +1075,10 @@ class _Advance:
         handed_out: dict[str, int] = {}
         for path, leaf in leaves_of(command):
             state = open_entry.leaves[path]
+            decided_before = state.outcome is not None
             outcome = self._leaf_outcome(position, path, leaf, state, waits, events, handed_out)
+            if outcome is not None and not decided_before:
+                self._seal(position, path, leaf, state, outcome)
             if outcome is not None:
                 outcomes[path] = outcome
                 results[path] = self._leaf_result(position, path, state, outcome)
@@ -1073,7 +1117,9 @@ class _Advance:
             command.name,
             result.ok,
             value=None,
-            error=None if result.ok else error_record(result.error) if result.error else None,
+            error=None
+            if result.ok or result.error is None
+            else self.rt.serializer.error_record(result.error, run_id=self.run_id, slot=self._slot(position)),
             started=open_entry.started,
             finished=now,
             leaves=leaves_record,
@@ -1087,10 +1133,19 @@ class _Advance:
         return _Resolved(entry, outcome_value)
 
     def _leaf_result(self, position: int, path: str, state: LeafState, outcome: LeafOutcome) -> LeafResult:
-        return leaf_result(self.rt.serializer, self.run_id, position, path, state.info, outcome)
+        return leaf_result(
+            self.rt.serializer, self.run_id, self.run_record.generation, position, path, outcome
+        )
+
+    def _seal(
+        self, position: int, path: str, leaf: Any, state: LeafState, outcome: LeafOutcome
+    ) -> LeafOutcome:
+        """Seal an outcome decided in this advance (never one read from the store)."""
+        gen = self.run_record.generation
+        return seal_leaf_outcome(self.rt.serializer, self.run_id, gen, position, path, leaf, state, outcome)
 
     def _decode_plain(self, entry: Entry) -> Outcome:
-        return decode_plain(self.rt.serializer, self.run_id, entry)
+        return decode_plain(self.rt.serializer, self.run_id, self.run_record.generation, entry)
 
     def _leaf_outcome(
         self,
@@ -1134,7 +1189,7 @@ class _Advance:
             if state.due is None or event.sent <= state.due:
                 handed_out[leaf.type] = index + 1
                 events[path] = event.id
-                state.info.update(event_id=event.id, slot=f"event:{event.id}")
+                state.info["event_id"] = event.id
                 return LeafOutcome(True, value=event.payload, finished=event.sent)
         if state.due is not None and self.now >= state.due:
             error = EventTimeoutError(
@@ -1184,7 +1239,7 @@ class _Advance:
             state.child = child_id
         if not leaf.wait:
             text = self.rt.serializer.encode(
-                state.child, run_id=self.run_id, slot=leaf_slot(position, path), what="a child run id"
+                state.child, run_id=self.run_id, slot=self._slot(position, path), what="a child run id"
             )
             return LeafOutcome(True, value=text, finished=self.now)
         child = store.get_run(state.child)
@@ -1192,14 +1247,16 @@ class _Advance:
             waits.internal = True
             return None
         finished = child.finished or self.now
-        slot = leaf_slot(position, path)
+        slot = self._slot(position, path)
         if child.status == COMPLETED:
-            value = self.rt.serializer.decode(child.output or "null", run_id=child.run_id, slot="output")
+            value = self.rt.serializer.decode(
+                child.output, run_id=child.run_id, slot=slots.output(child.generation)
+            )
             text = self.rt.serializer.encode(
                 value, run_id=self.run_id, slot=slot, what=f"the result of child run {child.run_id!r}"
             )
             return LeafOutcome(True, value=text, finished=finished)
-        cause = rebuild_error(child.error) if child.error else None
+        cause = run_error(self.rt.serializer, child)
         failure = ChildWorkflowError(
             f"child run {child.run_id!r} of {child.workflow!r} ended {child.status}: {cause}"
         )
@@ -1217,7 +1274,7 @@ class _Advance:
             branch = self.branches.get(key) or {}
             report = branch.get("r") if branch.get("d") == state.dispatched else None
             if report is not None:
-                return self._branch_report(step, state, report, waits)
+                return self._branch_report(step, state, report, waits, self._slot(position, path))
             if branch.get("s") == state.dispatched:
                 heartbeat = float(branch.get("hb", 0))
                 if heartbeat >= now:
@@ -1254,11 +1311,16 @@ class _Advance:
         return None
 
     def _branch_report(
-        self, step: Step, state: LeafState, report: dict[str, Any], waits: _WaitSet
+        self, step: Step, state: LeafState, report: dict[str, Any], waits: _WaitSet, slot: str
     ) -> LeafOutcome | None:
         finished = float(report.get("finished", self.now))
+        error = (
+            None
+            if report.get("ok")
+            else self.rt.serializer.open_record(report.get("error"), run_id=self.run_id, slot=slot)
+        )
         if report.get("fatal"):
-            self._fail_without_append(rebuild_error(report["error"]))
+            self._fail_without_append(rebuild_error(error))
         status = ATTEMPT_OK if report["ok"] else ATTEMPT_TIMEOUT if report.get("timeout") else ATTEMPT_ERROR
         state.attempts.append(
             Attempt(
@@ -1266,16 +1328,15 @@ class _Advance:
                 float(report.get("started", finished)),
                 status,
                 finished,
-                report.get("error"),
+                None if error is None else error_summary(error),
             )
         )
         state.dispatched = 0
         if report["ok"]:
             state.outcome = LeafOutcome(True, value=report["value"], finished=finished)
             return state.outcome
-        decision = decide_after_failure(
-            step, state, report["error"], bool(report.get("retryable")), self.rt.rng
-        )
+        assert error is not None
+        decision = decide_after_failure(step, state, error, bool(report.get("retryable")), self.rt.rng)
         if not decision.retry:
             state.outcome = LeafOutcome(False, error=decision.error, finished=finished)
             return state.outcome
@@ -1289,7 +1350,7 @@ class _Advance:
         args = self.rt.serializer.encode(
             {"args": list(call.args), "kwargs": dict(call.kwargs)},
             run_id=self.run_id,
-            slot=f"{key}:args",
+            slot=slots.branch_args(self.run_record.generation, key),
             what=f"the arguments of step {step.name!r}",
         )
         state.dispatched = attempt

@@ -58,12 +58,17 @@ SEALED_MODES = {
 }
 
 
+def run_key(run_id: str, part: str) -> str:
+    """The Redis key of one of a run's structures (``meta``, ``journal``, ``inbox:<type>``...)."""
+    return f"flowgen:{{{run_id}}}:{part}"
+
+
 def meta_key(run_id: str) -> str:
-    return "flowgen:{%s}:meta" % run_id
+    return run_key(run_id, "meta")
 
 
 def journal_key(run_id: str) -> str:
-    return "flowgen:{%s}:journal" % run_id
+    return run_key(run_id, "journal")
 
 
 def journal(client: redis.Redis, run_id: str) -> list[dict[str, Any]]:
@@ -84,8 +89,8 @@ def wake(engine: flowgen.Engine, client: redis.Redis, run_id: str) -> None:
 def push_event(client: redis.Redis, run_id: str, event_type: str, payload: str, event_id: str) -> None:
     """Put an event in a run's inbox without the send_event script (no duplicate check)."""
     item = json.dumps({"id": event_id, "payload": payload, "sent": time.time()})
-    client.rpush("flowgen:{%s}:inbox:%s" % (run_id, event_type), item)
-    client.sadd("flowgen:{%s}:inboxes" % run_id, event_type)
+    client.rpush(run_key(run_id, f"inbox:{event_type}"), item)
+    client.sadd(run_key(run_id, "inboxes"), event_type)
 
 
 def wait_status(run: flowgen.Run, *statuses: str, timeout: float = 30.0) -> flowgen.RunInfo:

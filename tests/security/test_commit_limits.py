@@ -46,9 +46,18 @@ def journal_denied_url(redis_url: str, client: redis.Redis) -> Iterator[str]:
         enabled=True,
         passwords=[f"+{password}"],
         categories=["+@all"],
-        keys=["flowgen:{*}:meta", "flowgen:{*}:inbox*", "flowgen:{*}:branches", "flowgen:{*}:done",
-              "flowgen:{*}:seen", "flowgen:{*}:children", "flowgen:{*}:history", "flowgen:[!{]*",
-              "flowgen-dramatiq*", "%R~flowgen:{*}:journal"],
+        keys=[
+            "flowgen:{*}:meta",
+            "flowgen:{*}:inbox*",
+            "flowgen:{*}:branches",
+            "flowgen:{*}:done",
+            "flowgen:{*}:seen",
+            "flowgen:{*}:children",
+            "flowgen:{*}:history",
+            "flowgen:[^{]*",
+            "flowgen-dramatiq*",
+            "%R~flowgen:{*}:journal",
+        ],
     )
     host_port = redis_url.split("//", 1)[1]
     yield f"redis://{name}:{password}@{host_port}"

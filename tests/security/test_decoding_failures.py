@@ -14,7 +14,7 @@ import redis
 
 import flowgen
 from tests.security import apps
-from tests.security.conftest import failure, journal, push_event, set_entry, wait_status, wake
+from tests.security.conftest import failure, journal, push_event, run_key, set_entry, wait_status, wake
 
 pytestmark = pytest.mark.redis
 
@@ -72,7 +72,7 @@ def test_malformed_run_arguments_fail_the_run(engine_on_redis: EngineFactory, cl
     engine = engine_on_redis()
     run = engine.start(apps.pay, "o", 1, run_id="malformed-args")
     wait_status(run, "waiting")
-    client.hset("flowgen:{%s}:meta" % run.run_id, "args", json.dumps({"positional": []}))
+    client.hset(run_key(run.run_id, "meta"), "args", json.dumps({"positional": []}))
     run.send_event("go")
     error = failure(run, timeout=15)
     assert isinstance(error, flowgen.SerializationError), repr(error)

@@ -14,16 +14,24 @@ import pytest
 import redis
 
 import flowgen
-from flowgen.serialization import ERROR_MESSAGE_LIMIT, ERROR_TRACEBACK_LIMIT, Serializer, error_record
+from flowgen.serialization import (
+    ERROR_MESSAGE_LIMIT,
+    ERROR_TRACEBACK_LIMIT,
+    Serializer,
+    error_record,
+    rebuild_error,
+)
 from tests.security import apps
-from tests.security.conftest import failure, journal, meta_key, wait_status
+from tests.security.conftest import failure, journal, meta_key, run_key, wait_status
 
 EngineFactory = Callable[..., flowgen.Engine]
 FOUR_MB = 4 * 1024 * 1024
 
 
 def run_keys_bytes(client: redis.Redis, run_id: str) -> int:
-    return sum(int(client.memory_usage(key, samples=0) or 0) for key in client.scan_iter("flowgen:{%s}:*" % run_id))
+    return sum(
+        int(client.memory_usage(key, samples=0) or 0) for key in client.scan_iter(run_key(run_id, "*"))
+    )
 
 
 @pytest.mark.redis
@@ -71,13 +79,21 @@ def test_error_records_fit_the_payload_limit() -> None:
 
 
 def test_a_wrapped_error_is_stored_once() -> None:
+    text = "v" * 5000
     try:
-        raise ValueError("v" * 5000)
+        raise ValueError(text)
     except ValueError as error:
         last = error
     wrapper = flowgen.StepRetriesExceededError("s", 3, last)
     record = error_record(wrapper, "")
-    assert json.dumps(record).count("v" * 1000) <= 2, "the last error's text is kept once (message and args)"
+    # The last error's own record holds its text (message, args, traceback); the wrapper
+    # refers to it instead of copying it into its message and arguments.
+    assert json.dumps(record["cause"]).count(text) == 3
+    assert json.dumps({k: v for k, v in record.items() if k != "cause"}).count("v" * 300) == 0
+    assert record["cause_at"] == [2]
+    rebuilt = rebuild_error(json.loads(json.dumps(record)))
+    assert isinstance(rebuilt, flowgen.StepRetriesExceededError)
+    assert rebuilt.last_error is rebuilt.__cause__ and str(rebuilt.last_error) == text
 
 
 @pytest.mark.parametrize("field", ["type", "event_id"])

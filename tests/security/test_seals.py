@@ -27,6 +27,7 @@ from tests.security.conftest import (
     journal,
     meta_key,
     push_event,
+    run_key,
     set_entry,
     wait_status,
     wake,
@@ -96,7 +97,7 @@ def test_an_event_payload_redelivered_as_another_type_is_refused(
     # or once consumed, from the journal.
     run.send_event("note", 1_000_000, event_id="note-1")
     if source == "inbox":
-        item = client.lindex("flowgen:{%s}:inbox:note" % run.run_id, 0)
+        item = client.lindex(run_key(run.run_id, "inbox:note"), 0)
         if item is None:  # already consumed: the journal holds it
             source = "journal"
         else:
@@ -151,7 +152,7 @@ def test_a_forged_parallel_step_report_is_refused(
     run_id = f"forged-report-{forgery}"
     gate = apps.gates[run_id] = threading.Event()
     run = sealed.start(apps.parallel_check, run_id, run_id=run_id)
-    branches = "flowgen:{%s}:branches" % run_id
+    branches = run_key(run_id, "branches")
     wait_until(lambda: client.hget(branches, "0/0|s"), 30, "the parallel step to start")
     if forgery == "value":
         report: dict[str, Any] = {"ok": True, "value": "[true]"}
@@ -170,7 +171,7 @@ def test_a_forged_parallel_step_report_is_refused(
     assert apps.executions["charge"] == 0
 
 
-def test_a_keyless_engine_cannot_read_sealed_json_as_trusted_and_json_values_are_signed(
+def test_json_values_of_an_engine_with_a_key_are_signed_and_stay_readable(
     engine_on_redis: EngineFactory, client: redis.Redis
 ) -> None:
     engine = engine_on_redis(serializer="json", secret_key=SECRET)
@@ -179,7 +180,7 @@ def test_a_keyless_engine_cannot_read_sealed_json_as_trusted_and_json_values_are
     value = journal(client, run.run_id)[0]["value"]
     assert value.startswith("!json1:"), value
     # Still readable JSON after the seal, for tools without the key.
-    assert json.loads(value.split(":", 2)[2].split(":", 1)[1])
+    assert json.loads(value.split(":", 2)[2])["__flowgen__"] == "uuid"
 
 
 def test_sealed_mode_refuses_unsealed_text_whatever_the_serializer() -> None:
