@@ -107,6 +107,25 @@ def decode_call(
     return call["args"], call["kwargs"]
 
 
+def check_report(report: Any, *, run_id: str, slot: str) -> dict[str, Any]:
+    """Return a dispatched step's report if it has the shape its worker writes, else raise.
+
+    Its value and error are checked like any other (their seals, when decoded); this checks
+    the fields the runtime reads directly, so a report altered in the store fails the run
+    with a ``SerializationError`` instead of an exception the runtime does not expect.
+    """
+    numbers = (int, float)
+    if (
+        not isinstance(report, dict)
+        or not isinstance(report.get("ok"), bool)
+        or (report["ok"] and not isinstance(report.get("value"), str))
+        or (not report["ok"] and not isinstance(report.get("error"), dict))
+        or not all(isinstance(report.get(k, 0.0), numbers) for k in ("started", "finished"))
+    ):
+        raise SerializationError(f"the report of the step at {where(run_id, slot)} was altered in the store")
+    return report
+
+
 def seal_leaf_outcome(
     serializer: Serializer,
     run_id: str,

@@ -52,6 +52,7 @@ from .commands import (
 )
 from .context import StepContext
 from .decoding import (
+    check_report,
     decode_call,
     decode_plain,
     leaf_result,
@@ -1313,10 +1314,11 @@ class _Advance:
     def _branch_report(
         self, step: Step, state: LeafState, report: dict[str, Any], waits: _WaitSet, slot: str
     ) -> LeafOutcome | None:
+        check_report(report, run_id=self.run_id, slot=slot)
         finished = float(report.get("finished", self.now))
         error = (
             None
-            if report.get("ok")
+            if report["ok"]
             else self.rt.serializer.open_record(report.get("error"), run_id=self.run_id, slot=slot)
         )
         if report.get("fatal"):
