@@ -19,10 +19,8 @@ from .journal import Entry, LeafOutcome, LeafState
 from .serialization import Serializer, where
 from .stores.base import CANCELLED, RunRecord
 
-
-def leaf_slot(generation: int, position: int, path: str) -> str:
-    """The slot of a leaf's outcome: ``"g<gen>/<pos>"`` for a plain command, else ``"g<gen>/<pos>/<path>"``."""
-    return slots.position(generation, position, path)
+leaf_slot = slots.position
+"""The slot of a leaf's outcome: ``"g<gen>/<pos>"`` for a plain command, else ``"g<gen>/<pos>/<path>"``."""
 
 
 def _value(serializer: Serializer, run_id: str, slot: str, text: str | None) -> Any:
@@ -143,6 +141,8 @@ def seal_leaf_outcome(
     the position; a sleep's ``null`` is encoded like any value. Never call it on an outcome
     read from the store: that would seal whatever a writer put there.
     """
+    if outcome.ok and not isinstance(leaf, (WaitForEvent, Sleep, SleepUntil)):
+        return outcome  # a step's or a child's value was sealed for this slot when encoded
     slot = leaf_slot(generation, position, path)
     if not outcome.ok:
         outcome.error = serializer.seal_record(outcome.error or {}, run_id=run_id, slot=slot)

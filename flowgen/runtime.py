@@ -784,7 +784,7 @@ class _Advance:
         return _Resolved(entry, Outcome.success(decoded))
 
     def _slot(self, position: int, path: str = "") -> str:
-        return leaf_slot(self.run_record.generation, position, path)
+        return slots.position(self.run_record.generation, position, path)
 
     def _resolved_error(self, position: int, command: Any, error: BaseException) -> _Resolved:
         record = self.rt.serializer.error_record(error, run_id=self.run_id, slot=self._slot(position))

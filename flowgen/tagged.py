@@ -51,30 +51,64 @@ def prepare(value: Any) -> Any:
     """Return ``value`` with every dict JSON would alter rewritten as a tagged pair list.
 
     The same object comes back when nothing needs rewriting (the common case): plain data
-    costs one walk, no copy.
+    costs one walk, no copy. The checks run in C where they can: ``"".join`` of a dict's keys
+    fails on a key that is not a string, and a container whose items are all JSON scalars
+    needs no closer look. This walk is most of what tagged JSON costs over plain ``json``
+    (docs/performance.md).
     """
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return _prepare_dict(value)
+    if kind is list or kind is tuple:
+        return _prepare_list(value)
     if isinstance(value, dict):
-        if TAG in value or not all(type(key) is str for key in value):
-            return _tagged("dict", [[_key(key), prepare(item)] for key, item in value.items()])
-        return _prepare_items(value, value.items())
+        return _prepare_dict(value)
     if isinstance(value, (list, tuple)):
-        return _prepare_items(value, enumerate(value))
+        return _prepare_list(value)
     return value
 
 
-def _prepare_items(container: Any, items: Any) -> Any:
-    if set(map(type, container.values() if isinstance(container, dict) else container)) <= _SCALARS:
-        return container
-    copy: Any = None
-    for index, item in items:
+def _prepare_dict(value: dict[Any, Any]) -> Any:
+    if TAG in value:
+        return _escaped(value)
+    try:
+        "".join(value)
+    except TypeError:
+        return _escaped(value)
+    if _SCALARS.issuperset(map(type, value.values())):
+        return value
+    copy: dict[Any, Any] | None = None
+    for key, item in value.items():
         if type(item) in _SCALARS:
             continue
         prepared = prepare(item)
         if prepared is not item:
             if copy is None:
-                copy = dict(container) if isinstance(container, dict) else list(container)
+                copy = dict(value)
+            copy[key] = prepared
+    return value if copy is None else copy
+
+
+def _prepare_list(value: list[Any] | tuple[Any, ...]) -> Any:
+    if _SCALARS.issuperset(map(type, value)):
+        return value
+    copy: list[Any] | None = None
+    for index, item in enumerate(value):
+        if type(item) in _SCALARS:
+            continue
+        prepared = prepare(item)
+        if prepared is not item:
+            if copy is None:
+                copy = list(value)
             copy[index] = prepared
-    return container if copy is None else copy
+    return value if copy is None else copy
+
+
+def _escaped(value: dict[Any, Any]) -> dict[str, Any]:
+    """A dict JSON would alter, as ``{"__flowgen__": "dict", "v": [[key, value], ...]}``."""
+    return _tagged("dict", [[_key(key), prepare(item)] for key, item in value.items()])
 
 
 def _key(key: Any) -> Any:
@@ -146,50 +180,34 @@ def dumps_json(value: Any) -> str:
 # -- decoding -------------------------------------------------------------------------------
 
 
-def _text(value: Any, tag: str) -> str:
-    if not isinstance(value, str):
-        raise SerializationError(f"a tagged {tag} holds {type(value).__name__} {value!r:.80}, not a string")
-    return value
-
-
-def _items(value: Any, tag: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise SerializationError(f"a tagged {tag} holds {type(value).__name__} {value!r:.80}, not a list")
-    return value
-
-
-def _fields(value: Any, tag: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise SerializationError(f"a tagged {tag} holds {type(value).__name__} {value!r:.80}, not an object")
+def _expect(value: Any, kind: type, tag: str) -> Any:
+    if not isinstance(value, kind):
+        raise SerializationError(
+            f"a tagged {tag} holds {type(value).__name__} {value!r:.80}, not a {kind.__name__}"
+        )
     return value
 
 
 def _pairs(value: Any) -> dict[Any, Any]:
-    pairs = _items(value, "dict")
-    if not all(isinstance(pair, list) and len(pair) == 2 for pair in pairs):
-        raise SerializationError("a tagged dict holds something else than [key, value] pairs")
-    return dict(pairs)
+    if not isinstance(value, list) or not all(isinstance(pair, list) and len(pair) == 2 for pair in value):
+        raise SerializationError("a tagged dict holds something else than a list of [key, value] pairs")
+    return dict(value)
 
 
-def _timedelta(value: Any) -> timedelta:
-    parts = _items(value, "timedelta")
-    if len(parts) != 3 or not all(type(part) is int for part in parts):
-        raise SerializationError(f"a tagged timedelta holds {parts!r:.80}, not [days, seconds, microseconds]")
-    return timedelta(days=parts[0], seconds=parts[1], microseconds=parts[2])
-
-
+# Each raises on a value of the wrong shape (TypeError, ValueError...); loads_json turns that
+# into a SerializationError.
 _SIMPLE: dict[str, Callable[[Any], Any]] = {
-    "datetime": lambda v: datetime.fromisoformat(_text(v, "datetime")),
-    "date": lambda v: date.fromisoformat(_text(v, "date")),
-    "time": lambda v: time.fromisoformat(_text(v, "time")),
-    "timedelta": _timedelta,
-    "uuid": lambda v: UUID(_text(v, "uuid")),
-    "decimal": lambda v: Decimal(_text(v, "decimal")),
-    "bytes": lambda v: base64.b64decode(_text(v, "bytes"), validate=True),
-    "set": lambda v: set(_items(v, "set")),
-    "frozenset": lambda v: frozenset(_items(v, "frozenset")),
+    "datetime": datetime.fromisoformat,
+    "date": date.fromisoformat,
+    "time": time.fromisoformat,
+    "timedelta": lambda v: timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
+    "uuid": UUID,
+    "decimal": lambda v: Decimal(_expect(v, str, "decimal")),
+    "bytes": lambda v: base64.b64decode(v, validate=True),
+    "set": lambda v: set(_expect(v, list, "set")),
+    "frozenset": lambda v: frozenset(_expect(v, list, "frozenset")),
     "dict": _pairs,
-    "exception": lambda v: error_records.rebuild_error(_fields(v, "exception"), decoded=True),
+    "exception": lambda v: error_records.rebuild_error(_expect(v, dict, "exception"), decoded=True),
 }
 
 
@@ -197,7 +215,7 @@ def _build(obj: dict[str, Any], tag: str, value: Any) -> Any:
     cls = allowlist.resolve(obj.get("cls"), tag)
     if tag == "enum":
         return cls(value)
-    fields = _fields(value, tag)
+    fields = _expect(value, dict, tag)
     if tag == "dataclass":
         init = {f.name for f in dataclasses.fields(cls) if f.init}
     else:
@@ -212,20 +230,18 @@ def _build(obj: dict[str, Any], tag: str, value: Any) -> Any:
     return built
 
 
-def _decode_tagged(obj: dict[str, Any]) -> Any:
-    tag = obj[TAG]
-    if "v" not in obj:
-        raise SerializationError(f"a tagged value {str(tag)[:40]!r} has no value ('v')")
-    simple = _SIMPLE.get(tag) if isinstance(tag, str) else None
-    if simple is not None:
-        return simple(obj["v"])
-    if tag in ("enum", "dataclass", "attrs"):
-        return _build(obj, tag, obj["v"])
-    raise SerializationError(f"unknown tagged value {str(tag)[:40]!r}; was it written by a newer flowgen?")
-
-
 def _decode_hook(obj: dict[str, Any]) -> Any:
-    return _decode_tagged(obj) if TAG in obj else obj
+    if TAG not in obj:
+        return obj
+    tag = obj[TAG]
+    decode = _SIMPLE.get(tag) if type(tag) is str else None
+    if decode is not None and "v" in obj:
+        return decode(obj["v"])
+    if tag in ("enum", "dataclass", "attrs") and "v" in obj:
+        return _build(obj, tag, obj["v"])
+    raise SerializationError(
+        f"unknown or incomplete tagged value {str(tag)[:40]!r} (was it written by a newer flowgen?)"
+    )
 
 
 _DECODER = json.JSONDecoder(object_hook=_decode_hook)
