@@ -79,31 +79,33 @@ def _prepare_dict(value: dict[Any, Any]) -> Any:
         return _escaped(value)
     if _SCALARS.issuperset(map(type, value.values())):
         return value
-    copy: dict[Any, Any] | None = None
-    for key, item in value.items():
-        if type(item) in _SCALARS:
-            continue
-        prepared = prepare(item)
-        if prepared is not item:
-            if copy is None:
-                copy = dict(value)
-            copy[key] = prepared
-    return value if copy is None else copy
+    return _rewritten(value, value.items(), dict)
 
 
 def _prepare_list(value: list[Any] | tuple[Any, ...]) -> Any:
     if _SCALARS.issuperset(map(type, value)):
         return value
-    copy: list[Any] | None = None
-    for index, item in enumerate(value):
-        if type(item) in _SCALARS:
+    return _rewritten(value, enumerate(value), list)
+
+
+def _rewritten(container: Any, items: Any, copy_as: Callable[[Any], Any]) -> Any:
+    """``container``, or a copy with its prepared items where preparing changed them."""
+    copy = None
+    for index, item in items:
+        kind = type(item)
+        if kind in _SCALARS:
             continue
-        prepared = prepare(item)
+        if kind is dict:
+            prepared = _prepare_dict(item)
+        elif kind is list:
+            prepared = _prepare_list(item)
+        else:
+            prepared = prepare(item)
         if prepared is not item:
             if copy is None:
-                copy = list(value)
+                copy = copy_as(container)
             copy[index] = prepared
-    return value if copy is None else copy
+    return container if copy is None else copy
 
 
 def _escaped(value: dict[Any, Any]) -> dict[str, Any]:
