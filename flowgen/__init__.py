@@ -7,6 +7,7 @@ no journaled step ever runs twice. See the README for a tour.
 
 from __future__ import annotations
 
+from .allowlist import register_type
 from .client import ErrorInfo, Run, RunInfo
 from .commands import (
     AllOf,
@@ -39,11 +40,13 @@ from .engine import Engine, StartManyResult
 from .errors import (
     CancelledError,
     ChildWorkflowError,
+    CommitRefusedError,
     CompensatedError,
     ConfigurationError,
     EventTimeoutError,
     FlowgenError,
     InvalidDurationError,
+    InvalidEventError,
     InvalidNameError,
     InvalidRunIdError,
     JournalLimitError,
@@ -80,6 +83,7 @@ __all__ = [
     "CancelledError",
     "ChildRun",
     "ChildWorkflowError",
+    "CommitRefusedError",
     "Compensate",
     "CompensatedError",
     "ConfigurationError",
@@ -90,6 +94,7 @@ __all__ = [
     "EventTimeoutError",
     "FlowgenError",
     "InvalidDurationError",
+    "InvalidEventError",
     "InvalidNameError",
     "InvalidRunIdError",
     "JournalLimitError",
@@ -136,6 +141,7 @@ __all__ = [
     "now",
     "parse_duration",
     "random",
+    "register_type",
     "registry",
     "sleep",
     "sleep_until",

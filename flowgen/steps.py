@@ -16,9 +16,9 @@ import attrs
 
 from .context import StepContext, running_step
 from .decorators import Step
+from .error_records import error_record, rebuild_error
 from .errors import NonRetryableError, StepCrashedError, StepRetriesExceededError, StepTimeoutError
 from .journal import ATTEMPT_CRASHED, ATTEMPT_ERROR, ATTEMPT_TIMEOUT, LeafState
-from .serialization import error_record, rebuild_error
 from .timeouts import StepInterrupted, watchdog
 
 StepInvoker = Callable[[Step, Sequence[Any], Mapping[str, Any]], Any]
@@ -103,7 +103,8 @@ def decide_after_failure(
     if not retryable or policy.limit == 0:
         return FailureDecision(False, error=record)
     exceeded = StepRetriesExceededError(step.name, len(state.attempts), rebuild_error(record))
-    return FailureDecision(False, error=error_record(exceeded, record.get("traceback", "")))
+    # The last error is stored once, as the cause; its traceback stays there too.
+    return FailureDecision(False, error=error_record(exceeded, "", cause_record=record))
 
 
 def crash_error(step: Step, state: LeafState) -> dict[str, Any] | None:

@@ -15,8 +15,8 @@ import flowgen
 from flowgen.decorators import Registry, Step, Workflow
 from flowgen.errors import StoreUnavailableError
 from flowgen.journal import Entry
-from flowgen.local import LocalTransport
 from flowgen.stores.memory import MemoryStore
+from flowgen.transports.local import LocalTransport
 
 
 class DroppingStore(MemoryStore):

@@ -30,6 +30,15 @@ local function set_status(rid, new)
   end
 end
 
+-- RPUSH every element of items to key, in slices: Lua's unpack() fails beyond about 8,000
+-- values ("too many results to unpack"), and one advance may journal more entries than that.
+local PUSH_SLICE = 1000
+local function push_all(key, items)
+  for first = 1, #items, PUSH_SLICE do
+    redis.call('RPUSH', key, unpack(items, first, math.min(first + PUSH_SLICE - 1, #items)))
+  end
+end
+
 -- Append field/value pairs to a table that becomes one HSET.
 local function put(fields, ...)
   for _, value in ipairs({...}) do table.insert(fields, value) end

@@ -43,7 +43,7 @@ end
 local append = c.append or {}
 local jlen = tonumber(m[4])
 if #append > 0 then
-  redis.call('RPUSH', b .. ':journal', unpack(append))
+  push_all(b .. ':journal', append)
   jlen = jlen + #append
   put(fields, 'jlen', tostring(jlen))
 end
