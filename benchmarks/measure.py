@@ -398,6 +398,7 @@ class Bench:
 
     def lateness(self, run_ids: Sequence[str]) -> list[float]:
         """Seconds between each sleeper's due time (journaled) and when it woke (its output)."""
+        from flowgen import slots
         from flowgen.journal import Entry
 
         pipe = self.client.pipeline(transaction=False)
@@ -409,6 +410,6 @@ class Bench:
         for index, run_id in enumerate(run_ids):
             entry_text, output = replies[2 * index], replies[2 * index + 1]
             due = float(Entry.from_json(entry_text).info["due"])
-            woke = float(self.engine.serializer.decode(output.decode(), run_id=run_id, slot="output"))
+            woke = float(self.engine.serializer.decode(output.decode(), run_id=run_id, slot=slots.output(0)))
             late.append(woke - due)
         return late

@@ -7,6 +7,7 @@ no journaled step ever runs twice. See the README for a tour.
 
 from __future__ import annotations
 
+from .allowlist import register_type
 from .client import ErrorInfo, Run, RunInfo
 from .commands import (
     AllOf,
@@ -39,11 +40,13 @@ from .engine import Engine, StartManyResult
 from .errors import (
     CancelledError,
     ChildWorkflowError,
+    CommitRefusedError,
     CompensatedError,
     ConfigurationError,
     EventTimeoutError,
     FlowgenError,
     InvalidDurationError,
+    InvalidEventError,
     InvalidNameError,
     InvalidRunIdError,
     JournalLimitError,
@@ -79,6 +82,7 @@ __all__ = [
     "CancelledError",
     "ChildRun",
     "ChildWorkflowError",
+    "CommitRefusedError",
     "Compensate",
     "CompensatedError",
     "ConfigurationError",
@@ -89,6 +93,7 @@ __all__ = [
     "EventTimeoutError",
     "FlowgenError",
     "InvalidDurationError",
+    "InvalidEventError",
     "InvalidNameError",
     "InvalidRunIdError",
     "JournalLimitError",
@@ -134,6 +139,7 @@ __all__ = [
     "now",
     "parse_duration",
     "random",
+    "register_type",
     "registry",
     "sleep",
     "sleep_until",

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .error_records import rebuild_error
 from .errors import WorkflowCancelledError, WorkflowFailedError
-from .serialization import rebuild_error
 from .status import RunStatus
 from .stores.base import CANCEL_DELIVERED, RunRecord
 
@@ -177,11 +177,10 @@ def cancellation_of(record: RunRecord) -> str | None:
     return "delivered" if flag == CANCEL_DELIVERED else "requested"
 
 
-def output_or_raise(record: RunRecord, output: Any) -> Any:
-    """Return ``output`` for a completed run, raise the matching error otherwise."""
+def output_or_raise(record: RunRecord, output: Any, cause: BaseException | None) -> Any:
+    """Return ``output`` for a completed run, raise the matching error (caused by ``cause``) otherwise."""
     if record.status == RunStatus.COMPLETED:
         return output
-    cause = rebuild_error(record.error) if record.error else None
     error_class = WorkflowCancelledError if record.status == RunStatus.CANCELLED else WorkflowFailedError
     message = f"run {record.run_id!r} of workflow {record.workflow!r} {record.status}"
     if cause is not None:

@@ -1,9 +1,9 @@
-"""Turn journaled outcomes back into what the workflow receives (pure, no I/O).
+"""Turn journaled outcomes back into what the workflow receives, and seal new ones (no I/O).
 
 Used by the runtime (live and on replay) and by ``flowgen.testing.verify_replay``, so a check
-of exported journals decodes exactly as a worker would. Values are decoded with the slot they
-were encoded under (``"<pos>"``, ``"<pos>/<path>"`` for members of ``all_of``/``any_of``, or an
-explicit ``info["slot"]`` such as ``"event:<id>"`` for event payloads).
+of exported journals decodes exactly as a worker would. The reader computes every slot
+(:mod:`flowgen.slots`) from the run's generation and the position replay is at, never from
+the entry; on a sealed engine an outcome without a sealed value or error is refused.
 """
 
 from __future__ import annotations
@@ -11,50 +11,54 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from . import slots
 from .combinators import LeafResult, resolve
-from .commands import AllOf, AnyOf, member_path
-from .errors import NonDeterminismError
+from .commands import AllOf, AnyOf, Sleep, SleepUntil, WaitForEvent, member_path
+from .errors import CancelledError, NonDeterminismError, SerializationError, TamperedDataError
 from .interpreter import Outcome, Recorded
-from .journal import Entry, LeafOutcome
-from .serialization import Serializer, rebuild_error
+from .journal import Entry, LeafOutcome, LeafState
+from .serialization import Serializer, where
+from .status import RunStatus
+from .stores.base import RunRecord
+
+leaf_slot = slots.position
+"""The slot of a leaf's outcome: ``"g<gen>/<pos>"`` for a plain command, else ``"g<gen>/<pos>/<path>"``."""
 
 
-def leaf_slot(position: int, path: str) -> str:
-    """The slot a leaf's value is encoded under: ``"<pos>"`` for a plain command, else ``"<pos>/<path>"``."""
-    return f"{position}/{path}" if path else str(position)
+def _value(serializer: Serializer, run_id: str, slot: str, text: str | None) -> Any:
+    if text is None:
+        if serializer.sealed:
+            raise TamperedDataError(f"{where(run_id, slot)} succeeded without a sealed value; refusing it")
+        return None
+    return serializer.decode(text, run_id=run_id, slot=slot)
 
 
 def leaf_result(
-    serializer: Serializer, run_id: str, position: int, path: str, info: dict[str, Any], outcome: LeafOutcome
+    serializer: Serializer, run_id: str, generation: int, position: int, path: str, outcome: LeafOutcome
 ) -> LeafResult:
     """Decode one leaf's recorded outcome."""
-    slot = info.get("slot") or leaf_slot(position, path)
+    slot = leaf_slot(generation, position, path)
     if outcome.ok:
-        value = None if outcome.value is None else serializer.decode(outcome.value, run_id=run_id, slot=slot)
-        return LeafResult(True, value, None, outcome.finished)
-    return LeafResult(False, None, rebuild_error(outcome.error or {}), outcome.finished)
+        return LeafResult(True, _value(serializer, run_id, slot, outcome.value), None, outcome.finished)
+    return LeafResult(
+        False, None, serializer.rebuild(outcome.error, run_id=run_id, slot=slot), outcome.finished
+    )
 
 
-def decode_plain(serializer: Serializer, run_id: str, entry: Entry) -> Outcome:
+def decode_plain(serializer: Serializer, run_id: str, generation: int, entry: Entry) -> Outcome:
     """Decode the outcome of an entry of a plain (non-combinator) command."""
+    slot = leaf_slot(generation, entry.position, "")
     if entry.ok:
-        slot = entry.info.get("slot") or str(entry.position)
-        value = None if entry.value is None else serializer.decode(entry.value, run_id=run_id, slot=slot)
-        return Outcome.success(value)
-    return Outcome.failure(rebuild_error(entry.error or {}))
+        return Outcome.success(_value(serializer, run_id, slot, entry.value))
+    return Outcome.failure(serializer.rebuild(entry.error, run_id=run_id, slot=slot))
 
 
-def decode_leaves(serializer: Serializer, run_id: str, entry: Entry) -> dict[str, LeafResult]:
+def decode_leaves(
+    serializer: Serializer, run_id: str, generation: int, entry: Entry
+) -> dict[str, LeafResult]:
     """Decode the recorded outcome of every member of an ``all_of``/``any_of`` entry, by path."""
     return {
-        path: leaf_result(
-            serializer,
-            run_id,
-            entry.position,
-            path,
-            dict(record.get("info") or {}),
-            LeafOutcome.from_dict(record),
-        )
+        path: leaf_result(serializer, run_id, generation, entry.position, path, LeafOutcome.from_dict(record))
         for path, record in entry.leaves.items()
     }
 
@@ -91,15 +95,15 @@ def combinator_value(kind: str, results: Mapping[str, LeafResult], winners: Mapp
     return node("", kind)
 
 
-def decode_entry(serializer: Serializer, run_id: str, entry: Entry, command: Any) -> Outcome:
+def decode_entry(serializer: Serializer, run_id: str, generation: int, entry: Entry, command: Any) -> Outcome:
     """Rebuild the outcome a closed entry gives the command replay yielded at its position.
 
     ``all_of``/``any_of`` values are rebuilt from their members' recorded outcomes and the
     recorded ``any_of`` winners, so they come out the same whatever order members finished in.
     """
     if not isinstance(command, (AllOf, AnyOf)):
-        return decode_plain(serializer, run_id, entry)
-    results = decode_leaves(serializer, run_id, entry)
+        return decode_plain(serializer, run_id, generation, entry)
+    results = decode_leaves(serializer, run_id, generation, entry)
     resolution = resolve(command, results, dict(entry.winners))
     if resolution is None:
         raise NonDeterminismError(
@@ -108,14 +112,98 @@ def decode_entry(serializer: Serializer, run_id: str, entry: Entry, command: Any
     result = resolution.result
     if result.ok:
         return Outcome.success(result.value)
-    return Outcome.failure(result.error or rebuild_error(entry.error or {}))
+    if result.error is not None:
+        return Outcome.failure(result.error)
+    slot = leaf_slot(generation, entry.position, "")
+    return Outcome.failure(serializer.rebuild(entry.error, run_id=run_id, slot=slot))
 
 
-def recorded(serializer: Serializer, run_id: str, entry: Entry) -> Recorded:
+def recorded(serializer: Serializer, run_id: str, generation: int, entry: Entry) -> Recorded:
     """Wrap a closed entry for :meth:`flowgen.interpreter.Replayer.replay`."""
     return Recorded(
         entry.position,
         entry.kind,
         entry.name,
-        lambda command: decode_entry(serializer, run_id, entry, command),
+        lambda command: decode_entry(serializer, run_id, generation, entry, command),
     )
+
+
+def decode_call(
+    serializer: Serializer, text: Any, *, run_id: str, slot: str
+) -> tuple[list[Any], dict[str, Any]]:
+    """Decode the arguments of a workflow or a step: ``(args, kwargs)``, checked for their shape."""
+    call = serializer.decode(text, run_id=run_id, slot=slot)
+    if (
+        not isinstance(call, dict)
+        or not isinstance(call.get("args"), list)
+        or not isinstance(call.get("kwargs"), dict)
+        or not all(isinstance(key, str) for key in call["kwargs"])
+    ):
+        raise SerializationError(
+            f"{where(run_id, slot)} are not {{'args': [...], 'kwargs': {{...}}}} but {type(call).__name__}; "
+            "they were altered in the store"
+        )
+    return call["args"], call["kwargs"]
+
+
+def check_report(report: Any, *, run_id: str, slot: str) -> dict[str, Any]:
+    """Return a dispatched step's report if it has the shape its worker writes, else raise.
+
+    Its value and error are checked like any other (their seals, when decoded); this checks
+    the fields the runtime reads directly, so a report altered in the store fails the run
+    with a ``SerializationError`` instead of an exception the runtime does not expect.
+    """
+    numbers = (int, float)
+    if (
+        not isinstance(report, dict)
+        or not isinstance(report.get("ok"), bool)
+        or (report["ok"] and not isinstance(report.get("value"), str))
+        or (not report["ok"] and not isinstance(report.get("error"), dict))
+        or not all(isinstance(report.get(k, 0.0), numbers) for k in ("started", "finished"))
+    ):
+        raise SerializationError(f"the report of the step at {where(run_id, slot)} was altered in the store")
+    return report
+
+
+def seal_branch_outcome(
+    serializer: Serializer,
+    run_id: str,
+    generation: int,
+    position: int,
+    path: str,
+    leaf: Any,
+    state: LeafState,
+    outcome: LeafOutcome,
+) -> LeafOutcome:
+    """Seal an outcome this advance just decided, in place, for the branch's journal slot.
+
+    Error records are sealed (and bounded); an event's payload, sealed for its event while it
+    waited in the inbox, is checked against the type the workflow waits for and resealed for
+    the position; a sleep's ``null`` is encoded like any value. Never call it on an outcome
+    read from the store: that would seal whatever a writer put there.
+    """
+    if outcome.ok and not isinstance(leaf, (WaitForEvent, Sleep, SleepUntil)):
+        return outcome  # a step's or a child's value was sealed for this slot when encoded
+    slot = leaf_slot(generation, position, path)
+    if not outcome.ok:
+        outcome.error = serializer.seal_record(outcome.error or {}, run_id=run_id, slot=slot)
+    elif isinstance(leaf, WaitForEvent) and "event_id" in state.info:
+        event_slot = slots.event(leaf.type, str(state.info["event_id"]))
+        outcome.value = serializer.reseal(outcome.value, run_id=run_id, from_slot=event_slot, to_slot=slot)
+    elif isinstance(leaf, (Sleep, SleepUntil)):
+        outcome.value = serializer.encode(None, run_id=run_id, slot=slot, what="the end of a sleep")
+    return outcome
+
+
+def run_error(serializer: Serializer, record: RunRecord) -> BaseException | None:
+    """The error a finished run ended with (checked like any error record), or ``None``.
+
+    A run terminated with ``cancel(force=True)`` has an unsealed record the store wrote: its
+    error is rebuilt from the status alone, never from what the record says.
+    """
+    if not record.error:
+        return None
+    slot = slots.run_error(record.generation)
+    if serializer.sealed and record.status == RunStatus.CANCELLED and "seal" not in record.error:
+        return CancelledError(f"run {record.run_id!r} was terminated (cancel(force=True)) without cleanup")
+    return serializer.rebuild(record.error, run_id=record.run_id, slot=slot)

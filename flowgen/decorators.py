@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar, overload
 
 import attrs
 
+from .allowlist import allow_module
 from .commands import StepCall
 from .durations import Duration, parse_duration
 from .errors import RegistrationError, StepNotFoundError, WorkflowNotFoundError
@@ -213,6 +214,8 @@ class Registry:
                 f"@flowgen.{what}(name=...)"
             )
         table[item.name] = item
+        # Its module's enums, dataclasses and exceptions may be named by journal values.
+        allow_module(getattr(item.fn, "__module__", "") or "")
 
     def workflow(self, name: str) -> Workflow:
         """Return the workflow registered as ``name``."""

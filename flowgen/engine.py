@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from . import slots
 from .client import Run, RunInfo
 from .clock import Clock, WallClock
 from .decorators import Registry, Workflow
@@ -36,7 +37,7 @@ from .errors import (
 )
 from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
 from .leases import LeaseKeeper
-from .names import RUN_ID_PATTERN, check_event_type, check_queue_name, check_run_id
+from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
 from .runtime import Runtime, Settings, encode_call, fingerprint
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
@@ -382,11 +383,12 @@ class Engine(RunInspection):
             RunNotFoundError: no such run.
             RunFinishedError: the run has finished.
             SerializationError / PayloadTooLargeError: the payload cannot be stored.
+            InvalidEventError: the type or the id is empty or longer than 200 characters.
         """
         check_event_type(type)
-        event_id = event_id or uuid.uuid4().hex
+        event_id = uuid.uuid4().hex if event_id is None else check_event_id(event_id)
         payload_text = self.serializer.encode(
-            payload, run_id=run_id, slot=f"event:{event_id}", what=f"the payload of event {type!r}"
+            payload, run_id=run_id, slot=slots.event(type, event_id), what=f"the payload of event {type!r}"
         )
         result = self.store.send_event(
             run_id, type, payload_text, event_id, self.clock.now(), self.settings.grace

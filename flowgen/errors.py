@@ -13,6 +13,12 @@ class FlowgenError(Exception):
     """Base class of every error raised by flowgen."""
 
 
+def _brief(error: BaseException, limit: int = 200) -> str:
+    """The start of ``str(error)`` for a message that wraps it (the error itself is the cause)."""
+    text = str(error)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 class ConfigurationError(FlowgenError):
     """The engine, store or worker was configured in a way that cannot work."""
 
@@ -180,7 +186,15 @@ class PayloadTooLargeError(SerializationError):
 
 
 class TamperedDataError(SerializationError):
-    """A pickled value's signature does not match: it was not written by this engine's key."""
+    """A sealed value or error record is unsealed, altered, or sealed for another place."""
+
+
+class InvalidEventError(FlowgenError, ValueError):
+    """An event type or event id is empty, not a string or too long."""
+
+
+class CommitRefusedError(FlowgenError):
+    """The store refused a write for another reason than fencing; retrying it cannot succeed."""
 
 
 class LeaseLostError(FlowgenError):

@@ -12,8 +12,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from . import slots
 from .client import ErrorInfo, RunInfo, cancellation_of, output_or_raise, when
-from .decoding import combinator_value, decode_leaves, decode_plain
+from .decoding import combinator_value, decode_leaves, decode_plain, run_error
 from .decorators import Registry, Workflow
 from .errors import ResultTimeoutError
 from .journal import Entry
@@ -109,11 +110,13 @@ class RunInspection:
     def _output(self, record: RunRecord) -> Any:
         if record.output is None:
             return None
-        return self.serializer.decode(record.output, run_id=record.run_id, slot="output")
+        return self.serializer.decode(
+            record.output, run_id=record.run_id, slot=slots.output(record.generation)
+        )
 
     def output_of(self, record: RunRecord) -> Any:
         """Return a finished run's output or raise its error (see :meth:`Run.result`)."""
-        return output_or_raise(record, self._output(record))
+        return output_or_raise(record, self._output(record), run_error(self.serializer, record))
 
     def run_info(self, record: RunRecord) -> RunInfo:
         """Build the :class:`RunInfo` of a stored record."""
@@ -148,14 +151,14 @@ class RunInspection:
         (``leaves``) have their own values decoded too. A value that cannot be decoded here
         (say, a type this process cannot import) reads ``"<undecodable: ...>"``.
         """
-        self._record(run_id)
-        return [self._readable(run_id, entry) for entry in self.store.read_journal(run_id)]
+        generation = self._record(run_id).generation
+        return [self._readable(run_id, generation, entry) for entry in self.store.read_journal(run_id)]
 
-    def _readable(self, run_id: str, entry: Entry) -> dict[str, Any]:
+    def _readable(self, run_id: str, generation: int, entry: Entry) -> dict[str, Any]:
         item = entry.to_dict()
         try:
             if entry.leaves:
-                results = decode_leaves(self.serializer, run_id, entry)
+                results = decode_leaves(self.serializer, run_id, generation, entry)
                 item["leaves"] = {
                     path: {**record, "value": results[path].value} if record.get("ok") else dict(record)
                     for path, record in entry.leaves.items()
@@ -163,7 +166,7 @@ class RunInspection:
                 if entry.ok:
                     item["value"] = combinator_value(entry.kind, results, entry.winners)
             elif entry.ok and entry.value is not None:
-                item["value"] = decode_plain(self.serializer, run_id, entry).value
+                item["value"] = decode_plain(self.serializer, run_id, generation, entry).value
         except Exception as error:
             item["value"] = f"<undecodable: {error}>"
         return item

@@ -1,4 +1,4 @@
-"""The names flowgen accepts, checked in one place: run ids, workflow and step names, queues, event types.
+"""The names flowgen accepts, checked in one place: run ids, workflow and step names, queues, event types and ids.
 
 Every pattern is matched with ``fullmatch``: a ``$`` would also accept a trailing newline, so
 ``"x\\n"`` would be a second, different run next to ``"x"``.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidNameError, InvalidRunIdError
+from .errors import InvalidEventError, InvalidNameError, InvalidRunIdError
 
 MAX_NAME = 200
 
@@ -69,8 +69,28 @@ def check_queue_name(name: str) -> str:
     return name
 
 
-def check_event_type(event_type: str) -> str:
-    """Return ``event_type`` if it is a non-empty string, else raise ``ValueError``."""
-    if not isinstance(event_type, str) or not event_type:
-        raise ValueError(f"event type must be a non-empty string, got {event_type!r}")
-    return event_type
+MAX_EVENT_TYPE_LENGTH = 200
+"""Longest event type accepted (types name Redis keys: ``<prefix>:{<run>}:inbox:<type>``)."""
+MAX_EVENT_ID_LENGTH = 200
+"""Longest event id accepted (ids are kept per run to refuse duplicates)."""
+
+
+def _check_event_name(value: object, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidEventError(f"{what} must be a non-empty string, got {value!r:.80}")
+    if len(value) > limit:
+        raise InvalidEventError(
+            f"{what} {value[:40]!r}... is {len(value)} characters long, over the limit of {limit} "
+            "characters; name events with short identifiers and put data in the payload"
+        )
+    return value
+
+
+def check_event_type(value: object) -> str:
+    """Return ``value`` if it can be an event type, else raise :class:`InvalidEventError`."""
+    return _check_event_name(value, "an event type", MAX_EVENT_TYPE_LENGTH)
+
+
+def check_event_id(value: object) -> str:
+    """Return ``value`` if it can be an event id, else raise :class:`InvalidEventError`."""
+    return _check_event_name(value, "an event id", MAX_EVENT_ID_LENGTH)

@@ -16,9 +16,9 @@ import attrs
 
 from .context import StepContext, running_step
 from .decorators import Step
+from .error_records import ATTEMPTS_KEY, error_record
 from .errors import NonRetryableError, StepCrashedError, StepTimeoutError
 from .journal import ATTEMPT_CRASHED, ATTEMPT_ERROR, ATTEMPT_TIMEOUT, LeafState
-from .serialization import ATTEMPTS_KEY, error_record
 from .timeouts import StepInterrupted, watchdog
 
 StepInvoker = Callable[[Step, Sequence[Any], Mapping[str, Any]], Any]

@@ -24,8 +24,10 @@ from typing import Any, NoReturn
 
 import attrs
 
-from ..decoding import recorded
+from .. import slots
+from ..decoding import decode_call, recorded
 from ..errors import (
+    CommitRefusedError,
     FlowgenError,
     LeaseLostError,
     NonDeterminismError,
@@ -35,7 +37,6 @@ from ..errors import (
 )
 from ..faults import fault_point
 from ..interpreter import Complete, Decision, Execute, Fail, Replayer
-from ..serialization import error_record
 from ..status import RunStatus
 from ..steps import run_attempt
 from ..stores import base as ops
@@ -90,9 +91,14 @@ class Advance(AdvanceState):
         if cached is not None:
             journal = self.rt.store.read_journal(self.run_id, 0)
         workflow = self.rt.registry.workflow(self.run_record.workflow)
-        call = self.rt.serializer.decode(self.run_record.args, run_id=self.run_id, slot="args")
-        self.replayer = Replayer(workflow(*call["args"], **call["kwargs"]))
-        return self.replayer.replay(recorded(self.rt.serializer, self.run_id, entry) for entry in journal)
+        args, kwargs = decode_call(
+            self.rt.serializer, self.run_record.args, run_id=self.run_id, slot=slots.ARGS
+        )
+        self.replayer = Replayer(workflow(*args, **kwargs))
+        generation = self.run_record.generation
+        return self.replayer.replay(
+            recorded(self.rt.serializer, self.run_id, generation, entry) for entry in journal
+        )
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -293,7 +299,10 @@ class Advance(AdvanceState):
             decided.append(ops.DeliverCancel())
         decided += operations
         change = Commit(self.run_id, self.epoch, self.position, decided)
-        result = self.rt.store.commit(change, self.now, self.rt.settings.grace)
+        try:
+            result = self.rt.store.commit(change, self.now, self.rt.settings.grace)
+        except CommitRefusedError as error:
+            self._commit_refused(error, next((op for op in operations if isinstance(op, Finish)), None))
         if not result.ok:
             if self.replayer is not None:
                 self.replayer.close()
@@ -330,7 +339,7 @@ class Advance(AdvanceState):
             text = self.rt.serializer.encode(
                 output,
                 run_id=self.run_id,
-                slot="output",
+                slot=slots.output(self.run_record.generation),
                 what=f"the return value of workflow {self.run_record.workflow!r}",
             )
         except SerializationError as error:
@@ -345,8 +354,19 @@ class Advance(AdvanceState):
         if self.replayer is not None:
             self.replayer.close()
         status = RunStatus.CANCELLED if self.cancel_state == CANCEL_DELIVERED else RunStatus.FAILED
-        self._flush(Finish(status, error=error_record(error)))
+        record = self.rt.serializer.error_record(
+            error, run_id=self.run_id, slot=slots.run_error(self.run_record.generation)
+        )
+        self._flush(Finish(status, error=record))
         raise _Done
+
+    def _commit_refused(self, error: CommitRefusedError, finish: Finish | None) -> NoReturn:
+        """A commit the store refused (not fenced off) is never retried: the run fails without it."""
+        if finish is not None and finish.status != RunStatus.COMPLETED and not self.pending:
+            raise error  # even the failure cannot be written: the run stays ready, logged
+        self.after_commit = []
+        self.branch_writes = {}
+        self._fail_without_append(error)
 
     def _fail_without_append(self, error: BaseException) -> NoReturn:
         self.pending = []

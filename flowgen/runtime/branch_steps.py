@@ -19,8 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import slots
 from ..commands import StepCall
+from ..decoding import check_report
 from ..decorators import Registry, Step
+from ..error_records import error_summary, rebuild_error
 from ..journal import (
     ATTEMPT_CRASHED,
     ATTEMPT_ERROR,
@@ -31,10 +34,10 @@ from ..journal import (
     LeafState,
     OpenEntry,
 )
-from ..serialization import rebuild_error
 from ..steps import crash_error, decide_after_failure
 from ..stores.base import RunRecord
 from .actions import BranchOutcome, Dispatch, FailRun
+from .entries import slot
 from .parallel import TreePass
 from .view import RunView
 
@@ -49,7 +52,7 @@ def evaluate(view: RunView, tree: TreePass, path: str, call: StepCall, state: Le
         branch = view.branches.get(key) or {}
         report = branch.get("r") if branch.get("d") == state.dispatched else None
         if report is not None:
-            return _report(view, tree, step, state, report)
+            return _report(view, tree, step, state, report, slot(view, tree.position, path))
         if branch.get("s") == state.dispatched:
             heartbeat = float(branch.get("hb", 0))
             if heartbeat >= now:
@@ -87,12 +90,21 @@ def evaluate(view: RunView, tree: TreePass, path: str, call: StepCall, state: Le
 
 
 def _report(
-    view: RunView, tree: TreePass, step: Step, state: LeafState, report: dict[str, Any]
+    view: RunView, tree: TreePass, step: Step, state: LeafState, report: dict[str, Any], slot: str
 ) -> BranchOutcome:
-    """Record the reported attempt; return the branch's outcome, or ``None`` while it backs off to retry."""
+    """Record the reported attempt; return the branch's outcome, or ``None`` while it backs off to retry.
+
+    The report's shape is checked, and its error record's seal (for ``slot``), before any use.
+    """
+    check_report(report, run_id=view.run_id, slot=slot)
     finished = float(report.get("finished", view.now))
+    error = (
+        None
+        if report["ok"]
+        else view.serializer.open_record(report.get("error"), run_id=view.run_id, slot=slot)
+    )
     if report.get("fatal"):
-        return FailRun(rebuild_error(report["error"]), discard_pending=True)
+        return FailRun(rebuild_error(error), discard_pending=True)
     status = ATTEMPT_OK if report["ok"] else ATTEMPT_TIMEOUT if report.get("timeout") else ATTEMPT_ERROR
     state.attempts.append(
         Attempt(
@@ -100,14 +112,15 @@ def _report(
             float(report.get("started", finished)),
             status,
             finished,
-            report.get("error"),
+            None if error is None else error_summary(error),
         )
     )
     state.dispatched = 0
     if report["ok"]:
         state.outcome = LeafOutcome(True, value=report["value"], finished=finished)
         return state.outcome
-    decision = decide_after_failure(step, state, report["error"], bool(report.get("retryable")), view.rng)
+    assert error is not None
+    decision = decide_after_failure(step, state, error, bool(report.get("retryable")), view.rng)
     if not decision.retry:
         state.outcome = LeafOutcome(False, error=decision.error, finished=finished)
         return state.outcome
@@ -123,7 +136,7 @@ def _dispatch(
     args = view.serializer.encode(
         {"args": list(call.args), "kwargs": dict(call.kwargs)},
         run_id=view.run_id,
-        slot=f"{key}:args",
+        slot=slots.branch_args(view.run_record.generation, key),
         what=f"the arguments of step {step.name!r}",
     )
     state.dispatched = attempt

@@ -11,14 +11,16 @@ when it finishes: with its output, or with :class:`~flowgen.errors.ChildWorkflow
 
 from __future__ import annotations
 
+from .. import slots
 from ..commands import ChildRun
-from ..decoding import leaf_slot
+from ..decoding import run_error
+from ..error_records import error_record
 from ..errors import ChildWorkflowError, RunIdConflictError, SerializationError
 from ..journal import LeafOutcome, LeafState
-from ..serialization import error_record, rebuild_error
 from ..status import RunStatus
 from ..stores.base import NewRun
 from .actions import BranchOutcome, StartChild
+from .entries import slot as slot_of
 from .parallel import TreePass
 from .settings import encode_call, fingerprint
 from .view import RunView
@@ -65,7 +67,7 @@ def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state:
         state.child = run_id
     if not command.wait:
         text = view.serializer.encode(
-            state.child, run_id=view.run_id, slot=leaf_slot(tree.position, path), what="a child run id"
+            state.child, run_id=view.run_id, slot=slot_of(view, tree.position, path), what="a child run id"
         )
         return LeafOutcome(True, value=text, finished=view.now)
     child = view.children.get(state.child)
@@ -73,14 +75,14 @@ def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state:
         tree.internal = True
         return None
     finished = child.finished or view.now
-    slot = leaf_slot(tree.position, path)
+    slot = slot_of(view, tree.position, path)
     if child.status == RunStatus.COMPLETED:
-        value = view.serializer.decode(child.output or "null", run_id=child.run_id, slot="output")
+        value = view.serializer.decode(child.output, run_id=child.run_id, slot=slots.output(child.generation))
         text = view.serializer.encode(
             value, run_id=view.run_id, slot=slot, what=f"the result of child run {child.run_id!r}"
         )
         return LeafOutcome(True, value=text, finished=finished)
-    cause = rebuild_error(child.error) if child.error else None
+    cause = run_error(view.serializer, child)
     failure = ChildWorkflowError(
         f"child run {child.run_id!r} of {child.workflow!r} ended {child.status}: {cause}"
     )

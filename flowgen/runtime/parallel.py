@@ -19,6 +19,7 @@ between passes (:class:`~.actions.StartChildren`) and the pass runs again with t
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -28,9 +29,8 @@ from ..decoding import leaf_result
 from ..errors import FlowgenError
 from ..interpreter import Outcome
 from ..journal import Entry, LeafOutcome, LeafState, OpenEntry
-from ..serialization import error_record
 from .actions import Action, BranchOutcome, Dispatch, FailRun, Load, Resolve, StartChild, StartChildren, Wait
-from .entries import close
+from .entries import close, seal, slot
 from .view import RunView, count, expand
 
 
@@ -91,14 +91,17 @@ def evaluate(view: RunView, position: int, command: Command, evaluate_branch: Br
     outcomes: dict[str, LeafOutcome] = {}
     for path, branch in branches:
         state = entry.leaves[path]
-        outcome = (
-            state.outcome if state.outcome is not None else evaluate_branch(view, tree, path, branch, state)
-        )
+        decided_before = state.outcome is not None
+        outcome = state.outcome if decided_before else evaluate_branch(view, tree, path, branch, state)
         if isinstance(outcome, FailRun):
             return outcome
+        if outcome is not None and not decided_before:
+            seal(view, position, path, branch, state, outcome)
         if outcome is not None:
             outcomes[path] = outcome
-            results[path] = leaf_result(view.serializer, view.run_id, position, path, state.info, outcome)
+            results[path] = leaf_result(
+                view.serializer, view.run_id, view.run_record.generation, position, path, outcome
+            )
     if tree.starts:
         return StartChildren(tuple(tree.starts), tuple(tree.dispatch))
     winners: dict[str, int] = {}
@@ -122,15 +125,21 @@ def evaluate(view: RunView, position: int, command: Command, evaluate_branch: Br
         closed = close(view, entry, state, outcomes[""], finished=now, info=dict(state.info))
         closed_entry, outcome_value = closed.entry, closed.outcome
     else:
+        result = resolution.result
+        error = (
+            None
+            if result.ok or result.error is None
+            else view.serializer.error_record(result.error, run_id=view.run_id, slot=slot(view, position))
+        )
         closed_entry = _combinator_entry(
             entry,
             outcomes,
             _recorded_branches(entry, outcomes, resolution.used),
-            resolution.result,
+            result.ok,
+            error,
             winners,
             now,
         )
-        result = resolution.result
         outcome_value = (
             Outcome.success(result.value)
             if result.ok
@@ -189,7 +198,8 @@ def _combinator_entry(
     entry: OpenEntry,
     outcomes: dict[str, LeafOutcome],
     used: list[str],
-    result: LeafResult,
+    ok: bool,
+    error: dict[str, Any] | None,
     winners: dict[str, int],
     finished: float,
 ) -> Entry:
@@ -207,9 +217,9 @@ def _combinator_entry(
         entry.position,
         entry.kind,
         entry.name,
-        result.ok,
+        ok,
         value=None,
-        error=None if result.ok else error_record(result.error) if result.error else None,
+        error=error,
         started=entry.started,
         finished=finished,
         leaves=branch_records,

@@ -22,15 +22,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .. import slots
 from ..clock import Clock
 from ..commands import StepCall
 from ..context import StepContext
-from ..decoding import leaf_slot
+from ..decoding import decode_call, leaf_slot
 from ..decorators import Registry, Step
 from ..errors import FlowgenError, LeaseLostError, RunFinishedError, SerializationError
 from ..faults import fault_point
 from ..leases import LeaseKeeper
-from ..serialization import Serializer, error_record
+from ..serialization import Serializer
 from ..steps import StepInvoker, call_step_function, is_retryable, run_attempt
 from ..stores.base import ControlResult, Store
 from .advance import Advance
@@ -135,36 +136,37 @@ class Runtime:
     def _branch_outcome(self, run_id: str, key: str, attempt: int, record: dict[str, Any]) -> dict[str, Any]:
         """Run the attempt a branch record describes; return the report the branch record keeps."""
         started = self.clock.now()
+        generation = int(record.get("gen", 0))
+        position, _, path = key.partition("/")
+        slot = leaf_slot(generation, int(position), path)
         try:
             step = self.registry.step(record["step"])
-            call = self.serializer.decode(record["args"], run_id=run_id, slot=f"{key}:args")
+            args, kwargs = decode_call(
+                self.serializer, record["args"], run_id=run_id, slot=slots.branch_args(generation, key)
+            )
         except FlowgenError as error:
             return {
                 "ok": False,
-                "error": error_record(error),
+                "error": self.serializer.error_record(error, run_id=run_id, slot=slot),
                 "retryable": False,
+                # Arguments that fail their seal or cannot be decoded fail the run, not the step.
+                "fatal": isinstance(error, SerializationError),
                 "started": started,
                 "finished": self.clock.now(),
             }
-        context = StepContext(
-            run_id, record.get("workflow", ""), step.name, key, attempt, int(record.get("gen", 0))
-        )
-        result = run_attempt(step, call["args"], call["kwargs"], context, self.invoker)
+        context = StepContext(run_id, record.get("workflow", ""), step.name, key, attempt, generation)
+        result = run_attempt(step, args, kwargs, context, self.invoker)
         fault_point("after_step_body", step.name)
         finished = self.clock.now()
         if result.ok:
-            position, _, path = key.partition("/")
             try:
                 text = self.serializer.encode(
-                    result.value,
-                    run_id=run_id,
-                    slot=leaf_slot(int(position), path),
-                    what=f"the result of step {step.name!r}",
+                    result.value, run_id=run_id, slot=slot, what=f"the result of step {step.name!r}"
                 )
             except SerializationError as error:
                 return {
                     "ok": False,
-                    "error": error_record(error),
+                    "error": self.serializer.error_record(error, run_id=run_id, slot=slot),
                     "fatal": True,
                     "started": started,
                     "finished": finished,
@@ -173,7 +175,7 @@ class Runtime:
         assert result.error is not None
         return {
             "ok": False,
-            "error": error_record(result.error, result.traceback),
+            "error": self.serializer.error_record(result.error, result.traceback, run_id=run_id, slot=slot),
             "retryable": is_retryable(step, result.error),
             "timeout": result.timed_out,
             "started": started,

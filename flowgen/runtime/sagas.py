@@ -24,6 +24,7 @@ from ..status import RunStatus
 from ..stores.base import CANCEL_REQUESTED
 from . import steps
 from .actions import Action, Begin, DeliverCancel, FailRun, Load, Resolve, SetStatus, Wait
+from .entries import seal, slot
 from .view import RunView
 
 
@@ -83,13 +84,18 @@ def _compensations(
             result = steps.attempt_branch(view, position, path, call, view.step_for(call), state)
             if not isinstance(result, LeafOutcome):
                 return result
-            state.outcome = result
+            state.outcome = seal(view, position, path, call, state, result)
     summary = []
     records = {}
     for path in sorted(entry.leaves, key=int):
         state = entry.leaves[path]
         assert state.outcome is not None
-        error = None if state.outcome.ok else str((state.outcome.error or {}).get("message", ""))
+        error = None
+        if not state.outcome.ok:
+            record = view.serializer.open_record(
+                state.outcome.error, run_id=view.run_id, slot=slot(view, position, path)
+            )
+            error = str(record.get("message", ""))
         summary.append(
             {
                 "step": state.name,
@@ -107,7 +113,7 @@ def _compensations(
             "info": state.info,
         }
     text, decoded = view.serializer.roundtrip(
-        summary, run_id=view.run_id, slot=str(position), what="a compensation summary"
+        summary, run_id=view.run_id, slot=slot(view, position), what="a compensation summary"
     )
     closed = Entry(
         position,
@@ -166,7 +172,11 @@ def compensation_calls(view: RunView, entry: OpenEntry) -> dict[str, StepCall]:
         closed = entries[position]
         value_text = closed.leaves[branch_path].get("value") if branch_path else closed.value
         result = (
-            None if value_text is None else view.serializer.decode(value_text, run_id=view.run_id, slot=key)
+            None
+            if value_text is None
+            else view.serializer.decode(
+                value_text, run_id=view.run_id, slot=slot(view, position, branch_path)
+            )
         )
         undo = view.step_for(original).compensate
         assert undo is not None

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from .. import slots
 from ..serialization import Serializer
 
 
@@ -43,6 +44,6 @@ def encode_call(
     return serializer.encode(
         {"args": list(args), "kwargs": dict(kwargs)},
         run_id=run_id,
-        slot="args",
+        slot=slots.ARGS,
         what=f"the arguments of workflow {workflow!r}",
     )

@@ -17,10 +17,11 @@ After a crash is charged, every attempt of the advance records its start first.
 
 from __future__ import annotations
 
+from .. import slots
 from ..commands import StepCall
 from ..context import StepContext
-from ..decoding import leaf_slot
 from ..decorators import Step
+from ..error_records import error_summary
 from ..journal import (
     ATTEMPT_CRASHED,
     ATTEMPT_ERROR,
@@ -30,10 +31,9 @@ from ..journal import (
     LeafOutcome,
     LeafState,
 )
-from ..serialization import error_record
 from ..steps import crash_error, decide_after_failure, is_retryable
 from .actions import HELD, Action, Held, RunAttempt, Wait
-from .entries import close
+from .entries import close, seal, slot
 from .view import FinishedAttempt, RunView
 
 
@@ -44,6 +44,7 @@ def evaluate(view: RunView, position: int, call: StepCall, step: Step) -> Action
     state = entry.leaves[""]
     result = attempt_branch(view, position, "", call, step, state)
     if isinstance(result, LeafOutcome):
+        seal(view, position, "", call, state, result)
         return close(view, entry, state, result, finished=result.finished)
     return result
 
@@ -60,7 +61,7 @@ def attempt_branch(
     last = state.attempts[-1] if state.attempts else None
     ran = view.ran
     if ran is not None and last is not None and ran.action.attempt is last:
-        outcome = _record(view, step, state, ran)
+        outcome = _record(view, step, state, ran, slot(view, position, path))
         if outcome is not None:
             return outcome
     held = view.held
@@ -92,8 +93,8 @@ def attempt_branch(
     state.attempts.append(attempt)
     backoff, state.next_at = state.next_at, None
     record = view.run_record
-    slot = leaf_slot(position, path)
-    context = StepContext(view.run_id, record.workflow, step.name, slot, attempt.number, record.generation)
+    key = slots.key(position, path)
+    context = StepContext(view.run_id, record.workflow, step.name, key, attempt.number, record.generation)
     return RunAttempt(
         step,
         call.args,
@@ -106,8 +107,12 @@ def attempt_branch(
     )
 
 
-def _record(view: RunView, step: Step, state: LeafState, ran: FinishedAttempt) -> LeafOutcome | None:
+def _record(
+    view: RunView, step: Step, state: LeafState, ran: FinishedAttempt, slot: str
+) -> LeafOutcome | None:
     """Record how the attempt the loop ran ended; return the step's outcome, or ``None`` to retry.
+
+    The result is encoded, and the error recorded, for ``slot`` (the step's journal slot).
 
     Raises:
         SerializationError: the step's result cannot be encoded (the run fails, nothing appended).
@@ -120,15 +125,15 @@ def _record(view: RunView, step: Step, state: LeafState, ran: FinishedAttempt) -
         text = view.serializer.encode(
             result.value,
             run_id=view.run_id,
-            slot=ran.action.context.position,
+            slot=slot,
             what=f"the result of step {step.name!r}",
         )
         attempt.status = ATTEMPT_OK
         return LeafOutcome(True, value=text, finished=ran.finished)
     assert result.error is not None
-    record = error_record(result.error, result.traceback)
+    record = view.serializer.error_record(result.error, result.traceback, run_id=view.run_id, slot=slot)
     attempt.status = ATTEMPT_TIMEOUT if result.timed_out else ATTEMPT_ERROR
-    attempt.error = record
+    attempt.error = error_summary(record)
     decision = decide_after_failure(step, state, record, is_retryable(step, result.error), view.rng)
     if not decision.retry:
         return LeafOutcome(False, error=decision.error, finished=ran.finished)

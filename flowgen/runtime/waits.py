@@ -17,11 +17,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..commands import DeterministicValue, Sleep, SleepUntil, WaitForEvent
+from ..error_records import error_record
 from ..errors import EventTimeoutError
 from ..interpreter import Outcome
 from ..journal import Entry, LeafOutcome, LeafState
-from ..serialization import error_record
 from .actions import BranchOutcome, Resolve
+from .entries import slot
 from .parallel import TreePass
 from .view import RunView
 
@@ -65,7 +66,7 @@ def event(view: RunView, tree: TreePass, path: str, command: WaitForEvent, state
         if state.due is None or found.sent <= state.due:
             tree.handed_out[command.type] = index + 1
             tree.events[path] = found.id
-            state.info.update(event_id=found.id, slot=f"event:{found.id}")
+            state.info["event_id"] = found.id
             return LeafOutcome(True, value=found.payload, finished=found.sent)
     if state.due is not None and view.now >= state.due:
         error = EventTimeoutError(
@@ -88,7 +89,7 @@ def deterministic(view: RunView, position: int, command: DeterministicValue) -> 
     else:
         value = view.rng.random()
     text, decoded = view.serializer.roundtrip(
-        value, run_id=view.run_id, slot=str(position), what=command.describe()
+        value, run_id=view.run_id, slot=slot(view, position), what=command.describe()
     )
     entry = Entry(position, command.kind, command.name, True, value=text, started=now, finished=now)
     return Resolve(entry, Outcome.success(decoded))

@@ -54,9 +54,13 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from ..errors import CancelledError, StoreUnavailableError
+from ..error_records import error_record
+from ..errors import (
+    CancelledError,
+    CommitRefusedError,
+    StoreUnavailableError,
+)
 from ..journal import Entry, OpenEntry
-from ..serialization import error_record
 from ..status import FINISHED, RunStatus
 from .base import (
     CONTROL_ACTIONS,
@@ -88,6 +92,10 @@ from .base import (
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
 """Shared compact encoder (``json.dumps`` with options builds one per call)."""
+
+_TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+"""Error replies a later attempt of the same commit may not get (Redis full, or a replica);
+any other error reply to a commit (a script error, a permission) is final."""
 
 BLOCK_SLICE = 2.0
 """Longest single blocking call, well under redis-py's default 5 s socket timeout."""
@@ -401,7 +409,16 @@ class RedisStore(Store):
             "ready_score": _num(now + grace),
             "ops": [self._encode(operation, now) for operation in commit.operations],
         }
-        reply = self._run("commit", commit.run_id, _COMPACT.encode(change))
+        try:
+            reply = self._run("commit", commit.run_id, _COMPACT.encode(change))
+        except redis.ResponseError as error:
+            if isinstance(error, _TRANSIENT_REFUSALS):
+                raise  # the run stays ready and is retried once Redis accepts writes again
+            appended = sum(len(op.entries) for op in commit.operations if isinstance(op, AppendEntries))
+            raise CommitRefusedError(
+                f"Redis refused the commit of run {commit.run_id!r} at position {commit.position} "
+                f"({appended} new journal entries): {error}"
+            ) from error
         ok, reason, parked, woken = int(reply[0]), _text(reply[1]), int(reply[2]), _text(reply[3])
         if reason == Reason.MISSING:
             raise store_error(reason, commit.run_id)

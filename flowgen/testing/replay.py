@@ -20,6 +20,8 @@ from typing import Any
 
 import attrs
 
+from .. import slots
+from ..decoding import decode_call
 from ..decoding import recorded as recorded_entry
 from ..decorators import Registry, Workflow
 from ..decorators import registry as default_registry
@@ -115,7 +117,7 @@ def verify_replay(
     Args:
         workflow: the workflow (or its registered name) whose current code is checked.
         exported: the document ``Engine.export`` returned, or the path of a file holding it.
-        secret_key: the engine's key, needed only for journals written with the pickle serializer.
+        secret_key: the engine's key, needed for journals an engine with a key wrote (sealed).
         registry: where a workflow given by name is looked up (default: the global registry).
 
     Returns:
@@ -139,12 +141,13 @@ def verify_replay(
     serializer = Serializer(secret_key=secret_key)
     run_id = document["run_id"]
     status = document["status"]
+    generation = int(document.get("generation", 0))
     entries = [Entry.from_dict(item) for item in document["entries"]]
-    call = serializer.decode(document["args"], run_id=run_id, slot="args")
-    replayer = Replayer(code(*call["args"], **call["kwargs"]))
+    args, kwargs = decode_call(serializer, document["args"], run_id=run_id, slot=slots.ARGS)
+    replayer = Replayer(code(*args, **kwargs))
 
     def recorded(entry: Entry) -> Recorded:
-        return recorded_entry(serializer, run_id, entry)
+        return recorded_entry(serializer, run_id, generation, entry)
 
     try:
         decision = replayer.replay(recorded(entry) for entry in entries)

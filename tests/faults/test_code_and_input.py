@@ -196,7 +196,7 @@ def test_a_tampered_pickle_blob_fails_its_run_before_unpickling_and_nothing_is_a
         wait_finished(redis_url, ids, 60)
         expected = {
             run_id: (
-                Expect.failed(flowgen.TamperedDataError, "refusing to unpickle")
+                Expect.failed(flowgen.TamperedDataError, "refusing it")
                 if run_id in tampered
                 else Expect.completed((n + 1 + n) * 10)
             )

@@ -455,16 +455,8 @@ def test_a_start_attempt_is_held_by_a_cancel_pending_when_the_commit_began(store
     assert store.load("r1").open is None
 
 
-def test_a_commit_of_more_than_8000_entries_is_stored_whole(
-    store: Store, store_kind: str, request: pytest.FixtureRequest
-) -> None:
-    if store_kind == "redis":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="issue 12 item 3: commit.lua appends with one RPUSH of unpack(entries), limited to ~8,000",
-                strict=True,
-            )
-        )
+def test_a_commit_of_more_than_8000_entries_is_stored_whole(store: Store) -> None:
+    """Lua's unpack() fails beyond about 8,000 values: commit.lua appends in slices (issue 12)."""
     snapshot = started(store)
     entries = [entry(position) for position in range(8_001)]
     assert store.commit(change(snapshot, append(*entries)), T, GRACE).ok

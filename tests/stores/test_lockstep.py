@@ -553,14 +553,9 @@ def test_the_stores_stay_in_lockstep(lockstep: type[Lockstep]) -> None:
     run_state_machine_as_test(lockstep, settings=LOCKSTEP_SETTINGS)
 
 
-@pytest.mark.xfail(
-    reason="issue 12 item 3: commit.lua appends with one RPUSH of unpack(entries), which Lua limits "
-    "to about 8,000 values; a commit of more entries fails on Redis only",
-    strict=True,
-)
 def test_the_stores_stay_in_lockstep_with_commits_of_more_than_8000_entries(lockstep: type[Lockstep]) -> None:
     big = type("LockstepWithBigCommits", (lockstep,), {"big_commits": True})
-    # No shrinking: an example with commits of 8,001 entries takes minutes to shrink, and what
-    # fails is known (see the mark; test_commit.py has the single commit that shows it).
+    # No shrinking: an example with commits of 8,001 entries takes minutes to shrink (Lua's
+    # unpack() limit made these fail on Redis until commit.lua appended in slices, issue 12).
     quick = settings(LOCKSTEP_SETTINGS, max_examples=10, stateful_step_count=8, phases=[Phase.generate])
     run_state_machine_as_test(big, settings=quick)

@@ -30,6 +30,15 @@ local function set_status(rid, new)
   end
 end
 
+-- RPUSH every element of items to key, in slices: Lua's unpack() fails beyond about 8,000
+-- values ("too many results to unpack"), and one advance may journal more entries than that.
+local PUSH_SLICE = 1000
+local function push_all(key, items)
+  for first = 1, #items, PUSH_SLICE do
+    redis.call('RPUSH', key, unpack(items, first, math.min(first + PUSH_SLICE - 1, #items)))
+  end
+end
+
 -- Make a waiting run ready (it is woken by an event, a branch outcome or a child).
 local function bump_signals(rid, ready_score)
   local mk = meta_key(rid)
@@ -57,7 +66,9 @@ local function end_run(rid, workflow, status, retention, expire_at)
   if retention and retention ~= '' and tonumber(retention) >= 0 then
     local ttl = math.max(1, math.floor(tonumber(retention)))
     for _, suffix in ipairs({':meta', ':done', ':journal', ':seen', ':history'}) do
-      redis.call('EXPIRE', b .. suffix, ttl)  -- a key that does not exist (no events, no history) is skipped
+      -- only keys that exist (no events, no history, an empty journal): EXPIRE is a write even on
+      -- a missing key, and a run whose journal write was refused must still be able to end
+      if redis.call('EXISTS', b .. suffix) == 1 then redis.call('EXPIRE', b .. suffix, ttl) end
     end
     redis.call('ZADD', P .. ':expiring', expire_at, cjson.encode({rid, workflow, status}))
   end

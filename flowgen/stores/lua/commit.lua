@@ -68,7 +68,7 @@ for _, op in ipairs(c.ops) do
     -- ['append', [entry JSON, ...]]
     local entries = op[2]
     if #entries > 0 then
-      redis.call('RPUSH', b .. ':journal', unpack(entries))
+      push_all(b .. ':journal', entries)
       jlen = jlen + #entries
       set_field('jlen', tostring(jlen))
     end
