@@ -22,6 +22,10 @@ TICK = 0.01
 def run_load(kind: str, url: str, rate: float, seconds: float) -> tuple[int, float]:
     """Send ``rate`` runs or messages per second for ``seconds``; return (sent, elapsed)."""
     os.environ["FLOWGEN_BENCH_REDIS_URL"] = url
+    # The stop handler goes in first: a SIGTERM that arrives while the engine is still being
+    # built must end the load cleanly (a count of 0), not kill the process with no output.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     if kind == "flowgen":
         import flowgen
 
@@ -40,8 +44,6 @@ def run_load(kind: str, url: str, rate: float, seconds: float) -> tuple[int, flo
 
     else:
         raise SystemExit(f"unknown load kind {kind!r}: use flowgen or raw")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     started = time.monotonic()
     sent = 0
     while not stop.is_set():
