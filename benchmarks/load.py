@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 TICK = 0.01
 
@@ -26,12 +27,14 @@ def run_load(kind: str, url: str, rate: float, seconds: float) -> tuple[int, flo
     # built must end the load cleanly (a count of 0), not kill the process with no output.
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    closing: list[Callable[[], None]] = []
     if kind == "flowgen":
         import flowgen
 
         from .apps import three_steps
 
         engine = flowgen.Engine(url)
+        closing.append(engine.close)
 
         def send(count: int) -> None:
             engine.start_many(three_steps, [((), None, None)] * count)
@@ -56,7 +59,10 @@ def run_load(kind: str, url: str, rate: float, seconds: float) -> tuple[int, flo
             send(due)
             sent += due
         stop.wait(TICK)
-    return sent, time.monotonic() - started
+    elapsed = time.monotonic() - started
+    for close in closing:
+        close()
+    return sent, elapsed
 
 
 def main(argv: list[str]) -> int:
