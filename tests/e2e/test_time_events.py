@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import psutil
 import pytest
@@ -132,17 +131,20 @@ def test_any_of_event_against_sleep_the_sleep_wins_and_the_late_event_stays_buff
 
 
 def test_all_of_runs_slow_steps_in_parallel_and_keeps_declared_order(redis_url: str, start_worker) -> None:
+    """Parallelism is read off the steps' own start and end times, never off the wall clock.
+
+    The ten branch messages are shared by two processes of eight threads, so one process holds
+    at least five of them and runs them at once; a sequential (or one-at-a-time) runtime would
+    show one. No elapsed-time bound: how long the machine takes is a benchmark's business, and
+    a loaded CI machine made such a bound fail.
+    """
     start_worker("tests.apps.timing", processes=2, threads=8)
     with flowgen.Engine(redis_url) as engine:
-        began = time.monotonic()
         values = engine.start(timing.gather, 10, 1.0).result(timeout=60)
-        elapsed = time.monotonic() - began
     assert [value["index"] for value in values] == list(range(10))
     spans = [(value["started"], value["finished"]) for value in values]
-    overlap_start = max(start for start, _ in spans)
-    overlap_end = min(end for _, end in spans)
-    assert overlap_start < overlap_end, "all ten steps were running at the same moment"
-    assert elapsed < 3.0, f"ten 1-second steps took {elapsed:.2f}s: they did not run in parallel"
+    at_once = max(sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans)
+    assert at_once >= 5, f"at most {at_once} of the ten 1-second steps ran at the same moment: {spans}"
 
 
 def test_retries_follow_the_exponential_policy(redis_url: str, start_worker) -> None:
