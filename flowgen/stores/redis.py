@@ -69,7 +69,6 @@ from .base import (
     NewRun,
     Operation,
     Park,
-    Reason,
     RunRecord,
     SendResult,
     SetOpen,
@@ -79,9 +78,9 @@ from .base import (
     Store,
     WriteBranch,
     ready_cutoff,
-    store_error,
     unknown_operation,
 )
+from .failures import Reason, store_error
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
 """Shared compact encoder (``json.dumps`` with options builds one per call)."""
