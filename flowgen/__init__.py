@@ -68,6 +68,7 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .status import RunStatus
 
 __version__ = "0.1.0"
 
@@ -104,6 +105,7 @@ __all__ = [
     "RunInfo",
     "RunNotFoundError",
     "RunStateError",
+    "RunStatus",
     "SerializationError",
     "Sleep",
     "SleepUntil",
