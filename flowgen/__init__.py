@@ -72,6 +72,7 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .status import RunStatus
 
 __version__ = "0.1.0"
 
@@ -111,6 +112,7 @@ __all__ = [
     "RunInfo",
     "RunNotFoundError",
     "RunStateError",
+    "RunStatus",
     "SerializationError",
     "Sleep",
     "SleepUntil",

@@ -48,8 +48,8 @@ class RunInfo:
     """A snapshot of a run.
 
     Attributes:
-        status: ``queued``, ``running``, ``waiting``, ``paused``, ``compensating``, ``completed``,
-            ``failed`` or ``cancelled``.
+        status: a :class:`~flowgen.RunStatus` (a ``str``: ``queued``, ``running``, ``waiting``,
+            ``paused``, ``compensating``, ``completed``, ``failed`` or ``cancelled``).
         output: the workflow's return value once completed.
         error: the error a failed run ended with.
         waiting_for: the event types a waiting run is parked on.
@@ -67,7 +67,7 @@ class RunInfo:
 
     run_id: str
     workflow: str
-    status: str
+    status: RunStatus
     created: datetime
     updated: datetime
     finished: datetime | None = None

@@ -42,7 +42,8 @@ from .runtime import Runtime, Settings, encode_call, fingerprint
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
 from .status import RunStatus
-from .stores.base import NewRun, Reason, RunRecord, Store, store_error
+from .stores.base import NewRun, RunRecord, Store
+from .stores.failures import Reason, store_error
 from .urls import DEFAULT_URL, open_backend, resolve_url, sqlite_path
 from .validation import check_count, check_seconds
 

@@ -30,7 +30,6 @@ from .base import (
     NewRun,
     Operation,
     Park,
-    Reason,
     RunRecord,
     SendResult,
     SetOpen,
@@ -39,9 +38,9 @@ from .base import (
     StartAttempt,
     WriteBranch,
     ready_cutoff,
-    store_error,
     unknown_operation,
 )
+from .failures import Reason, store_error
 
 
 class Tx(Protocol):

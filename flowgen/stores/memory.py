@@ -19,7 +19,8 @@ import attrs
 
 from ..journal import Entry
 from ..status import RunStatus
-from .base import InboxEvent, Reason, RunRecord, store_error
+from .base import InboxEvent, RunRecord
+from .failures import Reason, store_error
 from .transactional import TransactionalStore
 
 

@@ -76,7 +76,6 @@ from .base import (
     NewRun,
     Operation,
     Park,
-    Reason,
     RunRecord,
     SendResult,
     SetOpen,
@@ -86,9 +85,9 @@ from .base import (
     Store,
     WriteBranch,
     ready_cutoff,
-    store_error,
     unknown_operation,
 )
+from .failures import Reason, store_error
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
 """Shared compact encoder (``json.dumps`` with options builds one per call)."""

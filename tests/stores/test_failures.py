@@ -13,7 +13,8 @@ import pytest
 
 from flowgen.errors import RunFinishedError, RunNotFoundError, RunStateError
 from flowgen.status import RunStatus
-from flowgen.stores.base import Commit, Finish, Reason, Store, store_error
+from flowgen.stores.base import Commit, Finish, Store
+from flowgen.stores.failures import Reason, store_error
 
 from .support import GRACE, TTL, T, change, created, started
 

@@ -19,7 +19,8 @@ import redis
 from flowgen.journal import OpenEntry
 from flowgen.status import FINISHED, RunStatus
 from flowgen.stores import base
-from flowgen.stores.base import CONTROL_ACTIONS, Operation, Reason
+from flowgen.stores.base import CONTROL_ACTIONS, Operation
+from flowgen.stores.failures import Reason
 from flowgen.stores.redis import SCRIPTS, RedisStore
 
 LUA = resources.files("flowgen.stores").joinpath("lua")
