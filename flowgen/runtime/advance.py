@@ -221,7 +221,13 @@ class Advance(AdvanceState):
         for key in resolved.drop_branches:
             self.branch_writes[key] = None
         for child in resolved.cancel_children:
-            self.after_commit.append(functools.partial(self._cancel_loser, child))
+            # Requested now, before the commit that journals the resolution, not after it: a
+            # request made after that commit was lost for good when it failed or the process
+            # died in between (the parent was finished and nothing asked again), leaving the
+            # loser waiting forever. Requested first, a failure fails this advance instead
+            # (the parent stays ready, the next advance resolves again and asks again);
+            # asking twice is a no-op.
+            self._cancel_loser(child)
         for event_type, event_id in resolved.consume:
             self.consume.append((event_type, event_id))
             self.inbox.take(event_type, event_id)
@@ -259,7 +265,8 @@ class Advance(AdvanceState):
         self.ran = FinishedAttempt(action, result, self.now)
 
     def _cancel_loser(self, child_id: str) -> None:
-        """Cancel a child run that lost an ``any_of`` (or was abandoned by a failed ``all_of``)."""
+        """Cancel a child run that lost an ``any_of`` (or was abandoned by a failed ``all_of``);
+        one that already finished is left as it is."""
         try:
             self.rt.request_control(child_id, "cancel")
         except RunFinishedError:
