@@ -16,7 +16,7 @@ from .combinators import LeafResult, resolve
 from .commands import AllOf, AnyOf, Sleep, SleepUntil, WaitForEvent, member_path
 from .errors import CancelledError, NonDeterminismError, SerializationError, TamperedDataError
 from .interpreter import Outcome, Recorded
-from .journal import Entry, LeafOutcome, LeafState
+from .journal import MALFORMED, Entry, LeafOutcome, LeafState
 from .serialization import Serializer, where
 from .status import RunStatus
 from .stores.base import RunRecord
@@ -119,7 +119,17 @@ def decode_entry(serializer: Serializer, run_id: str, generation: int, entry: En
 
 
 def recorded(serializer: Serializer, run_id: str, generation: int, entry: Entry) -> Recorded:
-    """Wrap a closed entry for :meth:`flowgen.interpreter.Replayer.replay`."""
+    """Wrap a closed entry for :meth:`flowgen.interpreter.Replayer.replay`.
+
+    Raises:
+        SerializationError: the stored entry was not a journal entry (:func:`flowgen.journal.read_entry`).
+    """
+    if entry.kind == MALFORMED:
+        problem = (entry.error or {}).get("problem", "")
+        raise SerializationError(
+            f"the journal entry at position {entry.position} of run {run_id!r} is malformed ({problem}); "
+            "it was altered in the store, so the run is failed rather than replayed on it"
+        )
     return Recorded(
         entry.position,
         entry.kind,

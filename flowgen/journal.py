@@ -263,3 +263,33 @@ class Entry:
     @classmethod
     def from_json(cls, text: str | bytes) -> Entry:
         return cls.from_dict(json.loads(text))
+
+
+MALFORMED = "malformed"
+"""The kind of a stand-in for a stored journal entry that is not an entry (see :func:`read_entry`)."""
+
+
+def read_entry(text: str | bytes, position: int) -> Entry:
+    """Parse the stored entry at ``position``; a stand-in of kind :data:`MALFORMED` if it is not one.
+
+    Stores read journals before the runtime holds the run, so a store cannot fail the run there.
+    The stand-in carries what is wrong; replay refuses it with a ``SerializationError`` naming the
+    position, which fails the run cleanly instead of leaving it to be retried for ever.
+    """
+    try:
+        entry = Entry.from_json(text)
+        well_formed = (
+            type(entry.position) is int
+            and entry.position == position
+            and isinstance(entry.kind, str)
+            and isinstance(entry.name, str)
+            and type(entry.ok) is bool
+            and (entry.value is None or isinstance(entry.value, str))
+            and (entry.error is None or isinstance(entry.error, dict))
+        )
+        if well_formed:
+            return entry
+        problem = "its fields do not have the shape of a journal entry"
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        problem = f"{type(error).__name__}: {error}"
+    return Entry(position, MALFORMED, MALFORMED, False, error={"problem": problem[:500]})

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from ..journal import Entry
+from ..journal import Entry, read_entry
 from ..status import RunStatus
 from .base import InboxEvent, RunRecord
 from .failures import Reason, store_error
@@ -69,7 +69,8 @@ class _MemoryTx:
         self.s.journals[run_id].extend(entry.to_json() for entry in entries)
 
     def journal_read(self, run_id: str, offset: int) -> list[Entry]:
-        return [Entry.from_json(text) for text in self.s.journals.get(run_id, [])[offset:]]
+        texts = self.s.journals.get(run_id, [])[offset:]
+        return [read_entry(text, offset + index) for index, text in enumerate(texts)]
 
     def inbox_push(self, run_id: str, event_type: str, event: InboxEvent) -> None:
         self.s.inboxes[run_id][event_type].append(event)

@@ -60,7 +60,7 @@ from ..errors import (
     CommitRefusedError,
     StoreUnavailableError,
 )
-from ..journal import Entry, OpenEntry
+from ..journal import Entry, OpenEntry, read_entry
 from ..status import FINISHED, RunStatus
 from .base import (
     CONTROL_ACTIONS,
@@ -343,7 +343,8 @@ class RedisStore(Store):
         return [RunRecord.from_fields(fields) for fields in pipe.execute() if fields]
 
     def read_journal(self, run_id: str, offset: int = 0) -> list[Entry]:
-        return [Entry.from_json(text) for text in self.client.lrange(self.key(run_id, "journal"), offset, -1)]
+        texts = self.client.lrange(self.key(run_id, "journal"), offset, -1)
+        return [read_entry(text, offset + index) for index, text in enumerate(texts)]
 
     # -- advancing --------------------------------------------------------------------------
 
@@ -363,7 +364,7 @@ class RedisStore(Store):
         return Snapshot(
             run=record,
             epoch=record.epoch,
-            journal=[Entry.from_json(text) for text in reply[2]],
+            journal=[read_entry(text, offset + index) for index, text in enumerate(reply[2])],
             open=OpenEntry.from_json(record.open) if record.open else None,
             branches=assemble_branches(_pairs(reply[3])),
             inbox=inbox,
@@ -390,7 +391,11 @@ class RedisStore(Store):
             for event_type, items in zip(counts, replies[2 : 2 + len(counts)], strict=True)
             if items
         }
-        journal = [Entry.from_json(text) for text in replies[-1]] if offset is not None else []
+        journal = (
+            [read_entry(text, offset + index) for index, text in enumerate(replies[-1])]
+            if offset is not None
+            else []
+        )
         return Snapshot(
             run=record,
             epoch=0,

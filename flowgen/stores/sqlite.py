@@ -65,7 +65,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ConfigurationError, StoreUnavailableError
-from ..journal import Entry
+from ..journal import Entry, read_entry
 from ..status import FINISHED, STORED, RunStatus
 from . import logic
 from .base import InboxEvent, RunRecord, ready_cutoff
@@ -293,9 +293,9 @@ class _SQLiteTx:
 
     def journal_read(self, run_id: str, offset: int) -> list[Entry]:
         rows = self.conn.execute(
-            "SELECT entry FROM journal WHERE run_id = ? AND seq >= ? ORDER BY seq", (run_id, offset)
+            "SELECT seq, entry FROM journal WHERE run_id = ? AND seq >= ? ORDER BY seq", (run_id, offset)
         ).fetchall()
-        return [Entry.from_json(text) for (text,) in rows]
+        return [read_entry(text, seq) for (seq, text) in rows]
 
     def inbox_push(self, run_id: str, event_type: str, event: InboxEvent) -> None:
         self.conn.execute(

@@ -77,3 +77,21 @@ def test_malformed_run_arguments_fail_the_run(engine_on_redis: EngineFactory, cl
     error = failure(run, timeout=15)
     assert isinstance(error, flowgen.SerializationError), repr(error)
     assert "arguments" in str(error)
+
+
+@pytest.mark.parametrize(
+    "text", ["{not json", '{"pos": 1}', '["a", "list"]', '{"pos": 1, "kind": "step", "name": 5, "ok": "yes"}']
+)
+def test_a_journal_entry_that_is_not_an_entry_fails_the_run_naming_the_position(
+    engine_on_redis: EngineFactory, client: redis.Redis, text: str
+) -> None:
+    """A Redis writer who replaces a whole entry (not only its value) does not leave the run stuck."""
+    engine = engine_on_redis()
+    run = engine.start(apps.guarded, "o", run_id=f"not-an-entry-{abs(hash(text))}")
+    wait_status(run, "waiting")
+    client.lset(run_key(run.run_id, "journal"), 1, text)
+    run.send_event("go")
+    error = failure(run, timeout=15)
+    assert isinstance(error, flowgen.SerializationError), repr(error)
+    assert "journal entry" in str(error) and "position 1" in str(error)
+    assert apps.executions["charge"] == 0
