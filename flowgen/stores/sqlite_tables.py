@@ -1,0 +1,356 @@
+"""The SQLite store's tables: the schema, how a run record maps to a row, and the
+transaction's operations on them (:class:`SQLiteTx`, the :class:`~flowgen.stores.logic.Tx` of
+:class:`~flowgen.stores.sqlite.SQLiteStore`). The schema is described in :mod:`flowgen.stores.sqlite`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from ..journal import Entry, read_entry
+from ..status import FINISHED, STORED
+from .base import InboxEvent, RunRecord
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id           TEXT PRIMARY KEY,
+    workflow         TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    created          REAL NOT NULL,
+    updated          REAL NOT NULL,
+    finished         REAL,
+    expires          REAL,
+    args             TEXT NOT NULL,
+    fingerprint      TEXT NOT NULL,
+    output           TEXT,
+    error            TEXT,
+    parent           TEXT,
+    generation       INTEGER NOT NULL DEFAULT 0,
+    epoch            INTEGER NOT NULL DEFAULT 0,
+    owner            TEXT NOT NULL DEFAULT '',
+    lease_until      REAL NOT NULL DEFAULT 0,
+    signals          INTEGER NOT NULL DEFAULT 0,
+    waiting          TEXT NOT NULL DEFAULT '[]',
+    journal_length   INTEGER NOT NULL DEFAULT 0,
+    pause_requested  INTEGER NOT NULL DEFAULT 0,
+    cancel_requested TEXT NOT NULL DEFAULT '',
+    open_entry       TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow, created, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_workflow_status ON runs (workflow, status, created, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_expiry ON runs (expires) WHERE expires IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS journal (
+    run_id TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    entry  TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS inbox (
+    seq        INTEGER PRIMARY KEY,
+    run_id     TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    sent       REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS inbox_by_type ON inbox (run_id, event_type, seq);
+
+CREATE TABLE IF NOT EXISTS seen (
+    run_id   TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (run_id, event_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS branches (
+    run_id TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS timers (
+    run_id TEXT PRIMARY KEY,
+    due    REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS timers_by_due ON timers (due, run_id);
+
+CREATE TABLE IF NOT EXISTS ready (
+    run_id TEXT PRIMARY KEY,
+    score  REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ready_by_score ON ready (score, run_id);
+
+CREATE TABLE IF NOT EXISTS leases (
+    run_id   TEXT PRIMARY KEY,
+    check_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS leases_by_check ON leases (check_at, run_id);
+
+CREATE TABLE IF NOT EXISTS children (
+    run_id TEXT NOT NULL,
+    child  TEXT NOT NULL,
+    PRIMARY KEY (run_id, child)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS history (
+    seq      INTEGER PRIMARY KEY,
+    run_id   TEXT NOT NULL,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_by_run ON history (run_id, seq);
+"""
+
+RUN_COLUMNS = (
+    "run_id",
+    "workflow",
+    "status",
+    "created",
+    "updated",
+    "finished",
+    "expires",
+    "args",
+    "fingerprint",
+    "output",
+    "error",
+    "parent",
+    "generation",
+    "epoch",
+    "owner",
+    "lease_until",
+    "signals",
+    "waiting",
+    "journal_length",
+    "pause_requested",
+    "cancel_requested",
+    "open_entry",
+)
+SELECT_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+INSERT_RUN = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)})"
+UPDATE_RUN = f"UPDATE runs SET {', '.join(f'{c} = ?' for c in RUN_COLUMNS[1:])} WHERE run_id = ?"
+TABLES_OF_A_RUN = (
+    "journal",
+    "inbox",
+    "seen",
+    "branches",
+    "timers",
+    "ready",
+    "leases",
+    "children",
+    "history",
+    "runs",
+)
+
+SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def record_from_row(row: Sequence[Any]) -> RunRecord:
+    data = dict(zip(RUN_COLUMNS, row, strict=True))
+    return RunRecord(
+        run_id=data["run_id"],
+        workflow=data["workflow"],
+        status=STORED[data["status"]],
+        created=data["created"],
+        updated=data["updated"],
+        args=data["args"],
+        fingerprint=data["fingerprint"],
+        output=data["output"],
+        error=json.loads(data["error"]) if data["error"] else None,
+        parent=data["parent"] or None,
+        generation=data["generation"],
+        epoch=data["epoch"],
+        owner=data["owner"],
+        lease_until=data["lease_until"],
+        signals=data["signals"],
+        waiting=tuple(json.loads(data["waiting"])),
+        journal_length=data["journal_length"],
+        pause_requested=bool(data["pause_requested"]),
+        cancel_requested=data["cancel_requested"],
+        finished=data["finished"],
+        open=data["open_entry"],
+    )
+
+
+class SQLiteTx:
+    """:class:`logic.Tx` over the tables, on a connection inside an open transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, retention: float | None) -> None:
+        self.conn = conn
+        self.retention = retention
+        self.finished = False
+
+    def get_meta(self, run_id: str) -> RunRecord | None:
+        row = self.conn.execute(f"{SELECT_RUN} WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else record_from_row(row)
+
+    def put_meta(self, record: RunRecord, old_status: str | None) -> None:
+        expires = None
+        if record.status in FINISHED and record.finished is not None and self.retention is not None:
+            expires = record.finished + self.retention
+        values = (
+            record.workflow,
+            record.status,
+            record.created,
+            record.updated,
+            record.finished,
+            expires,
+            record.args,
+            record.fingerprint,
+            record.output,
+            json.dumps(record.error) if record.error is not None else None,
+            record.parent,
+            record.generation,
+            record.epoch,
+            record.owner,
+            record.lease_until,
+            record.signals,
+            json.dumps(list(record.waiting)),
+            record.journal_length,
+            int(record.pause_requested),
+            record.cancel_requested,
+            record.open,
+        )
+        if old_status is None:
+            self.conn.execute(INSERT_RUN, (record.run_id, *values))
+        else:
+            self.conn.execute(UPDATE_RUN, (*values, record.run_id))
+
+    def journal_append(self, run_id: str, entries: Sequence[Entry]) -> None:
+        (start,) = self.conn.execute(
+            "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        self.conn.executemany(
+            "INSERT INTO journal (run_id, seq, entry) VALUES (?, ?, ?)",
+            [(run_id, start + index, entry.to_json()) for index, entry in enumerate(entries)],
+        )
+
+    def journal_read(self, run_id: str, offset: int) -> list[Entry]:
+        rows = self.conn.execute(
+            "SELECT seq, entry FROM journal WHERE run_id = ? AND seq >= ? ORDER BY seq", (run_id, offset)
+        ).fetchall()
+        return [read_entry(text, seq) for (seq, text) in rows]
+
+    def inbox_push(self, run_id: str, event_type: str, event: InboxEvent) -> None:
+        self.conn.execute(
+            "INSERT INTO inbox (run_id, event_type, event_id, payload, sent) VALUES (?, ?, ?, ?, ?)",
+            (run_id, event_type, event.id, event.payload, event.sent),
+        )
+
+    def inbox_peek(self, run_id: str, event_type: str, count: int) -> list[InboxEvent]:
+        rows = self.conn.execute(
+            "SELECT event_id, payload, sent FROM inbox WHERE run_id = ? AND event_type = ? "
+            "ORDER BY seq LIMIT ?",
+            (run_id, event_type, count),
+        ).fetchall()
+        return [InboxEvent(event_id, payload, sent) for event_id, payload, sent in rows]
+
+    def inbox_pop(self, run_id: str, event_type: str) -> None:
+        self.conn.execute(
+            "DELETE FROM inbox WHERE seq = "
+            "(SELECT seq FROM inbox WHERE run_id = ? AND event_type = ? ORDER BY seq LIMIT 1)",
+            (run_id, event_type),
+        )
+
+    def event_seen(self, run_id: str, event_id: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM seen WHERE run_id = ? AND event_id = ?", (run_id, event_id)
+        ).fetchone()
+        return row is not None
+
+    def mark_event_seen(self, run_id: str, event_id: str) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO seen (run_id, event_id) VALUES (?, ?)", (run_id, event_id))
+
+    def branches(self, run_id: str) -> dict[str, dict[str, Any]]:
+        rows = self.conn.execute("SELECT key, record FROM branches WHERE run_id = ?", (run_id,)).fetchall()
+        return {key: json.loads(record) for key, record in rows}
+
+    def set_branch(self, run_id: str, key: str, record: dict[str, Any] | None) -> None:
+        if record is None:
+            self.conn.execute("DELETE FROM branches WHERE run_id = ? AND key = ?", (run_id, key))
+        else:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO branches (run_id, key, record) VALUES (?, ?, ?)",
+                (run_id, key, json.dumps(record, separators=(",", ":"))),
+            )
+
+    def set_timer(self, run_id: str, due: float | None) -> None:
+        if due is None:
+            self.conn.execute("DELETE FROM timers WHERE run_id = ?", (run_id,))
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO timers (run_id, due) VALUES (?, ?)", (run_id, due))
+
+    def due_timers(self, now: float, limit: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT run_id FROM timers WHERE due <= ? ORDER BY due, run_id LIMIT ?", (now, limit)
+        ).fetchall()
+        return [run_id for (run_id,) in rows]
+
+    def set_ready(self, run_id: str, score: float | None) -> None:
+        if score is None:
+            self.conn.execute("DELETE FROM ready WHERE run_id = ?", (run_id,))
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO ready (run_id, score) VALUES (?, ?)", (run_id, score))
+
+    def ready_before(self, now: float, limit: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT run_id FROM ready WHERE score <= ? ORDER BY score, run_id LIMIT ?", (now, limit)
+        ).fetchall()
+        return [run_id for (run_id,) in rows]
+
+    def set_lease_check(self, run_id: str, at: float | None) -> None:
+        if at is None:
+            self.conn.execute("DELETE FROM leases WHERE run_id = ?", (run_id,))
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO leases (run_id, check_at) VALUES (?, ?)", (run_id, at))
+
+    def lease_checks_before(self, now: float, limit: int) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT run_id FROM leases WHERE check_at <= ? ORDER BY check_at, run_id LIMIT ?", (now, limit)
+        ).fetchall()
+        return [run_id for (run_id,) in rows]
+
+    def clear_scratch(self, run_id: str) -> None:
+        self.conn.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
+        self.conn.execute("DELETE FROM branches WHERE run_id = ?", (run_id,))
+
+    def journal_truncate(self, run_id: str, length: int) -> None:
+        self.conn.execute("DELETE FROM journal WHERE run_id = ? AND seq >= ?", (run_id, length))
+
+    def add_child(self, parent_id: str, child_id: str) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO children (run_id, child) VALUES (?, ?)", (parent_id, child_id)
+        )
+
+    def children(self, run_id: str) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT child FROM children WHERE run_id = ? ORDER BY child", (run_id,)
+        ).fetchall()
+        return [child for (child,) in rows]
+
+    def history_push(self, run_id: str, document: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO history (run_id, document) VALUES (?, ?)",
+            (run_id, json.dumps(document, separators=(",", ":"))),
+        )
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT document FROM history WHERE run_id = ? ORDER BY seq", (run_id,)
+        ).fetchall()
+        return [json.loads(document) for (document,) in rows]
+
+    def clear_inbox(self, run_id: str) -> None:
+        self.conn.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
+
+    def notify_finished(self, run_id: str) -> None:
+        # Waiters are woken after COMMIT (see SQLiteStore._write): before it they would read
+        # the old row.
+        self.finished = True
