@@ -67,30 +67,17 @@ from .base import (
     AppendEntries,
     Commit,
     CommitResult,
-    ConsumeEvent,
     ControlResult,
-    DeliverCancel,
-    Finish,
     InboxEvent,
-    NewGeneration,
     NewRun,
-    Operation,
-    Park,
     RunRecord,
     SendResult,
-    SetOpen,
-    SetStatus,
     Snapshot,
-    StartAttempt,
     Store,
-    WriteBranch,
     ready_cutoff,
-    unknown_operation,
 )
 from .failures import Reason, store_error
-
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
-"""Shared compact encoder (``json.dumps`` with options builds one per call)."""
+from .redis_wire import COMPACT, assemble_branches, encode_operation, flatten, num, pairs, text
 
 _TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
 """Error replies a later attempt of the same commit may not get (Redis full, or a replica);
@@ -141,37 +128,6 @@ def _location(client: redis.Redis) -> str:
     if "path" in options:
         return f"unix://{options['path']} (db {options.get('db', 0)})"
     return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}/{options.get('db', 0)}"
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _pairs(flat: Sequence[Any]) -> dict[str, str]:
-    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
-
-
-def _num(value: float) -> str:
-    return repr(float(value))
-
-
-def assemble_branches(fields: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Turn the branches hash (record plus ``|s``, ``|hb``, ``|started``, ``|r`` fields) into dicts."""
-    branches: dict[str, dict[str, Any]] = {}
-    for field, value in fields.items():
-        if "|" not in field:
-            branches.setdefault(field, {}).update(json.loads(value))
-    for field, value in fields.items():
-        key, sep, part = field.partition("|")
-        if not sep or key not in branches:
-            continue
-        if part == "s":
-            branches[key]["s"] = int(value)
-        elif part in ("hb", "started"):
-            branches[key][part] = float(value)
-        elif part == "r":
-            branches[key]["r"] = json.loads(value)
-    return branches
 
 
 UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
@@ -303,7 +259,7 @@ class RedisStore(Store):
     def create_runs(self, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
         if not runs:
             return []
-        args: list[Any] = [_num(now), _num(now + grace)]
+        args: list[Any] = [num(now), num(now + grace)]
         for run in runs:
             args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or ""]
         replies = self._run("create", *args)
@@ -312,7 +268,7 @@ class RedisStore(Store):
             if reply == 1:
                 results.append((True, run.queued_record(now)))
             else:
-                results.append((False, RunRecord.from_fields(_pairs(reply))))
+                results.append((False, RunRecord.from_fields(pairs(reply))))
         return results
 
     def get_run(self, run_id: str) -> RunRecord | None:
@@ -336,7 +292,7 @@ class RedisStore(Store):
         else:
             index = f"{self.prefix}:runs"
         last = -1 if limit is None else offset + limit - 1
-        ids = [_text(i) for i in self.client.zrevrange(index, offset, last)]
+        ids = [text(i) for i in self.client.zrevrange(index, offset, last)]
         pipe = self.client.pipeline(transaction=False)
         for run_id in ids:
             pipe.hgetall(self.key(run_id, "meta"))
@@ -349,16 +305,16 @@ class RedisStore(Store):
     # -- advancing --------------------------------------------------------------------------
 
     def acquire(self, run_id: str, owner: str, ttl: float, now: float, offset: int = 0) -> Snapshot | None:
-        reply = self._run("acquire", run_id, owner, _num(now), _num(now + ttl), offset)
-        status = _text(reply[0])
+        reply = self._run("acquire", run_id, owner, num(now), num(now + ttl), offset)
+        status = text(reply[0])
         if status == Reason.MISSING:
             raise store_error(status, run_id)
         if status != "ok":
             return None
-        record = RunRecord.from_fields(_pairs(reply[1]))
+        record = RunRecord.from_fields(pairs(reply[1]))
         inbox_flat = reply[4]
         inbox = {
-            _text(inbox_flat[i]): [InboxEvent.from_json(item) for item in inbox_flat[i + 1]]
+            text(inbox_flat[i]): [InboxEvent.from_json(item) for item in inbox_flat[i + 1]]
             for i in range(0, len(inbox_flat), 2)
         }
         return Snapshot(
@@ -366,7 +322,7 @@ class RedisStore(Store):
             epoch=record.epoch,
             journal=[read_entry(text, offset + index) for index, text in enumerate(reply[2])],
             open=OpenEntry.from_json(record.open) if record.open else None,
-            branches=assemble_branches(_pairs(reply[3])),
+            branches=assemble_branches(pairs(reply[3])),
             inbox=inbox,
             interrupted=bool(int(reply[5])),
         )
@@ -401,20 +357,21 @@ class RedisStore(Store):
             epoch=0,
             journal=journal,
             open=OpenEntry.from_json(record.open) if record.open else None,
-            branches=assemble_branches(_pairs(_flatten(replies[1]))),
+            branches=assemble_branches(pairs(flatten(replies[1]))),
             inbox=inbox,
         )
 
     def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
+        expiry = self._expiry(now)
         change = {
             "epoch": commit.epoch,
             "pos": commit.position,
-            "now": _num(now),
-            "ready_score": _num(now + grace),
-            "ops": [self._encode(operation, now) for operation in commit.operations],
+            "now": num(now),
+            "ready_score": num(now + grace),
+            "ops": [encode_operation(operation, expiry) for operation in commit.operations],
         }
         try:
-            reply = self._run("commit", commit.run_id, _COMPACT.encode(change))
+            reply = self._run("commit", commit.run_id, COMPACT.encode(change))
         except redis.ResponseError as error:
             if isinstance(error, _TRANSIENT_REFUSALS):
                 raise  # the run stays ready and is retried once Redis accepts writes again
@@ -423,53 +380,21 @@ class RedisStore(Store):
                 f"Redis refused the commit of run {commit.run_id!r} at position {commit.position} "
                 f"({appended} new journal entries): {error}"
             ) from error
-        ok, reason, parked, woken = int(reply[0]), _text(reply[1]), int(reply[2]), _text(reply[3])
+        ok, reason, parked, woken = int(reply[0]), text(reply[1]), int(reply[2]), text(reply[3])
         if reason == Reason.MISSING:
             raise store_error(reason, commit.run_id)
         flags: dict[str, Any] = {}
         if len(reply) > 4:
             flags = {
-                "pause_requested": bool(_text(reply[4])),
-                "cancel_requested": _text(reply[5]),
+                "pause_requested": bool(text(reply[4])),
+                "cancel_requested": text(reply[5]),
                 "held": bool(int(reply[6])),
             }
         return CommitResult(bool(ok), reason, bool(parked), (woken,) if woken else (), **flags)
 
     def _expiry(self, now: float) -> list[Any]:
         """``[retention, expire_at]`` for a run finishing at ``now``, or ``[]`` if runs are kept forever."""
-        return [] if self.retention is None else [self.retention, _num(now + self.retention)]
-
-    def _encode(self, op: Operation, now: float) -> list[Any]:
-        """One operation as ``[kind, arguments...]``, the form lua/commit.lua applies."""
-        # the most frequent first: this runs at every step boundary
-        if isinstance(op, AppendEntries):
-            return ["append", [entry.to_json() for entry in op.entries]]
-        if isinstance(op, StartAttempt):
-            return ["start_attempt", op.entry.to_json()]
-        if isinstance(op, SetOpen):
-            return ["open", op.entry.to_json() if op.entry is not None else False]
-        if isinstance(op, Park):
-            timer = _num(op.timer) if op.timer is not None else False
-            return ["park", op.signals, _COMPACT.encode(list(op.waiting)), op.status.value, timer]
-        if isinstance(op, Finish):
-            return [
-                "finish",
-                op.status.value,
-                op.output if op.output is not None else False,
-                _COMPACT.encode(op.error) if op.error is not None else False,
-                *self._expiry(now),
-            ]
-        if isinstance(op, ConsumeEvent):
-            return ["consume", op.event_type, op.event_id]
-        if isinstance(op, WriteBranch):
-            return ["branch", op.key, _COMPACT.encode(op.record) if op.record is not None else False]
-        if isinstance(op, SetStatus):
-            return ["status", op.status.value]
-        if isinstance(op, DeliverCancel):
-            return ["deliver_cancel"]
-        if isinstance(op, NewGeneration):
-            return ["new_generation", op.args]
-        return unknown_operation(op)
+        return [] if self.retention is None else [self.retention, num(now + self.retention)]
 
     def release(self, run_id: str, epoch: int) -> None:
         self._run("release", run_id, str(epoch))
@@ -477,10 +402,10 @@ class RedisStore(Store):
     def renew(self, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> list[str]:
         if not leases:
             return []
-        args: list[Any] = [_num(now + ttl)]
+        args: list[Any] = [num(now + ttl)]
         for run_id, epoch in leases:
             args += [run_id, str(epoch)]
-        return [_text(run_id) for run_id in self._run("renew", *args)]
+        return [text(run_id) for run_id in self._run("renew", *args)]
 
     # -- events, timers, reconciliation -----------------------------------------------------
 
@@ -488,13 +413,13 @@ class RedisStore(Store):
         self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
     ) -> SendResult:
         event = InboxEvent(event_id, payload, now).to_json()
-        reply = self._run("send_event", run_id, event_type, event, event_id, _num(now + grace))
-        status = _text(reply[0])
+        reply = self._run("send_event", run_id, event_type, event, event_id, num(now + grace))
+        status = text(reply[0])
         if status in (Reason.MISSING, Reason.FINISHED):
             raise store_error(
                 status,
                 run_id,
-                status=_text(reply[-1]),
+                status=text(reply[-1]),
                 consequence=f"the event {event_type!r} was not delivered",
             )
         if status == "duplicate":
@@ -502,26 +427,26 @@ class RedisStore(Store):
         return SendResult(True, bool(int(reply[1])))
 
     def claim_due_timers(self, now: float, limit: int, grace: float) -> list[str]:
-        return [_text(r) for r in self._run("claim_timers", _num(now), limit, _num(now + grace))]
+        return [text(r) for r in self._run("claim_timers", num(now), limit, num(now + grace))]
 
     def next_timer(self) -> float | None:
         first = self.client.zrange(f"{self.prefix}:timers", 0, 0, withscores=True)
         return float(first[0][1]) if first else None
 
     def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
-        cutoff = _num(ready_cutoff(now, backlog))
-        return [_text(r) for r in self._run("reconcile", _num(now), limit, _num(now + grace), cutoff)]
+        cutoff = num(ready_cutoff(now, backlog))
+        return [text(r) for r in self._run("reconcile", num(now), limit, num(now + grace), cutoff)]
 
     def sweep(self, now: float, limit: int = 1000) -> int:
         """Remove runs whose retention ended from the indexes; returns how many were looked at."""
-        return int(self._run("sweep", _num(now), limit))
+        return int(self._run("sweep", num(now), limit))
 
     # -- parallel steps ---------------------------------------------------------------------
 
     def branch_begin(
         self, run_id: str, key: str, attempt: int, ttl: float, now: float
     ) -> dict[str, Any] | None:
-        reply = self._run("branch_begin", run_id, key, attempt, _num(now + ttl), _num(now))
+        reply = self._run("branch_begin", run_id, key, attempt, num(now + ttl), num(now))
         return json.loads(reply) if reply else None
 
     def branch_finish(
@@ -533,14 +458,14 @@ class RedisStore(Store):
             key,
             attempt,
             json.dumps(outcome, separators=(",", ":")),
-            _num(now + grace),
+            num(now + grace),
         )
         return bool(int(reply))
 
     def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
         if not branches:
             return
-        args: list[Any] = [_num(now + ttl)]
+        args: list[Any] = [num(now + ttl)]
         for run_id, key, attempt in branches:
             args += [run_id, key, str(attempt)]
         self._run("renew_branches", *args)
@@ -578,17 +503,17 @@ class RedisStore(Store):
             "control",
             run_id,
             action,
-            _num(now),
-            _num(now + grace),
+            num(now),
+            num(now + grace),
             json.dumps(terminated),
             *self._expiry(now),
         )
-        status = _text(reply[0])
+        status = text(reply[0])
         if status != "ok":
-            raise store_error(status, run_id, status=_text(reply[-1]), consequence=f"it cannot {action}")
-        woken = _text(reply[4])
+            raise store_error(status, run_id, status=text(reply[-1]), consequence=f"it cannot {action}")
+        woken = text(reply[4])
         return ControlResult(
-            RunStatus(_text(reply[1])), RunStatus(_text(reply[2])), bool(int(reply[3])), woken or None
+            RunStatus(text(reply[1])), RunStatus(text(reply[2])), bool(int(reply[3])), woken or None
         )
 
     def reset(
@@ -597,21 +522,21 @@ class RedisStore(Store):
         if mode not in ("restart", "retry"):
             raise ValueError(f"unknown reset mode {mode!r}")
         reply = self._run(
-            "reset", run_id, mode, _num(now), _num(now + grace), "" if truncate_to is None else truncate_to
+            "reset", run_id, mode, num(now), num(now + grace), "" if truncate_to is None else truncate_to
         )
-        status = _text(reply[0])
+        status = text(reply[0])
         if status != "ok":
-            raise store_error(status, run_id, status=_text(reply[-1]))
-        return RunRecord.from_fields(_pairs(reply[1]))
+            raise store_error(status, run_id, status=text(reply[-1]))
+        return RunRecord.from_fields(pairs(reply[1]))
 
     def children(self, run_id: str) -> list[str]:
-        return sorted(_text(child) for child in self.client.smembers(self.key(run_id, "children")))
+        return sorted(text(child) for child in self.client.smembers(self.key(run_id, "children")))
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
         return [json.loads(document) for document in self.client.lrange(self.key(run_id, "history"), 0, -1)]
 
     def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
-        types = [_text(t) for t in self.client.smembers(self.key(run_id, "inboxes"))]
+        types = [text(t) for t in self.client.smembers(self.key(run_id, "inboxes"))]
         pipe = self.client.pipeline(transaction=False)
         for event_type in types:
             pipe.lrange(self.key(run_id, f"inbox:{event_type}"), 0, -1)
@@ -625,10 +550,3 @@ class RedisStore(Store):
         for conn in list(self._connections):
             conn.disconnect()
         self.client.close()
-
-
-def _flatten(mapping: dict[Any, Any]) -> list[Any]:
-    flat: list[Any] = []
-    for key, value in mapping.items():
-        flat += [key, value]
-    return flat

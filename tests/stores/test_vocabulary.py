@@ -21,7 +21,8 @@ from flowgen.status import FINISHED, RunStatus
 from flowgen.stores import base
 from flowgen.stores.base import CONTROL_ACTIONS, Operation
 from flowgen.stores.failures import Reason
-from flowgen.stores.redis import SCRIPTS, RedisStore
+from flowgen.stores.redis import SCRIPTS
+from flowgen.stores.redis_wire import encode_operation
 
 LUA = resources.files("flowgen.stores").joinpath("lua")
 
@@ -94,11 +95,7 @@ def _samples() -> list[Operation]:
 
 
 def _operation_kinds() -> set[str]:
-    store = RedisStore("redis://127.0.0.1:1/0")  # encoding needs no connection
-    try:
-        return {store._encode(op, 0.0)[0] for op in _samples()}
-    finally:
-        store.close()
+    return {encode_operation(op, [])[0] for op in _samples()}
 
 
 def test_every_commit_operation_has_a_lua_branch_and_nothing_else_does() -> None:

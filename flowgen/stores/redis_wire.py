@@ -1,0 +1,106 @@
+"""How values cross to and from Redis: reply items as text, floats as exact text, the branches
+hash as records, and commit operations as the ``[kind, arguments...]`` arrays ``lua/commit.lua``
+applies. :mod:`flowgen.stores.redis` is the store; this module holds no state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .base import (
+    AppendEntries,
+    ConsumeEvent,
+    DeliverCancel,
+    Finish,
+    NewGeneration,
+    Operation,
+    Park,
+    SetOpen,
+    SetStatus,
+    StartAttempt,
+    WriteBranch,
+    unknown_operation,
+)
+
+COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""Shared compact encoder (``json.dumps`` with options builds one per call)."""
+
+
+def text(value: Any) -> str:
+    """A reply item as text (redis-py returns bytes)."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def pairs(flat: Sequence[Any]) -> dict[str, str]:
+    """A flat ``[field, value, ...]`` reply (``HGETALL``) as a dict of texts."""
+    return {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+def num(value: float) -> str:
+    """A float as exact text for a script argument (``repr`` round-trips)."""
+    return repr(float(value))
+
+
+def assemble_branches(fields: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Turn the branches hash (record plus ``|s``, ``|hb``, ``|started``, ``|r`` fields) into dicts."""
+    branches: dict[str, dict[str, Any]] = {}
+    for field, value in fields.items():
+        if "|" not in field:
+            branches.setdefault(field, {}).update(json.loads(value))
+    for field, value in fields.items():
+        key, sep, part = field.partition("|")
+        if not sep or key not in branches:
+            continue
+        if part == "s":
+            branches[key]["s"] = int(value)
+        elif part in ("hb", "started"):
+            branches[key][part] = float(value)
+        elif part == "r":
+            branches[key]["r"] = json.loads(value)
+    return branches
+
+
+def encode_operation(op: Operation, expiry: list[Any]) -> list[Any]:
+    """One commit operation as ``[kind, arguments...]``, the form lua/commit.lua applies.
+
+    ``expiry`` is ``[retention, expire_at]`` for a finishing run, or ``[]`` if runs are kept forever.
+    """
+    # the most frequent first: this runs at every step boundary
+    if isinstance(op, AppendEntries):
+        return ["append", [entry.to_json() for entry in op.entries]]
+    if isinstance(op, StartAttempt):
+        return ["start_attempt", op.entry.to_json()]
+    if isinstance(op, SetOpen):
+        return ["open", op.entry.to_json() if op.entry is not None else False]
+    if isinstance(op, Park):
+        timer = num(op.timer) if op.timer is not None else False
+        return ["park", op.signals, COMPACT.encode(list(op.waiting)), op.status.value, timer]
+    if isinstance(op, Finish):
+        return [
+            "finish",
+            op.status.value,
+            op.output if op.output is not None else False,
+            COMPACT.encode(op.error) if op.error is not None else False,
+            *expiry,
+        ]
+    if isinstance(op, ConsumeEvent):
+        return ["consume", op.event_type, op.event_id]
+    if isinstance(op, WriteBranch):
+        return ["branch", op.key, COMPACT.encode(op.record) if op.record is not None else False]
+    if isinstance(op, SetStatus):
+        return ["status", op.status.value]
+    if isinstance(op, DeliverCancel):
+        return ["deliver_cancel"]
+    if isinstance(op, NewGeneration):
+        return ["new_generation", op.args]
+    return unknown_operation(op)
+
+
+def flatten(mapping: dict[Any, Any]) -> list[Any]:
+    """A dict as a flat ``[key, value, ...]`` list (``HSET`` arguments)."""
+    flat: list[Any] = []
+    for key, value in mapping.items():
+        flat += [key, value]
+    return flat
