@@ -37,6 +37,7 @@ from .context import StepContext, step_context
 from .decorators import DEFAULT_RETRY, Registry, Retry, Step, Workflow, registry, step, workflow
 from .durations import parse_duration
 from .engine import Engine, StartManyResult
+from .limits import Limit, RateLimit, RateLimited, RunTimeoutError
 from .errors import (
     CancelledError,
     ChildWorkflowError,
@@ -105,7 +106,11 @@ __all__ = [
     "RegistrationError",
     "Registry",
     "ResultTimeoutError",
+    "Limit",
+    "RateLimit",
+    "RateLimited",
     "Retry",
+    "RunTimeoutError",
     "Run",
     "RunFinishedError",
     "RunIdConflictError",

@@ -19,6 +19,7 @@ from .allowlist import allow_module
 from .commands import StepCall
 from .durations import Duration, parse_duration
 from .errors import RegistrationError, StepNotFoundError, WorkflowNotFoundError
+from .limits import Limit, RateLimit, as_limits, as_rate_limit, check_priority, run_timeout
 from .names import check_queue_name, check_step_name, check_workflow_name
 
 Backoff = Literal["constant", "linear", "exponential"]
@@ -132,6 +133,8 @@ class Step:
         no_retry_on: Iterable[type[BaseException]] = (),
         compensate: Step | None = None,
         crash_limit: int = 3,
+        concurrency: Limit | list[Limit] | tuple[Limit, ...] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         if inspect.isgeneratorfunction(fn):
             raise TypeError(
@@ -155,6 +158,8 @@ class Step:
         self.no_retry_on = tuple(no_retry_on)
         self.compensate = compensate
         self.crash_limit = crash_limit
+        self.concurrency = as_limits(concurrency, f"@flowgen.step {self.name!r}")
+        self.rate_limit = as_rate_limit(rate_limit, f"@flowgen.step {self.name!r}")
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> StepCall:
@@ -167,7 +172,15 @@ class Step:
 class Workflow:
     """A generator function that yields commands; calling it returns its generator."""
 
-    def __init__(self, fn: Callable[..., Generator[Any, Any, Any]], *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Generator[Any, Any, Any]],
+        *,
+        name: str | None = None,
+        concurrency: Limit | list[Limit] | tuple[Limit, ...] | None = None,
+        timeout: Duration | None = None,
+        priority: int = 0,
+    ) -> None:
         if _is_async(fn):
             raise TypeError(
                 f"@flowgen.workflow needs a generator function (a plain def that yields commands); "
@@ -180,6 +193,9 @@ class Workflow:
             )
         self.fn = fn
         self.name = check_workflow_name(_default_name(fn) if name is None else name)
+        self.concurrency = as_limits(concurrency, f"@flowgen.workflow {self.name!r}")
+        self.timeout = run_timeout(timeout, f"@flowgen.workflow {self.name!r} timeout")
+        self.priority = check_priority(priority)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
@@ -269,6 +285,8 @@ def step(
     no_retry_on: Iterable[type[BaseException]] = (),
     compensate: Step | None = None,
     crash_limit: int = 3,
+    concurrency: Limit | list[Limit] | tuple[Limit, ...] | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> Callable[[F], Step]: ...
 
 
@@ -284,6 +302,10 @@ def step(fn: Any = None, **options: Any) -> Any:
         compensate: a step that undoes this one, run by saga compensation.
         crash_limit: how many times a worker may die during this step before it fails with
             ``StepCrashedError``.
+        concurrency: a :class:`~flowgen.Limit` (or a list) on attempts executing at once, across
+            all workers; an attempt over it parks its run until a slot is free.
+        rate_limit: a :class:`~flowgen.RateLimit` on attempts starting per period; an attempt
+            over it is delayed (no retry spent).
     """
 
     def decorate(function: Callable[..., Any]) -> Step:
@@ -295,13 +317,27 @@ def step(fn: Any = None, **options: Any) -> Any:
 @overload
 def workflow(fn: F) -> Workflow: ...
 @overload
-def workflow(fn: None = None, *, name: str | None = None) -> Callable[[F], Workflow]: ...
+def workflow(
+    fn: None = None,
+    *,
+    name: str | None = None,
+    concurrency: Limit | list[Limit] | tuple[Limit, ...] | None = None,
+    timeout: Duration | None = None,
+    priority: int = 0,
+) -> Callable[[F], Workflow]: ...
 
 
-def workflow(fn: Any = None, *, name: str | None = None) -> Any:
-    """Declare a workflow: ``@flowgen.workflow`` or ``@flowgen.workflow(name="orders.v2")``."""
+def workflow(fn: Any = None, **options: Any) -> Any:
+    """Declare a workflow: ``@flowgen.workflow`` or ``@flowgen.workflow(name="orders.v2", ...)``.
+
+    Args:
+        name: the stable name (default: the function's qualified name).
+        concurrency: a :class:`~flowgen.Limit` (or a list) on runs in progress at once.
+        timeout: the run's deadline from its start: ``RunTimeoutError`` is raised into it then.
+        priority: the default ``priority=`` of its runs (docs/flow-control.md).
+    """
 
     def decorate(function: Callable[..., Any]) -> Workflow:
-        return registry.add_workflow(Workflow(function, name=name))
+        return registry.add_workflow(Workflow(function, **options))
 
     return decorate(fn) if fn is not None else decorate

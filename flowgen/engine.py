@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -29,12 +30,14 @@ from .client import Run, RunInfo
 from .clock import Clock, WallClock
 from .decorators import Registry, Workflow
 from .decorators import registry as default_registry
+from .durations import Duration
 from .errors import (
     ConfigurationError,
     RunFinishedError,
     RunIdConflictError,
     RunStateError,
 )
+from .flow_start import delayed, run_flow
 from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
@@ -283,14 +286,22 @@ class Engine(RunInspection):
     # -- runs -------------------------------------------------------------------------------
 
     def _new_run(
-        self, workflow: Workflow | str, args: Sequence[Any], kwargs: dict[str, Any], run_id: str | None
+        self,
+        workflow: Workflow | str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        run_id: str | None,
+        **flow_options: Any,
     ) -> NewRun:
         name = workflow_name(workflow)
         if isinstance(workflow, Workflow) and self.registry.workflows.get(name) is not workflow:
             self.registry.add_workflow(workflow)
         run_id = check_run_id(run_id) if run_id is not None else uuid.uuid4().hex
         args_text = encode_call(self.serializer, run_id, name, args, kwargs)
-        return NewRun(run_id, name, args_text, fingerprint(name, args_text), self.clock.now())
+        now = self.clock.now()
+        declared = workflow if isinstance(workflow, Workflow) else self.registry.workflows.get(name)
+        flow = run_flow(declared, name, args, kwargs, now, **flow_options)
+        return NewRun(run_id, name, args_text, fingerprint(name, args_text), now, flow=flow)
 
     @staticmethod
     def _check_same(new: NewRun, record: RunRecord) -> None:
@@ -301,20 +312,48 @@ class Engine(RunInspection):
                 "with the same workflow and arguments returns that run, anything else needs another run id"
             )
 
-    def start(self, workflow: Workflow | str, *args: Any, run_id: str | None = None, **kwargs: Any) -> Run:
+    def start(
+        self,
+        workflow: Workflow | str,
+        *args: Any,
+        run_id: str | None = None,
+        concurrency_key: str | None = None,
+        start_at: datetime | None = None,
+        delay: Duration | None = None,
+        timeout: Duration | None = None,
+        priority: int | None = None,
+        **kwargs: Any,
+    ) -> Run:
         """Start a run of ``workflow`` and return its handle.
 
         Idempotent on ``run_id``: starting an existing run id with the same workflow and
         arguments returns that run and starts nothing.
 
+        Flow control (docs/flow-control.md): ``concurrency_key`` is the key of the workflow's
+        keyed limit; ``start_at`` (an aware datetime; in the past: now) or ``delay`` creates the
+        run now and starts it then; ``timeout`` (default: the workflow's) raises
+        ``RunTimeoutError`` into a run not finished by then; ``priority`` (-100 to 100, default
+        the workflow's): higher starts first.
+
         Raises:
             RunIdConflictError: the run id exists with another workflow or other arguments.
             InvalidRunIdError: the run id is not acceptable.
             SerializationError: the arguments cannot be encoded.
+            ValueError / TypeError: a flow option or a key function's result is not acceptable.
         """
-        new = self._new_run(workflow, args, kwargs, run_id)
+        new = self._new_run(
+            workflow,
+            args,
+            kwargs,
+            run_id,
+            concurrency_key=concurrency_key,
+            start_at=start_at,
+            delay=delay,
+            timeout=timeout,
+            priority=priority,
+        )
         created, record = self.store.create_run(new, self.clock.now(), self.settings.grace)
-        if created:
+        if created and not delayed(new):
             self.transport.enqueue([new.run_id])
         else:
             self._check_same(new, record)
@@ -358,8 +397,9 @@ class Engine(RunInspection):
             for new, (was_created, record) in zip(news, results, strict=True)
             if not was_created and (record.workflow != new.workflow or record.fingerprint != new.fingerprint)
         ]
-        if created:
-            self.transport.enqueue(created)
+        now_ready = [new.run_id for new in news if new.run_id in set(created) and not delayed(new)]
+        if now_ready:
+            self.transport.enqueue(now_ready)
         return StartManyResult([Run(self, new.run_id) for new in news], created, existing, conflicts)
 
     def get(self, run_id: str) -> Run:

@@ -41,7 +41,8 @@ from ..status import RunStatus
 from ..steps import run_attempt
 from ..stores import base as ops
 from ..stores.base import CANCEL_DELIVERED, CANCEL_REQUESTED, Commit, CommitResult, Finish, Operation, Park
-from . import dispatch
+from ..limits import RateLimited
+from . import dispatch, gates
 from ._typing import assert_never
 from .actions import (
     Action,
@@ -137,6 +138,10 @@ class Advance(AdvanceState):
                 continue
             if self.rt.draining.is_set():
                 self._hand_over()
+            timeout = gates.at_deadline(self, decision.position, decision.command)
+            if timeout is not None:
+                decision = self._settle(decision, timeout)
+                continue
             decision = self._settle(decision, dispatch.decide(self, decision.position, decision.command))
 
     def _settle(self, decision: Execute | Fail, action: Action) -> Decision:
@@ -251,11 +256,27 @@ class Advance(AdvanceState):
         )
 
     def _run_attempt(self, action: RunAttempt) -> None:
-        """Run one step attempt in this thread (committing its start first when asked to)."""
-        if action.records_start and self._start_attempt().held:
-            self.held = action
+        """Run one step attempt in this thread (committing its start first when asked to), once
+        its step limits and rate limits let it start (else the run parks, see :mod:`.gates`)."""
+        limits = gates.gates_of(action)
+        if limits:
+            retry = gates.take(self, limits)
+            if retry is not None:
+                self._delay_attempt(action, retry)
+                return
+        try:
+            if action.records_start and self._start_attempt().held:
+                self.held = action
+                return
+            result = run_attempt(action.step, action.args, action.kwargs, action.context, self.rt.invoker)
+        finally:
+            if limits:
+                gates.release(self, limits)
+        if isinstance(result.error, RateLimited):
+            if result.error.key is not None:
+                self.rt.store.block_key(result.error.key, self.now + result.error.retry_after)
+            self._delay_attempt(action, self.now + result.error.retry_after)
             return
-        result = run_attempt(action.step, action.args, action.kwargs, action.context, self.rt.invoker)
         self.unrecorded_attempt = not action.records_start
         fault_point("after_step_body", action.step.name)
         if self.rt.leases is not None and self.rt.leases.is_lost(self.run_id, self.epoch):
@@ -263,6 +284,14 @@ class Advance(AdvanceState):
                 f"lost the lease while step {action.step.name!r} ran; its result is discarded"
             )
         self.ran = FinishedAttempt(action, result, self.now)
+
+    def _delay_attempt(self, action: RunAttempt, until: float) -> None:
+        """The attempt may not start before ``until`` (a limit or a rate limit): take it back
+        (no retry spent, nothing journaled) and park the run on a timer; a refused park (something
+        arrived) returns, and the step is evaluated again."""
+        gates.take_back(action)
+        self.ran = self.held = None
+        self._park(Wait(timer=until))
 
     def _cancel_loser(self, child_id: str) -> None:
         """Cancel a child run that lost an ``any_of`` (or was abandoned by a failed ``all_of``);
@@ -405,9 +434,8 @@ class Advance(AdvanceState):
         """Park the run until what ``wait`` names; if something arrived meanwhile, re-read instead."""
         for message in wait.dispatch:
             self._dispatch(message)
-        parked = self._flush(
-            ops.SetOpen(self.open), Park(self.signals, wait.types, wait.timer, wait.status)
-        ).parked
+        timer = gates.park_timer(self, wait.timer)
+        parked = self._flush(ops.SetOpen(self.open), Park(self.signals, wait.types, timer, wait.status)).parked
         if parked:
             assert self.replayer is not None
             if wait.internal or (wait.timer is not None and wait.timer - self.now <= CACHE_HORIZON):

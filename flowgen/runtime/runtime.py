@@ -200,6 +200,7 @@ class Runtime:
         """
         result = self.store.control(run_id, action, self.clock.now(), self.settings.grace)
         wake = ([run_id] if result.wake else []) + ([result.parent] if result.parent else [])
+        wake += result.woken
         if wake:
             self.enqueue(wake)
         if action in ("cancel", "terminate"):

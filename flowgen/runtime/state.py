@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..commands import Command, StepCall, branches_of
 from ..decorators import Step
 from ..errors import NonDeterminismError
+from ..flow_start import final_deadline
 from ..interpreter import Replayer
 from ..journal import Entry, LeafState, OpenEntry
 from ..serialization import Serializer
@@ -66,6 +67,8 @@ class AdvanceState:
         # expiring lease tells the next holder to record it as crashed (Runtime.advance).
         self.unrecorded_attempt = False
         self.held: RunAttempt | None = None
+        # Once RunTimeoutError was raised into the run: when it is failed without more cleanup.
+        self.timed_out_until: float | None = final_deadline(snapshot.flow)
         # Read on every evaluation: plain attributes rather than properties.
         self.settings: Settings = runtime.settings
         self.serializer: Serializer = runtime.serializer

@@ -74,6 +74,8 @@ class NewRun:
         fingerprint: a digest of workflow and arguments; starting an existing run id with a
             different fingerprint is a conflict.
         parent: ``"<run id>"`` of the parent run for a child run, else ``None``.
+        flow: the run's flow control as JSON (limits, delayed start, deadline; see
+            :mod:`flowgen.stores.flow_logic`), else ``None``.
     """
 
     run_id: str
@@ -82,6 +84,7 @@ class NewRun:
     fingerprint: str
     created: float
     parent: str | None = None
+    flow: str | None = None
 
     def queued_record(self, now: float) -> RunRecord:
         """The record of this run as created at ``now``: queued, nothing journaled yet."""
@@ -222,6 +225,7 @@ class Snapshot:
             for (types with no event are absent).
         interrupted: the previous lease holder stopped without parking, finishing or releasing
             the run (its lease expired): it died or froze while advancing it.
+        flow: the run's flow control document (:mod:`flowgen.stores.flow_logic`), if any.
     """
 
     run: RunRecord
@@ -231,6 +235,7 @@ class Snapshot:
     branches: dict[str, dict[str, Any]]
     inbox: dict[str, list[InboxEvent]]
     interrupted: bool = False
+    flow: dict[str, Any] | None = None
 
 
 CANCEL_REQUESTED = "requested"
@@ -247,12 +252,14 @@ class ControlResult:
         before / after: the run's status before and after the request.
         wake: the run must be enqueued (it was made ready).
         parent: a parent run to enqueue (``terminate`` finished a child its parent waits on).
+        woken: runs to enqueue because ``terminate`` gave back the slots of their limits.
     """
 
     before: RunStatus
     after: RunStatus
     wake: bool = False
     parent: str | None = None
+    woken: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -477,6 +484,36 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
         """Return the buffered events of a run by type (for inspection and tests)."""
+
+    # -- flow control (docs/flow-control.md; semantics in stores/flow_logic.py) ---------------
+
+    @abc.abstractmethod
+    def take_step(
+        self, run_id: str, epoch: int, gates: Sequence[Sequence[Any]], now: float, lease_until: float
+    ) -> float | None:
+        """Take the step slots and rate-limit starts of an attempt, under the lease ``epoch``.
+
+        Returns ``None`` when taken (all or nothing), else when to try again.
+
+        Raises:
+            LeaseLostError: ``epoch`` no longer holds the run's lease.
+        """
+
+    @abc.abstractmethod
+    def release_step(self, run_id: str, names: Sequence[str], now: float, grace: float) -> list[str]:
+        """Give back the step slots ``names`` of the run; return the runs to enqueue (woken)."""
+
+    @abc.abstractmethod
+    def block_key(self, key: str, until: float) -> None:
+        """``RateLimited(key=...)``: attempts rate-limited under ``key`` wait until ``until``."""
+
+    @abc.abstractmethod
+    def timed_out(self, run_id: str, now: float) -> float:
+        """Record that ``RunTimeoutError`` was raised into the run; return its final deadline."""
+
+    @abc.abstractmethod
+    def flow_status(self, run_id: str) -> dict[str, Any] | None:
+        """The run's flow document plus ``blocked_by`` (limit, key, place in line) when queued."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""

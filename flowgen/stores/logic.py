@@ -8,6 +8,7 @@ that all of them agree.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -40,11 +41,13 @@ from .base import (
     ready_cutoff,
     unknown_operation,
 )
+from . import flow_logic
 from .failures import Reason, store_error
 
 
-class Tx(Protocol):
-    """Primitive reads and writes inside one store transaction."""
+class Tx(flow_logic.FlowTx, Protocol):
+    """Primitive reads and writes inside one store transaction (flow control's are in
+    :class:`~flowgen.stores.flow_logic.FlowTx`)."""
 
     def get_meta(self, run_id: str) -> RunRecord | None: ...
     def put_meta(self, record: RunRecord, old_status: str | None) -> None: ...
@@ -92,6 +95,7 @@ def create_runs(tx: Tx, runs: Sequence[NewRun], now: float, grace: float) -> lis
         tx.set_ready(new.run_id, now + grace)
         if new.parent:
             tx.add_child(new.parent, new.run_id)
+        flow_logic.created(tx, new.run_id, json.loads(new.flow) if new.flow else None)
         results.append((True, record))
     return results
 
@@ -130,6 +134,9 @@ def acquire(tx: Tx, run_id: str, owner: str, ttl: float, now: float, offset: int
         return None
     if record.owner and record.owner != owner and record.lease_until > now:
         return None
+    admitted, flow = flow_logic.admit(tx, record, now)
+    if not admitted:
+        return None  # over a concurrency limit: it waits in line, a released slot wakes it
     old_status = record.status
     interrupted = bool(record.owner)  # a holder whose lease expired without a clean end
     record.epoch += 1
@@ -147,6 +154,7 @@ def acquire(tx: Tx, run_id: str, owner: str, ttl: float, now: float, offset: int
         tx.set_ready(run_id, record.lease_until)
     taken = snapshot(tx, record, record.epoch, record.waiting, offset)
     taken.interrupted = interrupted
+    taken.flow = flow
     return taken
 
 
@@ -308,7 +316,10 @@ def _finish(state: _Applying, op: Finish) -> None:
     tx.clear_scratch(record.run_id)
     tx.put_meta(record, state.old_status)
     tx.notify_finished(record.run_id)
-    state.result = CommitResult(True, wake=_wake_parent(tx, record.parent, state.now, state.grace))
+    woken = flow_logic.released(tx, record.run_id, state.now, state.grace)
+    state.result = CommitResult(
+        True, wake=_wake_parent(tx, record.parent, state.now, state.grace) + tuple(woken)
+    )
 
 
 def _wake_parent(tx: Tx, parent_id: str | None, now: float, grace: float) -> tuple[str, ...]:
@@ -347,6 +358,7 @@ def renew(tx: Tx, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> 
         record.lease_until = now + ttl
         tx.put_meta(record, record.status)
         tx.set_lease_check(run_id, record.lease_until)
+        flow_logic.renew_holds(tx, run_id, record.lease_until)
     return lost
 
 
@@ -516,11 +528,13 @@ def control(tx: Tx, run_id: str, action: str, now: float, grace: float) -> Contr
     record.signals += 1
     record.updated = now
     tx.put_meta(record, before)
+    released: tuple[str, ...] = ()
     if action == "terminate":
         tx.notify_finished(run_id)
         woken = _wake_parent(tx, record.parent, now, grace)
         parent = woken[0] if woken else None
-    return ControlResult(before, record.status, wake, parent)
+        released = tuple(flow_logic.released(tx, run_id, now, grace))
+    return ControlResult(before, record.status, wake, parent, released)
 
 
 def _park_paused(tx: Tx, record: RunRecord) -> None:

@@ -21,6 +21,7 @@ from ..journal import Entry, read_entry
 from ..status import RunStatus
 from .base import InboxEvent, RunRecord
 from .failures import Reason, store_error
+from .flow_tables import MemoryFlowTx, ScoredSet
 from .transactional import TransactionalStore
 
 
@@ -52,7 +53,7 @@ class _ScoreIndex:
         return self.order[0][0] if self.order else None
 
 
-class _MemoryTx:
+class _MemoryTx(MemoryFlowTx):
     """:class:`logic.Tx` over the store's dictionaries (the caller holds the lock)."""
 
     def __init__(self, store: MemoryStore) -> None:
@@ -163,6 +164,8 @@ class MemoryStore(TransactionalStore):
         self.leases = _ScoreIndex()
         self.child_ids: defaultdict[str, list[str]] = defaultdict(list)
         self.histories: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.flow_docs: dict[str, str] = {}
+        self.flow_sets: dict[str, ScoredSet] = {}
 
     @contextmanager
     def _write(self) -> Iterator[_MemoryTx]:

@@ -13,6 +13,7 @@ from typing import Any
 from ..journal import Entry, read_entry
 from ..status import FINISHED, STORED
 from .base import InboxEvent, RunRecord
+from .flow_tables import FLOW_SCHEMA, SQLiteFlowTx
 
 SCHEMA_VERSION = 1
 
@@ -107,7 +108,7 @@ CREATE TABLE IF NOT EXISTS history (
     document TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_by_run ON history (run_id, seq);
-"""
+""" + FLOW_SCHEMA
 
 RUN_COLUMNS = (
     "run_id",
@@ -146,6 +147,7 @@ TABLES_OF_A_RUN = (
     "leases",
     "children",
     "history",
+    "flow_runs",
     "runs",
 )
 
@@ -179,7 +181,7 @@ def record_from_row(row: Sequence[Any]) -> RunRecord:
     )
 
 
-class SQLiteTx:
+class SQLiteTx(SQLiteFlowTx):
     """:class:`logic.Tx` over the tables, on a connection inside an open transaction."""
 
     def __init__(self, conn: sqlite3.Connection, retention: float | None) -> None:

@@ -15,7 +15,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..journal import Entry
-from . import logic
+from ..errors import LeaseLostError
+from . import flow_logic, logic
 from .base import Commit, CommitResult, ControlResult, NewRun, RunRecord, SendResult, Snapshot, Store
 
 
@@ -128,3 +129,33 @@ class TransactionalStore(Store):
     def history(self, run_id: str) -> list[dict[str, Any]]:
         with self._read() as tx:
             return tx.history(run_id)
+
+    # -- flow control -----------------------------------------------------------------------
+
+    def take_step(
+        self, run_id: str, epoch: int, gates: Sequence[Sequence[Any]], now: float, lease_until: float
+    ) -> float | None:
+        with self._write() as tx:
+            record = tx.get_meta(run_id)
+            if record is None or record.epoch != epoch or not record.owner:
+                raise LeaseLostError(f"run {run_id!r}: epoch {epoch} lost its lease before a step slot was taken")
+            return flow_logic.take_step(tx, run_id, gates, now, lease_until)
+
+    def release_step(self, run_id: str, names: Sequence[str], now: float, grace: float) -> list[str]:
+        with self._write() as tx:
+            return flow_logic.release_step(tx, run_id, names, now, grace)
+
+    def block_key(self, key: str, until: float) -> None:
+        with self._write() as tx:
+            flow_logic.block(tx, key, until)
+
+    def timed_out(self, run_id: str, now: float) -> float:
+        with self._write() as tx:
+            return flow_logic.timed_out(tx, run_id, now)
+
+    def flow_status(self, run_id: str) -> dict[str, Any] | None:
+        with self._read() as tx:
+            document = tx.flow_get(run_id)
+            if document is None:
+                return None
+            return {**document, "blocked_by": flow_logic.blocked_by(tx, run_id)}

@@ -1,0 +1,101 @@
+"""The flow of a run being started: its limits' gates and keys, start time, deadline, priority.
+
+:func:`run_flow` turns a workflow's declaration (``@workflow(concurrency=..., timeout=...,
+priority=...)``) and the options of ``engine.start`` into the flow document the store keeps
+(:func:`flowgen.stores.flow_logic.flow_document`), checking every value first: a key function
+that raises or returns a non-string, a bad ``start_at``, an out-of-range priority are errors
+here, before anything is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .decorators import Step, Workflow
+from .durations import Duration
+from .limits import TIMEOUT_GRACE, check_key, check_priority, key_of, run_timeout, start_time
+from .stores.base import NewRun
+from .stores.flow_logic import dumps, flow_document
+
+
+def run_flow(
+    workflow: Workflow | None,
+    name: str,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    now: float,
+    *,
+    concurrency_key: str | None = None,
+    start_at: Any = None,
+    delay: Any = None,
+    timeout: Duration | None = None,
+    priority: int | None = None,
+) -> str | None:
+    """The flow document (JSON) of a run of ``name``, or ``None`` when it has no flow control.
+
+    ``workflow`` is the declaration when this process knows it (else only the start options
+    apply). ``concurrency_key`` replaces the key of the workflow's keyed limits; with a single
+    limit without a key function, it makes that limit per key.
+    """
+    if concurrency_key is not None:
+        check_key(concurrency_key, "concurrency_key")
+    limits = workflow.concurrency if workflow is not None else ()
+    keyed = [limit for limit in limits if limit.key is not None]
+    gates: list[tuple[str, int, str]] = []
+    fairness = concurrency_key or ""
+    if not fairness and keyed:
+        first = keyed[0]
+        assert first.key is not None
+        fairness = key_of(first.key, args, kwargs, f"the concurrency limit of workflow {name!r}")
+    for limit in limits:
+        if limit.key is not None or (concurrency_key is not None and not keyed and len(limits) == 1):
+            key = concurrency_key or (
+                key_of(limit.key, args, kwargs, f"the concurrency limit of workflow {name!r}")
+                if limit.key is not None
+                else ""
+            )
+            gates.append((f"run:{name}|{key}", limit.max, ""))
+        else:
+            gates.append((f"run:{name}", limit.max, fairness))
+    if workflow is not None and timeout is None:
+        timeout = workflow.timeout
+    if workflow is not None and priority is None:
+        priority = workflow.priority
+    document = flow_document(
+        gates,
+        start_at=start_time(start_at, delay, now),
+        timeout=run_timeout(timeout, "timeout"),
+        created=now,
+        priority=check_priority(priority if priority is not None else 0),
+    )
+    return None if document is None else dumps(document)
+
+
+def delayed(new: NewRun) -> bool:
+    """The run starts later (``start_at``/``delay``): its timer, not a message now, starts it."""
+    return bool(new.flow) and '"start_at"' in (new.flow or "")
+
+
+def step_gates(step: Step, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[list[Any]]:
+    """The gates an attempt of ``step`` with these arguments passes (``[]``: none), for
+    :meth:`~flowgen.stores.base.Store.take_step`."""
+    gates: list[list[Any]] = []
+    for index, limit in enumerate(step.concurrency):
+        suffix = "" if index == 0 else f"#{index}"
+        key = "" if limit.key is None else "|" + key_of(limit.key, args, kwargs, f"the limit of step {step.name!r}")
+        gates.append(["limit", f"step:{step.name}{suffix}{key}", limit.max, 0])
+    rate = step.rate_limit
+    if rate is not None:
+        key = "" if rate.key is None else key_of(rate.key, args, kwargs, f"the rate limit of step {step.name!r}")
+        gates.append(["rate", f"rate:{step.name}" + (f"|{key}" if key else ""), rate.count, rate.per])
+        if key:
+            gates.append(["block", key, 0, 0])
+    return gates
+
+
+def final_deadline(flow: dict[str, Any] | None) -> float | None:
+    """When a run that was told ``RunTimeoutError`` is failed without more cleanup (``None``: not told)."""
+    if not flow or "timed_out" not in flow:
+        return None
+    return float(flow["timed_out"]) + min(TIMEOUT_GRACE, float(flow["timeout"]))

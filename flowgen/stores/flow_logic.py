@@ -1,0 +1,292 @@
+"""Flow control in the store: run slots, step slots, rate windows, delayed starts and deadlines.
+
+Written once in Python over :class:`FlowTx` for the memory and SQLite stores (run inside their
+transactions by :mod:`~flowgen.stores.logic`); the Redis store implements the same semantics
+in ``stores/lua/_flow.lua`` with the same key names. Everything is a **scored set** (a Redis
+sorted set, a SQLite table ``flow_sets``, a dict in memory) plus one JSON document per run
+(its **flow**, see :func:`flow_document`).
+
+Sets, by name:
+
+* ``hold:<gate>``: runs holding a slot of a run limit (score: when they took it). A run slot is
+  held from admission to the run's end: a run that sleeps keeps it.
+* ``wait:<gate>``: runs waiting for a slot, in start order (see :func:`_wait_score` for the
+  round-robin across keys of a gate shared by keys).
+* ``shold:<gate>``: runs executing an attempt of a step limit, scored by **their lease's end**:
+  a slot whose holder stopped renewing (killed with -9) is free as soon as the lease expires.
+* ``swait:<gate>``: runs parked for a step slot, woken in order when one is released.
+* ``rate:<gate>``: the start times of the attempts in the current window of a rate limit.
+* ``rblock``: keys blocked by ``RateLimited(key=...)`` until their score.
+
+A gate names a limit and its key: ``run:<workflow>`` or ``run:<workflow>|<key>``,
+``step:<step>[|<key>]``, ``rate:<step>[|<key>]``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from ..limits import TIMEOUT_GRACE
+from ..status import RunStatus
+from .base import RunRecord
+
+LEVEL = 1e10
+"""Wait scores of a shared gate are ``level * LEVEL + created``: the round first, then arrival."""
+
+
+class FlowTx(Protocol):
+    """The primitives flow control needs inside one store transaction."""
+
+    def get_meta(self, run_id: str) -> RunRecord | None: ...
+    def set_timer(self, run_id: str, due: float | None) -> None: ...
+    def set_ready(self, run_id: str, score: float | None) -> None: ...
+    def flow_get(self, run_id: str) -> dict[str, Any] | None: ...
+    def flow_put(self, run_id: str, document: dict[str, Any]) -> None: ...
+    def zadd(self, name: str, member: str, score: float) -> None: ...
+    def zrem(self, name: str, member: str) -> None: ...
+    def zscore(self, name: str, member: str) -> float | None: ...
+    def zhead(self, name: str, count: int) -> list[tuple[str, float]]: ...
+    def zcard(self, name: str) -> int: ...
+    def zprune(self, name: str, upto: float) -> None: ...
+    def zbelow(self, name: str, score: float) -> int: ...
+
+
+def flow_document(
+    gates: Sequence[tuple[str, int, str]],
+    *,
+    start_at: float | None = None,
+    timeout: float | None = None,
+    created: float = 0.0,
+    priority: int = 0,
+) -> dict[str, Any] | None:
+    """The flow of a new run, or ``None`` when it has none (no limits, start now, no deadline).
+
+    ``gates`` are ``(gate, max, fairness key)``: the fairness key orders the waiters of a gate
+    shared by keys round-robin (``""``: arrival order).
+    """
+    document: dict[str, Any] = {}
+    if gates:
+        document["gates"] = [list(gate) for gate in gates]
+    if start_at is not None:
+        document["start_at"] = start_at
+    if timeout is not None:
+        document["timeout"] = timeout
+        document["deadline"] = (start_at if start_at is not None else created) + timeout
+    if priority:
+        document["pri"] = priority
+    return document or None
+
+
+def dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
+# -- runs ----------------------------------------------------------------------------------
+
+
+def created(tx: FlowTx, run_id: str, document: dict[str, Any] | None) -> None:
+    """Store a new run's flow; a delayed run waits on its timer instead of the ready index."""
+    if document is None:
+        return
+    tx.flow_put(run_id, document)
+    start_at = document.get("start_at")
+    if start_at is not None:
+        tx.set_ready(run_id, None)
+        tx.set_timer(run_id, float(start_at))
+
+
+def _wait_score(tx: FlowTx, gate: str, fairness: str, created_at: float) -> float:
+    """Where a run joins the waiters of ``gate``.
+
+    Round-robin across keys: on a gate shared by keys, the n-th waiting run of a key is in
+    round n (counted from the round being served when it joined), so one run of every key is
+    served before the second of any: one key with 10,000 queued runs does not starve another.
+    """
+    if not fairness:
+        return created_at
+    served = tx.zscore("round", gate) or 0.0
+    last = tx.zscore(f"level:{gate}", fairness)
+    level = served if last is None else max(last + 1, served)
+    tx.zadd(f"level:{gate}", fairness, level)
+    return level * LEVEL + created_at
+
+
+def admit(tx: FlowTx, record: RunRecord, now: float) -> tuple[bool, dict[str, Any] | None]:
+    """Take the run's slots if it has limits and none yet: ``(admitted, its flow)``.
+
+    Called by ``acquire`` in the transaction that takes the lease. A run not admitted joins the
+    waiters of its gates (once) and leaves the ready index: a released slot wakes it.
+    A run whose cancellation was requested passes without a slot (it is only going to end).
+    """
+    flow = tx.flow_get(record.run_id)
+    if flow is None or not flow.get("gates") or flow.get("in"):
+        return True, flow
+    if record.cancel_requested:
+        flow["in"] = 2
+        tx.flow_put(record.run_id, flow)
+        return True, flow
+    run_id = record.run_id
+    free = True
+    for gate, maximum, fairness in flow["gates"]:
+        waiters = f"wait:{gate}"
+        if tx.zscore(waiters, run_id) is None:
+            tx.zadd(waiters, run_id, _wait_score(tx, gate, fairness, record.created))
+        room = int(maximum) - tx.zcard(f"hold:{gate}")
+        if room <= 0 or run_id not in {member for member, _ in tx.zhead(waiters, room)}:
+            free = False
+    if not free:
+        tx.set_ready(run_id, None)
+        return False, flow
+    for gate, _maximum, fairness in flow["gates"]:
+        score = tx.zscore(f"wait:{gate}", run_id) or 0.0
+        tx.zrem(f"wait:{gate}", run_id)
+        tx.zadd(f"hold:{gate}", run_id, now)
+        if fairness:
+            tx.zadd("round", gate, max(tx.zscore("round", gate) or 0.0, math.floor(score / LEVEL)))
+    flow["in"] = 1
+    tx.flow_put(run_id, flow)
+    return True, flow
+
+
+def released(tx: FlowTx, run_id: str, now: float, grace: float) -> list[str]:
+    """The run ended (or starts over): give back its slots; return the runs woken to take them."""
+    flow = tx.flow_get(run_id)
+    if flow is None:
+        return []
+    woken: list[str] = []
+    for name in flow.pop("holds", []):
+        tx.zrem(f"shold:{name}", run_id)
+        woken += _wake(tx, f"swait:{name}", 1, now, grace, RunStatus.WAITING)
+    for gate, maximum, _fairness in flow.get("gates", []):
+        tx.zrem(f"hold:{gate}", run_id)
+        tx.zrem(f"wait:{gate}", run_id)
+        woken += _wake(tx, f"wait:{gate}", int(maximum) - tx.zcard(f"hold:{gate}"), now, grace, RunStatus.QUEUED)
+    flow.pop("in", None)
+    tx.flow_put(run_id, flow)
+    return woken
+
+
+def _wake(tx: FlowTx, waiters: str, count: int, now: float, grace: float, status: RunStatus) -> list[str]:
+    """Make the first ``count`` waiters that are parked as ``status`` ready (they stay in line)."""
+    if count <= 0:
+        return []
+    woken: list[str] = []
+    for member, _score in tx.zhead(waiters, count):
+        record = tx.get_meta(member)
+        if record is None or record.is_finished:
+            tx.zrem(waiters, member)
+            continue
+        if record.status == status and not record.owner:
+            tx.set_ready(member, now + grace)
+            woken.append(member)
+    return woken
+
+
+# -- steps ---------------------------------------------------------------------------------
+
+
+def take_step(
+    tx: FlowTx, run_id: str, gates: Sequence[Sequence[Any]], now: float, lease_until: float
+) -> float | None:
+    """Take a slot of every step limit and a start of every rate limit of an attempt.
+
+    ``gates`` are ``["limit", gate, max, 0]`` or ``["rate", gate, count, period]`` (and
+    ``["block", key, 0, 0]`` for a ``RateLimited`` key). Returns ``None`` (taken, all or
+    nothing) or when to try again: the end of the block or of the window, or, for a limit,
+    when the earliest holder's lease ends (a release wakes the run sooner).
+    """
+    retry: float | None = None
+    for kind, name, count, period in gates:
+        if kind == "block":
+            until = tx.zscore("rblock", name)
+            if until is not None and until > now:
+                retry = max(retry or 0.0, until)
+        elif kind == "limit":
+            holders = f"shold:{name}"
+            tx.zprune(holders, now)
+            if tx.zscore(holders, run_id) is None and tx.zcard(holders) >= int(count):
+                head = tx.zhead(holders, 1)
+                retry = max(retry or 0.0, head[0][1] if head else now)
+                tx.zadd(f"swait:{name}", run_id, tx.zscore(f"swait:{name}", run_id) or now)
+        else:
+            window = f"rate:{name}"
+            tx.zprune(window, now - float(period))
+            if tx.zcard(window) >= int(count):
+                head = tx.zhead(window, 1)
+                retry = max(retry or 0.0, head[0][1] + float(period))
+    if retry is not None:
+        return max(retry, now)
+    flow = tx.flow_get(run_id) or {}
+    holds = list(flow.get("holds", []))
+    for kind, name, _count, _period in gates:
+        if kind == "limit":
+            tx.zadd(f"shold:{name}", run_id, lease_until)
+            tx.zrem(f"swait:{name}", run_id)
+            if name not in holds:
+                holds.append(name)
+        elif kind == "rate":
+            tx.zadd(f"rate:{name}", f"{run_id}@{now!r}", now)
+    if holds:
+        flow["holds"] = holds
+        tx.flow_put(run_id, flow)
+    return None
+
+
+def release_step(tx: FlowTx, run_id: str, names: Sequence[str], now: float, grace: float) -> list[str]:
+    """The attempt ended: give back its step slots; return the parked runs woken to take them."""
+    flow = tx.flow_get(run_id)
+    if flow is None:
+        return []
+    holds = [name for name in flow.get("holds", []) if name not in names]
+    woken: list[str] = []
+    for name in names:
+        tx.zrem(f"shold:{name}", run_id)
+        woken += _wake(tx, f"swait:{name}", 1, now, grace, RunStatus.WAITING)
+    if holds:
+        flow["holds"] = holds
+    else:
+        flow.pop("holds", None)
+    tx.flow_put(run_id, flow)
+    return woken
+
+
+def renew_holds(tx: FlowTx, run_id: str, lease_until: float) -> None:
+    """Move the run's step slots to its lease's new end (called by ``renew``)."""
+    flow = tx.flow_get(run_id)
+    for name in (flow or {}).get("holds", []):
+        if tx.zscore(f"shold:{name}", run_id) is not None:
+            tx.zadd(f"shold:{name}", run_id, lease_until)
+
+
+def block(tx: FlowTx, key: str, until: float) -> None:
+    """``RateLimited(key=...)``: every step rate-limited under ``key`` waits until ``until``."""
+    tx.zadd("rblock", key, max(until, tx.zscore("rblock", key) or 0.0))
+
+
+# -- deadlines and status ------------------------------------------------------------------
+
+
+def timed_out(tx: FlowTx, run_id: str, now: float) -> float:
+    """Record that ``RunTimeoutError`` was raised into the run (once); return its final deadline."""
+    flow = tx.flow_get(run_id) or {}
+    if "timed_out" not in flow:
+        flow["timed_out"] = now
+        tx.flow_put(run_id, flow)
+    grace = min(TIMEOUT_GRACE, float(flow.get("timeout", TIMEOUT_GRACE)))
+    return float(flow["timed_out"]) + grace
+
+
+def blocked_by(tx: FlowTx, run_id: str) -> dict[str, Any] | None:
+    """Which limit holds a queued run back, and its place in line (``None``: none)."""
+    flow = tx.flow_get(run_id)
+    if flow is None or flow.get("in"):
+        return None
+    for gate, maximum, _fairness in flow.get("gates", []):
+        score = tx.zscore(f"wait:{gate}", run_id)
+        if score is None:
+            continue
+        return {"gate": gate, "limit": int(maximum), "position": tx.zbelow(f"wait:{gate}", score) + 1}
+    return None
