@@ -77,6 +77,7 @@ from .base import (
     ready_cutoff,
 )
 from .failures import Reason, store_error
+from .redis_flow import FLOW_SCRIPTS, RedisFlow
 from .redis_wire import COMPACT, assemble_branches, encode_operation, flatten, num, pairs, text
 
 _TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
@@ -101,6 +102,7 @@ SCRIPTS = (
     "sweep",
     "control",
     "reset",
+    *FLOW_SCRIPTS,
 )
 
 
@@ -165,7 +167,7 @@ def _unavailable_when_unreachable(cls: type[RedisStore]) -> type[RedisStore]:
 
 
 @_unavailable_when_unreachable
-class RedisStore(Store):
+class RedisStore(RedisFlow, Store):
     """Implements the store contract on Redis (see the module docstring for the keys).
 
     Every operation raises :class:`~flowgen.errors.StoreUnavailableError` when Redis cannot be
@@ -193,7 +195,8 @@ class RedisStore(Store):
         self.location = _location(client)
         self.prefix = prefix
         self.retention = retention
-        library = resources.files("flowgen.stores").joinpath("lua/_lib.lua").read_text()
+        lua = resources.files("flowgen.stores").joinpath("lua")
+        library = lua.joinpath("_lib.lua").read_text() + "\n" + lua.joinpath("_flow.lua").read_text()
         self._scripts = {
             name: client.register_script(
                 library + "\n" + resources.files("flowgen.stores").joinpath(f"lua/{name}.lua").read_text()
@@ -261,7 +264,7 @@ class RedisStore(Store):
             return []
         args: list[Any] = [num(now), num(now + grace)]
         for run in runs:
-            args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or ""]
+            args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or "", run.flow or ""]
         replies = self._run("create", *args)
         results: list[tuple[bool, RunRecord]] = []
         for run, reply in zip(runs, replies, strict=True):
@@ -325,6 +328,7 @@ class RedisStore(Store):
             branches=assemble_branches(pairs(reply[3])),
             inbox=inbox,
             interrupted=bool(int(reply[5])),
+            flow=json.loads(reply[6]) if len(reply) > 6 and reply[6] else None,
         )
 
     def load(self, run_id: str, event_types: Sequence[str] = (), offset: int | None = None) -> Snapshot:
@@ -390,7 +394,8 @@ class RedisStore(Store):
                 "cancel_requested": text(reply[5]),
                 "held": bool(int(reply[6])),
             }
-        return CommitResult(bool(ok), reason, bool(parked), (woken,) if woken else (), **flags)
+        wake = ((woken,) if woken else ()) + (tuple(text(r) for r in reply[7]) if len(reply) > 7 else ())
+        return CommitResult(bool(ok), reason, bool(parked), wake, **flags)
 
     def _expiry(self, now: float) -> list[Any]:
         """``[retention, expire_at]`` for a run finishing at ``now``, or ``[]`` if runs are kept forever."""
@@ -512,8 +517,9 @@ class RedisStore(Store):
         if status != "ok":
             raise store_error(status, run_id, status=text(reply[-1]), consequence=f"it cannot {action}")
         woken = text(reply[4])
+        released = tuple(text(r) for r in reply[5]) if len(reply) > 5 else ()
         return ControlResult(
-            RunStatus(text(reply[1])), RunStatus(text(reply[2])), bool(int(reply[3])), woken or None
+            RunStatus(text(reply[1])), RunStatus(text(reply[2])), bool(int(reply[3])), woken or None, released
         )
 
     def reset(

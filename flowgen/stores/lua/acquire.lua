@@ -1,13 +1,16 @@
 -- acquire(ARGV: prefix, run_id, owner, now, lease_until, journal_offset)
 -- Takes the lease with a new epoch; returns {'ok', meta, journal tail, branches, inbox heads,
--- interrupted} or {'missing'} / {'finished'} / {'busy'}. ``interrupted`` is 1 when the previous
+-- interrupted, flow document or false} or {'missing'} / {'finished'} / {'busy'} / {'blocked'} (over
+-- a concurrency limit: it waits in line, see _flow.lua). or {'missing'} / {'finished'} / {'busy'}. ``interrupted`` is 1 when the previous
 -- holder's lease expired without it parking, finishing or releasing the run.
 local rid, owner, now, lease_until, offset = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local mk = meta_key(rid)
-local m = redis.call('HMGET', mk, 'status', 'owner', 'lease_until', 'waiting')
+local m = redis.call('HMGET', mk, 'status', 'owner', 'lease_until', 'waiting', 'created', 'cancel')
 if not m[1] then return {'missing'} end
 if is_finished(m[1]) then return {'finished'} end
 if m[2] and m[2] ~= '' and m[2] ~= owner and (tonumber(m[3]) or 0) > now then return {'busy'} end
+local admitted, flow = flow_admit(rid, tonumber(m[5]), m[6], now)
+if not admitted then return {'blocked'} end
 local interrupted = 0
 if m[2] and m[2] ~= '' then interrupted = 1 end
 redis.call('HINCRBY', mk, 'epoch', 1)
@@ -36,4 +39,4 @@ for _, t in ipairs(order) do
   end
 end
 return {'ok', redis.call('HGETALL', mk), redis.call('LRANGE', base(rid) .. ':journal', offset, -1),
-  redis.call('HGETALL', base(rid) .. ':branches'), inbox, interrupted}
+  redis.call('HGETALL', base(rid) .. ':branches'), inbox, interrupted, flow and cjson.encode(flow) or false}

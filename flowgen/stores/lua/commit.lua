@@ -1,5 +1,5 @@
 -- commit(ARGV: prefix, run_id, commit JSON {epoch, pos, now, ready_score, ops})
--- -> {ok, reason, parked, woken parent or '', pause, cancel, held}
+-- -> {ok, reason, parked, woken parent or '', pause, cancel, held[, runs woken by released slots]}
 -- See Commit in stores/base.py (stores/logic.py is the same rules in Python). First the guard
 -- (lease epoch, journal position) and the operations' preconditions (consumed events are the
 -- inbox heads), all before the first write (Lua does not roll back); then each operation
@@ -102,7 +102,7 @@ for _, op in ipairs(c.ops) do
     end_run(rid, m[7], op[2], op[5], op[6])
     local woken = ''
     if m[6] and m[6] ~= '' and bump_signals(m[6], c.ready_score) then woken = m[6] end
-    reply = {1, '', 0, woken}
+    reply = {1, '', 0, woken, '', '', 0, flow_released(rid, c.ready_score, op[5])}
   elseif kind == 'consume' then
     -- ['consume', event type, event id]: the head, checked above
     local key = inbox_key(rid, op[2])

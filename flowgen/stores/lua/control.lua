@@ -14,7 +14,7 @@ end
 if is_finished(status) then return {'finished', status} end
 local leased = m[2] and m[2] ~= '' and (tonumber(m[3]) or 0) > tonumber(now)
 local paused, cancelling = m[4] == '1', m[5] and m[5] ~= ''
-local wake, woken = 0, ''
+local wake, woken, released = 0, '', {}
 
 if action == 'pause' then
   if status == 'paused' or paused then return {'ok', status, status, 0, ''} end
@@ -49,9 +49,10 @@ elseif action == 'terminate' then
   redis.call('HDEL', mk, 'open')
   end_run(rid, m[7], 'cancelled', ARGV[7], ARGV[8])
   if m[6] and m[6] ~= '' and bump_signals(m[6], ready_score) then woken = m[6] end
+  released = flow_released(rid, ready_score, ARGV[7])
 else
   return redis.error_reply('unknown control action ' .. action)
 end
 redis.call('HINCRBY', mk, 'signals', 1)
 redis.call('HSET', mk, 'updated', now)
-return {'ok', status, redis.call('HGET', mk, 'status'), wake, woken}
+return {'ok', status, redis.call('HGET', mk, 'status'), wake, woken, released}

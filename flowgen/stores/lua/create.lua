@@ -1,4 +1,5 @@
--- create(ARGV: prefix, now, ready_score, then per run: run_id, workflow, args, fingerprint, parent)
+-- create(ARGV: prefix, now, ready_score, then per run: run_id, workflow, args, fingerprint, parent,
+-- flow JSON or '' (see _flow.lua))
 -- Returns per run: 1 when created, else the existing run's HGETALL.
 local now = ARGV[2]
 local ready_score = ARGV[3]
@@ -6,7 +7,8 @@ local out = {}
 local i = 4
 while i <= #ARGV do
   local rid, workflow, args, fp, parent = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  i = i + 5
+  local flow = ARGV[i + 5]
+  i = i + 6
   local mk = meta_key(rid)
   if redis.call('EXISTS', mk) == 1 then
     table.insert(out, redis.call('HGETALL', mk))
@@ -22,6 +24,7 @@ while i <= #ARGV do
     redis.call('ZADD', P .. ':wf:' .. workflow, now, rid)
     index_status(rid, workflow, now, nil, 'queued')
     redis.call('ZADD', P .. ':ready', ready_score, rid)
+    flow_created(rid, flow)
     table.insert(out, 1)
   end
 end

@@ -10,6 +10,7 @@ for i = 3, #ARGV, 2 do
   elseif m[1] == epoch and m[2] and m[2] ~= '' then
     redis.call('HSET', mk, 'lease_until', ARGV[2])
     redis.call('ZADD', P .. ':leases', ARGV[2], rid)
+    flow_renew(rid, ARGV[2])
   else
     table.insert(lost, rid)
   end

@@ -1,0 +1,68 @@
+"""The Redis store's flow-control operations (``stores/lua/_flow.lua``, ``take_step.lua``,
+``release_step.lua``, ``flow_mark.lua``), mixed into :class:`~flowgen.stores.redis.RedisStore`.
+
+Run admission itself is in ``acquire.lua`` (the script that takes the lease) and the release of
+run slots in ``commit.lua`` (a finish) and ``control.lua`` (terminate): one script each, so no
+slot is ever taken or given back apart from the lease.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import LeaseLostError
+from ..limits import TIMEOUT_GRACE
+from .redis_wire import num, text
+
+FLOW_SCRIPTS = ("take_step", "release_step", "flow_mark")
+
+
+class RedisFlow:
+    """Flow control over Lua scripts; see :class:`~flowgen.stores.base.Store` for the contract."""
+
+    prefix: str
+    client: Any
+
+    def _run(self, name: str, *args: Any) -> Any:
+        raise NotImplementedError
+
+    def key(self, run_id: str, suffix: str) -> str:
+        raise NotImplementedError
+
+    def take_step(
+        self, run_id: str, epoch: int, gates: Sequence[Sequence[Any]], now: float, lease_until: float
+    ) -> float | None:
+        reply = self._run(
+            "take_step", run_id, str(epoch), num(now), num(lease_until), json.dumps([list(g) for g in gates])
+        )
+        status = text(reply[0])
+        if status == "stale":
+            raise LeaseLostError(f"run {run_id!r}: epoch {epoch} lost its lease before a step slot was taken")
+        return float(text(reply[1])) if status == "retry" else None
+
+    def release_step(self, run_id: str, names: Sequence[str], now: float, grace: float) -> list[str]:
+        return [text(r) for r in self._run("release_step", run_id, num(now + grace), json.dumps(list(names)))]
+
+    def block_key(self, key: str, until: float) -> None:
+        self._run("flow_mark", "block", key, num(until))
+
+    def timed_out(self, run_id: str, now: float) -> float:
+        reply = self._run("flow_mark", "timed_out", run_id, num(now), num(TIMEOUT_GRACE))
+        return float(text(reply[1]))
+
+    def flow_status(self, run_id: str) -> dict[str, Any] | None:
+        raw = self.client.get(self.key(run_id, "flow"))
+        if raw is None:
+            return None
+        document: dict[str, Any] = json.loads(raw)
+        blocked = None
+        if not document.get("in"):
+            for gate, maximum, _fairness in document.get("gates", []):
+                waiters = f"{self.prefix}:fc:wait:{gate}"
+                rank = self.client.zrank(waiters, run_id)
+                if rank is not None:
+                    blocked = {"gate": gate, "limit": int(maximum), "position": int(rank) + 1}
+                    break
+        return {**document, "blocked_by": blocked}

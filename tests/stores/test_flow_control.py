@@ -1,0 +1,159 @@
+"""Conformance: flow control in every store (run slots, round-robin, step slots, rate windows,
+RateLimited blocks, delayed starts, deadlines), with the same answers from memory, SQLite and Redis."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flowgen.errors import LeaseLostError
+from flowgen.status import RunStatus
+from flowgen.stores.base import Commit, Finish, NewRun, Park, Store
+
+from .support import ARGS, GRACE, T, TTL
+
+
+def make(store: Store, run_id: str, created: float, **flow: object) -> None:
+    new = NewRun(run_id, "wf", ARGS, "fp", created, flow=json.dumps(flow) if flow else None)
+    assert store.create_run(new, created, GRACE)[0]
+
+
+def finish(store: Store, run_id: str, epoch: int, position: int = 0, now: float = T + 5) -> tuple[str, ...]:
+    result = store.commit(Commit(run_id, epoch, position, [Finish(RunStatus.COMPLETED, output="1")]), now, GRACE)
+    assert result.ok
+    return result.wake
+
+
+def test_a_run_over_its_limit_waits_in_line_and_the_released_slot_wakes_it(store: Store) -> None:
+    gates = [["run:wf|k", 1, ""]]
+    for index, run_id in enumerate(("a", "b", "c")):
+        make(store, run_id, T + index, gates=gates)
+    first = store.acquire("a", "w1", TTL, T + 3)
+    assert first is not None and first.flow is not None and first.flow["in"] == 1
+    assert store.acquire("c", "w1", TTL, T + 3) is None  # queued behind b, over the limit
+    assert store.acquire("b", "w1", TTL, T + 3) is None
+    assert store.get_run("b").status == RunStatus.QUEUED  # type: ignore[union-attr]
+    status_b, status_c = store.flow_status("b"), store.flow_status("c")
+    assert status_b is not None and status_b["blocked_by"] == {"gate": "run:wf|k", "limit": 1, "position": 1}
+    assert status_c is not None and status_c["blocked_by"]["position"] == 2
+    assert store.reconcile(T + 30, 100, GRACE) == []  # blocked runs are not ready: no re-enqueue loop
+    assert finish(store, "a", first.epoch) == ("b",)  # arrival order per key
+    assert store.acquire("c", "w1", TTL, T + 6) is None  # b was woken first and keeps its place
+    second = store.acquire("b", "w1", TTL, T + 6)
+    assert second is not None
+    assert store.flow_status("b")["blocked_by"] is None  # type: ignore[index]
+
+
+def test_keys_are_independent(store: Store) -> None:
+    make(store, "a", T, gates=[["run:wf|x", 1, ""]])
+    make(store, "b", T + 1, gates=[["run:wf|y", 1, ""]])
+    assert store.acquire("a", "w1", TTL, T + 2) is not None
+    assert store.acquire("b", "w1", TTL, T + 2) is not None
+
+
+def test_a_gate_shared_by_keys_serves_them_round_robin(store: Store) -> None:
+    for index, (run_id, key) in enumerate((("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B"))):
+        make(store, run_id, T + index, gates=[["run:wf", 1, key]])
+    first = store.acquire("a1", "w1", TTL, T + 5)
+    assert first is not None
+    for run_id in ("a2", "a3", "b1"):
+        assert store.acquire(run_id, "w1", TTL, T + 5) is None
+    # b1 arrived after a2 and a3, but it is B's first run: it goes before A's second
+    assert finish(store, "a1", first.epoch) == ("b1",)
+    nxt = store.acquire("b1", "w1", TTL, T + 6)
+    assert nxt is not None
+    assert finish(store, "b1", nxt.epoch, now=T + 7) == ("a2",)
+
+
+def test_terminate_gives_the_slot_back(store: Store) -> None:
+    make(store, "a", T, gates=[["run:wf", 1, ""]])
+    make(store, "b", T + 1, gates=[["run:wf", 1, ""]])
+    assert store.acquire("a", "w1", TTL, T + 2) is not None
+    assert store.acquire("b", "w1", TTL, T + 2) is None
+    assert store.control("a", "terminate", T + 3, GRACE).woken == ("b",)
+    assert store.acquire("b", "w1", TTL, T + 4) is not None
+
+
+def test_a_cancelled_queued_run_passes_its_limit_to_end(store: Store) -> None:
+    make(store, "a", T, gates=[["run:wf", 1, ""]])
+    make(store, "b", T + 1, gates=[["run:wf", 1, ""]])
+    assert store.acquire("a", "w1", TTL, T + 2) is not None
+    assert store.acquire("b", "w1", TTL, T + 2) is None
+    store.control("b", "cancel", T + 3, GRACE)
+    assert store.acquire("b", "w1", TTL, T + 4) is not None
+
+
+def test_step_slots_are_held_under_the_lease_and_end_with_it(store: Store) -> None:
+    gates = [["limit", "step:s", 1, 0]]
+    make(store, "a", T)
+    make(store, "b", T)
+    a = store.acquire("a", "w1", TTL, T)
+    b = store.acquire("b", "w2", TTL, T)
+    assert a is not None and b is not None
+    assert store.take_step("a", a.epoch, gates, T, T + TTL) is None
+    assert store.take_step("b", b.epoch, gates, T + 1, T + 1 + TTL) == T + TTL  # when a's lease would end
+    store.renew([("a", a.epoch)], TTL, T + 10)  # a renews: its slot moves with its lease
+    assert store.take_step("b", b.epoch, gates, T + TTL + 1, T + 2 * TTL) == T + 10 + TTL
+    # a's worker is killed: no renewal, no release. The slot is free once the lease ends.
+    assert store.take_step("b", b.epoch, gates, T + 10 + TTL + 0.5, T + 100) is None
+    with pytest.raises(LeaseLostError):
+        store.take_step("a", a.epoch - 1, gates, T, T + TTL)
+
+
+def test_a_released_step_slot_wakes_the_first_parked_run(store: Store) -> None:
+    gates = [["limit", "step:s", 1, 0]]
+    make(store, "a", T)
+    make(store, "b", T)
+    a = store.acquire("a", "w1", TTL, T)
+    b = store.acquire("b", "w2", TTL, T)
+    assert a is not None and b is not None
+    assert store.take_step("a", a.epoch, gates, T, T + TTL) is None
+    retry = store.take_step("b", b.epoch, gates, T, T + TTL)
+    assert retry is not None
+    parked = store.commit(Commit("b", b.epoch, 0, [Park(b.run.signals, (), retry)]), T, GRACE)
+    assert parked.parked
+    assert store.release_step("a", ["step:s"], T + 1, GRACE) == ["b"]
+    b2 = store.acquire("b", "w2", TTL, T + 2)
+    assert b2 is not None
+    assert store.take_step("b", b2.epoch, gates, T + 2, T + 2 + TTL) is None
+
+
+def test_a_rate_limit_is_a_sliding_window(store: Store) -> None:
+    gates = [["rate", "rate:s", 3, 1.0]]
+    make(store, "a", T)
+    a = store.acquire("a", "w1", TTL, T)
+    assert a is not None
+    for offset in (0.0, 0.1, 0.2):
+        assert store.take_step("a", a.epoch, gates, T + offset, T + TTL) is None
+    assert store.take_step("a", a.epoch, gates, T + 0.5, T + TTL) == pytest.approx(T + 1.0, abs=1e-3)
+    # the window is (now - 1s, now]: at T + 1 the start at T has left it
+    assert store.take_step("a", a.epoch, gates, T + 1.0, T + TTL) is None
+    assert store.take_step("a", a.epoch, gates, T + 1.05, T + TTL) == pytest.approx(T + 1.1, abs=1e-3)
+
+
+def test_a_rate_limited_key_blocks_every_step_under_it(store: Store) -> None:
+    make(store, "a", T)
+    a = store.acquire("a", "w1", TTL, T)
+    assert a is not None
+    gates = [["rate", "rate:s|api", 100, 1.0], ["block", "api", 0, 0]]
+    store.block_key("api", T + 30)
+    store.block_key("api", T + 10)  # never shortens a block
+    assert store.take_step("a", a.epoch, gates, T + 1, T + TTL) == pytest.approx(T + 30, abs=1e-3)
+    assert store.take_step("a", a.epoch, gates, T + 30, T + TTL) is None
+
+
+def test_a_delayed_run_starts_on_its_timer_not_before(store: Store) -> None:
+    make(store, "a", T, start_at=T + 600)
+    assert store.reconcile(T + 100, 100, GRACE) == []
+    assert store.next_timer() == pytest.approx(T + 600, abs=1e-3)
+    assert store.claim_due_timers(T + 599, 100, GRACE) == []
+    assert store.claim_due_timers(T + 600, 100, GRACE) == ["a"]
+
+
+def test_the_timeout_is_recorded_once(store: Store) -> None:
+    make(store, "a", T, timeout=100.0, deadline=T + 100)
+    first = store.timed_out("a", T + 100)
+    assert first == pytest.approx(T + 160, abs=1e-3)
+    assert store.timed_out("a", T + 120) == pytest.approx(T + 160, abs=1e-3)
+    assert store.flow_status("a")["timed_out"] == pytest.approx(T + 100, abs=1e-3)  # type: ignore[index]
