@@ -8,7 +8,7 @@ no journaled step ever runs twice. See the README for a tour.
 from __future__ import annotations
 
 from .allowlist import register_type
-from .client import ErrorInfo, Run, RunInfo
+from .client import BlockedBy, ErrorInfo, Run, RunInfo
 from .commands import (
     AllOf,
     AnyOf,
@@ -37,7 +37,6 @@ from .context import StepContext, step_context
 from .decorators import DEFAULT_RETRY, Registry, Retry, Step, Workflow, registry, step, workflow
 from .durations import parse_duration
 from .engine import Engine, StartManyResult
-from .limits import Limit, RateLimit, RateLimited, RunTimeoutError
 from .errors import (
     CancelledError,
     ChildWorkflowError,
@@ -73,6 +72,7 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .limits import Limit, RateLimit, RateLimited, RunTimeoutError, key_from_start
 from .status import RunStatus
 
 __version__ = "0.1.0"
@@ -81,6 +81,7 @@ __all__ = [
     "DEFAULT_RETRY",
     "AllOf",
     "AnyOf",
+    "BlockedBy",
     "CancelledError",
     "ChildRun",
     "ChildWorkflowError",
@@ -100,17 +101,16 @@ __all__ = [
     "InvalidRunIdError",
     "JournalLimitError",
     "LeaseLostError",
+    "Limit",
     "NonDeterminismError",
     "NonRetryableError",
     "PayloadTooLargeError",
+    "RateLimit",
+    "RateLimited",
     "RegistrationError",
     "Registry",
     "ResultTimeoutError",
-    "Limit",
-    "RateLimit",
-    "RateLimited",
     "Retry",
-    "RunTimeoutError",
     "Run",
     "RunFinishedError",
     "RunIdConflictError",
@@ -118,6 +118,7 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "RunStatus",
+    "RunTimeoutError",
     "SerializationError",
     "Sleep",
     "SleepUntil",
@@ -143,6 +144,7 @@ __all__ = [
     "child",
     "compensate",
     "continue_as_new",
+    "key_from_start",
     "now",
     "parse_duration",
     "random",

@@ -59,6 +59,9 @@ class RunInfo:
             ``"delivered"`` (raised into the workflow; the run is or will be ``cancelled``),
             ``"forced"`` (``cancel(force=True)`` ended it) or ``"ignored"`` (the run completed
             or failed before it reached a ``yield`` the cancellation could be raised at).
+        blocked_by: for a ``queued`` run held back by a concurrency limit: which limit and key,
+            and its place in line (:class:`BlockedBy`).
+        starts_at / deadline: a delayed run's start time; the run's deadline (``timeout=``).
         unconsumed_queues: queues that step branches the run waits for are routed to
             (``@step(queue=...)``) and that no live worker consumes: the run cannot move on
             until a worker consumes them (``flowgen worker MODULE --queues NAME``). Known when
@@ -80,10 +83,36 @@ class RunInfo:
     journal_length: int = 0
     generation: int = 0
     cancellation: str | None = None
+    blocked_by: BlockedBy | None = None
+    starts_at: datetime | None = None
+    deadline: datetime | None = None
 
     @property
     def is_finished(self) -> bool:
         return self.finished is not None
+
+
+@attrs.frozen
+class BlockedBy:
+    """Why a queued run has not started: the concurrency limit it waits for.
+
+    Attributes:
+        limit: the limit's name (``run:<workflow>``, and ``|<key>`` for a keyed one).
+        key: the key (``None`` for a limit without a key).
+        max: how many runs the limit lets be in progress at once.
+        position: the run's place in line for it (1: next).
+    """
+
+    limit: str
+    key: str | None
+    max: int
+    position: int
+
+    @classmethod
+    def from_status(cls, blocked: dict[str, Any]) -> BlockedBy:
+        gate = str(blocked["gate"])
+        _, _, key = gate.partition("|")
+        return cls(gate, key or None, int(blocked["limit"]), int(blocked["position"]))
 
 
 class Run:

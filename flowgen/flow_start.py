@@ -1,9 +1,8 @@
-"""The flow of a run being started: its limits' gates and keys, start time, deadline, priority.
+"""The flow of a run being started: its limits' gates and keys, start time and deadline.
 
-:func:`run_flow` turns a workflow's declaration (``@workflow(concurrency=..., timeout=...,
-priority=...)``) and the options of ``engine.start`` into the flow document the store keeps
+:func:`run_flow` turns a workflow's declaration (``@workflow(concurrency=..., timeout=...)``) and the options of ``engine.start`` into the flow document the store keeps
 (:func:`flowgen.stores.flow_logic.flow_document`), checking every value first: a key function
-that raises or returns a non-string, a bad ``start_at``, an out-of-range priority are errors
+that raises or returns a non-string, a bad ``start_at`` or timeout are errors
 here, before anything is stored.
 """
 
@@ -14,7 +13,7 @@ from typing import Any
 
 from .decorators import Step, Workflow
 from .durations import Duration
-from .limits import TIMEOUT_GRACE, check_key, check_priority, key_of, run_timeout, start_time
+from .limits import TIMEOUT_GRACE, check_key, key_of, run_timeout, start_time
 from .stores.base import NewRun
 from .stores.flow_logic import dumps, flow_document
 
@@ -30,44 +29,34 @@ def run_flow(
     start_at: Any = None,
     delay: Any = None,
     timeout: Duration | None = None,
-    priority: int | None = None,
 ) -> str | None:
     """The flow document (JSON) of a run of ``name``, or ``None`` when it has no flow control.
 
     ``workflow`` is the declaration when this process knows it (else only the start options
-    apply). ``concurrency_key`` replaces the key of the workflow's keyed limits; with a single
-    limit without a key function, it makes that limit per key.
+    apply). ``concurrency_key`` replaces the key function of the workflow's keyed limits; limits
+    without a key are shared by all keys and serve them round-robin, by the run's key.
     """
     if concurrency_key is not None:
         check_key(concurrency_key, "concurrency_key")
     limits = workflow.concurrency if workflow is not None else ()
-    keyed = [limit for limit in limits if limit.key is not None]
+    target: Any = workflow.fn if workflow is not None else None
+    what = f"the concurrency limit of workflow {name!r}"
+    keys = [
+        concurrency_key or key_of(limit.key, target, args, kwargs, what) if limit.key is not None else ""
+        for limit in limits
+    ]
+    fairness = concurrency_key or next((key for key in keys if key), "")
     gates: list[tuple[str, int, str]] = []
-    fairness = concurrency_key or ""
-    if not fairness and keyed:
-        first = keyed[0]
-        assert first.key is not None
-        fairness = key_of(first.key, args, kwargs, f"the concurrency limit of workflow {name!r}")
-    for limit in limits:
-        if limit.key is not None or (concurrency_key is not None and not keyed and len(limits) == 1):
-            key = concurrency_key or (
-                key_of(limit.key, args, kwargs, f"the concurrency limit of workflow {name!r}")
-                if limit.key is not None
-                else ""
-            )
-            gates.append((f"run:{name}|{key}", limit.max, ""))
-        else:
-            gates.append((f"run:{name}", limit.max, fairness))
+    for index, (limit, key) in enumerate(zip(limits, keys, strict=True)):
+        gate = f"run:{name}" + (f"#{index}" if index else "")
+        gates.append((f"{gate}|{key}", limit.max, "") if key else (gate, limit.max, fairness))
     if workflow is not None and timeout is None:
         timeout = workflow.timeout
-    if workflow is not None and priority is None:
-        priority = workflow.priority
     document = flow_document(
         gates,
         start_at=start_time(start_at, delay, now),
         timeout=run_timeout(timeout, "timeout"),
         created=now,
-        priority=check_priority(priority if priority is not None else 0),
     )
     return None if document is None else dumps(document)
 
@@ -83,11 +72,11 @@ def step_gates(step: Step, args: Sequence[Any], kwargs: Mapping[str, Any]) -> li
     gates: list[list[Any]] = []
     for index, limit in enumerate(step.concurrency):
         suffix = "" if index == 0 else f"#{index}"
-        key = "" if limit.key is None else "|" + key_of(limit.key, args, kwargs, f"the limit of step {step.name!r}")
+        key = "" if limit.key is None else "|" + key_of(limit.key, step.fn, args, kwargs, f"the limit of step {step.name!r}")
         gates.append(["limit", f"step:{step.name}{suffix}{key}", limit.max, 0])
     rate = step.rate_limit
     if rate is not None:
-        key = "" if rate.key is None else key_of(rate.key, args, kwargs, f"the rate limit of step {step.name!r}")
+        key = "" if rate.key is None else key_of(rate.key, step.fn, args, kwargs, f"the rate limit of step {step.name!r}")
         gates.append(["rate", f"rate:{step.name}" + (f"|{key}" if key else ""), rate.count, rate.per])
         if key:
             gates.append(["block", key, 0, 0])

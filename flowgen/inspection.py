@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import slots
-from .client import ErrorInfo, RunInfo, cancellation_of, output_or_raise, when
+from .client import BlockedBy, ErrorInfo, RunInfo, cancellation_of, output_or_raise, when
 from .decoding import combinator_value, decode_leaves, decode_plain, run_error
 from .decorators import Registry, Workflow
 from .errors import ResultTimeoutError
@@ -141,7 +141,22 @@ class RunInspection:
             generation=record.generation,
             cancellation=cancellation_of(record),
             unconsumed_queues=tuple(self.transport.unconsumed(queues_waited_on(record, self.registry))),
+            **self._flow_info(record),
         )
+
+    def _flow_info(self, record: RunRecord) -> dict[str, Any]:
+        """``blocked_by``, ``starts_at`` and ``deadline`` of a run that has not finished."""
+        if record.is_finished:
+            return {}
+        flow = self.store.flow_status(record.run_id)
+        if flow is None:
+            return {}
+        blocked = flow.get("blocked_by")
+        return {
+            "blocked_by": BlockedBy.from_status(blocked) if blocked else None,
+            "starts_at": when(flow["start_at"]) if "start_at" in flow else None,
+            "deadline": when(flow["deadline"]) if "deadline" in flow else None,
+        }
 
     def journal(self, run_id: str) -> list[dict[str, Any]]:
         """Return a run's journal as readable dictionaries, one per position, values decoded.

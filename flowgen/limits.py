@@ -12,6 +12,7 @@ bad value. This module imports neither ``redis`` nor ``dramatiq``.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -53,10 +54,6 @@ class RateLimited(FlowgenError):
 TIMEOUT_GRACE = 60.0
 """Seconds a run has to clean up once ``RunTimeoutError`` was raised into it (at most the timeout)."""
 
-MIN_PRIORITY, MAX_PRIORITY = -100, 100
-"""The range of ``priority=`` (0 is the default)."""
-
-
 def check_key(value: object, what: str) -> str:
     """Return ``value`` if it is an acceptable key (a non-empty ``str`` of at most 200 characters)."""
     if not isinstance(value, str) or not value:
@@ -64,6 +61,15 @@ def check_key(value: object, what: str) -> str:
     if len(value) > MAX_KEY_LENGTH:
         raise ValueError(f"{what} is {len(value)} characters long; keys are at most {MAX_KEY_LENGTH}")
     return value
+
+
+def key_from_start(**_arguments: Any) -> str:
+    """The key function of a limit whose key is given at start: ``engine.start(..., concurrency_key=...)``.
+
+    ``@workflow(concurrency=Limit(1, key=flowgen.key_from_start))``: a run started without a
+    ``concurrency_key`` is refused.
+    """
+    raise LookupError("this limit takes its key from engine.start(..., concurrency_key=...), and none was given")
 
 
 def _check_max(_instance: Any, _attribute: Any, value: int) -> None:
@@ -128,21 +134,30 @@ def as_rate_limit(value: RateLimit | None, what: str) -> RateLimit | None:
     return value
 
 
-def key_of(function: KeyFunction, args: Sequence[Any], kwargs: Mapping[str, Any], what: str) -> str:
-    """Call a key function with the call's arguments and check it returned a usable key."""
+def named_arguments(target: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The call's arguments by parameter name of ``target`` (the workflow or step function), so
+    a key function reads them by name: ``key=lambda customer_id, **_: customer_id``."""
     try:
-        key = function(*args, **kwargs)
+        bound = inspect.signature(target).bind(*args, **kwargs)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"the arguments do not match {getattr(target, '__qualname__', target)!r}: {error}") from error
+    named = dict(bound.arguments)
+    for name, parameter in bound.signature.parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD and name in named:
+            named.update(named.pop(name))
+    return named
+
+
+def key_of(
+    function: KeyFunction, target: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any], what: str
+) -> str:
+    """Call a key function with the call's arguments, by name, and check it returned a usable key."""
+    named = named_arguments(target, args, kwargs)
+    try:
+        key = function(**named)
     except Exception as error:
         raise ValueError(f"the key function of {what} raised {type(error).__name__}: {error}") from error
     return check_key(key, f"the key returned by the key function of {what} ({key!r})")
-
-
-def check_priority(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not MIN_PRIORITY <= value <= MAX_PRIORITY:
-        raise ValueError(
-            f"priority={value!r}: a priority is an int from {MIN_PRIORITY} to {MAX_PRIORITY} (default 0)"
-        )
-    return value
 
 
 def start_time(start_at: object, delay: object, now: float) -> float | None:

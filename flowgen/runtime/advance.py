@@ -37,11 +37,11 @@ from ..errors import (
 )
 from ..faults import fault_point
 from ..interpreter import Complete, Decision, Execute, Fail, Replayer
+from ..limits import RateLimited
 from ..status import RunStatus
 from ..steps import run_attempt
 from ..stores import base as ops
 from ..stores.base import CANCEL_DELIVERED, CANCEL_REQUESTED, Commit, CommitResult, Finish, Operation, Park
-from ..limits import RateLimited
 from . import dispatch, gates
 from ._typing import assert_never
 from .actions import (

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..commands import Command
-from ..flow_start import final_deadline, step_gates
+from ..flow_start import step_gates
 from ..limits import RunTimeoutError
 from .actions import Action, FailRun, RunAttempt
 from .entries import fail_command

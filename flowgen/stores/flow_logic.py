@@ -26,12 +26,18 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..limits import TIMEOUT_GRACE
 from ..status import RunStatus
 from .base import RunRecord
+
+FLOW_WORDS = frozenset(
+    {"blocked", "block", "limit", "rate", "retry", "rblock", "round", "in", "timed_out"}
+)
+"""The words of flow control the Lua scripts spell (gate kinds, replies, flow fields, set names)."""
 
 LEVEL = 1e10
 """Wait scores of a shared gate are ``level * LEVEL + created``: the round first, then arrival."""
@@ -51,7 +57,7 @@ class FlowTx(Protocol):
     def zhead(self, name: str, count: int) -> list[tuple[str, float]]: ...
     def zcard(self, name: str) -> int: ...
     def zprune(self, name: str, upto: float) -> None: ...
-    def zbelow(self, name: str, score: float) -> int: ...
+    def zrank(self, name: str, member: str) -> int | None: ...
 
 
 def flow_document(
@@ -60,7 +66,6 @@ def flow_document(
     start_at: float | None = None,
     timeout: float | None = None,
     created: float = 0.0,
-    priority: int = 0,
 ) -> dict[str, Any] | None:
     """The flow of a new run, or ``None`` when it has none (no limits, start now, no deadline).
 
@@ -75,8 +80,6 @@ def flow_document(
     if timeout is not None:
         document["timeout"] = timeout
         document["deadline"] = (start_at if start_at is not None else created) + timeout
-    if priority:
-        document["pri"] = priority
     return document or None
 
 
@@ -228,7 +231,7 @@ def take_step(
             if name not in holds:
                 holds.append(name)
         elif kind == "rate":
-            tx.zadd(f"rate:{name}", f"{run_id}@{now!r}", now)
+            tx.zadd(f"rate:{name}", f"{run_id}@{uuid.uuid4().hex}", now)  # one member per start
     if holds:
         flow["holds"] = holds
         tx.flow_put(run_id, flow)
@@ -285,8 +288,7 @@ def blocked_by(tx: FlowTx, run_id: str) -> dict[str, Any] | None:
     if flow is None or flow.get("in"):
         return None
     for gate, maximum, _fairness in flow.get("gates", []):
-        score = tx.zscore(f"wait:{gate}", run_id)
-        if score is None:
-            continue
-        return {"gate": gate, "limit": int(maximum), "position": tx.zbelow(f"wait:{gate}", score) + 1}
+        rank = tx.zrank(f"wait:{gate}", run_id)
+        if rank is not None:
+            return {"gate": gate, "limit": int(maximum), "position": rank + 1}
     return None

@@ -10,7 +10,10 @@ from __future__ import annotations
 import bisect
 import json
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .memory import MemoryStore
 
 FLOW_SCHEMA = """
 CREATE TABLE IF NOT EXISTS flow_runs (
@@ -53,14 +56,15 @@ class ScoredSet:
             del self.scores[member]
         del self.order[:cut]
 
-    def below(self, score: float) -> int:
-        return bisect.bisect_left(self.order, (score, ""))
+    def rank(self, member: str) -> int | None:
+        score = self.scores.get(member)
+        return None if score is None else bisect.bisect_left(self.order, (score, member))
 
 
 class MemoryFlowTx:
     """Flow primitives over ``self.s.flow_docs`` and ``self.s.flow_sets`` (the store's lock is held)."""
 
-    s: Any
+    s: MemoryStore
 
     def flow_get(self, run_id: str) -> dict[str, Any] | None:
         document = self.s.flow_docs.get(run_id)
@@ -94,9 +98,9 @@ class MemoryFlowTx:
         if found is not None:
             found.prune(upto)
 
-    def zbelow(self, name: str, score: float) -> int:
+    def zrank(self, name: str, member: str) -> int | None:
         found = self.s.flow_sets.get(name)
-        return 0 if found is None else found.below(score)
+        return None if found is None else found.rank(member)
 
 
 class SQLiteFlowTx:
@@ -139,8 +143,12 @@ class SQLiteFlowTx:
     def zprune(self, name: str, upto: float) -> None:
         self.conn.execute("DELETE FROM flow_sets WHERE name = ? AND score <= ?", (name, upto))
 
-    def zbelow(self, name: str, score: float) -> int:
+    def zrank(self, name: str, member: str) -> int | None:
+        score = self.zscore(name, member)
+        if score is None:
+            return None
         row = self.conn.execute(
-            "SELECT COUNT(*) FROM flow_sets WHERE name = ? AND score < ?", (name, score)
+            "SELECT COUNT(*) FROM flow_sets WHERE name = ? AND (score < ? OR (score = ? AND member < ?))",
+            (name, score, score, member),
         ).fetchone()
         return int(row[0])

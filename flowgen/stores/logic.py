@@ -16,6 +16,7 @@ from ..errors import CancelledError
 from ..journal import Entry, OpenEntry
 from ..serialization import error_record
 from ..status import FINISHED, RunStatus
+from . import flow_logic
 from .base import (
     CANCEL_DELIVERED,
     CANCEL_REQUESTED,
@@ -41,7 +42,6 @@ from .base import (
     ready_cutoff,
     unknown_operation,
 )
-from . import flow_logic
 from .failures import Reason, store_error
 
 

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ..journal import Entry
 from ..errors import LeaseLostError
+from ..journal import Entry
 from . import flow_logic, logic
 from .base import Commit, CommitResult, ControlResult, NewRun, RunRecord, SendResult, Snapshot, Store
 

@@ -11,7 +11,7 @@ from flowgen.errors import LeaseLostError
 from flowgen.status import RunStatus
 from flowgen.stores.base import Commit, Finish, NewRun, Park, Store
 
-from .support import ARGS, GRACE, T, TTL
+from .support import ARGS, GRACE, TTL, T
 
 
 def make(store: Store, run_id: str, created: float, **flow: object) -> None:

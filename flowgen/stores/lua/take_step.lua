@@ -42,7 +42,8 @@ for _, g in ipairs(gates) do
     for _, h in ipairs(holds) do if h == name then known = true end end
     if not known then table.insert(holds, name); changed = true end
   elseif kind == 'rate' then
-    redis.call('ZADD', fc('rate:' .. name), ARGV[4], rid .. '@' .. ARGV[4])
+    -- one member per start (two starts at the same instant are two)
+    redis.call('ZADD', fc('rate:' .. name), ARGV[4], rid .. '@' .. redis.call('INCR', fc('seq')))
   end
 end
 if changed then

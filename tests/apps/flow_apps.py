@@ -1,0 +1,104 @@
+"""Workflows and steps of the flow-control tests (tests/testing/test_runner_flow.py,
+tests/e2e/test_flow_control.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import flowgen
+
+STARTS: list[float] = []
+"""When each attempt of ``ping`` started (the test's clock, set by the test)."""
+
+CLOCK: list[Any] = [time.time]
+
+
+@flowgen.step(rate_limit=flowgen.RateLimit(100, per="1s"))
+def ping(index: int) -> int:
+    STARTS.append(CLOCK[0]())
+    return index
+
+
+@flowgen.workflow(name="flow.pings")
+def pings(count: int) -> Any:
+    for index in range(count):
+        yield ping(index)
+    return count
+
+
+ANSWERS: list[str] = []
+
+
+@flowgen.step(retries=0, rate_limit=flowgen.RateLimit(1000, per="1s", key=lambda api, **_: api))
+def call_api(api: str) -> str:
+    if ANSWERS and ANSWERS.pop(0) == "429":
+        raise flowgen.RateLimited("the API said 429", retry_after="30s", key=api)
+    return "ok"
+
+
+@flowgen.workflow(name="flow.api")
+def api_call(api: str) -> Any:
+    return (yield call_api(api))
+
+
+@flowgen.step
+def note(text: str) -> str:
+    return text
+
+
+@flowgen.workflow(name="flow.per_customer", concurrency=flowgen.Limit(1, key=lambda customer, **_: customer))
+def per_customer(customer: str, order: str) -> Any:
+    yield flowgen.sleep("10s")
+    return (yield note(f"{customer}:{order}"))
+
+
+@flowgen.workflow(name="flow.shared", concurrency=flowgen.Limit(1))
+def shared(tenant: str, order: str) -> Any:
+    yield flowgen.sleep("10s")
+    return (yield note(f"{tenant}:{order}"))
+
+
+@flowgen.workflow(name="flow.greet")
+def greet(name: str) -> Any:
+    return (yield note(f"hello {name}"))
+
+
+@flowgen.workflow(name="flow.cleans_up", timeout="1 hour")
+def cleans_up() -> Any:
+    try:
+        yield flowgen.sleep("1 day")
+    except flowgen.RunTimeoutError:
+        yield note("cleaned up")
+        return "timed out, cleaned up"
+    return "slept"
+
+
+@flowgen.workflow(name="flow.stubborn", timeout="1 hour")
+def stubborn() -> Any:
+    while True:
+        try:
+            yield flowgen.sleep("1 day")
+        except flowgen.RunTimeoutError:
+            continue
+
+
+LOCK = threading.Lock()
+RUNNING: dict[str, int] = {"now": 0, "max": 0}
+
+
+@flowgen.step(concurrency=flowgen.Limit(2))
+def scarce(index: int) -> int:
+    with LOCK:
+        RUNNING["now"] += 1
+        RUNNING["max"] = max(RUNNING["max"], RUNNING["now"])
+    time.sleep(0.15)
+    with LOCK:
+        RUNNING["now"] -= 1
+    return index
+
+
+@flowgen.workflow(name="flow.scarce")
+def uses_scarce(index: int) -> Any:
+    return (yield scarce(index))
