@@ -72,11 +72,19 @@ def step_gates(step: Step, args: Sequence[Any], kwargs: Mapping[str, Any]) -> li
     gates: list[list[Any]] = []
     for index, limit in enumerate(step.concurrency):
         suffix = "" if index == 0 else f"#{index}"
-        key = "" if limit.key is None else "|" + key_of(limit.key, step.fn, args, kwargs, f"the limit of step {step.name!r}")
+        key = (
+            ""
+            if limit.key is None
+            else "|" + key_of(limit.key, step.fn, args, kwargs, f"the limit of step {step.name!r}")
+        )
         gates.append(["limit", f"step:{step.name}{suffix}{key}", limit.max, 0])
     rate = step.rate_limit
     if rate is not None:
-        key = "" if rate.key is None else key_of(rate.key, step.fn, args, kwargs, f"the rate limit of step {step.name!r}")
+        key = (
+            ""
+            if rate.key is None
+            else key_of(rate.key, step.fn, args, kwargs, f"the rate limit of step {step.name!r}")
+        )
         gates.append(["rate", f"rate:{step.name}" + (f"|{key}" if key else ""), rate.count, rate.per])
         if key:
             gates.append(["block", key, 0, 0])

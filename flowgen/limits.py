@@ -54,6 +54,7 @@ class RateLimited(FlowgenError):
 TIMEOUT_GRACE = 60.0
 """Seconds a run has to clean up once ``RunTimeoutError`` was raised into it (at most the timeout)."""
 
+
 def check_key(value: object, what: str) -> str:
     """Return ``value`` if it is an acceptable key (a non-empty ``str`` of at most 200 characters)."""
     if not isinstance(value, str) or not value:
@@ -69,7 +70,9 @@ def key_from_start(**_arguments: Any) -> str:
     ``@workflow(concurrency=Limit(1, key=flowgen.key_from_start))``: a run started without a
     ``concurrency_key`` is refused.
     """
-    raise LookupError("this limit takes its key from engine.start(..., concurrency_key=...), and none was given")
+    raise LookupError(
+        "this limit takes its key from engine.start(..., concurrency_key=...), and none was given"
+    )
 
 
 def _check_max(_instance: Any, _attribute: Any, value: int) -> None:
@@ -122,7 +125,9 @@ def as_limits(value: Limit | Sequence[Limit] | None, what: str) -> tuple[Limit, 
     """Return ``concurrency=`` as a tuple of limits (checked)."""
     if value is None:
         return ()
-    limits = (value,) if isinstance(value, Limit) else tuple(value) if isinstance(value, (list, tuple)) else None
+    limits = (
+        (value,) if isinstance(value, Limit) else tuple(value) if isinstance(value, (list, tuple)) else None
+    )
     if limits is None or not all(isinstance(limit, Limit) for limit in limits):
         raise TypeError(f"{what}: concurrency must be a flowgen.Limit or a list of them, got {value!r}")
     return limits
@@ -134,13 +139,17 @@ def as_rate_limit(value: RateLimit | None, what: str) -> RateLimit | None:
     return value
 
 
-def named_arguments(target: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def named_arguments(
+    target: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
     """The call's arguments by parameter name of ``target`` (the workflow or step function), so
     a key function reads them by name: ``key=lambda customer_id, **_: customer_id``."""
     try:
         bound = inspect.signature(target).bind(*args, **kwargs)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"the arguments do not match {getattr(target, '__qualname__', target)!r}: {error}") from error
+        raise TypeError(
+            f"the arguments do not match {getattr(target, '__qualname__', target)!r}: {error}"
+        ) from error
     named = dict(bound.arguments)
     for name, parameter in bound.signature.parameters.items():
         if parameter.kind is inspect.Parameter.VAR_KEYWORD and name in named:
@@ -149,7 +158,11 @@ def named_arguments(target: Callable[..., Any], args: Sequence[Any], kwargs: Map
 
 
 def key_of(
-    function: KeyFunction, target: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any], what: str
+    function: KeyFunction,
+    target: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    what: str,
 ) -> str:
     """Call a key function with the call's arguments, by name, and check it returned a usable key."""
     named = named_arguments(target, args, kwargs)

@@ -435,7 +435,9 @@ class Advance(AdvanceState):
         for message in wait.dispatch:
             self._dispatch(message)
         timer = gates.park_timer(self, wait.timer)
-        parked = self._flush(ops.SetOpen(self.open), Park(self.signals, wait.types, timer, wait.status)).parked
+        parked = self._flush(
+            ops.SetOpen(self.open), Park(self.signals, wait.types, timer, wait.status)
+        ).parked
         if parked:
             assert self.replayer is not None
             if wait.internal or (wait.timer is not None and wait.timer - self.now <= CACHE_HORIZON):

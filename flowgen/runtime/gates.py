@@ -41,9 +41,7 @@ def gates_of(action: RunAttempt) -> list[list[Any]]:
 def take(state: AdvanceState, gates: Sequence[Sequence[Any]]) -> float | None:
     """Take the attempt's slots and starts; ``None`` when taken, else when to try again."""
     now = state.now
-    return state.rt.store.take_step(
-        state.run_id, state.epoch, gates, now, now + state.rt.settings.lease_ttl
-    )
+    return state.rt.store.take_step(state.run_id, state.epoch, gates, now, now + state.rt.settings.lease_ttl)
 
 
 def release(state: AdvanceState, gates: Sequence[Sequence[Any]]) -> None:

@@ -34,9 +34,7 @@ from ..limits import TIMEOUT_GRACE
 from ..status import RunStatus
 from .base import RunRecord
 
-FLOW_WORDS = frozenset(
-    {"blocked", "block", "limit", "rate", "retry", "rblock", "round", "in", "timed_out"}
-)
+FLOW_WORDS = frozenset({"blocked", "block", "limit", "rate", "retry", "rblock", "round", "in", "timed_out"})
 """The words of flow control the Lua scripts spell (gate kinds, replies, flow fields, set names)."""
 
 LEVEL = 1e10
@@ -166,7 +164,9 @@ def released(tx: FlowTx, run_id: str, now: float, grace: float) -> list[str]:
     for gate, maximum, _fairness in flow.get("gates", []):
         tx.zrem(f"hold:{gate}", run_id)
         tx.zrem(f"wait:{gate}", run_id)
-        woken += _wake(tx, f"wait:{gate}", int(maximum) - tx.zcard(f"hold:{gate}"), now, grace, RunStatus.QUEUED)
+        woken += _wake(
+            tx, f"wait:{gate}", int(maximum) - tx.zcard(f"hold:{gate}"), now, grace, RunStatus.QUEUED
+        )
     flow.pop("in", None)
     tx.flow_put(run_id, flow)
     return woken

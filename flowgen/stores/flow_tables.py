@@ -114,7 +114,8 @@ class SQLiteFlowTx:
 
     def flow_put(self, run_id: str, document: dict[str, Any]) -> None:
         self.conn.execute(
-            "INSERT OR REPLACE INTO flow_runs (run_id, document) VALUES (?, ?)", (run_id, json.dumps(document))
+            "INSERT OR REPLACE INTO flow_runs (run_id, document) VALUES (?, ?)",
+            (run_id, json.dumps(document)),
         )
 
     def zadd(self, name: str, member: str, score: float) -> None:

@@ -17,7 +17,8 @@ from .flow_tables import FLOW_SCHEMA, SQLiteFlowTx
 
 SCHEMA_VERSION = 1
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS runs (
     run_id           TEXT PRIMARY KEY,
     workflow         TEXT NOT NULL,
@@ -108,7 +109,9 @@ CREATE TABLE IF NOT EXISTS history (
     document TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_by_run ON history (run_id, seq);
-""" + FLOW_SCHEMA
+"""
+    + FLOW_SCHEMA
+)
 
 RUN_COLUMNS = (
     "run_id",

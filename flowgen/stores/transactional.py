@@ -138,7 +138,9 @@ class TransactionalStore(Store):
         with self._write() as tx:
             record = tx.get_meta(run_id)
             if record is None or record.epoch != epoch or not record.owner:
-                raise LeaseLostError(f"run {run_id!r}: epoch {epoch} lost its lease before a step slot was taken")
+                raise LeaseLostError(
+                    f"run {run_id!r}: epoch {epoch} lost its lease before a step slot was taken"
+                )
             return flow_logic.take_step(tx, run_id, gates, now, lease_until)
 
     def release_step(self, run_id: str, names: Sequence[str], now: float, grace: float) -> list[str]:

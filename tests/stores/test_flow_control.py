@@ -20,7 +20,9 @@ def make(store: Store, run_id: str, created: float, **flow: object) -> None:
 
 
 def finish(store: Store, run_id: str, epoch: int, position: int = 0, now: float = T + 5) -> tuple[str, ...]:
-    result = store.commit(Commit(run_id, epoch, position, [Finish(RunStatus.COMPLETED, output="1")]), now, GRACE)
+    result = store.commit(
+        Commit(run_id, epoch, position, [Finish(RunStatus.COMPLETED, output="1")]), now, GRACE
+    )
     assert result.ok
     return result.wake
 

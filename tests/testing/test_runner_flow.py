@@ -31,7 +31,9 @@ def finish(runner: Runner, run: flowgen.Run | object, step: str = "1s", rounds: 
     raise AssertionError("the run did not finish")
 
 
-def test_1000_rate_limited_attempts_take_10_virtual_seconds_and_milliseconds_of_wall_time(runner: Runner) -> None:
+def test_1000_rate_limited_attempts_take_10_virtual_seconds_and_milliseconds_of_wall_time(
+    runner: Runner,
+) -> None:
     started = time.perf_counter()
     run = runner.start(apps.pings, 1000)
     finish(runner, run, "100ms")
@@ -70,7 +72,9 @@ def test_runs_over_a_keyed_limit_wait_in_line_with_their_place(runner: Runner) -
     d = runner.start(apps.per_customer, "c2", "o4", run_id="d")
     assert a.status().status == "waiting" and d.status().status == "waiting"  # sleeping, slot held
     info_b, info_c = b.status(), c.status()
-    assert info_b.status == "queued" and info_b.blocked_by == flowgen.BlockedBy("run:flow.per_customer|c1", "c1", 1, 1)
+    assert info_b.status == "queued" and info_b.blocked_by == flowgen.BlockedBy(
+        "run:flow.per_customer|c1", "c1", 1, 1
+    )
     assert info_c.blocked_by is not None and info_c.blocked_by.position == 2
     runner.advance("10s")
     assert a.result() == "c1:o1" and d.result() == "c2:o4"
@@ -84,7 +88,9 @@ def test_runs_over_a_keyed_limit_wait_in_line_with_their_place(runner: Runner) -
 def test_a_shared_limit_serves_keys_round_robin(runner: Runner) -> None:
     order = []
     for index in range(4):
-        order.append(runner.start(apps.shared, "big", f"b{index}", concurrency_key="big", run_id=f"big{index}"))
+        order.append(
+            runner.start(apps.shared, "big", f"b{index}", concurrency_key="big", run_id=f"big{index}")
+        )
     small = runner.start(apps.shared, "small", "s0", concurrency_key="small", run_id="small0")
     assert small.status().blocked_by is not None
     finished: list[str] = []
@@ -131,7 +137,7 @@ def test_a_run_that_ignores_its_deadline_is_failed_after_the_grace(runner: Runne
     runner.advance("30s")
     assert not run.status().is_finished  # told, and given a minute to clean up
     runner.advance("31s")
-    with pytest.raises(flowgen.WorkflowFailedError, match="RunTimeoutError|timeout"):
+    with pytest.raises(flowgen.WorkflowFailedError, match=r"RunTimeoutError|timeout"):
         run.result()
 
 
@@ -162,11 +168,13 @@ def test_bad_start_options_are_refused_and_nothing_is_stored(
 
 
 def test_a_key_function_that_raises_or_returns_a_non_string_is_refused_at_start(runner: Runner) -> None:
-    @flowgen.workflow(name="flow.bad_key", concurrency=flowgen.Limit(1, key=lambda order, **_: order["customer"]))
+    @flowgen.workflow(
+        name="flow.bad_key", concurrency=flowgen.Limit(1, key=lambda order, **_: order["customer"])
+    )
     def bad_key(order: object) -> object:
         return (yield apps.note("x"))
 
-    with pytest.raises(ValueError, match="key function .* raised TypeError"):
+    with pytest.raises(ValueError, match=r"key function .* raised TypeError"):
         runner.start(bad_key, "not a dict")
     with pytest.raises(TypeError, match="must be a non-empty str, got 7"):
         runner.start(bad_key, {"customer": 7})
