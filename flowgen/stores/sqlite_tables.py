@@ -17,8 +17,7 @@ from .flow_tables import FLOW_SCHEMA, SQLiteFlowTx
 
 SCHEMA_VERSION = 1
 
-SCHEMA = (
-    """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id           TEXT PRIMARY KEY,
     workflow         TEXT NOT NULL,
@@ -110,8 +109,7 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_by_run ON history (run_id, seq);
 """
-    + FLOW_SCHEMA
-)
+SCHEMA += FLOW_SCHEMA  # flow control's tables (stores/flow_tables.py)
 
 RUN_COLUMNS = (
     "run_id",
