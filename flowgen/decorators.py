@@ -160,6 +160,12 @@ class Step:
         self.crash_limit = crash_limit
         self.concurrency = as_limits(concurrency, f"@flowgen.step {self.name!r}")
         self.rate_limit = as_rate_limit(rate_limit, f"@flowgen.step {self.name!r}")
+        if self.queue is not None and (self.concurrency or self.rate_limit is not None):
+            raise ValueError(
+                f"@flowgen.step {self.name!r}: concurrency= and rate_limit= apply to steps that run "
+                "inline, not to queue= steps (their attempts are messages flowgen does not gate yet); "
+                "drop queue= or the limit"
+            )
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> StepCall:

@@ -30,6 +30,7 @@ from ..decoding import decode_call, leaf_slot
 from ..decorators import Registry, Step
 from ..errors import FlowgenError, LeaseLostError, RunFinishedError, SerializationError
 from ..faults import fault_point
+from ..flow_start import gated_branch_error
 from ..leases import LeaseKeeper
 from ..serialization import Serializer
 from ..steps import StepInvoker, call_step_function, is_retryable, run_attempt
@@ -151,6 +152,15 @@ class Runtime:
                 "retryable": False,
                 # Arguments that fail their seal or cannot be decoded fail the run, not the step.
                 "fatal": isinstance(error, SerializationError),
+                "started": started,
+                "finished": self.clock.now(),
+            }
+        refused = gated_branch_error(step)
+        if refused is not None:
+            return {
+                "ok": False,
+                "error": self.serializer.error_record(refused, run_id=run_id, slot=slot),
+                "retryable": False,
                 "started": started,
                 "finished": self.clock.now(),
             }

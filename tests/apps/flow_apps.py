@@ -102,3 +102,19 @@ def scarce(index: int) -> int:
 @flowgen.workflow(name="flow.scarce")
 def uses_scarce(index: int) -> Any:
     return (yield scarce(index))
+
+
+@flowgen.step
+def pause_for(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+@flowgen.workflow(name="flow.greet_slowly", concurrency=flowgen.Limit(1, key=lambda key, **_: key))
+def greet_slowly(key: str, seconds: float) -> Any:
+    yield pause_for(seconds)
+    return key
+
+
+@flowgen.workflow(name="flow.fan_out")
+def fan_out() -> Any:
+    return (yield flowgen.all_of(scarce(1), scarce(2)))

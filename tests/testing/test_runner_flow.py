@@ -199,3 +199,14 @@ def test_a_key_function_that_raises_or_returns_a_non_string_is_refused_at_start(
 def test_bad_declarations_are_refused(build: object, match: str) -> None:
     with pytest.raises((ValueError, TypeError), match=match):
         build()  # type: ignore[operator]
+
+
+def test_a_limited_step_in_all_of_is_refused_with_a_clear_error(runner: Runner) -> None:
+    run = runner.start(apps.fan_out)
+    with pytest.raises(flowgen.WorkflowFailedError, match="does not gate branch attempts"):
+        run.result()
+
+
+def test_a_queue_step_with_a_limit_is_refused_at_declaration() -> None:
+    with pytest.raises(ValueError, match="not to queue= steps"):
+        flowgen.step(queue="gpu", concurrency=flowgen.Limit(1))(lambda: None)
