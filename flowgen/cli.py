@@ -17,6 +17,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+import attrs
+
 from .errors import ConfigurationError, FlowgenError
 from .serialization import dumps_json
 from .status import RunStatus
@@ -205,7 +207,19 @@ def _info(info: Any) -> dict[str, Any]:
         "waiting_for": list(info.waiting_for),
         "cancellation": info.cancellation,
         "unconsumed_queues": list(info.unconsumed_queues),
+        **flow_fields(info),
     }
+
+
+def flow_fields(info: Any) -> dict[str, Any]:
+    """What flow control says of a run (docs/flow-control.md): only the parts that apply."""
+    fields: dict[str, Any] = {}
+    if info.blocked_by is not None:
+        fields["blocked_by"] = attrs.asdict(info.blocked_by)
+    for name in ("starts_at", "deadline"):
+        if getattr(info, name) is not None:
+            fields[name] = getattr(info, name).isoformat()
+    return fields
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,15 @@ def test_a_worker_on_a_sqlite_url_refuses_before_starting_or_enqueueing_anything
     assert db.execute("SELECT score FROM ready WHERE run_id = 'untouched'").fetchall() == before
     assert db.execute("SELECT status FROM runs WHERE run_id = 'untouched'").fetchall() == [("queued",)]
     db.close()
+
+
+def test_status_shows_a_delayed_start_and_a_deadline(cli: Cli, sqlite_url: str) -> None:
+    with flowgen.Engine(sqlite_url, start_workers=False) as engine:
+        engine.start(apps.echo, run_id="later", delay="10 minutes", timeout="1 hour")
+    status = cli("status", "later", "--url", sqlite_url)
+    assert status.returncode == 0, status.stderr
+    shown = json.loads(status.stdout)
+    assert shown["status"] == "queued"
+    assert "blocked_by" not in shown
+    starts_at = datetime.fromisoformat(shown["starts_at"])
+    assert datetime.fromisoformat(shown["deadline"]) - starts_at == timedelta(hours=1)
