@@ -9,7 +9,9 @@ Phases (``--only`` runs a subset): ``throughput`` (also Redis memory per complet
 the raw baselines), ``latency`` (idle and under load), ``steps`` (cost per step for each
 workflow length, inline and dispatched), ``retention`` (memory once finished runs expire),
 ``sleepers`` (many sleeping runs: Redis and worker memory, timer lateness) and ``backlog``
-(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again).
+(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again) and
+``flow`` (flow control: a never-binding per-key limit against none, a 200/s rate limit; see
+``benchmarks/flow.py``).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import flow as flow_phase
 from .config import SIZES, Size
 from .measure import FLOWGEN_QUEUE, LONG_SLEEP, PREFIX, RAW_QUEUE, Bench, Settings, percentile, wait_for
 from .redis_server import RedisServer, settle_memory
 from .report import Figure, document, med, table, write_json
 
-PHASES = ("throughput", "latency", "steps", "retention", "sleepers", "backlog")
+PHASES = ("throughput", "latency", "steps", "retention", "sleepers", "backlog", "flow")
 BACKLOG_GRACE_PARTS = 5
 """The backlog phase's workers run with a grace this many times shorter than the drain takes."""
 TUNED_PREFETCH = 64
@@ -314,6 +317,24 @@ class Runner:
 
     # -- figures ----------------------------------------------------------------------------
 
+    def flow(self) -> None:
+        """Flow control (benchmarks/flow.py): limit overhead, alternated per repetition; rate limit."""
+        b, size = self.b, self.size
+        for rep in range(self.repeat):
+            plain = flow_phase.throughput_of(b, b.apps.three_steps_indexed, size.runs)
+            keyed = flow_phase.throughput_of(b, b.apps.three_steps_keyed, size.runs)
+            self.add("flow.unlimited_throughput", plain)
+            self.add("flow.limited_throughput", keyed)
+            self.add("flow.limit_ratio", keyed / plain)
+            rated = flow_phase.rate(b, max(600, size.runs // 5))
+            self.add("flow.rate_achieved", rated["achieved"])
+            self.add("flow.rate_busiest_window", rated["busiest"])
+            self.log(
+                f"#{rep + 1}: no limit {plain:,.0f} runs/s, never-binding per-key limit {keyed:,.0f} "
+                f"runs/s = {keyed / plain:.2f}x; RateLimit(200/s): {rated['achieved']:.1f}/s achieved, "
+                f"at most {rated['busiest']:.0f} starts in any 1 s window ({rated['attempts']:.0f} attempts)"
+            )
+
     def figures(self) -> list[Figure]:
         size = self.size
         figures: list[Figure] = []
@@ -549,6 +570,7 @@ class Runner:
             "per run",
             note="a queued run is not lost: each re-enqueue is a wasted message",
         )
+        figures += flow_phase.figures(fig, self.samples)
         self._ratio(figures)
         return figures
 

@@ -16,6 +16,7 @@ Sets, by name:
   a slot whose holder stopped renewing (killed with -9) is free as soon as the lease expires.
 * ``swait:<gate>``: runs parked for a step slot, woken in order when one is released.
 * ``rate:<gate>``: the start times of the attempts in the current window of a rate limit.
+* ``rwait:<gate>``: attempts parked for a token, scored by when their token is expected.
 * ``rblock``: keys blocked by ``RateLimited(key=...)`` until their score.
 
 A gate names a limit and its key: ``run:<workflow>`` or ``run:<workflow>|<key>``,
@@ -34,7 +35,9 @@ from ..limits import TIMEOUT_GRACE
 from ..status import RunStatus
 from .base import RunRecord
 
-FLOW_WORDS = frozenset({"blocked", "block", "limit", "rate", "retry", "rblock", "round", "in", "timed_out"})
+FLOW_WORDS = frozenset(
+    {"blocked", "block", "limit", "rate", "retry", "rblock", "round", "in", "timed_out", "seq"}
+)
 """The words of flow control the Lua scripts spell (gate kinds, replies, flow fields, set names)."""
 
 LEVEL = 1e10
@@ -56,6 +59,7 @@ class FlowTx(Protocol):
     def zcard(self, name: str) -> int: ...
     def zprune(self, name: str, upto: float) -> None: ...
     def zrank(self, name: str, member: str) -> int | None: ...
+    def zcount(self, name: str, upto: float) -> int: ...
 
 
 def flow_document(
@@ -215,11 +219,9 @@ def take_step(
                 retry = max(retry or 0.0, head[0][1] if head else now)
                 tx.zadd(f"swait:{name}", run_id, tx.zscore(f"swait:{name}", run_id) or now)
         else:
-            window = f"rate:{name}"
-            tx.zprune(window, now - float(period))
-            if tx.zcard(window) >= int(count):
-                head = tx.zhead(window, 1)
-                retry = max(retry or 0.0, head[0][1] + float(period))
+            at = _rate_wait(tx, run_id, name, int(count), float(period), now)
+            if at is not None:
+                retry = max(retry or 0.0, at)
     if retry is not None:
         return max(retry, now)
     flow = tx.flow_get(run_id) or {}
@@ -232,10 +234,37 @@ def take_step(
                 holds.append(name)
         elif kind == "rate":
             tx.zadd(f"rate:{name}", f"{run_id}@{uuid.uuid4().hex}", now)  # one member per start
+            tx.zrem(f"rwait:{name}", run_id)
     if holds:
         flow["holds"] = holds
         tx.flow_put(run_id, flow)
     return None
+
+
+def _rate_wait(tx: FlowTx, run_id: str, name: str, count: int, period: float, now: float) -> float | None:
+    """When the attempt may start under the rate limit ``name`` (``None``: now).
+
+    The window ``rate:<name>`` holds the starts of the last ``period``. Parked attempts wait in
+    ``rwait:<name>``, each scored by when its token is expected (the k-th waiter's is the k-th
+    token the window frees), so they wake one window's worth at a time instead of all at once.
+    An attempt may start when the window and the waiters already due leave a token; a waiter
+    that never came back (its run ended) is forgotten after two periods.
+    """
+    window, waiters = f"rate:{name}", f"rwait:{name}"
+    tx.zprune(window, now - period)
+    tx.zprune(waiters, now - 2 * period)
+    mine = tx.zscore(waiters, run_id)
+    due = tx.zcount(waiters, now) - (1 if mine is not None and mine <= now else 0)
+    used = tx.zcard(window)
+    if used + due < count:
+        return None
+    ahead = tx.zcard(waiters) - (1 if mine is not None else 0)
+    starts = [score for _, score in tx.zhead(window, count)]
+    cycle, index = divmod(max(0, ahead - (count - used)), max(1, len(starts)))
+    at = starts[index] + period * (cycle + 1) if starts else now + period * (cycle + 1)
+    at = max(at, now + 0.001)
+    tx.zadd(waiters, run_id, at)
+    return at
 
 
 def release_step(tx: FlowTx, run_id: str, names: Sequence[str], now: float, grace: float) -> list[str]:

@@ -56,6 +56,9 @@ class ScoredSet:
             del self.scores[member]
         del self.order[:cut]
 
+    def count(self, upto: float) -> int:
+        return bisect.bisect_right(self.order, (upto, "\U0010ffff"))
+
     def rank(self, member: str) -> int | None:
         score = self.scores.get(member)
         return None if score is None else bisect.bisect_left(self.order, (score, member))
@@ -97,6 +100,10 @@ class MemoryFlowTx:
         found = self.s.flow_sets.get(name)
         if found is not None:
             found.prune(upto)
+
+    def zcount(self, name: str, upto: float) -> int:
+        found = self.s.flow_sets.get(name)
+        return 0 if found is None else found.count(upto)
 
     def zrank(self, name: str, member: str) -> int | None:
         found = self.s.flow_sets.get(name)
@@ -143,6 +150,10 @@ class SQLiteFlowTx:
 
     def zprune(self, name: str, upto: float) -> None:
         self.conn.execute("DELETE FROM flow_sets WHERE name = ? AND score <= ?", (name, upto))
+
+    def zcount(self, name: str, upto: float) -> int:
+        row = self.conn.execute("SELECT COUNT(*) FROM flow_sets WHERE name = ? AND score <= ?", (name, upto))
+        return int(row.fetchone()[0])
 
     def zrank(self, name: str, member: str) -> int | None:
         score = self.zscore(name, member)

@@ -159,3 +159,28 @@ def test_the_timeout_is_recorded_once(store: Store) -> None:
     assert first == pytest.approx(T + 160, abs=1e-3)
     assert store.timed_out("a", T + 120) == pytest.approx(T + 160, abs=1e-3)
     assert store.flow_status("a")["timed_out"] == pytest.approx(T + 100, abs=1e-3)  # type: ignore[index]
+
+
+def test_attempts_waiting_for_a_rate_limit_wake_one_window_at_a_time(store: Store) -> None:
+    gates = [["rate", "rate:s", 3, 1.0]]
+    epochs = {}
+    for run_id in ("a", "w1", "w2", "w3", "w4", "w5"):
+        make(store, run_id, T)
+        taken = store.acquire(run_id, "w", TTL, T)
+        assert taken is not None
+        epochs[run_id] = taken.epoch
+    for _ in range(3):
+        assert store.take_step("a", epochs["a"], gates, T, T + TTL) is None
+    waits = [
+        store.take_step(run_id, epochs[run_id], gates, T + 0.1, T + TTL)
+        for run_id in ("w1", "w2", "w3", "w4", "w5")
+    ]
+    assert waits == [pytest.approx(T + 1, abs=1e-3)] * 3 + [pytest.approx(T + 2, abs=1e-3)] * 2
+    # at T + 1 the three due waiters take the three tokens; a newcomer does not jump the line
+    make(store, "new", T + 1)
+    new = store.acquire("new", "w", TTL, T + 1)
+    assert new is not None
+    assert store.take_step("new", new.epoch, gates, T + 1, T + 1 + TTL) is not None
+    for run_id in ("w1", "w2", "w3"):
+        assert store.take_step(run_id, epochs[run_id], gates, T + 1, T + TTL) is None
+    assert store.take_step("w4", epochs["w4"], gates, T + 1, T + TTL) == pytest.approx(T + 2, abs=1e-3)

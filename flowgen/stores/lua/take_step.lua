@@ -21,11 +21,28 @@ for _, g in ipairs(gates) do
       end
     end
   else
-    local window = fc('rate:' .. name)
+    -- the rate window and its waiters (flow_logic._rate_wait)
+    local window, waiters = fc('rate:' .. name), fc('rwait:' .. name)
     redis.call('ZREMRANGEBYSCORE', window, '-inf', fnum(now - period))
-    if redis.call('ZCARD', window) >= count then
-      local head = redis.call('ZRANGE', window, 0, 0, 'WITHSCORES')
-      retry = math.max(retry or 0, tonumber(head[2]) + period)
+    redis.call('ZREMRANGEBYSCORE', waiters, '-inf', fnum(now - 2 * period))
+    local mine = redis.call('ZSCORE', waiters, rid)
+    if mine then mine = tonumber(mine) end
+    local due = redis.call('ZCOUNT', waiters, '-inf', fnum(now))
+    if mine and mine <= now then due = due - 1 end
+    local used = redis.call('ZCARD', window)
+    if used + due >= count then
+      local ahead = redis.call('ZCARD', waiters)
+      if mine then ahead = ahead - 1 end
+      local starts = redis.call('ZRANGE', window, 0, count - 1, 'WITHSCORES')
+      local m = #starts / 2
+      local j = math.max(0, ahead - (count - used))
+      local cycle, index = math.floor(j / math.max(1, m)), j % math.max(1, m)
+      local at
+      if m > 0 then at = tonumber(starts[2 * index + 2]) + period * (cycle + 1)
+      else at = now + period * (cycle + 1) end
+      at = math.max(at, now + 0.001)
+      redis.call('ZADD', waiters, fnum(at), rid)
+      retry = math.max(retry or 0, at)
     end
   end
 end
@@ -44,6 +61,7 @@ for _, g in ipairs(gates) do
   elseif kind == 'rate' then
     -- one member per start (two starts at the same instant are two)
     redis.call('ZADD', fc('rate:' .. name), ARGV[4], rid .. '@' .. redis.call('INCR', fc('seq')))
+    redis.call('ZREM', fc('rwait:' .. name), rid)
   end
 end
 if changed then

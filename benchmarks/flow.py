@@ -1,0 +1,93 @@
+"""The flow-control phase of ``python -m benchmarks`` (issue 15).
+
+* **limit overhead**: throughput of 3-step runs under a per-key run limit that never binds
+  (``Limit(1_000_000, key=...)`` over 100 keys) against the same runs with no limit, measured
+  in alternation in the same run; the ratio is the figure (target: at most 10% slower).
+* **rate**: ``RateLimit(200, per="1s")`` on a step, runs started all at once: the achieved rate
+  of attempt starts (starts over the span from the first to one window after the last) and
+  the most starts seen in any one-second window (target: within 5% of 200/s, never above 200
+  in a window).
+
+Priority (issue 15 item 4) is not built, so its figure is not measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .measure import Bench
+from .report import Figure, med
+
+
+def throughput_of(bench: Bench, workflow: Any, runs: int) -> float:
+    """One repetition: queue ``runs`` runs of ``workflow(index)``, start the workers, time the completions."""
+    bench.fresh()
+    ids: list[str] = []
+    for offset in range(0, runs, 1000):
+        calls = [((index,), None, None) for index in range(offset, min(runs, offset + 1000))]
+        ids += bench.engine.start_many(workflow, calls).created
+    group = bench.flowgen_workers()
+    try:
+        group.wait_ready()
+        bench.wait_completed(runs, group, f"flowgen to complete every run of {workflow.name}")
+    finally:
+        group.stop()
+    return bench.completion_rate(ids)
+
+
+def busiest_window(starts: Sequence[float], width: float = 1.0) -> int:
+    """The most starts in any window ``[t, t + width)`` (t a start; the maximum is at one)."""
+    ordered = sorted(starts)
+    most, first = 0, 0
+    for last, at in enumerate(ordered):
+        while ordered[first] <= at - width:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+def rate(bench: Bench, runs: int) -> dict[str, float]:
+    """One repetition of the rate figure: ``runs`` one-step runs through a 200/s rate limit."""
+    bench.fresh()
+    for offset in range(0, runs, 1000):
+        bench.engine.start_many(bench.apps.rated, [((), None, None)] * min(1000, runs - offset))
+    group = bench.flowgen_workers()
+    try:
+        group.wait_ready()
+        bench.wait_completed(runs, group, "flowgen to complete every rate-limited run")
+    finally:
+        group.stop()
+    starts = sorted(float(raw) for raw in bench.client.lrange("bench:rated:starts", 0, -1))
+    # A sliding window lets a full window's worth start at once, so the rate is counted over
+    # whole windows: the last start's window is part of the span.
+    achieved = len(starts) / (starts[-1] - starts[0] + 1.0)
+    return {"achieved": achieved, "busiest": float(busiest_window(starts)), "attempts": float(len(starts))}
+
+
+def figures(fig: Callable[..., Figure | None], samples: dict[str, list[float]]) -> list[Figure]:
+    """The phase's figures (``fig`` adds each to the table as it builds it; nothing to return)."""
+    unlimited = med(samples["flow.unlimited_throughput"]) if samples.get("flow.unlimited_throughput") else None
+    fig("flow.unlimited_throughput", "(g) 3-step workflows/s, no limit", "/s")
+    fig(
+        "flow.limited_throughput",
+        "(g) 3-step workflows/s, per-key limit that never binds",
+        "/s",
+        baseline=unlimited,
+        baseline_label="the same runs without a limit",
+    )
+    ratio = fig("flow.limit_ratio", "(g) never-binding limit vs none (per repetition)", "x", target=">= 0.90")
+    if ratio is not None:
+        ratio.met = ratio.value >= 0.90
+    achieved = fig("flow.rate_achieved", "(g) RateLimit(200, per=1s): attempt starts/s", "/s", target="190-210")
+    if achieved is not None:
+        achieved.met = 190 <= achieved.value <= 210
+    busiest = fig(
+        "flow.rate_busiest_window",
+        "(g) RateLimit(200, per=1s): most starts in any 1 s window",
+        "starts",
+        target="<= 200",
+    )
+    if busiest is not None:
+        busiest.met = max(samples["flow.rate_busiest_window"]) <= 200
+    return []
