@@ -326,7 +326,7 @@ class Runner:
             self.add("flow.unlimited_throughput", plain)
             self.add("flow.limited_throughput", keyed)
             self.add("flow.limit_ratio", keyed / plain)
-            rated = flow_phase.rate(b, max(600, size.runs // 5))
+            rated = flow_phase.rate(b, 600 if size.name == "tiny" else 2000)
             self.add("flow.rate_achieved", rated["achieved"])
             self.add("flow.rate_busiest_window", rated["busiest"])
             self.log(

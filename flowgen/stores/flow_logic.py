@@ -40,6 +40,11 @@ FLOW_WORDS = frozenset(
 )
 """The words of flow control the Lua scripts spell (gate kinds, replies, flow fields, set names)."""
 
+RATE_MARGIN = 1.02
+"""A start stays in its rate window 2% longer than ``per``: the step body starts a little after
+the store granted it (a thread switch, a busy machine), and this keeps ``count + 1`` bodies from
+starting within one ``per`` as the steps themselves would measure it."""
+
 LEVEL = 1e10
 """Wait scores of a shared gate are ``level * LEVEL + created``: the round first, then arrival."""
 
@@ -251,6 +256,7 @@ def _rate_wait(tx: FlowTx, run_id: str, name: str, count: int, period: float, no
     that never came back (its run ended) is forgotten after two periods.
     """
     window, waiters = f"rate:{name}", f"rwait:{name}"
+    period *= RATE_MARGIN
     tx.zprune(window, now - period)
     tx.zprune(waiters, now - 2 * period)
     mine = tx.zscore(waiters, run_id)
@@ -258,7 +264,8 @@ def _rate_wait(tx: FlowTx, run_id: str, name: str, count: int, period: float, no
     used = tx.zcard(window)
     if used + due < count:
         return None
-    ahead = tx.zcard(waiters) - (1 if mine is not None else 0)
+    # a newcomer is behind every waiter; a waiter that woke too early keeps its place in line
+    ahead = tx.zcard(waiters) if mine is None else tx.zrank(waiters, run_id) or 0
     starts = [score for _, score in tx.zhead(window, count)]
     cycle, index = divmod(max(0, ahead - (count - used)), max(1, len(starts)))
     at = starts[index] + period * (cycle + 1) if starts else now + period * (cycle + 1)

@@ -128,10 +128,11 @@ def test_a_rate_limit_is_a_sliding_window(store: Store) -> None:
     assert a is not None
     for offset in (0.0, 0.1, 0.2):
         assert store.take_step("a", a.epoch, gates, T + offset, T + TTL) is None
-    assert store.take_step("a", a.epoch, gates, T + 0.5, T + TTL) == pytest.approx(T + 1.0, abs=1e-3)
-    # the window is (now - 1s, now]: at T + 1 the start at T has left it
-    assert store.take_step("a", a.epoch, gates, T + 1.0, T + TTL) is None
-    assert store.take_step("a", a.epoch, gates, T + 1.05, T + TTL) == pytest.approx(T + 1.1, abs=1e-3)
+    # a start stays in the window for per * RATE_MARGIN (1.02 s here)
+    assert store.take_step("a", a.epoch, gates, T + 0.5, T + TTL) == pytest.approx(T + 1.02, abs=1e-3)
+    assert store.take_step("a", a.epoch, gates, T + 1.0, T + TTL) is not None
+    assert store.take_step("a", a.epoch, gates, T + 1.02, T + TTL) is None  # the start at T has left
+    assert store.take_step("a", a.epoch, gates, T + 1.05, T + TTL) == pytest.approx(T + 1.12, abs=1e-3)
 
 
 def test_a_rate_limited_key_blocks_every_step_under_it(store: Store) -> None:
@@ -175,12 +176,12 @@ def test_attempts_waiting_for_a_rate_limit_wake_one_window_at_a_time(store: Stor
         store.take_step(run_id, epochs[run_id], gates, T + 0.1, T + TTL)
         for run_id in ("w1", "w2", "w3", "w4", "w5")
     ]
-    assert waits == [pytest.approx(T + 1, abs=1e-3)] * 3 + [pytest.approx(T + 2, abs=1e-3)] * 2
-    # at T + 1 the three due waiters take the three tokens; a newcomer does not jump the line
+    assert waits == [pytest.approx(T + 1.02, abs=1e-3)] * 3 + [pytest.approx(T + 2.04, abs=1e-3)] * 2
+    # at T + 1.02 the three due waiters take the three tokens; a newcomer does not jump the line
     make(store, "new", T + 1)
-    new = store.acquire("new", "w", TTL, T + 1)
+    new = store.acquire("new", "w", TTL, T + 1.02)
     assert new is not None
-    assert store.take_step("new", new.epoch, gates, T + 1, T + 1 + TTL) is not None
+    assert store.take_step("new", new.epoch, gates, T + 1.02, T + 1 + TTL) is not None
     for run_id in ("w1", "w2", "w3"):
-        assert store.take_step(run_id, epochs[run_id], gates, T + 1, T + TTL) is None
-    assert store.take_step("w4", epochs["w4"], gates, T + 1, T + TTL) == pytest.approx(T + 2, abs=1e-3)
+        assert store.take_step(run_id, epochs[run_id], gates, T + 1.02, T + TTL) is None
+    assert store.take_step("w4", epochs["w4"], gates, T + 1.02, T + TTL) == pytest.approx(T + 2.04, abs=1e-3)

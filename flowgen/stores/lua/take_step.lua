@@ -6,7 +6,7 @@ local m = redis.call('HMGET', meta_key(rid), 'epoch', 'owner')
 if m[1] ~= epoch or not m[2] or m[2] == '' then return {'stale'} end
 local retry = nil
 for _, g in ipairs(gates) do
-  local kind, name, count, period = g[1], g[2], tonumber(g[3]), tonumber(g[4])
+  local kind, name, count, period = g[1], g[2], tonumber(g[3]), tonumber(g[4]) * 1.02  -- RATE_MARGIN
   if kind == 'block' then
     local untilt = zscore('rblock', name)
     if untilt and untilt > now then retry = math.max(retry or 0, untilt) end
@@ -31,8 +31,9 @@ for _, g in ipairs(gates) do
     if mine and mine <= now then due = due - 1 end
     local used = redis.call('ZCARD', window)
     if used + due >= count then
-      local ahead = redis.call('ZCARD', waiters)
-      if mine then ahead = ahead - 1 end
+      -- a newcomer is behind every waiter; a waiter that woke too early keeps its place in line
+      local ahead
+      if mine then ahead = redis.call('ZRANK', waiters, rid) else ahead = redis.call('ZCARD', waiters) end
       local starts = redis.call('ZRANGE', window, 0, count - 1, 'WITHSCORES')
       local m = #starts / 2
       local j = math.max(0, ahead - (count - used))
