@@ -19,7 +19,7 @@ from .allowlist import allow_module
 from .commands import StepCall
 from .durations import Duration, parse_duration
 from .errors import RegistrationError, StepNotFoundError, WorkflowNotFoundError
-from .limits import Limit, RateLimit, as_limits, as_rate_limit, run_timeout
+from .limits import Limit, RateLimit, as_limits, as_rate_limit, check_priority, run_timeout
 from .names import check_queue_name, check_step_name, check_workflow_name
 
 Backoff = Literal["constant", "linear", "exponential"]
@@ -185,6 +185,7 @@ class Workflow:
         name: str | None = None,
         concurrency: Limit | list[Limit] | tuple[Limit, ...] | None = None,
         timeout: Duration | None = None,
+        priority: int = 0,
     ) -> None:
         if _is_async(fn):
             raise TypeError(
@@ -200,6 +201,7 @@ class Workflow:
         self.name = check_workflow_name(_default_name(fn) if name is None else name)
         self.concurrency = as_limits(concurrency, f"@flowgen.workflow {self.name!r}")
         self.timeout = run_timeout(timeout, f"@flowgen.workflow {self.name!r} timeout")
+        self.priority = check_priority(priority)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
@@ -327,6 +329,7 @@ def workflow(
     name: str | None = None,
     concurrency: Limit | list[Limit] | tuple[Limit, ...] | None = None,
     timeout: Duration | None = None,
+    priority: int = 0,
 ) -> Callable[[F], Workflow]: ...
 
 
@@ -337,6 +340,7 @@ def workflow(fn: Any = None, **options: Any) -> Any:
         name: the stable name (default: the function's qualified name).
         concurrency: a :class:`~flowgen.Limit` (or a list) on runs in progress at once.
         timeout: the run's deadline from its start: ``RunTimeoutError`` is raised into it then.
+        priority: the default ``priority=`` of its runs (0 to 100; docs/flow-control.md).
     """
 
     def decorate(function: Callable[..., Any]) -> Workflow:

@@ -321,6 +321,7 @@ class Engine(RunInspection):
         start_at: datetime | None = None,
         delay: Duration | None = None,
         timeout: Duration | None = None,
+        priority: int | None = None,
         **kwargs: Any,
     ) -> Run:
         """Start a run of ``workflow`` and return its handle.
@@ -331,7 +332,8 @@ class Engine(RunInspection):
         Flow control (docs/flow-control.md): ``concurrency_key`` is the key of the workflow's
         keyed limit; ``start_at`` (an aware datetime; in the past: now) or ``delay`` creates the
         run now and starts it then; ``timeout`` (default: the workflow's) raises
-        ``RunTimeoutError`` into a run not finished by then.
+        ``RunTimeoutError`` into a run not finished by then; ``priority`` (0 to 100, default the
+        workflow's): a prioritized run goes ahead of the queue.
 
         Raises:
             RunIdConflictError: the run id exists with another workflow or other arguments.
@@ -348,6 +350,7 @@ class Engine(RunInspection):
             start_at=start_at,
             delay=delay,
             timeout=timeout,
+            priority=priority,
         )
         created, record = self.store.create_run(new, self.clock.now(), self.settings.grace)
         if created and not delayed(new):

@@ -14,7 +14,7 @@ from typing import Any
 from .decorators import Step, Workflow
 from .durations import Duration
 from .errors import ConfigurationError
-from .limits import TIMEOUT_GRACE, check_key, key_of, run_timeout, start_time
+from .limits import TIMEOUT_GRACE, check_key, check_priority, key_of, run_timeout, start_time
 from .stores.base import NewRun
 from .stores.flow_logic import dumps, flow_document
 
@@ -30,6 +30,7 @@ def run_flow(
     start_at: Any = None,
     delay: Any = None,
     timeout: Duration | None = None,
+    priority: int | None = None,
 ) -> str | None:
     """The flow document (JSON) of a run of ``name``, or ``None`` when it has no flow control.
 
@@ -53,11 +54,14 @@ def run_flow(
         gates.append((f"{gate}|{key}", limit.max, "") if key else (gate, limit.max, fairness))
     if workflow is not None and timeout is None:
         timeout = workflow.timeout
+    if workflow is not None and priority is None:
+        priority = workflow.priority
     document = flow_document(
         gates,
         start_at=start_time(start_at, delay, now),
         timeout=run_timeout(timeout, "timeout"),
         created=now,
+        priority=check_priority(0 if priority is None else priority),
     )
     return None if document is None else dumps(document)
 

@@ -55,6 +55,28 @@ TIMEOUT_GRACE = 60.0
 """Seconds a run has to clean up once ``RunTimeoutError`` was raised into it (at most the timeout)."""
 
 
+MIN_PRIORITY, MAX_PRIORITY = 0, 100
+"""The range of ``priority=`` (0, the default, is every run's: the transport's FIFO order)."""
+
+PRIORITY_SECONDS = 60.0
+"""Priority as seconds ahead in line: a run of priority ``p`` is served as if it had arrived
+``p`` minutes earlier than it did, so a lower-priority run that has waited longer than the
+difference goes first (low priority work cannot starve)."""
+
+RESUME_AHEAD = 30.0
+"""A prioritized run resuming from a timer (a sleep, a retry back-off, an event timeout) is
+another 30 seconds ahead: it goes before new starts of the same priority."""
+
+
+def check_priority(value: object) -> int:
+    """Return ``priority=`` if it is an int in the documented range."""
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_PRIORITY <= value <= MAX_PRIORITY:
+        raise ValueError(
+            f"priority={value!r}: a priority is an int from {MIN_PRIORITY} to {MAX_PRIORITY} (default 0)"
+        )
+    return value
+
+
 def check_key(value: object, what: str) -> str:
     """Return ``value`` if it is an acceptable key (a non-empty ``str`` of at most 200 characters)."""
     if not isinstance(value, str) or not value:

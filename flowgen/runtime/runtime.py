@@ -37,6 +37,7 @@ from ..steps import StepInvoker, call_step_function, is_retryable, run_attempt
 from ..stores.base import ControlResult, Store
 from .advance import Advance
 from .cache import GeneratorCache
+from .lane import PriorityLane
 from .settings import Settings
 
 logger = logging.getLogger("flowgen.runtime")
@@ -78,11 +79,21 @@ class Runtime:
         self.draining = threading.Event()
         self._owner_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._owners = itertools.count(1)
+        self.lane = PriorityLane(store.take_lane, clock.now)
 
     # -- the two messages --------------------------------------------------------------------
 
     def advance(self, run_id: str) -> None:
-        """Advance one run as far as it can go now; a no-op if another worker holds it."""
+        """Advance one run as far as it can go now; a no-op if another worker holds it.
+
+        A prioritized run waiting in the priority lane is advanced first (see :mod:`.lane`).
+        """
+        urgent = self.lane.next_run()
+        if urgent is not None and urgent != run_id:
+            self._advance(urgent)
+        self._advance(run_id)
+
+    def _advance(self, run_id: str) -> None:
         owner = f"{self._owner_prefix}-{next(self._owners)}"
         cached = self.cache.take(run_id)
         offset = cached.position if cached is not None else 0

@@ -512,6 +512,10 @@ class Store(abc.ABC):
         """Record that ``RunTimeoutError`` was raised into the run; return its final deadline."""
 
     @abc.abstractmethod
+    def take_lane(self, now: float) -> str | None:
+        """Take the first run of the priority lane that still needs a worker (``None``: none)."""
+
+    @abc.abstractmethod
     def flow_status(self, run_id: str) -> dict[str, Any] | None:
         """The run's flow document plus ``blocked_by`` (limit, key, place in line) when queued."""
 

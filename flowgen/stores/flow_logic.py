@@ -18,6 +18,8 @@ Sets, by name:
 * ``rate:<gate>``: the start times of the attempts in the current window of a rate limit.
 * ``rwait:<gate>``: attempts parked for a token, scored by when their token is expected.
 * ``rblock``: keys blocked by ``RateLimited(key=...)`` until their score.
+* ``lane``: the **priority lane**, prioritized runs that are ready, lowest score first
+  (:func:`_lane_score`); workers take from it ahead of their queue (``runtime/lane.py``).
 
 A gate names a limit and its key: ``run:<workflow>`` or ``run:<workflow>|<key>``,
 ``step:<step>[|<key>]``, ``rate:<step>[|<key>]``.
@@ -31,12 +33,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ..limits import TIMEOUT_GRACE
+from ..limits import PRIORITY_SECONDS, RESUME_AHEAD, TIMEOUT_GRACE
 from ..status import RunStatus
 from .base import RunRecord
 
 FLOW_WORDS = frozenset(
-    {"blocked", "block", "limit", "rate", "retry", "rblock", "round", "in", "timed_out", "seq"}
+    {"blocked", "block", "limit", "rate", "retry", "rblock", "round", "in", "timed_out", "seq", "lane"}
 )
 """The words of flow control the Lua scripts spell (gate kinds, replies, flow fields, set names)."""
 
@@ -73,6 +75,7 @@ def flow_document(
     start_at: float | None = None,
     timeout: float | None = None,
     created: float = 0.0,
+    priority: int = 0,
 ) -> dict[str, Any] | None:
     """The flow of a new run, or ``None`` when it has none (no limits, start now, no deadline).
 
@@ -80,6 +83,8 @@ def flow_document(
     shared by keys round-robin (``""``: arrival order).
     """
     document: dict[str, Any] = {}
+    if priority:
+        document["pri"] = priority
     if gates:
         document["gates"] = [list(gate) for gate in gates]
     if start_at is not None:
@@ -97,8 +102,9 @@ def dumps(document: dict[str, Any]) -> str:
 # -- runs ----------------------------------------------------------------------------------
 
 
-def created(tx: FlowTx, run_id: str, document: dict[str, Any] | None) -> None:
-    """Store a new run's flow; a delayed run waits on its timer instead of the ready index."""
+def created(tx: FlowTx, run_id: str, document: dict[str, Any] | None, now: float) -> None:
+    """Store a new run's flow; a delayed run waits on its timer instead of the ready index, a
+    prioritized one also joins the priority lane."""
     if document is None:
         return
     tx.flow_put(run_id, document)
@@ -106,6 +112,41 @@ def created(tx: FlowTx, run_id: str, document: dict[str, Any] | None) -> None:
     if start_at is not None:
         tx.set_ready(run_id, None)
         tx.set_timer(run_id, float(start_at))
+    elif document.get("pri"):
+        tx.zadd("lane", run_id, _lane_score(document, now, 0.0))
+
+
+def _lane_score(flow: dict[str, Any], at: float, ahead: float) -> float:
+    """Where a prioritized run goes in the priority lane (lowest first): see ``PRIORITY_SECONDS``."""
+    return at - PRIORITY_SECONDS * float(flow["pri"]) - ahead
+
+
+def resumed(tx: FlowTx, run_id: str, now: float) -> None:
+    """A timer of the run fell due: a prioritized run goes back into the lane, ahead of new starts."""
+    flow = tx.flow_get(run_id)
+    if flow is not None and flow.get("pri"):
+        tx.zadd("lane", run_id, _lane_score(flow, now, RESUME_AHEAD))
+
+
+def take_lane(tx: FlowTx, now: float) -> str | None:
+    """The first run of the priority lane that still needs a worker (``None``: none)."""
+    for _ in range(LANE_SCAN):
+        head = tx.zhead("lane", 1)
+        if not head:
+            return None
+        run_id = head[0][0]
+        tx.zrem("lane", run_id)
+        record = tx.get_meta(run_id)
+        if record is None or record.is_finished or record.status == RunStatus.PAUSED:
+            continue
+        if record.owner and record.lease_until > now:
+            continue
+        return run_id
+    return None
+
+
+LANE_SCAN = 10
+"""Lane entries looked at per take (runs that moved on by themselves are dropped)."""
 
 
 def _wait_score(tx: FlowTx, gate: str, fairness: str, created_at: float) -> float:
@@ -132,6 +173,8 @@ def admit(tx: FlowTx, record: RunRecord, now: float) -> tuple[bool, dict[str, An
     A run whose cancellation was requested passes without a slot (it is only going to end).
     """
     flow = tx.flow_get(record.run_id)
+    if flow is not None and flow.get("pri"):
+        tx.zrem("lane", record.run_id)  # taken: by its message or from the lane, it needs no other
     if flow is None or not flow.get("gates") or flow.get("in"):
         return True, flow
     if record.cancel_requested:

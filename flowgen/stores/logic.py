@@ -95,7 +95,7 @@ def create_runs(tx: Tx, runs: Sequence[NewRun], now: float, grace: float) -> lis
         tx.set_ready(new.run_id, now + grace)
         if new.parent:
             tx.add_child(new.parent, new.run_id)
-        flow_logic.created(tx, new.run_id, json.loads(new.flow) if new.flow else None)
+        flow_logic.created(tx, new.run_id, json.loads(new.flow) if new.flow else None, now)
         results.append((True, record))
     return results
 
@@ -386,6 +386,7 @@ def claim_due_timers(tx: Tx, now: float, limit: int, grace: float) -> list[str]:
     for run_id in claimed:
         tx.set_timer(run_id, None)
         tx.set_ready(run_id, now + grace)
+        flow_logic.resumed(tx, run_id, now)
     return claimed
 
 

@@ -16,7 +16,7 @@ from ..errors import LeaseLostError
 from ..limits import TIMEOUT_GRACE
 from .redis_wire import num, text
 
-FLOW_SCRIPTS = ("take_step", "release_step", "flow_mark")
+FLOW_SCRIPTS = ("take_step", "release_step", "flow_mark", "lane_take")
 
 
 class RedisFlow:
@@ -51,6 +51,10 @@ class RedisFlow:
     def timed_out(self, run_id: str, now: float) -> float:
         reply = self._run("flow_mark", "timed_out", run_id, num(now), num(TIMEOUT_GRACE))
         return float(text(reply[1]))
+
+    def take_lane(self, now: float) -> str | None:
+        reply = self._run("lane_take", num(now))
+        return text(reply) if reply else None
 
     def flow_status(self, run_id: str) -> dict[str, Any] | None:
         raw = self.client.get(self.key(run_id, "flow"))

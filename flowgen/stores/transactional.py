@@ -155,6 +155,10 @@ class TransactionalStore(Store):
         with self._write() as tx:
             return flow_logic.timed_out(tx, run_id, now)
 
+    def take_lane(self, now: float) -> str | None:
+        with self._write() as tx:
+            return flow_logic.take_lane(tx, now)
+
     def flow_status(self, run_id: str) -> dict[str, Any] | None:
         with self._read() as tx:
             document = tx.flow_get(run_id)

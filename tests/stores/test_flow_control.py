@@ -185,3 +185,32 @@ def test_attempts_waiting_for_a_rate_limit_wake_one_window_at_a_time(store: Stor
     for run_id in ("w1", "w2", "w3"):
         assert store.take_step(run_id, epochs[run_id], gates, T + 1.02, T + TTL) is None
     assert store.take_step("w4", epochs["w4"], gates, T + 1.02, T + TTL) == pytest.approx(T + 2.04, abs=1e-3)
+
+
+def test_the_priority_lane_serves_higher_priorities_first_and_resumes_ahead(store: Store) -> None:
+    make(store, "low", T, pri=1)
+    make(store, "high", T + 5, pri=3)
+    make(store, "plain", T)  # priority 0: not in the lane, only the transport's queue
+    make(store, "sleeper", T, pri=1)
+    sleeper = store.acquire("sleeper", "w", TTL, T)
+    assert sleeper is not None
+    parked = store.commit(
+        Commit("sleeper", sleeper.epoch, 0, [Park(sleeper.run.signals, (), T + 10)]), T, GRACE
+    )
+    assert parked.parked
+    # the sleeper's lane entry from its start is gone once it is leased
+    assert store.take_lane(T + 1) == "high"  # priority 3 arrived 5 s later, but 2 minutes "ahead"
+    assert store.take_lane(T + 1) == "low"
+    assert store.take_lane(T + 1) is None
+    make(store, "new", T + 10, pri=1)
+    assert store.claim_due_timers(T + 10, 10, GRACE) == ["sleeper"]
+    assert store.take_lane(T + 10) == "sleeper"  # resuming from a timer: ahead of a new start
+    assert store.take_lane(T + 10) == "new"
+
+
+def test_the_lane_drops_runs_that_finished(store: Store) -> None:
+    make(store, "a", T, pri=5)
+    a = store.acquire("a", "w", TTL, T)
+    assert a is not None
+    finish(store, "a", a.epoch)
+    assert store.take_lane(T + 6) is None

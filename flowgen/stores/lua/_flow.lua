@@ -25,13 +25,28 @@ local function zscore(name, member)
   return nil
 end
 
-local function flow_created(rid, text)
+-- flow_logic.PRIORITY_SECONDS and RESUME_AHEAD
+local LANE_PRIORITY_SECONDS, LANE_RESUME_AHEAD = 60, 30
+
+local function flow_created(rid, text, now)
   if not text or text == '' then return end
   redis.call('SET', flow_key(rid), text)
   local flow = cjson.decode(text)
   if flow.start_at then
     redis.call('ZREM', P .. ':ready', rid)
     redis.call('ZADD', P .. ':timers', fnum(flow.start_at), rid)
+  elseif flow.pri then
+    redis.call('ZADD', fc('lane'), fnum(tonumber(now) - LANE_PRIORITY_SECONDS * flow.pri), rid)
+  end
+end
+
+-- A timer of the run fell due: a prioritized run goes back into the lane, ahead of new starts.
+local function flow_resumed(rid, now)
+  local text = redis.call('GET', flow_key(rid))
+  if not text then return end
+  local flow = cjson.decode(text)
+  if flow.pri then
+    redis.call('ZADD', fc('lane'), fnum(tonumber(now) - LANE_PRIORITY_SECONDS * flow.pri - LANE_RESUME_AHEAD), rid)
   end
 end
 
@@ -48,6 +63,7 @@ end
 -- Take the run's slots (acquire): returns admitted (bool) and the flow document (or nil).
 local function flow_admit(rid, created, cancel, now)
   local flow = flow_get(rid)
+  if flow and flow.pri then redis.call('ZREM', fc('lane'), rid) end
   if not flow or not flow.gates or flow['in'] then return true, flow end
   if cancel and cancel ~= '' then
     flow['in'] = 2

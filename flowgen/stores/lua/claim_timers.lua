@@ -4,5 +4,6 @@ local due = redis.call('ZRANGEBYSCORE', P .. ':timers', '-inf', ARGV[2], 'LIMIT'
 for _, rid in ipairs(due) do
   redis.call('ZREM', P .. ':timers', rid)
   redis.call('ZADD', P .. ':ready', ARGV[4], rid)
+  flow_resumed(rid, ARGV[2])
 end
 return due

@@ -24,7 +24,7 @@ while i <= #ARGV do
     redis.call('ZADD', P .. ':wf:' .. workflow, now, rid)
     index_status(rid, workflow, now, nil, 'queued')
     redis.call('ZADD', P .. ':ready', ready_score, rid)
-    flow_created(rid, flow)
+    flow_created(rid, flow, now)
     table.insert(out, 1)
   end
 end
