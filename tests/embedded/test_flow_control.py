@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import flowgen
 from tests.apps import flow_apps as apps
 from tests.conftest import wait_until
@@ -33,3 +35,25 @@ def test_a_run_limit_per_key_holds_with_real_threads(tmp_path: Path) -> None:
         assert second.status().status == "queued"
         assert first.result(timeout=30) == "k" and second.result(timeout=30) == "k"
         assert first.status().finished <= second.status().finished  # type: ignore[operator]
+
+
+def test_a_prioritized_run_goes_ahead_of_a_queue_of_normal_runs(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'flow.db'}"
+    with flowgen.Engine(url, start_workers=False, grace=0.1) as starter:
+        normal = starter.start_many(apps.greet, [((f"n{i}",), None, f"n{i:03d}") for i in range(200)]).created
+        starter.start(apps.greet, "urgent", run_id="urgent", priority=100)
+    # one worker thread; the reconciler enqueues the 201 ready runs, the urgent one last
+    with flowgen.Engine(url, threads=1, grace=0.1, reconcile_interval=0.05) as engine:
+        assert engine.get("urgent").result(timeout=60) == "hello urgent"
+        behind = sum(1 for run_id in normal if not engine.status(run_id).is_finished)
+        assert behind >= 150, f"only {behind} normal runs were still queued when the urgent one finished"
+        for run_id in normal:
+            engine.get(run_id).result(timeout=60)
+
+
+def test_priority_out_of_range_is_refused_and_nothing_is_stored(tmp_path: Path) -> None:
+    with flowgen.Engine(f"sqlite:///{tmp_path / 'flow.db'}", start_workers=False) as engine:
+        for bad in (-1, 101, 2.5, "high", True):
+            with pytest.raises(ValueError, match="priority="):
+                engine.start(apps.greet, "x", run_id="bad", priority=bad)
+        assert engine.runs() == []
