@@ -8,15 +8,18 @@
   the most starts seen in any one-second window (target: within 5% of 200/s, never above 200
   in a window).
 
-Priority (issue 15 item 4) is not built, so its figure is not measured.
+* **priority jump**: with ``queued`` 3-step runs queued (10,000 at full size) and the workers
+  draining them, a run started with ``priority=100`` behind them: the seconds from its start to
+  its completion (target: within 1 s), and how many runs were still queued ahead of it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .measure import Bench
+from .measure import Bench, wait_for
 from .report import Figure, med
 
 
@@ -65,9 +68,37 @@ def rate(bench: Bench, runs: int) -> dict[str, float]:
     return {"achieved": achieved, "busiest": float(busiest_window(starts)), "attempts": float(len(starts))}
 
 
+def priority_jump(bench: Bench, queued: int) -> dict[str, float]:
+    """One repetition of the priority figure (see the module docstring)."""
+    bench.fresh()
+    bench.start_runs(bench.apps.three_steps, queued)
+    group = bench.flowgen_workers()
+    try:
+        group.wait_ready()
+        wait_for(
+            lambda: bench.completed() >= min(500, queued // 10),
+            120,
+            "the backlog to drain",
+            group.check_alive,
+        )
+        ahead = queued - bench.completed()
+        started = time.time()
+        run = bench.engine.start(bench.apps.three_steps, priority=100)
+        run.result(timeout=120)
+        record = bench.engine.status(run.run_id)
+        assert record.finished is not None
+        latency = record.finished.timestamp() - started
+        bench.wait_completed(queued + 1, group, "flowgen to complete the backlog")
+    finally:
+        group.stop()
+    return {"latency": latency, "ahead": float(ahead)}
+
+
 def figures(fig: Callable[..., Figure | None], samples: dict[str, list[float]]) -> list[Figure]:
     """The phase's figures (``fig`` adds each to the table as it builds it; nothing to return)."""
-    unlimited = med(samples["flow.unlimited_throughput"]) if samples.get("flow.unlimited_throughput") else None
+    unlimited = (
+        med(samples["flow.unlimited_throughput"]) if samples.get("flow.unlimited_throughput") else None
+    )
     fig("flow.unlimited_throughput", "(g) 3-step workflows/s, no limit", "/s")
     fig(
         "flow.limited_throughput",
@@ -79,7 +110,9 @@ def figures(fig: Callable[..., Figure | None], samples: dict[str, list[float]]) 
     ratio = fig("flow.limit_ratio", "(g) never-binding limit vs none (per repetition)", "x", target=">= 0.90")
     if ratio is not None:
         ratio.met = ratio.value >= 0.90
-    achieved = fig("flow.rate_achieved", "(g) RateLimit(200, per=1s): attempt starts/s", "/s", target="190-210")
+    achieved = fig(
+        "flow.rate_achieved", "(g) RateLimit(200, per=1s): attempt starts/s", "/s", target="190-210"
+    )
     if achieved is not None:
         achieved.met = 190 <= achieved.value <= 210
     busiest = fig(
@@ -90,4 +123,13 @@ def figures(fig: Callable[..., Figure | None], samples: dict[str, list[float]]) 
     )
     if busiest is not None:
         busiest.met = max(samples["flow.rate_busiest_window"]) <= 200
+    jump = fig(
+        "flow.priority_jump_seconds",
+        "(g) priority=100 run started behind a drained queue: start to completion",
+        "s",
+        target="<= 1 s",
+    )
+    if jump is not None:
+        jump.met = jump.value <= 1.0
+    fig("flow.priority_jump_ahead", "(g) runs still queued ahead of it when it started", "runs")
     return []

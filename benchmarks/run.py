@@ -327,12 +327,16 @@ class Runner:
             self.add("flow.limited_throughput", keyed)
             self.add("flow.limit_ratio", keyed / plain)
             rated = flow_phase.rate(b, 600 if size.name == "tiny" else 2000)
+            jump = flow_phase.priority_jump(b, size.backlog_runs)
+            self.add("flow.priority_jump_seconds", jump["latency"])
+            self.add("flow.priority_jump_ahead", jump["ahead"])
             self.add("flow.rate_achieved", rated["achieved"])
             self.add("flow.rate_busiest_window", rated["busiest"])
             self.log(
                 f"#{rep + 1}: no limit {plain:,.0f} runs/s, never-binding per-key limit {keyed:,.0f} "
                 f"runs/s = {keyed / plain:.2f}x; RateLimit(200/s): {rated['achieved']:.1f}/s achieved, "
-                f"at most {rated['busiest']:.0f} starts in any 1 s window ({rated['attempts']:.0f} attempts)"
+                f"at most {rated['busiest']:.0f} starts in any 1 s window ({rated['attempts']:.0f} attempts); "
+                f"priority=100 run done {jump['latency']:.2f} s after its start, {jump['ahead']:.0f} runs ahead"
             )
 
     def figures(self) -> list[Figure]:
