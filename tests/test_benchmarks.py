@@ -57,6 +57,14 @@ EXPECTED = [
     # (f) a queue several grace periods long
     "flowgen.backlog_rate",
     "flowgen.backlog_reenqueued",
+    # issue 15: flow control
+    "flow.unlimited_throughput",
+    "flow.limited_throughput",
+    "flow.limit_ratio",
+    "flow.rate_achieved",
+    "flow.rate_busiest_window",
+    "flow.priority_jump_seconds",
+    "flow.priority_jump_ahead",
 ]
 WITH_BASELINE = [
     "flowgen.throughput",
@@ -102,7 +110,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=360,
     )
     assert completed.returncode == 0, f"benchmark failed:\n{completed.stdout}\n{completed.stderr}"
     return json.loads(output.read_text()), completed.stdout
