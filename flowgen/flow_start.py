@@ -8,10 +8,11 @@ here, before anything is stored.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .decorators import Step, Workflow
+from .decorators import Step, Workflow, registry
 from .durations import Duration
 from .errors import ConfigurationError
 from .limits import TIMEOUT_GRACE, check_key, check_priority, key_of, run_timeout, start_time
@@ -68,7 +69,7 @@ def run_flow(
 
 def delayed(new: NewRun) -> bool:
     """The run starts later (``start_at``/``delay``): its timer, not a message now, starts it."""
-    return bool(new.flow) and '"start_at"' in (new.flow or "")
+    return bool(new.flow) and "start_at" in json.loads(new.flow or "{}")
 
 
 def step_gates(step: Step, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[list[Any]]:
@@ -112,3 +113,8 @@ def gated_branch_error(step: Step) -> ConfigurationError | None:
         "limits apply to steps yielded on their own (a loop of `yield step(...)`); flowgen does not "
         "gate branch attempts yet (docs/flow-control.md)"
     )
+
+
+def declared_flow(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], now: float) -> str | None:
+    """The flow of a child run of ``name``: what its declaration (in the process registry) says."""
+    return run_flow(registry.workflows.get(name), name, args, kwargs, now)

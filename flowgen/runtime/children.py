@@ -16,6 +16,7 @@ from ..commands import ChildRun
 from ..decoding import run_error
 from ..error_records import error_record
 from ..errors import ChildWorkflowError, RunIdConflictError, SerializationError
+from ..flow_start import declared_flow
 from ..journal import LeafOutcome, LeafState
 from ..status import RunStatus
 from ..stores.base import NewRun
@@ -49,6 +50,10 @@ def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state:
                 )
             except SerializationError as error:
                 return LeafOutcome(False, error=error_record(error, ""), finished=view.now)
+            try:
+                flow = declared_flow(command.workflow_name, command.args, command.kwargs, view.now)
+            except (ValueError, TypeError) as error:  # a key function that raises or returns a non-str
+                return LeafOutcome(False, error=error_record(error, ""), finished=view.now)
             new = NewRun(
                 run_id,
                 command.workflow_name,
@@ -56,6 +61,7 @@ def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state:
                 fingerprint(command.workflow_name, args),
                 view.now,
                 parent=view.run_id if command.wait else None,
+                flow=flow,
             )
             tree.starts.append(StartChild(new, read_back=command.wait))
             return None

@@ -83,6 +83,8 @@ class MemoryFlowTx:
         found = self.s.flow_sets.get(name)
         if found is not None:
             found.remove(member)
+            if not found.order:
+                del self.s.flow_sets[name]  # like Redis: an empty set is no set
 
     def zscore(self, name: str, member: str) -> float | None:
         found = self.s.flow_sets.get(name)
@@ -100,6 +102,8 @@ class MemoryFlowTx:
         found = self.s.flow_sets.get(name)
         if found is not None:
             found.prune(upto)
+            if not found.order:
+                del self.s.flow_sets[name]
 
     def zcount(self, name: str, upto: float) -> int:
         found = self.s.flow_sets.get(name)

@@ -118,3 +118,10 @@ def greet_slowly(key: str, seconds: float) -> Any:
 @flowgen.workflow(name="flow.fan_out")
 def fan_out() -> Any:
     return (yield flowgen.all_of(scarce(1), scarce(2)))
+
+
+@flowgen.workflow(name="flow.two_children")
+def two_children() -> Any:
+    first = yield flowgen.start_child(per_customer, "c9", "first", run_id="child-1")
+    second = yield flowgen.start_child(per_customer, "c9", "second", run_id="child-2")
+    return [first, second]

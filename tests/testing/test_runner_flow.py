@@ -210,3 +210,14 @@ def test_a_limited_step_in_all_of_is_refused_with_a_clear_error(runner: Runner) 
 def test_a_queue_step_with_a_limit_is_refused_at_declaration() -> None:
     with pytest.raises(ValueError, match="not to queue= steps"):
         flowgen.step(queue="gpu", concurrency=flowgen.Limit(1))(lambda: None)
+
+
+def test_child_runs_follow_their_workflow_s_limits(runner: Runner) -> None:
+    parent = runner.start(apps.two_children)
+    assert parent.result() == ["child-1", "child-2"]
+    second = runner.get("child-2").status()
+    assert second.status == "queued" and second.blocked_by is not None  # child-1 holds key c9
+    runner.advance("10s")
+    assert runner.get("child-1").result() == "c9:first"
+    runner.advance("10s")
+    assert runner.get("child-2").result() == "c9:second"
