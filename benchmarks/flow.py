@@ -65,7 +65,18 @@ def rate(bench: Bench, runs: int) -> dict[str, float]:
     # A sliding window lets a full window's worth start at once, so the rate is counted over
     # whole windows: the last start's window is part of the span.
     achieved = len(starts) / (starts[-1] - starts[0] + 1.0)
-    return {"achieved": achieved, "busiest": float(busiest_window(starts)), "attempts": float(len(starts))}
+    # and in steady state: the median of the starts per whole second, first and last seconds left out
+    per_second = [0] * (int(starts[-1] - starts[0]) + 1)
+    for at in starts:
+        per_second[int(at - starts[0])] += 1
+    inner = sorted(per_second[1:-1]) or per_second
+    steady = float(inner[len(inner) // 2])
+    return {
+        "achieved": achieved,
+        "steady": steady,
+        "busiest": float(busiest_window(starts)),
+        "attempts": float(len(starts)),
+    }
 
 
 def priority_jump(bench: Bench, queued: int) -> dict[str, float]:

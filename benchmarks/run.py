@@ -321,8 +321,11 @@ class Runner:
         """Flow control (benchmarks/flow.py): limit overhead, alternated per repetition; rate limit."""
         b, size = self.b, self.size
         for rep in range(self.repeat):
-            plain = flow_phase.throughput_of(b, b.apps.three_steps_indexed, size.runs)
-            keyed = flow_phase.throughput_of(b, b.apps.three_steps_keyed, size.runs)
+            # alternate which goes first: the first measurement after a fresh start is not the same
+            pair = [b.apps.three_steps_indexed, b.apps.three_steps_keyed]
+            first, second = pair if rep % 2 == 0 else pair[::-1]
+            rates = {wf.name: flow_phase.throughput_of(b, wf, size.runs) for wf in (first, second)}
+            plain, keyed = rates[pair[0].name], rates[pair[1].name]
             self.add("flow.unlimited_throughput", plain)
             self.add("flow.limited_throughput", keyed)
             self.add("flow.limit_ratio", keyed / plain)

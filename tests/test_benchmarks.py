@@ -62,6 +62,7 @@ EXPECTED = [
     "flow.limited_throughput",
     "flow.limit_ratio",
     "flow.rate_achieved",
+    "flow.rate_steady",
     "flow.rate_busiest_window",
     "flow.priority_jump_seconds",
     "flow.priority_jump_ahead",

@@ -295,7 +295,8 @@ def _rate_wait(tx: FlowTx, run_id: str, name: str, count: int, period: float, no
     The window ``rate:<name>`` holds the starts of the last ``period``. Parked attempts wait in
     ``rwait:<name>``, each scored by when its token is expected (the k-th waiter's is the k-th
     token the window frees), so they wake one window's worth at a time instead of all at once.
-    An attempt may start when the window and the waiters already due leave a token; a waiter
+    An attempt may start when the window and the waiters due before it leave a token (a
+    newcomer is behind every due waiter, a waiter only behind those ahead of it); a waiter
     that never came back (its run ended) is forgotten after two periods.
     """
     window, waiters = f"rate:{name}", f"rwait:{name}"
@@ -303,7 +304,10 @@ def _rate_wait(tx: FlowTx, run_id: str, name: str, count: int, period: float, no
     tx.zprune(window, now - period)
     tx.zprune(waiters, now - 2 * period)
     mine = tx.zscore(waiters, run_id)
-    due = tx.zcount(waiters, now) - (1 if mine is not None and mine <= now else 0)
+    # the waiters due before this attempt: all due ones for a newcomer, those ahead for a waiter
+    due = tx.zcount(waiters, now if mine is None else min(now, mine))
+    if mine is not None and mine <= now:
+        due -= 1
     used = tx.zcard(window)
     if used + due < count:
         return None

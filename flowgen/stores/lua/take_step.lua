@@ -27,7 +27,10 @@ for _, g in ipairs(gates) do
     redis.call('ZREMRANGEBYSCORE', waiters, '-inf', fnum(now - 2 * period))
     local mine = redis.call('ZSCORE', waiters, rid)
     if mine then mine = tonumber(mine) end
-    local due = redis.call('ZCOUNT', waiters, '-inf', fnum(now))
+    -- the waiters due before this attempt: all due ones for a newcomer, those ahead for a waiter
+    local due_by = now
+    if mine then due_by = math.min(now, mine) end
+    local due = redis.call('ZCOUNT', waiters, '-inf', fnum(due_by))
     if mine and mine <= now then due = due - 1 end
     local used = redis.call('ZCARD', window)
     if used + due >= count then
