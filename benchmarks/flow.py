@@ -122,10 +122,21 @@ def figures(fig: Callable[..., Figure | None], samples: dict[str, list[float]]) 
     if ratio is not None:
         ratio.met = ratio.value >= 0.90
     achieved = fig(
-        "flow.rate_achieved", "(g) RateLimit(200, per=1s): attempt starts/s", "/s", target="190-210"
+        "flow.rate_achieved",
+        "(g) RateLimit(200, per=1s): starts/s, first start to last + 1 s",
+        "/s",
+        target="190-210",
     )
     if achieved is not None:
         achieved.met = 190 <= achieved.value <= 210
+    steady = fig(
+        "flow.rate_steady",
+        "(g) RateLimit(200, per=1s): starts per whole second, median",
+        "/s",
+        target="190-210",
+    )
+    if steady is not None:
+        steady.met = 190 <= steady.value <= 210
     busiest = fig(
         "flow.rate_busiest_window",
         "(g) RateLimit(200, per=1s): most starts in any 1 s window",

@@ -334,10 +334,12 @@ class Runner:
             self.add("flow.priority_jump_seconds", jump["latency"])
             self.add("flow.priority_jump_ahead", jump["ahead"])
             self.add("flow.rate_achieved", rated["achieved"])
+            self.add("flow.rate_steady", rated["steady"])
             self.add("flow.rate_busiest_window", rated["busiest"])
             self.log(
                 f"#{rep + 1}: no limit {plain:,.0f} runs/s, never-binding per-key limit {keyed:,.0f} "
-                f"runs/s = {keyed / plain:.2f}x; RateLimit(200/s): {rated['achieved']:.1f}/s achieved, "
+                f"runs/s = {keyed / plain:.2f}x; RateLimit(200/s): {rated['achieved']:.1f}/s achieved "
+                f"({rated['steady']:.0f}/s in steady state), "
                 f"at most {rated['busiest']:.0f} starts in any 1 s window ({rated['attempts']:.0f} attempts); "
                 f"priority=100 run done {jump['latency']:.2f} s after its start, {jump['ahead']:.0f} runs ahead"
             )
