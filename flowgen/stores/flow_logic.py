@@ -38,7 +38,20 @@ from ..status import RunStatus
 from .base import RunRecord
 
 FLOW_WORDS = frozenset(
-    {"blocked", "block", "limit", "rate", "retry", "rblock", "round", "in", "timed_out", "seq", "lane"}
+    {
+        "blocked",
+        "block",
+        "limit",
+        "rate",
+        "retry",
+        "rblock",
+        "round",
+        "in",
+        "timed_out",
+        "seq",
+        "lane",
+        "rnow",
+    }
 )
 """The words of flow control the Lua scripts spell (gate kinds, replies, flow fields, set names)."""
 
@@ -267,7 +280,7 @@ def take_step(
                 retry = max(retry or 0.0, head[0][1] if head else now)
                 tx.zadd(f"swait:{name}", run_id, tx.zscore(f"swait:{name}", run_id) or now)
         else:
-            at = _rate_wait(tx, run_id, name, int(count), float(period), now)
+            at = _rate_wait(tx, run_id, name, int(count), float(period), _window_now(tx, name, now))
             if at is not None:
                 retry = max(retry or 0.0, at)
     if retry is not None:
@@ -281,12 +294,25 @@ def take_step(
             if name not in holds:
                 holds.append(name)
         elif kind == "rate":
-            tx.zadd(f"rate:{name}", f"{run_id}@{uuid.uuid4().hex}", now)  # one member per start
+            start = _window_now(tx, name, now)
+            tx.zadd(f"rate:{name}", f"{run_id}@{uuid.uuid4().hex}", start)  # one member per start
+            tx.zadd("rnow", name, start)
             tx.zrem(f"rwait:{name}", run_id)
     if holds:
         flow["holds"] = holds
         tx.flow_put(run_id, flow)
     return None
+
+
+def _window_now(tx: FlowTx, name: str, now: float) -> float:
+    """``now`` for the rate window ``name``, never earlier than the latest start it recorded.
+
+    Workers read their clock before their request reaches the store, so requests can arrive
+    out of clock order; a window that only ever moves forward keeps "at most ``count`` in any
+    ``per``" true of the starts in the order the store granted them.
+    """
+    latest = tx.zscore("rnow", name)
+    return now if latest is None else max(now, latest)
 
 
 def _rate_wait(tx: FlowTx, run_id: str, name: str, count: int, period: float, now: float) -> float | None:

@@ -21,7 +21,9 @@ for _, g in ipairs(gates) do
       end
     end
   else
-    -- the rate window and its waiters (flow_logic._rate_wait)
+    -- the rate window and its waiters (flow_logic._rate_wait), on a clock that only moves forward
+    -- (flow_logic._window_now)
+    local now = math.max(now, zscore('rnow', name) or now)
     local window, waiters = fc('rate:' .. name), fc('rwait:' .. name)
     redis.call('ZREMRANGEBYSCORE', window, '-inf', fnum(now - period))
     redis.call('ZREMRANGEBYSCORE', waiters, '-inf', fnum(now - 2 * period))
@@ -63,8 +65,10 @@ for _, g in ipairs(gates) do
     for _, h in ipairs(holds) do if h == name then known = true end end
     if not known then table.insert(holds, name); changed = true end
   elseif kind == 'rate' then
-    -- one member per start (two starts at the same instant are two)
-    redis.call('ZADD', fc('rate:' .. name), ARGV[4], rid .. '@' .. redis.call('INCR', fc('seq')))
+    -- one member per start (two starts at the same instant are two), on the window's clock
+    local start = math.max(now, zscore('rnow', name) or now)
+    redis.call('ZADD', fc('rate:' .. name), fnum(start), rid .. '@' .. redis.call('INCR', fc('seq')))
+    redis.call('ZADD', fc('rnow'), fnum(start), name)
     redis.call('ZREM', fc('rwait:' .. name), rid)
   end
 end
