@@ -58,7 +58,10 @@ def rate(bench: Bench, runs: int) -> dict[str, float]:
     group = bench.flowgen_workers()
     try:
         group.wait_ready()
-        bench.wait_completed(runs, group, "flowgen to complete every rate-limited run")
+        try:
+            bench.wait_completed(runs, group, "flowgen to complete every rate-limited run")
+        except TimeoutError as error:
+            raise TimeoutError(f"{error}; {rate_state(bench)}") from error
     finally:
         group.stop()
     starts = sorted(float(raw) for raw in bench.client.lrange("bench:rated:starts", 0, -1))
@@ -77,6 +80,23 @@ def rate(bench: Bench, runs: int) -> dict[str, float]:
         "busiest": float(busiest_window(starts)),
         "attempts": float(len(starts)),
     }
+
+
+def rate_state(bench: Bench) -> str:
+    """What the rate-limited runs are doing (for a phase that did not finish)."""
+    client, now = bench.client, time.time()
+    statuses = {
+        s: client.zcard(f"flowgen:status:{s}")
+        for s in ("queued", "running", "waiting", "completed", "failed")
+    }
+    waiters = client.zrange("flowgen:fc:rwait:rate:rated_noop", 0, -1, withscores=True)
+    timers = client.zrange("flowgen:timers", 0, 2, withscores=True)
+    return (
+        f"statuses {statuses}, {client.llen('bench:rated:starts')} starts, "
+        f"window {client.zcard('flowgen:fc:rate:rate:rated_noop')}, {len(waiters)} waiters "
+        f"({sum(1 for _, s in waiters if s <= now)} due), next timers in {[round(s - now, 2) for _, s in timers]} s, "
+        f"ready {client.zcard('flowgen:ready')}, leases {client.zcard('flowgen:leases')}"
+    )
 
 
 def priority_jump(bench: Bench, queued: int) -> dict[str, float]:
