@@ -79,6 +79,10 @@ def test_every_public_name_of_flowgen_is_documented(module: str) -> None:
 def test_every_page_is_in_the_table_of_contents() -> None:
     index = (DOCS / "index.md").read_text(encoding="utf-8")
     listed = set(re.findall(r"^([\w/-]+)$", index, re.MULTILINE))
-    pages = {str(path.relative_to(DOCS).with_suffix("")) for path in DOCS.rglob("*.md")}
+    pages = {
+        str(path.relative_to(DOCS).with_suffix(""))
+        for pattern in ("*.md", "*.rst")
+        for path in DOCS.rglob(pattern)
+    }
     pages -= {"index"} | {page for page in pages if page.startswith("_build")}
     assert pages - listed == set(), "add these pages to a toctree in docs/index.md"

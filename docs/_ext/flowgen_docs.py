@@ -45,11 +45,16 @@ class ApiDirective(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         module_name = self.arguments[0]
         module = importlib.import_module(module_name)
-        classes, functions, data = [], [], []
+        import flowgen
+
+        classes, functions, data, reexported = [], [], [], []
         for name in public_names(module):
             obj = getattr(module, name)
-            if is_error(obj):
+            if module_name != "flowgen" and getattr(flowgen, name, None) is obj:
+                reexported.append(name)  # documented once, under flowgen
                 continue
+            if is_error(obj) and module_name == "flowgen":
+                continue  # flowgen's errors are on the error tree's page
             if inspect.isclass(obj):
                 classes.append(name)
             elif inspect.isfunction(obj):
@@ -57,8 +62,14 @@ class ApiDirective(SphinxDirective):
             else:
                 data.append(name)
         lines = [f".. currentmodule:: {module_name}", ""]
+        if reexported:
+            names = ", ".join(f":class:`flowgen.{name}`" for name in reexported)
+            lines += [f"Also importable from here: {names}.", ""]
+        errors = [name for name in classes if is_error(getattr(module, name))]
+        classes = [name for name in classes if name not in errors]
         for title, names, directive in (
             ("Classes", classes, "autoclass"),
+            ("Errors", errors, "autoexception"),
             ("Functions", functions, "autofunction"),
             ("Values", data, "autodata"),
         ):
@@ -86,14 +97,17 @@ class ErrorTreeDirective(SphinxDirective):
         exported = {getattr(flowgen, name) for name in flowgen.__all__ if is_error(getattr(flowgen, name))}
         lines: list[str] = [".. currentmodule:: flowgen", ""]
         self._branch(flowgen.FlowgenError, exported, 0, lines)
+        lines += [".. rubric:: The error classes", ""]
+        for error in sorted(exported, key=lambda e: (e is not flowgen.FlowgenError, e.__name__)):
+            lines += [f".. autoexception:: {error.__name__}", "   :members:", ""]
         container = nodes.container()
         self.state.nested_parse(StringList(lines, source=self.get_source_info()[0]), 0, container)
         return list(container.children)
 
     def _branch(self, error: type, exported: set[type], depth: int, lines: list[str]) -> None:
         indent = "   " * depth
-        paragraphs = paragraphs(error)
-        meaning = paragraphs[0] if paragraphs else ""
+        text = paragraphs(error)
+        meaning = text[0] if text else ""
         fix = fix_of(error)
         builtin_bases = [base.__name__ for base in error.__bases__ if base.__module__ == "builtins" and base is not Exception]
         also = f" (also a ``{'``, ``'.join(builtin_bases)}``)" if builtin_bases else ""
