@@ -1,6 +1,6 @@
 """Sphinx configuration of flowgen's documentation site.
 
-Build it with ``python -m sphinx -W --keep-going -n -b html docs docs/_build/html`` (the
+Build it with ``python -m sphinx -E -W --keep-going -n -b html docs docs/_build/html`` (the
 command .ci/run runs). ``-W`` makes every warning an error: a broken link between pages, a
 reference to a name that does not exist, a page left out of the table of contents, a public name
 of ``flowgen`` or ``flowgen.testing`` without a docstring (checked by ``_ext/flowgen_docs.py``).
