@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -126,8 +126,10 @@ async def _refusal(request: Request, security: WebSecurity, csrf: str, by_token:
             # prove it read this site's CSRF value.
             return api.error_response("csrf_failed", f"send the {CSRF_COOKIE} cookie's value in {CSRF_HEADER}")
         return None
-    form = await request.form()
-    if not csrf_matches(request.cookies.get(CSRF_COOKIE), str(form.get(CSRF_FIELD) or "")):
+    # The body, not request.form(): Starlette replays a body the middleware read to the route,
+    # which then parses the form itself.
+    submitted = parse_qs((await request.body()).decode("utf-8", "replace")).get(CSRF_FIELD, [""])[0]
+    if not csrf_matches(request.cookies.get(CSRF_COOKIE), submitted):
         return pages.error_page(request, "the form expired or did not come from this dashboard; reload the page and try again", 403)
     return None
 

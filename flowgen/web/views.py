@@ -207,9 +207,13 @@ def timeline(journal: Sequence[Mapping[str, Any]], open_entry: Mapping[str, Any]
     items = list(journal) + ([{**open_entry, "ok": None, "finished": None}] if open_entry else [])
     for item in items:
         position = str(item.get("pos", len(rows)))
+        leaves = dict(item.get("leaves") or {})
+        single = leaves.pop("", None)  # a plain command is a tree of one branch: one row
+        if single is not None:
+            item = {**single, **{k: v for k, v in item.items() if v is not None}, "info": {**(single.get("info") or {}), **(item.get("info") or {})}}
         row = _row(item, position, now, 0, now)
         rows.append(row)
-        for path, leaf in sorted((item.get("leaves") or {}).items()):
+        for path, leaf in sorted(leaves.items()):
             rows.append(_row({"kind": leaf.get("kind", ""), **leaf}, f"{position}/{path}", now, 1, row.start))
     if not rows:
         return Timeline(now - 1.0, now, ())

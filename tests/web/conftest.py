@@ -67,7 +67,7 @@ class Dashboard:
             if self.process.poll() is not None:
                 pytest.fail(f"flowgen dashboard exited with {self.process.returncode}:\n{self.log()}")
             try:
-                return httpx.get(f"{self.base}/api/v1/openapi.json", timeout=2).status_code == 200
+                return httpx.get(f"{self.base}/api/v1/openapi.json", timeout=2).status_code in (200, 401)
             except httpx.HTTPError:
                 return False
 
