@@ -7,6 +7,7 @@ Starlette's thread pool so a long poll for a result never blocks the server's ev
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -150,8 +151,12 @@ def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], defau
 @endpoint
 async def list_runs(request: Request) -> JSONResponse:
     """``GET /runs``: a page of runs matching the filters, newest first, and the next cursor."""
-    page = await run_in_threadpool(listing.page, engine_of(request), listing.Filters.from_query(request.query_params))
-    return JSONResponse({"runs": [views.run_json(info) for info in page.runs], "next_cursor": page.next_cursor})
+    page = await run_in_threadpool(
+        listing.page, engine_of(request), listing.Filters.from_query(request.query_params)
+    )
+    return JSONResponse(
+        {"runs": [views.run_json(info) for info in page.runs], "next_cursor": page.next_cursor}
+    )
 
 
 @endpoint
@@ -270,13 +275,13 @@ async def wait_result(request: Request) -> JSONResponse:
     except ValueError:
         raise ApiError("invalid_input", f"timeout must be a number of seconds, got {raw!r}") from None
     if not 0 <= timeout <= MAX_RESULT_WAIT:
-        raise ApiError("invalid_input", f"timeout must be between 0 and {MAX_RESULT_WAIT:g} seconds, got {raw}")
+        raise ApiError(
+            "invalid_input", f"timeout must be between 0 and {MAX_RESULT_WAIT:g} seconds, got {raw}"
+        )
     engine = engine_of(request)
     run_id = request.path_params["run_id"]
-    try:
+    with contextlib.suppress(ResultTimeoutError):  # not finished in time: answered with 202
         await run_in_threadpool(engine.wait_for_status, run_id, ("completed", "failed", "cancelled"), timeout)
-    except ResultTimeoutError:
-        pass
     info = await run_in_threadpool(engine.status, run_id)
     return JSONResponse(views.run_json(info), status_code=200 if info.is_finished else 202)
 

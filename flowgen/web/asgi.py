@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -90,10 +90,16 @@ class Guard(BaseHTTPMiddleware):
         bearer = _bearer(request)
         signed_in = security.token is None or security.cookie_matches(request.cookies.get(AUTH_COOKIE))
         by_token = bearer is not None and security.token_matches(bearer)
-        if security.token is not None and not (signed_in or by_token) and not path.startswith(("/login", "/static/")):
+        if (
+            security.token is not None
+            and not (signed_in or by_token)
+            and not path.startswith(("/login", "/static/"))
+        ):
             if _is_api(request):
                 return api.error_response("unauthorized", "sign in: send 'Authorization: Bearer <token>'")
-            return RedirectResponse(f"{request.scope.get('root_path', '')}/login?{urlencode({'next': path})}", 303)
+            return RedirectResponse(
+                f"{request.scope.get('root_path', '')}/login?{urlencode({'next': path})}", 303
+            )
         if changes_state and path != "/login":
             refusal = await _refusal(request, security, csrf, by_token)
             if refusal is not None:
@@ -113,24 +119,37 @@ async def _refusal(request: Request, security: WebSecurity, csrf: str, by_token:
     api_request = _is_api(request)
     if security.read_only:
         message = "the dashboard runs in read-only mode: actions are disabled"
-        return api.error_response("read_only", message) if api_request else pages.error_page(request, message, 403)
+        return (
+            api.error_response("read_only", message)
+            if api_request
+            else pages.error_page(request, message, 403)
+        )
     if api_request:
         content_type = request.headers.get("content-type", "").split(";")[0].strip()
         if content_type != "application/json":
             return api.error_response(
-                "json_required", f"send a JSON body with Content-Type: application/json (got {content_type or 'none'!r})"
+                "json_required",
+                f"send a JSON body with Content-Type: application/json (got {content_type or 'none'!r})",
             )
         signed_in_by_cookie = security.token is not None and not by_token
-        if signed_in_by_cookie and not csrf_matches(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)):
+        if signed_in_by_cookie and not csrf_matches(
+            request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
+        ):
             # A browser session: its sign-in cookie is ambient, so the page's script must also
             # prove it read this site's CSRF value.
-            return api.error_response("csrf_failed", f"send the {CSRF_COOKIE} cookie's value in {CSRF_HEADER}")
+            return api.error_response(
+                "csrf_failed", f"send the {CSRF_COOKIE} cookie's value in {CSRF_HEADER}"
+            )
         return None
     # The body, not request.form(): Starlette replays a body the middleware read to the route,
     # which then parses the form itself.
     submitted = parse_qs((await request.body()).decode("utf-8", "replace")).get(CSRF_FIELD, [""])[0]
     if not csrf_matches(request.cookies.get(CSRF_COOKIE), submitted):
-        return pages.error_page(request, "the form expired or did not come from this dashboard; reload the page and try again", 403)
+        return pages.error_page(
+            request,
+            "the form expired or did not come from this dashboard; reload the page and try again",
+            403,
+        )
     return None
 
 
@@ -152,7 +171,9 @@ async def login(request: Request) -> Response:
         form = await request.form()
         if security.token_matches(str(form.get("token") or "")):
             response = RedirectResponse(f"{request.scope.get('root_path', '')}{next_path}", 303)
-            response.set_cookie(AUTH_COOKIE, security.session_value(), httponly=True, samesite="strict", path="/")
+            response.set_cookie(
+                AUTH_COOKIE, security.session_value(), httponly=True, samesite="strict", path="/"
+            )
             return response
         return pages.render(request, "login.html", status_code=401, next_path=next_path, failed=True)
     return pages.render(request, "login.html", next_path=next_path, failed=False)
@@ -164,4 +185,6 @@ async def _unexpected(request: Request, error: Exception) -> Response:
     message = f"internal error ({type(error).__name__}); the server's log has the details"
     if _is_api(request):
         return api.error_response("internal", message)
-    return HTMLResponse(f"<!doctype html><title>flowgen: error</title><p>{type(error).__name__}</p>", status_code=500)
+    return HTMLResponse(
+        f"<!doctype html><title>flowgen: error</title><p>{type(error).__name__}</p>", status_code=500
+    )

@@ -53,7 +53,9 @@ class Filters:
         try:
             limit = int(raw_limit)
         except ValueError:
-            raise FilterError(f"limit must be a whole number from 1 to {MAX_LIMIT}, got {raw_limit!r}") from None
+            raise FilterError(
+                f"limit must be a whole number from 1 to {MAX_LIMIT}, got {raw_limit!r}"
+            ) from None
         if not 1 <= limit <= MAX_LIMIT:
             raise FilterError(f"limit must be a whole number from 1 to {MAX_LIMIT}, got {limit}")
         return cls(
@@ -96,7 +98,9 @@ def _decode_cursor(cursor: str | None) -> int:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         offset = data["o"]
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise FilterError(f"cursor {cursor!r} is not one this server returned; start again without it") from None
+        raise FilterError(
+            f"cursor {cursor!r} is not one this server returned; start again without it"
+        ) from None
     if not isinstance(offset, int) or offset < 0:
         raise FilterError(f"cursor {cursor!r} is not one this server returned; start again without it")
     return offset
@@ -114,7 +118,9 @@ def page(engine: Engine, filters: Filters) -> Page:
         )
         return Page((info,) if matches else (), None)
     offset = _decode_cursor(filters.cursor)
-    found = engine.runs(status=filters.status, workflow=filters.workflow, limit=filters.limit + 1, offset=offset)
+    found = engine.runs(
+        status=filters.status, workflow=filters.workflow, limit=filters.limit + 1, offset=offset
+    )
     more = len(found) > filters.limit
     return Page(tuple(found[: filters.limit]), _encode_cursor(offset + filters.limit) if more else None)
 

@@ -43,7 +43,12 @@ def openapi_document() -> dict[str, Any]:
         {"name": "workflow", "in": "query", "schema": {"type": "string"}},
         {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "an exact run id"},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-        {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the previous page"},
+        {
+            "name": "cursor",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "next_cursor of the previous page",
+        },
     ]
     return {
         "openapi": "3.1.0",
@@ -66,7 +71,9 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Start a run (idempotent on run_id)",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StartRun"}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/StartRun"}}
+                        },
                     },
                     "responses": {"201": _json("Run", "the run"), "default": _ERROR},
                 },
@@ -89,30 +96,32 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "The run's journal, values decoded",
                     "parameters": [_RUN_ID],
-                    "responses": {"200": {"description": "{\"entries\": [...]}"}, "default": _ERROR},
+                    "responses": {"200": {"description": '{"entries": [...]}'}, "default": _ERROR},
                 }
             },
             "/runs/{run_id}/history": {
                 "get": {
                     "summary": "The run's earlier generations",
                     "parameters": [_RUN_ID],
-                    "responses": {"200": {"description": "{\"generations\": [...]}"}, "default": _ERROR},
+                    "responses": {"200": {"description": '{"generations": [...]}'}, "default": _ERROR},
                 }
             },
             "/runs/{run_id}/events": {
                 "get": {
                     "summary": "Events buffered in the run's inbox",
                     "parameters": [_RUN_ID],
-                    "responses": {"200": {"description": "{\"events\": [...]}"}, "default": _ERROR},
+                    "responses": {"200": {"description": '{"events": [...]}'}, "default": _ERROR},
                 },
                 "post": {
                     "summary": "Send an event to the run",
                     "parameters": [_RUN_ID],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SendEvent"}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/SendEvent"}}
+                        },
                     },
-                    "responses": {"200": {"description": "{\"delivered\": bool}"}, "default": _ERROR},
+                    "responses": {"200": {"description": '{"delivered": bool}'}, "default": _ERROR},
                 },
             },
             "/runs/{run_id}/result": {
@@ -120,7 +129,11 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Wait for the run to finish (long poll)",
                     "parameters": [
                         _RUN_ID,
-                        {"name": "timeout", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 60}},
+                        {
+                            "name": "timeout",
+                            "in": "query",
+                            "schema": {"type": "number", "minimum": 0, "maximum": 60},
+                        },
                     ],
                     "responses": {
                         "200": _json("Run", "the finished run"),
@@ -165,7 +178,16 @@ def openapi_document() -> dict[str, Any]:
                         "run_id": {"type": "string"},
                         "workflow": {"type": "string"},
                         "status": {
-                            "enum": ["queued", "running", "waiting", "paused", "compensating", "completed", "failed", "cancelled"]
+                            "enum": [
+                                "queued",
+                                "running",
+                                "waiting",
+                                "paused",
+                                "compensating",
+                                "completed",
+                                "failed",
+                                "cancelled",
+                            ]
                         },
                         "created": {"type": "string", "format": "date-time"},
                         "updated": {"type": "string", "format": "date-time"},

@@ -41,6 +41,7 @@ environment = jinja2.Environment(
 )
 environment.filters["duration"] = views.duration_text
 environment.filters["pretty"] = views.as_json_text
+environment.filters["clock"] = views.clock
 environment.globals["urlencode"] = urlencode
 
 
@@ -114,7 +115,9 @@ async def run_page(request: Request) -> Response:
         context = await run_in_threadpool(_run_context, _engine(request), run_id)
     except (FlowgenError, ValueError) as error:
         return _flowgen_error(request, error)
-    return render(request, "run.html", message=request.query_params.get("message", ""), actions=ACTIONS, **context)
+    return render(
+        request, "run.html", message=request.query_params.get("message", ""), actions=ACTIONS, **context
+    )
 
 
 async def run_live(request: Request) -> Response:
@@ -178,7 +181,7 @@ async def run_send_event(request: Request) -> Response:
     form = await _form(request)
     event_type = form.get("type", "").strip()
     if not event_type:
-        return error_page(request, "the event type is required, such as \"paid\"", 400)
+        return error_page(request, 'the event type is required, such as "paid"', 400)
     text = form.get("payload", "").strip()
     try:
         payload = json.loads(text) if text else None
@@ -208,9 +211,13 @@ async def bulk_action(request: Request) -> Response:
     except (FlowgenError, ValueError) as error:
         return _flowgen_error(request, error)
     if form.get("confirm") != "yes":
-        return render(request, "confirm_bulk.html", action=action, filters=filters, count=len(targets), limit=BULK_LIMIT)
+        return render(
+            request, "confirm_bulk.html", action=action, filters=filters, count=len(targets), limit=BULK_LIMIT
+        )
     done, failed = await run_in_threadpool(_apply_all, engine, targets, action)
-    message = f"{action}: {done} run{'s' if done != 1 else ''} done" + (f", {len(failed)} refused" if failed else "")
+    message = f"{action}: {done} run{'s' if done != 1 else ''} done" + (
+        f", {len(failed)} refused" if failed else ""
+    )
     if failed:
         message += " (" + "; ".join(failed[:3]) + (" ..." if len(failed) > 3 else "") + ")"
     query = urlencode({**filters.query(limit=listing.DEFAULT_LIMIT, cursor=None), "message": message})

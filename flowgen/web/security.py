@@ -72,8 +72,10 @@ class WebSecurity:
 
     def cookie_matches(self, candidate: str | None) -> bool:
         """Whether a sign-in cookie's value is this token's."""
-        return bool(candidate) and self.token is not None and hmac.compare_digest(
-            str(candidate), self.session_value()
+        return (
+            bool(candidate)
+            and self.token is not None
+            and hmac.compare_digest(str(candidate), self.session_value())
         )
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import attrs
 
+from .. import slots
 from ..client import RunInfo
 from ..decoding import decode_call
 from ..engine import Engine
-from .. import slots
 from ..stores.base import InboxEvent
 
 
@@ -29,6 +29,11 @@ def iso(moment: datetime | float | None) -> str | None:
     if isinstance(moment, (int, float)):
         moment = datetime.fromtimestamp(moment, timezone.utc)
     return moment.isoformat()
+
+
+def clock(moment: float) -> str:
+    """A time for people: ``2026-12-01 14:18:34 UTC``."""
+    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def run_json(info: RunInfo) -> dict[str, Any]:
@@ -157,7 +162,9 @@ def _segments(item: Mapping[str, Any], start: float, end: float) -> list[Segment
         stop = float(finished) if finished is not None else end
         message = (attempt.get("error") or {}).get("message", "")
         label = f"attempt {attempt.get('n', '?')}: {status}" + (f" ({message})" if message else "")
-        segments.append(Segment(began, stop, status if status in ("ok", "error", "crashed") else "running", label))
+        segments.append(
+            Segment(began, stop, status if status in ("ok", "error", "crashed") else "running", label)
+        )
         previous_end = stop
     if not segments:
         kind = {"sleep": "sleep", "event": "wait", "child": "wait"}.get(str(item.get("kind")), "running")
@@ -169,10 +176,10 @@ def _detail(item: Mapping[str, Any]) -> str:
     info = item.get("info") or {}
     kind = item.get("kind")
     if kind == "sleep" and "due" in info:
-        return f"due {iso(float(info['due']))}"
+        return f"due {clock(float(info['due']))}"
     if kind == "event":
         due = info.get("due")
-        return f"waits for event {item.get('name')!r}" + (f" until {iso(float(due))}" if due else "")
+        return f"event {item.get('name')!r}" + (f", times out {clock(float(due))}" if due else "")
     if kind == "step":
         attempts = item.get("attempts") or []
         return f"{len(attempts)} attempt{'s' if len(attempts) != 1 else ''}" if attempts else ""
@@ -201,7 +208,9 @@ def _row(item: Mapping[str, Any], position: str, now: float, depth: int, parent_
     )
 
 
-def timeline(journal: Sequence[Mapping[str, Any]], open_entry: Mapping[str, Any] | None, now: float) -> Timeline:
+def timeline(
+    journal: Sequence[Mapping[str, Any]], open_entry: Mapping[str, Any] | None, now: float
+) -> Timeline:
     """The timeline of a run's journal, with its open entry (the command in progress) last."""
     rows: list[Row] = []
     items = list(journal) + ([{**open_entry, "ok": None, "finished": None}] if open_entry else [])
@@ -210,14 +219,22 @@ def timeline(journal: Sequence[Mapping[str, Any]], open_entry: Mapping[str, Any]
         leaves = dict(item.get("leaves") or {})
         single = leaves.pop("", None)  # a plain command is a tree of one branch: one row
         if single is not None:
-            item = {**single, **{k: v for k, v in item.items() if v is not None}, "info": {**(single.get("info") or {}), **(item.get("info") or {})}}
+            item = {
+                **single,
+                **{k: v for k, v in item.items() if v is not None},
+                "info": {**(single.get("info") or {}), **(item.get("info") or {})},
+            }
         row = _row(item, position, now, 0, now)
         rows.append(row)
         for path, leaf in sorted(leaves.items()):
             rows.append(_row({"kind": leaf.get("kind", ""), **leaf}, f"{position}/{path}", now, 1, row.start))
     if not rows:
         return Timeline(now - 1.0, now, ())
-    return Timeline(min(r.start for r in rows), max(max(r.end for r in rows), min(r.start for r in rows) + 1e-3), tuple(rows))
+    return Timeline(
+        min(r.start for r in rows),
+        max(max(r.end for r in rows), min(r.start for r in rows) + 1e-3),
+        tuple(rows),
+    )
 
 
 # -- why a run is not moving ---------------------------------------------------------------------
@@ -238,20 +255,26 @@ def why_not_moving(engine: Engine, info: RunInfo, now: float | None = None) -> l
     if info.cancellation == "requested":
         reasons.append("a cancellation was requested: it is raised into the workflow at its next yield")
     open_entry = json.loads(record.open) if record.open else None
-    since = iso(float(open_entry["started"])) if open_entry and open_entry.get("started") else None
-    for event_type in info.waiting_for:
-        reasons.append(f"waiting for event {event_type!r}" + (f" since {since}" if since else ""))
+    since = clock(float(open_entry["started"])) if open_entry and open_entry.get("started") else None
     due = _due(open_entry)
-    if due is not None:
-        reasons.append(f"sleeping until {iso(due)}" if due > now else f"its timer was due at {iso(due)}")
+    for event_type in info.waiting_for:
+        reasons.append(
+            f"waiting for event {event_type!r}"
+            + (f" since {since}" if since else "")
+            + (f"; the wait times out at {clock(due)}" if due is not None else "")
+        )
+    if due is not None and not info.waiting_for:
+        reasons.append(f"sleeping until {clock(due)}" if due > now else f"its timer was due at {clock(due)}")
     for queue in info.unconsumed_queues:
         reasons.append(f"its step is routed to queue {queue!r}, which no live worker consumes")
     if status == "queued":
         reasons.append("queued: waiting for a worker to take it")
     if record.owner and record.lease_until > now:
-        reasons.append(f"held by worker {record.owner} (lease expires {iso(record.lease_until)})")
+        reasons.append(f"held by worker {record.owner} (its lease expires {clock(record.lease_until)})")
     elif record.owner and status == "running":
-        reasons.append(f"its lease held by {record.owner} expired at {iso(record.lease_until)}: another worker takes it over")
+        reasons.append(
+            f"its lease held by {record.owner} expired at {clock(record.lease_until)}: another worker takes it over"
+        )
     return reasons
 
 
@@ -270,7 +293,12 @@ def inbox_json(engine: Engine, run_id: str) -> list[dict[str, Any]]:
     for event_type, pending in engine.store.inbox(run_id).items():
         for event in pending:
             events.append(
-                {"type": event_type, "id": event.id, "sent": iso(event.sent), "payload": _payload(engine, run_id, event_type, event)}
+                {
+                    "type": event_type,
+                    "id": event.id,
+                    "sent": iso(event.sent),
+                    "payload": _payload(engine, run_id, event_type, event),
+                }
             )
     return sorted(events, key=lambda item: item["sent"] or "")
 

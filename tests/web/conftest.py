@@ -52,11 +52,22 @@ def free_port() -> int:
 class Dashboard:
     """A real ``flowgen dashboard`` process; ``base`` is its URL."""
 
-    def __init__(self, store_url: str, log_path: Path, *options: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, store_url: str, log_path: Path, *options: str, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        command = [sys.executable, "-m", "flowgen", "dashboard", "--url", store_url, "-m", "tests.apps.web_apps"]
+        command = [
+            sys.executable,
+            "-m",
+            "flowgen",
+            "dashboard",
+            "--url",
+            store_url,
+            "-m",
+            "tests.apps.web_apps",
+        ]
         command += ["--port", str(self.port), *options]
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(

@@ -25,7 +25,9 @@ def test_start_is_idempotent_and_the_run_completes_after_its_event(site: Site) -
         pending = api.get("/runs/api-1/result", params={"timeout": "0.2"})
         assert pending.status_code == 202 and pending.json()["status"] == "waiting"
 
-        sent = api.post("/runs/api-1/events", json={"type": "approved", "payload": {"by": "ada"}, "event_id": "e1"})
+        sent = api.post(
+            "/runs/api-1/events", json={"type": "approved", "payload": {"by": "ada"}, "event_id": "e1"}
+        )
         assert sent.json() == {"delivered": True}
         done = api.get("/runs/api-1/result", params={"timeout": "30"})
         assert done.status_code == 200, done.text
@@ -92,7 +94,11 @@ def test_bad_input_is_a_json_error_with_a_stable_code(
     sqlite_site: Site, method: str, path: str, body: object, status: int, code: str
 ) -> None:
     with sqlite_site.api() as api:
-        response = api.request(method.upper(), path, json=body) if body is not None else api.request(method.upper(), path)
+        response = (
+            api.request(method.upper(), path, json=body)
+            if body is not None
+            else api.request(method.upper(), path)
+        )
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["code"] == code and error["message"]
@@ -108,9 +114,15 @@ def test_a_conflicting_start_is_refused_and_changes_nothing(sqlite_site: Site) -
 
 def test_state_changes_need_a_json_body(sqlite_site: Site) -> None:
     with sqlite_site.api() as api:
-        form = api.post("/runs", content="workflow=web.approval", headers={"content-type": "application/x-www-form-urlencoded"})
+        form = api.post(
+            "/runs",
+            content="workflow=web.approval",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
         assert form.status_code == 415 and form.json()["error"]["code"] == "json_required"
-        plain = api.post("/runs", content='{"workflow": "web.approval"}', headers={"content-type": "text/plain"})
+        plain = api.post(
+            "/runs", content='{"workflow": "web.approval"}', headers={"content-type": "text/plain"}
+        )
         assert plain.status_code == 415
     assert sqlite_site.engine.runs() == []
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import TOKEN, Site, screenshot
 from tests.conftest import wait_until
+
+from .conftest import TOKEN, Site, screenshot
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -58,7 +59,9 @@ def test_find_a_run_open_its_timeline_and_cancel_it(sqlite_site: Site, page: Any
     page.wait_for_url(re.compile(r"message="))
     assert questions == ["cancel run find-1?"]
     sqlite_site.wait_status("find-1", "cancelled")
-    wait_until(lambda: page.locator("#run-status").inner_text() == "cancelled", 30, "the page to show cancelled")
+    wait_until(
+        lambda: page.locator("#run-status").inner_text() == "cancelled", 30, "the page to show cancelled"
+    )
     assert sqlite_site.engine.status("find-0").status == "waiting"
 
 
@@ -71,7 +74,9 @@ def test_a_run_page_follows_the_run_without_reloading(site: Site, page: Any) -> 
 
     site.engine.send_event("live-1", "approved", {"by": "ops"})
 
-    wait_until(lambda: page.locator("#run-status").inner_text() == "completed", 30, "the status to turn completed")
+    wait_until(
+        lambda: page.locator("#run-status").inner_text() == "completed", 30, "the status to turn completed"
+    )
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
     assert '"approval"' in page.locator("#run-output").inner_text()
 
@@ -116,6 +121,9 @@ def test_send_an_event_from_the_form(sqlite_site: Site, page: Any) -> None:
     assert "delivered" in page.locator(".flash").inner_text()
     info = sqlite_site.wait_status("event-1", "completed")
     assert info.output == {"order": "o-ev", "approval": {"by": "<b>ada</b>"}}
+    wait_until(
+        lambda: page.locator("#run-status").inner_text() == "completed", 30, "the page to show completed"
+    )
     screenshot(page, "run-completed")
 
 
@@ -188,7 +196,9 @@ def test_workers_and_summary_pages(site: Site, page: Any) -> None:
     page.goto(f"{site.base}/workers")
     if site.kind == "redis":
         wait_until(
-            lambda: page.reload() or "live" in page.locator("section[aria-label='worker processes']").inner_text(),
+            lambda: (
+                page.reload() or "live" in page.locator("section[aria-label='worker processes']").inner_text()
+            ),
             30,
             "a live worker on the workers page",
         )
