@@ -112,6 +112,7 @@ class BlockedBy:
 
     @classmethod
     def from_status(cls, blocked: dict[str, Any]) -> BlockedBy:
+        """Build from the ``blocked_by`` of :meth:`flowgen.stores.base.Store.flow_status`."""
         gate = str(blocked["gate"])
         _, _, key = gate.partition("|")
         return cls(gate, key or None, int(blocked["limit"]), int(blocked["position"]))

@@ -339,7 +339,8 @@ class Engine(RunInspection):
             RunIdConflictError: the run id exists with another workflow or other arguments.
             InvalidRunIdError: the run id is not acceptable.
             SerializationError: the arguments cannot be encoded.
-            ValueError / TypeError: a flow option or a key function's result is not acceptable.
+            ValueError: a flow option or a key function's result is not acceptable.
+            TypeError: a flow option or a key function's result has the wrong type.
         """
         new = self._new_run(
             workflow,

@@ -34,7 +34,10 @@ class RunTimeoutError(FlowgenError):
     """The run's deadline (``@workflow(timeout=...)`` or ``engine.start(..., timeout=...)``) passed.
 
     Raised into the workflow at its current ``yield`` so it can clean up; a run still going
-    :data:`flowgen.limits.TIMEOUT_GRACE` seconds later is failed without further cleanup.
+    ``min(timeout, 60 s)`` later is failed without further cleanup.
+
+    Fix: catch it around the ``yield`` where the run may wait too long and clean up (then return),
+    or give the run a longer ``timeout=`` (docs/flow-control.md).
     """
 
 
@@ -43,6 +46,9 @@ class RateLimited(FlowgenError):
 
     The attempt is tried again after ``retry_after`` without spending a retry and without an
     error in the journal; with a ``key``, every step rate-limited under that key waits too.
+
+    Fix: nothing to fix: raise it from a step when the service behind it says "too many
+    requests" (HTTP 429), with its ``Retry-After`` as ``retry_after``.
     """
 
     def __init__(self, message: str = "", *, retry_after: Duration = 1.0, key: str | None = None) -> None:
