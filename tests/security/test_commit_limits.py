@@ -54,6 +54,7 @@ def journal_denied_url(redis_url: str, client: redis.Redis) -> Iterator[str]:
             "flowgen:{*}:seen",
             "flowgen:{*}:children",
             "flowgen:{*}:history",
+            "flowgen:{*}:flow",
             "flowgen:[^{]*",
             "flowgen-dramatiq*",
             "%R~flowgen:{*}:journal",
