@@ -72,12 +72,21 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
+from .schemas import SchemaError
 from .status import RunStatus
+from .yieldable import Yieldable
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_RETRY",
+    "DeprecatedPatch",
+    "Patched",
+    "SchemaError",
+    "Yieldable",
+    "deprecate_patch",
+    "patched",
     "AllOf",
     "AnyOf",
     "CancelledError",

@@ -94,7 +94,9 @@ class Advance(AdvanceState):
         args, kwargs = decode_call(
             self.rt.serializer, self.run_record.args, run_id=self.run_id, slot=slots.ARGS
         )
-        self.replayer = Replayer(workflow(*args, **kwargs))
+        opened = self.snapshot.open
+        parked = None if opened is None else (opened.position, opened.kind, opened.name)
+        self.replayer = Replayer(workflow(*args, **kwargs), parked=parked)
         generation = self.run_record.generation
         return self.replayer.replay(
             recorded(self.rt.serializer, self.run_id, generation, entry) for entry in journal
