@@ -120,6 +120,8 @@ class ChildRun(Yieldable[R]):
     kwargs: dict[str, Any] = attrs.field(factory=dict, converter=_freeze_kwargs)
     run_id: str | None = None
     wait: bool = True
+    workflow: Any = attrs.field(default=None, eq=False, repr=False)
+    """The ``@flowgen.workflow`` when the call named one (its code version is looked up from it)."""
 
     @property
     def name(self) -> str:
@@ -389,6 +391,10 @@ def _child_run_id(run_id: str | None) -> str | None:
     return None if run_id is None else check_run_id(run_id)
 
 
+def _declared(workflow: Any) -> Any:
+    return None if isinstance(workflow, str) else workflow
+
+
 def _child_call(
     workflow: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
@@ -415,7 +421,7 @@ def child(workflow: Any, *args: Any, **kwargs: Any) -> ChildRun[Any]:
     """
     run_id = kwargs.pop("run_id", None)
     name, args, kwargs = _child_call(workflow, args, kwargs)
-    return ChildRun(name, args, kwargs, _child_run_id(run_id), True)
+    return ChildRun(name, args, kwargs, _child_run_id(run_id), True, _declared(workflow))
 
 
 @overload
@@ -431,4 +437,4 @@ def start_child(workflow: Any, *args: Any, **kwargs: Any) -> ChildRun[str]:
     """
     run_id = kwargs.pop("run_id", None)
     name, args, kwargs = _child_call(workflow, args, kwargs)
-    return ChildRun(name, args, kwargs, _child_run_id(run_id), False)
+    return ChildRun(name, args, kwargs, _child_run_id(run_id), False, _declared(workflow))

@@ -18,11 +18,11 @@ from typing_extensions import ParamSpec, TypeVar
 
 from .allowlist import allow_module
 from .commands import StepCall
-from .schemas import Signature, convert, signature_of
-from .signatures import bind_call, convert_arguments
 from .durations import Duration, parse_duration
 from .errors import RegistrationError, StepNotFoundError, WorkflowNotFoundError
 from .names import check_queue_name, check_step_name, check_workflow_name
+from .schemas import Signature, convert, signature_of
+from .signatures import bind_call, convert_arguments
 
 Backoff = Literal["constant", "linear", "exponential"]
 

@@ -17,9 +17,10 @@ from typing import Any, cast
 
 import attrs
 
-from .commands import COMMAND_TYPES, Command
+from .commands import COMMAND_TYPES, AllOf, AnyOf, Command, WaitForEvent
 from .errors import NonDeterminismError, WorkflowYieldError
 from .patches import DeprecatedPatch, Patched, marker_value, repeated_patch
+from .schemas import SchemaError, convert
 
 
 @attrs.frozen
@@ -81,6 +82,35 @@ class Fail:
 
 
 Decision = Execute | Complete | Fail
+
+
+def received(command: Any, value: Any) -> Any:
+    """The value a workflow receives for ``command``: event payloads converted to their schema.
+
+    Raises:
+        SchemaError: a payload does not fit the ``schema`` of its ``wait_for_event``.
+    """
+    if isinstance(command, WaitForEvent):
+        if command.schema is None:
+            return value
+        return convert(command.schema, value, f"the payload of event {command.type!r}")
+    if isinstance(command, AllOf) and isinstance(value, list) and len(value) == len(command.commands):
+        return [received(member, item) for member, item in zip(command.commands, value, strict=True)]
+    if isinstance(command, AnyOf) and isinstance(value, (list, tuple)) and len(value) == 2:
+        index, item = value
+        if isinstance(index, int) and 0 <= index < len(command.commands):
+            converted = received(command.commands[index], item)
+            return [index, converted] if isinstance(value, list) else (index, converted)
+    return value
+
+
+def _delivered(command: Any, outcome: Outcome) -> Outcome:
+    if not outcome.ok or not isinstance(command, (WaitForEvent, AllOf, AnyOf)):
+        return outcome
+    try:
+        return Outcome.success(received(command, outcome.value))
+    except SchemaError as error:
+        return Outcome.failure(error)
 
 
 def describe_command(command: Any) -> str:
@@ -197,7 +227,7 @@ class Replayer:
         if not isinstance(self.decision, Execute):
             raise RuntimeError(f"no command is pending; the workflow already ended with {self.decision!r}")
         self.position += 1
-        return self._step(outcome)
+        return self._step(_delivered(self.decision.command, outcome))
 
     def replay(self, entries: Iterable[Recorded]) -> Decision:
         """Feed every journaled outcome in order and return the decision that follows them.
