@@ -11,7 +11,7 @@ import functools
 import inspect
 import random as _random
 from collections.abc import Callable, Generator, Iterable
-from typing import Any, Generic, Literal, cast, overload
+from typing import Any, Generic, Literal, overload
 
 import attrs
 from typing_extensions import ParamSpec, TypeVar
@@ -149,6 +149,8 @@ class Step(_Declared, Generic[P, R]):
     when the step returns (a result that does not fit fails the step without retries).
     """
 
+    fn: Callable[P, R]
+
     def __init__(
         self,
         fn: Callable[P, R],
@@ -208,6 +210,8 @@ class Workflow(_Declared, Generic[P, R]):
     checkers: ``engine.start(wf, ...)`` checks the arguments and its ``Run[R].result()`` is an ``R``.
     """
 
+    fn: Callable[P, Generator[Any, Any, R]]
+
     def __init__(self, fn: Callable[P, Generator[Any, Any, R]], *, name: str | None = None) -> None:
         if _is_async(fn):
             raise TypeError(
@@ -228,8 +232,8 @@ class Workflow(_Declared, Generic[P, R]):
         """Return the workflow's generator; arguments annotated with a schema are converted first."""
         if self.interface.parameters:
             converted, converted_kwargs = convert_arguments(self, tuple(args), dict(kwargs))
-            return cast("Generator[Any, Any, R]", self.fn(*converted, **converted_kwargs))
-        return cast("Generator[Any, Any, R]", self.fn(*args, **kwargs))
+            return self.fn(*converted, **converted_kwargs)
+        return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<flowgen.workflow {self.name}>"
