@@ -37,8 +37,6 @@ T5 = TypeVar("T5")
 T6 = TypeVar("T6")
 
 
-
-
 def _freeze_kwargs(value: Any) -> dict[str, Any]:
     return dict(value or {})
 

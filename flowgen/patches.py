@@ -35,7 +35,12 @@ def check_patch_id(patch_id: object, what: str) -> str:
             f"{what}: the patch id must be a str such as 'charge-v2', got {patch_id!r} "
             f"({type(patch_id).__name__})"
         )
-    if not patch_id or len(patch_id) > MAX_PATCH_ID or not patch_id.isprintable() or patch_id != patch_id.strip():
+    if (
+        not patch_id
+        or len(patch_id) > MAX_PATCH_ID
+        or not patch_id.isprintable()
+        or patch_id != patch_id.strip()
+    ):
         raise ValueError(
             f"{what}: the patch id {patch_id!r} must be 1 to {MAX_PATCH_ID} printable characters without "
             "leading or trailing spaces"

@@ -116,7 +116,9 @@ def _constructor_validator(cls: type) -> Callable[[Any], Any]:
         if isinstance(value, cls):
             return value
         if not isinstance(value, Mapping):
-            raise ValueError(f"expected a {cls.__qualname__} or a dict of its fields, got {type(value).__name__}")
+            raise ValueError(
+                f"expected a {cls.__qualname__} or a dict of its fields, got {type(value).__name__}"
+            )
         return cls(**value)
 
     return validate

@@ -77,7 +77,8 @@ def convert_arguments(
         return convert(schema, value, f"argument {name!r} of {what} {target.name!r}")
 
     converted = tuple(
-        fit(positional[index], value) if index < len(positional) else value for index, value in enumerate(args)
+        fit(positional[index], value) if index < len(positional) else value
+        for index, value in enumerate(args)
     )
     return converted, {name: fit(name, value) for name, value in kwargs.items()}
 

@@ -19,10 +19,18 @@ def test_every_block_of_the_page_is_code_of_the_file_it_names() -> None:
     assert len(blocks) >= 5
     for block in blocks:
         source = (ROOT / block.group("path")).read_text(encoding="utf-8")
-        assert block.group("body") in source, f"this block is not in {block.group('path')}:\n{block.group('body')}"
+        assert block.group("body") in source, (
+            f"this block is not in {block.group('path')}:\n{block.group('body')}"
+        )
 
 
 def test_the_page_tells_each_change_story() -> None:
     text = PAGE.read_text(encoding="utf-8")
-    for heading in ("### Add a step", "### Remove a step", "### Change arguments", "### Rename", "### Retiring a patch"):
+    for heading in (
+        "### Add a step",
+        "### Remove a step",
+        "### Change arguments",
+        "### Rename",
+        "### Retiring a patch",
+    ):
         assert heading in text

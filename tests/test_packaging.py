@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
 
-USER_MODULE = '''
+USER_MODULE = """
 from collections.abc import Generator
 from typing import Any
 
@@ -41,7 +41,7 @@ def total(n: int) -> Generator[Any, Any, int]:
 
 
 reveal_type(flowgen.Engine("memory://").start(total, 1).result())
-'''
+"""
 
 
 def _run(*command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -63,8 +63,14 @@ def test_mypy_finds_an_editable_install_in_a_fresh_virtual_environment(tmp_path:
     (project / "app.py").write_text(USER_MODULE, encoding="utf-8")
 
     checked = _run(
-        sys.executable, "-m", "mypy", "--strict", "--no-incremental",
-        "--python-executable", str(environment / "bin" / "python"), "app.py",
+        sys.executable,
+        "-m",
+        "mypy",
+        "--strict",
+        "--no-incremental",
+        "--python-executable",
+        str(environment / "bin" / "python"),
+        "app.py",
         cwd=project,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -72,7 +78,9 @@ def test_mypy_finds_an_editable_install_in_a_fresh_virtual_environment(tmp_path:
 
 
 def test_the_wheel_holds_every_module_and_the_lua_scripts(tmp_path: Path) -> None:
-    built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(ROOT), cwd=tmp_path)
+    built = _run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(ROOT), cwd=tmp_path
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

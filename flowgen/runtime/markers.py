@@ -18,7 +18,9 @@ from .view import RunView
 
 def patch_marker(view: RunView, position: int, command: Patched) -> Resolve:
     """Journal the marker of ``command`` at ``position``; the workflow receives ``True``."""
-    text = view.serializer.encode(True, run_id=view.run_id, slot=slot(view, position), what=command.describe())
+    text = view.serializer.encode(
+        True, run_id=view.run_id, slot=slot(view, position), what=command.describe()
+    )
     now = view.now
     entry = Entry(position, command.kind, command.name, True, value=text, started=now, finished=now)
     return Resolve(entry, Outcome.success(True))

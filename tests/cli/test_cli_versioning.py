@@ -35,7 +35,9 @@ def test_start_with_arguments_the_workflow_cannot_take_is_one_line_and_creates_n
     _no_runs(sqlite_url)
 
 
-def test_start_with_an_argument_that_does_not_fit_its_schema_names_the_field(cli: Cli, sqlite_url: str) -> None:
+def test_start_with_an_argument_that_does_not_fit_its_schema_names_the_field(
+    cli: Cli, sqlite_url: str
+) -> None:
     started = cli(
         "start", "schemas.checkout", "-m", "tests.apps.schema_apps", "--url", sqlite_url,
         "--args", '[{"order_id": "o", "amount": "x"}, {"city": "c", "zip": "z"}, {"weight": 1}]',

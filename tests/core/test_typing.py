@@ -21,8 +21,18 @@ CHECKS = ROOT / "tests" / "typing_checks"
 
 def _mypy(path: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir", str(cache),
-         "--config-file", str(ROOT / "pyproject.toml"), str(path.relative_to(ROOT))],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-error-summary",
+            "--cache-dir",
+            str(cache),
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            str(path.relative_to(ROOT)),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

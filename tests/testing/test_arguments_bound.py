@@ -31,7 +31,10 @@ def test_start_refuses_arguments_the_signature_cannot_take_and_creates_nothing(
         message = str(refused.value)
         assert message.startswith("workflow 'schemas.plain' cannot be called with (")
         assert named in message
-        assert "its signature is schemas.plain(order_id: 'str', amount: 'int' = 1, *, note: 'str' = '')" in message
+        assert (
+            "its signature is schemas.plain(order_id: 'str', amount: 'int' = 1, *, note: 'str' = '')"
+            in message
+        )
         assert runner.runs() == []
 
 
@@ -60,9 +63,12 @@ def test_start_many_refuses_the_whole_batch_if_one_call_does_not_fit() -> None:
 
 
 @pytest.mark.parametrize(
-    ("how", "named"), [("child", "too many positional arguments"), ("start_child", "unexpected keyword argument 'nope'")]
+    ("how", "named"),
+    [("child", "too many positional arguments"), ("start_child", "unexpected keyword argument 'nope'")],
 )
-def test_child_and_start_child_raise_into_the_parent_before_any_child_is_created(how: str, named: str) -> None:
+def test_child_and_start_child_raise_into_the_parent_before_any_child_is_created(
+    how: str, named: str
+) -> None:
     with Runner() as runner:
         run = runner.start(apps.parent, how)
         result = run.result()

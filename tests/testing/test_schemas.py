@@ -40,7 +40,9 @@ def test_arguments_results_and_events_are_converted_to_their_schemas() -> None:
 def test_converted_values_survive_replay_as_their_classes() -> None:
     """The Runner replays from the journal at every resume: the classes come back from it."""
     with Runner(replay=True) as runner:
-        run = runner.start(apps.checkout, Payment(order_id="o2", amount=1), Address("Rome", "00100"), Parcel(0))
+        run = runner.start(
+            apps.checkout, Payment(order_id="o2", amount=1), Address("Rome", "00100"), Parcel(0)
+        )
         journal = runner.engine.journal(run.run_id)
         assert isinstance(journal[0]["value"], Payment)
         run.send_event("paid", Payment(order_id="o2", amount=4))
@@ -101,7 +103,9 @@ def test_an_annotation_pydantic_cannot_validate_is_refused_when_the_step_is_decl
     def ship(box: Unbuildable) -> None:
         return None
 
-    with pytest.raises(TypeError, match=r"step 'ship', parameter 'box'.*pydantic cannot build a validator for Unbuildable"):
+    with pytest.raises(
+        TypeError, match=r"step 'ship', parameter 'box'.*pydantic cannot build a validator for Unbuildable"
+    ):
         flowgen.Step(ship, name="ship")
 
 

@@ -32,8 +32,13 @@ STORIES: dict[str, tuple[list[str], Any, list[str], Any]] = {
     "versioning.add_step": (
         ["step:versioning.reserve", "event:go", "step:versioning.ship"],
         ["reserved 1", "shipped 1", None],
-        ["step:versioning.reserve", "patch:audit-before-wait", "step:versioning.audit", "event:go",
-         "step:versioning.ship"],
+        [
+            "step:versioning.reserve",
+            "patch:audit-before-wait",
+            "step:versioning.audit",
+            "event:go",
+            "step:versioning.ship",
+        ],
         ["reserved 2", "shipped 2", "audited 2"],
     ),
     "versioning.remove_step": (
