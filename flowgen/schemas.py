@@ -163,6 +163,9 @@ class Signature:
     result: type | None
     resolved: bool = True
     """False when an annotation named something not defined yet: read again on the next use."""
+    fitting: set[tuple[int, tuple[str, ...]]] = attrs.field(factory=set, eq=False)
+    """Call shapes (how many positional arguments, which keywords) known to bind: binding
+    depends on nothing else, so a step called in a loop is bound once (signatures.py)."""
 
 
 def signature_of(fn: Callable[..., Any], *, what: str) -> Signature:

@@ -44,13 +44,16 @@ def bind_call(
         SchemaError: an argument does not fit the schema of its parameter (names the field).
     """
     interface = target.interface
-    try:
-        interface.signature.bind(*args, **kwargs)
-    except TypeError as error:
-        raise TypeError(
-            f"{what} {target.name!r} cannot be called with {_given(args, kwargs)}: {error}; its signature "
-            f"is {target.name}{interface.signature}"
-        ) from None
+    shape = (len(args), tuple(kwargs))
+    if shape not in interface.fitting:
+        try:
+            interface.signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(
+                f"{what} {target.name!r} cannot be called with {_given(args, kwargs)}: {error}; its "
+                f"signature is {target.name}{interface.signature}"
+            ) from None
+        interface.fitting.add(shape)
     args, kwargs = tuple(args), dict(kwargs)
     if not interface.parameters:
         return args, kwargs
