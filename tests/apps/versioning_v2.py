@@ -76,3 +76,19 @@ WORKFLOWS = [
 ]
 BY_NAME = {workflow.name: workflow for workflow in WORKFLOWS}
 ADD_STEP_V3 = flowgen.Workflow(add_step_v3, name="versioning.add_step")
+
+
+def _child(n: int) -> Generator[Any, Any, int]:
+    yield from flowgen.now()
+    return n * 10
+
+
+CHILD = flowgen.Workflow(_child, name="versioning.child")
+
+
+def _parent(n: int) -> Generator[Any, Any, int]:
+    return (yield from flowgen.child(CHILD, n, run_id=f"child-of-{n}"))
+
+
+PARENT = flowgen.Workflow(_parent, name="versioning.parent")
+"""A run that starts a child: the child records the version of the worker that starts it."""

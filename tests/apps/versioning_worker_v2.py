@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import flowgen
-from tests.apps.versioning_v2 import WORKFLOWS
+from tests.apps.versioning_v2 import CHILD, PARENT, WORKFLOWS
 
-for _workflow in WORKFLOWS:
+for _workflow in [*WORKFLOWS, CHILD, PARENT]:
     flowgen.registry.add_workflow(_workflow)

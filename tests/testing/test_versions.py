@@ -82,3 +82,10 @@ def test_the_version_is_read_from_sealed_and_plain_calls() -> None:
     with Runner(registry=flowgen.Registry(), secret_key="k" * 32, version="5") as runner:
         run = runner.start(flowgen.Workflow(_child, name="versions.sealed"), 1)
         assert run.status().version == "5"
+
+
+def test_the_version_of_a_pickled_call_is_read_through_the_serializer() -> None:
+    with Runner(registry=flowgen.Registry(), serializer="pickle", secret_key="k" * 32, version="6") as runner:
+        run = runner.start(flowgen.Workflow(_child, name="versions.pickled"), 1)
+        assert runner.store.get_run(run.run_id).args.startswith("!pickle")  # type: ignore[union-attr]
+        assert run.status().version == "6"
