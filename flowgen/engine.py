@@ -135,8 +135,8 @@ class Engine(RunInspection):
         clock: the time source (tests use a virtual clock).
         prefix / queue: the Redis key prefix and the Dramatiq queue name.
         version: the code version runs started by this engine record (``RunInfo.version``);
-            default: the version of the installed distribution holding the workflow's module,
-            if any (see :mod:`flowgen.versions`).
+            default: the version of the workflow's top-level package, if it has one (see
+            :mod:`flowgen.versions`).
     """
 
     def __init__(

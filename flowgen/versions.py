@@ -3,7 +3,8 @@
 Each run records the version of the code that started it (``RunInfo.version``), so an operator
 can tell which runs predate a change before removing a patch (docs/versioning.md). The version
 is whatever the engine was given; without one it is the version of the installed distribution
-that holds the workflow's module (``importlib.metadata``), and unset when there is none. Child
+named like the workflow's top-level package (``importlib.metadata``), else that package's
+``__version__``, and unset when there is neither. Child
 runs and ``continue_as_new`` record the version of the worker that starts them.
 
 The version is stored in the run's call document next to its arguments; the run's
@@ -15,6 +16,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import json
+import sys
 from typing import Any
 
 from .errors import ConfigurationError
@@ -35,20 +37,20 @@ def check_version(version: Any) -> str | None:
 
 
 @functools.cache
-def _distributions() -> dict[str, list[str]]:
-    return dict(importlib.metadata.packages_distributions())
-
-
-@functools.cache
 def package_version(module: str) -> str | None:
-    """The version of the installed distribution that provides ``module``'s top-level package."""
+    """The version of the code in ``module``: its top-level package's distribution, else its ``__version__``.
+
+    Two cheap looks (no scan of every installed distribution, which costs a second in a large
+    environment): the installed distribution named like the top-level package, then that
+    package's ``__version__`` attribute when it is already imported.
+    """
     top = module.partition(".")[0]
-    for distribution in _distributions().get(top, ()):
-        try:
-            return importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
+    try:
+        return importlib.metadata.version(top)
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        pass
+    version = getattr(sys.modules.get(top), "__version__", None)
+    return version if isinstance(version, str) and version else None
 
 
 def recorded_version(call_text: str) -> str | None:

@@ -45,9 +45,10 @@ def test_without_a_version_a_run_records_none_when_no_package_holds_the_workflow
         assert run.status().version is None
 
 
-def test_the_default_is_the_version_of_the_distribution_holding_the_workflows_module() -> None:
-    installed = importlib.metadata.version("dramatiq-flowgen")
+def test_the_default_is_the_version_of_the_workflows_package() -> None:
+    installed = flowgen.__version__  # the distribution is named dramatiq-flowgen: read __version__
     assert package_version("flowgen.anything") == installed
+    assert package_version("attrs.validators") == importlib.metadata.version("attrs")
     assert package_version("surely_not_an_installed_package_18") is None
     workflow = flowgen.Workflow(_child, name="versions.packaged")
     workflow.fn.__module__ = "flowgen.examples_of_a_package"
