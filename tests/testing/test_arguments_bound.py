@@ -82,3 +82,25 @@ def test_an_embedded_engine_refuses_too_and_writes_nothing(tmp_path: Path) -> No
         with pytest.raises(TypeError, match="missing a required argument"):
             engine.start(apps.plain)
         assert engine.runs() == []
+
+
+def test_continue_as_new_with_arguments_the_workflow_cannot_take_fails_the_run_naming_them() -> None:
+    def counts(n: int) -> Any:
+        yield flowgen.now()
+        if n == 0:
+            yield flowgen.continue_as_new(1, 2, 3)
+        return n
+
+    registry = flowgen.Registry()
+    registry.add_workflow(flowgen.Workflow(counts, name="bound.counts"))
+    with Runner(registry=registry) as runner:
+        run = runner.start("bound.counts", 0)
+        with pytest.raises(flowgen.WorkflowFailedError) as failure:
+            run.result()
+        error = failure.value.__cause__
+        assert isinstance(error, TypeError)
+        assert (
+            "workflow 'bound.counts' cannot be called with (1, 2, 3): too many positional arguments"
+            in str(error)
+        )
+        assert run.status().generation == 0
