@@ -38,6 +38,7 @@ class ErrorInfo:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> ErrorInfo:
+        """Read a stored error record (its ``type`` is ``module:Class``; shown ``module.Class``)."""
         return cls(
             type=str(record.get("type", "")).replace(":", "."),
             message=str(record.get("message", "")),
@@ -90,6 +91,7 @@ class RunInfo:
 
     @property
     def is_finished(self) -> bool:
+        """The run has ended (completed, failed or cancelled)."""
         return self.finished is not None
 
 
@@ -117,7 +119,7 @@ class Run(Generic[R]):
         return self.engine._record(self.run_id)
 
     def status(self) -> RunInfo:
-        """Return a snapshot of the run; see :meth:`Engine.status`."""
+        """Return a snapshot of the run; see :meth:`flowgen.Engine.status`."""
         return self.engine.status(self.run_id)
 
     def result(self, timeout: float | None = None) -> R:
@@ -161,7 +163,7 @@ class Run(Generic[R]):
         return self.engine.retry(self.run_id)
 
     def history(self) -> list[dict[str, Any]]:
-        """Return the archived generations of the run; see :meth:`Engine.history`."""
+        """Return the archived generations of the run; see :meth:`flowgen.Engine.history`."""
         return self.engine.history(self.run_id)
 
     def wait_for_status(self, *statuses: str, timeout: float = 30.0) -> RunInfo:

@@ -57,9 +57,11 @@ class StepCall(Yieldable[R]):
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return self.step_name
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"step {self.step_name!r}"
 
 
@@ -72,6 +74,7 @@ class Sleep(Yieldable[None]):
     seconds: float
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"sleep({self.seconds:g}s)"
 
 
@@ -84,6 +87,7 @@ class SleepUntil(Yieldable[None]):
     timestamp: float
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"sleep_until({self.timestamp:.3f})"
 
 
@@ -102,9 +106,11 @@ class WaitForEvent(Yieldable[R]):
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return self.type
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"wait_for_event({self.type!r})"
 
 
@@ -123,9 +129,11 @@ class ChildRun(Yieldable[R]):
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return self.workflow_name
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         verb = "child" if self.wait else "start_child"
         return f"{verb}({self.workflow_name!r})"
 
@@ -138,6 +146,7 @@ class DeterministicValue(Yieldable[R]):
     name: str
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"{self.name}()"
 
 
@@ -151,6 +160,7 @@ class ContinueAsNew(Yieldable[None]):
     kwargs: dict[str, Any] = attrs.field(factory=dict, converter=_freeze_kwargs)
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return "continue_as_new()"
 
 
@@ -162,6 +172,7 @@ class Compensate(Yieldable[None]):
     name: ClassVar[str] = "compensate"
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return "compensate()"
 
 
@@ -203,9 +214,11 @@ class AllOf(Yieldable[R]):
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return signature_of(self)
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return self.name
 
 
@@ -218,9 +231,11 @@ class AnyOf(Yieldable[R]):
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return signature_of(self)
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return self.name
 
 
