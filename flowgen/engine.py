@@ -366,8 +366,9 @@ class Engine(RunInspection):
 
         Raises:
             ValueError: more than :data:`MAX_BATCH` calls, or a run id repeated in the batch.
-            TypeError / SchemaError: a call does not fit the workflow's signature or schemas
-                (checked for every call before any run is created).
+            TypeError: a call does not fit the workflow's signature (every call is checked
+                before any run is created).
+            SchemaError: an argument of a call does not fit its parameter's schema.
         """
         if len(calls) > MAX_BATCH:
             raise ValueError(

@@ -56,6 +56,7 @@ class Patched(Yieldable[bool]):
     name: str
 
     def describe(self) -> str:
+        """The command as the workflow wrote it, for messages."""
         return f"patched({self.name!r})"
 
 
@@ -67,6 +68,7 @@ class DeprecatedPatch(Yieldable[bool]):
     name: str
 
     def describe(self) -> str:
+        """The command as the workflow wrote it, for messages."""
         return f"deprecate_patch({self.name!r})"
 
 

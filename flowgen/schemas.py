@@ -39,6 +39,9 @@ class SchemaError(NonRetryableError, ValueError):
 
     Raised to the caller of ``start`` for arguments, raised into the workflow for an event
     payload, and the error of a step whose result does not fit (never retried).
+
+    Fix: read the message: it names the argument, result or event and each field that does not
+    fit, with the value given; pass a value of the schema's shape (docs/typing.md).
     """
 
 
