@@ -73,7 +73,10 @@ from .errors import (
     WorkflowYieldError,
 )
 from .limits import Limit, RateLimit, RateLimited, RunTimeoutError, key_from_start
+from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
+from .schemas import SchemaError
 from .status import RunStatus
+from .yieldable import Yieldable
 
 __version__ = "0.1.0"
 
@@ -90,6 +93,7 @@ __all__ = [
     "CompensatedError",
     "ConfigurationError",
     "ContinueAsNew",
+    "DeprecatedPatch",
     "DeterministicValue",
     "Engine",
     "ErrorInfo",
@@ -104,6 +108,7 @@ __all__ = [
     "Limit",
     "NonDeterminismError",
     "NonRetryableError",
+    "Patched",
     "PayloadTooLargeError",
     "RateLimit",
     "RateLimited",
@@ -119,6 +124,7 @@ __all__ = [
     "RunStateError",
     "RunStatus",
     "RunTimeoutError",
+    "SchemaError",
     "SerializationError",
     "Sleep",
     "SleepUntil",
@@ -138,15 +144,18 @@ __all__ = [
     "WorkflowFailedError",
     "WorkflowNotFoundError",
     "WorkflowYieldError",
+    "Yieldable",
     "__version__",
     "all_of",
     "any_of",
     "child",
     "compensate",
     "continue_as_new",
+    "deprecate_patch",
     "key_from_start",
     "now",
     "parse_duration",
+    "patched",
     "random",
     "register_type",
     "registry",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, cast
 
 import attrs
+from typing_extensions import TypeVar
 
 from .error_records import rebuild_error
 from .errors import WorkflowCancelledError, WorkflowFailedError
@@ -14,6 +15,8 @@ from .stores.base import CANCEL_DELIVERED, RunRecord
 
 if TYPE_CHECKING:
     from .engine import Engine
+
+R = TypeVar("R", default=Any)
 
 
 def when(timestamp: float | None) -> datetime | None:
@@ -63,6 +66,9 @@ class RunInfo:
         blocked_by: for a ``queued`` run held back by a concurrency limit: which limit and key,
             and its place in line (:class:`BlockedBy`).
         starts_at / deadline: a delayed run's start time; the run's deadline (``timeout=``).
+        version: the code version the run (its current generation) started under:
+            ``Engine(version=...)`` / ``flowgen worker --version``, or the version of the package
+            holding the workflow; ``None`` when unset (see docs/versioning.md).
         unconsumed_queues: queues that step branches the run waits for are routed to
             (``@step(queue=...)``) and that no live worker consumes: the run cannot move on
             until a worker consumes them (``flowgen worker MODULE --queues NAME``). Known when
@@ -87,6 +93,7 @@ class RunInfo:
     blocked_by: BlockedBy | None = None
     starts_at: datetime | None = None
     deadline: datetime | None = None
+    version: str | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -118,8 +125,11 @@ class BlockedBy:
         return cls(gate, key or None, int(blocked["limit"]), int(blocked["position"]))
 
 
-class Run:
-    """A handle on one run of an engine; cheap to create, holds no state but the id."""
+class Run(Generic[R]):
+    """A handle on one run of an engine; cheap to create, holds no state but the id.
+
+    ``Run[R]`` is the handle of a run of a ``Workflow[..., R]``: :meth:`result` returns an ``R``.
+    """
 
     def __init__(self, engine: Engine, run_id: str) -> None:
         self.engine = engine
@@ -142,7 +152,7 @@ class Run:
         """Return a snapshot of the run; see :meth:`flowgen.Engine.status`."""
         return self.engine.status(self.run_id)
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> R:
         """Wait for the run to finish and return its output.
 
         Blocks on a notification from the store, not a polling loop.
@@ -152,7 +162,7 @@ class Run:
             WorkflowCancelledError: the run was cancelled.
             ResultTimeoutError: (a ``TimeoutError``) ``timeout`` seconds passed first.
         """
-        return self.engine.result(self.run_id, timeout)
+        return cast(R, self.engine.result(self.run_id, timeout))
 
     def send_event(self, type: str, payload: Any = None, event_id: str | None = None) -> bool:
         """Send an event to this run; see :meth:`Engine.send_event`."""

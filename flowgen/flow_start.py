@@ -19,6 +19,9 @@ from .limits import TIMEOUT_GRACE, check_key, check_priority, key_of, run_timeou
 from .stores.base import NewRun
 from .stores.flow_logic import dumps, flow_document
 
+FLOW_OPTIONS = ("concurrency_key", "start_at", "delay", "timeout", "priority")
+"""The keyword arguments of ``engine.start`` that are flow control, not the workflow's."""
+
 
 def run_flow(
     workflow: Workflow | None,
