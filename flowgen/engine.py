@@ -330,19 +330,20 @@ class Engine(RunInspection):
     def start(self, workflow: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> Run[R]: ...
     @overload
     def start(self, workflow: Workflow[..., R], *args: Any, run_id: str, **kwargs: Any) -> Run[R]: ...
+    # With a flow option (docs/flow-control.md) the arguments are checked at run time only, as
+    # with run_id=: ParamSpec cannot add keywords to a workflow's own.
     @overload
     def start(
-        self,
-        workflow: Workflow[..., R],
-        *args: Any,
-        run_id: str | None = None,
-        concurrency_key: str | None = None,
-        start_at: datetime | None = None,
-        delay: Duration | None = None,
-        timeout: Duration | None = None,
-        priority: int | None = None,
-        **kwargs: Any,
+        self, workflow: Workflow[..., R], *args: Any, concurrency_key: str, **kwargs: Any
     ) -> Run[R]: ...
+    @overload
+    def start(self, workflow: Workflow[..., R], *args: Any, start_at: datetime, **kwargs: Any) -> Run[R]: ...
+    @overload
+    def start(self, workflow: Workflow[..., R], *args: Any, delay: Duration, **kwargs: Any) -> Run[R]: ...
+    @overload
+    def start(self, workflow: Workflow[..., R], *args: Any, timeout: Duration, **kwargs: Any) -> Run[R]: ...
+    @overload
+    def start(self, workflow: Workflow[..., R], *args: Any, priority: int, **kwargs: Any) -> Run[R]: ...
     @overload
     def start(self, workflow: str, *args: Any, run_id: str | None = None, **kwargs: Any) -> Run[Any]: ...
 

@@ -491,7 +491,7 @@ class RedisStore(RedisFlow, Store):
             # Blocking in slices keeps under the client's socket timeout and re-checks the run
             # (its keys may expire under retention while we wait).
             try:
-                self.client.blmove(done, done, min(remaining, BLOCK_SLICE), "RIGHT", "LEFT")  # type: ignore[arg-type]  # Redis takes fractional seconds
+                self.client.blmove(done, done, min(remaining, BLOCK_SLICE), "RIGHT", "LEFT")  # type: ignore[arg-type,unused-ignore]  # Redis takes fractional seconds (older redis-py stubs say int)
             except redis.TimeoutError:
                 continue
 

@@ -82,3 +82,7 @@ def start_them(engine: flowgen.Engine) -> None:
     assert_type(named.result(), str)
     untyped = engine.start("typed.order", "o1", 10)
     assert_type(untyped, flowgen.Run[Any])
+    urgent = engine.start(order, "o1", 10, priority=50, timeout="1 hour")  # flow options
+    assert_type(urgent, flowgen.Run[str])
+    later = engine.start(order, "o1", 10, delay="10 minutes")
+    assert_type(later.result(), str)
