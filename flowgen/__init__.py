@@ -72,6 +72,14 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .schedules import (
+    ScheduleError,
+    ScheduleExistsError,
+    ScheduleInfo,
+    ScheduleNotFoundError,
+    schedule,
+    schedule_info,
+)
 from .status import RunStatus
 
 __version__ = "0.1.0"
@@ -113,6 +121,10 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "RunStatus",
+    "ScheduleError",
+    "ScheduleExistsError",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
     "SerializationError",
     "Sleep",
     "SleepUntil",
@@ -143,6 +155,8 @@ __all__ = [
     "random",
     "register_type",
     "registry",
+    "schedule",
+    "schedule_info",
     "sleep",
     "sleep_until",
     "start_child",

@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -38,6 +38,7 @@ from .errors import (
 from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
+from .reserved import check_not_scheduled
 from .runtime import Runtime, Settings, encode_call, fingerprint
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
@@ -60,6 +61,9 @@ __all__ = [
     "workflow_name",
 ]
 from .transports.base import Transport
+
+if TYPE_CHECKING:
+    from .schedules import Schedules
 
 logger = logging.getLogger("flowgen.engine")
 
@@ -183,6 +187,7 @@ class Engine(RunInspection):
         self._worker: WorkerHandle | None = None
         self._runtime: Runtime | None = None
         self._leases: LeaseKeeper | None = None
+        self._schedules: Schedules | None = None
         self.embedded = False
         if store is not None:
             if transport is None:
@@ -221,6 +226,27 @@ class Engine(RunInspection):
             )
         return self._runtime
 
+    @property
+    def schedules(self) -> Schedules:
+        """The engine's schedules: ``create/update/pause/resume/delete/trigger/list/get`` (docs/schedules.md)."""
+        if self._schedules is None:
+            from .schedules import Schedules
+
+            self._schedules = Schedules(self)
+        return self._schedules
+
+    def _schedule_service(self) -> Any:
+        """Register the schedules declared in code, and start the thread that fires due ticks."""
+        from .schedules.service import ScheduleService
+
+        try:
+            self.schedules.register_declared()
+        except Exception:
+            logger.exception("registering the schedules declared in code failed; the declared ones may be stale")
+        service = ScheduleService(self.schedules, self.timer_interval)
+        service.start()
+        return service
+
     def _services(self) -> Services:
         return Services(
             self.store,
@@ -239,10 +265,13 @@ class Engine(RunInspection):
         stop_consuming = self.transport.consume(self.threads)
         services = self._services()
         services.start()
+        schedule_service = self._schedule_service()
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
-        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
+        return WorkerHandle(
+            self, [self._leases.stop, stop_consuming, services.stop, schedule_service.stop, self.runtime.drain]
+        )
 
     def worker(self, threads: int = 8, queues: Sequence[str] | None = None) -> WorkerHandle:
         """Start Dramatiq worker threads in this process (Redis engines); returns a handle to stop them.
@@ -263,7 +292,10 @@ class Engine(RunInspection):
         stop_consuming = self.transport.consume(threads, queues, declare=step_queues)
         services = self._services()
         services.start()
-        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
+        schedule_service = self._schedule_service()
+        return WorkerHandle(
+            self, [self._leases.stop, stop_consuming, services.stop, schedule_service.stop, self.runtime.drain]
+        )
 
     def close(self) -> None:
         """Stop this engine's worker threads (if any) and close its connections."""
@@ -312,6 +344,7 @@ class Engine(RunInspection):
             InvalidRunIdError: the run id is not acceptable.
             SerializationError: the arguments cannot be encoded.
         """
+        check_not_scheduled(run_id)
         new = self._new_run(workflow, args, kwargs, run_id)
         created, record = self.store.create_run(new, self.clock.now(), self.settings.grace)
         if created:
@@ -342,6 +375,8 @@ class Engine(RunInspection):
             raise ValueError(
                 f"start_many takes at most {MAX_BATCH} runs per call, got {len(calls)}; split the batch"
             )
+        for _, _, run_id in calls:
+            check_not_scheduled(run_id)
         news = [self._new_run(workflow, args, dict(kwargs or {}), run_id) for args, kwargs, run_id in calls]
         seen: set[str] = set()
         for new in news:
