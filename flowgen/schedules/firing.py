@@ -138,7 +138,10 @@ class Firing:
         if due.run or due.missed:
             state.last_tick = max([*due.run, state.last_tick or 0.0, state.next_tick or 0.0])
         state.next_tick = due.following
-        state.started += self.store.add_runs(spec.name, started)
+        # Counted from this fire's own list, not from what add_runs found new: a fire whose
+        # state write was lost recorded its runs already, and the fire that redoes it counts them.
+        self.store.add_runs(spec.name, started)
+        state.started += len(started)
         state.updated = now
         when = state.next_tick
         if state.buffer:
