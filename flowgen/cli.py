@@ -326,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", help="file to write ('-' for stdout; default <run id>.journal.json)"
     )
     export.set_defaults(handler=cmd_export)
+
+    from .schedules.cli import add_schedules_parser
+
+    add_schedules_parser(sub, with_url, _engine, _json_argument, _print)
     return parser
 
 

@@ -242,7 +242,9 @@ class Engine(RunInspection):
         try:
             self.schedules.register_declared()
         except Exception:
-            logger.exception("registering the schedules declared in code failed; the declared ones may be stale")
+            logger.exception(
+                "registering the schedules declared in code failed; the declared ones may be stale"
+            )
         service = ScheduleService(self.schedules, self.timer_interval)
         service.start()
         return service
@@ -270,7 +272,8 @@ class Engine(RunInspection):
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
         return WorkerHandle(
-            self, [self._leases.stop, stop_consuming, services.stop, schedule_service.stop, self.runtime.drain]
+            self,
+            [self._leases.stop, stop_consuming, services.stop, schedule_service.stop, self.runtime.drain],
         )
 
     def worker(self, threads: int = 8, queues: Sequence[str] | None = None) -> WorkerHandle:
@@ -294,7 +297,8 @@ class Engine(RunInspection):
         services.start()
         schedule_service = self._schedule_service()
         return WorkerHandle(
-            self, [self._leases.stop, stop_consuming, services.stop, schedule_service.stop, self.runtime.drain]
+            self,
+            [self._leases.stop, stop_consuming, services.stop, schedule_service.stop, self.runtime.drain],
         )
 
     def close(self) -> None:

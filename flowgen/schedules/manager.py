@@ -106,7 +106,8 @@ class Schedules:
             record = self.engine.store.get_run(run_id)
             error = None
             if record is not None and record.error:
-                error = f"{record.error.get('type', '')}: {record.error.get('message', '')}"
+                kind = str(record.error.get("type", "")).replace(":", ".")
+                error = f"{kind}: {record.error.get('message', '')}"
             parsed = parse_run_id(run_id)
             latest.append(
                 ScheduledRun(

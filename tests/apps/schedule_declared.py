@@ -12,5 +12,9 @@ import flowgen
 from tests.apps.schedule_apps import quick
 
 flowgen.schedule(
-    "declared-quick", quick, every=float(os.environ.get("FLOWGEN_TEST_EVERY", "1")), overlap="allow_all", catchup="all"
+    "declared-quick",
+    quick,
+    every=float(os.environ.get("FLOWGEN_TEST_EVERY", "1")),
+    overlap="allow_all",
+    catchup="all",
 )

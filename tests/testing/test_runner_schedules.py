@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -134,7 +135,7 @@ def test_buffer_all_runs_every_tick_one_after_the_other() -> None:
         runner.schedules.create("sync", apps.slow, every="1 hour", args=(90,), overlap="buffer_all")
         runner.advance(timedelta(hours=4))
         runs = sorted(runner.runs(), key=lambda info: info.created)
-        for before, after in zip(runs, runs[1:]):
+        for before, after in itertools.pairwise(runs):
             assert before.finished is not None and before.finished <= after.created
         assert runner.schedules.get("sync").buffered  # still behind: each run takes 1.5 ticks
 
@@ -154,7 +155,12 @@ def test_catchup_after_downtime_skip_latest_and_all_with_max_lateness() -> None:
     for catchup in ("skip", "latest", "all"):
         with Runner(start=datetime(2026, 12, 1, 0, 0, 30, tzinfo=timezone.utc)) as runner:
             runner.schedules.create(
-                "hourly", apps.quick, every="1 hour", catchup=catchup, max_lateness="10 minutes", overlap="allow_all"
+                "hourly",
+                apps.quick,
+                every="1 hour",
+                catchup=catchup,
+                max_lateness="10 minutes",
+                overlap="allow_all",
             )
             # No worker for 5 hours and 20 minutes: ticks 01:00..05:00 are late when fired.
             runner.clock.move_to(datetime(2026, 12, 1, 5, 20, tzinfo=timezone.utc).timestamp())
@@ -163,7 +169,10 @@ def test_catchup_after_downtime_skip_latest_and_all_with_max_lateness() -> None:
             ticks = sorted(i.tick.strftime("%H") for i in runner.runs() if i.tick is not None)
             outcomes[catchup] = (ticks, info.missed)
             runner.advance("40 minutes")  # the 06:00 tick is on time again
-            assert runner.engine.status("schedule:hourly:2026-12-01T06:00:00+00:00").status == RunStatus.COMPLETED
+            assert (
+                runner.engine.status("schedule:hourly:2026-12-01T06:00:00+00:00").status
+                == RunStatus.COMPLETED
+            )
     assert outcomes == {
         "skip": ([], 5),
         "latest": (["05"], 4),
@@ -178,9 +187,7 @@ def test_a_schedule_whose_runs_fail_keeps_ticking_and_shows_the_failures() -> No
         info = runner.schedules.get("broken")
         assert info.started == 3 and info.failed == 3
         assert [run.status for run in info.runs] == [RunStatus.FAILED] * 3
-        assert info.runs[0].error == "builtins.RuntimeError: the report server is down" or "report server" in (
-            info.runs[0].error or ""
-        )
+        assert info.runs[0].error == "builtins.RuntimeError: the report server is down"
         assert info.next_ticks[0] == datetime(2026, 12, 1, 4, tzinfo=ZoneInfo("UTC"))
 
 
@@ -243,7 +250,9 @@ def test_create_refuses_an_existing_name_and_update_keeps_the_next_tick_for_othe
         ({"every": "1h", "args": (object(),)}, "cannot encode the arguments of schedule 'bad'"),
     ],
 )
-def test_bad_settings_are_refused_naming_the_value_and_nothing_is_stored(settings: dict, message: str) -> None:
+def test_bad_settings_are_refused_naming_the_value_and_nothing_is_stored(
+    settings: dict, message: str
+) -> None:
     with Runner() as runner:
         with pytest.raises(flowgen.FlowgenError, match=message):
             runner.schedules.create("bad", apps.nightly, **settings)
@@ -252,7 +261,7 @@ def test_bad_settings_are_refused_naming_the_value_and_nothing_is_stored(setting
 
 def test_an_unregistered_workflow_or_a_bad_name_is_refused() -> None:
     with Runner() as runner:
-        with pytest.raises(ScheduleError, match="'no.such.workflow', which is not registered"):
+        with pytest.raises(ScheduleError, match=r"'no\.such\.workflow', which is not registered"):
             runner.schedules.create("x", "no.such.workflow", every="1h")
         with pytest.raises(ScheduleError, match="invalid schedule name 'a:b'"):
             runner.schedules.create("a:b", apps.quick, every="1h")
@@ -265,7 +274,9 @@ def test_flowgen_schedule_checks_at_declaration_and_nothing_is_declared() -> Non
     assert all(d.name != "typo" for d in flowgen.schedules.declarations.all())
 
 
-def test_declared_schedules_are_created_updated_and_undeclared_ones_reported(caplog: pytest.LogCaptureFixture) -> None:
+def test_declared_schedules_are_created_updated_and_undeclared_ones_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with Runner(start=datetime(2026, 12, 1, tzinfo=timezone.utc)) as runner:
         code = Declarations()
         code.schedule("a", apps.quick, every="1 hour")
@@ -303,7 +314,9 @@ def test_a_fire_whose_state_write_was_lost_starts_no_second_run() -> None:
         real_put = store.put
         lost: list[str] = []
 
-        def put_lost_once(name: str, expected: int, spec: str | None, state: str, due: float | None, now: float) -> int | None:
+        def put_lost_once(
+            name: str, expected: int, spec: str | None, state: str, due: float | None, now: float
+        ) -> int | None:
             if not lost and spec is not None:
                 lost.append(name)
                 return None  # as if the worker died after starting the run, before writing
@@ -319,9 +332,11 @@ def test_a_fire_whose_state_write_was_lost_starts_no_second_run() -> None:
 
 
 def test_run_ids_of_schedules_are_reserved() -> None:
-    with Runner() as runner:
-        with pytest.raises(flowgen.InvalidRunIdError, match="reserved for the runs schedules start"):
-            runner.start(apps.quick, run_id="schedule:nightly:2026-12-02T02:00:00+01:00")
+    with (
+        Runner() as runner,
+        pytest.raises(flowgen.InvalidRunIdError, match="reserved for the runs schedules start"),
+    ):
+        runner.start(apps.quick, run_id="schedule:nightly:2026-12-02T02:00:00+01:00")
 
 
 def test_runner_advance_across_dst_fires_ticks_at_their_utc_instants() -> None:
