@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,9 @@ class Firing:
     def __init__(self, engine: Engine, store: ScheduleStore) -> None:
         self.engine = engine
         self.store = store
+        self.executor: ThreadPoolExecutor | None = None
+        """Fires the schedules of one claim concurrently when set (worker processes; the
+        testing Runner fires them one after the other, in order)."""
         self.on_start: Callable[[str, float, float], None] | None = None
         """Called with ``(run_id, tick, now)`` for each run this process starts (benchmarks)."""
 
@@ -119,6 +123,12 @@ class Firing:
             claimed_total += len(claimed)
             if len(claimed) < BATCH:
                 return claimed_total
+
+    def _fire_logged(self, stored: StoredSchedule, now: float) -> None:
+        try:
+            self.fire(stored, now)
+        except Exception:
+            logger.exception("firing schedule %r failed; it is fired again in %.0fs", stored.name, CLAIM_TTL)
 
     def fire(self, stored: StoredSchedule, now: float) -> bool:
         """Handle one claimed schedule's due ticks; false when someone changed it meanwhile."""
@@ -193,17 +203,14 @@ class Firing:
         now: float,
     ) -> None:
         run_id = run_id_for(spec, tick)
-        if self.engine.store.get_run(run_id) is not None:
-            # Started by an earlier fire whose state write was lost (its worker died, or the
-            # schedule changed meanwhile): count it, start nothing.
+        if not active or spec.overlap == "allow_all" or self.engine.store.get_run(run_id) is not None:
+            # Start it; or it was started by an earlier fire whose state write was lost (its
+            # worker died, or the schedule changed meanwhile): the idempotent start creates
+            # nothing then, and the run is counted once, by this fire.
+            self.start(spec, tick, run_id, now)
             started.append((run_id, tick))
             if run_id not in active:
                 active.append(run_id)
-            return
-        if not active or spec.overlap == "allow_all":
-            self.start(spec, tick, run_id, now)
-            started.append((run_id, tick))
-            active.append(run_id)
         elif spec.overlap == "skip" or (spec.overlap == "buffer_one" and state.buffer):
             state.skipped += 1
         elif spec.overlap == "buffer_all":

@@ -10,6 +10,7 @@ the claim lease (:data:`~.firing.CLAIM_TTL`).
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ..services import _Periodic
@@ -18,11 +19,17 @@ if TYPE_CHECKING:
     from .manager import Schedules
 
 
+FIRING_THREADS = 4
+"""Schedules of one claim fired at once: a burst of due ticks is round trips, not CPU."""
+
+
 class ScheduleService:
     """Fire the due ticks of ``schedules`` every ``interval`` seconds, on a daemon thread."""
 
     def __init__(self, schedules: Schedules, interval: float) -> None:
         self.schedules = schedules
+        self._executor = ThreadPoolExecutor(FIRING_THREADS, thread_name_prefix="flowgen-schedule-fire")
+        schedules.firing.executor = self._executor
         self._stop = threading.Event()
         self._thread = _Periodic("flowgen-schedules", interval, self._tick, self._stop)
 
@@ -37,3 +44,5 @@ class ScheduleService:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        self.schedules.firing.executor = None
+        self._executor.shutdown(wait=True)
