@@ -325,6 +325,14 @@ class Schedules:
         run_id = manual_run_id(spec, now)
         self.firing.start(spec, now, run_id, now)
         self.store.add_runs(name, [(run_id, now)])
+
+        def track(
+            stored: StoredSchedule, spec: ScheduleSpec, state: ScheduleState
+        ) -> tuple[ScheduleSpec, ScheduleState]:
+            state.open_runs.append(run_id)  # so that the ticks after it see it in progress
+            return spec, state
+
+        self._change(name, track)
         return Run(self.engine, run_id)
 
     def fire_due(self, now: float | None = None) -> int:

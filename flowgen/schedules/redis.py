@@ -13,7 +13,7 @@ check before they write; recording runs is one ``MULTI`` (``ZADD NX`` plus a tri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -52,20 +52,35 @@ class RedisSchedules(ScheduleStore):
     def put(
         self, name: str, expected: int, spec: str | None, state: str, due: float | None, now: float
     ) -> int | None:
-        revision = int(
-            self._put(
-                args=[
-                    self.prefix,
-                    name,
-                    expected,
-                    spec or "",
-                    state,
-                    "" if due is None else repr(due),
-                    repr(now),
-                ]
-            )
-        )
+        revision = int(self._put(args=self._put_args(name, expected, spec, state, due, now)))
         return None if revision < 0 else revision
+
+    def put_many(
+        self, writes: Sequence[tuple[str, int, str | None, str, float | None]], now: float
+    ) -> list[int | None]:
+        """One round trip: the scripts in a pipeline (each atomic; the pipeline need not be)."""
+        if not writes:
+            return []
+        with self.client.pipeline(transaction=False) as pipe:
+            for name, expected, spec, state, due in writes:
+                self._put(args=self._put_args(name, expected, spec, state, due, now), client=pipe)
+            replies = pipe.execute()
+        return [None if int(reply) < 0 else int(reply) for reply in replies]
+
+    def add_runs_many(self, runs: Mapping[str, Sequence[tuple[str, float]]]) -> None:
+        if not runs:
+            return
+        with self.client.pipeline(transaction=True) as pipe:
+            for name, pairs in runs.items():
+                key = f"{self._key(name)}:runs"
+                pipe.zadd(key, {run_id: tick for run_id, tick in pairs}, nx=True)
+                pipe.zremrangebyrank(key, 0, -(KEEP_RUNS + 1))
+            pipe.execute()
+
+    def _put_args(
+        self, name: str, expected: int, spec: str | None, state: str, due: float | None, now: float
+    ) -> list[Any]:
+        return [self.prefix, name, expected, spec or "", state, "" if due is None else repr(due), repr(now)]
 
     def claim(self, now: float, limit: int, ttl: float) -> list[StoredSchedule]:
         flat = self._claim(args=[self.prefix, repr(now), limit, repr(ttl)])

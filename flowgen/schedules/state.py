@@ -27,6 +27,8 @@ class ScheduleState:
         buffer: ticks waiting for the run in progress to finish (``buffer_one``/``buffer_all``/
             ``cancel_other``), oldest first.
         last_tick: the latest tick handled.
+        open_runs: runs it started (ticks and ``trigger``) that it has not yet seen finish:
+            what the overlap policy checks.
         undeclared: declared in code once, and missing from the code of a worker that
             registered the declared schedules since (reported; it keeps running until deleted).
     """
@@ -41,6 +43,7 @@ class ScheduleState:
     missed: int = 0
     buffer: list[float] = attrs.field(factory=list)
     last_tick: float | None = None
+    open_runs: list[str] = attrs.field(factory=list)
     undeclared: bool = False
 
     def to_json(self) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -76,6 +76,19 @@ class ScheduleStore(abc.ABC):
     @abc.abstractmethod
     def runs(self, name: str, limit: int) -> list[tuple[str, float]]:
         """Return the schedule's latest runs ``(run_id, tick)``, latest tick first."""
+
+    def put_many(
+        self, writes: Sequence[tuple[str, int, str | None, str, float | None]], now: float
+    ) -> list[int | None]:
+        """:meth:`put` each ``(name, expected, spec, state, due)``, each atomic on its own; the results in order."""
+        return [
+            self.put(name, expected, spec, state, due, now) for name, expected, spec, state, due in writes
+        ]
+
+    def add_runs_many(self, runs: Mapping[str, Sequence[tuple[str, float]]]) -> None:
+        """:meth:`add_runs` for several schedules."""
+        for name, pairs in runs.items():
+            self.add_runs(name, pairs)
 
 
 class MemorySchedules(ScheduleStore):

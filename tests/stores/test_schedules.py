@@ -92,3 +92,19 @@ def test_all_lists_schedules_by_name_and_paused_ones_have_no_timer(open_store: O
     schedules.put("b", 1, "{}", "{}", None, 0.0)
     assert schedules.next_due() is None
     assert schedules.claim(1e12, 10, 1.0) == []
+
+
+def test_put_many_checks_each_revision_on_its_own_and_add_runs_many_records_each(open_store: OpenStore) -> None:
+    schedules = _schedules(open_store)
+    schedules.put("a", 0, "{}", "{}", 1.0, 0.0)
+    schedules.put("b", 0, "{}", "{}", 1.0, 0.0)
+    results = schedules.put_many([("a", 1, '{"a":2}', "{}", 7.0), ("b", 5, '{"b":2}', "{}", 8.0)], 1.0)
+    assert results == [2, None]
+    a, b = schedules.get("a"), schedules.get("b")
+    assert a is not None and (a.spec, a.revision) == ('{"a":2}', 2)
+    assert b is not None and (b.spec, b.revision) == ("{}", 1)
+    assert schedules.next_due() == 1.0  # b kept its due time; a moved to 7
+    assert schedules.put_many([], 1.0) == []
+    schedules.add_runs_many({"a": [("r1", 1.0)], "b": [("r2", 2.0), ("r3", 3.0)]})
+    assert schedules.runs("a", 10) == [("r1", 1.0)]
+    assert schedules.runs("b", 10) == [("r3", 3.0), ("r2", 2.0)]
