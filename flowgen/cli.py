@@ -205,6 +205,8 @@ def _info(info: Any) -> dict[str, Any]:
         "waiting_for": list(info.waiting_for),
         "cancellation": info.cancellation,
         "unconsumed_queues": list(info.unconsumed_queues),
+        "schedule": info.schedule,
+        "tick": None if info.tick is None else info.tick.isoformat(),
     }
 
 
