@@ -59,7 +59,25 @@ class Declarations:
         tick_arg: str | None = None,
         registry: Registry | None = None,
     ) -> Declaration:
-        """Declare a schedule (see :func:`flowgen.schedule`); raise :class:`ScheduleError` on bad input."""
+        """Declare a schedule in code; workers register it when they start (``flowgen.schedule``).
+
+        Args:
+            name: the schedule's name (letters, digits, ``.``, ``_``, ``-``); its runs are
+                ``schedule:<name>:<tick>``.
+            workflow: the ``@flowgen.workflow`` (or its registered name) each tick runs.
+            cron: a cron expression (``"0 2 * * *"``), evaluated in ``timezone``; or
+            every: an interval (``"15 minutes"``, seconds, a timedelta), at least 1 second.
+            timezone: an IANA time zone for ``cron`` (``"Europe/Paris"``; default ``"UTC"``).
+            args / kwargs: the workflow's arguments (checked against its signature now).
+            overlap: ``skip`` (default), ``buffer_one``, ``buffer_all``, ``cancel_other``, ``allow_all``.
+            catchup: ``skip`` (default), ``latest`` or ``all``: what late ticks do.
+            max_lateness: how late a tick may fire and still count as on time (default 60 s).
+            tick_arg: pass the tick (an aware datetime) to the workflow as this keyword argument.
+            registry: where the workflow is looked up (default: the global registry).
+
+        Raises:
+            ScheduleError: a bad setting, naming the value; nothing is declared.
+        """
         settings: dict[str, Any] = {
             "cron": cron,
             "every": every,
@@ -104,48 +122,5 @@ declarations = Declarations()
 """The schedules declared in this process with :func:`flowgen.schedule`."""
 
 
-def schedule(
-    name: str,
-    workflow: Workflow | str,
-    *,
-    cron: str | None = None,
-    every: Any = None,
-    timezone: str = "UTC",
-    args: Sequence[Any] = (),
-    kwargs: Mapping[str, Any] | None = None,
-    overlap: str = "skip",
-    catchup: str = "skip",
-    max_lateness: Any = DEFAULT_MAX_LATENESS,
-    tick_arg: str | None = None,
-) -> Declaration:
-    """Declare a schedule in code; workers register it when they start.
-
-    Args:
-        name: the schedule's name (letters, digits, ``.``, ``_``, ``-``); its runs are
-            ``schedule:<name>:<tick>``.
-        workflow: the ``@flowgen.workflow`` (or its registered name) each tick runs.
-        cron: a cron expression (``"0 2 * * *"``), evaluated in ``timezone``; or
-        every: an interval (``"15 minutes"``, seconds, a timedelta), at least 1 second.
-        timezone: an IANA time zone for ``cron`` (``"Europe/Paris"``; default ``"UTC"``).
-        args / kwargs: the workflow's arguments (checked against its signature now).
-        overlap: ``skip`` (default), ``buffer_one``, ``buffer_all``, ``cancel_other``, ``allow_all``.
-        catchup: ``skip`` (default), ``latest`` or ``all``: what late ticks do.
-        max_lateness: how late a tick may fire and still count as on time (default 60 s).
-        tick_arg: pass the tick (an aware datetime) to the workflow as this keyword argument.
-
-    Raises:
-        ScheduleError: a bad setting, naming the value; nothing is declared.
-    """
-    return declarations.schedule(
-        name,
-        workflow,
-        cron=cron,
-        every=every,
-        timezone=timezone,
-        args=args,
-        kwargs=kwargs,
-        overlap=overlap,
-        catchup=catchup,
-        max_lateness=max_lateness,
-        tick_arg=tick_arg,
-    )
+schedule = declarations.schedule
+"""``flowgen.schedule(...)``: declare a schedule in :data:`declarations` (see :meth:`Declarations.schedule`)."""

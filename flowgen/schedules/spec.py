@@ -10,7 +10,6 @@ workflow's signature and can be encoded.
 from __future__ import annotations
 
 import inspect
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,6 +21,7 @@ from ..decorators import Registry, Workflow
 from ..durations import parse_duration
 from ..serialization import Serializer
 from .errors import ScheduleError
+from .records import record_from_json, record_json
 from .timing import MIN_EVERY, check_cron, zone
 
 OVERLAPS = ("skip", "buffer_one", "buffer_all", "cancel_other", "allow_all")
@@ -89,12 +89,11 @@ class ScheduleSpec:
         return f"cron {self.cron!r} in {self.timezone}" if self.cron is not None else f"every {self.every:g}s"
 
     def to_json(self) -> str:
-        return json.dumps(attrs.asdict(self), sort_keys=True, separators=(",", ":"))
+        return record_json(self)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ScheduleSpec:
-        data = json.loads(text)
-        return cls(**{field.name: data[field.name] for field in attrs.fields(cls) if field.name in data})
+        return record_from_json(cls, text)
 
     def same_settings(self, other: ScheduleSpec) -> bool:
         """Whether two specs describe the same schedule (the origin aside)."""

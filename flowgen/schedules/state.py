@@ -9,9 +9,9 @@ loser reads again and redoes its work.
 
 from __future__ import annotations
 
-import json
-
 import attrs
+
+from .records import record_from_json, record_json
 
 
 @attrs.define
@@ -47,9 +47,8 @@ class ScheduleState:
     undeclared: bool = False
 
     def to_json(self) -> str:
-        return json.dumps(attrs.asdict(self), sort_keys=True, separators=(",", ":"))
+        return record_json(self)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ScheduleState:
-        data = json.loads(text)
-        return cls(**{field.name: data[field.name] for field in attrs.fields(cls) if field.name in data})
+        return record_from_json(cls, text)
