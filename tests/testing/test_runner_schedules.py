@@ -349,3 +349,34 @@ def test_runner_advance_across_dst_fires_ticks_at_their_utc_instants() -> None:
             datetime(2026, 10, 26, 8, tzinfo=timezone.utc),
         ]
         assert runner.next_timer() == datetime(2026, 10, 27, 8, tzinfo=timezone.utc)
+
+
+def test_catch_up_all_runs_at_most_1000_ticks_per_fire_and_counts_the_older_ones_missed() -> None:
+    with Runner(start=datetime(2026, 12, 1, tzinfo=timezone.utc)) as runner:
+        runner.schedules.create("fast", apps.quick, every="1s", catchup="all", overlap="allow_all")
+        runner.clock.move_to(datetime(2026, 12, 1, 0, 25, tzinfo=timezone.utc).timestamp())  # 1,500 ticks
+        runner.advance(0)
+        info = runner.schedules.get("fast", runs=1)
+        assert (info.started, info.missed) == (1000, 500)
+        assert len(runner.runs()) == 1000
+        assert runner.engine.status("schedule:fast:2026-12-01T00:08:21+00:00").status == RunStatus.COMPLETED
+        with pytest.raises(flowgen.RunNotFoundError):
+            runner.engine.status("schedule:fast:2026-12-01T00:08:20+00:00")
+
+
+@pytest.mark.parametrize("serializer", ["json", "pickle"])
+def test_schedules_work_on_sealed_engines(serializer: str) -> None:
+    start = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    with Runner(start=start, serializer=serializer, secret_key="k" * 32) as runner:
+        runner.schedules.create("sealed", apps.nightly, every="1 hour", args=("us",), tick_arg="tick")
+        assert runner.schedules.current_settings("sealed")["args"] == ("us",)
+        runner.advance("1 hour")
+        (info,) = runner.runs()
+        assert info.output["region"] == "us" and info.output["tick"] == "2026-12-01T01:00:00+00:00"
+
+
+def test_schedule_info_is_none_in_a_run_no_schedule_started() -> None:
+    with Runner() as runner:
+        run = runner.start(apps.quick)
+        assert run.result() == ""
+        assert runner.engine.status(run.run_id).schedule is None
