@@ -8,21 +8,30 @@ policy decides which late ticks still run:
 * ``latest``: the most recent late tick, unless an on-time tick of the same fire covers it;
 * ``all``: every one, oldest first (at most :data:`MAX_TICKS` per fire; older ones are missed).
 
+A cron schedule with more than :data:`MAX_SCAN` due ticks counts only those; the ticks before
+``now - max_lateness`` beyond that are missed without being counted (a warning says so).
+
 Ticks handled within ``max_lateness`` always run (subject to the overlap policy).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 
 import attrs
 
 from .spec import ScheduleSpec
-from .timing import next_tick
+from .timing import next_tick, tick_text
 
 MAX_TICKS = 1000
 """The most ticks one fire handles; older due ticks are counted as missed."""
+
+MAX_SCAN = 100_000
+"""The most due ticks of a cron schedule one fire counts (intervals are counted arithmetically)."""
+
+logger = logging.getLogger("flowgen.schedules")
 
 
 @attrs.frozen
@@ -50,10 +59,25 @@ def due_ticks(spec: ScheduleSpec, first: float | None, now: float) -> DueTicks:
         overflow = max(0, total - MAX_TICKS)
         tick += overflow * spec.every
     kept: deque[float] = deque(maxlen=MAX_TICKS)
+    scanned = 0
     while tick is not None and tick <= now:
         if len(kept) == MAX_TICKS:
             overflow += 1
         kept.append(tick)
+        scanned += 1
+        if scanned == MAX_SCAN and tick < now - spec.max_lateness:
+            # A cron schedule idle for this many ticks (a minutely one down for ten weeks):
+            # counting every missed tick would cost seconds of CPU per fire. Jump to the
+            # ticks that can still be on time; the ones jumped over are not counted.
+            logger.warning(
+                "schedule %r: more than %d ticks were due; the ticks before %s are missed and not counted",
+                spec.name,
+                MAX_SCAN,
+                tick_text(now - spec.max_lateness, tz),
+            )
+            overflow += len(kept)
+            kept.clear()
+            tick = now - spec.max_lateness
         tick = next_tick(tick, cron=spec.cron, every=spec.every, tz=tz)
     ticks = list(kept)
     on_time = [t for t in ticks if now - t <= spec.max_lateness]

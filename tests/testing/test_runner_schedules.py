@@ -380,3 +380,21 @@ def test_schedule_info_is_none_in_a_run_no_schedule_started() -> None:
         run = runner.start(apps.quick)
         assert run.result() == ""
         assert runner.engine.status(run.run_id).schedule is None
+
+
+def test_a_cron_schedule_idle_for_over_100000_ticks_fires_in_bounded_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from flowgen.schedules import ticks
+
+    spec = flowgen.schedules.ScheduleSpec(
+        name="m", workflow="w", args="{}", cron="* * * * *", max_lateness=60.0
+    )
+    first = datetime(2026, 1, 1, 0, 1, tzinfo=timezone.utc).timestamp()
+    now = first + 200_000 * 60 + 30
+    with caplog.at_level("WARNING", logger="flowgen.schedules"):
+        due = ticks.due_ticks(spec, first, now)
+    assert due.run == [now - 30]  # the one on-time tick
+    assert due.missed >= ticks.MAX_SCAN - 1
+    assert due.following == now + 30
+    assert "more than 100000 ticks were due" in caplog.text
