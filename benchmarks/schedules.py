@@ -17,12 +17,13 @@ same instant (``woke - due``), three times. The report also checks that every ti
 schedule ran once (no gap, no duplicate).
 
 Usage: ``python -m benchmarks.schedules [--schedules 1000] [--every 5] [--duration 30]
-[--processes 2] [--threads 4]``; it starts its own ``redis-server`` and ``flowgen worker`` s.
+[--processes 2] [--threads 4] [--rounds 3]``; it starts its own ``redis-server`` and ``flowgen worker`` s.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -51,10 +52,10 @@ def _finished(engine: flowgen.Engine, run_ids: list[str]) -> bool:
     return all((r := engine.store.get_run(run_id)) is not None and r.is_finished for run_id in run_ids)
 
 
-def baseline(engine: flowgen.Engine, group: WorkerGroup, runs: int) -> list[float]:
-    """Lateness of ``runs`` durable sleep timers due at one instant, ``BASELINE_ROUNDS`` times."""
+def baseline(engine: flowgen.Engine, group: WorkerGroup, runs: int, rounds: int) -> list[float]:
+    """Lateness of ``runs`` durable sleep timers due at one instant, ``rounds`` times."""
     late: list[float] = []
-    for _ in range(BASELINE_ROUNDS):
+    for _ in range(rounds):
         due = math.ceil(time.time()) + 3.0
         ids: list[str] = []
         while len(ids) < runs:
@@ -68,7 +69,9 @@ def baseline(engine: flowgen.Engine, group: WorkerGroup, runs: int) -> list[floa
     return late
 
 
-def run(schedules: int, every: float, duration: float, processes: int, threads: int) -> dict[str, Any]:
+def run(
+    schedules: int, every: float, duration: float, processes: int, threads: int, rounds: int = BASELINE_ROUNDS
+) -> dict[str, Any]:
     """Run the baseline and the schedule phase; return their figures (seconds)."""
     with RedisServer() as server:
         server.start()
@@ -77,10 +80,15 @@ def run(schedules: int, every: float, duration: float, processes: int, threads: 
         try:
             group.wait_ready()
             engine = flowgen.Engine(server.url)
-            timers = baseline(engine, group, schedules)
+            timers = baseline(engine, group, schedules, rounds)
             for index in range(schedules):
                 engine.schedules.create(
-                    NAME.format(index), apps.sleeper, every=every, args=(0,), overlap="allow_all", catchup="all"
+                    NAME.format(index),
+                    apps.sleeper,
+                    every=every,
+                    args=(0,),
+                    overlap="allow_all",
+                    catchup="all",
                 )
             end = time.time() + duration
             wait_for(lambda: time.time() >= end, duration + 5, "the phase to end", group.check_alive, 0.2)
@@ -94,9 +102,13 @@ def run(schedules: int, every: float, duration: float, processes: int, threads: 
             for index in range(schedules):
                 ticks = engine.schedules.store.runs(NAME.format(index), 1000)
                 seconds = sorted(tick for _, tick in ticks)
-                gaps += sum(1 for a, b in zip(seconds, seconds[1:], strict=False) if abs(b - a - every) > 1e-6)
+                gaps += sum(
+                    1 for a, b in itertools.pairwise(seconds) if abs(b - a - every) > 1e-6
+                )
                 ids += [run_id for run_id, _ in ticks]
-            wait_for(lambda: _finished(engine, ids), 120, "the scheduled runs to finish", group.check_alive, 0.2)
+            wait_for(
+                lambda: _finished(engine, ids), 120, "the scheduled runs to finish", group.check_alive, 0.2
+            )
             for index in range(schedules):
                 for run_id, tick in engine.schedules.store.runs(NAME.format(index), 1000):
                     record = engine.store.get_run(run_id)
@@ -128,14 +140,17 @@ def run(schedules: int, every: float, duration: float, processes: int, threads: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.schedules", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.schedules", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--schedules", type=int, default=1000)
     parser.add_argument("--every", type=float, default=5.0)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=BASELINE_ROUNDS, help="bursts of the timer baseline")
     args = parser.parse_args(argv)
-    figures = run(args.schedules, args.every, args.duration, args.processes, args.threads)
+    figures = run(args.schedules, args.every, args.duration, args.processes, args.threads, args.rounds)
     print(json.dumps(figures, indent=2))
     return 0
 
