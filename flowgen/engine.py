@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -235,19 +235,24 @@ class Engine(RunInspection):
             self._schedules = Schedules(self)
         return self._schedules
 
-    def _schedule_service(self) -> Any:
-        """Register the schedules declared in code, and start the thread that fires due ticks."""
+    def _schedule_service(self) -> Callable[[], None]:
+        """Register the schedules declared in code and start the thread that fires due ticks; return its stop."""
         from .schedules.service import ScheduleService
 
         try:
-            self.schedules.register_declared()
+            schedules = self.schedules
+        except TypeError as error:  # a custom store that keeps no schedules
+            logger.warning("schedules do not fire in this process: %s", error)
+            return lambda: None
+        try:
+            schedules.register_declared()
         except Exception:
             logger.exception(
                 "registering the schedules declared in code failed; the declared ones may be stale"
             )
-        service = ScheduleService(self.schedules, self.timer_interval)
+        service = ScheduleService(schedules, self.timer_interval)
         service.start()
-        return service
+        return service.stop
 
     def _services(self) -> Services:
         return Services(
@@ -267,13 +272,13 @@ class Engine(RunInspection):
         stop_consuming = self.transport.consume(self.threads)
         services = self._services()
         services.start()
-        schedule_service = self._schedule_service()
+        stop_schedules = self._schedule_service()
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
         return WorkerHandle(
             self,
-            [self._leases.stop, stop_consuming, services.stop, schedule_service.stop, self.runtime.drain],
+            [self._leases.stop, stop_consuming, services.stop, stop_schedules, self.runtime.drain],
         )
 
     def worker(self, threads: int = 8, queues: Sequence[str] | None = None) -> WorkerHandle:
@@ -295,10 +300,10 @@ class Engine(RunInspection):
         stop_consuming = self.transport.consume(threads, queues, declare=step_queues)
         services = self._services()
         services.start()
-        schedule_service = self._schedule_service()
+        stop_schedules = self._schedule_service()
         return WorkerHandle(
             self,
-            [self._leases.stop, stop_consuming, services.stop, schedule_service.stop, self.runtime.drain],
+            [self._leases.stop, stop_consuming, services.stop, stop_schedules, self.runtime.drain],
         )
 
     def close(self) -> None:

@@ -34,6 +34,7 @@ import attrs
 
 from .. import slots
 from ..errors import RunFinishedError, RunNotFoundError
+from ..reserved import RESERVED_PREFIX
 from ..stores.base import NewRun
 from .spec import ScheduleSpec, args_owner
 from .state import ScheduleState
@@ -61,8 +62,6 @@ MAX_OPEN = 100
 CREATE_BATCH = 1000
 """Runs created per store call when a burst of ticks fires."""
 
-RUN_ID_PREFIX = "schedule:"
-
 _RUN_ID = re.compile(
     r"schedule:(?P<name>[A-Za-z0-9_.\-]{1,100}):"
     r"(?P<tick>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?[+-]\d\d:\d\d(?::\d\d)?)(?P<manual>:manual)?"
@@ -71,7 +70,7 @@ _RUN_ID = re.compile(
 
 def run_id_for(spec: ScheduleSpec, tick: float, *, manual: bool = False) -> str:
     """The run id of a schedule's tick: ``schedule:<name>:<tick in its time zone, ISO 8601>``."""
-    return f"{RUN_ID_PREFIX}{spec.name}:{tick_text(tick, spec.tz)}{':manual' if manual else ''}"
+    return f"{RESERVED_PREFIX}{spec.name}:{tick_text(tick, spec.tz)}{':manual' if manual else ''}"
 
 
 @attrs.frozen
@@ -178,7 +177,10 @@ class Firing:
             return None
 
     def plan(self, stored: StoredSchedule, now: float) -> _Plan:
-        """Decide what one claimed schedule does now (reads only; :meth:`fire_batch` writes)."""
+        """Decide what one claimed schedule does now; :meth:`fire_batch` writes what it decided.
+
+        Reads only, but for ``cancel_other``, which asks the runs in progress to cancel here.
+        """
         spec = ScheduleSpec.from_json(stored.spec)
         state = ScheduleState.from_json(stored.state)
         plan = _Plan(stored, spec, state)
