@@ -20,7 +20,7 @@ from ..client import Run
 from .declared import Declarations, declarations
 from .errors import ScheduleConflictError, ScheduleExistsError, ScheduleNotFoundError
 from .firing import Firing, manual_run_id, parse_run_id
-from .spec import ScheduleSpec, args_owner, build_spec, check_schedule_name
+from .spec import DEFAULT_MAX_LATENESS, ScheduleSpec, args_owner, build_spec, check_schedule_name
 from .state import ScheduleState
 from .store import ScheduleStore, StoredSchedule, schedules_of
 from .timing import next_tick, ticks_after
@@ -173,7 +173,7 @@ class Schedules:
         kwargs: Any = None,
         overlap: str = "skip",
         catchup: str = "skip",
-        max_lateness: Any = 60.0,
+        max_lateness: Any = DEFAULT_MAX_LATENESS,
         tick_arg: str | None = None,
     ) -> ScheduleInfo:
         """Create a schedule (the settings are :func:`flowgen.schedule`'s); its first tick is the first after now.

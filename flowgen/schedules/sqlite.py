@@ -76,6 +76,11 @@ class SQLiteSchedules(ScheduleStore):
             return expected + 1
 
     def claim(self, now: float, limit: int, ttl: float) -> list[StoredSchedule]:
+        # Every worker thread asks ten times a second: look before taking the write lock,
+        # which the runs' writes of every process on the file need too.
+        due = self.next_due()
+        if due is None or due > now:
+            return []
         with self.store._write() as tx:
             rows = tx.conn.execute(
                 "SELECT name, spec, state, revision FROM schedules WHERE due IS NOT NULL AND due <= ? "
