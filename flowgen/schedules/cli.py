@@ -114,7 +114,7 @@ def add_schedules_parser(
         show(
             {
                 field: getattr(report, field)
-                for field in ("created", "updated", "unchanged", "undeclared", "deleted")
+                for field in ("created", "updated", "unchanged", "undeclared", "deleted", "failed")
             }
         )
 

@@ -18,7 +18,7 @@ import attrs
 from .. import slots
 from ..client import Run
 from .declared import Declarations, declarations
-from .errors import ScheduleConflictError, ScheduleExistsError, ScheduleNotFoundError
+from .errors import ScheduleConflictError, ScheduleError, ScheduleExistsError, ScheduleNotFoundError
 from .firing import Firing, manual_run_id, parse_run_id
 from .spec import DEFAULT_MAX_LATENESS, ScheduleSpec, args_owner, build_spec, check_schedule_name
 from .state import ScheduleState
@@ -61,6 +61,8 @@ class RegisterReport:
     unchanged: list[str]
     undeclared: list[str]
     deleted: list[str]
+    failed: list[str] = attrs.field(factory=list)
+    """Declarations this engine could not register (logged with the reason)."""
 
 
 class Schedules:
@@ -357,7 +359,13 @@ class Schedules:
         report = RegisterReport([], [], [], [], [])
         wanted = {d.name: d for d in (declared or declarations).all()}
         for name, declaration in wanted.items():
-            spec = self._build(name, {"workflow": declaration.workflow, **declaration.settings}, "code")
+            try:
+                spec = self._build(name, {"workflow": declaration.workflow, **declaration.settings}, "code")
+            except ScheduleError as error:
+                # Declared in a process with another registry or serializer than this engine's.
+                logger.error("schedule %r declared in code cannot be registered here: %s", name, error)
+                report.failed.append(name)
+                continue
             if self.store.get(name) is None:
                 try:
                     self._create(spec)

@@ -299,6 +299,23 @@ def test_declared_schedules_are_created_updated_and_undeclared_ones_reported(
         assert [info.name for info in runner.schedules.list()] == ["a", "api-made"]
 
 
+def test_a_declaration_this_engine_cannot_register_is_reported_and_the_others_are_registered() -> None:
+    other = flowgen.Registry()
+
+    @flowgen.workflow(name="schedules.elsewhere")
+    def elsewhere():  # type: ignore[no-untyped-def]
+        yield from ()
+
+    code = Declarations()
+    code.schedule("here", apps.quick, every="1 hour")
+    code.schedule("there", elsewhere, every="1 hour")
+    with Runner() as runner:
+        runner.engine.registry = other  # the workflows of this engine's registry: none of those
+        other.add_workflow(apps.quick)
+        report = runner.schedules.register_declared(code)
+        assert (report.created, report.failed) == (["here"], ["there"])
+
+
 def test_declaring_one_name_twice_with_other_settings_is_an_error() -> None:
     code = Declarations()
     code.schedule("twice", apps.quick, every="1 hour")
