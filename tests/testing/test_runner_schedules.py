@@ -300,20 +300,21 @@ def test_declared_schedules_are_created_updated_and_undeclared_ones_reported(
 
 
 def test_a_declaration_this_engine_cannot_register_is_reported_and_the_others_are_registered() -> None:
-    other = flowgen.Registry()
-
-    @flowgen.workflow(name="schedules.elsewhere")
     def elsewhere():  # type: ignore[no-untyped-def]
         yield from ()
 
+    declared_with = flowgen.Registry()  # the registry of the code that declares them
+    declared_with.add_workflow(apps.quick)
+    declared_with.add_workflow(flowgen.Workflow(elsewhere, name="schedules.elsewhere"))
     code = Declarations()
-    code.schedule("here", apps.quick, every="1 hour")
-    code.schedule("there", elsewhere, every="1 hour")
-    with Runner() as runner:
-        runner.engine.registry = other  # the workflows of this engine's registry: none of those
-        other.add_workflow(apps.quick)
+    code.schedule("here", apps.quick, every="1 hour", registry=declared_with)
+    code.schedule("there", "schedules.elsewhere", every="1 hour", registry=declared_with)
+    engine_registry = flowgen.Registry()  # this engine's: it knows only schedules.quick
+    engine_registry.add_workflow(apps.quick)
+    with Runner(registry=engine_registry) as runner:
         report = runner.schedules.register_declared(code)
         assert (report.created, report.failed) == (["here"], ["there"])
+        assert [info.name for info in runner.schedules.list()] == ["here"]
 
 
 def test_declaring_one_name_twice_with_other_settings_is_an_error() -> None:
