@@ -67,4 +67,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(MAX_BATCH|FINISHED|Duration|cancellation_of|MessageLimitError)"),
     (r"py:class", r"flowgen\.\w+\.[A-Z]"),  # type variables
     (r"py:class", r"os\.PathLike"),
+    # The schedules' internals (docs/schedules.md): the manager, declarations, views, store.
+    (r"py:.*", r"flowgen\.schedules\.[\w.]*"),
+    (r"py:.*", r"(Schedules|Declarations|Declaration|TickOfRun|ScheduledRun|zoneinfo\.ZoneInfo)"),
 ]

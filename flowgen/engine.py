@@ -228,7 +228,10 @@ class Engine(RunInspection):
 
     @property
     def schedules(self) -> Schedules:
-        """The engine's schedules: ``create/update/pause/resume/delete/trigger/list/get`` (docs/schedules.md)."""
+        """Manage this engine's schedules (create, update, pause, resume, delete, trigger, list, get).
+
+        See docs/schedules.md.
+        """
         if self._schedules is None:
             from .schedules import Schedules
 

@@ -70,7 +70,7 @@ def add_schedules_parser(
         return p
 
     def settings_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--cron", help="a cron expression, such as '0 2 * * *'")
+        p.add_argument("--cron", help="a cron expression: minute hour day month weekday, in --timezone")
         p.add_argument("--every", help="an interval, such as '15 minutes' or 900 (seconds)")
         p.add_argument("--timezone", help="an IANA time zone for --cron (default UTC)")
         p.add_argument("--args", help="a JSON array of positional arguments")

@@ -36,8 +36,8 @@ class ScheduleInfo:
         buffered: ticks waiting for a run in progress to finish.
         runs: the latest runs, latest tick first, with their outcomes.
         started / skipped / missed: runs started by ticks; ticks skipped by the overlap
-            policy; late ticks the catch-up policy did not run.
-        failed: how many of ``runs`` failed (a failing schedule keeps ticking).
+            policy; late ticks the catch-up policy did not run. (:attr:`failed` counts the
+            failures among ``runs``: a failing schedule keeps ticking.)
         undeclared: declared in code once, missing from the code of a worker since.
     """
 
@@ -67,6 +67,7 @@ class ScheduleInfo:
 
     @property
     def failed(self) -> int:
+        """How many of the latest runs (:attr:`runs`) failed."""
         return sum(1 for run in self.runs if run.status == RunStatus.FAILED)
 
     def to_json(self) -> dict[str, object]:
