@@ -70,4 +70,9 @@ nitpick_ignore_regex = [
     # The schedules' internals (docs/schedules.md): the manager, declarations, views, store.
     (r"py:.*", r"flowgen\.schedules\.[\w.]*"),
     (r"py:.*", r"(Schedules|Declarations|Declaration|TickOfRun|ScheduledRun|zoneinfo\.ZoneInfo)"),
+    # issue 18: the type variables of the typed API, and the internals its signatures mention.
+    (r"py:.*", r"~?flowgen\.\w+\.(R|P|T\d?)"),
+    (r"py:class", r"~P"),
+    (r"py:class", r"uuid\.UUID"),
+    (r"py:.*", r"flowgen\.(schemas\.Signature|decorators\._Declared|versions)"),
 ]

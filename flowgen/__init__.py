@@ -72,6 +72,7 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
 from .schedules import (
     ScheduleError,
     ScheduleExistsError,
@@ -80,7 +81,9 @@ from .schedules import (
     schedule,
     schedule_info,
 )
+from .schemas import SchemaError
 from .status import RunStatus
+from .yieldable import Yieldable
 
 __version__ = "0.1.0"
 
@@ -96,6 +99,7 @@ __all__ = [
     "CompensatedError",
     "ConfigurationError",
     "ContinueAsNew",
+    "DeprecatedPatch",
     "DeterministicValue",
     "Engine",
     "ErrorInfo",
@@ -109,6 +113,7 @@ __all__ = [
     "LeaseLostError",
     "NonDeterminismError",
     "NonRetryableError",
+    "Patched",
     "PayloadTooLargeError",
     "RegistrationError",
     "Registry",
@@ -125,6 +130,7 @@ __all__ = [
     "ScheduleExistsError",
     "ScheduleInfo",
     "ScheduleNotFoundError",
+    "SchemaError",
     "SerializationError",
     "Sleep",
     "SleepUntil",
@@ -144,14 +150,17 @@ __all__ = [
     "WorkflowFailedError",
     "WorkflowNotFoundError",
     "WorkflowYieldError",
+    "Yieldable",
     "__version__",
     "all_of",
     "any_of",
     "child",
     "compensate",
     "continue_as_new",
+    "deprecate_patch",
     "now",
     "parse_duration",
+    "patched",
     "random",
     "register_type",
     "registry",
