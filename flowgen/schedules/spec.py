@@ -9,9 +9,9 @@ workflow's signature and can be encoded.
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,9 @@ import attrs
 
 from ..decorators import Registry, Workflow
 from ..durations import parse_duration
+from ..schemas import SchemaError
 from ..serialization import Serializer
+from ..signatures import bind_call
 from .errors import ScheduleError
 from .records import record_from_json, record_json
 from .timing import MIN_EVERY, check_cron, zone
@@ -133,14 +135,11 @@ def _check_signature(
             raise ScheduleError(
                 f"schedule {name!r} passes its tick as {tick_arg!r} and kwargs also has {tick_arg!r}; drop one"
             )
-        call_kwargs[tick_arg] = None
+        call_kwargs[tick_arg] = datetime(2026, 1, 1, tzinfo=timezone.utc)  # what a tick passes: a datetime
     try:
-        inspect.signature(workflow.fn).bind(*args, **call_kwargs)
-    except TypeError as error:
-        raise ScheduleError(
-            f"the arguments of schedule {name!r} do not fit workflow {workflow.name!r}"
-            f"{inspect.signature(workflow.fn)}: {error} (args={tuple(args)!r}, kwargs={dict(kwargs)!r})"
-        ) from None
+        bind_call(workflow, args, call_kwargs)
+    except (TypeError, SchemaError) as error:
+        raise ScheduleError(f"the arguments of schedule {name!r} do not fit: {error}") from None
 
 
 def build_spec(
