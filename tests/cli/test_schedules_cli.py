@@ -57,7 +57,10 @@ def test_create_list_get_pause_resume_update_trigger_delete(cli: Cli, url: str) 
         (["--cron", "0 2 * * *", "--timezone", "Nowhere/City"], "unknown time zone 'Nowhere/City'"),
         (["--every", "0"], "every must be at least 1 second"),
         (["--every", "-3"], "every"),
-        (["--every", "1h", "--args", "[1, 2, 3]"], "do not fit: workflow 'schedules.nightly' cannot be called with"),
+        (
+            ["--every", "1h", "--args", "[1, 2, 3]"],
+            "do not fit: workflow 'schedules.nightly' cannot be called with",
+        ),
         (["--every", "1h", "--kwargs", '{"x": 1}'], "do not fit"),
         (["--every", "1h", "--args", '{"a": 1}'], "--args takes a JSON array"),
     ],

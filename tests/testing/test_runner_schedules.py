@@ -241,7 +241,10 @@ def test_create_refuses_an_existing_name_and_update_keeps_the_next_tick_for_othe
         ({"every": "soon"}, "'soon'"),
         ({}, "exactly one of cron"),
         ({"cron": "0 2 * * *", "every": "1h"}, "exactly one of cron"),
-        ({"every": "1h", "args": (1, 2, 3, 4)}, "do not fit: workflow 'schedules.nightly' cannot be called with"),
+        (
+            {"every": "1h", "args": (1, 2, 3, 4)},
+            "do not fit: workflow 'schedules.nightly' cannot be called with",
+        ),
         ({"every": "1h", "kwargs": {"colour": "red"}}, "colour"),
         ({"every": "1h", "tick_arg": "when"}, "do not fit"),
         ({"every": "1h", "overlap": "queue"}, "overlap must be one of skip, buffer_one"),
