@@ -16,15 +16,19 @@ base class.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
 import attrs
 
 from . import slots
+from .aio.branches import DEFAULT_LIMIT as DEFAULT_ASYNC_LIMIT
+from .aio.branches import attach as attach_async_steps
+from .aio.branches import detach as detach_async_steps
 from .client import Run, RunInfo
 from .clock import Clock, WallClock
 from .decorators import Registry, Workflow
@@ -128,6 +132,8 @@ class Engine(RunInspection):
         registry: where workflows and steps are looked up (default: the global registry).
         clock: the time source (tests use a virtual clock).
         prefix / queue: the Redis key prefix and the Dramatiq queue name.
+        async_step_limit: ``async def`` step attempts this process's workers run at once on
+            its step loop (docs/asyncio.md).
     """
 
     def __init__(
@@ -153,6 +159,7 @@ class Engine(RunInspection):
         queue: str = "flowgen",
         store: Store | None = None,
         transport: Transport | None = None,
+        async_step_limit: int = DEFAULT_ASYNC_LIMIT,
     ) -> None:
         if serializer not in ("json", "pickle"):
             raise ConfigurationError(f"serializer must be 'json' or 'pickle', got {serializer!r}")
@@ -180,6 +187,7 @@ class Engine(RunInspection):
         self.timer_interval = check_seconds(timer_interval, "timer_interval")
         self.reconcile_interval = check_seconds(reconcile_interval, "reconcile_interval")
         self.threads = check_count(threads, "threads")
+        self.async_step_limit = check_count(async_step_limit, "async_step_limit")
         self._worker: WorkerHandle | None = None
         self._runtime: Runtime | None = None
         self._leases: LeaseKeeper | None = None
@@ -242,7 +250,14 @@ class Engine(RunInspection):
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
-        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
+        return WorkerHandle(
+            self, [self._leases.stop, self._async_steps(), stop_consuming, services.stop, self.runtime.drain]
+        )
+
+    def _async_steps(self) -> Callable[[], None]:
+        """Run async steps on the step loop; returns the stopper that waits for those in flight."""
+        runner = attach_async_steps(self.runtime, self.async_step_limit)
+        return functools.partial(detach_async_steps, self.runtime, runner)
 
     def worker(self, threads: int = 8, queues: Sequence[str] | None = None) -> WorkerHandle:
         """Start Dramatiq worker threads in this process (Redis engines); returns a handle to stop them.
@@ -263,7 +278,9 @@ class Engine(RunInspection):
         stop_consuming = self.transport.consume(threads, queues, declare=step_queues)
         services = self._services()
         services.start()
-        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
+        return WorkerHandle(
+            self, [self._leases.stop, self._async_steps(), stop_consuming, services.stop, self.runtime.drain]
+        )
 
     def close(self) -> None:
         """Stop this engine's worker threads (if any) and close its connections."""

@@ -1,0 +1,140 @@
+"""Workflows with ``async def`` steps, for the asyncio tests (Runner, embedded, Redis workers).
+
+Steps note what they did in :data:`TRACE` (this process) and return what the tests check:
+their step context as seen from inside the coroutine, the loop thread they ran on, how many
+attempts were cancelled by their timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import flowgen
+
+TRACE: dict[str, Any] = {"cancelled": 0, "attempts": {}, "undone": []}
+"""What the steps of this process did: timeouts that cancelled them, attempts per run, undos."""
+
+
+def _count_attempt() -> int:
+    context = flowgen.step_context()
+    key = f"{context.run_id}:{context.position}"
+    TRACE["attempts"][key] = TRACE["attempts"].get(key, 0) + 1
+    return int(TRACE["attempts"][key])
+
+
+@flowgen.step(retries=0)
+async def nap(seconds: float) -> dict:
+    """Await ``seconds``; return the context seen after the await, and where it ran."""
+    await asyncio.sleep(seconds)
+    context = flowgen.step_context()
+    return {
+        "run_id": context.run_id,
+        "position": context.position,
+        "key": context.idempotency_key,
+        "thread": threading.current_thread().name,
+    }
+
+
+@flowgen.workflow(name="aio.one_nap")
+def one_nap(seconds: float):
+    result = yield nap(seconds)
+    return result
+
+
+@flowgen.step(retries=0)
+def sync_double(x: int) -> int:
+    return x * 2
+
+
+@flowgen.step(retries=0)
+async def async_increment(x: int) -> int:
+    await asyncio.sleep(0)
+    return x + 1
+
+
+@flowgen.workflow(name="aio.mixed")
+def mixed(x: int):
+    a = yield sync_double(x)
+    b = yield async_increment(a)
+    c = yield sync_double(b)
+    return c
+
+
+@flowgen.workflow(name="aio.parallel_naps")
+def parallel_naps(count: int, seconds: float):
+    started = yield flowgen.now()
+    results = yield flowgen.all_of(*[nap(seconds) for _ in range(count)])
+    ended = yield flowgen.now()
+    return {"positions": [r["position"] for r in results], "elapsed": ended - started}
+
+
+@flowgen.step(retries=flowgen.Retry(limit=2, delay=0, jitter=0))
+async def flaky(fail_times: int) -> int:
+    attempt = _count_attempt()
+    await asyncio.sleep(0)
+    if attempt <= fail_times:
+        raise ConnectionError(f"attempt {attempt} failed")
+    return attempt
+
+
+@flowgen.workflow(name="aio.flaky")
+def flaky_flow(fail_times: int):
+    attempts = yield flaky(fail_times)
+    return attempts
+
+
+@flowgen.step(retries=flowgen.Retry(limit=1, delay=0, jitter=0), timeout=0.2)
+async def hangs_first_time(seconds: float) -> int:
+    attempt = _count_attempt()
+    try:
+        if attempt == 1:
+            await asyncio.sleep(seconds)  # cancelled by the timeout
+        return attempt
+    except asyncio.CancelledError:
+        TRACE["cancelled"] += 1
+        raise
+
+
+@flowgen.workflow(name="aio.timeout")
+def timeout_flow(seconds: float):
+    attempt = yield hangs_first_time(seconds)
+    return attempt
+
+
+@flowgen.step(retries=0, timeout=0.2)
+async def always_hangs() -> None:
+    await asyncio.sleep(60)
+
+
+@flowgen.workflow(name="aio.times_out")
+def times_out():
+    try:
+        yield always_hangs()
+    except flowgen.StepTimeoutError as error:
+        return f"timed out: {error}"
+    return "finished"
+
+
+@flowgen.step(retries=0)
+async def undo_booking(booking: str) -> None:
+    await asyncio.sleep(0)
+    TRACE["undone"].append(booking)
+
+
+@flowgen.step(retries=0, compensate=undo_booking)
+async def book(booking: str) -> str:
+    await asyncio.sleep(0)
+    return booking
+
+
+@flowgen.step(retries=0)
+async def refuse(reason: str) -> None:
+    raise ValueError(reason)
+
+
+@flowgen.workflow(name="aio.saga")
+def saga(booking: str):
+    yield book(booking)
+    yield refuse("no seats")
