@@ -7,6 +7,8 @@ no journaled step ever runs twice. See the README for a tour.
 
 from __future__ import annotations
 
+from .aio.engine import AsyncEngine
+from .aio.handles import AsyncRun
 from .allowlist import register_type
 from .client import ErrorInfo, Run, RunInfo
 from .commands import (
@@ -80,6 +82,8 @@ __all__ = [
     "DEFAULT_RETRY",
     "AllOf",
     "AnyOf",
+    "AsyncEngine",
+    "AsyncRun",
     "CancelledError",
     "ChildRun",
     "ChildWorkflowError",
