@@ -13,8 +13,17 @@ from typing import Any
 
 import flowgen
 
-TRACE: dict[str, Any] = {"cancelled": 0, "attempts": {}, "undone": []}
-"""What the steps of this process did: timeouts that cancelled them, attempts per run, undos."""
+TRACE: dict[str, Any] = {}
+"""What the steps of this process did: timeouts that cancelled them, attempts per step call,
+compensations, and how many naps were awaiting at once (``awaiting``, its peak ``most``)."""
+
+
+def reset() -> None:
+    TRACE.clear()
+    TRACE.update({"cancelled": 0, "attempts": {}, "undone": [], "awaiting": 0, "most": 0})
+
+
+reset()
 
 
 def _count_attempt() -> int:
@@ -27,7 +36,12 @@ def _count_attempt() -> int:
 @flowgen.step(retries=0)
 async def nap(seconds: float) -> dict:
     """Await ``seconds``; return the context seen after the await, and where it ran."""
-    await asyncio.sleep(seconds)
+    TRACE["awaiting"] += 1  # only the step loop's thread touches these
+    TRACE["most"] = max(TRACE["most"], TRACE["awaiting"])
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        TRACE["awaiting"] -= 1
     context = flowgen.step_context()
     return {
         "run_id": context.run_id,

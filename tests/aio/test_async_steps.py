@@ -1,0 +1,87 @@
+"""``async def`` steps on the Runner, SQLite and Redis (worker threads of this process).
+
+What a sync step has, an async step has: its result journaled, retries, a timeout (one that
+cancels the coroutine), ``step_context()`` inside the coroutine, compensation; and it runs on
+the process's step loop without holding a worker thread.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import flowgen
+from tests.aio.conftest import Env
+from tests.apps import async_apps as apps
+
+
+def test_a_workflow_mixes_sync_and_async_steps(env: Env) -> None:
+    run = env.start(apps.mixed, 3)
+    assert env.result(run) == ((3 * 2) + 1) * 2
+    journal = run.journal()
+    assert [entry["name"] for entry in journal] == ["sync_double", "async_increment", "sync_double"]
+    assert journal[1]["value"] == 7
+
+
+def test_step_context_works_inside_the_coroutine_after_an_await(env: Env) -> None:
+    run = env.start(apps.one_nap, 0.01)
+    seen = env.result(run)
+    assert seen["run_id"] == run.run_id
+    assert seen["position"] == "0"  # the same as a sync step's context says
+    assert seen["key"] == f"{run.run_id}:0:0"
+    assert seen["thread"] == "flowgen-step-loop"
+
+
+def test_a_failing_async_step_is_retried_under_its_policy(env: Env) -> None:
+    run = env.start(apps.flaky_flow, 2)
+    assert env.result(run) == 3
+    attempts = run.journal()[0]["attempts"]
+    assert [attempt["status"] for attempt in attempts] == ["error", "error", "ok"]
+
+
+def test_retries_exhausted_fail_the_run_with_the_steps_own_error(env: Env) -> None:
+    run = env.start(apps.flaky_flow, 5)
+    with pytest.raises(flowgen.WorkflowFailedError) as caught:
+        env.result(run)
+    assert isinstance(caught.value.__cause__, ConnectionError)
+    assert "attempt 3 failed" in str(caught.value.__cause__)
+
+
+def test_a_timeout_cancels_the_coroutine_and_the_retry_succeeds(env: Env) -> None:
+    run = env.start(apps.timeout_flow, 30.0)
+    assert env.result(run) == 2
+    assert apps.TRACE["cancelled"] == 1  # the await was really interrupted, not left running
+    attempts = run.journal()[0]["attempts"]
+    assert [attempt["status"] for attempt in attempts] == ["timeout", "ok"]
+
+
+def test_a_timed_out_step_raises_step_timeout_error_in_the_workflow(env: Env) -> None:
+    run = env.start(apps.times_out)
+    message = env.result(run)
+    assert message.startswith("timed out: step 'always_hangs' attempt 1 ran longer than its timeout of 0.2s")
+    assert "coroutine was cancelled" in message
+
+
+def test_a_failed_run_compensates_its_async_steps(env: Env) -> None:
+    run = env.start(apps.saga, "seat-12")
+    with pytest.raises(flowgen.WorkflowFailedError):
+        env.result(run)
+    assert apps.TRACE["undone"] == ["seat-12"]
+
+
+def test_all_of_over_async_steps_awaits_them_together_on_the_loop(env: Env) -> None:
+    if not env.concurrent:
+        pytest.skip("the Runner runs branches one after another in the test's thread")
+    run = env.start(apps.parallel_naps, 30, 0.5)
+    outcome = env.result(run)
+    assert outcome["positions"] == [f"1/{i}" for i in range(30)]
+    assert apps.TRACE["most"] == 30  # all 30 awaited at once, on an engine with 2 worker threads
+
+
+def test_awaiting_runs_hold_no_worker_thread(env: Env) -> None:
+    """60 runs, each awaiting half a second, on 2 worker threads: all 60 await at the same time."""
+    if not env.concurrent:
+        pytest.skip("the Runner runs steps in the test's thread")
+    runs = [env.start(apps.one_nap, 0.5) for _ in range(60)]
+    for run in runs:
+        assert env.result(run)["thread"] == "flowgen-step-loop"
+    assert apps.TRACE["most"] >= 50, apps.TRACE
