@@ -152,3 +152,9 @@ async def refuse(reason: str) -> None:
 def saga(booking: str):
     yield book(booking)
     yield refuse("no seats")
+
+
+@flowgen.workflow(name="aio.wait_for_approval")
+def wait_for_approval():
+    approval = yield flowgen.wait_for_event("approved")
+    return approval
