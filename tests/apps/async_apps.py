@@ -158,3 +158,20 @@ def saga(booking: str):
 def wait_for_approval():
     approval = yield flowgen.wait_for_event("approved")
     return approval
+
+
+@flowgen.step(retries=0)
+async def noted_nap(seconds: float) -> dict:
+    """A nap that notes its start in the Redis ledger of the tests (real worker processes)."""
+    from tests.apps.core import record
+
+    record("noted_nap")  # a sync Redis call on the loop: test code only
+    seen = await nap.fn(seconds)
+    seen["most"] = TRACE["most"]
+    return seen
+
+
+@flowgen.workflow(name="aio.noted_nap")
+def noted_nap_flow(seconds: float):
+    result = yield noted_nap(seconds)
+    return result

@@ -1,0 +1,71 @@
+"""Async steps in real ``flowgen worker`` processes on a real ``redis-server``."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+
+import flowgen
+from tests.apps import async_apps as apps
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.redis
+
+MODULE = "tests.apps.async_apps"
+
+
+def test_a_worker_with_two_threads_awaits_200_steps_at_once(
+    redis_url: str, start_worker: Callable[..., Any]
+) -> None:
+    start_worker(MODULE, threads=2)
+    with flowgen.Engine(redis_url) as engine:
+        started = engine.start_many(apps.noted_nap_flow, [((1.0,), None, None) for _ in range(200)])
+        results = [run.result(timeout=60) for run in started.runs]
+    assert {result["thread"] for result in results} == {"flowgen-step-loop"}
+    # The peak of naps awaiting together in the worker's step loop, as the last ones saw it.
+    assert max(result["most"] for result in results) >= 150
+
+
+def test_a_timeout_cancels_the_coroutine_in_a_worker(redis_url: str, start_worker: Callable[..., Any]) -> None:
+    start_worker(MODULE, threads=2)
+    with flowgen.Engine(redis_url) as engine:
+        message = engine.start(apps.times_out).result(timeout=30)
+        assert "coroutine was cancelled" in message
+        retried = engine.start(apps.timeout_flow, 30.0)
+        assert retried.result(timeout=30) == 2
+        assert [a["status"] for a in retried.journal()[0]["attempts"]] == ["timeout", "ok"]
+
+
+def test_mixed_and_parallel_workflows_in_a_worker(redis_url: str, start_worker: Callable[..., Any]) -> None:
+    start_worker(MODULE, threads=2)
+    with flowgen.Engine(redis_url) as engine:
+        assert engine.start(apps.mixed, 3).result(timeout=30) == 14
+        outcome = engine.start(apps.parallel_naps, 20, 0.2).result(timeout=30)
+        assert outcome["positions"] == [f"1/{i}" for i in range(20)]
+
+
+def test_sigterm_waits_for_the_async_steps_in_flight(redis_url: str, start_worker: Callable[..., Any]) -> None:
+    worker = start_worker(MODULE, threads=2)
+    ledger = redis.Redis.from_url(redis_url)
+    with flowgen.Engine(redis_url) as engine:
+        runs = engine.start_many(apps.noted_nap_flow, [((1.5,), None, None) for _ in range(20)]).runs
+
+        def all_started() -> bool:
+            return len(ledger.hkeys("test:executions")) == 20
+
+        wait_until(all_started, 30, "the 20 naps to start in the worker")
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.process.wait(timeout=30) == 0
+        # The stopped worker finished and reported every nap it had started: the next worker
+        # finds 20 reports, not 20 expired heartbeats (which it would record as crashed
+        # attempts and run again).
+        start_worker(MODULE, threads=2)
+        for run in runs:
+            assert run.result(timeout=30)["thread"] == "flowgen-step-loop"
+            assert [a["status"] for a in run.journal()[0]["attempts"]] == ["ok"]
+        assert sorted(int(v) for v in ledger.hvals("test:executions")) == [1] * 20
+    ledger.close()
