@@ -6,6 +6,8 @@ replay) and not the work.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -53,3 +55,56 @@ def k_dispatched(k: int) -> Generator[Any, Any, int]:
     for index in range(k):
         yield noop_dispatched(index)
     return k
+
+
+# -- the asyncio phase (python -m benchmarks.asyncio_steps) ---------------------------------------
+
+
+@flowgen.step(retries=0)
+async def await_sleep(seconds: float) -> None:
+    """Await ``seconds`` on the step loop: a stand-in for an I/O call that takes that long."""
+    await asyncio.sleep(seconds)
+
+
+@flowgen.workflow(name="bench.async_sleep")
+def async_sleep(seconds: float) -> Generator[Any, Any, None]:
+    """One async step that awaits ``asyncio.sleep(seconds)``."""
+    yield await_sleep(seconds)
+
+
+_http: Any = None
+
+
+@flowgen.step(retries=0)
+async def fetch(url: str) -> int:
+    """GET ``url`` with one ``httpx.AsyncClient`` per worker process (made on the step loop)."""
+    global _http
+    if _http is None:
+        import httpx
+
+        # No pool limit: the point is 1,000 requests in flight at once (httpx's default is 100).
+        _http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None), timeout=30
+        )
+    response = await _http.get(url)
+    response.raise_for_status()
+    return int(response.status_code)
+
+
+@flowgen.workflow(name="bench.async_http")
+def async_http(url: str) -> Generator[Any, Any, int]:
+    """One async step that calls a real local HTTP server."""
+    status = yield fetch(url)
+    return int(status)
+
+
+@flowgen.step(retries=0)
+def blocking_sleep(seconds: float) -> None:
+    """The thread-bound baseline: the same wait in a sync step holds a worker thread."""
+    time.sleep(seconds)
+
+
+@flowgen.workflow(name="bench.sync_sleep")
+def sync_sleep(seconds: float) -> Generator[Any, Any, None]:
+    """One sync step that sleeps ``seconds`` in its worker thread."""
+    yield blocking_sleep(seconds)

@@ -26,9 +26,9 @@ from typing import Any
 import attrs
 
 from . import slots
-from .aio.branches import DEFAULT_LIMIT as DEFAULT_ASYNC_LIMIT
-from .aio.branches import attach as attach_async_steps
-from .aio.branches import detach as detach_async_steps
+from .aio.runner import DEFAULT_LIMIT as DEFAULT_ASYNC_LIMIT
+from .aio.runner import attach as attach_async_steps
+from .aio.runner import detach as detach_async_steps
 from .client import Run, RunInfo
 from .clock import Clock, WallClock
 from .decorators import Registry, Workflow
@@ -251,12 +251,19 @@ class Engine(RunInspection):
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
         return WorkerHandle(
-            self, [self._leases.stop, self._async_steps(), stop_consuming, services.stop, self.runtime.drain]
+            self,
+            [
+                self._leases.stop,
+                self._async_steps(self.threads),
+                stop_consuming,
+                services.stop,
+                self.runtime.drain,
+            ],
         )
 
-    def _async_steps(self) -> Callable[[], None]:
+    def _async_steps(self, threads: int) -> Callable[[], None]:
         """Run async steps on the step loop; returns the stopper that waits for those in flight."""
-        runner = attach_async_steps(self.runtime, self.async_step_limit)
+        runner = attach_async_steps(self.runtime, self.async_step_limit, threads)
         return functools.partial(detach_async_steps, self.runtime, runner)
 
     def worker(self, threads: int = 8, queues: Sequence[str] | None = None) -> WorkerHandle:
@@ -279,7 +286,14 @@ class Engine(RunInspection):
         services = self._services()
         services.start()
         return WorkerHandle(
-            self, [self._leases.stop, self._async_steps(), stop_consuming, services.stop, self.runtime.drain]
+            self,
+            [
+                self._leases.stop,
+                self._async_steps(threads),
+                stop_consuming,
+                services.stop,
+                self.runtime.drain,
+            ],
         )
 
     def close(self) -> None:

@@ -55,7 +55,7 @@ def run_attempt(
 
     An ``async def`` step is awaited on the process's step loop while this thread waits (the
     inline case: compensations, the testing Runner); workers run async steps without holding
-    a thread (:mod:`flowgen.aio.branches`).
+    a thread (:mod:`flowgen.aio.runner`).
     """
     if step.is_async:
         from .aio.attempts import run_async_attempt, run_to_completion

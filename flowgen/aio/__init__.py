@@ -2,7 +2,7 @@
 
 * :mod:`.loop`: one event loop per process, in its own thread;
 * :mod:`.attempts`: one async step attempt (context, timeout that cancels);
-* :mod:`.branches`: async step branches started by worker threads that do not wait for them;
+* :mod:`.runner`: async step attempts started by worker threads that do not wait for them;
 * :mod:`.engine`, :mod:`.handles`, :mod:`.waiting`: the async client (``flowgen.AsyncEngine``).
 
 See docs/asyncio.md.

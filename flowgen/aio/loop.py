@@ -4,7 +4,7 @@ Worker threads (Dramatiq's, or an embedded engine's) never wait for an async ste
 coroutine to this loop and go on with the next message. So 1,000 runs awaiting an HTTP call
 each cost 1,000 coroutines on one thread, not 1,000 threads. Sync steps keep running on the
 worker threads; the loop only ever runs async step bodies (and nothing that blocks: reporting
-an attempt's outcome to the store happens on a reporter thread, see :mod:`.branches`).
+an attempt's outcome happens on a continuation thread, see :mod:`.runner`).
 """
 
 from __future__ import annotations

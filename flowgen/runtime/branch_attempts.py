@@ -3,7 +3,7 @@
 :meth:`~.runtime.Runtime.run_branch` takes the branch record a worker begins
 (``Store.branch_begin``), turns it into a :class:`BranchAttempt` (:func:`prepare`), runs the
 step, and writes :func:`report` into the record. A sync step runs in the worker's thread;
-an ``async def`` step on the process's step loop (:mod:`flowgen.aio.branches`), which reports
+an ``async def`` step on the process's step loop (:mod:`flowgen.aio.runner`), which reports
 through the same two functions.
 """
 
@@ -42,10 +42,14 @@ class BranchAttempt:
 
 
 class AsyncSteps(Protocol):
-    """Runs async step branch attempts without holding the calling thread (:mod:`flowgen.aio.branches`)."""
+    """Runs async step attempts without holding the calling thread (:mod:`flowgen.aio.runner`)."""
 
     def start(self, prepared: BranchAttempt) -> None:
-        """Start the attempt; its report is written when it ends, and the branch's lease dropped."""
+        """Start a step branch attempt; its report is written when it ends, the branch's lease dropped."""
+
+    def suspend(self, suspended: Any) -> None:
+        """Start the inline attempt an advance is suspended at (a :class:`~.advance.Suspended`);
+        the advance is resumed with its result when it ends."""
 
 
 def prepare(

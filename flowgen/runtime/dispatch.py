@@ -7,8 +7,7 @@ evaluator here is a type error (``mypy --strict flowgen``), not a run that fails
 
 :func:`decide` is what the advance loop calls when the run reaches a command (requested
 cancellations and pauses, then the journal size, then the command's evaluator); after an action
-that does not end the command, the loop calls :func:`evaluate` again. An ``async def`` step is
-evaluated as a step branch (like a ``queue=`` step), so no advancing thread waits for it. A failed workflow goes
+that does not end the command, the loop calls :func:`evaluate` again. A failed workflow goes
 through :func:`decide_failure`.
 """
 
@@ -44,7 +43,7 @@ def decide(view: RunView, position: int, command: Command) -> Action:
 def evaluate(view: RunView, position: int, command: Command) -> Action:
     """Evaluate ``command`` at ``position`` with what the run knows now."""
     match command:
-        case StepCall() if not ((step := view.step_for(command)).queue or step.is_async):
+        case StepCall() if not (step := view.step_for(command)).queue:
             return steps.evaluate(view, position, command, step)
         case StepCall() | Sleep() | SleepUntil() | WaitForEvent() | ChildRun() | AllOf() | AnyOf():
             return parallel.evaluate(view, position, command, evaluate_branch)

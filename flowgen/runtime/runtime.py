@@ -13,6 +13,7 @@ It knows the :class:`~flowgen.stores.base.Store` contract and two callables of t
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -29,10 +30,10 @@ from ..errors import LeaseLostError, RunFinishedError
 from ..faults import fault_point
 from ..leases import LeaseKeeper
 from ..serialization import Serializer
-from ..steps import StepInvoker, call_step_function, run_attempt
+from ..steps import AttemptResult, StepInvoker, call_step_function, run_attempt
 from ..stores.base import ControlResult, Store
 from . import branch_attempts
-from .advance import Advance
+from .advance import Advance, Suspended
 from .branch_attempts import AsyncSteps
 from .cache import GeneratorCache
 from .settings import Settings
@@ -95,8 +96,24 @@ class Runtime:
         if self.leases is not None:
             self.leases.hold(run_id, snapshot.epoch)
         advance = Advance(self, snapshot, cached)
+        self._drive(advance, advance.run)
+
+    def resume(self, suspended: Suspended, result: AttemptResult) -> None:
+        """Continue an advance that was suspended at an async step attempt, with its result."""
+        advance = suspended.advance
+        self._drive(advance, functools.partial(advance.resume, suspended.decision, suspended.action, result))
+
+    def _drive(self, advance: Advance, go_on: Callable[[], None]) -> None:
+        """Run (or resume) ``advance`` and deal with how it ends: parked, suspended, failed."""
+        run_id, epoch = advance.run_id, advance.epoch
+        suspended = False
         try:
-            advance.run()
+            go_on()
+        except Suspended as pending:
+            # An async step: the step loop runs it and calls resume(); the lease stays held.
+            assert self.async_steps is not None
+            self.async_steps.suspend(pending)
+            suspended = True
         except LeaseLostError as error:
             logger.warning("run %s: %s", run_id, error)
         except Exception:
@@ -111,10 +128,10 @@ class Runtime:
                 )
                 return
             logger.exception("run %s: advancing failed; it stays ready and will be retried", run_id)
-            self.store.release(run_id, snapshot.epoch)
+            self.store.release(run_id, epoch)
         finally:
-            if self.leases is not None:
-                self.leases.drop(run_id, snapshot.epoch)
+            if self.leases is not None and not suspended:
+                self.leases.drop(run_id, epoch)
 
     def run_branch(self, run_id: str, key: str, attempt: int) -> None:
         """Run attempt ``attempt`` of the step branch ``key`` of a run, and report its outcome.
