@@ -12,7 +12,7 @@ repetitions. Baselines measured in the same run, on the same machine:
 * the **thread-bound** baseline: the same wait in a sync step (``time.sleep(0.2)``), measured
   with ``--sync-runs`` runs (40 by default: 1,000 would take 50 s) and scaled to 1,000;
 * the **HTTP server alone**: 1,000 concurrent requests from this driver (one
-  ``httpx.AsyncClient``) straight to the server, no flowgen.
+  ``aiohttp.ClientSession``) straight to the server, no flowgen.
 
 It starts its own ``redis-server`` on a free port and its own ``flowgen worker
 benchmarks.apps --processes 1 --threads 4`` and HTTP server (``benchmarks.slow_http``).
@@ -67,14 +67,20 @@ def time_runs(
 
 async def direct_requests(url: str, count: int) -> float:
     """Seconds for ``count`` concurrent GETs straight to the server (the HTTP baseline)."""
-    import httpx
+    import aiohttp
 
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
+        async def get() -> int:
+            async with http.get(url) as response:
+                await response.read()
+                return int(response.status)
+
+        await asyncio.gather(*(get() for _ in range(min(count, 50))))  # warm: as warm as the worker's session
         started = time.time()
-        responses = await asyncio.gather(*(http.get(url) for _ in range(count)))
+        statuses = await asyncio.gather(*(get() for _ in range(count)))
         elapsed = time.time() - started
-    assert all(response.status_code == 200 for response in responses)
+    assert all(status == 200 for status in statuses)
     return elapsed
 
 
