@@ -110,7 +110,11 @@ async def test_start_is_idempotent_on_run_id_and_status_and_listing_read_the_run
     assert info.status == flowgen.RunStatus.COMPLETED and info.output == 22
     listed = await engine.runs(status="completed", workflow=apps.mixed)
     assert [item.run_id for item in listed] == ["order-1"]
-    assert [entry["name"] for entry in await first.journal()] == ["sync_double", "async_increment", "sync_double"]
+    assert [entry["name"] for entry in await first.journal()] == [
+        "sync_double",
+        "async_increment",
+        "sync_double",
+    ]
     with pytest.raises(flowgen.RunIdConflictError):
         await engine.start(apps.mixed, 6, run_id="order-1")
 
@@ -156,7 +160,7 @@ async def test_bad_input_and_missing_runs_get_clear_errors(engine: flowgen.Async
     with pytest.raises(flowgen.InvalidRunIdError):
         await engine.start(apps.mixed, 1, run_id="bad id with spaces")
     run = await engine.start(apps.wait_for_approval)
-    with pytest.raises(flowgen.ResultTimeoutError, match="did not finish within 0.05s"):
+    with pytest.raises(flowgen.ResultTimeoutError, match=r"did not finish within 0\.05s"):
         await run.result(timeout=0.05)
 
 

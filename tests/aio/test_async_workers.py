@@ -30,7 +30,9 @@ def test_a_worker_with_two_threads_awaits_200_steps_at_once(
     assert max(result["most"] for result in results) >= 150
 
 
-def test_a_timeout_cancels_the_coroutine_in_a_worker(redis_url: str, start_worker: Callable[..., Any]) -> None:
+def test_a_timeout_cancels_the_coroutine_in_a_worker(
+    redis_url: str, start_worker: Callable[..., Any]
+) -> None:
     start_worker(MODULE, threads=2)
     with flowgen.Engine(redis_url) as engine:
         message = engine.start(apps.times_out).result(timeout=30)
@@ -48,7 +50,9 @@ def test_mixed_and_parallel_workflows_in_a_worker(redis_url: str, start_worker: 
         assert outcome["positions"] == [f"1/{i}" for i in range(20)]
 
 
-def test_sigterm_waits_for_the_async_steps_in_flight(redis_url: str, start_worker: Callable[..., Any]) -> None:
+def test_sigterm_waits_for_the_async_steps_in_flight(
+    redis_url: str, start_worker: Callable[..., Any]
+) -> None:
     worker = start_worker(MODULE, threads=2)
     ledger = redis.Redis.from_url(redis_url)
     with flowgen.Engine(redis_url) as engine:

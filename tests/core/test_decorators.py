@@ -190,7 +190,9 @@ def test_async_workflows_are_told_to_put_the_awaiting_in_async_steps() -> None:
         with pytest.raises(TypeError) as caught:
             flowgen.workflow(fn)
         message = str(caught.value)
-        assert "generator" in message and "async def @flowgen.step" in message and "docs/asyncio.md" in message
+        assert (
+            "generator" in message and "async def @flowgen.step" in message and "docs/asyncio.md" in message
+        )
         assert "did you mean @flowgen.step" not in message.lower()
 
 
