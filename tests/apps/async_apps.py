@@ -175,3 +175,10 @@ async def noted_nap(seconds: float) -> dict:
 def noted_nap_flow(seconds: float):
     result = yield noted_nap(seconds)
     return result
+
+
+@flowgen.workflow(name="aio.sleep_then_nap")
+def sleep_then_nap(hours: float, seconds: float):
+    yield flowgen.sleep(hours * 3600)
+    result = yield nap(seconds)
+    return result["position"]
