@@ -83,9 +83,7 @@ def prepare(
             "started": now,
             "finished": now,
         }
-    # What step_context() says: "3" for a step of its own, "3/1" for member 1 of an all_of.
-    place = slots.key(int(position), path)
-    context = StepContext(run_id, record.get("workflow", ""), step.name, place, attempt, generation)
+    context = StepContext(run_id, record.get("workflow", ""), step.name, key, attempt, generation)
     return BranchAttempt(run_id, key, attempt, step, args, kwargs, context, slot, now)
 
 
