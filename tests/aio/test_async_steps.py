@@ -68,6 +68,11 @@ def test_a_failed_run_compensates_its_async_steps(env: Env) -> None:
     assert apps.TRACE["undone"] == ["seat-12"]
 
 
+def test_an_async_step_with_a_queue_runs_as_its_own_message(env: Env) -> None:
+    run = env.start(apps.queued, 0.01)
+    assert env.result(run) == "0/"  # a step branch: its position names the branch, as for sync ones
+
+
 def test_all_of_over_async_steps_awaits_them_together_on_the_loop(env: Env) -> None:
     if not env.concurrent:
         pytest.skip("the Runner runs branches one after another in the test's thread")

@@ -73,3 +73,32 @@ def test_sigterm_waits_for_the_async_steps_in_flight(
             assert [a["status"] for a in run.journal()[0]["attempts"]] == ["ok"]
         assert sorted(int(v) for v in ledger.hvals("test:executions")) == [1] * 20
     ledger.close()
+
+
+def test_async_steps_limits_the_attempts_a_worker_awaits_at_once(
+    redis_url: str, start_worker: Callable[..., Any]
+) -> None:
+    start_worker(MODULE, threads=2, args=["--async-steps", "5"])
+    with flowgen.Engine(redis_url) as engine:
+        runs = engine.start_many(apps.noted_nap_flow, [((0.2,), None, None) for _ in range(20)]).runs
+        results = [run.result(timeout=60) for run in runs]
+    assert max(result["most"] for result in results) == 5
+
+
+def test_a_worker_killed_during_async_steps_loses_them_like_sync_ones(
+    redis_url: str, start_worker: Callable[..., Any]
+) -> None:
+    """kill -9 with naps in flight: the next worker records each attempt as crashed and runs it again."""
+    options = ["--lease-ttl", "1", "--grace", "1", "--reconcile-interval", "0.5"]
+    worker = start_worker(MODULE, threads=2, args=options)
+    ledger = redis.Redis.from_url(redis_url)
+    with flowgen.Engine(redis_url, lease_ttl=1, grace=1) as engine:
+        runs = engine.start_many(apps.noted_nap_flow, [((1.0,), None, None) for _ in range(5)]).runs
+        wait_until(lambda: len(ledger.hkeys("test:executions")) == 5, 30, "the 5 naps to start")
+        worker.kill()
+        start_worker(MODULE, threads=2, args=options)
+        for run in runs:
+            assert run.result(timeout=60)["thread"] == "flowgen-step-loop"
+            assert [a["status"] for a in run.journal()[0]["attempts"]] == ["crashed", "ok"]
+    assert sorted(int(v) for v in ledger.hvals("test:executions")) == [2] * 5
+    ledger.close()

@@ -182,3 +182,15 @@ def sleep_then_nap(hours: float, seconds: float):
     yield flowgen.sleep(hours * 3600)
     result = yield nap(seconds)
     return result["position"]
+
+
+@flowgen.step(retries=0, queue="aio-queue")
+async def queued_nap(seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return flowgen.step_context().position
+
+
+@flowgen.workflow(name="aio.queued")
+def queued(seconds: float):
+    position = yield queued_nap(seconds)
+    return position
