@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
-
-logger = logging.getLogger("flowgen.aio")
 
 T = TypeVar("T")
 
@@ -63,28 +60,6 @@ class StepLoop:
     def submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Schedule ``coroutine`` on the loop; its outcome arrives in the returned future."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Cancel what still runs on the loop, stop it and wait for its thread (at most ``timeout``)."""
-        with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is None or thread is None or not thread.is_alive():
-            return
-
-        async def cancel_all() -> None:
-            current = asyncio.current_task()
-            tasks = [task for task in asyncio.all_tasks() if task is not current]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        try:
-            asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout)
-        except (concurrent.futures.TimeoutError, RuntimeError):
-            logger.warning("async steps did not end within %.1fs of being cancelled", timeout)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
 
 
 _process_loop = StepLoop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 
 import flowgen
+from tests.aio.support import Ticker
 from tests.apps import async_apps as apps
 
 T = TypeVar("T")
@@ -43,33 +44,6 @@ def url_and_workers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
 async def engine(url_and_workers: str) -> AsyncIterator[flowgen.AsyncEngine]:
     async with flowgen.AsyncEngine(url_and_workers, timer_interval=0.05) as client:
         yield client
-
-
-class Ticker:
-    """Counts the turns of the event loop it runs on, and the longest gap between two."""
-
-    def __init__(self) -> None:
-        self.ticks = 0
-        self.longest_gap = 0.0
-        self._stop = False
-
-    async def run(self) -> None:
-        last = time.monotonic()
-        while not self._stop:
-            await asyncio.sleep(0.005)
-            now = time.monotonic()
-            self.ticks += 1
-            self.longest_gap = max(self.longest_gap, now - last)
-            last = now
-
-    async def around(self, awaitable: Awaitable[T]) -> T:
-        task = asyncio.create_task(self.run())
-        await asyncio.sleep(0)
-        try:
-            return await awaitable
-        finally:
-            self._stop = True
-            await task
 
 
 async def test_awaiting_100_results_never_blocks_the_loop(engine: flowgen.AsyncEngine) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 import redis
 
 import flowgen
+from tests.aio.support import Ticker
 from tests.apps import async_apps as apps
 from tests.conftest import wait_until
 
@@ -18,16 +21,15 @@ pytestmark = pytest.mark.redis
 MODULE = "tests.apps.async_apps"
 
 
-def test_a_worker_with_two_threads_awaits_200_steps_at_once(
+def test_a_worker_with_two_threads_awaits_1000_steps_at_once(
     redis_url: str, start_worker: Callable[..., Any]
 ) -> None:
+    """1,000 runs whose step waits until all 1,000 await together: 1,000 coroutines, 2 threads."""
     start_worker(MODULE, threads=2)
     with flowgen.Engine(redis_url) as engine:
-        started = engine.start_many(apps.noted_nap_flow, [((1.0,), None, None) for _ in range(200)])
-        results = [run.result(timeout=60) for run in started.runs]
-    assert {result["thread"] for result in results} == {"flowgen-step-loop"}
-    # The peak of naps awaiting together in the worker's step loop, as the last ones saw it.
-    assert max(result["most"] for result in results) >= 150
+        runs = engine.start_many(apps.meeting, [((1000,), None, None) for _ in range(1000)]).runs
+        results = [run.result(timeout=120) for run in runs]
+    assert min(results) >= 1000
 
 
 def test_a_timeout_cancels_the_coroutine_in_a_worker(
@@ -102,3 +104,24 @@ def test_a_worker_killed_during_async_steps_loses_them_like_sync_ones(
             assert [a["status"] for a in run.journal()[0]["attempts"]] == ["crashed", "ok"]
     assert sorted(int(v) for v in ledger.hvals("test:executions")) == [2] * 5
     ledger.close()
+
+
+@pytest.mark.asyncio
+async def test_async_engine_awaits_100_results_from_a_worker_process_without_blocking_its_loop(
+    redis_url: str, start_worker: Callable[..., Any]
+) -> None:
+    start_worker(MODULE, threads=2)
+    async with flowgen.AsyncEngine(redis_url) as engine:
+        runs, created = await engine.start_many(apps.one_nap, [((0.6,), None, None) for _ in range(100)])
+        assert len(created.created) == 100
+        ticker = Ticker()
+        started = time.monotonic()
+        results = await ticker.around(asyncio.gather(*(run.result(timeout=60) for run in runs)))
+        waited = time.monotonic() - started
+        assert [result["run_id"] for result in results] == [run.run_id for run in runs]
+        assert ticker.ticks >= 20 and ticker.longest_gap < waited / 2, (
+            ticker.ticks,
+            ticker.longest_gap,
+            waited,
+        )
+        assert (await runs[0].status()).status == flowgen.RunStatus.COMPLETED

@@ -20,7 +20,7 @@ compensations, and how many naps were awaiting at once (``awaiting``, its peak `
 
 def reset() -> None:
     TRACE.clear()
-    TRACE.update({"cancelled": 0, "attempts": {}, "undone": [], "awaiting": 0, "most": 0})
+    TRACE.update({"cancelled": 0, "attempts": {}, "undone": [], "awaiting": 0, "most": 0, "arrived": 0})
 
 
 reset()
@@ -194,3 +194,29 @@ async def queued_nap(seconds: float) -> str:
 def queued(seconds: float):
     position = yield queued_nap(seconds)
     return position
+
+
+_everyone_arrived: asyncio.Event | None = None
+
+
+@flowgen.step(retries=0, timeout=120)
+async def meet(parties: int) -> int:
+    """Wait until ``parties`` attempts of this step await together in this process (a barrier).
+
+    It can only finish if that many coroutines really await at once: with steps bound to
+    worker threads it would wait for ever (here: fail at its timeout).
+    """
+    global _everyone_arrived
+    if _everyone_arrived is None:
+        _everyone_arrived = asyncio.Event()  # made on the step loop
+    TRACE["arrived"] += 1
+    if TRACE["arrived"] >= parties:
+        _everyone_arrived.set()
+    await _everyone_arrived.wait()
+    return int(TRACE["arrived"])
+
+
+@flowgen.workflow(name="aio.meet")
+def meeting(parties: int):
+    arrived = yield meet(parties)
+    return arrived
