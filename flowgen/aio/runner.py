@@ -125,7 +125,8 @@ class AsyncStepRunner:
             future = step_loop().submit(coroutine)
         except BaseException:
             coroutine.close()
-            self._release(finally_)
+            self._slots.release()
+            self._finished(finally_)
             raise
 
         def continue_(done: Done) -> None:
@@ -139,18 +140,24 @@ class AsyncStepRunner:
             except Exception:
                 logger.exception("%s: continuing after the async step failed", what)
             finally:
-                self._release(finally_)
+                self._finished(finally_)
 
-        future.add_done_callback(lambda done: self._continuations.submit(continue_, done))
+        def ended(done: Done) -> None:
+            # The slot is the coroutine's: free it now, not after the continuation, which may
+            # itself start the run's next async step (and wait for a slot: with the limit
+            # reached it would wait for ever for its own).
+            self._slots.release()
+            self._continuations.submit(continue_, done)
 
-    def _release(self, finally_: Callable[[], None]) -> None:
+        future.add_done_callback(ended)
+
+    def _finished(self, finally_: Callable[[], None]) -> None:
         try:
             finally_()
         finally:
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
-            self._slots.release()
 
     # -- stopping ------------------------------------------------------------------------------
 

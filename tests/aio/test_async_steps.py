@@ -7,6 +7,8 @@ the process's step loop without holding a worker thread.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import flowgen
@@ -90,3 +92,10 @@ def test_awaiting_runs_hold_no_worker_thread(env: Env) -> None:
     for run in runs:
         assert env.result(run)["thread"] == "flowgen-step-loop"
     assert apps.TRACE["most"] >= 50, apps.TRACE
+
+
+def test_runs_of_several_async_steps_go_on_when_the_limit_is_reached(tmp_path: Path) -> None:
+    """With one async slot, each run's next async step waits for a slot and gets one."""
+    with flowgen.Engine(f"sqlite:///{tmp_path}/runs.db", threads=2, async_step_limit=1) as engine:
+        runs = [engine.start(apps.three_increments, n) for n in range(6)]
+        assert [run.result(timeout=60) for run in runs] == [n + 3 for n in range(6)]

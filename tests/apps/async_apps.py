@@ -220,3 +220,10 @@ async def meet(parties: int) -> int:
 def meeting(parties: int):
     arrived = yield meet(parties)
     return arrived
+
+
+@flowgen.workflow(name="aio.three_increments")
+def three_increments(x: int):
+    for _ in range(3):
+        x = yield async_increment(x)
+    return x
