@@ -8,7 +8,7 @@ no journaled step ever runs twice. See the README for a tour.
 from __future__ import annotations
 
 from .aio.engine import AsyncEngine
-from .aio.handles import AsyncRun
+from .aio.handles import AsyncRun, AsyncStartManyResult
 from .allowlist import register_type
 from .client import ErrorInfo, Run, RunInfo
 from .commands import (
@@ -84,6 +84,7 @@ __all__ = [
     "AnyOf",
     "AsyncEngine",
     "AsyncRun",
+    "AsyncStartManyResult",
     "CancelledError",
     "ChildRun",
     "ChildWorkflowError",

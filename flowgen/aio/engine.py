@@ -34,7 +34,7 @@ from ..inspection import workflow_name
 from ..status import RunStatus
 from ..stores.base import RunRecord
 from ..validation import check_count, check_page, check_timeout
-from .handles import AsyncRun
+from .handles import AsyncRun, AsyncStartManyResult
 from .waiting import AsyncReads, RedisReads, ThreadReads
 
 T = TypeVar("T")
@@ -152,10 +152,11 @@ class AsyncEngine:
         self,
         workflow: Workflow | str,
         calls: Sequence[tuple[Sequence[Any], dict[str, Any] | None, str | None]],
-    ) -> tuple[list[AsyncRun], StartManyResult]:
-        """Start up to 1,000 runs; returns their handles and :meth:`Engine.start_many`'s result."""
+    ) -> AsyncStartManyResult:
+        """Start up to 1,000 runs in a few round trips; see :meth:`Engine.start_many`."""
         result: StartManyResult = await self._sync("start_many", workflow, calls)
-        return [AsyncRun(self, run.run_id) for run in result.runs], result
+        runs = [AsyncRun(self, run.run_id) for run in result.runs]
+        return AsyncStartManyResult(runs, result.created, result.existing, result.conflicts)
 
     def get(self, run_id: str) -> AsyncRun:
         """The handle of a run (not checked: its first call raises ``RunNotFoundError`` if missing)."""

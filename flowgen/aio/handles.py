@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from ..client import RunInfo
 
 if TYPE_CHECKING:
@@ -63,3 +65,20 @@ class AsyncRun:
     async def wait_for_status(self, *statuses: str, timeout: float = 30.0) -> RunInfo:
         """Wait until the run is in one of ``statuses`` (for scripts and tests)."""
         return await self.engine.wait_for_status(self.run_id, statuses, timeout)
+
+
+@attrs.frozen
+class AsyncStartManyResult:
+    """What :meth:`AsyncEngine.start_many` did (the async :class:`~flowgen.StartManyResult`).
+
+    Attributes:
+        runs: a handle per requested run, in the order of the calls.
+        created: run ids started by this call.
+        existing: run ids that already existed and were skipped.
+        conflicts: the existing ones whose workflow or arguments differ from the call.
+    """
+
+    runs: list[AsyncRun]
+    created: list[str]
+    existing: list[str]
+    conflicts: list[str]
