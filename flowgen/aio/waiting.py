@@ -71,11 +71,6 @@ class ThreadReads:
         return await self.call(read)
 
     async def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
-        record = await self.get_run(run_id)
-        if record is None:
-            raise store_error(Reason.MISSING, run_id)
-        if record.status in FINISHED:
-            return record
         loop = asyncio.get_running_loop()
         future: asyncio.Future[RunRecord] = loop.create_future()
         with self._lock:
@@ -87,6 +82,13 @@ class ThreadReads:
                 self._thread.start()
         self._wake.set()
         try:
+            # Read once after registering: a finish before this read is seen here, and one
+            # after it wakes the watcher, which by then knows this waiter.
+            record = await self.get_run(run_id)
+            if record is None:
+                raise store_error(Reason.MISSING, run_id)
+            if record.status in FINISHED:
+                return record
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
             return None
