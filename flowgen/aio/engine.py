@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import inspect
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -53,6 +54,10 @@ class AsyncEngine:
     """
 
     def __init__(self, url: str | None = None, *, executor_threads: int = 4, **options: Any) -> None:
+        try:
+            inspect.signature(Engine).bind(url, **options)
+        except TypeError as error:
+            raise TypeError(f"flowgen.AsyncEngine takes the arguments of flowgen.Engine: {error}") from None
         self._url = url
         self._options = options
         self._executor = concurrent.futures.ThreadPoolExecutor(

@@ -138,6 +138,11 @@ async def test_bad_input_and_missing_runs_get_clear_errors(engine: flowgen.Async
         await run.result(timeout=0.05)
 
 
+async def test_unknown_options_are_refused_when_the_engine_is_made() -> None:
+    with pytest.raises(TypeError, match="arguments of flowgen.Engine.*retenton"):
+        flowgen.AsyncEngine("memory://", retenton=5)
+
+
 async def test_a_closed_engine_refuses_calls() -> None:
     client = flowgen.AsyncEngine("memory://")
     await client.close()
