@@ -166,13 +166,7 @@ class Advance(AdvanceState):
         while True:
             match action:
                 case RunAttempt():
-                    if self._begin_attempt(action):
-                        if action.step.is_async and self.rt.async_steps is not None:
-                            raise Suspended(self, decision, action)
-                        result = run_attempt(
-                            action.step, action.args, action.kwargs, action.context, self.rt.invoker
-                        )
-                        self._attempt_ran(action, result)
+                    self._run_attempt(action, decision)
                 case Resolve():
                     self._resolve(action)
                     assert self.replayer is not None
@@ -288,12 +282,19 @@ class Advance(AdvanceState):
             )
         )
 
-    def _begin_attempt(self, action: RunAttempt) -> bool:
-        """Commit the attempt's start first when asked to; ``False`` if a pause or cancel holds it."""
+    def _run_attempt(self, action: RunAttempt, decision: Execute | Fail) -> None:
+        """Run one step attempt in this thread (committing its start first when asked to).
+
+        An async step's attempt runs on the step loop instead: the advance is
+        :class:`Suspended` (and resumed by :meth:`resume`).
+        """
         if action.records_start and self._start_attempt().held:
             self.held = action
-            return False
-        return True
+            return
+        if action.step.is_async and self.rt.async_steps is not None:
+            raise Suspended(self, decision, action)
+        result = run_attempt(action.step, action.args, action.kwargs, action.context, self.rt.invoker)
+        self._attempt_ran(action, result)
 
     def _attempt_ran(self, action: RunAttempt, result: AttemptResult) -> None:
         """Report the attempt that ran (in this thread, or on the step loop) to the evaluator."""
