@@ -209,4 +209,5 @@ class RedisReads:
                 continue
 
     async def close(self) -> None:
-        await self.client.aclose()
+        close = getattr(self.client, "aclose", None) or self.client.close  # aclose since redis-py 5
+        await close()
