@@ -23,8 +23,9 @@ At most ``limit`` async attempts are in flight per process (``Engine(async_step_
 a thread that would start one more waits for a slot, so a process never takes on more than it is
 sized for (a backlog stays in the queue for other workers).
 
-Graceful stop (:meth:`AsyncStepRunner.close`) waits for the attempts in flight to end and be
-journaled or reported, as a stopping worker waits for its sync steps. A process that dies with
+Graceful stop (:meth:`AsyncStepRunner.close`) waits (up to :data:`STOP_TIMEOUT`) for the
+attempts in flight to end and be journaled or reported, as a stopping worker waits for its sync
+steps. A process that dies with
 attempts in flight loses them like sync ones: their leases or heartbeats expire and the runs
 record crashed attempts.
 """
@@ -50,6 +51,9 @@ logger = logging.getLogger("flowgen.aio")
 
 DEFAULT_LIMIT = 1000
 """Async step attempts one process runs at once, by default."""
+
+STOP_TIMEOUT = 60.0
+"""Seconds a graceful stop waits for the async steps in flight."""
 
 Done = concurrent.futures.Future[AttemptResult]
 
@@ -147,7 +151,11 @@ class AsyncStepRunner:
             # itself start the run's next async step (and wait for a slot: with the limit
             # reached it would wait for ever for its own).
             self._slots.release()
-            self._continuations.submit(continue_, done)
+            try:
+                self._continuations.submit(continue_, done)
+            except RuntimeError:  # stopped: the lease (or heartbeat) expires, as if the process died
+                logger.warning("%s ended after this worker stopped; it will be run again", what)
+                self._finished(finally_)
 
         future.add_done_callback(ended)
 
@@ -166,11 +174,18 @@ class AsyncStepRunner:
         with self._idle:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
-    def close(self) -> None:
-        """Wait for the attempts in flight to end and be journaled or reported, then stop."""
+    def close(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Wait (up to ``timeout`` seconds) for the attempts in flight to end and be journaled or
+        reported, then stop. Those still running then are left to the next worker, as if this
+        process had died: their leases or heartbeats expire and they run again."""
         if self.in_flight:
             logger.info("waiting for %d async step(s) to finish", self.in_flight)
-        self.wait_idle()
+        if not self.wait_idle(timeout):
+            logger.warning(
+                "%d async step(s) still running after %.0fs; leaving them to be run again",
+                self.in_flight,
+                timeout,
+            )
         self._continuations.shutdown(wait=True)
 
 
