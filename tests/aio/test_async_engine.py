@@ -139,7 +139,7 @@ async def test_bad_input_and_missing_runs_get_clear_errors(engine: flowgen.Async
 
 
 async def test_unknown_options_are_refused_when_the_engine_is_made() -> None:
-    with pytest.raises(TypeError, match="arguments of flowgen.Engine.*retenton"):
+    with pytest.raises(TypeError, match=r"arguments of flowgen\.Engine.*retenton"):
         flowgen.AsyncEngine("memory://", retenton=5)
 
 

@@ -76,22 +76,21 @@ def test_an_async_step_with_a_queue_runs_as_its_own_message(env: Env) -> None:
 
 
 def test_all_of_over_async_steps_awaits_them_together_on_the_loop(env: Env) -> None:
+    """30 branches that each wait until all 30 await together: they can only finish concurrently."""
     if not env.concurrent:
         pytest.skip("the Runner runs branches one after another in the test's thread")
-    run = env.start(apps.parallel_naps, 30, 0.5)
-    outcome = env.result(run)
-    assert outcome["positions"] == [f"1/{i}" for i in range(30)]
-    assert apps.TRACE["most"] == 30  # all 30 awaited at once, on an engine with 2 worker threads
+    run = env.start(apps.meet_all, 30)
+    assert env.result(run) == [30] * 30
+    outcome = env.engine.start(apps.parallel_naps, 5, 0.01).result(timeout=60)
+    assert outcome["positions"] == [f"1/{i}" for i in range(5)]
 
 
 def test_awaiting_runs_hold_no_worker_thread(env: Env) -> None:
-    """60 runs, each awaiting half a second, on 2 worker threads: all 60 await at the same time."""
+    """60 runs whose step waits until all 60 await together, on an engine with 2 worker threads."""
     if not env.concurrent:
         pytest.skip("the Runner runs steps in the test's thread")
-    runs = [env.start(apps.one_nap, 0.5) for _ in range(60)]
-    for run in runs:
-        assert env.result(run)["thread"] == "flowgen-step-loop"
-    assert apps.TRACE["most"] >= 50, apps.TRACE
+    runs = [env.start(apps.meeting, 60) for _ in range(60)]
+    assert [env.result(run) for run in runs] == [60] * 60
 
 
 def test_runs_of_several_async_steps_go_on_when_the_limit_is_reached(tmp_path: Path) -> None:

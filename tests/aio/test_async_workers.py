@@ -82,7 +82,7 @@ def test_async_steps_limits_the_attempts_a_worker_awaits_at_once(
 ) -> None:
     start_worker(MODULE, threads=2, args=["--async-steps", "5"])
     with flowgen.Engine(redis_url) as engine:
-        runs = engine.start_many(apps.noted_nap_flow, [((0.2,), None, None) for _ in range(20)]).runs
+        runs = engine.start_many(apps.noted_nap_flow, [((1.0,), None, None) for _ in range(20)]).runs
         results = [run.result(timeout=60) for run in runs]
     assert max(result["most"] for result in results) == 5
 

@@ -13,12 +13,17 @@ from typing import Any
 
 import flowgen
 
+_everyone_arrived: asyncio.Event | None = None
+"""The barrier of :func:`meet` (made on the step loop)."""
+
 TRACE: dict[str, Any] = {}
 """What the steps of this process did: timeouts that cancelled them, attempts per step call,
 compensations, and how many naps were awaiting at once (``awaiting``, its peak ``most``)."""
 
 
 def reset() -> None:
+    global _everyone_arrived
+    _everyone_arrived = None
     TRACE.clear()
     TRACE.update({"cancelled": 0, "attempts": {}, "undone": [], "awaiting": 0, "most": 0, "arrived": 0})
 
@@ -196,9 +201,6 @@ def queued(seconds: float):
     return position
 
 
-_everyone_arrived: asyncio.Event | None = None
-
-
 @flowgen.step(retries=0, timeout=120)
 async def meet(parties: int) -> int:
     """Wait until ``parties`` attempts of this step await together in this process (a barrier).
@@ -227,3 +229,9 @@ def three_increments(x: int):
     for _ in range(3):
         x = yield async_increment(x)
     return x
+
+
+@flowgen.workflow(name="aio.meet_all")
+def meet_all(parties: int):
+    arrived = yield flowgen.all_of(*[meet(parties) for _ in range(parties)])
+    return arrived
