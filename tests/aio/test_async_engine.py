@@ -47,13 +47,13 @@ async def engine(url_and_workers: str) -> AsyncIterator[flowgen.AsyncEngine]:
 
 
 async def test_awaiting_100_results_never_blocks_the_loop(engine: flowgen.AsyncEngine) -> None:
-    runs = [await engine.start(apps.one_nap, 0.6) for _ in range(100)]
+    runs = [await engine.start(apps.one_nap, 1.5) for _ in range(100)]
     ticker = Ticker()
     started = time.monotonic()
     results = await ticker.around(asyncio.gather(*(run.result(timeout=60) for run in runs)))
     waited = time.monotonic() - started
     assert [result["run_id"] for result in results] == [run.run_id for run in runs]
-    assert waited >= 0.3  # there was a real wait to tick through
+    assert waited >= 1.0  # there was a real wait to tick through
     assert ticker.ticks >= 20, (ticker.ticks, waited)
     assert ticker.longest_gap < waited / 2, (ticker.longest_gap, waited)
 

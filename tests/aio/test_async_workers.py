@@ -112,7 +112,7 @@ async def test_async_engine_awaits_100_results_from_a_worker_process_without_blo
 ) -> None:
     start_worker(MODULE, threads=2)
     async with flowgen.AsyncEngine(redis_url) as engine:
-        started = await engine.start_many(apps.one_nap, [((0.6,), None, None) for _ in range(100)])
+        started = await engine.start_many(apps.one_nap, [((1.5,), None, None) for _ in range(100)])
         assert len(started.created) == 100 and not started.existing
         runs = started.runs
         ticker = Ticker()
