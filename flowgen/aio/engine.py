@@ -206,7 +206,8 @@ class AsyncEngine:
         """Wait (without blocking the loop) for the run to finish; return its output or raise its error.
 
         Raises:
-            WorkflowFailedError / WorkflowCancelledError: the run failed or was cancelled.
+            WorkflowFailedError: the run failed.
+            WorkflowCancelledError: the run was cancelled.
             ResultTimeoutError: ``timeout`` seconds passed first.
         """
         limit = check_timeout(timeout)

@@ -45,21 +45,27 @@ class AsyncRun:
         return await self.engine.journal(self.run_id)
 
     async def pause(self) -> RunInfo:
+        """Pause the run after its current step; see :meth:`flowgen.Engine.pause`."""
         return await self.engine.pause(self.run_id)
 
     async def resume(self) -> RunInfo:
+        """Resume a paused run; see :meth:`flowgen.Engine.resume`."""
         return await self.engine.resume(self.run_id)
 
     async def cancel(self, force: bool = False) -> RunInfo:
+        """Cancel the run (and its children); see :meth:`flowgen.Engine.cancel`."""
         return await self.engine.cancel(self.run_id, force=force)
 
     async def restart(self) -> AsyncRun:
+        """Run the workflow again from the beginning; see :meth:`flowgen.Engine.restart`."""
         return await self.engine.restart(self.run_id)
 
     async def retry(self) -> AsyncRun:
+        """Resume a failed run from the failed step; see :meth:`flowgen.Engine.retry`."""
         return await self.engine.retry(self.run_id)
 
     async def history(self) -> list[dict[str, Any]]:
+        """The run's archived generations; see :meth:`flowgen.Engine.history`."""
         return await self.engine.history(self.run_id)
 
     async def wait_for_status(self, *statuses: str, timeout: float = 30.0) -> RunInfo:
