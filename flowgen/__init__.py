@@ -74,7 +74,10 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
+from .schemas import SchemaError
 from .status import RunStatus
+from .yieldable import Yieldable
 
 __version__ = "0.1.0"
 
@@ -93,6 +96,7 @@ __all__ = [
     "CompensatedError",
     "ConfigurationError",
     "ContinueAsNew",
+    "DeprecatedPatch",
     "DeterministicValue",
     "Engine",
     "ErrorInfo",
@@ -106,6 +110,7 @@ __all__ = [
     "LeaseLostError",
     "NonDeterminismError",
     "NonRetryableError",
+    "Patched",
     "PayloadTooLargeError",
     "RegistrationError",
     "Registry",
@@ -118,6 +123,7 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "RunStatus",
+    "SchemaError",
     "SerializationError",
     "Sleep",
     "SleepUntil",
@@ -137,14 +143,17 @@ __all__ = [
     "WorkflowFailedError",
     "WorkflowNotFoundError",
     "WorkflowYieldError",
+    "Yieldable",
     "__version__",
     "all_of",
     "any_of",
     "child",
     "compensate",
     "continue_as_new",
+    "deprecate_patch",
     "now",
     "parse_duration",
+    "patched",
     "random",
     "register_type",
     "registry",
