@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 import random as _random
-from collections.abc import Callable, Generator, Iterable
-from typing import Any, Generic, Literal, overload
+from collections.abc import Callable, Coroutine, Generator, Iterable
+from typing import Any, Generic, Literal, Protocol, overload
 
 import attrs
 from typing_extensions import ParamSpec, TypeVar
@@ -313,6 +313,18 @@ registry = Registry()
 """The process-wide registry the decorators register into."""
 
 
+class _StepDecorator(Protocol):
+    """What ``@flowgen.step(...)`` with options returns: an ``async def`` gives a ``Step`` of
+    the awaited result, as a plain ``def`` gives one of its result."""
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Step[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Step[P, R]: ...
+
+
+@overload
+def step(fn: Callable[P, Coroutine[Any, Any, R]]) -> Step[P, R]: ...
 @overload
 def step(fn: Callable[P, R]) -> Step[P, R]: ...
 @overload
@@ -326,7 +338,7 @@ def step(
     no_retry_on: Iterable[type[BaseException]] = (),
     compensate: Step | None = None,
     crash_limit: int = 3,
-) -> Callable[[Callable[P, R]], Step[P, R]]: ...
+) -> _StepDecorator: ...
 
 
 def step(fn: Any = None, **options: Any) -> Any:

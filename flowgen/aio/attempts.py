@@ -45,7 +45,7 @@ async def run_async_attempt(
             value = invoker(step, args, kwargs)
             if inspect.isawaitable(value):
                 value = await _within(value, step.timeout)
-            return AttemptResult(True, value)
+            return AttemptResult(True, step.check_result(value))
         except _TimedOut:
             timed_out = StepTimeoutError(
                 f"step {step.name!r} attempt {context.attempt} ran longer than its timeout of "

@@ -98,3 +98,10 @@ def test_runs_of_several_async_steps_go_on_when_the_limit_is_reached(tmp_path: P
     with flowgen.Engine(f"sqlite:///{tmp_path}/runs.db", threads=2, async_step_limit=1) as engine:
         runs = [engine.start(apps.three_increments, n) for n in range(6)]
         assert [run.result(timeout=60) for run in runs] == [n + 3 for n in range(6)]
+
+
+def test_an_async_steps_result_is_converted_to_its_return_schema(env: Env) -> None:
+    assert env.result(env.start(apps.receipt, "o-1", True)) == ["Receipt", 3]
+    with pytest.raises(flowgen.WorkflowFailedError) as caught:
+        env.result(env.start(apps.receipt, "o-2", False))
+    assert "the result of step 'make_receipt' does not fit Receipt" in str(caught.value.__cause__)

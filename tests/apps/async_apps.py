@@ -8,6 +8,7 @@ attempts were cancelled by their timeout.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from typing import Any
 
@@ -235,3 +236,21 @@ def three_increments(x: int):
 def meet_all(parties: int):
     arrived = yield flowgen.all_of(*[meet(parties) for _ in range(parties)])
     return arrived
+
+
+@dataclasses.dataclass
+class Receipt:
+    order_id: str
+    amount: int
+
+
+@flowgen.step(retries=0)
+async def make_receipt(order_id: str, fits: bool) -> Receipt:
+    await asyncio.sleep(0)
+    return {"order_id": order_id, "amount": 3} if fits else {"nope": 1}  # type: ignore[return-value]
+
+
+@flowgen.workflow(name="aio.receipt")
+def receipt(order_id: str, fits: bool):
+    made = yield make_receipt(order_id, fits)
+    return [type(made).__name__, made.amount]
