@@ -66,6 +66,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(Clock|Store|Transport|Serializer|Runtime|WorkerHandle|TextEnum|RunInspection)"),
     (r"py:.*", r"(MAX_BATCH|FINISHED|Duration|cancellation_of|MessageLimitError)"),
     (r"py:class", r"flowgen\.\w+\.[A-Z]"),  # type variables
+    (r"py:class", r"flowgen\.decorators\._\w+"),  # private helper types of the decorators' overloads
     (r"py:class", r"os\.PathLike"),
     # The schedules' internals (docs/schedules.md): the manager, declarations, views, store.
     (r"py:.*", r"flowgen\.schedules\.[\w.]*"),

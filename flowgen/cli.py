@@ -93,7 +93,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     secret = os.environ.get("FLOWGEN_SECRET_KEY")
     if secret:
         options["secret_key"] = secret
-    for option in ("serializer", "lease_ttl", "grace", "reconcile_interval", "version"):
+    for option in ("serializer", "lease_ttl", "grace", "reconcile_interval", "version", "async_step_limit"):
         if getattr(args, option, None) is not None:
             options[option] = getattr(args, option)
     if getattr(args, "retention", None) is not None:
@@ -109,6 +109,8 @@ def _check_worker_options(args: argparse.Namespace) -> None:
         check_count(args.prefetch, "--prefetch", error=UsageError)
     if args.lease_ttl is not None:
         check_seconds(args.lease_ttl, "--lease-ttl", error=UsageError)
+    if args.async_step_limit is not None:
+        check_count(args.async_step_limit, "--async-steps", error=UsageError)
     if args.grace is not None:
         check_seconds(args.grace, "--grace", allow_zero=True, error=UsageError)
     if args.reconcile_interval is not None:
@@ -294,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--prefetch",
         type=int,
         help="messages each process fetches ahead of its threads (default: 2 per thread)",
+    )
+    worker.add_argument(
+        "--async-steps",
+        dest="async_step_limit",
+        type=int,
+        help="async def step attempts each process awaits at once on its step loop (default 1000)",
     )
     worker.add_argument(
         "--version",

@@ -16,6 +16,7 @@ base class.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,6 +27,9 @@ import attrs
 from typing_extensions import ParamSpec, TypeVar
 
 from . import slots
+from .aio.runner import DEFAULT_LIMIT as DEFAULT_ASYNC_LIMIT
+from .aio.runner import attach as attach_async_steps
+from .aio.runner import detach as detach_async_steps
 from .client import Run, RunInfo
 from .clock import Clock, WallClock
 from .decorators import Registry, Workflow
@@ -138,6 +142,8 @@ class Engine(RunInspection):
         registry: where workflows and steps are looked up (default: the global registry).
         clock: the time source (tests use a virtual clock).
         prefix / queue: the Redis key prefix and the Dramatiq queue name.
+        async_step_limit: ``async def`` step attempts this process's workers run at once on
+            its step loop (docs/asyncio.md).
         version: the code version runs started by this engine record (``RunInfo.version``);
             default: the version of the workflow's top-level package, if it has one (see
             :mod:`flowgen.versions`).
@@ -166,6 +172,7 @@ class Engine(RunInspection):
         queue: str = "flowgen",
         store: Store | None = None,
         transport: Transport | None = None,
+        async_step_limit: int = DEFAULT_ASYNC_LIMIT,
         version: str | None = None,
     ) -> None:
         if serializer not in ("json", "pickle"):
@@ -195,6 +202,7 @@ class Engine(RunInspection):
         self.timer_interval = check_seconds(timer_interval, "timer_interval")
         self.reconcile_interval = check_seconds(reconcile_interval, "reconcile_interval")
         self.threads = check_count(threads, "threads")
+        self.async_step_limit = check_count(async_step_limit, "async_step_limit")
         self._worker: WorkerHandle | None = None
         self._runtime: Runtime | None = None
         self._leases: LeaseKeeper | None = None
@@ -292,8 +300,20 @@ class Engine(RunInspection):
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
         return WorkerHandle(
             self,
-            [self._leases.stop, stop_consuming, services.stop, stop_schedules, self.runtime.drain],
+            [
+                self._leases.stop,
+                self._async_steps(self.threads),
+                stop_consuming,
+                services.stop,
+                stop_schedules,
+                self.runtime.drain,
+            ],
         )
+
+    def _async_steps(self, threads: int) -> Callable[[], None]:
+        """Run async steps on the step loop; returns the stopper that waits for those in flight."""
+        runner = attach_async_steps(self.runtime, self.async_step_limit, threads)
+        return functools.partial(detach_async_steps, self.runtime, runner)
 
     def worker(self, threads: int = 8, queues: Sequence[str] | None = None) -> WorkerHandle:
         """Start Dramatiq worker threads in this process (Redis engines); returns a handle to stop them.
@@ -317,7 +337,14 @@ class Engine(RunInspection):
         stop_schedules = self._schedule_service()
         return WorkerHandle(
             self,
-            [self._leases.stop, stop_consuming, services.stop, stop_schedules, self.runtime.drain],
+            [
+                self._leases.stop,
+                self._async_steps(threads),
+                stop_consuming,
+                services.stop,
+                stop_schedules,
+                self.runtime.drain,
+            ],
         )
 
     def close(self) -> None:
