@@ -20,6 +20,7 @@ from .errors import FlowgenError, ResultTimeoutError
 from .journal import Entry
 from .names import check_workflow_name
 from .runtime.branch_steps import queues_waited_on
+from .schedules.firing import parse_run_id
 from .serialization import Serializer
 from .status import RunStatus
 from .stores.base import RunRecord, Store
@@ -135,6 +136,7 @@ class RunInspection:
         created = when(record.created)
         updated = when(record.updated)
         assert created is not None and updated is not None
+        scheduled = parse_run_id(record.run_id)
         return RunInfo(
             run_id=record.run_id,
             workflow=record.workflow,
@@ -155,6 +157,8 @@ class RunInspection:
             version=self._version(record),
             unconsumed_queues=tuple(self.transport.unconsumed(queues_waited_on(record, self.registry))),
             **self._flow_info(record),
+            schedule=None if scheduled is None else scheduled.schedule,
+            tick=None if scheduled is None else scheduled.tick,
         )
 
     def _flow_info(self, record: RunRecord) -> dict[str, Any]:
