@@ -31,6 +31,8 @@ from ..decorators import Registry, Step
 from ..errors import FlowgenError, LeaseLostError, RunFinishedError, SerializationError
 from ..faults import fault_point
 from ..leases import LeaseKeeper
+from ..observability import facts
+from ..observability.observer import Observers
 from ..serialization import Serializer
 from ..steps import StepInvoker, call_step_function, is_retryable, run_attempt
 from ..stores.base import ControlResult, Store
@@ -62,6 +64,7 @@ class Runtime:
         leases: LeaseKeeper | None = None,
         invoker: StepInvoker = call_step_function,
         rng: random.Random | None = None,
+        observers: Observers | None = None,
     ) -> None:
         self.store = store
         self.serializer = serializer
@@ -71,6 +74,7 @@ class Runtime:
         self.enqueue = enqueue
         self.enqueue_branch = enqueue_branch
         self.leases = leases
+        self.observers = observers if observers is not None else Observers()
         self.invoker = invoker
         self.rng = rng or random.Random()
         self.cache = GeneratorCache(settings.cache_size)
@@ -91,6 +95,8 @@ class Runtime:
                 self.cache.put(run_id, cached)
             return
         fault_point("after_acquire", run_id)
+        if self.observers and facts.is_first_advance(snapshot.run, snapshot.interrupted):
+            self.observers.run_started(facts.run_started(snapshot.run, self.clock.now()))
         if self.leases is not None:
             self.leases.hold(run_id, snapshot.epoch)
         advance = Advance(self, snapshot, cached)
@@ -98,6 +104,7 @@ class Runtime:
             advance.run()
         except LeaseLostError as error:
             logger.warning("run %s: %s", run_id, error)
+            self.observers.lease_lost(run_id, snapshot.run.workflow)
         except Exception:
             if advance.unrecorded_attempt:
                 # A step ran whose start and result are not journaled (its commit failed: a
@@ -129,6 +136,10 @@ class Runtime:
             if self.leases is not None:
                 self.leases.drop_branch(run_id, key)
         woken = self.store.branch_finish(run_id, key, attempt, outcome, self.clock.now(), self.settings.grace)
+        if self.observers:
+            self.observers.attempt_ended(
+                facts.branch_attempt(run_id, key, attempt, record, outcome, record.get("trace"))
+            )
         fault_point("after_branch_report", str(record.get("step", "")))
         if woken:
             self.enqueue([run_id])

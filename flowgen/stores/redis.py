@@ -73,6 +73,7 @@ from .base import (
     RunRecord,
     SendResult,
     Snapshot,
+    StateCounts,
     Store,
     ready_cutoff,
 )
@@ -269,7 +270,29 @@ class RedisStore(Store):
                 results.append((True, run.queued_record(now)))
             else:
                 results.append((False, RunRecord.from_fields(pairs(reply))))
+        self._store_traces([run for run, (created, _) in zip(runs, results, strict=True) if created])
         return results
+
+    def _store_traces(self, created: Sequence[NewRun]) -> None:
+        """Keep the caller's trace context of the runs just created (before they are enqueued)."""
+        traced = [run for run in created if run.trace]
+        if traced:
+            pipe = self.client.pipeline(transaction=False)
+            for run in traced:
+                pipe.hset(self.key(run.run_id, "meta"), "trace", run.trace)
+            pipe.execute()
+
+    def state_counts(self, now: float) -> StateCounts:
+        """One pipelined round trip: ZCARD of each status index and of the timers, one ZCOUNT."""
+        statuses = [status.value for status in RunStatus]
+        pipe = self.client.pipeline(transaction=False)
+        for status in statuses:
+            pipe.zcard(f"{self.prefix}:status:{status}")
+        pipe.zcard(f"{self.prefix}:timers")
+        pipe.zcount(f"{self.prefix}:timers", "-inf", num(now))
+        replies = pipe.execute()
+        runs = {status: int(count) for status, count in zip(statuses, replies, strict=False)}
+        return StateCounts(runs, int(replies[-2]), int(replies[-1]))
 
     def get_run(self, run_id: str) -> RunRecord | None:
         fields = self.client.hgetall(self.key(run_id, "meta"))
