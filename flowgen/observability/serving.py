@@ -88,7 +88,7 @@ def supervisor_exporter(
 
 
 def run_exporter(
-    url: str, host: str, port: int, stop: threading.Event, engine_options: dict[str, Any]
+    url: str | None, host: str, port: int, stop: threading.Event, engine_options: dict[str, Any]
 ) -> None:
     """Serve the state gauges of the store at ``url`` until ``stop`` is set."""
     from prometheus_client import CollectorRegistry
