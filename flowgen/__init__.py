@@ -72,6 +72,7 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .observability.hooks import on
 from .status import RunStatus
 
 __version__ = "0.1.0"
@@ -139,6 +140,7 @@ __all__ = [
     "compensate",
     "continue_as_new",
     "now",
+    "on",
     "parse_duration",
     "random",
     "register_type",

@@ -38,7 +38,7 @@ from .errors import (
 from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
-from .observability.hooks import Callback, Hooks
+from .observability.hooks import Callback, Hooks, process_hooks
 from .observability.observer import Observers
 from .runtime import Runtime, Settings, encode_call, fingerprint
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
@@ -193,6 +193,8 @@ class Engine(RunInspection):
         self._hooks: Hooks | None = None
         self._notifier: Any = None
         self._enable_tracing(tracing)
+        if process_hooks.callbacks:
+            self.observers.add(process_hooks)
         if store is not None:
             if transport is None:
                 raise ConfigurationError("Engine(store=...) also needs transport=...")

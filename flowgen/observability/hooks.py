@@ -87,3 +87,18 @@ class Hooks(Observer):
     def run_ended(self, fact: RunEnded) -> None:
         self._call(f"run.{fact.status}", fact)
         self._call("run.finished", fact)
+
+
+process_hooks = Hooks()
+"""The hooks of every engine this process creates afterwards (:func:`on`)."""
+
+
+def on(event: str, callback: Callback) -> Callback:
+    """Call ``callback(fact)`` after each ``event`` committed by any engine created later in this process.
+
+    The way to give ``flowgen worker`` processes hooks: call it in a module the worker imports
+    (the worker creates its engine after importing them). Returns ``callback`` (a decorator
+    can use it: ``flowgen.on("run.failed", page_someone)``).
+    """
+    process_hooks.add(event, callback)
+    return callback

@@ -55,6 +55,13 @@ class _ChosenIds:
         chosen = _chosen.get()
         return chosen[0] if chosen is not None else int(self.fallback.generate_trace_id())
 
+    def is_trace_id_random(self) -> bool:
+        # A derived trace id is not random (W3C trace context level 2's "random" flag).
+        if _chosen.get() is not None:
+            return False
+        check = getattr(self.fallback, "is_trace_id_random", None)
+        return bool(check()) if check is not None else False
+
 
 def current_traceparent() -> str | None:
     """The ``traceparent`` of the span current in this thread (``None`` outside a trace)."""

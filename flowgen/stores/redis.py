@@ -11,7 +11,8 @@ key                           type    holds
                                       epoch, owner, lease_until, signals, waiting (JSON list),
                                       jlen (journal length), open (the open entry, JSON),
                                       pause ("1" while a pause is requested), cancel
-                                      ("requested", then "delivered" once raised)
+                                      ("requested", then "delivered" once raised),
+                                      trace (the caller's traceparent, with tracing on)
 ``P:{rid}:journal``           list    closed entries, one JSON document per yield position
 ``P:{rid}:branches``          hash    per parallel step ``<pos>/<path>``: the dispatch record;
                                       ``...|s`` started attempt, ``...|hb`` heartbeat deadline,
@@ -32,6 +33,9 @@ key                           type    holds
 ``P:wf:<workflow>:status:<s>`` zset   runs of a workflow in a status
 ``P:expiring``                zset    finished runs by the time their retention ends
 ============================  ======  =====================================================
+
+Every status change also publishes (no key is written): the new status on the channel
+``P:watch:{rid}`` and the run id on ``P:watch``, for ``run.watch()`` and ``engine.watch()``.
 
 Scripts validate everything before their first write (Lua does not roll back). Finished runs'
 keys get a TTL equal to the engine's retention and a sweep removes them from the indexes.

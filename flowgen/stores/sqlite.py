@@ -23,6 +23,7 @@ table           holds
 ``ready``       ``run_id -> score``: runs that should be moving, for the reconciler
 ``leases``      ``run_id -> check_at``: runs a worker holds, by when the reconciler checks that
                 their lease is still renewed (added in place: older files get the table)
+                (``runs.trace``, the caller's ``traceparent``, is added in place the same way)
 ==============  =============================================================================
 
 Indexes serve listing (by creation time, by status, by workflow, by both), the timer,
@@ -74,6 +75,7 @@ from .sqlite_tables import (
     SYNCHRONOUS,
     TABLES_OF_A_RUN,
     SQLiteTx,
+    add_missing_columns,
     record_from_row,
 )
 from .transactional import TransactionalStore
@@ -219,6 +221,7 @@ class SQLiteStore(TransactionalStore):
                     for statement in SCHEMA.split(";"):
                         if statement.strip():
                             conn.execute(statement)
+                    add_missing_columns(conn)
                     if version < SCHEMA_VERSION:
                         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 except BaseException:

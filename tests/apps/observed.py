@@ -43,3 +43,18 @@ def observed(x: int):
     if x % 5 == 0:
         yield explode(x)
     return (yield increment(doubled))
+
+
+@flowgen.workflow
+def awaiting():
+    """Waits for the event ``go`` and returns its payload."""
+    payload = yield flowgen.wait_for_event("go", timeout=60)
+    return payload
+
+
+@flowgen.step(retries=flowgen.Retry(limit=1, delay=0.01, jitter=0))
+def flaky_once(marker: list) -> str:
+    marker.append(1)
+    if len(marker) == 1:
+        raise ConnectionError("first attempt fails")
+    return "ok"
