@@ -55,7 +55,7 @@ def inline_attempt(
         outcome, error_type, message = SUCCEEDED, None, None
     else:
         outcome = TIMED_OUT if result.timed_out else FAILED
-        error_type = type(result.error).__name__
+        error_type = f"{type(result.error).__module__}.{type(result.error).__qualname__}"
         message = str(result.error)
     return AttemptEnded(
         record.run_id,

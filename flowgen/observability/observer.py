@@ -143,10 +143,10 @@ class Observer:
 
 
 def error_fields(error: dict[str, Any] | None) -> tuple[str | None, str | None]:
-    """The type and message of an error record (``None, None`` without one)."""
+    """The type (``module.Qualname``, as ``RunInfo.error.type``) and message of an error record."""
     if not error:
         return None, None
-    return str(error.get("type", "")) or None, str(error.get("message", "")) or None
+    return str(error.get("type", "")).replace(":", ".") or None, str(error.get("message", "")) or None
 
 
 class Observers(Observer):

@@ -69,7 +69,7 @@ def test_a_run_under_a_caller_span_is_a_tree_of_run_step_and_sleep_spans(spans: 
     assert failed.attributes["flowgen.outcome"] == "failed"
     assert failed.status.status_code == StatusCode.ERROR
     assert [event.name for event in failed.events] == ["exception"]
-    assert failed.events[0].attributes["exception.type"] == "ConnectionError"
+    assert failed.events[0].attributes["exception.type"] == "builtins.ConnectionError"
     assert succeeded.attributes["flowgen.outcome"] == "succeeded"
     assert succeeded.attributes["flowgen.attempt"] == 2
     sleep = by_name["sleep sleep"][0]
