@@ -17,6 +17,7 @@ for longer than that; ``engine.watch()`` polls the newest runs on the stores wit
 from __future__ import annotations
 
 import queue
+from collections import OrderedDict
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +30,9 @@ from .observer import Observer, RunEnded, RunParked, RunStarted
 
 if TYPE_CHECKING:
     from ..engine import Engine
+
+REMEMBERED = 100_000
+"""How many runs' last state ``engine.watch()`` remembers (to tell a change from a repeated nudge)."""
 
 POLL_PAGE = 1000
 """How many of the newest runs ``engine.watch()`` compares per poll on a store without pub/sub."""
@@ -187,14 +191,14 @@ def watch_runs(
     deadline = _deadline(timeout)
     nudges = _nudges(engine, None)
     polling = isinstance(nudges, _LocalNudges)
-    known: dict[str, State] = {}
+    known: OrderedDict[str, State] = OrderedDict()
 
     def newest() -> list[RunInfo]:
         return engine.runs(workflow=workflow, limit=POLL_PAGE)
 
     try:
         if polling:
-            known = {info.run_id: state_of(info) for info in newest()}
+            known = OrderedDict((info.run_id, state_of(info)) for info in newest())
         while True:
             left = _left(deadline, interval)
             if left <= 0:
@@ -210,7 +214,7 @@ def watch_runs(
                 page = newest()
                 changed += page
                 on_page = {info.run_id for info in page}
-                known = {run_id: state for run_id, state in known.items() if run_id in on_page}
+                known = OrderedDict((run_id, state) for run_id, state in known.items() if run_id in on_page)
             for info in changed:
                 if workflow is not None and info.workflow != workflow:
                     continue
@@ -218,8 +222,9 @@ def watch_runs(
                 if known.get(info.run_id) == state:
                     continue
                 known[info.run_id] = state
-                if info.is_finished and not polling:
-                    del known[info.run_id]  # it changes no more: keep the memory of a long watch bounded
+                known.move_to_end(info.run_id)
+                if len(known) > REMEMBERED:
+                    known.popitem(last=False)  # a long watch's memory stays bounded
                 if not statuses or str(info.status) in statuses:
                     yield info
     finally:
