@@ -352,6 +352,7 @@ class Engine(RunInspection):
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
+        self.observers.close()
         self.store.close()
 
     def __enter__(self) -> Engine:

@@ -33,6 +33,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from ..decorators import Registry
+from ..errors import ConfigurationError
+from ..urls import mask_url
 from .observer import ATTEMPT_OUTCOMES, AttemptEnded, Observer, RunEnded, RunStarted, WaitEnded
 
 if TYPE_CHECKING:
@@ -122,6 +124,17 @@ class Metrics(Observer):
 
     def __init__(self, names: Registry) -> None:
         self.names = names
+        self.collector: StoreCollector | None = None
+
+    def close(self) -> None:
+        """Stop exporting the closed engine's state gauges (its store is gone)."""
+        global _state_collector
+        with _instrumented_lock:
+            if self.collector is not None:
+                registry.unregister(self.collector)
+                if _state_collector is self.collector:
+                    _state_collector = None
+                self.collector = None
 
     def _workflow(self, name: str) -> str:
         return name if name in self.names.workflows else OTHER
@@ -199,21 +212,34 @@ class StoreCollector(Collector):
 
 
 _instrumented_lock = threading.Lock()
+_state_collector: StoreCollector | None = None
+"""The one engine whose state gauges :data:`registry` exports (two would repeat the series)."""
 
 
 def instrument(engine: Engine, *, state: bool = True) -> Metrics:
     """Record ``engine``'s facts in :data:`registry`; with ``state``, also its store's state gauges.
 
-    Idempotent per engine. Returns the observer (remove it with ``engine.observers.remove``).
+    Idempotent per engine; the gauges stop when the engine closes. Returns the observer.
+
+    Raises:
+        ConfigurationError: ``state`` while another open engine's gauges are exported (the same
+            series twice); instrument the others with ``state=False``.
     """
+    global _state_collector
     with _instrumented_lock:
         existing = next((item for item in engine.observers.items if isinstance(item, Metrics)), None)
         if existing is not None:
             return existing
+        if state and _state_collector is not None:
+            raise ConfigurationError(
+                "flowgen.metrics.registry already exports the state gauges of another open engine "
+                f"({mask_url(_state_collector.engine.url)!r}); instrument this one with state=False"
+            )
         metrics = Metrics(engine.registry)
         engine.observers.add(metrics)
         if state:
-            registry.register(StoreCollector(engine))
+            metrics.collector = _state_collector = StoreCollector(engine)
+            registry.register(metrics.collector)
         return metrics
 
 

@@ -141,6 +141,9 @@ class Observer:
     def event_sent(self, run_id: str, event_type: str, delivered: bool) -> None:
         """``send_event`` was called in this process; ``delivered`` is false for a duplicate id."""
 
+    def close(self) -> None:
+        """The engine closes: release what the observer holds for it."""
+
 
 def error_fields(error: dict[str, Any] | None) -> tuple[str | None, str | None]:
     """The type (``module.Qualname``, as ``RunInfo.error.type``) and message of an error record."""
@@ -201,3 +204,6 @@ class Observers(Observer):
 
     def event_sent(self, run_id: str, event_type: str, delivered: bool) -> None:
         self._tell("event_sent", run_id, event_type, delivered)
+
+    def close(self) -> None:
+        self._tell("close")

@@ -17,9 +17,9 @@ for longer than that; ``engine.watch()`` polls the newest runs on the stores wit
 from __future__ import annotations
 
 import queue
-from collections import OrderedDict
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 

@@ -34,7 +34,14 @@ def hk_flow(fail: bool):
 def test_hooks_are_called_once_per_transition_with_its_fact() -> None:
     calls: list[tuple[str, object]] = []
     with flowgen.Engine("memory://", tracing=False) as engine:
-        for event in ("run.started", "run.completed", "run.failed", "run.finished", "step.failed", "step.succeeded"):
+        for event in (
+            "run.started",
+            "run.completed",
+            "run.failed",
+            "run.finished",
+            "step.failed",
+            "step.succeeded",
+        ):
             engine.on(event, lambda fact, event=event: calls.append((event, fact)))
         engine.start(hk_flow, False, run_id="ok").result(timeout=10)
         with pytest.raises(flowgen.WorkflowFailedError):
@@ -53,7 +60,11 @@ def test_hooks_are_called_once_per_transition_with_its_fact() -> None:
         ("step.succeeded", "ok"),
     ]
     failed_run = next(fact for event, fact in calls if event == "run.failed")
-    assert (failed_run.status, failed_run.error_type, failed_run.workflow) == ("failed", "builtins.LookupError", "hk_flow")
+    assert (failed_run.status, failed_run.error_type, failed_run.workflow) == (
+        "failed",
+        "builtins.LookupError",
+        "hk_flow",
+    )
     failed_step = next(fact for event, fact in calls if event == "step.failed")
     assert (failed_step.step, failed_step.attempt, failed_step.outcome) == ("hk_fail", 1, "failed")
     assert failed_step.error_message == "no such order"
@@ -75,7 +86,7 @@ def test_a_hook_that_raises_does_not_affect_the_run_or_the_other_hooks() -> None
 @pytest.mark.parametrize("event", ["run.exploded", "", None])
 def test_an_unknown_hook_event_is_refused_naming_the_known_ones(event: object) -> None:
     with flowgen.Engine("memory://", tracing=False) as engine:
-        with pytest.raises(flowgen.ConfigurationError, match="run.completed"):
+        with pytest.raises(flowgen.ConfigurationError, match=r"run\.completed"):
             engine.on(event, print)  # type: ignore[arg-type]
         with pytest.raises(flowgen.ConfigurationError, match="callable"):
             engine.on("run.failed", "not a function")  # type: ignore[arg-type]
@@ -98,9 +109,7 @@ def test_worker_processes_call_process_hooks_once_per_transition(redis_url: str,
     calls = wait_until(recorded, 20, "the hooks of 10 finished runs")
     client.close()
     ends = sorted((call[0], call[1]) for call in calls if call[0].startswith("run."))
-    assert ends == sorted(
-        ("run.failed" if x % 5 == 0 else "run.completed", f"hooked-{x}") for x in range(10)
-    )
+    assert ends == sorted(("run.failed" if x % 5 == 0 else "run.completed", f"hooked-{x}") for x in range(10))
     step_failures = sorted(call[1] for call in calls if call[0] == "step.failed")
     assert step_failures == sorted(["hooked-0", "hooked-0", "hooked-5", "hooked-5"])  # two attempts each
     supervisor = worker.pid

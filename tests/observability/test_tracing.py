@@ -40,7 +40,9 @@ def tr_flow(x: int):
 def finished(spans: InMemorySpanExporter, count: int) -> list:
     from tests.conftest import wait_until
 
-    return wait_until(lambda: len(spans.get_finished_spans()) >= count and spans.get_finished_spans(), 10, "spans")
+    return wait_until(
+        lambda: len(spans.get_finished_spans()) >= count and spans.get_finished_spans(), 10, "spans"
+    )
 
 
 def test_a_run_under_a_caller_span_is_a_tree_of_run_step_and_sleep_spans(spans: InMemorySpanExporter) -> None:
@@ -77,7 +79,9 @@ def test_a_run_under_a_caller_span_is_a_tree_of_run_step_and_sleep_spans(spans: 
     assert sleep.end_time - sleep.start_time >= 50_000_000  # the sleep's 0.05 s at least
 
 
-def test_a_run_started_outside_a_trace_gets_a_trace_derived_from_its_run_id(spans: InMemorySpanExporter) -> None:
+def test_a_run_started_outside_a_trace_gets_a_trace_derived_from_its_run_id(
+    spans: InMemorySpanExporter,
+) -> None:
     with flowgen.Engine("memory://", tracing=True) as engine:
         ATTEMPTS.clear()
         ATTEMPTS.append(1)  # tr_flaky succeeds at once
@@ -138,13 +142,16 @@ def test_a_stored_traceparent_that_is_not_valid_is_ignored(text: object) -> None
 
 def test_derived_ids_depend_on_what_they_name_only() -> None:
     assert ids.attempt_span_id("r", 0, "3", 1.5, 1) == ids.attempt_span_id("r", 0, "3", 1.5, 1)
-    assert len(
-        {
-            ids.attempt_span_id("r", 0, "3", 1.5, 1),
-            ids.attempt_span_id("r", 0, "3", 1.5, 2),
-            ids.attempt_span_id("r", 0, "4", 1.5, 1),
-            ids.attempt_span_id("r", 1, "3", 1.5, 1),
-            ids.attempt_span_id("r", 0, "3", 2.5, 1),
-        }
-    ) == 5
+    assert (
+        len(
+            {
+                ids.attempt_span_id("r", 0, "3", 1.5, 1),
+                ids.attempt_span_id("r", 0, "3", 1.5, 2),
+                ids.attempt_span_id("r", 0, "4", 1.5, 1),
+                ids.attempt_span_id("r", 1, "3", 1.5, 1),
+                ids.attempt_span_id("r", 0, "3", 2.5, 1),
+            }
+        )
+        == 5
+    )
     assert ids.parse_traceparent(ids.format_traceparent(5, 7, 1)) == (5, 7, 1)

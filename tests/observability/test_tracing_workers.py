@@ -50,7 +50,13 @@ def test_spans_of_a_run_resumed_elsewhere_and_replayed_join_the_callers_trace_on
     assert [span.name for span in caller_spans.get_finished_spans()] == ["place order"]
     spans = read_spans(spans_file)
     by_name = {span["name"]: span for span in spans}
-    assert sorted(span["name"] for span in spans) == ["run traced", "sleep sleep", "step one", "step three", "step two"]
+    assert sorted(span["name"] for span in spans) == [
+        "run traced",
+        "sleep sleep",
+        "step one",
+        "step three",
+        "step two",
+    ]
     assert len({span["span_id"] for span in spans}) == len(spans)  # no span emitted twice
     assert {span["trace_id"] for span in spans} == {f"{caller_context.trace_id:032x}"}
     run_span = by_name["run traced"]

@@ -39,9 +39,7 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 def test_worker_with_two_processes_serves_exact_totals_after_100_runs(redis_url: str, start_worker) -> None:
     port = free_port()
-    worker = start_worker(
-        "tests.apps.observed", processes=2, threads=4, args=["--metrics-port", str(port)]
-    )
+    worker = start_worker("tests.apps.observed", processes=2, threads=4, args=["--metrics-port", str(port)])
     with flowgen.Engine(redis_url, tracing=False) as engine:
         runs = [engine.start(observed.observed, x, run_id=f"obs-{x}") for x in range(100)]
         for run in runs:
