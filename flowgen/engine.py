@@ -39,7 +39,7 @@ from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
 from .observability.hooks import Callback, Hooks, process_hooks
-from .observability.observer import Observers
+from .observability.observer import Observers, tracing_from_environment
 from .runtime import Runtime, Settings, encode_call, fingerprint
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
@@ -130,8 +130,8 @@ class Engine(RunInspection):
         registry: where workflows and steps are looked up (default: the global registry).
         clock: the time source (tests use a virtual clock).
         prefix / queue: the Redis key prefix and the Dramatiq queue name.
-        tracing: emit OpenTelemetry spans (docs/observability.md); ``None`` (default): when the
-            ``opentelemetry`` package is installed.
+        tracing: emit OpenTelemetry spans (docs/observability.md); ``None`` (default): as
+            ``$FLOWGEN_TRACING`` says (``1``/``0``), else when ``opentelemetry`` is installed.
     """
 
     def __init__(
@@ -236,6 +236,8 @@ class Engine(RunInspection):
     def _enable_tracing(self, tracing: bool | None) -> None:
         import importlib.util
 
+        if tracing is None:
+            tracing = tracing_from_environment()
         if tracing is None:
             tracing = importlib.util.find_spec("opentelemetry") is not None
         if not tracing:

@@ -12,6 +12,7 @@ An engine holds one :class:`Observers`; with none added, reporting a fact costs 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -112,6 +113,26 @@ class RunParked:
     run_id: str
     workflow: str
     status: str
+
+
+TRACING_ENV = "FLOWGEN_TRACING"
+"""``1`` or ``0``: the default of ``Engine(tracing=None)`` in this process (``flowgen worker`` too)."""
+
+_SWITCH = {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False, "": None}
+
+
+def tracing_from_environment() -> bool | None:
+    """What ``$FLOWGEN_TRACING`` says (``None`` when unset).
+
+    Raises:
+        ConfigurationError: a value other than 1/0, true/false, on/off.
+    """
+    from ..errors import ConfigurationError
+
+    text = os.environ.get(TRACING_ENV, "").strip().lower()
+    if text not in _SWITCH:
+        raise ConfigurationError(f"${TRACING_ENV} must be 1 or 0 (on or off), got {os.environ[TRACING_ENV]!r}")
+    return _SWITCH[text]
 
 
 class Observer:
