@@ -119,12 +119,24 @@ JOURNAL_LENGTH = Histogram(
 )
 
 
+_ENDS = {"completed": RUNS_COMPLETED, "failed": RUNS_FAILED, "cancelled": RUNS_CANCELLED}
+
+
 class Metrics(Observer):
     """Records the counters and histograms of the module docstring for one engine's facts."""
 
     def __init__(self, names: Registry) -> None:
         self.names = names
         self.collector: StoreCollector | None = None
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: prometheus-client's lookup costs more than the update."""
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def close(self) -> None:
         """Stop exporting the closed engine's state gauges (its store is gone)."""
@@ -144,33 +156,31 @@ class Metrics(Observer):
 
     def run_started(self, fact: RunStarted) -> None:
         workflow = self._workflow(fact.workflow)
-        RUNS_STARTED.labels(workflow).inc()
-        SCHEDULE_TO_START.labels(workflow).observe(max(0.0, fact.started - fact.created))
+        self._child(RUNS_STARTED, workflow).inc()
+        self._child(SCHEDULE_TO_START, workflow).observe(max(0.0, fact.started - fact.created))
 
     def attempt_ended(self, fact: AttemptEnded) -> None:
         workflow, step = self._workflow(fact.workflow), self._step(fact.step)
         outcome = fact.outcome if fact.outcome in ATTEMPT_OUTCOMES else OTHER
-        STEP_ATTEMPTS.labels(workflow, step, outcome).inc()
-        STEP_DURATION.labels(workflow, step).observe(max(0.0, fact.finished - fact.started))
+        self._child(STEP_ATTEMPTS, workflow, step, outcome).inc()
+        self._child(STEP_DURATION, workflow, step).observe(max(0.0, fact.finished - fact.started))
 
     def wait_ended(self, fact: WaitEnded) -> None:
         workflow = self._workflow(fact.workflow)
         if fact.kind == "sleep" and fact.due is not None:
-            TIMER_LATENESS.labels(workflow).observe(max(0.0, fact.ended - fact.due))
+            self._child(TIMER_LATENESS, workflow).observe(max(0.0, fact.ended - fact.due))
         elif fact.kind == "event" and fact.ok:
-            EVENTS_DELIVERED.labels(workflow).inc()
+            self._child(EVENTS_DELIVERED, workflow).inc()
 
     def run_ended(self, fact: RunEnded) -> None:
         workflow = self._workflow(fact.workflow)
-        counter = {"completed": RUNS_COMPLETED, "failed": RUNS_FAILED, "cancelled": RUNS_CANCELLED}.get(
-            fact.status
-        )
+        counter = _ENDS.get(fact.status)
         if counter is not None:
-            counter.labels(workflow).inc()
-        JOURNAL_LENGTH.labels(workflow).observe(fact.journal_length)
+            self._child(counter, workflow).inc()
+        self._child(JOURNAL_LENGTH, workflow).observe(fact.journal_length)
 
     def lease_lost(self, run_id: str, workflow: str) -> None:
-        LEASES_LOST.labels(self._workflow(workflow)).inc()
+        self._child(LEASES_LOST, self._workflow(workflow)).inc()
 
     def reenqueued(self, count: int) -> None:
         REENQUEUED.inc(count)

@@ -138,6 +138,10 @@ def tracing_from_environment() -> bool | None:
 class Observer:
     """What observers may be told; each method does nothing unless overridden."""
 
+    def enabled(self) -> bool:
+        """Whether the observer wants facts now (tracing does not while no tracer provider is set)."""
+        return True
+
     def run_started(self, fact: RunStarted) -> None:
         """A run left the queue (its first advance)."""
 
@@ -185,7 +189,8 @@ class Observers(Observer):
         self.trace_context: Callable[[], str | None] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.items)
+        """True when some observer wants facts: the runtime builds none otherwise."""
+        return any(observer.enabled() for observer in self.items)
 
     def add(self, observer: Observer) -> None:
         if observer not in self.items:
@@ -197,6 +202,8 @@ class Observers(Observer):
 
     def _tell(self, method: str, *args: Any) -> None:
         for observer in self.items:
+            if not observer.enabled():
+                continue
             try:
                 getattr(observer, method)(*args)
             except Exception:

@@ -79,6 +79,12 @@ class Tracing(Observer):
         self._provider: Any = None
         self._tracer: Any = None
 
+    def enabled(self) -> bool:
+        """False while OpenTelemetry has no tracer provider (every span would be a no-op)."""
+        if self._explicit is not None:
+            return True
+        return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+
     def _get_tracer(self) -> Any:
         provider = self._explicit or trace.get_tracer_provider()
         if provider is not self._provider:
