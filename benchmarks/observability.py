@@ -65,10 +65,14 @@ def measure(bench: Any, runs: int, variant: str) -> dict[str, float]:
         port = _free_port()
         with _Scraper(port):
             return dict(
-                bench.flowgen_throughput(runs, extra=["--metrics-port", str(port)], env={"FLOWGEN_TRACING": "0"})
+                bench.flowgen_throughput(
+                    runs, extra=["--metrics-port", str(port)], env={"FLOWGEN_TRACING": "0"}
+                )
             )
     if variant == "tracing":
-        return dict(bench.flowgen_throughput(runs, env={"FLOWGEN_TRACING": "1"}, module="benchmarks.apps_traced"))
+        return dict(
+            bench.flowgen_throughput(runs, env={"FLOWGEN_TRACING": "1"}, module="benchmarks.apps_traced")
+        )
     return dict(bench.flowgen_throughput(runs, env={"FLOWGEN_TRACING": "1"}))
 
 
@@ -76,13 +80,22 @@ def phase(runner: Any) -> None:
     """Run the phase on a :class:`benchmarks.run.Runner` (its bench, size, repeat and samples)."""
     bench, size = runner.b, runner.size
     for rep in range(runner.repeat):
-        rates = {variant: measure(bench, size.runs, variant)["rate"] for variant in VARIANTS}
-        for variant, rate in rates.items():
-            runner.add(f"observability.{variant}", rate)
+        results = {variant: measure(bench, size.runs, variant) for variant in VARIANTS}
+        off = results["off"]
+        for variant, result in results.items():
+            runner.add(f"observability.{variant}", result["rate"])
+            runner.add(f"observability.{variant}_cpu_us", result["worker_cpu_us"])
             if variant != "off":
-                runner.add(f"observability.{variant}_ratio", rate / rates["off"])
+                runner.add(f"observability.{variant}_ratio", result["rate"] / off["rate"])
+                runner.add(
+                    f"observability.{variant}_cpu_ratio", result["worker_cpu_us"] / off["worker_cpu_us"]
+                )
         runner.log(
-            f"#{rep + 1}: " + ", ".join(f"{variant} {rate:,.0f}/s" for variant, rate in rates.items())
+            f"#{rep + 1}: "
+            + ", ".join(
+                f"{variant} {result['rate']:,.0f}/s {result['worker_cpu_us']:.0f} us CPU/workflow"
+                for variant, result in results.items()
+            )
         )
 
 
@@ -107,3 +120,15 @@ def figures(fig: Callable[..., Any]) -> None:
         "(g) throughput with opentelemetry-api installed and no SDK (the default), over off",
         "x",
     )
+    fig("observability.off_cpu_us", "(g) worker CPU per workflow, metrics and tracing off", "us")
+    for variant, label in (
+        ("metrics", "--metrics-port"),
+        ("tracing", "tracing on (SDK)"),
+        ("otel_api_only", "API only"),
+    ):
+        fig(
+            f"observability.{variant}_cpu_ratio",
+            f"(g) worker CPU per workflow with {label}, over off",
+            "x",
+            note="less sensitive to the machine's other load than throughput",
+        )
