@@ -38,8 +38,7 @@ from .errors import (
 from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
-from .observability.hooks import Callback, Hooks, process_hooks
-from .observability.observer import Observers, tracing_from_environment
+from .observability.surface import EngineObservability
 from .runtime import Runtime, Settings, encode_call, fingerprint
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
@@ -112,7 +111,7 @@ class WorkerHandle:
         self.stop()
 
 
-class Engine(RunInspection):
+class Engine(EngineObservability, RunInspection):
     """The entry point of flowgen (see the module docstring for URLs).
 
     Args:
@@ -189,12 +188,7 @@ class Engine(RunInspection):
         self._runtime: Runtime | None = None
         self._leases: LeaseKeeper | None = None
         self.embedded = False
-        self.observers = Observers()
-        self._hooks: Hooks | None = None
-        self._notifier: Any = None
-        self._enable_tracing(tracing)
-        if process_hooks.callbacks:
-            self.observers.add(process_hooks)
+        self._init_observability(tracing)
         if store is not None:
             if transport is None:
                 raise ConfigurationError("Engine(store=...) also needs transport=...")
@@ -232,77 +226,6 @@ class Engine(RunInspection):
                 observers=self.observers,
             )
         return self._runtime
-
-    def _enable_tracing(self, tracing: bool | None) -> None:
-        import importlib.util
-
-        if tracing is None:
-            tracing = tracing_from_environment()
-        if tracing is None:
-            tracing = importlib.util.find_spec("opentelemetry") is not None
-        if not tracing:
-            return
-        try:
-            from .observability.tracing import Tracing, current_traceparent
-        except ImportError as error:
-            raise ConfigurationError(
-                f"Engine(tracing=True) needs OpenTelemetry ({error}); install dramatiq-flowgen[otel]"
-            ) from None
-        self.observers.add(Tracing())
-        self.observers.trace_context = current_traceparent
-
-    def on(self, event: str, callback: Callback) -> Callback:
-        """Call ``callback(fact)`` after each ``event`` this process commits; returns ``callback``.
-
-        Events: ``run.started``, ``run.completed``, ``run.failed``, ``run.cancelled``,
-        ``run.finished``, ``step.succeeded``, ``step.failed``, ``step.attempt``, ``wait.ended``
-        (:data:`flowgen.observability.hooks.HOOK_EVENTS`). Called in the worker process (or the
-        embedded engine's thread) that committed the transition, right after the commit: at
-        most once per transition (docs/observability.md, "Hooks and alerting").
-
-        Raises:
-            ConfigurationError: an unknown event, or a callback that is not callable.
-        """
-        if self._hooks is None:
-            self._hooks = Hooks()
-        self._hooks.add(event, callback)
-        self.observers.add(self._hooks)
-        return callback
-
-    @property
-    def notifier(self) -> Any:
-        """Nudges this process's watchers when its own threads change a run (see :mod:`flowgen.observability.watch`)."""
-        if self._notifier is None:
-            from .observability.watch import LocalNotifier
-
-            self._notifier = LocalNotifier()
-            self.observers.add(self._notifier)
-        return self._notifier
-
-    def watch(
-        self,
-        workflow: Workflow | str | None = None,
-        *,
-        status: Sequence[str] = (),
-        timeout: float | None = None,
-        interval: float = 1.0,
-    ) -> Any:
-        """Iterate over the :class:`RunInfo` of each run whose state changes from now on.
-
-        Filter by ``workflow`` and by ``status`` (the statuses to report); the iteration ends
-        after ``timeout`` seconds (``None``: never). See :mod:`flowgen.observability.watch`.
-        """
-        from .observability.watch import watch_runs
-
-        statuses = tuple(RunStatus(value).value for value in status)
-        name = workflow_name(workflow) if workflow is not None else None
-        return watch_runs(self, name, statuses, timeout, interval)
-
-    def watch_run(self, run_id: str, *, timeout: float | None = None, interval: float = 1.0) -> Any:
-        """Iterate over a run's :class:`RunInfo`: now, then after each state change until it finishes."""
-        from .observability.watch import watch_run
-
-        return watch_run(self, run_id, timeout, interval)
 
     def _services(self) -> Services:
         return Services(
