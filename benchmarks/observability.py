@@ -10,11 +10,15 @@ Per repetition, interleaved (so the machine's background load moves all of them)
 * ``otel_api_only``: the default when ``opentelemetry-api`` is installed but no SDK is
   configured (tracing on, every span a no-op).
 
-The figures are each variant's rate over ``off``'s in the same repetition.
+The figures are each variant's rate over ``off``'s in the same repetition. The API-only variant
+does no work per run (no tracer provider: no fact is built), so its ratio is an A/A control: how
+far two identical configurations differ on this machine in this run.
+``FLOWGEN_BENCH_OBSERVABILITY="off metrics"`` runs only the variants it names (``off`` always).
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import urllib.request
@@ -79,8 +83,10 @@ def measure(bench: Any, runs: int, variant: str) -> dict[str, float]:
 def phase(runner: Any) -> None:
     """Run the phase on a :class:`benchmarks.run.Runner` (its bench, size, repeat and samples)."""
     bench, size = runner.b, runner.size
+    chosen = os.environ.get("FLOWGEN_BENCH_OBSERVABILITY", "").split() or VARIANTS
+    variants = ["off", *(variant for variant in VARIANTS if variant in chosen and variant != "off")]
     for rep in range(runner.repeat):
-        results = {variant: measure(bench, size.runs, variant) for variant in VARIANTS}
+        results = {variant: measure(bench, size.runs, variant) for variant in variants}
         off = results["off"]
         for variant, result in results.items():
             runner.add(f"observability.{variant}", result["rate"])

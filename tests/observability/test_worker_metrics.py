@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import urllib.request
 
+import psutil
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
@@ -94,3 +95,9 @@ def test_worker_with_two_processes_serves_exact_totals_after_100_runs(redis_url:
     assert client.scard(observed.PIDS) == 2
     client.close()
     assert worker.process.poll() is None
+    # The supervisor serves, on the loopback interface only; its workers listen on no port.
+    supervisor = psutil.Process(worker.pid)
+    listening = {(c.laddr.ip, c.laddr.port) for c in supervisor.net_connections() if c.status == "LISTEN"}
+    assert listening == {("127.0.0.1", port)}
+    for child in supervisor.children():
+        assert [c for c in child.net_connections() if c.status == "LISTEN"] == []
