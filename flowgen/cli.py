@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .errors import ConfigurationError, FlowgenError
-from .observability.serving import MULTIPROCESS_OPTION, check_port
+from .observability.serving import SUPERVISED_OPTION, check_port
 from .serialization import dumps_json
 from .status import RunStatus
 from .urls import mask_url, require_redis_url
@@ -150,7 +150,7 @@ def _child_arguments(args: argparse.Namespace) -> list[str]:
     if args.retention is not None:
         child += ["--retention", "none" if args.retention < 0 else repr(args.retention)]
     if args.metrics_port is not None:
-        child.append(MULTIPROCESS_OPTION)  # the supervisor serves; its children only record
+        child.append(SUPERVISED_OPTION)  # the supervisor serves; its children only record
     return child
 
 
@@ -191,7 +191,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         engine_options=_engine_options(args),
         prefetch=args.prefetch,
         metrics=None if args.metrics_port is None else (args.metrics_host, args.metrics_port),
-        metrics_multiprocess=args.metrics_multiprocess,
+        metrics_supervised=args.metrics_supervised,
     )
 
 
@@ -335,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--metrics-host", default="127.0.0.1", help="the address metrics listen on (default 127.0.0.1)"
     )
-    worker.add_argument(MULTIPROCESS_OPTION, action="store_true", help=argparse.SUPPRESS)
+    worker.add_argument(SUPERVISED_OPTION, action="store_true", help=argparse.SUPPRESS)
     worker.set_defaults(handler=cmd_worker)
 
     metrics = sub.add_parser("metrics", help="serve a store's state gauges to Prometheus")

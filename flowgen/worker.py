@@ -122,13 +122,13 @@ def exit_zero_refused() -> Iterator[None]:
         os._exit = real_exit
 
 
-def _start_metrics(engine: Any, metrics: tuple[str, int] | None, multiprocess: bool) -> Any:
+def _start_metrics(engine: Any, metrics: tuple[str, int] | None, supervised: bool) -> Any:
     """Record the worker's metrics (and serve them unless its supervisor does); the server or None."""
-    if not multiprocess and metrics is None:
+    if not supervised and metrics is None:
         return None
     from .observability import serving
 
-    if multiprocess:
+    if supervised:
         serving.record_only(engine)
         return None
     assert metrics is not None
@@ -147,13 +147,13 @@ def run_worker_process(
     stop: threading.Event | None = None,
     prefetch: int | None = None,
     metrics: tuple[str, int] | None = None,
-    metrics_multiprocess: bool = False,
+    metrics_supervised: bool = False,
 ) -> int:
     """Run one worker in this process until SIGTERM/SIGINT (or ``stop`` is set); return its exit status.
 
     ``prefetch`` is how many messages the process fetches ahead of its threads (default: the
     transport's, see :class:`flowgen.transports.dramatiq.DramatiqTransport`). ``metrics``:
-    serve metrics on ``(host, port)``; ``metrics_multiprocess``: only record them, for the
+    serve metrics on ``(host, port)``; ``metrics_supervised``: only record them, for the
     supervisor to serve (see :mod:`flowgen.observability.serving`).
 
     Raises:
@@ -178,7 +178,7 @@ def run_worker_process(
     from .redis_checks import report_redis_configuration
 
     report_redis_configuration(engine)
-    metrics_server = _start_metrics(engine, metrics, metrics_multiprocess)
+    metrics_server = _start_metrics(engine, metrics, metrics_supervised)
     tune_gc()
     if prefetch is not None:
         from .transports.dramatiq import DramatiqTransport

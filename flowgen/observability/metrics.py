@@ -3,8 +3,10 @@
 Two kinds:
 
 * **counters and histograms** of what this process did (runs started and finished, step
-  attempts, latencies, leases lost, ...), recorded by :class:`Metrics`, an observer of the
-  engine (:func:`instrument`);
+  attempts, latencies, leases lost, ...), counted by :class:`Metrics`, an observer of the
+  engine (:func:`instrument`), in the process's :data:`tally` (:mod:`.tally`: one lock and a
+  dictionary, far cheaper per fact than prometheus-client's own metric objects), and exposed by
+  :class:`TallyCollector` at collection time;
 * **state gauges** (runs by status, queue backlog age, runs with a timer, timers due) read from
   the store at each scrape by :class:`StoreCollector`: they are the same whatever process
   exports them and however many there are, at the cost of one pipelined Redis round trip.
@@ -14,8 +16,8 @@ is ``"other"``: a run's stored workflow name is data, not a label), outcomes and
 ids are never labels.
 
 Across the processes of ``flowgen worker --processes N`` the supervisor serves one endpoint: its
-children write their counters to a private directory in prometheus-client's multiprocess mode
-(:func:`multiprocess_directory`), which the supervisor aggregates at each scrape.
+workers write snapshots of their tally to a private directory (:func:`metrics_directory`,
+:func:`write_snapshots`), which the supervisor sums at each scrape (:func:`supervisor_registry`).
 """
 
 from __future__ import annotations
@@ -24,17 +26,17 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from ..decorators import Registry
 from ..errors import ConfigurationError
 from ..urls import mask_url
+from . import tally as t
 from .observer import ATTEMPT_OUTCOMES, AttemptEnded, Observer, RunEnded, RunStarted, WaitEnded
 
 if TYPE_CHECKING:
@@ -43,103 +45,63 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 """Metrics endpoints listen on the loopback interface unless told otherwise."""
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
-"""The variable that puts prometheus-client in multiprocess mode (read when it is imported)."""
+METRICS_DIR_ENV = "FLOWGEN_METRICS_DIR"
+"""Set by a supervisor for its workers: the private directory they write their snapshots to."""
 
 OTHER = "other"
 """The label of a workflow or step name this process has not registered."""
 
-LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
-JOURNAL_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+tally = t.Tally()
+"""What this process counted (every instrumented engine of the process adds to it)."""
+
+
+class TallyCollector(Collector):
+    """Exposes summed tally snapshots as Prometheus counters and histograms."""
+
+    def __init__(self, snapshots: Callable[[], list[t.Snapshot]]) -> None:
+        self.snapshots = snapshots
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        total = t.merge(self.snapshots())
+        for definition in t.DEFINITIONS:
+            series = total.get(definition.name, {})
+            if definition.kind == "counter":
+                counter = CounterMetricFamily(definition.name, definition.help, labels=definition.labels)
+                for labels, cell in sorted(series.items()):
+                    counter.add_metric(list(labels), cell[0])
+                yield counter
+                continue
+            histogram = HistogramMetricFamily(definition.name, definition.help, labels=definition.labels)
+            bounds = [*(repr(float(bound)) for bound in definition.buckets), "+Inf"]
+            for labels, cell in sorted(series.items()):
+                cumulative, running = [], 0.0
+                for bound, count in zip(bounds, cell[:-1], strict=True):
+                    running += count
+                    cumulative.append((bound, running))
+                histogram.add_metric(list(labels), cumulative, cell[-1])
+            yield histogram
+
 
 registry = CollectorRegistry()
 """flowgen's metrics of this process; expose it on an endpoint of your own, or use :func:`serve`."""
+registry.register(TallyCollector(lambda: [tally.snapshot()]))
 
-RUNS_STARTED = Counter(
-    "flowgen_runs_started", "Runs that left the queue (their first advance)", ["workflow"], registry=registry
-)
-RUNS_COMPLETED = Counter("flowgen_runs_completed", "Runs that completed", ["workflow"], registry=registry)
-RUNS_FAILED = Counter("flowgen_runs_failed", "Runs that failed", ["workflow"], registry=registry)
-RUNS_CANCELLED = Counter(
-    "flowgen_runs_cancelled", "Runs that ended cancelled", ["workflow"], registry=registry
-)
-STEP_ATTEMPTS = Counter(
-    "flowgen_step_attempts",
-    "Step attempts whose outcome is journaled, by outcome (succeeded, failed, timed_out)",
-    ["workflow", "step", "outcome"],
-    registry=registry,
-)
-STEP_DURATION = Histogram(
-    "flowgen_step_attempt_duration_seconds",
-    "Wall time of a step attempt",
-    ["workflow", "step"],
-    buckets=LATENCY_BUCKETS,
-    registry=registry,
-)
-SCHEDULE_TO_START = Histogram(
-    "flowgen_schedule_to_start_seconds",
-    "From a run's creation to its first advance",
-    ["workflow"],
-    buckets=LATENCY_BUCKETS,
-    registry=registry,
-)
-TIMER_LATENESS = Histogram(
-    "flowgen_timer_lateness_seconds",
-    "How long after its due time a sleep resumed",
-    ["workflow"],
-    buckets=LATENCY_BUCKETS,
-    registry=registry,
-)
-EVENTS_RECEIVED = Counter(
-    "flowgen_events_received", "send_event calls this process made that were accepted", registry=registry
-)
-EVENTS_DUPLICATE = Counter(
-    "flowgen_events_duplicate", "send_event calls ignored as duplicates of an event id", registry=registry
-)
-EVENTS_DELIVERED = Counter(
-    "flowgen_events_delivered", "Events a waiting run received", ["workflow"], registry=registry
-)
-LEASES_LOST = Counter(
-    "flowgen_leases_lost",
-    "Runs this process was advancing when another worker took them over",
-    ["workflow"],
-    registry=registry,
-)
-REENQUEUED = Counter(
-    "flowgen_reconciler_reenqueued",
-    "Runs the reconciler enqueued again (their lease ended unrenewed)",
-    registry=registry,
-)
-JOURNAL_LENGTH = Histogram(
-    "flowgen_run_journal_entries",
-    "Journal entries of a run when it finished",
-    ["workflow"],
-    buckets=JOURNAL_BUCKETS,
-    registry=registry,
-)
-
-
-_ENDS = {"completed": RUNS_COMPLETED, "failed": RUNS_FAILED, "cancelled": RUNS_CANCELLED}
+_ENDS = {"completed": t.RUNS_COMPLETED, "failed": t.RUNS_FAILED, "cancelled": t.RUNS_CANCELLED}
 
 
 class Metrics(Observer):
-    """Records the counters and histograms of the module docstring for one engine's facts."""
+    """Counts one engine's facts in :data:`tally` (see the module docstring)."""
 
     def __init__(self, names: Registry) -> None:
         self.names = names
         self.collector: StoreCollector | None = None
-        self._children: dict[tuple[Any, ...], Any] = {}
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        """``metric.labels(*labels)``, remembered: prometheus-client's lookup costs more than the update."""
-        key = (metric, *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+        self.writer: t.SnapshotWriter | None = None
 
     def close(self) -> None:
-        """Stop exporting the closed engine's state gauges (its store is gone)."""
+        """Stop exporting the closed engine's state gauges (its store is gone); write a last snapshot."""
         global _state_collector
         with _instrumented_lock:
             if self.collector is not None:
@@ -147,6 +109,9 @@ class Metrics(Observer):
                 if _state_collector is self.collector:
                     _state_collector = None
                 self.collector = None
+            if self.writer is not None:
+                self.writer.stop()
+                self.writer = None
 
     def _workflow(self, name: str) -> str:
         return name if name in self.names.workflows else OTHER
@@ -155,38 +120,38 @@ class Metrics(Observer):
         return name if name in self.names.steps else OTHER
 
     def run_started(self, fact: RunStarted) -> None:
-        workflow = self._workflow(fact.workflow)
-        self._child(RUNS_STARTED, workflow).inc()
-        self._child(SCHEDULE_TO_START, workflow).observe(max(0.0, fact.started - fact.created))
+        labels = (self._workflow(fact.workflow),)
+        tally.inc(t.RUNS_STARTED, labels)
+        tally.observe(t.SCHEDULE_TO_START, labels, max(0.0, fact.started - fact.created))
 
     def attempt_ended(self, fact: AttemptEnded) -> None:
         workflow, step = self._workflow(fact.workflow), self._step(fact.step)
         outcome = fact.outcome if fact.outcome in ATTEMPT_OUTCOMES else OTHER
-        self._child(STEP_ATTEMPTS, workflow, step, outcome).inc()
-        self._child(STEP_DURATION, workflow, step).observe(max(0.0, fact.finished - fact.started))
+        tally.inc(t.STEP_ATTEMPTS, (workflow, step, outcome))
+        tally.observe(t.STEP_DURATION, (workflow, step), max(0.0, fact.finished - fact.started))
 
     def wait_ended(self, fact: WaitEnded) -> None:
-        workflow = self._workflow(fact.workflow)
+        labels = (self._workflow(fact.workflow),)
         if fact.kind == "sleep" and fact.due is not None:
-            self._child(TIMER_LATENESS, workflow).observe(max(0.0, fact.ended - fact.due))
+            tally.observe(t.TIMER_LATENESS, labels, max(0.0, fact.ended - fact.due))
         elif fact.kind == "event" and fact.ok:
-            self._child(EVENTS_DELIVERED, workflow).inc()
+            tally.inc(t.EVENTS_DELIVERED, labels)
 
     def run_ended(self, fact: RunEnded) -> None:
-        workflow = self._workflow(fact.workflow)
+        labels = (self._workflow(fact.workflow),)
         counter = _ENDS.get(fact.status)
         if counter is not None:
-            self._child(counter, workflow).inc()
-        self._child(JOURNAL_LENGTH, workflow).observe(fact.journal_length)
+            tally.inc(counter, labels)
+        tally.observe(t.JOURNAL_LENGTH, labels, fact.journal_length)
 
     def lease_lost(self, run_id: str, workflow: str) -> None:
-        self._child(LEASES_LOST, self._workflow(workflow)).inc()
+        tally.inc(t.LEASES_LOST, (self._workflow(workflow),))
 
     def reenqueued(self, count: int) -> None:
-        REENQUEUED.inc(count)
+        tally.inc(t.REENQUEUED, (), count)
 
     def event_sent(self, run_id: str, event_type: str, delivered: bool) -> None:
-        (EVENTS_RECEIVED if delivered else EVENTS_DUPLICATE).inc()
+        tally.inc(t.EVENTS_RECEIVED if delivered else t.EVENTS_DUPLICATE)
 
 
 class StoreCollector(Collector):
@@ -259,8 +224,8 @@ def serve(port: int, host: str = DEFAULT_HOST, collectors_registry: CollectorReg
     return server
 
 
-def multiprocess_directory() -> str:
-    """A new private directory (mode 0700) for the metric files of one supervisor's workers.
+def metrics_directory() -> str:
+    """A new private directory (mode 0700) for the snapshots of one supervisor's workers.
 
     Each supervisor gets its own, removed when it stops (:func:`remove_directory`): two worker
     groups on one machine never mix their counts, and a restart never reads stale files.
@@ -273,12 +238,29 @@ def remove_directory(path: str) -> None:
 
 
 def supervisor_registry(directory: str, engine: Engine) -> CollectorRegistry:
-    """What a supervisor serves: its workers' counters aggregated from ``directory``, and the state gauges."""
+    """What a supervisor serves: the sum of its workers' snapshots in ``directory``, and the state gauges."""
     aggregated = CollectorRegistry()
-    MultiProcessCollector(aggregated, path=directory)  # type: ignore[no-untyped-call]
+    aggregated.register(TallyCollector(lambda: t.read_directory(directory)))
     aggregated.register(StoreCollector(engine))
     return aggregated
 
 
-def in_multiprocess_mode() -> bool:
-    return bool(os.environ.get(MULTIPROCESS_ENV))
+def write_snapshots(engine: Engine) -> Metrics:
+    """Count ``engine``'s facts and write them where the supervisor reads them (``$FLOWGEN_METRICS_DIR``).
+
+    The last snapshot is written when the engine closes (a graceful stop); a worker killed
+    outright loses at most :data:`~.tally.FLUSH_INTERVAL` seconds of counts.
+
+    Raises:
+        ConfigurationError: the variable does not name a directory.
+    """
+    directory = os.environ.get(METRICS_DIR_ENV, "")
+    if not directory or not os.path.isdir(directory):
+        raise ConfigurationError(
+            f"${METRICS_DIR_ENV} must name the supervisor's metrics directory, got {directory!r}"
+        )
+    metrics = instrument(engine, state=False)
+    if metrics.writer is None:
+        metrics.writer = t.SnapshotWriter(tally, directory)
+        metrics.writer.start()
+    return metrics

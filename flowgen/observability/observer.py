@@ -131,7 +131,9 @@ def tracing_from_environment() -> bool | None:
 
     text = os.environ.get(TRACING_ENV, "").strip().lower()
     if text not in _SWITCH:
-        raise ConfigurationError(f"${TRACING_ENV} must be 1 or 0 (on or off), got {os.environ[TRACING_ENV]!r}")
+        raise ConfigurationError(
+            f"${TRACING_ENV} must be 1 or 0 (on or off), got {os.environ[TRACING_ENV]!r}"
+        )
     return _SWITCH[text]
 
 

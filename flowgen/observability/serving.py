@@ -3,13 +3,14 @@
 * ``flowgen worker --metrics-port P`` (one process): the worker records its facts and serves
   them with the state gauges on ``http://127.0.0.1:P/metrics``.
 * ``flowgen worker --processes N --metrics-port P``: **one exporter per supervisor**. The
-  supervisor creates a private directory (0700, removed when it stops) and starts its workers in
-  prometheus-client's multiprocess mode on it: each worker writes its counters and histograms
-  to files of its own pid, and the supervisor serves their sum (and the state gauges, read from
-  the store) on port P. So a scrape sees every process, a worker that crashes and is restarted
-  keeps its counts (its files stay, the new process writes new ones), and two supervisors on
-  one machine never share a directory or a port (Dramatiq's middleware shares a fixed folder,
-  which mixes unrelated workers' counts). Workers need no port of their own.
+  supervisor creates a private directory (0700, removed when it stops) and tells its workers
+  (``$FLOWGEN_METRICS_DIR``): each worker writes a snapshot of its counts there, a file named
+  by its pid, every half second and when it stops, and the supervisor serves their sum (and the
+  state gauges, read from the store) on port P. So a scrape sees every process, a worker that
+  crashes and is restarted keeps what it counted (its file stays, the new process writes a new
+  one), and two supervisors on one machine never share a directory or a port (Dramatiq's
+  middleware shares a fixed folder, which mixes unrelated workers' counts). Workers need no port
+  of their own.
 * ``flowgen metrics --url URL --port P``: the state gauges alone, for a deployment whose workers
   do not export (or to watch a store from elsewhere).
 
@@ -28,7 +29,7 @@ from ..errors import ConfigurationError
 if TYPE_CHECKING:
     from ..engine import Engine
 
-MULTIPROCESS_OPTION = "--metrics-multiprocess"
+SUPERVISED_OPTION = "--metrics-supervised"
 """The (hidden) worker option a supervisor gives its children: record, do not serve."""
 
 
@@ -59,10 +60,10 @@ def serve_worker(engine: Engine, host: str, port: int) -> Any:
 
 
 def record_only(engine: Engine) -> None:
-    """Record ``engine``'s facts for a supervisor to serve (multiprocess mode, no state gauges)."""
-    from .metrics import instrument
+    """Count ``engine``'s facts for the supervisor to serve (snapshots in its directory, no state gauges)."""
+    from .metrics import write_snapshots
 
-    instrument(engine, state=False)
+    write_snapshots(engine)
 
 
 @contextmanager
@@ -71,14 +72,14 @@ def supervisor_exporter(
 ) -> Iterator[dict[str, str]]:
     """Serve the supervised workers' metrics while the block runs; yield the environment they need."""
     from ..engine import Engine
-    from .metrics import MULTIPROCESS_ENV, multiprocess_directory, remove_directory, supervisor_registry
+    from .metrics import METRICS_DIR_ENV, metrics_directory, remove_directory, supervisor_registry
 
-    directory = multiprocess_directory()
+    directory = metrics_directory()
     engine = Engine(url, start_workers=False, tracing=False, **engine_options)
     server = None
     try:
         server = _listen(port, host, supervisor_registry(directory, engine))
-        yield {MULTIPROCESS_ENV: directory}
+        yield {METRICS_DIR_ENV: directory}
     finally:
         if server is not None:
             server.shutdown()

@@ -83,7 +83,9 @@ class Tracing(Observer):
         """False while OpenTelemetry has no tracer provider (every span would be a no-op)."""
         if self._explicit is not None:
             return True
-        return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+        return not isinstance(
+            trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+        )
 
     def _get_tracer(self) -> Any:
         provider = self._explicit or trace.get_tracer_provider()
