@@ -1,6 +1,7 @@
 """The ``observability`` phase: 3-step throughput with flowgen's metrics and tracing off and on.
 
-Per repetition, interleaved (so the machine's background load moves all of them):
+Per repetition, interleaved (so the machine's background load moves all of them), each
+repetition starting with the next variant (so none always runs after the same one):
 
 * ``off``: ``FLOWGEN_TRACING=0``, no ``--metrics-port``;
 * ``metrics``: ``--metrics-port`` (the supervisor's exporter, workers in multiprocess mode),
@@ -86,7 +87,9 @@ def phase(runner: Any) -> None:
     chosen = os.environ.get("FLOWGEN_BENCH_OBSERVABILITY", "").split() or VARIANTS
     variants = ["off", *(variant for variant in VARIANTS if variant in chosen and variant != "off")]
     for rep in range(runner.repeat):
-        results = {variant: measure(bench, size.runs, variant) for variant in variants}
+        # Each repetition starts with another variant: a variant never always follows the same one.
+        order = variants[rep % len(variants) :] + variants[: rep % len(variants)]
+        results = {variant: measure(bench, size.runs, variant) for variant in order}
         off = results["off"]
         for variant, result in results.items():
             runner.add(f"observability.{variant}", result["rate"])
