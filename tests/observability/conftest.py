@@ -1,7 +1,8 @@
-"""The test process's OpenTelemetry SDK: one tracer provider, its spans kept in memory.
+"""``spans``: an OpenTelemetry SDK tracer provider whose spans are kept in memory, for one test.
 
-The global tracer provider can be set once per process: this fixture sets it on first use and
-clears the exporter for each test that asks for ``spans``.
+The provider is made the current one only while the test runs (``trace.get_tracer_provider``
+is patched, not set: OpenTelemetry lets a process set its global provider once, and the tests
+that run after these must not trace).
 """
 
 from __future__ import annotations
@@ -14,17 +15,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-_exporter = InMemorySpanExporter()
-_provider: TracerProvider | None = None
-
 
 @pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    global _provider
-    if _provider is None:
-        _provider = TracerProvider()
-        _provider.add_span_processor(SimpleSpanProcessor(_exporter))
-        trace.set_tracer_provider(_provider)
-    _exporter.clear()
-    yield _exporter
-    _exporter.clear()
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    yield exporter
+    provider.shutdown()

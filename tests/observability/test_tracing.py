@@ -155,3 +155,35 @@ def test_derived_ids_depend_on_what_they_name_only() -> None:
         == 5
     )
     assert ids.parse_traceparent(ids.format_traceparent(5, 7, 1)) == (5, 7, 1)
+
+
+@flowgen.step(retries=0)
+def tr_branch(x: int) -> int:
+    return x * 10
+
+
+@flowgen.workflow
+def tr_parallel():
+    values = yield flowgen.all_of(tr_branch(1), tr_branch(2))
+    return values
+
+
+def test_step_branches_of_all_of_are_spans_of_the_callers_trace(spans: InMemorySpanExporter) -> None:
+    with flowgen.Engine("memory://", tracing=True) as engine:
+        with trace.get_tracer("test").start_as_current_span("fan out") as caller:
+            run = engine.start(tr_parallel, run_id="traced-branches")
+        assert run.result(timeout=10) == [10, 20]
+        got = finished(spans, 4)
+    branches = [span for span in got if span.name == "step tr_branch"]
+    assert sorted(span.attributes["flowgen.position"] for span in branches) == ["0/0", "0/1"]
+    run_span = next(span for span in got if span.name == "run tr_parallel")
+    assert {span.context.trace_id for span in got} == {caller.get_span_context().trace_id}
+    assert all(span.parent.span_id == run_span.context.span_id for span in branches)
+    assert len({span.context.span_id for span in got}) == len(got)
+
+
+def test_without_a_tracer_provider_tracing_builds_no_facts() -> None:
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)  # nothing configured
+    with flowgen.Engine("memory://", tracing=True) as engine:
+        assert engine.observers.items  # the tracing observer is there...
+        assert not engine.observers  # ...and wants nothing: the runtime builds no fact
