@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .errors import ConfigurationError, FlowgenError
-from .observability.serving import SUPERVISED_OPTION, check_port
+from .observability.serving import SUPERVISED_OPTION, check_host, check_port
 from .serialization import dumps_json
 from .status import RunStatus
 from .urls import mask_url, require_redis_url
@@ -162,6 +162,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     _check_worker_options(args)
     if args.metrics_port is not None:
         check_port(args.metrics_port, "--metrics-port", error=UsageError)
+        args.metrics_host = check_host(args.metrics_host, "--metrics-host", error=UsageError)
         _require_prometheus()
     url = args.url or os.environ.get("FLOWGEN_URL")
     if not url:
@@ -202,6 +203,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from .observability.serving import run_exporter
 
     check_port(args.port, "--port", error=UsageError)
+    args.host = check_host(args.host, "--host", error=UsageError)
     _require_prometheus()
     stop = threading.Event()
 

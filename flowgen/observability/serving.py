@@ -40,6 +40,13 @@ def check_port(port: object, option: str, error: type[Exception] = Configuration
     return port
 
 
+def check_host(host: object, option: str, error: type[Exception] = ConfigurationError) -> str:
+    """Return the address to listen on; an empty one (every interface, silently) is refused."""
+    if not isinstance(host, str) or not host.strip():
+        raise error(f"{option} must name an address, got {host!r}; 0.0.0.0 listens on every interface")
+    return host.strip()
+
+
 def _listen(port: int, host: str, registry: Any) -> Any:
     from .metrics import serve
 

@@ -73,6 +73,25 @@ def test_a_metrics_port_out_of_range_is_one_line_naming_the_option(
     assert "--metrics-port" in line and port in line
 
 
+def test_an_empty_metrics_host_is_refused_rather_than_listening_everywhere(cli: Cli, tmp_path: Path) -> None:
+    line = one_error_line(cli("metrics", "--url", f"sqlite:///{tmp_path / 'x.db'}", "--host", " "), 2)
+    assert "--host" in line and "0.0.0.0" in line
+    line = one_error_line(
+        cli(
+            "worker",
+            "tests.apps.observed",
+            "--url",
+            "redis://127.0.0.1:1/0",
+            "--metrics-port",
+            "9",
+            "--metrics-host",
+            "",
+        ),
+        2,
+    )
+    assert "--metrics-host" in line
+
+
 def test_a_metrics_port_in_use_is_one_line(cli: Cli, tmp_path: Path) -> None:
     import socket
 
