@@ -12,7 +12,7 @@ import os
 import redis
 
 import flowgen
-from tests.apps.observed import awaiting, double, explode, observed  # noqa: F401 - the worker runs them
+from tests.apps.observed import awaiting, obs_double, obs_explode, obs_increment, observed  # noqa: F401 - the worker runs them
 
 CALLS = "test:hooks"
 

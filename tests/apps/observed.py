@@ -1,7 +1,7 @@
 """Workflows of the observability tests (tests/observability), run in real worker processes.
 
-``observed(x)``: ``double`` always; ``explode`` (two failing attempts, then the run fails) when
-``x % 5 == 0``, else ``increment``; a short sleep first when ``x % 10 == 1``. So 100 runs give
+``observed(x)``: ``obs_double`` always; ``obs_explode`` (two failing attempts, then the run fails)
+when ``x % 5 == 0``, else ``obs_increment``; a short sleep first when ``x % 10 == 1``. So 100 runs give
 exact totals the metrics test checks: 20 fail, 80 complete, 10 sleep.
 """
 
@@ -14,11 +14,11 @@ import redis
 import flowgen
 
 PIDS = "test:observed:pids"
-"""The Redis set of the worker pids that ran ``double`` (the ledger Redis of tests/conftest.py)."""
+"""The Redis set of the worker pids that ran ``obs_double`` (the ledger Redis of tests/conftest.py)."""
 
 
 @flowgen.step(retries=0)
-def double(x: int) -> int:
+def obs_double(x: int) -> int:
     client = redis.Redis.from_url(os.environ["FLOWGEN_TEST_LEDGER_URL"])
     client.sadd(PIDS, os.getpid())
     client.close()
@@ -26,12 +26,12 @@ def double(x: int) -> int:
 
 
 @flowgen.step(retries=0)
-def increment(x: int) -> int:
+def obs_increment(x: int) -> int:
     return x + 1
 
 
 @flowgen.step(retries=flowgen.Retry(limit=1, delay=0.01, jitter=0))
-def explode(x: int) -> int:
+def obs_explode(x: int) -> int:
     raise ValueError(f"explode({x})")
 
 
@@ -39,10 +39,10 @@ def explode(x: int) -> int:
 def observed(x: int):
     if x % 10 == 1:
         yield flowgen.sleep(0.05)
-    doubled = yield double(x)
+    doubled = yield obs_double(x)
     if x % 5 == 0:
-        yield explode(x)
-    return (yield increment(doubled))
+        yield obs_explode(x)
+    return (yield obs_increment(doubled))
 
 
 @flowgen.workflow

@@ -61,25 +61,25 @@ def test_worker_with_two_processes_serves_exact_totals_after_100_runs(redis_url:
     assert value(samples, "flowgen_runs_cancelled_total", **wf) == 0
     attempts = {
         (step, outcome): value(samples, "flowgen_step_attempts_total", step=step, outcome=outcome, **wf)
-        for step in ("double", "increment", "explode")
+        for step in ("obs_double", "obs_increment", "obs_explode")
         for outcome in ("succeeded", "failed", "timed_out")
     }
     assert attempts == {
-        ("double", "succeeded"): 100,
-        ("double", "failed"): 0,
-        ("double", "timed_out"): 0,
-        ("increment", "succeeded"): 80,
-        ("increment", "failed"): 0,
-        ("increment", "timed_out"): 0,
-        ("explode", "succeeded"): 0,
-        ("explode", "failed"): 40,
-        ("explode", "timed_out"): 0,
+        ("obs_double", "succeeded"): 100,
+        ("obs_double", "failed"): 0,
+        ("obs_double", "timed_out"): 0,
+        ("obs_increment", "succeeded"): 80,
+        ("obs_increment", "failed"): 0,
+        ("obs_increment", "timed_out"): 0,
+        ("obs_explode", "succeeded"): 0,
+        ("obs_explode", "failed"): 40,
+        ("obs_explode", "timed_out"): 0,
     }
     durations = {
         step: value(samples, "flowgen_step_attempt_duration_seconds_count", step=step, **wf)
-        for step in ("double", "increment", "explode")
+        for step in ("obs_double", "obs_increment", "obs_explode")
     }
-    assert durations == {"double": 100, "increment": 80, "explode": 40}
+    assert durations == {"obs_double": 100, "obs_increment": 80, "obs_explode": 40}
     assert value(samples, "flowgen_schedule_to_start_seconds_count", **wf) == 100
     assert value(samples, "flowgen_run_journal_entries_count", **wf) == 100
     # double + increment (2) for 70 runs, + a sleep (3) for 10, double + explode (2) for 20
