@@ -54,6 +54,9 @@ class Hooks(Observer):
     def __init__(self) -> None:
         self.callbacks: dict[str, list[Callback]] = {}
 
+    def enabled(self) -> bool:
+        return any(self.callbacks.values())
+
     def add(self, event: str, callback: Callback) -> None:
         if not callable(callback):
             raise ConfigurationError(f"engine.on({event!r}, ...) needs a callable, got {callback!r}")
@@ -90,15 +93,14 @@ class Hooks(Observer):
 
 
 process_hooks = Hooks()
-"""The hooks of every engine this process creates afterwards (:func:`on`)."""
+"""The hooks of every engine of this process (:func:`on`)."""
 
 
 def on(event: str, callback: Callback) -> Callback:
-    """Call ``callback(fact)`` after each ``event`` committed by any engine created later in this process.
+    """Call ``callback(fact)`` after each ``event`` committed by any engine of this process.
 
-    The way to give ``flowgen worker`` processes hooks: call it in a module the worker imports
-    (the worker creates its engine after importing them). Returns ``callback`` (a decorator
-    can use it: ``flowgen.on("run.failed", page_someone)``).
+    The way to give ``flowgen worker`` processes hooks: call it in a module the worker imports.
+    Returns ``callback``.
     """
     process_hooks.add(event, callback)
     return callback

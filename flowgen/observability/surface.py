@@ -45,8 +45,7 @@ class EngineObservability:
                 ) from None
             self.observers.add(Tracing())
             self.observers.trace_context = current_traceparent
-        if process_hooks.callbacks:
-            self.observers.add(process_hooks)
+        self.observers.add(process_hooks)  # wants facts only while flowgen.on() registered some
 
     def on(self, event: str, callback: Callback) -> Callback:
         """Call ``callback(fact)`` after each ``event`` this engine commits; returns ``callback``.

@@ -16,6 +16,7 @@ for longer than that; ``engine.watch()`` polls the newest runs on the stores wit
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 REMEMBERED = 100_000
 """How many runs' last state ``engine.watch()`` remembers (to tell a change from a repeated nudge)."""
+
+logger = logging.getLogger("flowgen.watch")
 
 POLL_PAGE = 1000
 """How many of the newest runs ``engine.watch()`` compares per poll on a store without pub/sub."""
@@ -126,12 +129,32 @@ class _RedisNudges:
         self.pubsub.close()
 
 
+class _NoNudges:
+    """Polling only: a Redis user whose ACL allows no pub/sub channel."""
+
+    def __init__(self) -> None:
+        self._never = threading.Event()
+
+    def wait(self, timeout: float) -> list[str]:
+        self._never.wait(max(0.0, timeout))
+        return []
+
+    def close(self) -> None:
+        return None
+
+
 def _nudges(engine: Engine, run_id: str | None) -> _Nudges:
     client = getattr(engine.store, "client", None)
     prefix = getattr(engine.store, "prefix", None)
     if client is not None and prefix is not None and hasattr(client, "pubsub"):
+        import redis
+
         channel = f"{prefix}:watch:{{{run_id}}}" if run_id is not None else f"{prefix}:watch"
-        return _RedisNudges(client, channel)
+        try:
+            return _RedisNudges(client, channel)
+        except redis.exceptions.NoPermissionError:
+            logger.warning("this Redis user may not subscribe to %s; watching by polling only", channel)
+            return _NoNudges()
     return _LocalNudges(engine.notifier, run_id)
 
 
@@ -190,7 +213,7 @@ def watch_runs(
     interval = check_seconds(interval, "interval")
     deadline = _deadline(timeout)
     nudges = _nudges(engine, None)
-    polling = isinstance(nudges, _LocalNudges)
+    polling = isinstance(nudges, (_LocalNudges, _NoNudges))
     known: OrderedDict[str, State] = OrderedDict()
 
     def newest() -> list[RunInfo]:

@@ -116,12 +116,21 @@ def test_worker_processes_call_process_hooks_once_per_transition(redis_url: str,
     assert supervisor not in {call[3] for call in calls}  # called in the worker processes
 
 
-def test_flowgen_on_reaches_engines_created_afterwards() -> None:
+def test_flowgen_on_reaches_every_engine_of_the_process() -> None:
     seen: list[str] = []
     callback = flowgen.on("run.completed", lambda fact: seen.append(fact.run_id))
     try:
         with flowgen.Engine("memory://", tracing=False) as engine:
             engine.start(hk_flow, False, run_id="global").result(timeout=10)
             wait_until(lambda: seen == ["global"], 10, "the process hook")
+            late: list[str] = []
+            later = flowgen.on("run.completed", lambda fact: late.append(fact.run_id))  # after the engine
+            try:
+                engine.start(hk_flow, False, run_id="later").result(timeout=10)
+                wait_until(lambda: late == ["later"], 10, "the hook registered after the engine")
+            finally:
+                process_hooks.remove("run.completed", later)
     finally:
         process_hooks.remove("run.completed", callback)
+    with flowgen.Engine("memory://", tracing=False) as engine:
+        assert not engine.observers  # no hook left: no facts built
