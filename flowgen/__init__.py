@@ -73,7 +73,10 @@ from .errors import (
     WorkflowYieldError,
 )
 from .observability.hooks import on
+from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
+from .schemas import SchemaError
 from .status import RunStatus
+from .yieldable import Yieldable
 
 __version__ = "0.1.0"
 
@@ -89,6 +92,7 @@ __all__ = [
     "CompensatedError",
     "ConfigurationError",
     "ContinueAsNew",
+    "DeprecatedPatch",
     "DeterministicValue",
     "Engine",
     "ErrorInfo",
@@ -102,6 +106,7 @@ __all__ = [
     "LeaseLostError",
     "NonDeterminismError",
     "NonRetryableError",
+    "Patched",
     "PayloadTooLargeError",
     "RegistrationError",
     "Registry",
@@ -114,6 +119,7 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "RunStatus",
+    "SchemaError",
     "SerializationError",
     "Sleep",
     "SleepUntil",
@@ -133,15 +139,18 @@ __all__ = [
     "WorkflowFailedError",
     "WorkflowNotFoundError",
     "WorkflowYieldError",
+    "Yieldable",
     "__version__",
     "all_of",
     "any_of",
     "child",
     "compensate",
     "continue_as_new",
+    "deprecate_patch",
     "now",
     "on",
     "parse_duration",
+    "patched",
     "random",
     "register_type",
     "registry",

@@ -23,6 +23,7 @@ from .serialization import dumps_json
 from .status import RunStatus
 from .urls import mask_url, require_redis_url
 from .validation import check_count, check_seconds
+from .versions import check_version
 
 URL_HELP = "engine URL (default: $FLOWGEN_URL, else sqlite:///flowgen.sqlite3)"
 
@@ -93,7 +94,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     secret = os.environ.get("FLOWGEN_SECRET_KEY")
     if secret:
         options["secret_key"] = secret
-    for option in ("serializer", "lease_ttl", "grace", "reconcile_interval"):
+    for option in ("serializer", "lease_ttl", "grace", "reconcile_interval", "version"):
         if getattr(args, option, None) is not None:
             options[option] = getattr(args, option)
     if getattr(args, "retention", None) is not None:
@@ -113,6 +114,11 @@ def _check_worker_options(args: argparse.Namespace) -> None:
         check_seconds(args.grace, "--grace", allow_zero=True, error=UsageError)
     if args.reconcile_interval is not None:
         check_seconds(args.reconcile_interval, "--reconcile-interval", error=UsageError)
+    if args.version is not None:
+        try:
+            check_version(args.version)
+        except ConfigurationError as error:
+            raise UsageError(f"--version: {error}") from None
 
 
 def _retention(text: str) -> float:
@@ -144,6 +150,7 @@ def _child_arguments(args: argparse.Namespace) -> list[str]:
         ("--grace", args.grace),
         ("--reconcile-interval", args.reconcile_interval),
         ("--prefetch", args.prefetch),
+        ("--version", args.version),
     ):
         if value is not None:
             child += [option, str(value)]
@@ -250,6 +257,7 @@ def _info(info: Any) -> dict[str, Any]:
         "error": None if info.error is None else {"type": info.error.type, "message": info.error.message},
         "waiting_for": list(info.waiting_for),
         "cancellation": info.cancellation,
+        "version": info.version,
         "unconsumed_queues": list(info.unconsumed_queues),
     }
 
@@ -338,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-host", default="127.0.0.1", help="the address metrics listen on (default 127.0.0.1)"
     )
     worker.add_argument(SUPERVISED_OPTION, action="store_true", help=argparse.SUPPRESS)
+    worker.add_argument(
+        "--version",
+        help="the code version runs started by these workers record (default: the package's version)",
+    )
     worker.set_defaults(handler=cmd_worker)
 
     metrics = sub.add_parser("metrics", help="serve a store's state gauges to Prometheus")
@@ -385,7 +397,18 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", help="file to write ('-' for stdout; default <run id>.journal.json)"
     )
     export.set_defaults(handler=cmd_export)
+
+    from .web.server import add_parser as add_dashboard_parser
+
+    add_dashboard_parser(sub, URL_HELP).set_defaults(handler=cmd_dashboard)
     return parser
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from .web.server import serve
+
+    url = args.url or os.environ.get("FLOWGEN_URL") or "sqlite:///flowgen.sqlite3"
+    return serve(lambda: _engine(args), url, args.host, args.port, args.read_only)
 
 
 def _fail(status: int, message: str) -> int:
