@@ -124,10 +124,10 @@ class Run(Generic[R]):
         return self.engine.status(self.run_id)
 
     def watch(self, timeout: float | None = None, interval: float = 1.0) -> Iterator[RunInfo]:
-        """Iterate over the run's :class:`RunInfo`: now, then after each state change, until it finishes.
+        """Iterate over the run's :class:`~flowgen.RunInfo`: now, then after each state change, until it finishes.
 
         A state change is a new status, new events waited for, a pause requested or a
-        cancellation's progress (see :mod:`flowgen.observability.watch`). Changes arrive by
+        cancellation's progress (see docs/observability.md, "Watching runs"). Changes arrive by
         notification (Redis pub/sub, or this process's own threads), and by a poll every
         ``interval`` seconds at the latest.
 

@@ -52,7 +52,7 @@ class EngineObservability:
 
         Events: ``run.started``, ``run.completed``, ``run.failed``, ``run.cancelled``,
         ``run.finished``, ``step.succeeded``, ``step.failed``, ``step.attempt``, ``wait.ended``
-        (:data:`flowgen.observability.hooks.HOOK_EVENTS`). Called in the worker process (or the
+        (``HOOK_EVENTS`` in ``flowgen/observability/hooks.py``). Called in the worker process (or the
         embedded engine's thread) that committed the transition, right after the commit: at
         most once per transition (docs/observability.md, "Hooks and alerting").
 
@@ -65,9 +65,8 @@ class EngineObservability:
         self.observers.add(self._hooks)
         return callback
 
-    @property
-    def notifier(self) -> LocalNotifier:
-        """Nudges this process's watchers when its own threads change a run (see :mod:`.watch`)."""
+    def _local_notifier(self) -> LocalNotifier:
+        """What nudges this process's watchers when its own threads change a run (``watch.py``)."""
         if self._notifier is None:
             from .watch import LocalNotifier
 
@@ -86,7 +85,7 @@ class EngineObservability:
         """Iterate over the :class:`~flowgen.RunInfo` of each run whose state changes from now on.
 
         Filter by ``workflow`` and by ``status`` (the statuses to report); the iteration ends
-        after ``timeout`` seconds (``None``: never). See :mod:`flowgen.observability.watch`.
+        after ``timeout`` seconds (``None``: never). See docs/observability.md, "Watching runs".
 
         Raises:
             ConfigurationError: a status that is not one (the message lists them).

@@ -155,7 +155,7 @@ def _nudges(engine: Engine, run_id: str | None) -> _Nudges:
         except redis.exceptions.NoPermissionError:
             logger.warning("this Redis user may not subscribe to %s; watching by polling only", channel)
             return _NoNudges()
-    return _LocalNudges(engine.notifier, run_id)
+    return _LocalNudges(engine._local_notifier(), run_id)
 
 
 def _deadline(timeout: float | None) -> float | None:
