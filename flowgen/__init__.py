@@ -7,6 +7,8 @@ no journaled step ever runs twice. See the README for a tour.
 
 from __future__ import annotations
 
+from .aio.engine import AsyncEngine
+from .aio.handles import AsyncRun, AsyncStartManyResult
 from .allowlist import register_type
 from .client import ErrorInfo, Run, RunInfo
 from .commands import (
@@ -74,6 +76,14 @@ from .errors import (
 )
 from .observability.hooks import on
 from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
+from .schedules import (
+    ScheduleError,
+    ScheduleExistsError,
+    ScheduleInfo,
+    ScheduleNotFoundError,
+    schedule,
+    schedule_info,
+)
 from .schemas import SchemaError
 from .status import RunStatus
 from .yieldable import Yieldable
@@ -84,6 +94,9 @@ __all__ = [
     "DEFAULT_RETRY",
     "AllOf",
     "AnyOf",
+    "AsyncEngine",
+    "AsyncRun",
+    "AsyncStartManyResult",
     "CancelledError",
     "ChildRun",
     "ChildWorkflowError",
@@ -119,6 +132,10 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "RunStatus",
+    "ScheduleError",
+    "ScheduleExistsError",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
     "SchemaError",
     "SerializationError",
     "Sleep",
@@ -154,6 +171,8 @@ __all__ = [
     "random",
     "register_type",
     "registry",
+    "schedule",
+    "schedule_info",
     "sleep",
     "sleep_until",
     "start_child",

@@ -138,3 +138,12 @@ def test_the_openapi_document_describes_every_route(sqlite_site: Site) -> None:
     actions = {f"/runs/{{run_id:path}}/{action}" for action in api_module.ACTIONS}
     assert served - {"/runs/{run_id:path}/{action:str}"} <= described
     assert actions <= described
+
+
+def test_a_scheduled_run_names_its_schedule_and_tick(sqlite_site: Site) -> None:
+    sqlite_site.engine.schedules.create("web-nightly", "web.approval", cron="0 2 * * *", args=("o-s",))
+    run_id = sqlite_site.engine.schedules.trigger("web-nightly").run_id
+    with sqlite_site.api() as api:
+        run = api.get(f"/runs/{run_id}").json()
+        assert run["schedule"] == "web-nightly"
+        assert run_id == f"schedule:web-nightly:{run['tick']}:manual"
