@@ -9,7 +9,8 @@ Phases (``--only`` runs a subset): ``throughput`` (also Redis memory per complet
 the raw baselines), ``latency`` (idle and under load), ``steps`` (cost per step for each
 workflow length, inline and dispatched), ``retention`` (memory once finished runs expire),
 ``sleepers`` (many sleeping runs: Redis and worker memory, timer lateness) and ``backlog``
-(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again).
+(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again)
+and ``observability`` (metrics and tracing off and on, see :mod:`benchmarks.observability`).
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import observability
 from .config import SIZES, Size
 from .measure import FLOWGEN_QUEUE, LONG_SLEEP, PREFIX, RAW_QUEUE, Bench, Settings, percentile, wait_for
 from .redis_server import RedisServer, settle_memory
 from .report import Figure, document, med, table, write_json
 
-PHASES = ("throughput", "latency", "steps", "retention", "sleepers", "backlog")
+PHASES = ("throughput", "latency", "steps", "retention", "sleepers", "backlog", "observability")
 BACKLOG_GRACE_PARTS = 5
 """The backlog phase's workers run with a grace this many times shorter than the drain takes."""
 TUNED_PREFETCH = 64
@@ -314,6 +316,9 @@ class Runner:
 
     # -- figures ----------------------------------------------------------------------------
 
+    def observability(self) -> None:
+        observability.phase(self)
+
     def figures(self) -> list[Figure]:
         size = self.size
         figures: list[Figure] = []
@@ -549,6 +554,7 @@ class Runner:
             "per run",
             note="a queued run is not lost: each re-enqueue is a wasted message",
         )
+        observability.figures(fig)
         self._ratio(figures)
         return figures
 

@@ -74,6 +74,7 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .observability.hooks import on
 from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
 from .schedules import (
     ScheduleError,
@@ -164,6 +165,7 @@ __all__ = [
     "continue_as_new",
     "deprecate_patch",
     "now",
+    "on",
     "parse_duration",
     "patched",
     "random",
