@@ -9,9 +9,10 @@ Phases (``--only`` runs a subset): ``throughput`` (also Redis memory per complet
 the raw baselines), ``latency`` (idle and under load), ``steps`` (cost per step for each
 workflow length, inline and dispatched), ``retention`` (memory once finished runs expire),
 ``sleepers`` (many sleeping runs: Redis and worker memory, timer lateness) and ``backlog``
-(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again) and
-``flow`` (flow control: a never-binding per-key limit against none, a 200/s rate limit; see
-``benchmarks/flow.py``).
+(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again),
+``observability`` (metrics and tracing off and on, see :mod:`benchmarks.observability`) and
+``flow`` (flow control: a never-binding per-key limit against none, a 200/s rate limit, the
+priority jump; see ``benchmarks/flow.py``).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import flow as flow_phase
+from . import observability
 from .config import SIZES, Size
 from .measure import FLOWGEN_QUEUE, LONG_SLEEP, PREFIX, RAW_QUEUE, Bench, Settings, percentile, wait_for
 from .redis_server import RedisServer, settle_memory
 from .report import Figure, document, med, table, write_json
 
-PHASES = ("throughput", "latency", "steps", "retention", "sleepers", "backlog", "flow")
+PHASES = ("throughput", "latency", "steps", "retention", "sleepers", "backlog", "observability", "flow")
 BACKLOG_GRACE_PARTS = 5
 """The backlog phase's workers run with a grace this many times shorter than the drain takes."""
 TUNED_PREFETCH = 64
@@ -317,6 +319,9 @@ class Runner:
 
     # -- figures ----------------------------------------------------------------------------
 
+    def observability(self) -> None:
+        observability.phase(self)
+
     def flow(self) -> None:
         """Flow control (benchmarks/flow.py): limit overhead, alternated per repetition; rate limit."""
         b, size = self.b, self.size
@@ -579,6 +584,7 @@ class Runner:
             "per run",
             note="a queued run is not lost: each re-enqueue is a wasted message",
         )
+        observability.figures(fig)
         figures += flow_phase.figures(fig, self.samples)
         self._ratio(figures)
         return figures

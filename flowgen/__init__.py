@@ -75,6 +75,7 @@ from .errors import (
     WorkflowYieldError,
 )
 from .limits import Limit, RateLimit, RateLimited, RunTimeoutError, key_from_start
+from .observability.hooks import on
 from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
 from .schedules import (
     ScheduleError,
@@ -171,6 +172,7 @@ __all__ = [
     "deprecate_patch",
     "key_from_start",
     "now",
+    "on",
     "parse_duration",
     "patched",
     "random",

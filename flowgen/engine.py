@@ -46,6 +46,7 @@ from .flow_start import FLOW_OPTIONS, delayed, run_flow
 from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
+from .observability.surface import EngineObservability
 from .reserved import check_not_scheduled
 from .runtime import Runtime, Settings, encode_new_call
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
@@ -127,7 +128,7 @@ class WorkerHandle:
         self.stop()
 
 
-class Engine(RunInspection):
+class Engine(EngineObservability, RunInspection):
     """The entry point of flowgen (see the module docstring for URLs).
 
     Args:
@@ -145,6 +146,8 @@ class Engine(RunInspection):
         registry: where workflows and steps are looked up (default: the global registry).
         clock: the time source (tests use a virtual clock).
         prefix / queue: the Redis key prefix and the Dramatiq queue name.
+        tracing: emit OpenTelemetry spans (docs/observability.md); ``None`` (default): as
+            ``$FLOWGEN_TRACING`` says (``1``/``0``), else when ``opentelemetry`` is installed.
         async_step_limit: ``async def`` step attempts this process's workers run at once on
             its step loop (docs/asyncio.md).
         version: the code version runs started by this engine record (``RunInfo.version``);
@@ -175,6 +178,7 @@ class Engine(RunInspection):
         queue: str = "flowgen",
         store: Store | None = None,
         transport: Transport | None = None,
+        tracing: bool | None = None,
         async_step_limit: int = DEFAULT_ASYNC_LIMIT,
         version: str | None = None,
     ) -> None:
@@ -211,6 +215,7 @@ class Engine(RunInspection):
         self._leases: LeaseKeeper | None = None
         self._schedules: Schedules | None = None
         self.embedded = False
+        self._init_observability(tracing)
         if store is not None:
             if transport is None:
                 raise ConfigurationError("Engine(store=...) also needs transport=...")
@@ -245,6 +250,7 @@ class Engine(RunInspection):
                 enqueue=self.transport.enqueue,
                 enqueue_branch=self.transport.enqueue_branch,
                 leases=self._leases,
+                observers=self.observers,
             )
         return self._runtime
 
@@ -288,6 +294,7 @@ class Engine(RunInspection):
             backlog=self.transport.backlog,
             timer_interval=self.timer_interval,
             reconcile_interval=self.reconcile_interval,
+            reenqueued=self.observers.reenqueued,
         )
 
     def _start_local_worker(self) -> WorkerHandle:
@@ -355,6 +362,7 @@ class Engine(RunInspection):
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
+        self.observers.close()
         self.store.close()
 
     def __enter__(self) -> Engine:
@@ -384,9 +392,10 @@ class Engine(RunInspection):
         run_id = check_run_id(run_id) if run_id is not None else uuid.uuid4().hex
         version = code_version(self.settings.version, code)
         args_text, digest = encode_new_call(self.serializer, run_id, name, args, kwargs, version)
+        trace = self.observers.trace_context() if self.observers.trace_context is not None else None
         now = self.clock.now()
         flow = run_flow(code, name, args, kwargs, now, **flow_options)
-        return NewRun(run_id, name, args_text, digest, now, flow=flow)
+        return NewRun(run_id, name, args_text, digest, now, trace=trace, flow=flow)
 
     @staticmethod
     def _check_same(new: NewRun, record: RunRecord) -> None:
@@ -537,6 +546,8 @@ class Engine(RunInspection):
         )
         if result.wake:
             self.transport.enqueue([run_id])
+        if self.observers:
+            self.observers.event_sent(run_id, type, result.delivered)
         return result.delivered
 
     # -- control ----------------------------------------------------------------------------
