@@ -7,6 +7,7 @@ no journaled step ever runs twice. See the README for a tour.
 
 from __future__ import annotations
 
+from .actor_steps import actor_as_step, actor_step
 from .allowlist import register_type
 from .client import ErrorInfo, Run, RunInfo
 from .commands import (
@@ -133,6 +134,8 @@ __all__ = [
     "WorkflowNotFoundError",
     "WorkflowYieldError",
     "__version__",
+    "actor_as_step",
+    "actor_step",
     "all_of",
     "any_of",
     "child",

@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -44,7 +44,7 @@ from .services import Services
 from .status import RunStatus
 from .stores.base import NewRun, RunRecord, Store
 from .stores.failures import Reason, store_error
-from .urls import DEFAULT_URL, open_backend, resolve_url, sqlite_path
+from .urls import DEFAULT_URL, open_backend, open_store, resolve_url, sqlite_path
 from .validation import check_count, check_seconds
 
 __all__ = [
@@ -59,7 +59,10 @@ __all__ = [
     "sqlite_path",
     "workflow_name",
 ]
-from .transports.base import Transport
+from .transports.base import Stop, Transport
+
+if TYPE_CHECKING:
+    import dramatiq
 
 logger = logging.getLogger("flowgen.engine")
 
@@ -128,6 +131,10 @@ class Engine(RunInspection):
         registry: where workflows and steps are looked up (default: the global registry).
         clock: the time source (tests use a virtual clock).
         prefix / queue: the Redis key prefix and the Dramatiq queue name.
+        broker: an app's own Dramatiq broker (``dramatiq.get_broker()``): flowgen's actors are
+            declared on it and any Dramatiq worker of it (``dramatiq myapp.tasks``) advances
+            runs, with flowgen's services started by a middleware (docs/dramatiq.md). ``url``
+            then only names the store.
     """
 
     def __init__(
@@ -153,6 +160,7 @@ class Engine(RunInspection):
         queue: str = "flowgen",
         store: Store | None = None,
         transport: Transport | None = None,
+        broker: dramatiq.Broker | None = None,
     ) -> None:
         if serializer not in ("json", "pickle"):
             raise ConfigurationError(f"serializer must be 'json' or 'pickle', got {serializer!r}")
@@ -184,11 +192,19 @@ class Engine(RunInspection):
         self._runtime: Runtime | None = None
         self._leases: LeaseKeeper | None = None
         self.embedded = False
+        self._closers: list[Stop] = []
+        self._app_broker = broker is not None
         if store is not None:
             if transport is None:
                 raise ConfigurationError("Engine(store=...) also needs transport=...")
             self.url = url or "custom://"
             self.store, self.transport = store, transport
+        elif broker is not None:
+            from .transports.app_broker import app_transport
+
+            self.url = resolve_url(url)
+            self.transport = app_transport(broker, queue)
+            self.store = open_store(self.url, retention=retention, prefix=prefix)
         else:
             self.url = resolve_url(url)
             backend = open_backend(self.url, retention=retention, prefix=prefix, queue=queue, threads=threads)
@@ -199,6 +215,8 @@ class Engine(RunInspection):
             # Before the runtime is built: it writes control requests with its settings' grace.
             self.settings = attrs.evolve(self.settings, grace=0.0)
         self.transport.bind(self.runtime)
+        if broker is not None:
+            self._attach(broker)
         if self.embedded and start_workers:
             self._worker = self._start_local_worker()
 
@@ -232,6 +250,25 @@ class Engine(RunInspection):
             reconcile_interval=self.reconcile_interval,
         )
 
+    def _background(self) -> tuple[Stop, Stop]:
+        """Start lease renewal and the background services; return ``(stop_services, stop_leases)``."""
+        self.runtime  # noqa: B018 - builds the runtime and its lease keeper
+        assert self._leases is not None
+        self._leases.start()
+        services = self._services()
+        services.start()
+        return services.stop, self._leases.stop
+
+    def _step_queues(self) -> set[str]:
+        return {step.queue for step in self.registry.steps.values() if step.queue}
+
+    def _attach(self, broker: dramatiq.Broker) -> None:
+        """Add the middleware that runs flowgen's services in the app broker's workers."""
+        from .transports.app_broker import FlowgenMiddleware, attach
+
+        middleware = FlowgenMiddleware(self._background, self.runtime.drain, self._step_queues)
+        self._closers.append(attach(broker, middleware))
+
     def _start_local_worker(self) -> WorkerHandle:
         self.runtime  # noqa: B018 - builds the runtime and its lease keeper
         assert self._leases is not None
@@ -256,20 +293,22 @@ class Engine(RunInspection):
         check_count(threads, "threads")
         for queue in queues or ():
             check_queue_name(queue)
-        self.runtime  # noqa: B018 - builds the runtime and its lease keeper
-        assert self._leases is not None
-        self._leases.start()
-        step_queues = {step.queue for step in self.registry.steps.values() if step.queue}
-        stop_consuming = self.transport.consume(threads, queues, declare=step_queues)
-        services = self._services()
-        services.start()
-        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
+        if self._app_broker:
+            # The broker's FlowgenMiddleware starts and stops the services with the Dramatiq
+            # worker (after_worker_boot / before_worker_shutdown).
+            return WorkerHandle(self, [self.transport.consume(threads, queues, declare=self._step_queues())])
+        stop_services, stop_leases = self._background()
+        stop_consuming = self.transport.consume(threads, queues, declare=self._step_queues())
+        return WorkerHandle(self, [stop_leases, stop_consuming, stop_services, self.runtime.drain])
 
     def close(self) -> None:
         """Stop this engine's worker threads (if any) and close its connections."""
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
+        for closer in self._closers:
+            closer()
+        self._closers = []
         self.store.close()
 
     def __enter__(self) -> Engine:
