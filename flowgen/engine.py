@@ -170,7 +170,8 @@ class Engine(RunInspection):
             )
         if not isinstance(prefix, str) or not prefix:
             raise ConfigurationError(f"prefix must be a non-empty string, got {prefix!r}")
-        check_queue_name(queue)
+        self.queue = check_queue_name(queue)
+        """The Dramatiq queue of flowgen's advance actor (``broker.join(engine.queue)`` in tests)."""
         self.serializer = Serializer(
             pickle=serializer == "pickle",
             secret_key=secret_key,

@@ -30,23 +30,32 @@ import dramatiq
 
 from ..errors import ConfigurationError
 from .base import Stop
-from .dramatiq import DramatiqTransport
+from .dramatiq import ADVANCE_ACTOR, BRANCH_ACTOR, BRANCH_ACTOR_ALIASES, DramatiqTransport
 
 logger = logging.getLogger("flowgen.transports.app_broker")
+
+FLOWGEN_ACTORS = (ADVANCE_ACTOR, BRANCH_ACTOR, *BRANCH_ACTOR_ALIASES)
 
 Background = Callable[[], tuple[Stop, Stop]]
 """Starts lease renewal and the services; returns ``(stop_services, stop_leases)``."""
 
 
 def app_transport(broker: object, queue: str) -> DramatiqTransport:
-    """The Dramatiq transport on an app's ``broker``.
+    """The Dramatiq transport on an app's ``broker``: flowgen's actors declared on it.
 
     Raises:
-        ConfigurationError: ``broker`` is not a Dramatiq broker.
+        ConfigurationError: ``broker`` is not a Dramatiq broker, or another open engine is on it
+            already (flowgen's actors have one name per broker).
     """
     if not isinstance(broker, dramatiq.Broker):
         raise ConfigurationError(
             f"broker must be a Dramatiq broker (e.g. dramatiq.get_broker()), got {broker!r}"
+        )
+    taken = sorted(set(FLOWGEN_ACTORS) & set(broker.actors))
+    if taken:
+        raise ConfigurationError(
+            f"{broker!r} already has flowgen's actors {taken} (another Engine on it is open); use one "
+            "Engine per broker (engine.close() of the other one takes its actors off the broker)"
         )
     return DramatiqTransport(broker, queue)
 
@@ -93,21 +102,17 @@ class FlowgenMiddleware(dramatiq.Middleware):
 
 
 def attach(broker: dramatiq.Broker, middleware: FlowgenMiddleware) -> Stop:
-    """Add ``middleware`` to ``broker``; return what removes it again (``Engine.close``).
+    """Add ``middleware`` to ``broker``; return what removes it and flowgen's actors again.
 
-    Raises:
-        ConfigurationError: another open engine is on this broker already (flowgen's actors
-            have one name per broker, so the second engine would take the first one's messages).
+    ``Engine.close`` calls it, so that another engine can be opened on the broker later (tests
+    open one per test on the same ``StubBroker``).
     """
-    if any(isinstance(existing, FlowgenMiddleware) for existing in broker.middleware):
-        raise ConfigurationError(
-            f"{broker!r} already carries an open flowgen Engine; use one Engine per broker "
-            "(engine.close() of the other one detaches it)"
-        )
     broker.add_middleware(middleware)
 
     def detach() -> None:
         if middleware in broker.middleware:
             broker.middleware.remove(middleware)
+        for name in FLOWGEN_ACTORS:
+            broker.actors.pop(name, None)
 
     return detach
