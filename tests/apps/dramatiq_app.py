@@ -20,7 +20,7 @@ import flowgen
 from tests.apps.faults_common import ledger
 
 SEEN = "test:middleware-seen"
-"""The Redis list (on the ledger's server) of ``<actor name>`` per message :class:`Seen` saw."""
+"""The Redis list (on the ledger's server) of ``<actor name>:<ok|error>`` per message :class:`Seen` saw."""
 
 
 class Seen(dramatiq.Middleware):

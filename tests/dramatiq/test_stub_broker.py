@@ -159,10 +159,10 @@ def test_one_engine_per_broker_and_close_detaches_it(stub_broker: StubBroker) ->
 
 
 def test_bad_brokers_and_non_actors_are_refused_with_the_fix() -> None:
-    with pytest.raises(flowgen.ConfigurationError, match="broker must be a Dramatiq broker .* got 'redis://"):
+    with pytest.raises(flowgen.ConfigurationError, match=r"broker must be a Dramatiq broker .* got 'redis://"):
         flowgen.Engine("memory://", broker="redis://localhost")  # type: ignore[arg-type]
 
     def plain(user_id: str) -> None: ...
 
-    with pytest.raises(TypeError, match="expected a Dramatiq actor .* @flowgen.step"):
+    with pytest.raises(TypeError, match=r"expected a Dramatiq actor .* @flowgen.step"):
         flowgen.actor_step(plain, "u")
