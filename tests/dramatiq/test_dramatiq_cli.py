@@ -19,7 +19,6 @@ from tests.conftest import wait_until
 from tests.dramatiq.conftest import DramatiqWorkers
 from tests.faults.support import Ledger
 
-
 SEEN = "test:middleware-seen"
 """Where the app's own middleware records the messages it saw (tests/apps/dramatiq_app.py)."""
 
@@ -38,7 +37,7 @@ def test_dramatiq_cli_workers_run_workflows_timers_events_and_actor_steps_with_t
     dramatiq_workers: DramatiqWorkers,
     redis_url: str,
 ) -> None:
-    kind, url, broker = app_broker
+    kind, url, _broker = app_broker
     worker = dramatiq_workers.start(kind, url, redis_url)
     runs = [client.start(app.onboarding, f"u{n}", 0.3) for n in range(5)]
     # Sleeping, then waiting: the timer poller the middleware started in the dramatiq worker
