@@ -33,10 +33,11 @@ from typing import Any
 
 import dramatiq
 import redis
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.message import Message
 
 from .base import Receiver, Stop
-from .doorbell import PRESENCE_INTERVAL, DoorbellRedisBroker
+from .doorbell import PRESENCE_INTERVAL, DoorbellRedisBroker, redis_backlog
 
 logger = logging.getLogger("flowgen.transports.dramatiq")
 
@@ -181,9 +182,15 @@ class DramatiqTransport:
         self._send([message])
 
     def backlog(self) -> float:
-        """Seconds the oldest waiting advance message has waited (0 when the broker cannot tell)."""
+        """Seconds the oldest waiting advance message has waited (0 when the broker cannot tell).
+
+        Redis brokers tell (flowgen's own and an app's ``RedisBroker``); others (RabbitMQ,
+        ``StubBroker``) do not, so there a run is re-enqueued once it has waited ``grace``.
+        """
         if isinstance(self.broker, DoorbellRedisBroker):
             return self.broker.backlog(self.queue)
+        if isinstance(self.broker, RedisBroker):
+            return redis_backlog(self.broker, self.queue)
         return 0.0
 
     # -- consumers ----------------------------------------------------------------------------
