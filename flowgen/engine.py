@@ -263,11 +263,19 @@ class Engine(RunInspection):
     def _step_queues(self) -> set[str]:
         return {step.queue for step in self.registry.steps.values() if step.queue}
 
+    def _boot_app_worker(self) -> tuple[Stop, Stop]:
+        """What a Dramatiq worker of the app broker does at boot: check Redis, start the services."""
+        from .redis_checks import report_redis_configuration
+
+        report_redis_configuration(self)
+        self.runtime.draining.clear()  # a worker stopped earlier in this process drained it
+        return self._background()
+
     def _attach(self, broker: dramatiq.Broker) -> None:
         """Add the middleware that runs flowgen's services in the app broker's workers."""
         from .transports.app_broker import FlowgenMiddleware, attach
 
-        middleware = FlowgenMiddleware(self._background, self.runtime.drain, self._step_queues)
+        middleware = FlowgenMiddleware(self._boot_app_worker, self.runtime.drain, self._step_queues)
         self._closers.append(attach(broker, middleware))
 
     def _start_local_worker(self) -> WorkerHandle:

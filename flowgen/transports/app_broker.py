@@ -24,6 +24,7 @@ of the middleware that would fight its semantics through their options
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection
 
 import dramatiq
@@ -75,6 +76,8 @@ class FlowgenMiddleware(dramatiq.Middleware):
         self.background = background
         self.drain = drain
         self.step_queues = step_queues
+        self._lock = threading.Lock()
+        self._workers = 0
         self._stop_services: Stop | None = None
         self._stop_leases: Stop | None = None
 
@@ -84,21 +87,32 @@ class FlowgenMiddleware(dramatiq.Middleware):
             broker.declare_queue(queue)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        if self._stop_services is not None:
-            return  # a second Worker on the same broker in this process shares the services
-        self._stop_services, self._stop_leases = self.background()
+        # One Worker per process under `dramatiq`; several in one process (tests) share the
+        # services, started by the first and stopped with the last.
+        with self._lock:
+            self._workers += 1
+            if self._workers > 1:
+                return
+            self._stop_services, self._stop_leases = self.background()
         logger.info("flowgen services started in this Dramatiq worker (timers, reconciler, leases)")
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        with self._lock:
+            if self._workers != 1:
+                return  # other workers of this process still advance runs: no drain
+            stop_services, self._stop_services = self._stop_services, None
         self.drain()
-        if self._stop_services is not None:
-            self._stop_services()
-            self._stop_services = None
+        if stop_services is not None:
+            stop_services()
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        if self._stop_leases is not None:
-            self._stop_leases()
-            self._stop_leases = None
+        with self._lock:
+            self._workers = max(0, self._workers - 1)
+            if self._workers:
+                return
+            stop_leases, self._stop_leases = self._stop_leases, None
+        if stop_leases is not None:
+            stop_leases()
 
 
 def attach(broker: dramatiq.Broker, middleware: FlowgenMiddleware) -> Stop:

@@ -166,3 +166,84 @@ def test_bad_brokers_and_non_actors_are_refused_with_the_fix() -> None:
 
     with pytest.raises(TypeError, match=r"expected a Dramatiq actor .* @flowgen.step"):
         flowgen.actor_step(plain, "u")
+
+
+@flowgen.step(name="dq.side", queue="dq-side", retries=0)
+def side(n: int) -> int:
+    return n * 2
+
+
+@flowgen.workflow(name="dq.side_flow")
+def side_flow(n: int):
+    return (yield side(n))
+
+
+def test_a_worker_booting_on_the_apps_broker_declares_and_consumes_the_queues_of_queue_steps() -> None:
+    # A worker dedicated to the step's queue (`dramatiq myapp --queues dq-side`) never sends to
+    # it, so nothing else would declare it there, and Dramatiq consumes declared queues only.
+    broker = StubBroker()
+    broker.emit_after("process_boot")
+    with flowgen.Engine("memory://", broker=broker) as engine:
+        assert "dq-side" not in broker.get_declared_queues()
+        side_worker = dramatiq.Worker(broker, queues={"dq-side"}, worker_timeout=50, worker_threads=1)
+        side_worker.start()
+        try:
+            assert "dq-side" in broker.get_declared_queues()
+            assert "dq-side" in side_worker.consumers
+            run = engine.start(side_flow, 21)
+            general = dramatiq.Worker(broker, queues={engine.queue}, worker_timeout=50, worker_threads=1)
+            general.start()
+            try:
+                assert run.result(timeout=20) == 42
+            finally:
+                general.stop()
+        finally:
+            side_worker.stop()
+
+
+class CountAdvances(dramatiq.Middleware):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def after_process_message(self, broker: Any, message: Any, *, result: Any = None, exception: Any = None) -> None:
+        if message.actor_name == "flowgen.advance":
+            self.count += 1
+
+
+def test_a_worker_started_again_in_the_same_process_advances_runs_at_full_speed(
+    engine: flowgen.Engine, stub_broker: StubBroker
+) -> None:
+    # The first worker's graceful stop drained the runtime and stopped lease renewal; the
+    # next worker's boot must undo both, or every run would stop after each of its steps.
+    counter = CountAdvances()
+    stub_broker.add_middleware(counter)
+    try:
+        for round_number in range(2):
+            worker = dramatiq.Worker(stub_broker, worker_timeout=50, worker_threads=2)
+            worker.start()
+            try:
+                before = counter.count
+                run = engine.start(three_steps, run_id=f"again-{round_number}")
+                stub_broker.join(engine.queue, timeout=10_000)
+                worker.join()
+                assert run.status().status == "completed"
+                assert counter.count - before == 1, "one advance message ran the three steps"
+                assert engine._leases is not None and engine._leases._thread is not None
+                assert engine._leases._thread.is_alive()
+            finally:
+                worker.stop()
+    finally:
+        stub_broker.middleware.remove(counter)
+
+
+@flowgen.step(name="dq.noop", retries=0)
+def noop(n: int) -> int:
+    return n
+
+
+@flowgen.workflow(name="dq.three_steps")
+def three_steps():
+    total = 0
+    for n in range(3):
+        total += yield noop(n)
+    return total
