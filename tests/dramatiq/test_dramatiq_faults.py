@@ -57,12 +57,14 @@ def test_kill_9_of_a_dramatiq_worker_mid_step_is_recovered_rerunning_only_the_in
     interrupted = started - ended
 
     second = dramatiq_workers.start(kind, url, redis_url, threads=RUNS, fast=True)
+    ready_at = max(time.time(), killed_at)
     wait_finished(redis_url, ids, 90)
     check_scenario(redis_url, {run_id: Expect.completed(faults.expected_effect(n)) for n, run_id in enumerate(ids)})
 
     rescuers = second.worker_pids()
-    moved = [e["at"] - killed_at for e in ledger.entries() if e["pid"] in rescuers and e["run"] in interrupted]
-    assert moved and max(moved) < 15, f"the interrupted runs moved again {max(moved):.1f}s after the kill"
+    moved = [e["at"] - ready_at for e in ledger.entries() if e["pid"] in rescuers and e["run"] in interrupted]
+    # Their leases (2 s) ended while the second worker booted: its first reconciler pass moves them.
+    assert moved and max(moved) < 10, f"an interrupted run moved again {max(moved):.1f}s after the rescuer booted"
     pays = ledger.executions("faults.pay")
     per_run = {run_id: sum(count for (run, _, _), count in pays.items() if run == run_id) for run_id in ids}
     assert {run_id for run_id, count in per_run.items() if count == 2} == interrupted
@@ -72,8 +74,12 @@ def test_kill_9_of_a_dramatiq_worker_mid_step_is_recovered_rerunning_only_the_in
         assert len(keys) == 1, f"{run_id}: the idempotency key changed between executions: {keys}"
     effects = ledger.effects()
     assert len(effects) == RUNS, "each run's effect was applied once, whoever ran its step"
+    # The interrupted runs whose effect the killed worker had applied found it there when
+    # they ran again (a run killed before its effect applied it itself, once).
+    key_of = {e["run"]: e["key"] for e in ledger.entries("faults.pay")}
+    applied_by_the_dead = {run_id for run_id in interrupted if effects[key_of[run_id]]["pid"] in victims}
     deduplicated = {e["run"] for e in ledger.entries("faults.pay", "effect") if not e["applied"]}
-    assert deduplicated == interrupted
+    assert deduplicated == applied_by_the_dead and len(deduplicated) >= RUNS // 2 - 5
 
 
 def test_sigterm_to_a_dramatiq_worker_finishes_the_current_steps_and_hands_the_runs_over(
