@@ -2,7 +2,8 @@
 
 The same guarantees as with ``flowgen worker`` (tests/faults/test_worker_crashes.py): a kill -9
 mid-step loses nothing and reruns only the interrupted step, with the same idempotency key and
-its effect applied once; a graceful stop (SIGTERM to the ``dramatiq`` process) lets each run
+its effect applied once; a crash after a step body returned and before its result was journaled
+(the ``after_step_body`` fault point) reruns that step once with the same key; a graceful stop (SIGTERM to the ``dramatiq`` process) lets each run
 finish its current step and hands it over, running no step twice. On Redis and on RabbitMQ.
 The workflows are the fault suite's (tests/apps/faults.py), with short leases
 (``FLOWGEN_TEST_FAST``).
@@ -11,6 +12,7 @@ The workflows are the fault suite's (tests/apps/faults.py), with short leases
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import dramatiq
 import pytest
@@ -104,3 +106,44 @@ def test_sigterm_to_a_dramatiq_worker_finishes_the_current_steps_and_hands_the_r
     wait_finished(redis_url, ids, 90)
     check_scenario(redis_url, {run_id: Expect.completed(n + 5) for n, run_id in enumerate(ids)})
     assert set(ledger.executions("faults.slow").values()) == {1}, "no step ran twice"
+
+
+def attempt_statuses(journal: list[dict[str, Any]], name: str) -> list[str]:
+    entry = next(entry for entry in journal if entry["name"] == name)
+    return [attempt["status"] for attempt in entry["attempts"]]
+
+
+def test_a_dramatiq_worker_killed_after_a_step_body_before_its_result_is_journaled_reruns_it_once(
+    app_broker: tuple[str, str, dramatiq.Broker],
+    client: flowgen.Engine,
+    dramatiq_workers: DramatiqWorkers,
+    redis_url: str,
+    ledger: Ledger,
+) -> None:
+    kind, url, _ = app_broker
+    ids = start_runs(client, "faults.effect", "body", [(n, 0) for n in range(RUNS)])
+    # One thread: when the fault point kills the worker process, no other step body is in flight.
+    crashing = dramatiq_workers.start(
+        kind, url, redis_url, threads=1, fast=True, env={"FLOWGEN_FAULT": "after_step_body:faults.pay@5"}
+    )
+    # Dramatiq's main process sees its worker die and shuts down with a non-zero status.
+    assert crashing.process.wait(60) != 0, crashing.log()[-3000:]
+    ran = ledger.entries("faults.pay", "end")  # all by the crashed worker: no other one ran yet
+    assert len(ran) == 5 and len({e["pid"] for e in ran}) == 1
+    victim = ran[-1]
+    record = client.store.get_run(victim["run"])
+    assert record is not None and record.journal_length == 1, "the step's result was not journaled"
+
+    dramatiq_workers.start(kind, url, redis_url, threads=8, fast=True)
+    wait_finished(redis_url, ids, 90)
+    journals = check_scenario(
+        redis_url, {run_id: Expect.completed(faults.expected_effect(n)) for n, run_id in enumerate(ids)}
+    )
+    for (run_id, _, step), count in ledger.executions().items():
+        expected = 2 if (run_id, step) == (victim["run"], "faults.pay") else 1
+        assert count == expected, f"{run_id} {step} ran {count} times, expected {expected}"
+    mine = [e for e in ledger.entries("faults.pay") if e["run"] == victim["run"]]
+    assert {e["key"] for e in mine} == {victim["key"]}, "the re-run had the same idempotency key"
+    assert attempt_statuses(journals[victim["run"]], "faults.pay") == ["crashed", "ok"]
+    applied = [e for e in ledger.entries("faults.pay", "effect") if e["run"] == victim["run"] and e["applied"]]
+    assert len(applied) == 1 and applied[0]["pid"] == victim["pid"], "the effect happened once, on the first run"
