@@ -10,6 +10,10 @@
 * ``memory://``: everything in this process's memory (nothing survives it).
 * no URL: ``$FLOWGEN_URL`` if set, else ``sqlite:///flowgen.sqlite3`` in the current directory.
 
+``Engine(url, broker=broker)`` puts flowgen inside an existing Dramatiq app: the URL names the
+store only, flowgen's actors are declared on the app's ``broker`` and its ``dramatiq`` workers
+advance runs (:mod:`flowgen.transports.app_broker`, docs/dramatiq.md).
+
 Reading runs (status, results, journals, exports) is the :class:`~flowgen.inspection.RunInspection`
 base class.
 """
@@ -195,6 +199,11 @@ class Engine(RunInspection):
         self.embedded = False
         self._closers: list[Stop] = []
         self._app_broker = broker is not None
+        if broker is not None and (store is not None or transport is not None):
+            raise ConfigurationError(
+                "Engine(broker=...) builds its own transport on that broker and opens the store its URL "
+                "names; pass either broker= (with a URL) or store= and transport=, not both"
+            )
         if store is not None:
             if transport is None:
                 raise ConfigurationError("Engine(store=...) also needs transport=...")

@@ -59,6 +59,7 @@ ACTOR_OPTIONS: dict[str, Any] = {
     "time_limit": float("inf"),
     "max_age": None,
     "notify_shutdown": False,
+    "store_results": False,
 }
 """The options of flowgen's actors, each opting out of a Dramatiq middleware that fights flowgen.
 
@@ -72,6 +73,7 @@ ACTOR_OPTIONS: dict[str, Any] = {
   dropping it would leave the run to the reconciler.
 * ``notify_shutdown=False`` (``ShutdownNotifications``): a graceful stop lets the current step
   finish (flowgen's drain) instead of raising ``Shutdown`` inside it.
+* ``store_results=False`` (``Results``): the actors return nothing; results are in the store.
 
 Middleware that only observes (Prometheus, error reporting, ``CurrentMessage``, an app's own)
 sees flowgen's messages like any other.

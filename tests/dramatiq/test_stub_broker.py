@@ -18,6 +18,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, Retries, ShutdownNotifications, TimeLimit
 
 import flowgen
+from flowgen.stores.memory import MemoryStore
 from flowgen.transports.app_broker import FlowgenMiddleware
 from tests.apps import dramatiq_workflows as app
 from tests.apps.faults_common import LEDGER
@@ -161,6 +162,9 @@ def test_one_engine_per_broker_and_close_detaches_it(stub_broker: StubBroker) ->
 def test_bad_brokers_and_non_actors_are_refused_with_the_fix() -> None:
     with pytest.raises(flowgen.ConfigurationError, match=r"broker must be a Dramatiq broker .* got 'redis://"):
         flowgen.Engine("memory://", broker="redis://localhost")  # type: ignore[arg-type]
+
+    with pytest.raises(flowgen.ConfigurationError, match=r"either broker= .* or store= and transport="):
+        flowgen.Engine("memory://", broker=StubBroker(), store=MemoryStore())
 
     def plain(user_id: str) -> None: ...
 
