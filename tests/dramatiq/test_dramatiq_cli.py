@@ -10,6 +10,7 @@ from __future__ import annotations
 import urllib.request
 
 import dramatiq
+import pytest
 import redis
 
 import flowgen
@@ -18,6 +19,8 @@ from tests.apps.faults_common import LEDGER
 from tests.conftest import wait_until
 from tests.dramatiq.conftest import DramatiqWorkers
 from tests.faults.support import Ledger
+
+pytestmark = pytest.mark.redis  # the ledger of the steps is on the test Redis
 
 SEEN = "test:middleware-seen"
 """Where the app's own middleware records the messages it saw (tests/apps/dramatiq_app.py)."""

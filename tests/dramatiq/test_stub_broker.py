@@ -24,6 +24,8 @@ from tests.apps import dramatiq_workflows as app
 from tests.apps.faults_common import LEDGER
 from tests.conftest import wait_until
 
+pytestmark = pytest.mark.redis  # the ledger of the steps is on the test Redis
+
 
 def ledger_entries(url: str, step: str) -> list[dict[str, Any]]:
     client = redis.Redis.from_url(url)
