@@ -9,15 +9,20 @@ repetition by repetition, with the same processes and threads:
 * ``dramatiq benchmarks.app_broker_app``: the app's plain ``RedisBroker`` with Dramatiq's
   default middleware, flowgen added with ``Engine(url, broker=broker)`` (docs/dramatiq.md).
 
-The ratio is what the Redis-specific speed-ups are worth on this workload.
+The ratio is what the Redis-specific speed-ups are worth on this workload. With
+``FLOWGEN_BENCH_APP_BROKER_URL=amqp://...`` (a RabbitMQ server you started) the app's broker is
+a ``RabbitmqBroker`` there instead; flowgen's store stays on the bench's Redis.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
 from typing import TYPE_CHECKING, Any
+
+import dramatiq
 
 from .measure import Bench, CpuMeter
 from .redis_server import settle_memory
@@ -29,27 +34,55 @@ if TYPE_CHECKING:
 
 NAMESPACE = "bench-app"
 """The app broker's Redis namespace (its queues and heartbeats), apart from the other sides'."""
+BOOTED = "flowgen services started"
+"""What each ``dramatiq`` worker process logs once flowgen's middleware has started its services."""
+
+
+def app_broker_kind() -> str:
+    return "RabbitmqBroker" if os.environ.get("FLOWGEN_BENCH_APP_BROKER_URL") else "RedisBroker"
+
+
+def app_broker(redis_url: str) -> dramatiq.Broker:
+    """The app's broker: a ``RabbitmqBroker`` if ``$FLOWGEN_BENCH_APP_BROKER_URL``, else a ``RedisBroker``."""
+    amqp = os.environ.get("FLOWGEN_BENCH_APP_BROKER_URL")
+    if amqp:
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        return RabbitmqBroker(url=amqp)
+    from dramatiq.brokers.redis import RedisBroker
+
+    return RedisBroker(url=redis_url, namespace=NAMESPACE)  # type: ignore[no-untyped-call]
+
+
+class AppWorkerGroup(WorkerGroup):
+    """``dramatiq`` CLI workers of the app: ready once every process started flowgen's services."""
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.log_text().count(BOOTED) < self.processes:
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"dramatiq workers did not start within {timeout}s:\n{self.log_text()[-4000:]}")
+            time.sleep(0.02)
 
 
 def app_workers(bench: Bench) -> WorkerGroup:
     """Start ``dramatiq benchmarks.app_broker_app`` with the bench's processes and threads."""
     s = bench.settings
-    heartbeats = f"{NAMESPACE}:__heartbeats__"
-    bench.client.delete(heartbeats)
     command = [sys.executable, "-m", "dramatiq", "benchmarks.app_broker_app"]
     command += ["--processes", str(s.processes), "--threads", str(s.threads)]
-    return WorkerGroup("dramatiq-app", command, worker_env(bench.url), s.processes, heartbeats, bench.client)
+    heartbeats = f"{NAMESPACE}:__heartbeats__"
+    return AppWorkerGroup("dramatiq-app", command, worker_env(bench.url), s.processes, heartbeats, bench.client)
 
 
 def app_throughput(bench: Bench, runs: int) -> dict[str, float]:
     """One repetition on the app's broker: queue ``runs`` 3-step runs, start the workers, time them."""
-    from dramatiq.brokers.redis import RedisBroker
-
     import flowgen
 
     bench.fresh()
     settle_memory(bench.client)
-    broker = RedisBroker(url=bench.url, namespace=NAMESPACE)  # type: ignore[no-untyped-call]
+    broker = app_broker(bench.url)
+    broker.flush_all()  # a RabbitMQ server outlives the bench's Redis: drop earlier messages
     started = time.perf_counter()
     with flowgen.Engine(bench.url, broker=broker) as engine:
         ids = bench.start_runs(bench.apps.three_steps, runs, engine=engine)
@@ -90,9 +123,10 @@ def measure(runner: Runner) -> None:
             runner.extra.setdefault("foreign_cpu", {}).setdefault(f"app_broker.{name}", []).append(
                 round(result["foreign_cpu"], 3)
             )
+        runner.extra["app_broker"] = app_broker_kind()
         runner.log(
             f"#{rep + 1}: flowgen worker {own['rate']:,.0f} workflows/s, dramatiq CLI on a plain "
-            f"RedisBroker {app['rate']:,.0f} workflows/s = {app['rate'] / own['rate']:.2f}x; CPU per "
+            f"{app_broker_kind()} {app['rate']:,.0f} workflows/s = {app['rate'] / own['rate']:.2f}x; CPU per "
             f"workflow (workers+Redis): {own['worker_cpu_us']:.0f}+{own['redis_cpu_us']:.0f} us vs "
             f"{app['worker_cpu_us']:.0f}+{app['redis_cpu_us']:.0f} us"
         )
@@ -104,6 +138,7 @@ def figures(runner: Runner) -> list[Figure]:
     if not s.get("app_broker.throughput"):
         return []
     own = med(s["app_broker.own_throughput"])
+    kind = runner.extra.get("app_broker", "RedisBroker")
     found: list[Figure] = [
         Figure(
             key="app_broker.own_throughput",
@@ -115,7 +150,7 @@ def figures(runner: Runner) -> list[Figure]:
         ),
         Figure(
             key="app_broker.throughput",
-            label="(g) 3-step workflows/s, dramatiq CLI on a plain RedisBroker",
+            label=f"(g) 3-step workflows/s, dramatiq CLI on a plain {kind}",
             unit="/s",
             value=med(s["app_broker.throughput"]),
             samples=s["app_broker.throughput"],
@@ -132,7 +167,7 @@ def figures(runner: Runner) -> list[Figure]:
             found.append(
                 Figure(
                     key=f"app_broker.{part}_cpu_us",
-                    label=f"(g) {words} CPU per workflow, dramatiq CLI on a plain RedisBroker",
+                    label=f"(g) {words} CPU per workflow, dramatiq CLI on a plain {kind}",
                     unit="us",
                     value=med(values),
                     samples=list(values),
