@@ -82,3 +82,14 @@ def signup(user_id: str) -> None:
     """Ordinary actor code that starts a workflow (idempotent on the run id, so a redelivered
     message starts nothing twice)."""
     current_engine().start(onboarding, user_id, 0.2, run_id=f"signup-{user_id}")
+
+
+send_email_on_its_queue = flowgen.actor_as_step(
+    send_email, name="dq.send_email_on_its_queue", queue=send_email.queue_name, retries=0
+)
+
+
+@flowgen.workflow(name="dq.email_on_its_queue")
+def email_on_its_queue(user_id: str):
+    """The actor as a step sent as its own message on the actor's queue (``emails``)."""
+    return (yield send_email_on_its_queue(user_id, "queued"))

@@ -253,3 +253,26 @@ def three_steps():
     for n in range(3):
         total += yield noop(n)
     return total
+
+
+class SeenQueues(dramatiq.Middleware):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def after_process_message(self, broker: Any, message: Any, *, result: Any = None, exception: Any = None) -> None:
+        self.seen.append((message.queue_name, message.actor_name))
+
+
+def test_an_actor_step_declared_with_the_actors_queue_runs_as_a_message_on_that_queue(
+    engine: flowgen.Engine, stub_broker: StubBroker, stub_worker: dramatiq.Worker, redis_url: str
+) -> None:
+    seen = SeenQueues()
+    stub_broker.add_middleware(seen)
+    try:
+        run = engine.start(app.email_on_its_queue, "ann")
+        assert run.result(timeout=20) == "sent 'queued' to ann"
+    finally:
+        stub_broker.middleware.remove(seen)
+    assert ("emails", "flowgen.run_branch") in seen.seen
+    assert [entry["name"] for entry in run.journal()] == ["dq.send_email_on_its_queue"]
+    assert [entry["run"] for entry in ledger_entries(redis_url, "actor.send_email")] == [run.run_id]
