@@ -48,7 +48,7 @@ def test_a_workflow_on_the_stub_broker_is_done_after_broker_join_and_worker_join
     run = engine.start(greet, "ada")
     stub_broker.join(engine.queue, timeout=10_000)
     stub_worker.join()
-    assert run.status().status == "completed", run.journal()
+    assert run.status().status == "completed", engine.export(run.run_id)
     assert run.result(timeout=0) == "sent 'hello' to ADA"
     assert [entry["run"] for entry in ledger_entries(redis_url, "actor.send_email")] == [run.run_id]
 
