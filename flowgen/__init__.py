@@ -8,6 +8,8 @@ no journaled step ever runs twice. See the README for a tour.
 from __future__ import annotations
 
 from .actor_steps import actor_as_step, actor_step
+from .aio.engine import AsyncEngine
+from .aio.handles import AsyncRun, AsyncStartManyResult
 from .allowlist import register_type
 from .client import ErrorInfo, Run, RunInfo
 from .commands import (
@@ -73,7 +75,10 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
+from .schemas import SchemaError
 from .status import RunStatus
+from .yieldable import Yieldable
 
 __version__ = "0.1.0"
 
@@ -81,6 +86,9 @@ __all__ = [
     "DEFAULT_RETRY",
     "AllOf",
     "AnyOf",
+    "AsyncEngine",
+    "AsyncRun",
+    "AsyncStartManyResult",
     "CancelledError",
     "ChildRun",
     "ChildWorkflowError",
@@ -89,6 +97,7 @@ __all__ = [
     "CompensatedError",
     "ConfigurationError",
     "ContinueAsNew",
+    "DeprecatedPatch",
     "DeterministicValue",
     "Engine",
     "ErrorInfo",
@@ -102,6 +111,7 @@ __all__ = [
     "LeaseLostError",
     "NonDeterminismError",
     "NonRetryableError",
+    "Patched",
     "PayloadTooLargeError",
     "RegistrationError",
     "Registry",
@@ -114,6 +124,7 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "RunStatus",
+    "SchemaError",
     "SerializationError",
     "Sleep",
     "SleepUntil",
@@ -133,6 +144,7 @@ __all__ = [
     "WorkflowFailedError",
     "WorkflowNotFoundError",
     "WorkflowYieldError",
+    "Yieldable",
     "__version__",
     "actor_as_step",
     "actor_step",
@@ -141,8 +153,10 @@ __all__ = [
     "child",
     "compensate",
     "continue_as_new",
+    "deprecate_patch",
     "now",
     "parse_duration",
+    "patched",
     "random",
     "register_type",
     "registry",

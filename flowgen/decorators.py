@@ -10,16 +10,19 @@ from __future__ import annotations
 import functools
 import inspect
 import random as _random
-from collections.abc import Callable, Generator, Iterable
-from typing import Any, Literal, TypeVar, overload
+from collections.abc import Callable, Coroutine, Generator, Iterable
+from typing import Any, Generic, Literal, Protocol, overload
 
 import attrs
+from typing_extensions import ParamSpec, TypeVar
 
 from .allowlist import allow_module
 from .commands import StepCall
 from .durations import Duration, parse_duration
 from .errors import RegistrationError, StepNotFoundError, WorkflowNotFoundError
 from .names import check_queue_name, check_step_name, check_workflow_name
+from .schemas import Signature, convert, signature_of
+from .signatures import bind_call, convert_arguments
 
 Backoff = Literal["constant", "linear", "exponential"]
 
@@ -88,7 +91,8 @@ DEFAULT_RETRY = Retry()
 
 NO_RETRY = Retry(limit=0)
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P", default=...)
+R = TypeVar("R", default=Any)
 
 
 def _as_retry(value: Retry | int | None) -> Retry:
@@ -115,15 +119,41 @@ def _default_name(fn: Callable[..., Any]) -> str:
     return str(getattr(fn, "__qualname__", None) or fn.__name__)
 
 
-class Step:
+class _Declared:
+    """What steps and workflows share: their name, signature and schemas (:mod:`flowgen.schemas`)."""
+
+    name: str
+    fn: Callable[..., Any]
+    _interface: Signature
+
+    def _read_interface(self, what: str) -> None:
+        self._what = what
+        self._interface = signature_of(self.fn, what=f"{what} {self.name!r}")
+
+    @property
+    def interface(self) -> Signature:
+        """The signature and schema annotations (read again once if a name was not defined yet)."""
+        if not self._interface.resolved:
+            self._read_interface(self._what)
+        return self._interface
+
+
+class Step(_Declared, Generic[P, R]):
     """A function that does side effects; calling the step builds a :class:`StepCall` command.
 
     The original function stays reachable as ``step.fn`` so it can be unit-tested directly.
+    ``Step[P, R]`` keeps the function's signature for type checkers: a call with wrong
+    arguments is a type error, and ``yield from step(...)`` gives an ``R``. At run time the
+    call is bound to the signature (``TypeError`` in the workflow if it does not fit) and
+    arguments annotated with a schema are converted; a result annotated with one is validated
+    when the step returns (a result that does not fit fails the step without retries).
     """
+
+    fn: Callable[P, R]
 
     def __init__(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[P, R],
         *,
         name: str | None = None,
         retries: Retry | int | None = None,
@@ -138,10 +168,10 @@ class Step:
                 f"@flowgen.step cannot decorate the generator function {fn.__qualname__}; "
                 "did you mean @flowgen.workflow?"
             )
-        if _is_async(fn):
+        if inspect.isasyncgenfunction(inspect.unwrap(fn)):
             raise TypeError(
-                f"@flowgen.step cannot decorate {_qualname(fn)}: async def steps are not supported yet; "
-                "declare the step with a plain def (it runs on a worker thread, so blocking calls are fine)"
+                f"@flowgen.step cannot decorate the async generator function {_qualname(fn)}; a step "
+                "returns one value: declare it with async def and return instead of yield"
             )
         if compensate is not None and not isinstance(compensate, Step):
             raise TypeError(f"compensate must be a @flowgen.step, got {compensate!r}")
@@ -155,34 +185,59 @@ class Step:
         self.no_retry_on = tuple(no_retry_on)
         self.compensate = compensate
         self.crash_limit = crash_limit
+        self.is_async = _is_async(fn)
+        """An ``async def`` step: it runs on the worker process's step loop (docs/asyncio.md)."""
         functools.update_wrapper(self, fn)
+        self._read_interface("step")
 
-    def __call__(self, *args: Any, **kwargs: Any) -> StepCall:
-        return StepCall(self.name, args, kwargs, step=self)
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> StepCall[R]:
+        bound_args, bound_kwargs = bind_call(self, args, kwargs, what="step")
+        return StepCall(self.name, bound_args, bound_kwargs, step=self)
+
+    def check_result(self, value: Any) -> Any:
+        """Return the step's result converted to its return schema (``SchemaError`` if it does not fit)."""
+        schema = self.interface.result
+        if schema is None:
+            return value
+        return convert(schema, value, f"the result of step {self.name!r}")
 
     def __repr__(self) -> str:
         return f"<flowgen.step {self.name}>"
 
 
-class Workflow:
-    """A generator function that yields commands; calling it returns its generator."""
+class Workflow(_Declared, Generic[P, R]):
+    """A generator function that yields commands; calling it returns its generator.
 
-    def __init__(self, fn: Callable[..., Generator[Any, Any, Any]], *, name: str | None = None) -> None:
+    ``Workflow[P, R]`` keeps the function's parameters ``P`` and its return type ``R`` for type
+    checkers: ``engine.start(wf, ...)`` checks the arguments and its ``Run[R].result()`` is an ``R``.
+    """
+
+    fn: Callable[P, Generator[Any, Any, R]]
+
+    def __init__(self, fn: Callable[P, Generator[Any, Any, R]], *, name: str | None = None) -> None:
         if _is_async(fn):
             raise TypeError(
-                f"@flowgen.workflow needs a generator function (a plain def that yields commands); "
-                f"{_qualname(fn)} is an async def, and async workflows and steps are not supported yet"
+                f"@flowgen.workflow cannot decorate {_qualname(fn)}: it is an async def, and a workflow "
+                "must be a plain def generator that yields commands (replay re-runs it, so it does no "
+                "I/O itself). Put the awaiting code in an async def @flowgen.step and yield a call to "
+                "it from the workflow: `result = yield fetch_rate(...)` (see docs/asyncio.md)"
             )
         if not inspect.isgeneratorfunction(fn):
             raise TypeError(
                 f"@flowgen.workflow needs a generator function (one that yields commands); "
-                f"{getattr(fn, '__qualname__', fn)!r} is not one. Did you mean @flowgen.step?"
+                f"{getattr(fn, '__qualname__', fn)!r} is not one. A function that does the work itself "
+                "(sync or async def) is a @flowgen.step, called from a workflow with `yield`"
             )
         self.fn = fn
         self.name = check_workflow_name(_default_name(fn) if name is None else name)
         functools.update_wrapper(self, fn)
+        self._read_interface("workflow")
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, R]:
+        """Return the workflow's generator; arguments annotated with a schema are converted first."""
+        if self.interface.parameters:
+            converted, converted_kwargs = convert_arguments(self, tuple(args), dict(kwargs))
+            return self.fn(*converted, **converted_kwargs)
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -258,8 +313,20 @@ registry = Registry()
 """The process-wide registry the decorators register into."""
 
 
+class _StepDecorator(Protocol):
+    """What ``@flowgen.step(...)`` with options returns: an ``async def`` gives a ``Step`` of
+    the awaited result, as a plain ``def`` gives one of its result."""
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Step[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Step[P, R]: ...
+
+
 @overload
-def step(fn: F) -> Step: ...
+def step(fn: Callable[P, Coroutine[Any, Any, R]]) -> Step[P, R]: ...
+@overload
+def step(fn: Callable[P, R]) -> Step[P, R]: ...
 @overload
 def step(
     fn: None = None,
@@ -271,7 +338,7 @@ def step(
     no_retry_on: Iterable[type[BaseException]] = (),
     compensate: Step | None = None,
     crash_limit: int = 3,
-) -> Callable[[F], Step]: ...
+) -> _StepDecorator: ...
 
 
 def step(fn: Any = None, **options: Any) -> Any:
@@ -295,9 +362,11 @@ def step(fn: Any = None, **options: Any) -> Any:
 
 
 @overload
-def workflow(fn: F) -> Workflow: ...
+def workflow(fn: Callable[P, Generator[Any, Any, R]]) -> Workflow[P, R]: ...
 @overload
-def workflow(fn: None = None, *, name: str | None = None) -> Callable[[F], Workflow]: ...
+def workflow(
+    fn: None = None, *, name: str | None = None
+) -> Callable[[Callable[P, Generator[Any, Any, R]]], Workflow[P, R]]: ...
 
 
 def workflow(fn: Any = None, *, name: str | None = None) -> Any:

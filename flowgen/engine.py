@@ -20,15 +20,20 @@ base class.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import attrs
+from typing_extensions import ParamSpec, TypeVar
 
 from . import slots
+from .aio.runner import DEFAULT_LIMIT as DEFAULT_ASYNC_LIMIT
+from .aio.runner import attach as attach_async_steps
+from .aio.runner import detach as detach_async_steps
 from .client import Run, RunInfo
 from .clock import Clock, WallClock
 from .decorators import Registry, Workflow
@@ -42,14 +47,16 @@ from .errors import (
 from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
-from .runtime import Runtime, Settings, encode_call, fingerprint
+from .runtime import Runtime, Settings, encode_new_call
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
+from .signatures import bind_call
 from .status import RunStatus
 from .stores.base import NewRun, RunRecord, Store
 from .stores.failures import Reason, store_error
 from .urls import DEFAULT_URL, open_backend, open_store, resolve_url, sqlite_path
 from .validation import check_count, check_seconds
+from .versions import check_version, code_version
 
 __all__ = [
     "DEFAULT_URL",
@@ -69,6 +76,9 @@ if TYPE_CHECKING:
     import dramatiq
 
 logger = logging.getLogger("flowgen.engine")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 MAX_BATCH = 1000
 
@@ -135,6 +145,11 @@ class Engine(RunInspection):
         registry: where workflows and steps are looked up (default: the global registry).
         clock: the time source (tests use a virtual clock).
         prefix / queue: the Redis key prefix and the Dramatiq queue name.
+        async_step_limit: ``async def`` step attempts this process's workers run at once on
+            its step loop (docs/asyncio.md).
+        version: the code version runs started by this engine record (``RunInfo.version``);
+            default: the version of the workflow's top-level package, if it has one (see
+            :mod:`flowgen.versions`).
         broker: an app's own Dramatiq broker (``dramatiq.get_broker()``): flowgen's actors are
             declared on it and any Dramatiq worker of it (``dramatiq myapp.tasks``) advances
             runs, with flowgen's services started by a middleware (docs/dramatiq.md). ``url``
@@ -164,6 +179,8 @@ class Engine(RunInspection):
         queue: str = "flowgen",
         store: Store | None = None,
         transport: Transport | None = None,
+        async_step_limit: int = DEFAULT_ASYNC_LIMIT,
+        version: str | None = None,
         broker: dramatiq.Broker | None = None,
     ) -> None:
         if serializer not in ("json", "pickle"):
@@ -187,12 +204,14 @@ class Engine(RunInspection):
             journal_warn=check_count(journal_warn, "journal_warn"),
             journal_limit=check_count(journal_limit, "journal_limit"),
             cache_size=check_count(cache_size, "cache_size", minimum=0),
+            version=check_version(version),
         )
         self.registry = registry or default_registry
         self.clock: Clock = clock or WallClock()
         self.timer_interval = check_seconds(timer_interval, "timer_interval")
         self.reconcile_interval = check_seconds(reconcile_interval, "reconcile_interval")
         self.threads = check_count(threads, "threads")
+        self.async_step_limit = check_count(async_step_limit, "async_step_limit")
         self._worker: WorkerHandle | None = None
         self._runtime: Runtime | None = None
         self._leases: LeaseKeeper | None = None
@@ -260,25 +279,38 @@ class Engine(RunInspection):
             reconcile_interval=self.reconcile_interval,
         )
 
-    def _background(self) -> tuple[Stop, Stop]:
-        """Start lease renewal and the background services; return ``(stop_services, stop_leases)``."""
+    def _background(self, threads: int) -> tuple[Stop, Stop]:
+        """Start lease renewal, async steps and the background services of a worker of ``threads``.
+
+        Returns ``(stop_services, stop_after_workers)``: the first before the worker threads
+        stop, the second (waits for async steps in flight, then stops lease renewal) after.
+        """
         self.runtime  # noqa: B018 - builds the runtime and its lease keeper
         assert self._leases is not None
         self._leases.start()
+        stop_async_steps = self._async_steps(threads)
         services = self._services()
         services.start()
-        return services.stop, self._leases.stop
+        leases = self._leases
+
+        def stop_after_workers() -> None:
+            try:
+                stop_async_steps()
+            finally:
+                leases.stop()
+
+        return services.stop, stop_after_workers
 
     def _step_queues(self) -> set[str]:
         return {step.queue for step in self.registry.steps.values() if step.queue}
 
-    def _boot_app_worker(self) -> tuple[Stop, Stop]:
+    def _boot_app_worker(self, threads: int) -> tuple[Stop, Stop]:
         """What a Dramatiq worker of the app broker does at boot: check Redis, start the services."""
         from .redis_checks import report_redis_configuration
 
         report_redis_configuration(self)
         self.runtime.draining.clear()  # a worker stopped earlier in this process drained it
-        return self._background()
+        return self._background(threads)
 
     def _attach(self, broker: dramatiq.Broker) -> None:
         """Add the middleware that runs flowgen's services in the app broker's workers."""
@@ -297,7 +329,21 @@ class Engine(RunInspection):
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
-        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
+        return WorkerHandle(
+            self,
+            [
+                self._leases.stop,
+                self._async_steps(self.threads),
+                stop_consuming,
+                services.stop,
+                self.runtime.drain,
+            ],
+        )
+
+    def _async_steps(self, threads: int) -> Callable[[], None]:
+        """Run async steps on the step loop; returns the stopper that waits for those in flight."""
+        runner = attach_async_steps(self.runtime, self.async_step_limit, threads)
+        return functools.partial(detach_async_steps, self.runtime, runner)
 
     def worker(self, threads: int = 8, queues: Sequence[str] | None = None) -> WorkerHandle:
         """Start Dramatiq worker threads in this process (Redis engines); returns a handle to stop them.
@@ -315,9 +361,9 @@ class Engine(RunInspection):
             # The broker's FlowgenMiddleware starts and stops the services with the Dramatiq
             # worker (after_worker_boot / before_worker_shutdown).
             return WorkerHandle(self, [self.transport.consume(threads, queues, declare=self._step_queues())])
-        stop_services, stop_leases = self._background()
+        stop_services, stop_after_workers = self._background(threads)
         stop_consuming = self.transport.consume(threads, queues, declare=self._step_queues())
-        return WorkerHandle(self, [stop_leases, stop_consuming, stop_services, self.runtime.drain])
+        return WorkerHandle(self, [stop_after_workers, stop_consuming, stop_services, self.runtime.drain])
 
     def close(self) -> None:
         """Stop this engine's worker threads (if any) and close its connections."""
@@ -345,9 +391,13 @@ class Engine(RunInspection):
         name = workflow_name(workflow)
         if isinstance(workflow, Workflow) and self.registry.workflows.get(name) is not workflow:
             self.registry.add_workflow(workflow)
+        code = workflow if isinstance(workflow, Workflow) else self.registry.workflows.get(name)
+        if code is not None:
+            args, kwargs = bind_call(code, args, kwargs)
         run_id = check_run_id(run_id) if run_id is not None else uuid.uuid4().hex
-        args_text = encode_call(self.serializer, run_id, name, args, kwargs)
-        return NewRun(run_id, name, args_text, fingerprint(name, args_text), self.clock.now())
+        version = code_version(self.settings.version, code)
+        args_text, digest = encode_new_call(self.serializer, run_id, name, args, kwargs, version)
+        return NewRun(run_id, name, args_text, digest, self.clock.now())
 
     @staticmethod
     def _check_same(new: NewRun, record: RunRecord) -> None:
@@ -358,17 +408,31 @@ class Engine(RunInspection):
                 "with the same workflow and arguments returns that run, anything else needs another run id"
             )
 
-    def start(self, workflow: Workflow | str, *args: Any, run_id: str | None = None, **kwargs: Any) -> Run:
+    @overload
+    def start(self, workflow: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> Run[R]: ...
+    @overload
+    def start(self, workflow: Workflow[..., R], *args: Any, run_id: str, **kwargs: Any) -> Run[R]: ...
+    @overload
+    def start(self, workflow: str, *args: Any, run_id: str | None = None, **kwargs: Any) -> Run[Any]: ...
+
+    def start(self, workflow: Any, *args: Any, **kwargs: Any) -> Run[Any]:
         """Start a run of ``workflow`` and return its handle.
 
         Idempotent on ``run_id``: starting an existing run id with the same workflow and
-        arguments returns that run and starts nothing.
+        arguments returns that run and starts nothing. The arguments are bound to the workflow's
+        signature first (and converted to its schemas) when this process knows its code.
+
+        Type checkers check the arguments against a ``Workflow[P, R]`` and type the handle
+        ``Run[R]``; with ``run_id=`` the arguments are checked here, at run time, only.
 
         Raises:
+            TypeError: the arguments do not fit the workflow's signature (nothing is created).
+            SchemaError: an argument does not fit its parameter's schema (nothing is created).
             RunIdConflictError: the run id exists with another workflow or other arguments.
             InvalidRunIdError: the run id is not acceptable.
             SerializationError: the arguments cannot be encoded.
         """
+        run_id = kwargs.pop("run_id", None)
         new = self._new_run(workflow, args, kwargs, run_id)
         created, record = self.store.create_run(new, self.clock.now(), self.settings.grace)
         if created:
@@ -379,7 +443,7 @@ class Engine(RunInspection):
 
     def start_many(
         self,
-        workflow: Workflow | str,
+        workflow: Workflow[..., Any] | str,
         calls: Sequence[tuple[Sequence[Any], dict[str, Any] | None, str | None]],
     ) -> StartManyResult:
         """Start up to 1,000 runs of ``workflow`` in a few round trips.
@@ -394,6 +458,9 @@ class Engine(RunInspection):
 
         Raises:
             ValueError: more than :data:`MAX_BATCH` calls, or a run id repeated in the batch.
+            TypeError: a call does not fit the workflow's signature (every call is checked
+                before any run is created).
+            SchemaError: an argument of a call does not fit its parameter's schema.
         """
         if len(calls) > MAX_BATCH:
             raise ValueError(

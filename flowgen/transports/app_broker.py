@@ -8,13 +8,13 @@ makes such a worker a complete flowgen worker:
 
 * ``before_worker_boot`` declares the queues of steps declared with ``queue=``, so a worker
   started without ``--queues`` consumes them (Dramatiq consumes declared queues only);
-* ``after_worker_boot`` starts lease renewal and the background services (timer poller,
-  reconciler, sweeper: :mod:`flowgen.services`);
+* ``after_worker_boot`` starts lease renewal, the runner of ``async def`` steps and the
+  background services (timer poller, reconciler, sweeper: :mod:`flowgen.services`);
 * ``before_worker_shutdown`` (Dramatiq's graceful stop, on SIGTERM) tells the runtime to drain:
   each run being advanced stops after its current step, journals it and is enqueued again; the
   timer poller and reconciler stop;
-* ``after_worker_shutdown`` (every worker thread has finished) stops lease renewal, which had
-  to outlive the steps still running.
+* ``after_worker_shutdown`` (every worker thread has finished) waits for async steps in flight,
+  then stops lease renewal, which had to outlive the steps still running.
 
 The app's other middleware is left alone and sees flowgen's messages; flowgen's actors opt out
 of the middleware that would fight its semantics through their options
@@ -37,8 +37,9 @@ logger = logging.getLogger("flowgen.transports.app_broker")
 
 FLOWGEN_ACTORS = (ADVANCE_ACTOR, BRANCH_ACTOR, *BRANCH_ACTOR_ALIASES)
 
-Background = Callable[[], tuple[Stop, Stop]]
-"""Starts lease renewal and the services; returns ``(stop_services, stop_leases)``."""
+Background = Callable[[int], tuple[Stop, Stop]]
+"""Starts lease renewal, async steps and the services for a worker of that many threads;
+returns ``(stop_services, stop_after_workers)``."""
 
 
 def app_transport(broker: object, queue: str) -> DramatiqTransport:
@@ -93,7 +94,7 @@ class FlowgenMiddleware(dramatiq.Middleware):
             self._workers += 1
             if self._workers > 1:
                 return
-            self._stop_services, self._stop_leases = self.background()
+            self._stop_services, self._stop_leases = self.background(worker.worker_threads)
         logger.info("flowgen services started in this Dramatiq worker (timers, reconciler, leases)")
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
