@@ -61,7 +61,7 @@ def actor_as_step(
     Declaring it again replaces the options; :func:`actor_step` uses the last declaration.
 
     Raises:
-        TypeError: ``actor`` is not a Dramatiq actor (or its function is a generator or async).
+        TypeError: ``actor`` is not a Dramatiq actor (or its function is a generator function).
         InvalidNameError: the step name (``actor:<actor name>`` by default) is not acceptable;
             pass ``name=``.
     """
