@@ -76,6 +76,14 @@ from .errors import (
     WorkflowYieldError,
 )
 from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
+from .schedules import (
+    ScheduleError,
+    ScheduleExistsError,
+    ScheduleInfo,
+    ScheduleNotFoundError,
+    schedule,
+    schedule_info,
+)
 from .schemas import SchemaError
 from .status import RunStatus
 from .yieldable import Yieldable
@@ -124,6 +132,10 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "RunStatus",
+    "ScheduleError",
+    "ScheduleExistsError",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
     "SchemaError",
     "SerializationError",
     "Sleep",
@@ -160,6 +172,8 @@ __all__ = [
     "random",
     "register_type",
     "registry",
+    "schedule",
+    "schedule_info",
     "sleep",
     "sleep_until",
     "start_child",

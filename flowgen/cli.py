@@ -215,6 +215,8 @@ def _info(info: Any) -> dict[str, Any]:
         "cancellation": info.cancellation,
         "version": info.version,
         "unconsumed_queues": list(info.unconsumed_queues),
+        "schedule": info.schedule,
+        "tick": None if info.tick is None else info.tick.isoformat(),
     }
 
 
@@ -346,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", help="file to write ('-' for stdout; default <run id>.journal.json)"
     )
     export.set_defaults(handler=cmd_export)
+
+    from .schedules.cli import add_schedules_parser
+
+    add_schedules_parser(sub, with_url, _engine, _json_argument, _print)
 
     from .web.server import add_parser as add_dashboard_parser
 

@@ -47,6 +47,7 @@ from .errors import (
 from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
+from .reserved import check_not_scheduled
 from .runtime import Runtime, Settings, encode_new_call
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
@@ -74,6 +75,9 @@ from .transports.base import Stop, Transport
 
 if TYPE_CHECKING:
     import dramatiq
+
+if TYPE_CHECKING:
+    from .schedules import Schedules
 
 logger = logging.getLogger("flowgen.engine")
 
@@ -215,6 +219,7 @@ class Engine(RunInspection):
         self._worker: WorkerHandle | None = None
         self._runtime: Runtime | None = None
         self._leases: LeaseKeeper | None = None
+        self._schedules: Schedules | None = None
         self.embedded = False
         self._closers: list[Stop] = []
         self._app_broker = broker is not None
@@ -268,6 +273,37 @@ class Engine(RunInspection):
             )
         return self._runtime
 
+    @property
+    def schedules(self) -> Schedules:
+        """Manage this engine's schedules (create, update, pause, resume, delete, trigger, list, get).
+
+        See docs/schedules.md.
+        """
+        if self._schedules is None:
+            from .schedules import Schedules
+
+            self._schedules = Schedules(self)
+        return self._schedules
+
+    def _schedule_service(self) -> Callable[[], None]:
+        """Register the schedules declared in code and start the thread that fires due ticks; return its stop."""
+        from .schedules.service import ScheduleService
+
+        try:
+            schedules = self.schedules
+        except TypeError as error:  # a custom store that keeps no schedules
+            logger.warning("schedules do not fire in this process: %s", error)
+            return lambda: None
+        try:
+            schedules.register_declared()
+        except Exception:
+            logger.exception(
+                "registering the schedules declared in code failed; the declared ones may be stale"
+            )
+        service = ScheduleService(schedules, self.timer_interval)
+        service.start()
+        return service.stop
+
     def _services(self) -> Services:
         return Services(
             self.store,
@@ -280,7 +316,7 @@ class Engine(RunInspection):
         )
 
     def _background(self, threads: int) -> tuple[Stop, Stop]:
-        """Start lease renewal, async steps and the background services of a worker of ``threads``.
+        """Start lease renewal, async steps, the background services and schedules of a worker of ``threads``.
 
         Returns ``(stop_services, stop_after_workers)``: the first before the worker threads
         stop, the second (waits for async steps in flight, then stops lease renewal) after.
@@ -291,7 +327,14 @@ class Engine(RunInspection):
         stop_async_steps = self._async_steps(threads)
         services = self._services()
         services.start()
+        stop_schedules = self._schedule_service()
         leases = self._leases
+
+        def stop_services() -> None:
+            try:
+                stop_schedules()
+            finally:
+                services.stop()
 
         def stop_after_workers() -> None:
             try:
@@ -299,7 +342,7 @@ class Engine(RunInspection):
             finally:
                 leases.stop()
 
-        return services.stop, stop_after_workers
+        return stop_services, stop_after_workers
 
     def _step_queues(self) -> set[str]:
         return {step.queue for step in self.registry.steps.values() if step.queue}
@@ -326,6 +369,7 @@ class Engine(RunInspection):
         stop_consuming = self.transport.consume(self.threads)
         services = self._services()
         services.start()
+        stop_schedules = self._schedule_service()
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
@@ -336,6 +380,7 @@ class Engine(RunInspection):
                 self._async_steps(self.threads),
                 stop_consuming,
                 services.stop,
+                stop_schedules,
                 self.runtime.drain,
             ],
         )
@@ -433,6 +478,7 @@ class Engine(RunInspection):
             SerializationError: the arguments cannot be encoded.
         """
         run_id = kwargs.pop("run_id", None)
+        check_not_scheduled(run_id)
         new = self._new_run(workflow, args, kwargs, run_id)
         created, record = self.store.create_run(new, self.clock.now(), self.settings.grace)
         if created:
@@ -466,6 +512,8 @@ class Engine(RunInspection):
             raise ValueError(
                 f"start_many takes at most {MAX_BATCH} runs per call, got {len(calls)}; split the batch"
             )
+        for _, _, run_id in calls:
+            check_not_scheduled(run_id)
         news = [self._new_run(workflow, args, dict(kwargs or {}), run_id) for args, kwargs, run_id in calls]
         seen: set[str] = set()
         for new in news:

@@ -9,7 +9,8 @@ makes such a worker a complete flowgen worker:
 * ``before_worker_boot`` declares the queues of steps declared with ``queue=``, so a worker
   started without ``--queues`` consumes them (Dramatiq consumes declared queues only);
 * ``after_worker_boot`` starts lease renewal, the runner of ``async def`` steps and the
-  background services (timer poller, reconciler, sweeper: :mod:`flowgen.services`);
+  background services (timer poller, reconciler, sweeper: :mod:`flowgen.services`; the schedule
+  service);
 * ``before_worker_shutdown`` (Dramatiq's graceful stop, on SIGTERM) tells the runtime to drain:
   each run being advanced stops after its current step, journals it and is enqueued again; the
   timer poller and reconciler stop;
