@@ -9,8 +9,10 @@ Phases (``--only`` runs a subset): ``throughput`` (also Redis memory per complet
 the raw baselines), ``latency`` (idle and under load), ``steps`` (cost per step for each
 workflow length, inline and dispatched), ``retention`` (memory once finished runs expire),
 ``sleepers`` (many sleeping runs: Redis and worker memory, timer lateness) and ``backlog``
-(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again)
-and ``observability`` (metrics and tracing off and on, see :mod:`benchmarks.observability`).
+(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again),
+``observability`` (metrics and tracing off and on, see :mod:`benchmarks.observability`)
+and ``app_broker`` (``dramatiq`` CLI workers on an app's plain ``RedisBroker`` against
+``flowgen worker``: :mod:`benchmarks.app_broker`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .measure import FLOWGEN_QUEUE, LONG_SLEEP, PREFIX, RAW_QUEUE, Bench, Settin
 from .redis_server import RedisServer, settle_memory
 from .report import Figure, document, med, table, write_json
 
-PHASES = ("throughput", "latency", "steps", "retention", "sleepers", "backlog", "observability")
+PHASES = ("throughput", "latency", "steps", "retention", "sleepers", "backlog", "observability", "app_broker")
 BACKLOG_GRACE_PARTS = 5
 """The backlog phase's workers run with a grace this many times shorter than the drain takes."""
 TUNED_PREFETCH = 64
@@ -70,6 +72,11 @@ class Runner:
         return med(self.samples[key])
 
     # -- phases ---------------------------------------------------------------------------
+
+    def app_broker(self) -> None:
+        from . import app_broker
+
+        app_broker.measure(self)
 
     def throughput(self) -> None:
         """Raw Dramatiq (defaults, then tuned prefetch) and flowgen, interleaved repetition by repetition.
@@ -556,6 +563,9 @@ class Runner:
         )
         observability.figures(fig)
         self._ratio(figures)
+        from . import app_broker
+
+        figures += app_broker.figures(self)
         return figures
 
     @staticmethod
