@@ -93,6 +93,9 @@ class ChildRun:
     kwargs: dict[str, Any] = attrs.field(factory=dict, converter=_freeze_kwargs)
     run_id: str | None = None
     wait: bool = True
+    compensate: bool = True
+    """Whether a saga compensation of the parent also compensates this child once it completed
+    (see :mod:`flowgen.runtime.child_sagas`)."""
 
     @property
     def name(self) -> str:
@@ -303,11 +306,34 @@ def _child_run_id(run_id: str | None) -> str | None:
     return None if run_id is None else check_run_id(run_id)
 
 
-def child(workflow: Any, *args: Any, run_id: str | None = None, **kwargs: Any) -> ChildRun:
-    """Start a child run and wait for its result (``ChildWorkflowError`` if it fails)."""
-    return ChildRun(_workflow_name(workflow), args, kwargs, _child_run_id(run_id), True)
+def _compensate_flag(compensate: Any, default: bool) -> bool:
+    if compensate is None:
+        return default
+    if not isinstance(compensate, bool):
+        raise TypeError(f"compensate= must be True or False, got {compensate!r}")
+    return compensate
 
 
-def start_child(workflow: Any, *args: Any, run_id: str | None = None, **kwargs: Any) -> ChildRun:
-    """Start a child run without waiting; the result sent back is the child's run id."""
-    return ChildRun(_workflow_name(workflow), args, kwargs, _child_run_id(run_id), False)
+def child(
+    workflow: Any, *args: Any, run_id: str | None = None, compensate: bool | None = None, **kwargs: Any
+) -> ChildRun:
+    """Start a child run and wait for its result (``ChildWorkflowError`` if it fails).
+
+    A saga compensation of the parent compensates the child too once it completed, unless
+    ``compensate=False`` (docs/control.md, "Saga compensation").
+    """
+    flag = _compensate_flag(compensate, True)
+    return ChildRun(_workflow_name(workflow), args, kwargs, _child_run_id(run_id), True, flag)
+
+
+def start_child(
+    workflow: Any, *args: Any, run_id: str | None = None, compensate: bool | None = None, **kwargs: Any
+) -> ChildRun:
+    """Start a child run without waiting; the result sent back is the child's run id.
+
+    Such a child is independent: the parent's saga compensation leaves it alone unless
+    ``compensate=True`` (then it is compensated if it has completed by the time the parent's
+    compensation starts).
+    """
+    flag = _compensate_flag(compensate, False)
+    return ChildRun(_workflow_name(workflow), args, kwargs, _child_run_id(run_id), False, flag)

@@ -25,7 +25,6 @@ from typing import Any, NoReturn
 import attrs
 
 from .. import slots
-from ..decoding import decode_call, recorded
 from ..errors import (
     CommitRefusedError,
     FlowgenError,
@@ -60,6 +59,7 @@ from .actions import (
     Warn,
 )
 from .cache import CACHE_HORIZON, Cached
+from .replay import replay
 from .state import AdvanceState
 from .view import FinishedAttempt
 
@@ -90,15 +90,8 @@ class Advance(AdvanceState):
         journal = self.snapshot.journal
         if cached is not None:
             journal = self.rt.store.read_journal(self.run_id, 0)
-        workflow = self.rt.registry.workflow(self.run_record.workflow)
-        args, kwargs = decode_call(
-            self.rt.serializer, self.run_record.args, run_id=self.run_id, slot=slots.ARGS
-        )
-        self.replayer = Replayer(workflow(*args, **kwargs))
-        generation = self.run_record.generation
-        return self.replayer.replay(
-            recorded(self.rt.serializer, self.run_id, generation, entry) for entry in journal
-        )
+        self.replayer, decision = replay(self.rt.registry, self.rt.serializer, self.run_record, journal)
+        return decision
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -240,6 +233,7 @@ class Advance(AdvanceState):
         self.open = None
         if self.children or self.started or self.journal is not None:
             self.children, self.started, self.journal = {}, {}, None
+            self.child_histories = {}
 
     def _dispatch(self, message: Dispatch) -> None:
         """Write a branch record with the next commit and send its message after it."""
@@ -391,7 +385,7 @@ class Advance(AdvanceState):
         self.open = None
         self.warned = False
         self.journal = None
-        self.children, self.started = {}, {}
+        self.children, self.started, self.child_histories = {}, {}, {}
         self.run_record = attrs.evolve(
             self.run_record,
             args=restart.args_text,

@@ -23,8 +23,9 @@ from ..status import RunStatus
 from ..stores.base import CANCEL_DELIVERED, RunRecord, Snapshot
 from .actions import Load, RunAttempt, StartChildren
 from .cache import Cached
+from .replay import read_child
 from .settings import Settings
-from .view import FinishedAttempt, InboxView, StartedChild, StepProgress, count, expand
+from .view import ChildHistory, FinishedAttempt, InboxView, StartedChild, StepProgress, count, expand
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -59,6 +60,7 @@ class AdvanceState:
         self.progress = StepProgress(interrupted=snapshot.interrupted)
         self.children: dict[str, RunRecord | None] = {}
         self.started: dict[str, StartedChild] = {}
+        self.child_histories: dict[str, ChildHistory] = {}
         self.journal: list[Entry] | None = None
         self.ran: FinishedAttempt | None = None
         # A step attempt ran whose start is not journaled (the first of the advance, see
@@ -113,6 +115,8 @@ class AdvanceState:
             self.children[child] = self.rt.store.get_run(child)
         if load.journal:
             self.journal = [*self.rt.store.read_journal(self.run_id), *self.pending]
+        for child in load.child_histories:
+            self.child_histories[child] = read_child(self.rt, child)
 
     def _start_children(self, action: StartChildren) -> None:
         """Create child runs (enqueueing the new ones) and read back those the parent waits for."""
