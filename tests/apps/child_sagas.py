@@ -92,3 +92,25 @@ def background_flights():
     yield flowgen.wait_for_event("both done")
     yield fail_now()
     return [kept, undone]
+
+
+changed_code = {"flight": False}
+"""Set by a test to make :func:`changing_flight` yield other commands on replay."""
+
+
+@flowgen.workflow(name="child_sagas.changing_flight")
+def changing_flight():
+    """A child whose code "changes" after it completed (its replay then yields another step)."""
+    if changed_code["flight"]:
+        yield control.work("a different step")
+    else:
+        yield control.reserve_stock("seat-changing")
+
+
+@flowgen.workflow(name="child_sagas.trip_with_changed_flight")
+def trip_with_changed_flight():
+    """The child completed; the parent fails once the test changed the child's code."""
+    yield control.reserve_stock("hotel")
+    yield flowgen.child(changing_flight)
+    yield flowgen.wait_for_event("code changed")
+    yield fail_now()

@@ -138,6 +138,25 @@ def test_start_child_runs_are_compensated_only_when_they_opt_in(env: Env) -> Non
     assert _released("seat-kept") == 0
 
 
+def test_a_child_that_cannot_be_replayed_is_a_failed_compensation_and_the_rest_still_run(env: Env) -> None:
+    run = env.start(child_sagas.trip_with_changed_flight)
+    env.settle(run, "waiting")
+    child_sagas.changed_code["flight"] = True
+    try:
+        env.engine.send_event(run.run_id, "code changed")
+        compensated = _compensated(env, run)
+    finally:
+        child_sagas.changed_code["flight"] = False
+
+    child = f"{run.run_id}/1"
+    assert _ran(compensated) == [("1", child, False), ("0", None, True)]
+    failed = compensated.compensations[0]
+    assert failed["step"] == "child_sagas.changing_flight"
+    assert f"child run {child!r} was not compensated: NonDeterminismError" in failed["error"]
+    assert _released("hotel") == 1
+    assert _released("seat-changing") == 0
+
+
 def test_compensate_must_be_a_bool() -> None:
     with pytest.raises(TypeError, match="compensate= must be True or False, got 'no'"):
         flowgen.child(child_sagas.book_flight, "x", compensate="no")  # type: ignore[arg-type]
