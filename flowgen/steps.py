@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from .context import StepContext, running_step
+from .context import StepContext, enter_step, leave_step
 from .decorators import Step
 from .error_records import ATTEMPTS_KEY, error_record
 from .errors import NonRetryableError, StepCrashedError, StepTimeoutError
@@ -52,15 +52,15 @@ def run_attempt(
     invoker: StepInvoker = call_step_function,
 ) -> AttemptResult:
     """Run the step body once under its context and timeout; never raises an ``Exception``."""
+    token = enter_step(context)
     try:
-        with running_step(context):
-            if step.timeout is None:
-                return AttemptResult(True, invoker(step, args, kwargs))
-            with watchdog.guard(step.timeout) as guard:
-                value = invoker(step, args, kwargs)
-            if guard.fired:
-                raise StepInterrupted()
-            return AttemptResult(True, value)
+        if step.timeout is None:
+            return AttemptResult(True, invoker(step, args, kwargs))
+        with watchdog.guard(step.timeout) as guard:
+            value = invoker(step, args, kwargs)
+        if guard.fired:
+            raise StepInterrupted()
+        return AttemptResult(True, value)
     except StepInterrupted:
         error = StepTimeoutError(
             f"step {step.name!r} attempt {context.attempt} ran longer than its timeout of {step.timeout:g}s "
@@ -69,6 +69,8 @@ def run_attempt(
         return AttemptResult(False, error=error, traceback=traceback.format_exc())
     except Exception as error:
         return AttemptResult(False, error=error, traceback=traceback.format_exc())
+    finally:
+        leave_step(token)
 
 
 def is_retryable(step: Step, error: BaseException) -> bool:

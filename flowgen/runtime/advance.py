@@ -292,7 +292,11 @@ class Advance(AdvanceState):
             decided += [ops.ConsumeEvent(event_type, event_id) for event_type, event_id in self.consume]
         if self.branch_writes:
             decided += [ops.WriteBranch(key, record) for key, record in self.branch_writes.items()]
-        status = next((op.status for op in operations if isinstance(op, ops.SetStatus)), None)
+        status = None
+        for operation in operations:
+            if isinstance(operation, ops.SetStatus):
+                status = operation.status
+                break
         if self.status_change is not None and not any(isinstance(op, _SETS_STATUS) for op in operations):
             status, self.status_change = self.status_change, None
             decided.append(ops.SetStatus(status))

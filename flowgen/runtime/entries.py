@@ -53,7 +53,7 @@ def close(
         error=outcome.error,
         started=entry.started,
         finished=finished,
-        attempts=tuple(a.to_dict() for a in state.attempts),
+        attempts=tuple([a.to_dict() for a in state.attempts]),
         info=info if info is not None else {},
     )
     return Resolve(closed, decode_plain(view.serializer, view.run_id, view.run_record.generation, closed))

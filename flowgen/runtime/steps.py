@@ -44,7 +44,8 @@ def evaluate(view: RunView, position: int, call: StepCall, step: Step) -> Action
     state = entry.leaves[""]
     result = attempt_branch(view, position, "", call, step, state)
     if isinstance(result, LeafOutcome):
-        seal(view, position, "", call, state, result)
+        if not result.ok:  # a value was sealed for its slot when encoded (see entries.seal)
+            seal(view, position, "", call, state, result)
         return close(view, entry, state, result, finished=result.finished)
     return result
 
