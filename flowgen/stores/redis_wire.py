@@ -41,7 +41,9 @@ def pairs(flat: Sequence[Any]) -> dict[str, str]:
     """
     items = iter(flat)
     try:
-        return {field.decode("utf-8"): value.decode("utf-8") for field, value in zip(items, items)}
+        return {
+            field.decode("utf-8"): value.decode("utf-8") for field, value in zip(items, items, strict=True)
+        }
     except AttributeError:  # an item that is not bytes (a number from a script)
         return {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
