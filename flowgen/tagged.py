@@ -176,6 +176,8 @@ def dumps_json(value: Any) -> str:
         TypeError / ValueError: JSON cannot hold the value (a type, NaN, a tuple key).
         SerializationError: a class that is not on the allow-list.
     """
+    if type(value) in _SCALARS:
+        return _ENCODER.encode(value)  # most step results (None, a str, a number): nothing to walk
     return _ENCODER.encode(prepare(value))
 
 

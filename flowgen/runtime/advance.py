@@ -323,18 +323,22 @@ class Advance(AdvanceState):
         self.pause_requested = result.pause_requested
         if self.cancel_state != CANCEL_DELIVERED:
             self.cancel_state = result.cancel_requested
-        self.position += len(self.pending)
-        self.pending = []
-        self.consume = []
-        for key, value in self.branch_writes.items():
-            if value is None:
-                self.branches.pop(key, None)
-            else:
-                self.branches[key] = value
-        self.branch_writes = {}
-        callbacks, self.after_commit = self.after_commit, []
-        for callback in callbacks:
-            callback()
+        if self.pending:
+            self.position += len(self.pending)
+            self.pending = []
+        if self.consume:
+            self.consume = []
+        if self.branch_writes:
+            for key, value in self.branch_writes.items():
+                if value is None:
+                    self.branches.pop(key, None)
+                else:
+                    self.branches[key] = value
+            self.branch_writes = {}
+        if self.after_commit:
+            callbacks, self.after_commit = self.after_commit, []
+            for callback in callbacks:
+                callback()
         if result.wake:
             self.rt.enqueue(list(result.wake))
         return result
