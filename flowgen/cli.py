@@ -326,7 +326,18 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", help="file to write ('-' for stdout; default <run id>.journal.json)"
     )
     export.set_defaults(handler=cmd_export)
+
+    from .web.server import add_parser as add_dashboard_parser
+
+    add_dashboard_parser(sub, URL_HELP).set_defaults(handler=cmd_dashboard)
     return parser
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from .web.server import serve
+
+    url = args.url or os.environ.get("FLOWGEN_URL") or "sqlite:///flowgen.sqlite3"
+    return serve(lambda: _engine(args), url, args.host, args.port, args.read_only)
 
 
 def _fail(status: int, message: str) -> int:

@@ -37,9 +37,11 @@ class StepCall:
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return self.step_name
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"step {self.step_name!r}"
 
 
@@ -52,6 +54,7 @@ class Sleep:
     seconds: float
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"sleep({self.seconds:g}s)"
 
 
@@ -64,6 +67,7 @@ class SleepUntil:
     timestamp: float
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"sleep_until({self.timestamp:.3f})"
 
 
@@ -77,9 +81,11 @@ class WaitForEvent:
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return self.type
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"wait_for_event({self.type!r})"
 
 
@@ -99,9 +105,11 @@ class ChildRun:
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return self.workflow_name
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         verb = "child" if self.wait else "start_child"
         return f"{verb}({self.workflow_name!r})"
 
@@ -114,6 +122,7 @@ class DeterministicValue:
     name: str
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"{self.name}()"
 
 
@@ -127,6 +136,7 @@ class ContinueAsNew:
     kwargs: dict[str, Any] = attrs.field(factory=dict, converter=_freeze_kwargs)
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return "continue_as_new()"
 
 
@@ -138,6 +148,7 @@ class Compensate:
     name: ClassVar[str] = "compensate"
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return "compensate()"
 
 
@@ -172,9 +183,11 @@ class AllOf:
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return signature_of(self)
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return self.name
 
 
@@ -187,9 +200,11 @@ class AnyOf:
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return signature_of(self)
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return self.name
 
 
