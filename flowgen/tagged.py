@@ -38,6 +38,8 @@ from .errors import SerializationError
 TAG = "__flowgen__"
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+SCALARS = _SCALARS
+"""The exact types tagged JSON gives back unchanged (a decoded scalar equals the one encoded)."""
 
 
 def _tagged(tag: str, value: Any, **extra: Any) -> dict[str, Any]:

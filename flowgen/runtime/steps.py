@@ -33,6 +33,7 @@ from ..journal import (
     LeafState,
 )
 from ..steps import crash_error, decide_after_failure, is_retryable
+from ..tagged import SCALARS
 from .actions import HELD, Action, Held, RunAttempt, Wait
 from .entries import close, seal, slot
 from .view import FinishedAttempt, RunView
@@ -51,9 +52,6 @@ def evaluate(view: RunView, position: int, call: StepCall, step: Step) -> Action
     return result
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
 def _fresh_scalar(view: RunView, state: LeafState) -> Outcome | None:
     """The outcome the workflow gets, without decoding it again, when the attempt that just ran
     returned a plain scalar: decoding what was just encoded gives that same value back (the
@@ -62,7 +60,7 @@ def _fresh_scalar(view: RunView, state: LeafState) -> Outcome | None:
     if ran is None or ran.action.state is not state or not ran.result.ok:
         return None
     value = ran.result.value
-    return Outcome(True, value, None) if type(value) in _SCALARS else None
+    return Outcome(True, value, None) if type(value) in SCALARS else None
 
 
 def attempt_branch(
