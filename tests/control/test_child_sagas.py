@@ -8,6 +8,7 @@ import pytest
 
 import flowgen
 from tests.apps import child_sagas, control
+from tests.conftest import wait_until
 from tests.control.conftest import Env
 
 
@@ -140,7 +141,10 @@ def test_start_child_runs_are_compensated_only_when_they_opt_in(env: Env) -> Non
 
 def test_a_child_that_cannot_be_replayed_is_a_failed_compensation_and_the_rest_still_run(env: Env) -> None:
     run = env.start(child_sagas.trip_with_changed_flight)
-    env.settle(run, "waiting")
+    env.drain()
+    # The child completed and the parent journaled it (it waits for the event now): only then
+    # does the child's code "change", so the child itself ran the old code.
+    wait_until(lambda: len(env.engine.get(run.run_id).journal()) == 2, 30, "the child to complete")
     child_sagas.changed_code["flight"] = True
     try:
         env.engine.send_event(run.run_id, "code changed")
