@@ -72,7 +72,10 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
+from .schemas import SchemaError
 from .status import RunStatus
+from .yieldable import Yieldable
 
 __version__ = "0.1.0"
 
@@ -88,6 +91,7 @@ __all__ = [
     "CompensatedError",
     "ConfigurationError",
     "ContinueAsNew",
+    "DeprecatedPatch",
     "DeterministicValue",
     "Engine",
     "ErrorInfo",
@@ -101,6 +105,7 @@ __all__ = [
     "LeaseLostError",
     "NonDeterminismError",
     "NonRetryableError",
+    "Patched",
     "PayloadTooLargeError",
     "RegistrationError",
     "Registry",
@@ -113,6 +118,7 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "RunStatus",
+    "SchemaError",
     "SerializationError",
     "Sleep",
     "SleepUntil",
@@ -132,14 +138,17 @@ __all__ = [
     "WorkflowFailedError",
     "WorkflowNotFoundError",
     "WorkflowYieldError",
+    "Yieldable",
     "__version__",
     "all_of",
     "any_of",
     "child",
     "compensate",
     "continue_as_new",
+    "deprecate_patch",
     "now",
     "parse_duration",
+    "patched",
     "random",
     "register_type",
     "registry",

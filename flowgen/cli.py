@@ -22,6 +22,7 @@ from .serialization import dumps_json
 from .status import RunStatus
 from .urls import mask_url, require_redis_url
 from .validation import check_count, check_seconds
+from .versions import check_version
 
 URL_HELP = "engine URL (default: $FLOWGEN_URL, else sqlite:///flowgen.sqlite3)"
 
@@ -92,7 +93,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     secret = os.environ.get("FLOWGEN_SECRET_KEY")
     if secret:
         options["secret_key"] = secret
-    for option in ("serializer", "lease_ttl", "grace", "reconcile_interval"):
+    for option in ("serializer", "lease_ttl", "grace", "reconcile_interval", "version"):
         if getattr(args, option, None) is not None:
             options[option] = getattr(args, option)
     if getattr(args, "retention", None) is not None:
@@ -112,6 +113,11 @@ def _check_worker_options(args: argparse.Namespace) -> None:
         check_seconds(args.grace, "--grace", allow_zero=True, error=UsageError)
     if args.reconcile_interval is not None:
         check_seconds(args.reconcile_interval, "--reconcile-interval", error=UsageError)
+    if args.version is not None:
+        try:
+            check_version(args.version)
+        except ConfigurationError as error:
+            raise UsageError(f"--version: {error}") from None
 
 
 def _retention(text: str) -> float:
@@ -143,6 +149,7 @@ def _child_arguments(args: argparse.Namespace) -> list[str]:
         ("--grace", args.grace),
         ("--reconcile-interval", args.reconcile_interval),
         ("--prefetch", args.prefetch),
+        ("--version", args.version),
     ):
         if value is not None:
             child += [option, str(value)]
@@ -204,6 +211,7 @@ def _info(info: Any) -> dict[str, Any]:
         "error": None if info.error is None else {"type": info.error.type, "message": info.error.message},
         "waiting_for": list(info.waiting_for),
         "cancellation": info.cancellation,
+        "version": info.version,
         "unconsumed_queues": list(info.unconsumed_queues),
     }
 
@@ -284,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--prefetch",
         type=int,
         help="messages each process fetches ahead of its threads (default: 2 per thread)",
+    )
+    worker.add_argument(
+        "--version",
+        help="the code version runs started by these workers record (default: the package's version)",
     )
     worker.set_defaults(handler=cmd_worker)
 

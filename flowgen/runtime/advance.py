@@ -36,6 +36,8 @@ from ..errors import (
 )
 from ..faults import fault_point
 from ..interpreter import Complete, Decision, Execute, Fail, Replayer
+from ..schemas import SchemaError
+from ..signatures import bind_call
 from ..status import RunStatus
 from ..steps import run_attempt
 from ..stores import base as ops
@@ -90,7 +92,11 @@ class Advance(AdvanceState):
         journal = self.snapshot.journal
         if cached is not None:
             journal = self.rt.store.read_journal(self.run_id, 0)
-        self.replayer, decision = replay(self.rt.registry, self.rt.serializer, self.run_record, journal)
+        opened = self.snapshot.open
+        parked = None if opened is None else (opened.position, opened.kind, opened.name)
+        self.replayer, decision = replay(
+            self.rt.registry, self.rt.serializer, self.run_record, journal, parked=parked
+        )
         return decision
 
     # -- the loop ---------------------------------------------------------------------------
@@ -385,6 +391,11 @@ class Advance(AdvanceState):
     def _continue_as_new(self, restart: Restart) -> Decision:
         """End this journal and start the workflow over with new arguments, in this same advance."""
         workflow = self.rt.registry.workflow(self.run_record.workflow)
+        try:
+            bind_call(workflow, restart.args, restart.kwargs)
+        except (TypeError, SchemaError) as error:
+            # continue_as_new(...) with arguments the workflow cannot take: the run fails, saying so.
+            self._fail_without_append(error)
         self.pending = []
         self._flush(ops.NewGeneration(restart.args_text))
         if self.replayer is not None:

@@ -22,9 +22,16 @@ if TYPE_CHECKING:
 
 
 def replay(
-    registry: Registry, serializer: Serializer, record: RunRecord, journal: Iterable[Entry]
+    registry: Registry,
+    serializer: Serializer,
+    record: RunRecord,
+    journal: Iterable[Entry],
+    parked: tuple[int, str, str] | None = None,
 ) -> tuple[Replayer, Decision]:
     """Start the workflow of ``record`` with its arguments and feed it ``journal``.
+
+    ``parked`` is ``(position, kind, name)`` of the run's open entry, if any (see
+    :attr:`flowgen.interpreter.Replayer.parked`).
 
     Returns the replayer (its :attr:`~flowgen.interpreter.Replayer.history` holds every command
     yielded) and the decision that follows the journal.
@@ -36,7 +43,7 @@ def replay(
     """
     workflow = registry.workflow(record.workflow)
     args, kwargs = decode_call(serializer, record.args, run_id=record.run_id, slot=slots.ARGS)
-    replayer = Replayer(workflow(*args, **kwargs))
+    replayer = Replayer(workflow(*args, **kwargs), parked=parked)
     generation = record.generation
     try:
         decision = replayer.replay(

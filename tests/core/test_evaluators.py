@@ -206,6 +206,7 @@ EVERY_COMMAND = [
     flowgen.compensate(),
     flowgen.all_of(resize("x")),
     flowgen.any_of(flowgen.sleep(1)),
+    flowgen.patched("p"),
 ]
 
 
