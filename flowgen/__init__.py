@@ -7,6 +7,8 @@ no journaled step ever runs twice. See the README for a tour.
 
 from __future__ import annotations
 
+from .aio.engine import AsyncEngine
+from .aio.handles import AsyncRun, AsyncStartManyResult
 from .allowlist import register_type
 from .client import ErrorInfo, Run, RunInfo
 from .commands import (
@@ -73,6 +75,14 @@ from .errors import (
     WorkflowYieldError,
 )
 from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
+from .schedules import (
+    ScheduleError,
+    ScheduleExistsError,
+    ScheduleInfo,
+    ScheduleNotFoundError,
+    schedule,
+    schedule_info,
+)
 from .schemas import SchemaError
 from .status import RunStatus
 from .yieldable import Yieldable
@@ -83,6 +93,9 @@ __all__ = [
     "DEFAULT_RETRY",
     "AllOf",
     "AnyOf",
+    "AsyncEngine",
+    "AsyncRun",
+    "AsyncStartManyResult",
     "CancelledError",
     "ChildRun",
     "ChildWorkflowError",
@@ -118,6 +131,10 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "RunStatus",
+    "ScheduleError",
+    "ScheduleExistsError",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
     "SchemaError",
     "SerializationError",
     "Sleep",
@@ -152,6 +169,8 @@ __all__ = [
     "random",
     "register_type",
     "registry",
+    "schedule",
+    "schedule_info",
     "sleep",
     "sleep_until",
     "start_child",

@@ -93,7 +93,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     secret = os.environ.get("FLOWGEN_SECRET_KEY")
     if secret:
         options["secret_key"] = secret
-    for option in ("serializer", "lease_ttl", "grace", "reconcile_interval", "version"):
+    for option in ("serializer", "lease_ttl", "grace", "reconcile_interval", "version", "async_step_limit"):
         if getattr(args, option, None) is not None:
             options[option] = getattr(args, option)
     if getattr(args, "retention", None) is not None:
@@ -109,6 +109,8 @@ def _check_worker_options(args: argparse.Namespace) -> None:
         check_count(args.prefetch, "--prefetch", error=UsageError)
     if args.lease_ttl is not None:
         check_seconds(args.lease_ttl, "--lease-ttl", error=UsageError)
+    if args.async_step_limit is not None:
+        check_count(args.async_step_limit, "--async-steps", error=UsageError)
     if args.grace is not None:
         check_seconds(args.grace, "--grace", allow_zero=True, error=UsageError)
     if args.reconcile_interval is not None:
@@ -213,6 +215,8 @@ def _info(info: Any) -> dict[str, Any]:
         "cancellation": info.cancellation,
         "version": info.version,
         "unconsumed_queues": list(info.unconsumed_queues),
+        "schedule": info.schedule,
+        "tick": None if info.tick is None else info.tick.isoformat(),
     }
 
 
@@ -294,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="messages each process fetches ahead of its threads (default: 2 per thread)",
     )
     worker.add_argument(
+        "--async-steps",
+        dest="async_step_limit",
+        type=int,
+        help="async def step attempts each process awaits at once on its step loop (default 1000)",
+    )
+    worker.add_argument(
         "--version",
         help="the code version runs started by these workers record (default: the package's version)",
     )
@@ -338,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", help="file to write ('-' for stdout; default <run id>.journal.json)"
     )
     export.set_defaults(handler=cmd_export)
+
+    from .schedules.cli import add_schedules_parser
+
+    add_schedules_parser(sub, with_url, _engine, _json_argument, _print)
 
     from .web.server import add_parser as add_dashboard_parser
 

@@ -70,6 +70,8 @@ class RunInfo:
             (``@step(queue=...)``) and that no live worker consumes: the run cannot move on
             until a worker consumes them (``flowgen worker MODULE --queues NAME``). Known when
             the process asking has those steps declared (it imported their module).
+        schedule / tick: the schedule that started the run and the tick it is for (an aware
+            datetime with the schedule's UTC offset), ``None`` for a run no schedule started.
     """
 
     run_id: str
@@ -88,6 +90,8 @@ class RunInfo:
     generation: int = 0
     cancellation: str | None = None
     version: str | None = None
+    schedule: str | None = None
+    tick: datetime | None = None
 
     @property
     def is_finished(self) -> bool:

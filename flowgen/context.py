@@ -9,6 +9,8 @@ step that runs twice has its effect once.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import attrs
 
@@ -67,3 +69,13 @@ def enter_step(context: StepContext) -> contextvars.Token[StepContext | None]:
 
 def leave_step(token: contextvars.Token[StepContext | None]) -> None:
     _current.reset(token)
+
+
+@contextmanager
+def running_step(context: StepContext) -> Iterator[StepContext]:
+    """Make ``context`` the current step context for the duration of the block."""
+    token = enter_step(context)
+    try:
+        yield context
+    finally:
+        leave_step(token)

@@ -16,16 +16,20 @@ base class.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 from typing_extensions import ParamSpec, TypeVar
 
 from . import slots
+from .aio.runner import DEFAULT_LIMIT as DEFAULT_ASYNC_LIMIT
+from .aio.runner import attach as attach_async_steps
+from .aio.runner import detach as detach_async_steps
 from .client import Run, RunInfo
 from .clock import Clock, WallClock
 from .decorators import Registry, Workflow
@@ -39,6 +43,7 @@ from .errors import (
 from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
+from .reserved import check_not_scheduled
 from .runtime import Runtime, Settings, encode_new_call
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
@@ -63,6 +68,9 @@ __all__ = [
     "workflow_name",
 ]
 from .transports.base import Transport
+
+if TYPE_CHECKING:
+    from .schedules import Schedules
 
 logger = logging.getLogger("flowgen.engine")
 
@@ -134,6 +142,8 @@ class Engine(RunInspection):
         registry: where workflows and steps are looked up (default: the global registry).
         clock: the time source (tests use a virtual clock).
         prefix / queue: the Redis key prefix and the Dramatiq queue name.
+        async_step_limit: ``async def`` step attempts this process's workers run at once on
+            its step loop (docs/asyncio.md).
         version: the code version runs started by this engine record (``RunInfo.version``);
             default: the version of the workflow's top-level package, if it has one (see
             :mod:`flowgen.versions`).
@@ -162,6 +172,7 @@ class Engine(RunInspection):
         queue: str = "flowgen",
         store: Store | None = None,
         transport: Transport | None = None,
+        async_step_limit: int = DEFAULT_ASYNC_LIMIT,
         version: str | None = None,
     ) -> None:
         if serializer not in ("json", "pickle"):
@@ -191,9 +202,11 @@ class Engine(RunInspection):
         self.timer_interval = check_seconds(timer_interval, "timer_interval")
         self.reconcile_interval = check_seconds(reconcile_interval, "reconcile_interval")
         self.threads = check_count(threads, "threads")
+        self.async_step_limit = check_count(async_step_limit, "async_step_limit")
         self._worker: WorkerHandle | None = None
         self._runtime: Runtime | None = None
         self._leases: LeaseKeeper | None = None
+        self._schedules: Schedules | None = None
         self.embedded = False
         if store is not None:
             if transport is None:
@@ -232,6 +245,37 @@ class Engine(RunInspection):
             )
         return self._runtime
 
+    @property
+    def schedules(self) -> Schedules:
+        """Manage this engine's schedules (create, update, pause, resume, delete, trigger, list, get).
+
+        See docs/schedules.md.
+        """
+        if self._schedules is None:
+            from .schedules import Schedules
+
+            self._schedules = Schedules(self)
+        return self._schedules
+
+    def _schedule_service(self) -> Callable[[], None]:
+        """Register the schedules declared in code and start the thread that fires due ticks; return its stop."""
+        from .schedules.service import ScheduleService
+
+        try:
+            schedules = self.schedules
+        except TypeError as error:  # a custom store that keeps no schedules
+            logger.warning("schedules do not fire in this process: %s", error)
+            return lambda: None
+        try:
+            schedules.register_declared()
+        except Exception:
+            logger.exception(
+                "registering the schedules declared in code failed; the declared ones may be stale"
+            )
+        service = ScheduleService(schedules, self.timer_interval)
+        service.start()
+        return service.stop
+
     def _services(self) -> Services:
         return Services(
             self.store,
@@ -250,10 +294,26 @@ class Engine(RunInspection):
         stop_consuming = self.transport.consume(self.threads)
         services = self._services()
         services.start()
+        stop_schedules = self._schedule_service()
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
-        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
+        return WorkerHandle(
+            self,
+            [
+                self._leases.stop,
+                self._async_steps(self.threads),
+                stop_consuming,
+                services.stop,
+                stop_schedules,
+                self.runtime.drain,
+            ],
+        )
+
+    def _async_steps(self, threads: int) -> Callable[[], None]:
+        """Run async steps on the step loop; returns the stopper that waits for those in flight."""
+        runner = attach_async_steps(self.runtime, self.async_step_limit, threads)
+        return functools.partial(detach_async_steps, self.runtime, runner)
 
     def worker(self, threads: int = 8, queues: Sequence[str] | None = None) -> WorkerHandle:
         """Start Dramatiq worker threads in this process (Redis engines); returns a handle to stop them.
@@ -274,7 +334,18 @@ class Engine(RunInspection):
         stop_consuming = self.transport.consume(threads, queues, declare=step_queues)
         services = self._services()
         services.start()
-        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
+        stop_schedules = self._schedule_service()
+        return WorkerHandle(
+            self,
+            [
+                self._leases.stop,
+                self._async_steps(threads),
+                stop_consuming,
+                services.stop,
+                stop_schedules,
+                self.runtime.drain,
+            ],
+        )
 
     def close(self) -> None:
         """Stop this engine's worker threads (if any) and close its connections."""
@@ -341,6 +412,7 @@ class Engine(RunInspection):
             SerializationError: the arguments cannot be encoded.
         """
         run_id = kwargs.pop("run_id", None)
+        check_not_scheduled(run_id)
         new = self._new_run(workflow, args, kwargs, run_id)
         created, record = self.store.create_run(new, self.clock.now(), self.settings.grace)
         if created:
@@ -374,6 +446,8 @@ class Engine(RunInspection):
             raise ValueError(
                 f"start_many takes at most {MAX_BATCH} runs per call, got {len(calls)}; split the batch"
             )
+        for _, _, run_id in calls:
+            check_not_scheduled(run_id)
         news = [self._new_run(workflow, args, dict(kwargs or {}), run_id) for args, kwargs, run_id in calls]
         seen: set[str] = set()
         for new in news:

@@ -124,6 +124,7 @@ class _MemoryTx:
         self.s.branches.pop(run_id, None)
 
     def notify_finished(self, run_id: str) -> None:
+        self.s.finish_count += 1
         self.s.finished.notify_all()
 
     def journal_truncate(self, run_id: str, length: int) -> None:
@@ -151,6 +152,7 @@ class MemoryStore(TransactionalStore):
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.finished = threading.Condition(self.lock)
+        self.finish_count = 0
         self.runs: dict[str, RunRecord] = {}
         self.journals: defaultdict[str, list[str]] = defaultdict(list)
         self.inboxes: defaultdict[str, defaultdict[str, deque[InboxEvent]]] = defaultdict(
@@ -207,6 +209,13 @@ class MemoryStore(TransactionalStore):
                 if remaining is not None and remaining <= 0:
                     return None
                 self.finished.wait(remaining)
+
+    def wait_any_finished(self, seen: int, timeout: float) -> int:
+        """How many runs finished so far, after waiting up to ``timeout`` while it is still ``seen``."""
+        with self.finished:
+            if self.finish_count == seen:
+                self.finished.wait(timeout)
+            return self.finish_count
 
     def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
         with self.lock:
