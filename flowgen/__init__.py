@@ -7,6 +7,7 @@ no journaled step ever runs twice. See the README for a tour.
 
 from __future__ import annotations
 
+from .actor_steps import actor_as_step, actor_step
 from .aio.engine import AsyncEngine
 from .aio.handles import AsyncRun, AsyncStartManyResult
 from .allowlist import register_type
@@ -74,6 +75,7 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .observability.hooks import on
 from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
 from .schedules import (
     ScheduleError,
@@ -157,6 +159,8 @@ __all__ = [
     "WorkflowYieldError",
     "Yieldable",
     "__version__",
+    "actor_as_step",
+    "actor_step",
     "all_of",
     "any_of",
     "child",
@@ -164,6 +168,7 @@ __all__ = [
     "continue_as_new",
     "deprecate_patch",
     "now",
+    "on",
     "parse_duration",
     "patched",
     "random",

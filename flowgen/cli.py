@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .errors import ConfigurationError, FlowgenError
+from .observability.serving import SUPERVISED_OPTION, check_host, check_port
 from .serialization import dumps_json
 from .status import RunStatus
 from .urls import mask_url, require_redis_url
@@ -157,14 +158,21 @@ def _child_arguments(args: argparse.Namespace) -> list[str]:
             child += [option, str(value)]
     if args.retention is not None:
         child += ["--retention", "none" if args.retention < 0 else repr(args.retention)]
+    if args.metrics_port is not None:
+        child.append(SUPERVISED_OPTION)  # the supervisor serves; its children only record
     return child
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from .observability.serving import supervisor_exporter
     from .supervisor import supervise
     from .worker import check_modules, configure_logging, run_worker_process
 
     _check_worker_options(args)
+    if args.metrics_port is not None:
+        check_port(args.metrics_port, "--metrics-port", error=UsageError)
+        args.metrics_host = check_host(args.metrics_host, "--metrics-host", error=UsageError)
+        _require_prometheus()
     url = args.url or os.environ.get("FLOWGEN_URL")
     if not url:
         raise UsageError("flowgen worker needs --url redis://... (or $FLOWGEN_URL)")
@@ -179,7 +187,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         _import_modules(args.module, check=check_modules)
         # The URL may hold a password: children get it in their environment, never in argv,
         # which every user of the machine can read (ps, /proc/<pid>/cmdline).
-        return supervise(_child_arguments(args), args.processes, env={**os.environ, "FLOWGEN_URL": url})
+        env = {**os.environ, "FLOWGEN_URL": url}
+        if args.metrics_port is None:
+            return supervise(_child_arguments(args), args.processes, env=env)
+        with supervisor_exporter(url, args.metrics_host, args.metrics_port, _engine_options(args)) as extra:
+            return supervise(_child_arguments(args), args.processes, env={**env, **extra})
     _import_modules(args.module)
     return run_worker_process(
         args.module,
@@ -188,7 +200,41 @@ def cmd_worker(args: argparse.Namespace) -> int:
         queues=args.queues,
         engine_options=_engine_options(args),
         prefetch=args.prefetch,
+        metrics=None if args.metrics_port is None else (args.metrics_host, args.metrics_port),
+        metrics_supervised=args.metrics_supervised,
     )
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from .observability.serving import run_exporter
+
+    check_port(args.port, "--port", error=UsageError)
+    args.host = check_host(args.host, "--host", error=UsageError)
+    _require_prometheus()
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    url = args.url or os.environ.get("FLOWGEN_URL")
+    print(
+        f"serving the state gauges of {mask_url(url or 'the default store')} on http://{args.host}:{args.port}/metrics"
+    )
+    sys.stdout.flush()
+    run_exporter(url, args.host, args.port, stop, _engine_options(args))
+    return 0
+
+
+def _require_prometheus() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("prometheus_client") is None:
+        raise UsageError("metrics need prometheus-client: pip install 'dramatiq-flowgen[metrics]'")
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -298,6 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="messages each process fetches ahead of its threads (default: 2 per thread)",
     )
     worker.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics of all the worker's processes on this port"
+    )
+    worker.add_argument(
+        "--metrics-host", default="127.0.0.1", help="the address metrics listen on (default 127.0.0.1)"
+    )
+    worker.add_argument(SUPERVISED_OPTION, action="store_true", help=argparse.SUPPRESS)
+    worker.add_argument(
         "--async-steps",
         dest="async_step_limit",
         type=int,
@@ -308,6 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the code version runs started by these workers record (default: the package's version)",
     )
     worker.set_defaults(handler=cmd_worker)
+
+    metrics = sub.add_parser("metrics", help="serve a store's state gauges to Prometheus")
+    metrics.add_argument("--url", help=URL_HELP)
+    metrics.add_argument("--port", type=int, default=9191, help="port to listen on (default 9191)")
+    metrics.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    metrics.set_defaults(handler=cmd_metrics)
 
     def with_url(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--url", help=URL_HELP)
