@@ -10,9 +10,10 @@ the raw baselines), ``latency`` (idle and under load), ``steps`` (cost per step 
 workflow length, inline and dispatched), ``retention`` (memory once finished runs expire),
 ``sleepers`` (many sleeping runs: Redis and worker memory, timer lateness) and ``backlog``
 (a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again),
-``observability`` (metrics and tracing off and on, see :mod:`benchmarks.observability`) and
-``flow`` (flow control: a never-binding per-key limit against none, a 200/s rate limit, the
-priority jump; see ``benchmarks/flow.py``).
+``observability`` (metrics and tracing off and on, see :mod:`benchmarks.observability`),
+``app_broker`` (``dramatiq`` CLI workers on an app's plain ``RedisBroker`` against
+``flowgen worker``: :mod:`benchmarks.app_broker`) and ``flow`` (flow control: a never-binding
+per-key limit against none, a 200/s rate limit, the priority jump; see ``benchmarks/flow.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,17 @@ from .measure import FLOWGEN_QUEUE, LONG_SLEEP, PREFIX, RAW_QUEUE, Bench, Settin
 from .redis_server import RedisServer, settle_memory
 from .report import Figure, document, med, table, write_json
 
-PHASES = ("throughput", "latency", "steps", "retention", "sleepers", "backlog", "observability", "flow")
+PHASES = (
+    "throughput",
+    "latency",
+    "steps",
+    "retention",
+    "sleepers",
+    "backlog",
+    "observability",
+    "app_broker",
+    "flow",
+)
 BACKLOG_GRACE_PARTS = 5
 """The backlog phase's workers run with a grace this many times shorter than the drain takes."""
 TUNED_PREFETCH = 64
@@ -73,6 +84,11 @@ class Runner:
         return med(self.samples[key])
 
     # -- phases ---------------------------------------------------------------------------
+
+    def app_broker(self) -> None:
+        from . import app_broker
+
+        app_broker.measure(self)
 
     def throughput(self) -> None:
         """Raw Dramatiq (defaults, then tuned prefetch) and flowgen, interleaved repetition by repetition.
@@ -587,6 +603,9 @@ class Runner:
         observability.figures(fig)
         figures += flow_phase.figures(fig, self.samples)
         self._ratio(figures)
+        from . import app_broker
+
+        figures += app_broker.figures(self)
         return figures
 
     @staticmethod

@@ -7,6 +7,7 @@ no journaled step ever runs twice. See the README for a tour.
 
 from __future__ import annotations
 
+from .actor_steps import actor_as_step, actor_step
 from .aio.engine import AsyncEngine
 from .aio.handles import AsyncRun, AsyncStartManyResult
 from .allowlist import register_type
@@ -164,6 +165,8 @@ __all__ = [
     "WorkflowYieldError",
     "Yieldable",
     "__version__",
+    "actor_as_step",
+    "actor_step",
     "all_of",
     "any_of",
     "child",

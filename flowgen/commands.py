@@ -126,6 +126,9 @@ class ChildRun(Yieldable[R]):
     wait: bool = True
     workflow: Any = attrs.field(default=None, eq=False, repr=False)
     """The ``@flowgen.workflow`` when the call named one (its code version is looked up from it)."""
+    compensate: bool = True
+    """Whether a saga compensation of the parent also compensates this child once it completed
+    (see :mod:`flowgen.runtime.child_sagas`)."""
 
     @property
     def name(self) -> str:
@@ -404,6 +407,14 @@ def _child_run_id(run_id: str | None) -> str | None:
     return None if run_id is None else check_run_id(run_id)
 
 
+def _compensate_flag(compensate: Any, default: bool) -> bool:
+    if compensate is None:
+        return default
+    if not isinstance(compensate, bool):
+        raise TypeError(f"compensate= must be True or False, got {compensate!r}")
+    return compensate
+
+
 def _declared(workflow: Any) -> Any:
     return None if isinstance(workflow, str) else workflow
 
@@ -430,11 +441,16 @@ def child(workflow: Any, *args: Any, **kwargs: Any) -> ChildRun[Any]:
 
     ``run_id=`` (a keyword) names the child run; every other argument is the child's. With a
     ``@flowgen.workflow`` the arguments are bound to its signature now (``TypeError`` naming the
-    parameter when they do not fit).
+    parameter when they do not fit). A saga compensation of the parent compensates the child too
+    once it completed, unless ``compensate=False`` (a keyword; docs/control.md, "Saga
+    compensation").
     """
     run_id = kwargs.pop("run_id", None)
+    compensate = _compensate_flag(kwargs.pop("compensate", None), True)
     name, args, kwargs = _child_call(workflow, args, kwargs)
-    return ChildRun(name, args, kwargs, _child_run_id(run_id), True, _declared(workflow))
+    return ChildRun(
+        name, args, kwargs, _child_run_id(run_id), True, _declared(workflow), compensate=compensate
+    )
 
 
 @overload
@@ -446,8 +462,13 @@ def start_child(workflow: str, *args: Any, **kwargs: Any) -> ChildRun[str]: ...
 def start_child(workflow: Any, *args: Any, **kwargs: Any) -> ChildRun[str]:
     """Start a child run without waiting; the result sent back is the child's run id.
 
-    ``run_id=`` names the child run, as for :func:`child`.
+    ``run_id=`` names the child run, as for :func:`child`. Such a child is independent: the
+    parent's saga compensation leaves it alone unless ``compensate=True`` (then it is compensated
+    if it has completed by the time the parent's compensation starts).
     """
     run_id = kwargs.pop("run_id", None)
+    compensate = _compensate_flag(kwargs.pop("compensate", None), False)
     name, args, kwargs = _child_call(workflow, args, kwargs)
-    return ChildRun(name, args, kwargs, _child_run_id(run_id), False, _declared(workflow))
+    return ChildRun(
+        name, args, kwargs, _child_run_id(run_id), False, _declared(workflow), compensate=compensate
+    )

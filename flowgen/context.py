@@ -61,11 +61,21 @@ def step_context() -> StepContext:
     return context
 
 
+def enter_step(context: StepContext) -> contextvars.Token[StepContext | None]:
+    """Make ``context`` the current step context until :func:`leave_step` (while
+    the step body runs; a pair of calls rather than a context manager: it is on the hot path)."""
+    return _current.set(context)
+
+
+def leave_step(token: contextvars.Token[StepContext | None]) -> None:
+    _current.reset(token)
+
+
 @contextmanager
 def running_step(context: StepContext) -> Iterator[StepContext]:
     """Make ``context`` the current step context for the duration of the block."""
-    token = _current.set(context)
+    token = enter_step(context)
     try:
         yield context
     finally:
-        _current.reset(token)
+        leave_step(token)

@@ -41,7 +41,7 @@ _SPEC = _parse(os.environ.get("FLOWGEN_FAULT", ""))
 step boundary, and a fault is always chosen for a whole (worker) process."""
 
 
-def fault_point(point: str, detail: str = "") -> None:
+def _fault_point(point: str, detail: str = "") -> None:
     """Kill this process here if ``FLOWGEN_FAULT`` asks for it (see the module docstring)."""
     spec = _SPEC
     if spec is None or spec[0] != point or (spec[1] and spec[1] != detail):
@@ -51,3 +51,15 @@ def fault_point(point: str, detail: str = "") -> None:
         reached = _hits[point] == spec[2]
     if reached:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _no_fault(point: str, detail: str = "") -> None:
+    """No fault was chosen for this process: a fault point is a call that does nothing."""
+
+
+fault_point = _fault_point if _SPEC is not None else _no_fault
+"""Kill this process here if ``FLOWGEN_FAULT`` asks for it (see the module docstring).
+
+Chosen once at import, like the spec itself: production code passes a fault point at every step
+boundary, and without a fault it should cost no more than an empty call.
+"""

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from .context import StepContext, running_step
+from .context import StepContext, enter_step, leave_step
 from .decorators import Step
 from .error_records import ATTEMPTS_KEY, error_record
 from .errors import NonRetryableError, StepCrashedError, StepTimeoutError
@@ -61,15 +61,15 @@ def run_attempt(
         from .aio.attempts import run_async_attempt, run_to_completion
 
         return run_to_completion(run_async_attempt(step, args, kwargs, context, invoker))
+    token = enter_step(context)
     try:
-        with running_step(context):
-            if step.timeout is None:
-                return AttemptResult(True, step.check_result(invoker(step, args, kwargs)))
-            with watchdog.guard(step.timeout) as guard:
-                value = invoker(step, args, kwargs)
-            if guard.fired:
-                raise StepInterrupted()
-            return AttemptResult(True, step.check_result(value))
+        if step.timeout is None:
+            return AttemptResult(True, step.check_result(invoker(step, args, kwargs)))
+        with watchdog.guard(step.timeout) as guard:
+            value = invoker(step, args, kwargs)
+        if guard.fired:
+            raise StepInterrupted()
+        return AttemptResult(True, step.check_result(value))
     except StepInterrupted:
         error = StepTimeoutError(
             f"step {step.name!r} attempt {context.attempt} ran longer than its timeout of {step.timeout:g}s "
@@ -78,6 +78,8 @@ def run_attempt(
         return AttemptResult(False, error=error, traceback=traceback.format_exc())
     except Exception as error:
         return AttemptResult(False, error=error, traceback=traceback.format_exc())
+    finally:
+        leave_step(token)
 
 
 def is_retryable(step: Step, error: BaseException) -> bool:

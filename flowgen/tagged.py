@@ -38,6 +38,8 @@ from .errors import SerializationError
 TAG = "__flowgen__"
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+SCALARS = _SCALARS
+"""The exact types tagged JSON gives back unchanged (a decoded scalar equals the one encoded)."""
 
 
 def _tagged(tag: str, value: Any, **extra: Any) -> dict[str, Any]:
@@ -178,6 +180,8 @@ def dumps_json(value: Any) -> str:
         TypeError / ValueError: JSON cannot hold the value (a type, NaN, a tuple key).
         SerializationError: a class that is not on the allow-list.
     """
+    if type(value) in _SCALARS:
+        return _ENCODER.encode(value)  # most step results (None, a str, a number): nothing to walk
     return _ENCODER.encode(prepare(value))
 
 

@@ -66,6 +66,9 @@ EXPECTED = [
     "flow.rate_busiest_window",
     "flow.priority_jump_seconds",
     "flow.priority_jump_ahead",
+    # (g) dramatiq CLI workers on an app's plain broker vs flowgen worker
+    "app_broker.own_throughput",
+    "app_broker.throughput",
 ]
 WITH_BASELINE = [
     "flowgen.throughput",
@@ -77,6 +80,7 @@ WITH_BASELINE = [
     "flowgen.sleeping_bytes",
     "flowgen.worker_rss_high",
     "flowgen.completed_bytes",
+    "app_broker.throughput",
 ]
 WITH_TARGET = [
     "flowgen.throughput",
@@ -163,3 +167,23 @@ def test_benchmark_prints_one_table_and_records_the_run(tiny_run: tuple[dict, st
     assert doc["repeat"] == 1 and doc["size"]["name"] == "tiny"
     assert doc["machine"]["cpus"] and doc["machine"]["redis_server"]
     assert doc["settings"]["processes"] == 2
+
+
+@pytest.mark.parametrize("load", ["runner", "redis"])
+def test_engine_work_counts_the_bytecodes_of_each_function(load: str, tmp_path: Path) -> None:
+    out = tmp_path / "opcodes.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.engine_work", load, "5", "--opcodes", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Python bytecodes per workflow" in done.stdout
+    counts = json.loads(out.read_text())
+    assert counts["runs"] == 5
+    advance = counts["counts"]["flowgen/runtime/advance.py:_flush"]
+    assert advance[0] > 0 and advance[1] == 15  # three commits per 3-step workflow
+    if load == "redis":
+        assert "cmdstat_evalsha" in done.stdout

@@ -116,11 +116,13 @@ HELD = Held()
 @attrs.define
 class Load:
     """Read more facts, then evaluate again: events of these types (counted: ``["a", "a"]`` is two
-    events of ``a``), the records of these child runs, the journal."""
+    events of ``a``), the records of these child runs, the journal, and these completed child
+    runs replayed for a saga (:attr:`~.view.RunView.child_histories`)."""
 
     event_types: tuple[str, ...] = ()
     children: tuple[str, ...] = ()
     journal: bool = False
+    child_histories: tuple[str, ...] = ()
 
 
 @attrs.define

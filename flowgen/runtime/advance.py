@@ -25,7 +25,6 @@ from typing import Any, NoReturn
 import attrs
 
 from .. import slots
-from ..decoding import decode_call, recorded
 from ..errors import (
     CommitRefusedError,
     FlowgenError,
@@ -65,6 +64,7 @@ from .actions import (
     Warn,
 )
 from .cache import CACHE_HORIZON, Cached
+from .replay import replay
 from .state import AdvanceState
 from .view import FinishedAttempt
 
@@ -114,17 +114,12 @@ class Advance(AdvanceState):
         journal = self.snapshot.journal
         if cached is not None:
             journal = self.rt.store.read_journal(self.run_id, 0)
-        workflow = self.rt.registry.workflow(self.run_record.workflow)
-        args, kwargs = decode_call(
-            self.rt.serializer, self.run_record.args, run_id=self.run_id, slot=slots.ARGS
-        )
         opened = self.snapshot.open
         parked = None if opened is None else (opened.position, opened.kind, opened.name)
-        self.replayer = Replayer(workflow(*args, **kwargs), parked=parked)
-        generation = self.run_record.generation
-        return self.replayer.replay(
-            recorded(self.rt.serializer, self.run_id, generation, entry) for entry in journal
+        self.replayer, decision = replay(
+            self.rt.registry, self.rt.serializer, self.run_record, journal, parked=parked
         )
+        return decision
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -288,6 +283,7 @@ class Advance(AdvanceState):
         self.open = None
         if self.children or self.started or self.journal is not None:
             self.children, self.started, self.journal = {}, {}, None
+            self.child_histories = {}
 
     def _dispatch(self, message: Dispatch) -> None:
         """Write a branch record with the next commit and send its message after it."""
@@ -399,7 +395,11 @@ class Advance(AdvanceState):
             decided += [ops.ConsumeEvent(event_type, event_id) for event_type, event_id in self.consume]
         if self.branch_writes:
             decided += [ops.WriteBranch(key, record) for key, record in self.branch_writes.items()]
-        status = next((op.status for op in operations if isinstance(op, ops.SetStatus)), None)
+        status = None
+        for operation in operations:
+            if isinstance(operation, ops.SetStatus):
+                status = operation.status
+                break
         if self.status_change is not None and not any(isinstance(op, _SETS_STATUS) for op in operations):
             status, self.status_change = self.status_change, None
             decided.append(ops.SetStatus(status))
@@ -426,18 +426,22 @@ class Advance(AdvanceState):
         self.pause_requested = result.pause_requested
         if self.cancel_state != CANCEL_DELIVERED:
             self.cancel_state = result.cancel_requested
-        self.position += len(self.pending)
-        self.pending = []
-        self.consume = []
-        for key, value in self.branch_writes.items():
-            if value is None:
-                self.branches.pop(key, None)
-            else:
-                self.branches[key] = value
-        self.branch_writes = {}
-        callbacks, self.after_commit = self.after_commit, []
-        for callback in callbacks:
-            callback()
+        if self.pending:
+            self.position += len(self.pending)
+            self.pending = []
+        if self.consume:
+            self.consume = []
+        if self.branch_writes:
+            for key, value in self.branch_writes.items():
+                if value is None:
+                    self.branches.pop(key, None)
+                else:
+                    self.branches[key] = value
+            self.branch_writes = {}
+        if self.after_commit:
+            callbacks, self.after_commit = self.after_commit, []
+            for callback in callbacks:
+                callback()
         if result.wake:
             self.rt.enqueue(list(result.wake))
         return result
@@ -503,7 +507,7 @@ class Advance(AdvanceState):
         self.open = None
         self.warned = False
         self.journal = None
-        self.children, self.started = {}, {}
+        self.children, self.started, self.child_histories = {}, {}, {}
         self.run_record = attrs.evolve(
             self.run_record,
             args=restart.args_text,

@@ -28,21 +28,20 @@ from .settings import encode_new_call
 from .view import RunView
 
 
-def child_id(view: RunView, position: int, path: str) -> str:
+def child_id(parent: str, generation: int, position: int, path: str) -> str:
     """The default id of a child run: ``<parent>/<pos>[.<path>]``, with ``g<n>/`` after a restart.
 
-    The generation keeps a restarted (or continued-as-new) parent from finding the child
-    runs of its previous generation at the same positions.
+    The generation (the parent's) keeps a restarted (or continued-as-new) parent from finding
+    the child runs of its previous generation at the same positions.
     """
-    generation = view.run_record.generation
-    prefix = f"{view.run_id}/g{generation}/" if generation else f"{view.run_id}/"
+    prefix = f"{parent}/g{generation}/" if generation else f"{parent}/"
     return prefix + str(position) + (f".{path}" if path else "")
 
 
 def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state: LeafState) -> BranchOutcome:
     """Evaluate the child-run branch ``command`` at ``path`` (see the module docstring)."""
     if state.child is None:
-        run_id = command.run_id or child_id(view, tree.position, path)
+        run_id = command.run_id or child_id(view.run_id, view.run_record.generation, tree.position, path)
         started = view.started.get(run_id)
         if started is None:
             try:

@@ -29,8 +29,11 @@ def before(view: RunView, position: int, command: Command) -> Action | None:
     or pause, then the journal size (``continue_as_new`` is exempt: it is the way out)."""
     if view.cancel_state == CANCEL_REQUESTED or view.pause_requested:
         return requested(view, position, command)
-    if isinstance(command, ContinueAsNew):
-        return None
+    settings = view.settings
+    if (position < settings.journal_warn and position < settings.journal_limit) or isinstance(
+        command, ContinueAsNew
+    ):
+        return None  # the common case, decided without a call (this runs at every command)
     return journal_size(view, position)
 
 

@@ -42,8 +42,13 @@ def close(
     *,
     finished: float,
     info: dict[str, Any] | None = None,
+    decoded: Outcome | None = None,
 ) -> Resolve:
-    """Close a plain command's open entry with its single branch's outcome (and that branch's attempts)."""
+    """Close a plain command's open entry with its single branch's outcome (and that branch's attempts).
+
+    ``decoded`` is the outcome the workflow gets when the caller already knows it (else it is
+    decoded from the entry, as replay will).
+    """
     closed = Entry(
         entry.position,
         entry.kind,
@@ -53,10 +58,12 @@ def close(
         error=outcome.error,
         started=entry.started,
         finished=finished,
-        attempts=tuple(a.to_dict() for a in state.attempts),
+        attempts=tuple([a.to_dict() for a in state.attempts]),
         info=info if info is not None else {},
     )
-    return Resolve(closed, decode_plain(view.serializer, view.run_id, view.run_record.generation, closed))
+    if decoded is None:
+        decoded = decode_plain(view.serializer, view.run_id, view.run_record.generation, closed)
+    return Resolve(closed, decoded)
 
 
 def fail_command(view: RunView, position: int, command: Command, error: BaseException) -> Resolve:

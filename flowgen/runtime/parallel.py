@@ -182,14 +182,16 @@ def _recorded_branches(entry: OpenEntry, outcomes: dict[str, LeafOutcome], used:
     """The branches a closed ``all_of``/``any_of`` records: those its result used, and every step
     that completed.
 
-    A step that completed has had its effect even when the command did not use its value (an
+    A step (or child run) that completed has had its effect even when the command did not use its value (an
     ``all_of`` that failed because another member failed, an ``any_of`` member finishing in the
     same pass as the winner): recording it lets a saga compensate it (:func:`.sagas.compensable`).
     Replay is unchanged: an ``all_of`` that failed resolves to its first failure whatever else
     succeeded, and an ``any_of`` to its recorded winner.
     """
     completed = {
-        path for path, outcome in outcomes.items() if outcome.ok and entry.leaves[path].kind == StepCall.kind
+        path
+        for path, outcome in outcomes.items()
+        if outcome.ok and entry.leaves[path].kind in (StepCall.kind, ChildRun.kind)
     }
     return sorted(used | completed)
 

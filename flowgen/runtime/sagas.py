@@ -16,13 +16,16 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ..commands import AllOf, AnyOf, Compensate, StepCall, branches_of
-from ..errors import CompensatedError
+from .. import slots
+from ..commands import Compensate, StepCall, branches_of
+from ..decoding import decode_call
+from ..decorators import Step
+from ..errors import CompensatedError, FlowgenError
 from ..interpreter import Outcome
 from ..journal import Entry, LeafOutcome, LeafState, OpenEntry
 from ..status import RunStatus
 from ..stores.base import CANCEL_REQUESTED
-from . import steps
+from . import child_sagas, steps
 from .actions import Action, Begin, DeliverCancel, FailRun, Load, Resolve, SetStatus, Wait
 from .entries import seal, slot
 from .view import RunView
@@ -44,7 +47,10 @@ def after_failure(view: RunView, position: int, error: BaseException) -> Action:
     if not resuming:
         if view.journal is None:
             return Load(journal=True)
-        if not compensable(view, position):
+        due = child_sagas.plan(view, position)
+        if isinstance(due, tuple):
+            return Load(child_histories=due)
+        if not due:
             return FailRun(error)
     if view.cancel_state == CANCEL_REQUESTED:
         return DeliverCancel()
@@ -66,19 +72,25 @@ def _compensations(
     if view.journal is None:
         return Load(journal=True)
     if entry is None:
-        branches = {}
-        for index, (key, call) in enumerate(compensable(view, position)):
-            undo = view.step_for(call).compensate
-            assert undo is not None
-            branches[str(index)] = LeafState(
-                kind="step", name=undo.name, info={"for": key, "undoes": call.step_name}
-            )
+        due = child_sagas.plan(view, position)
+        if isinstance(due, tuple):
+            return Load(child_histories=due)
+        branches = {str(index): _branch(view, position, str(index), item) for index, item in enumerate(due)}
         return Begin(
             OpenEntry(position, Compensate.kind, Compensate.name, view.now, branches), RunStatus.COMPENSATING
         )
     calls = compensation_calls(view, entry)
     for path in sorted(entry.leaves, key=int):
         state = entry.leaves[path]
+        if state.outcome is None and "problem" in state.info:
+            # A completed child whose compensations could not be found: a failed compensation.
+            problem = FlowgenError(
+                f"child run {state.info['child']!r} was not compensated: {state.info['problem']}"
+            )
+            record = view.serializer.error_record(
+                problem, run_id=view.run_id, slot=slot(view, position, path)
+            )
+            state.outcome = LeafOutcome(False, error=record, finished=view.now)
         if state.outcome is None:
             call = calls[path]
             result = steps.attempt_branch(view, position, path, call, view.step_for(call), state)
@@ -96,15 +108,16 @@ def _compensations(
                 state.outcome.error, run_id=view.run_id, slot=slot(view, position, path)
             )
             error = str(record.get("message", ""))
-        summary.append(
-            {
-                "step": state.name,
-                "undoes": state.info["undoes"],
-                "for": state.info["for"],
-                "ok": state.outcome.ok,
-                "error": error,
-            }
-        )
+        item = {
+            "step": state.name,
+            "undoes": state.info["undoes"],
+            "for": state.info["for"],
+            "ok": state.outcome.ok,
+            "error": error,
+        }
+        if "child" in state.info:
+            item["child"] = state.info["child"]
+        summary.append(item)
         records[path] = {
             "kind": state.kind,
             "name": state.name,
@@ -129,32 +142,30 @@ def _compensations(
     return Resolve(closed, Outcome.success(decoded), status=status_after)
 
 
-def compensable(view: RunView, before: int) -> list[tuple[str, StepCall]]:
-    """Completed steps before ``before`` that declare a compensation and were not compensated yet.
+def _branch(view: RunView, position: int, path: str, item: child_sagas.Item) -> LeafState:
+    """The branch of the compensation entry that runs ``item``'s compensation.
 
-    Returned newest first (the order compensations run in), keyed ``"<pos>"``, or
-    ``"<pos>/<path>"`` for branches of ``all_of``/``any_of``. Needs :attr:`~.view.RunView.journal`.
+    A child's step is not in this run's history, so the compensation's call (its arguments
+    and the undone step's result) is built now, from the child's journal, and kept encoded in
+    the branch (sealed for this run): a resumed compensation runs exactly that call.
     """
-    history = view.history
-    entries = view.journal
-    assert entries is not None
-    found: list[tuple[str, StepCall]] = []
-    done: set[str] = set()
-    for entry in entries[:before]:
-        if entry.kind == Compensate.kind:
-            done.update(branch["info"]["for"] for branch in entry.leaves.values())
-            continue
-        command = history[entry.position] if entry.position < len(history) else None
-        if isinstance(command, StepCall) and entry.ok:
-            found.append((str(entry.position), command))
-        elif isinstance(command, (AllOf, AnyOf)):
-            for path, branch in branches_of(command):
-                if isinstance(branch, StepCall) and entry.leaves.get(path, {}).get("ok"):
-                    found.append((f"{entry.position}/{path}", branch))
-    result = [
-        (key, call) for key, call in found if key not in done and view.step_for(call).compensate is not None
-    ]
-    return list(reversed(result))
+    if isinstance(item, child_sagas.Unreplayable):
+        info = {"for": item.key, "undoes": item.workflow, "child": item.child, "problem": item.problem}
+        return LeafState(kind=StepCall.kind, name=item.workflow, info=info)
+    undo = view.step_for(item.call).compensate
+    assert undo is not None
+    info = {"for": item.key, "undoes": item.call.step_name}
+    if item.child:
+        result = _decoded(view, item.value, item.run_id, child_sagas.result_slot(item))
+        call = _undo_call(undo, item.call, result)
+        info["child"] = item.run_id
+        info["call"] = view.serializer.encode(
+            {"args": list(call.args), "kwargs": dict(call.kwargs)},
+            run_id=view.run_id,
+            slot=slots.branch_args(view.run_record.generation, slots.key(position, path)),
+            what=f"the call of compensation {undo.name!r} of child run {item.run_id!r}",
+        )
+    return LeafState(kind=StepCall.kind, name=undo.name, info=info)
 
 
 def compensation_calls(view: RunView, entry: OpenEntry) -> dict[str, StepCall]:
@@ -162,29 +173,41 @@ def compensation_calls(view: RunView, entry: OpenEntry) -> dict[str, StepCall]:
     assert view.journal is not None
     entries = {closed.position: closed for closed in view.journal}
     calls = {}
+    generation = view.run_record.generation
     for path, state in entry.leaves.items():
-        key = state.info["for"]
-        position_text, _, branch_path = key.partition("/")
+        if "problem" in state.info:
+            continue
+        if "call" in state.info:
+            slot_name = slots.branch_args(generation, slots.key(entry.position, path))
+            args, kwargs = decode_call(
+                view.serializer, state.info["call"], run_id=view.run_id, slot=slot_name
+            )
+            calls[path] = StepCall(state.name, tuple(args), kwargs)
+            continue
+        position_text, _, branch_path = state.info["for"].partition("/")
         position = int(position_text)
         command = view.history[position]
         original = dict(branches_of(command))[branch_path] if branch_path else command
         assert isinstance(original, StepCall)
         closed = entries[position]
         value_text = closed.leaves[branch_path].get("value") if branch_path else closed.value
-        result = (
-            None
-            if value_text is None
-            else view.serializer.decode(
-                value_text, run_id=view.run_id, slot=slot(view, position, branch_path)
-            )
-        )
+        result = _decoded(view, value_text, view.run_id, slot(view, position, branch_path))
         undo = view.step_for(original).compensate
         assert undo is not None
-        kwargs = dict(original.kwargs)
-        if _accepts_result(undo.fn):
-            kwargs["result"] = result
-        calls[path] = undo(*original.args, **kwargs)
+        calls[path] = _undo_call(undo, original, result)
     return calls
+
+
+def _decoded(view: RunView, text: str | None, run_id: str, slot_name: str) -> Any:
+    return None if text is None else view.serializer.decode(text, run_id=run_id, slot=slot_name)
+
+
+def _undo_call(undo: Step, original: StepCall, result: Any) -> StepCall:
+    """The call of ``undo`` for the completed ``original``: its arguments, plus ``result=`` if taken."""
+    kwargs = dict(original.kwargs)
+    if _accepts_result(undo.fn):
+        kwargs["result"] = result
+    return undo(*original.args, **kwargs)
 
 
 def _accepts_result(fn: Callable[..., Any]) -> bool:

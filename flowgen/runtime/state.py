@@ -10,10 +10,12 @@ loop, the applying of actions and the commits.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..commands import Command, StepCall, branches_of
+from ..clock import WallClock
+from ..commands import AllOf, AnyOf, Command, StepCall, branches_of
 from ..decorators import Step
 from ..errors import NonDeterminismError
 from ..flow_start import final_deadline
@@ -24,8 +26,9 @@ from ..status import RunStatus
 from ..stores.base import CANCEL_DELIVERED, RunRecord, Snapshot
 from .actions import Load, RunAttempt, StartChildren
 from .cache import Cached
+from .replay import read_child
 from .settings import Settings
-from .view import FinishedAttempt, InboxView, StartedChild, StepProgress, count, expand
+from .view import ChildHistory, FinishedAttempt, InboxView, StartedChild, StepProgress, count, expand
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -60,6 +63,7 @@ class AdvanceState:
         self.progress = StepProgress(interrupted=snapshot.interrupted)
         self.children: dict[str, RunRecord | None] = {}
         self.started: dict[str, StartedChild] = {}
+        self.child_histories: dict[str, ChildHistory] = {}
         self.journal: list[Entry] | None = None
         self.ran: FinishedAttempt | None = None
         # A step attempt ran whose start is not journaled (the first of the advance, see
@@ -74,7 +78,9 @@ class AdvanceState:
         self.serializer: Serializer = runtime.serializer
         self.rng: random.Random = runtime.rng
         self.step_for: Callable[[StepCall], Step] = runtime.step_for
-        self._clock_now = runtime.clock.now
+        # Read at every decision: the wall clock's time.time() directly, without a method call
+        # (looked up per advance, so freezegun started before the advance still applies).
+        self._clock_now = time.time if type(runtime.clock) is WallClock else runtime.clock.now
 
     # -- the view the evaluators read (see view.RunView) ------------------------------------
 
@@ -101,9 +107,12 @@ class AdvanceState:
                     position, f"{self.open.kind} {self.open.name!r}", f"{command.kind} {command.name!r}"
                 )
             return self.open
-        branches = {
-            path: LeafState(kind=branch.kind, name=branch.name) for path, branch in branches_of(command)
-        }
+        if isinstance(command, (AllOf, AnyOf)):
+            branches = {
+                path: LeafState(kind=branch.kind, name=branch.name) for path, branch in branches_of(command)
+            }
+        else:  # a plain command is its own branch "" (what branches_of says, without the walk)
+            branches = {"": LeafState(kind=command.kind, name=command.name)}
         self.open = OpenEntry(position, command.kind, command.name, self.now, branches)
         return self.open
 
@@ -116,6 +125,8 @@ class AdvanceState:
             self.children[child] = self.rt.store.get_run(child)
         if load.journal:
             self.journal = [*self.rt.store.read_journal(self.run_id), *self.pending]
+        for child in load.child_histories:
+            self.child_histories[child] = read_child(self.rt, child)
 
     def _start_children(self, action: StartChildren) -> None:
         """Create child runs (enqueueing the new ones) and read back those the parent waits for."""

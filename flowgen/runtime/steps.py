@@ -22,6 +22,7 @@ from ..commands import StepCall
 from ..context import StepContext
 from ..decorators import Step
 from ..error_records import error_summary
+from ..interpreter import Outcome
 from ..journal import (
     ATTEMPT_CRASHED,
     ATTEMPT_ERROR,
@@ -32,6 +33,7 @@ from ..journal import (
     LeafState,
 )
 from ..steps import crash_error, decide_after_failure, is_retryable
+from ..tagged import SCALARS
 from .actions import HELD, Action, Held, RunAttempt, Wait
 from .entries import close, seal, slot
 from .view import FinishedAttempt, RunView
@@ -44,9 +46,21 @@ def evaluate(view: RunView, position: int, call: StepCall, step: Step) -> Action
     state = entry.leaves[""]
     result = attempt_branch(view, position, "", call, step, state)
     if isinstance(result, LeafOutcome):
-        seal(view, position, "", call, state, result)
-        return close(view, entry, state, result, finished=result.finished)
+        if not result.ok:  # a value was sealed for its slot when encoded (see entries.seal)
+            seal(view, position, "", call, state, result)
+        return close(view, entry, state, result, finished=result.finished, decoded=_fresh_scalar(view, state))
     return result
+
+
+def _fresh_scalar(view: RunView, state: LeafState) -> Outcome | None:
+    """The outcome the workflow gets, without decoding it again, when the attempt that just ran
+    returned a plain scalar: decoding what was just encoded gives that same value back (the
+    roundtrip only changes containers, tuples become lists), and the seal is this advance's own."""
+    ran = view.ran
+    if ran is None or ran.action.state is not state or not ran.result.ok:
+        return None
+    value = ran.result.value
+    return Outcome(True, value, None) if type(value) in SCALARS else None
 
 
 def attempt_branch(

@@ -75,6 +75,21 @@ class StartedChild:
         return not self.created and self.record.fingerprint != self.new.fingerprint
 
 
+@attrs.define
+class ChildHistory:
+    """A fact the loop reports back: a child run read and replayed for its parent's saga.
+
+    ``record`` is ``None`` when there is no such run. For a completed child, ``history`` is
+    every command its workflow yielded and ``journal`` its entries; ``problem`` says why it
+    could not be replayed (its code changed, a value does not verify), if so.
+    """
+
+    record: RunRecord | None
+    journal: Sequence[Entry] = ()
+    history: Sequence[Any] = ()
+    problem: str | None = None
+
+
 class InboxView:
     """What this advance knows of the run's inboxes: the first events of some types.
 
@@ -191,6 +206,11 @@ class RunView(Protocol):
     @property
     def children(self) -> Mapping[str, RunRecord | None]:
         """Child runs read for the command at the current position (``None``: no such run)."""
+        ...
+
+    @property
+    def child_histories(self) -> Mapping[str, ChildHistory]:
+        """Child runs replayed for the saga being planned, by run id (see :mod:`.child_sagas`)."""
         ...
 
     @property

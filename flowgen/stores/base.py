@@ -171,10 +171,16 @@ class RunRecord:
     @classmethod
     def from_fields(cls, fields: Mapping[Any, Any]) -> RunRecord:
         """Build from string fields (bytes are accepted and decoded)."""
-        f = {
-            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in fields.items()
-        }
+        return cls.from_text_fields(
+            {
+                (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+                for k, v in fields.items()
+            }
+        )
+
+    @classmethod
+    def from_text_fields(cls, f: Mapping[str, str]) -> RunRecord:
+        """Build from fields already decoded to text (what the Redis store reads, every advance)."""
         error = f.get("error")
         finished = f.get("finished")
         return cls(

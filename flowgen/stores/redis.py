@@ -276,7 +276,7 @@ class RedisStore(RedisFlow, Store):
             if reply == 1:
                 results.append((True, run.queued_record(now)))
             else:
-                results.append((False, RunRecord.from_fields(pairs(reply))))
+                results.append((False, RunRecord.from_text_fields(pairs(reply))))
         self._store_traces([run for run, (created, _) in zip(runs, results, strict=True) if created])
         return results
 
@@ -343,7 +343,7 @@ class RedisStore(RedisFlow, Store):
             raise store_error(status, run_id)
         if status != "ok":
             return None
-        record = RunRecord.from_fields(pairs(reply[1]))
+        record = RunRecord.from_text_fields(pairs(reply[1]))
         inbox_flat = reply[4]
         inbox = {
             text(inbox_flat[i]): [InboxEvent.from_json(item) for item in inbox_flat[i + 1]]
@@ -562,7 +562,7 @@ class RedisStore(RedisFlow, Store):
         status = text(reply[0])
         if status != "ok":
             raise store_error(status, run_id, status=text(reply[-1]))
-        return RunRecord.from_fields(pairs(reply[1]))
+        return RunRecord.from_text_fields(pairs(reply[1]))
 
     def children(self, run_id: str) -> list[str]:
         return sorted(text(child) for child in self.client.smembers(self.key(run_id, "children")))

@@ -34,8 +34,18 @@ def text(value: Any) -> str:
 
 
 def pairs(flat: Sequence[Any]) -> dict[str, str]:
-    """A flat ``[field, value, ...]`` reply (``HGETALL``) as a dict of texts."""
-    return {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
+    """A flat ``[field, value, ...]`` reply (``HGETALL``) as a dict of texts.
+
+    Every advance reads its run's hash this way: the common reply (all bytes) is decoded
+    without a call per item.
+    """
+    items = iter(flat)
+    try:
+        return {
+            field.decode("utf-8"): value.decode("utf-8") for field, value in zip(items, items, strict=True)
+        }
+    except AttributeError:  # an item that is not bytes (a number from a script)
+        return {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
 def num(value: float) -> str:

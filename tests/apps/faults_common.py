@@ -26,15 +26,20 @@ LEDGER = "test:ledger"
 EFFECTS = "test:effects"
 
 _ledger: redis.Redis | None = None
-_ledger_pid = 0
+_ledger_key: tuple[int, str] = (0, "")
 
 
 def ledger() -> redis.Redis:
-    """The ledger's Redis client (one per process)."""
-    global _ledger, _ledger_pid
-    if _ledger is None or _ledger_pid != os.getpid():
-        _ledger = redis.Redis.from_url(os.environ["FLOWGEN_TEST_LEDGER_URL"])
-        _ledger_pid = os.getpid()
+    """The ledger's Redis client (one per process and ledger URL).
+
+    Keyed on the URL too: a test that points ``FLOWGEN_TEST_LEDGER_URL`` at a private server
+    (which it then stops) must not leave later tests in this process writing to a dead server.
+    """
+    global _ledger, _ledger_key
+    key = (os.getpid(), os.environ["FLOWGEN_TEST_LEDGER_URL"])
+    if _ledger is None or _ledger_key != key:
+        _ledger = redis.Redis.from_url(key[1])
+        _ledger_key = key
     return _ledger
 
 

@@ -15,8 +15,8 @@ from flowgen.decorators import Step
 from flowgen.errors import CancelledError, NonDeterminismError
 from flowgen.journal import ATTEMPT_ERROR, ATTEMPT_OK, Entry, LeafState, OpenEntry
 from flowgen.runtime import Settings, dispatch
-from flowgen.runtime.actions import Dispatch, Load, Resolve, RunAttempt, StartChildren, Wait
-from flowgen.runtime.view import FinishedAttempt, InboxView, StartedChild, StepProgress
+from flowgen.runtime.actions import Begin, Dispatch, Load, Resolve, RunAttempt, StartChildren, Wait
+from flowgen.runtime.view import ChildHistory, FinishedAttempt, InboxView, StartedChild, StepProgress
 from flowgen.serialization import Serializer
 from flowgen.steps import AttemptResult
 from flowgen.stores.base import CANCEL_REQUESTED, InboxEvent, RunRecord
@@ -52,6 +52,7 @@ class View:
     branches: dict[str, dict[str, Any]] = attrs.Factory(dict)
     children: dict[str, RunRecord | None] = attrs.Factory(dict)
     started: dict[str, StartedChild] = attrs.Factory(dict)
+    child_histories: dict[str, ChildHistory] = attrs.Factory(dict)
     cancel_state: str = ""
     pause_requested: bool = False
     warned: bool = False
@@ -143,6 +144,41 @@ def test_a_child_run_is_asked_for_then_read_back() -> None:
     view.children["run-1/1"] = child
     resolved = dispatch.evaluate(view, 1, command)
     assert isinstance(resolved, Resolve) and resolved.outcome.value == 7
+
+
+@flowgen.step(name="evaluators.unbook")
+def unbook(item: str) -> None:
+    raise AssertionError("an evaluator never runs a step body")
+
+
+@flowgen.step(name="evaluators.book", compensate=unbook)
+def book(item: str) -> str:
+    raise AssertionError("an evaluator never runs a step body")
+
+
+def test_a_saga_asks_for_its_completed_child_replayed_then_plans_the_childs_compensations() -> None:
+    serializer = Serializer()
+    child_call = flowgen.child("other.workflow")
+    view = View(history=[child_call], journal=[Entry(0, "child", "other.workflow", True, value="null")])
+    assert dispatch.decide(view, 1, flowgen.compensate()) == Load(child_histories=("run-1/0",))
+
+    record = RunRecord("run-1/0", "other.workflow", "completed", NOW, NOW, "{}", "")
+    booked = Entry(
+        0,
+        "step",
+        "evaluators.book",
+        True,
+        value=serializer.encode("b-1", run_id="run-1/0", slot="g0/0", what="a result"),
+    )
+    view.child_histories["run-1/0"] = ChildHistory(record, [booked], [book("x")])
+    begin = dispatch.evaluate(view, 1, flowgen.compensate())
+    assert isinstance(begin, Begin)
+    (branch,) = begin.entry.leaves.values()
+    assert (branch.name, branch.info["for"], branch.info["child"]) == ("evaluators.unbook", "0>0", "run-1/0")
+    assert serializer.decode(branch.info["call"], run_id="run-1", slot="g0/1/0:args") == {
+        "args": ["x"],
+        "kwargs": {},
+    }
 
 
 def test_a_requested_cancellation_resolves_the_command_with_cancelled_error() -> None:
