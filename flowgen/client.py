@@ -63,6 +63,10 @@ class RunInfo:
             (``@step(queue=...)``) and that no live worker consumes: the run cannot move on
             until a worker consumes them (``flowgen worker MODULE --queues NAME``). Known when
             the process asking has those steps declared (it imported their module).
+        tags: the tags the run was started with (``engine.start(..., tags={...})``).
+        waiting_on: what a run in flight is parked on, one dict per unresolved branch of its
+            open entry: ``kind``, ``name`` and, as they apply, ``due`` (a sleep), ``event_type``
+            and ``deadline`` (an event wait), ``child`` (a child run), ``attempts`` (a step).
     """
 
     run_id: str
@@ -80,6 +84,8 @@ class RunInfo:
     journal_length: int = 0
     generation: int = 0
     cancellation: str | None = None
+    tags: dict[str, str] = attrs.field(factory=dict, hash=False)
+    waiting_on: tuple[dict[str, Any], ...] = attrs.field(default=(), hash=False)
 
     @property
     def is_finished(self) -> bool:

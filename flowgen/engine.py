@@ -11,14 +11,14 @@
 * no URL: ``$FLOWGEN_URL`` if set, else ``sqlite:///flowgen.sqlite3`` in the current directory.
 
 Reading runs (status, results, journals, exports) is the :class:`~flowgen.inspection.RunInspection`
-base class.
+base class; listing, counting and purging them is :class:`~flowgen.finding.RunFinding`.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -35,10 +35,12 @@ from .errors import (
     RunIdConflictError,
     RunStateError,
 )
-from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
+from .finding import RunFinding
+from .inspection import EXPORT_FORMAT, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
 from .runtime import Runtime, Settings, encode_call, fingerprint
+from .search import check_tags
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
 from .status import RunStatus
@@ -110,7 +112,7 @@ class WorkerHandle:
         self.stop()
 
 
-class Engine(RunInspection):
+class Engine(RunFinding):
     """The entry point of flowgen (see the module docstring for URLs).
 
     Args:
@@ -301,23 +303,39 @@ class Engine(RunInspection):
                 "with the same workflow and arguments returns that run, anything else needs another run id"
             )
 
-    def start(self, workflow: Workflow | str, *args: Any, run_id: str | None = None, **kwargs: Any) -> Run:
+    def start(
+        self,
+        workflow: Workflow | str,
+        *args: Any,
+        run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Run:
         """Start a run of ``workflow`` and return its handle.
 
         Idempotent on ``run_id``: starting an existing run id with the same workflow and
         arguments returns that run and starts nothing.
 
+        Args:
+            tags: searchable ``key: value`` text pairs (``engine.runs(tags={...})``, ``flowgen
+                runs --tag key=value``); set by the start that creates the run (a repeated
+                start of an existing run keeps the run's tags).
+
         Raises:
             RunIdConflictError: the run id exists with another workflow or other arguments.
             InvalidRunIdError: the run id is not acceptable.
             SerializationError: the arguments cannot be encoded.
+            ValueError: a tag key or value is not acceptable.
         """
+        checked_tags = check_tags(tags)
         new = self._new_run(workflow, args, kwargs, run_id)
         created, record = self.store.create_run(new, self.clock.now(), self.settings.grace)
+        if not created:
+            self._check_same(new, record)
+        if checked_tags:
+            self.store.set_tags(new.run_id, checked_tags)
         if created:
             self.transport.enqueue([new.run_id])
-        else:
-            self._check_same(new, record)
         return Run(self, new.run_id)
 
     def start_many(

@@ -45,6 +45,7 @@ from .commits import (
     unknown_operation,
 )
 from .failures import Reason, store_error
+from .search import RunSearch
 
 # The commit names are part of the store contract: re-exported for the stores and the runtime.
 __all__ = [
@@ -268,7 +269,7 @@ def ready_cutoff(now: float, backlog: float) -> float:
     return now - max(0.0, backlog)
 
 
-class Store(abc.ABC):
+class Store(RunSearch):
     """The persistence contract every store implements; see the module docstring."""
 
     @abc.abstractmethod
@@ -478,5 +479,5 @@ class Store(abc.ABC):
     def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
         """Return the buffered events of a run by type (for inspection and tests)."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections and files."""

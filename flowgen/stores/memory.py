@@ -21,6 +21,7 @@ from ..journal import Entry, read_entry
 from ..status import RunStatus
 from .base import InboxEvent, RunRecord
 from .failures import Reason, store_error
+from .memory_search import MemorySearch
 from .transactional import TransactionalStore
 
 
@@ -145,7 +146,7 @@ class _MemoryTx:
         self.s.inboxes.pop(run_id, None)
 
 
-class MemoryStore(TransactionalStore):
+class MemoryStore(MemorySearch, TransactionalStore):
     """Keeps everything in this process's memory; safe to share between threads."""
 
     def __init__(self) -> None:

@@ -31,6 +31,9 @@ key                           type    holds
 ``P:wf:<workflow>``           zset    runs of a workflow, by creation time
 ``P:wf:<workflow>:status:<s>`` zset   runs of a workflow in a status
 ``P:expiring``                zset    finished runs by the time their retention ends
+``P:tag:<key>=<value>``       zset    runs carrying a tag, by creation time (the tags
+                                      themselves: field ``tags`` of the meta hash, JSON);
+                                      see :mod:`flowgen.stores.redis_search`
 ============================  ======  =====================================================
 
 Scripts validate everything before their first write (Lua does not roll back). Finished runs'
@@ -77,6 +80,7 @@ from .base import (
     ready_cutoff,
 )
 from .failures import Reason, store_error
+from .redis_search import RedisSearch
 from .redis_wire import COMPACT, assemble_branches, encode_operation, flatten, num, pairs, text
 
 _TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
@@ -101,6 +105,8 @@ SCRIPTS = (
     "sweep",
     "control",
     "reset",
+    "tag",
+    "purge",
 )
 
 
@@ -165,7 +171,7 @@ def _unavailable_when_unreachable(cls: type[RedisStore]) -> type[RedisStore]:
 
 
 @_unavailable_when_unreachable
-class RedisStore(Store):
+class RedisStore(RedisSearch, Store):
     """Implements the store contract on Redis (see the module docstring for the keys).
 
     Every operation raises :class:`~flowgen.errors.StoreUnavailableError` when Redis cannot be

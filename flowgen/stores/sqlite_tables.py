@@ -146,6 +146,7 @@ TABLES_OF_A_RUN = (
     "leases",
     "children",
     "history",
+    "run_tags",
     "runs",
 )
 
