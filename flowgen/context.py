@@ -61,6 +61,11 @@ def step_context() -> StepContext:
     return context
 
 
+def current_step() -> StepContext | None:
+    """The context of the step running in this thread, or ``None`` (for logging)."""
+    return _current.get()
+
+
 @contextmanager
 def running_step(context: StepContext) -> Iterator[StepContext]:
     """Make ``context`` the current step context for the duration of the block."""

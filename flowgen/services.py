@@ -114,7 +114,12 @@ class Services:
         """Enqueue runs that should be moving but are not; true if there may be more."""
         stuck = self.store.reconcile(self.clock.now(), BATCH, self.grace, self.backlog())
         if stuck:
-            logger.info("reconciler: re-enqueueing %d run(s) with no live lease: %s", len(stuck), stuck[:10])
+            # Routine: runs a client process created (its engine does not advance them), runs a
+            # worker handed back, and runs whose lease ended. Not a fault by itself; a worker
+            # that died shows in its own log and in the runs' crashed attempts.
+            logger.debug(
+                "reconciler: enqueued %d ready run(s) no worker was advancing: %s", len(stuck), stuck[:10]
+            )
             self.enqueue(stuck)
         return len(stuck) >= BATCH
 

@@ -37,6 +37,8 @@ from ..errors import (
 )
 from ..faults import fault_point
 from ..interpreter import Complete, Decision, Execute, Fail, Replayer
+from ..log_context import set_position
+from ..run_logs import log_attempt, log_finished
 from ..status import RunStatus
 from ..steps import run_attempt
 from ..stores import base as ops
@@ -137,6 +139,7 @@ class Advance(AdvanceState):
                 continue
             if self.rt.draining.is_set():
                 self._hand_over()
+            set_position(decision.position)
             decision = self._settle(decision, dispatch.decide(self, decision.position, decision.command))
 
     def _settle(self, decision: Execute | Fail, action: Action) -> Decision:
@@ -256,6 +259,7 @@ class Advance(AdvanceState):
             self.held = action
             return
         result = run_attempt(action.step, action.args, action.kwargs, action.context, self.rt.invoker)
+        log_attempt(action.context, result)
         self.unrecorded_attempt = not action.records_start
         fault_point("after_step_body", action.step.name)
         if self.rt.leases is not None and self.rt.leases.is_lost(self.run_id, self.epoch):
@@ -353,6 +357,7 @@ class Advance(AdvanceState):
             self._finish_failed(error)
         status = RunStatus.CANCELLED if self.cancel_state == CANCEL_DELIVERED else RunStatus.COMPLETED
         self._flush(Finish(status, output=text))
+        log_finished(self.run_record, status, None)
         raise _Done
 
     def _finish_failed(self, error: BaseException) -> NoReturn:
@@ -365,6 +370,7 @@ class Advance(AdvanceState):
             error, run_id=self.run_id, slot=slots.run_error(self.run_record.generation)
         )
         self._flush(Finish(status, error=record))
+        log_finished(self.run_record, status, record)
         raise _Done
 
     def _commit_refused(self, error: CommitRefusedError, finish: Finish | None) -> NoReturn:

@@ -31,6 +31,7 @@ from ..decorators import Registry, Step
 from ..errors import FlowgenError, LeaseLostError, RunFinishedError, SerializationError
 from ..faults import fault_point
 from ..leases import LeaseKeeper
+from ..log_context import advancing, set_workflow
 from ..serialization import Serializer
 from ..steps import StepInvoker, call_step_function, is_retryable, run_attempt
 from ..stores.base import ControlResult, Store
@@ -82,6 +83,10 @@ class Runtime:
 
     def advance(self, run_id: str) -> None:
         """Advance one run as far as it can go now; a no-op if another worker holds it."""
+        with advancing(run_id):
+            self._advance(run_id)
+
+    def _advance(self, run_id: str) -> None:
         owner = f"{self._owner_prefix}-{next(self._owners)}"
         cached = self.cache.take(run_id)
         offset = cached.position if cached is not None else 0
@@ -91,6 +96,7 @@ class Runtime:
                 self.cache.put(run_id, cached)
             return
         fault_point("after_acquire", run_id)
+        set_workflow(snapshot.run.workflow)
         if self.leases is not None:
             self.leases.hold(run_id, snapshot.epoch)
         advance = Advance(self, snapshot, cached)
@@ -117,6 +123,10 @@ class Runtime:
 
     def run_branch(self, run_id: str, key: str, attempt: int) -> None:
         """Run attempt ``attempt`` of the step branch ``key`` of a run, and report its outcome."""
+        with advancing(run_id):
+            self._run_branch(run_id, key, attempt)
+
+    def _run_branch(self, run_id: str, key: str, attempt: int) -> None:
         now = self.clock.now()
         record = self.store.branch_begin(run_id, key, attempt, self.settings.lease_ttl, now)
         if record is None:
