@@ -61,10 +61,12 @@ def _epoch(value: datetime | str | float | None) -> float | None:
 
 
 def duration(seconds: float | None) -> str:
-    """``0.25s``, ``12.3s``, ``3m 04s``, ``2h 05m``, ``3d 4h``; ``-`` for none."""
+    """``0.31ms``, ``250ms``, ``2.5s``, ``12.3s``, ``3m 04s``, ``2h 05m``, ``3d 4h``; ``-`` for none."""
     if seconds is None:
         return "-"
     seconds = max(0.0, seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.3g}ms"
     if seconds < 10:
         return f"{seconds:.3g}s"
     if seconds < 60:

@@ -190,8 +190,10 @@ def _entry_lines(item: dict[str, Any], indent: str = "  ") -> None:
     if item.get("next_attempt"):
         print(f"{indent}     next attempt {output.local_time(item['next_attempt'])}")
     _attempt_lines(item.get("attempts") or [], indent + "     ")
-    if item.get("error") and not item.get("attempts"):
-        print(f"{indent}     {output.error_line(item['error'])}")
+    if item.get("error"):
+        print(f"{indent}     error: {output.error_line(item['error'])}")
+        for text in (item["error"].get("traceback") or "").rstrip().splitlines():
+            print(f"{indent}     | {text}")
     for branch in item.get("branches") or []:
         _entry_lines(
             {**branch, "position": branch["path"], "started": None, "duration": None}, indent + "     "
@@ -222,9 +224,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     for item in view["entries"]:
         _entry_lines(item)
     if view["error"]:
-        print(f"  run error: {output.error_line(view['error'])}")
-        for text in (view["error"].get("traceback") or "").rstrip().splitlines():
-            print(f"    | {text}")
+        print(f"  run error: {output.error_line(view['error'])} (traceback: flowgen status {view['run_id']})")
     return OK
 
 
