@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import FlowgenError
+from ..errors import FlowgenError, StoreUnavailableError
 from ..search import build_query
 from ..status import FINISHED, RunStatus
 from . import output
@@ -80,6 +80,8 @@ def cmd_control(args: argparse.Namespace) -> int:
             act(run_id)
             info = engine.status(run_id)
             results.append({"run_id": run_id, "ok": True, "status": str(info.status), "error": None})
+        except StoreUnavailableError:
+            raise  # not this run's problem: nothing further can be done (exit status 3)
         except FlowgenError as error:
             results.append(
                 {"run_id": run_id, "ok": False, "status": None, "error": f"{type(error).__name__}: {error}"}

@@ -164,7 +164,7 @@ def _unavailable_when_unreachable(cls: type[RedisStore]) -> type[RedisStore]:
 
         return operation  # type: ignore[return-value]
 
-    for name, member in list(vars(cls).items()):
+    for name, member in list({**vars(RedisSearch), **vars(cls)}.items()):
         if callable(member) and not name.startswith("_") and name not in ("key", "close"):
             setattr(cls, name, translating(member))
     return cls
