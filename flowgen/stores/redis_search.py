@@ -70,24 +70,37 @@ class RedisSearch(RunSearch):
     # -- choosing and walking indexes -----------------------------------------------------------
 
     def _indexes(self, query: RunQuery) -> tuple[list[str], bool]:
-        """The indexes whose union holds every match, and whether they apply every filter."""
-        p = self.prefix
-        if query.tags:
-            keys = [self._tag_index(key, value) for key, value in query.tags]
-            pipe = self.client.pipeline(transaction=False)
-            for key in keys:
-                pipe.zcard(key)
-            sizes = pipe.execute()
-            smallest = min(zip(sizes, keys, strict=True))[1]
-            return [smallest], False
+        """The indexes whose union holds every match, and whether they apply every filter.
+
+        With tags, the smallest candidate set wins: the smallest tag index, or the status
+        indexes of the query when they hold fewer runs (a broad tag with a rare status).
+        """
         residual = query.parent is not None or query.finished_range
+        plain = self._plain_indexes(query)
+        if not query.tags:
+            return plain, not residual
+        options = [[self._tag_index(key, value)] for key, value in query.tags]
+        if query.statuses or query.finished_range or query.workflow is not None:
+            options.append(plain)
+        pipe = self.client.pipeline(transaction=False)
+        for option in options:
+            for key in option:
+                pipe.zcard(key)
+        sizes = iter(pipe.execute())
+        totals = [sum(int(next(sizes)) for _ in option) for option in options]
+        best = min(range(len(options)), key=lambda index: totals[index])
+        return options[best], False
+
+    def _plain_indexes(self, query: RunQuery) -> list[str]:
+        """The status and workflow indexes of a query (all runs' index if it names neither)."""
+        p = self.prefix
         workflow = query.workflow
         if query.statuses or query.finished_range:
             statuses = query.effective_statuses()
             if workflow is not None:
-                return [f"{p}:wf:{workflow}:status:{status}" for status in statuses], not residual
-            return [f"{p}:status:{status}" for status in statuses], not residual
-        return [f"{p}:wf:{workflow}" if workflow is not None else f"{p}:runs"], not residual
+                return [f"{p}:wf:{workflow}:status:{status}" for status in statuses]
+            return [f"{p}:status:{status}" for status in statuses]
+        return [f"{p}:wf:{workflow}" if workflow is not None else f"{p}:runs"]
 
     def _walk(self, index: str, query: RunQuery, start: int) -> Iterator[tuple[float, str]]:
         """``(created, run_id)`` of an index, newest first, within the query's creation range."""
@@ -117,21 +130,27 @@ class RedisSearch(RunSearch):
             if query.after_cursor(score, run_id):
                 yield run_id, index
 
-    def _records(self, query: RunQuery, start: int = 0) -> Iterator[Found]:
-        """Every run ``query`` selects, newest first (its page not applied but for ``start``)."""
+    def _records(self, query: RunQuery, start: int = 0, want: int = BATCH) -> Iterator[Found]:
+        """Every run ``query`` selects, newest first (its page not applied but for ``start``).
+
+        Records are read in batches, the first of ``want`` (what a page needs when every
+        candidate matches), then larger ones.
+        """
         if query.empty():
             return
         if query.parent is not None:
             yield from self._children_of(query)
             return
         indexes, covered = self._indexes(query)
-        tag_index = bool(query.tags)
+        tag_index = any(index.startswith(f"{self.prefix}:tag:") for index in indexes)
         batch: list[tuple[str, str]] = []
+        size = max(1, min(want, BATCH))
         for candidate in self._candidates(query, indexes, start if covered and len(indexes) == 1 else 0):
             batch.append(candidate)
-            if len(batch) >= BATCH:
+            if len(batch) >= size:
                 yield from self._read_batch(query, batch, tag_index)
                 batch = []
+                size = BATCH
         if batch:
             yield from self._read_batch(query, batch, tag_index)
 
@@ -171,7 +190,8 @@ class RedisSearch(RunSearch):
         single = indexes_cover and len(self._indexes(query)[0]) == 1
         skip = 0 if single else query.offset
         found: list[Found] = []
-        for item in self._records(query, query.offset if single else 0):
+        want = BATCH if query.limit is None else query.limit + skip
+        for item in self._records(query, query.offset if single else 0, want):
             if skip:
                 skip -= 1
                 continue
