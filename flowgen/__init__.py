@@ -72,6 +72,8 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
+from .log_context import JsonFormatter, RunContextFilter
+from .search import RunPage
 from .status import RunStatus
 
 __version__ = "0.1.0"
@@ -98,6 +100,7 @@ __all__ = [
     "InvalidNameError",
     "InvalidRunIdError",
     "JournalLimitError",
+    "JsonFormatter",
     "LeaseLostError",
     "NonDeterminismError",
     "NonRetryableError",
@@ -107,10 +110,12 @@ __all__ = [
     "ResultTimeoutError",
     "Retry",
     "Run",
+    "RunContextFilter",
     "RunFinishedError",
     "RunIdConflictError",
     "RunInfo",
     "RunNotFoundError",
+    "RunPage",
     "RunStateError",
     "RunStatus",
     "SerializationError",
