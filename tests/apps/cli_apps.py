@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Generator
 from typing import Any
@@ -21,8 +22,12 @@ def waits() -> Generator[Any, Any, Any]:
     return (yield flowgen.wait_for_event("go"))
 
 
+log = logging.getLogger("tests.apps.cli_apps")
+
+
 @flowgen.step
 def double(n: int) -> int:
+    log.info("doubling %s", n)  # a user's own log line inside a step: it carries the run context
     return n * 2
 
 
