@@ -51,7 +51,9 @@ def populate(store: Store, count: int) -> None:
         store.create_runs(news, now, 15.0)
         for new in news:
             number = int(new.run_id[4:])
-            store.set_tags(new.run_id, {"customer": str(number % 1000), "region": "eu" if number % 2 else "us"})
+            store.set_tags(
+                new.run_id, {"customer": str(number % 1000), "region": "eu" if number % 2 else "us"}
+            )
             if number % 4 == 0:
                 continue  # stays queued
             snapshot = store.acquire(new.run_id, "bench", 30.0, now)

@@ -38,7 +38,11 @@ def test_json_logs_carry_the_run_context_on_the_users_own_records_too(
     mine = [r for r in records if r["logger"] == "tests.apps.cli_apps"]
     assert mine and mine[0]["message"] == "doubling 1"
     assert {key: mine[0][key] for key in ("run_id", "workflow", "step", "attempt", "position")} == {
-        "run_id": "bad-1", "workflow": "cli.fails", "step": "double", "attempt": 1, "position": "0"
+        "run_id": "bad-1",
+        "workflow": "cli.fails",
+        "step": "double",
+        "attempt": 1,
+        "position": "0",
     }
     retry, gives_up = [r for r in records if r["level"] == "WARNING" and r["logger"] == "flowgen.steps"]
     assert retry["run_id"] == "bad-1" and retry["step"] == "refuse" and retry["attempt"] == 1

@@ -80,7 +80,9 @@ def test_runs_filters_by_tag_status_workflow_and_pages_with_a_cursor(
     assert tagged["next_cursor"] is None
     both = as_json(cli("runs", "--url", url, "--json", "--tag", "customer=1", "--status", "completed"))
     assert [run["run_id"] for run in both["runs"]] == ["s3", "s1"]
-    assert [r["run_id"] for r in as_json(cli("runs", "--url", url, "--json", "--workflow", "cli.sleeps"))["runs"]] == ["z1"]
+    assert [
+        r["run_id"] for r in as_json(cli("runs", "--url", url, "--json", "--workflow", "cli.sleeps"))["runs"]
+    ] == ["z1"]
     several = as_json(cli("runs", "--url", url, "--json", "--status", "waiting,completed", "--limit", "100"))
     assert len(several["runs"]) == 6
 
@@ -221,7 +223,9 @@ def test_a_bulk_cancel_counts_and_needs_a_confirmation(cli: Cli, url: str, engin
     assert "cancel 3 run(s): pass --yes to confirm" in one_error_line(refused, 2)
     assert engine.count(status="waiting") == {"waiting": 3}
 
-    done = as_json(cli("cancel", "--workflow", "cli.sleeps", "--older-than", "0s", "--yes", "--json", "--url", url))
+    done = as_json(
+        cli("cancel", "--workflow", "cli.sleeps", "--older-than", "0s", "--yes", "--json", "--url", url)
+    )
     assert done["selected"] == 3 and all(item["ok"] for item in done["results"])
     for number in range(3):
         engine.wait_for_status(f"z{number}", ["cancelled"], 30)
@@ -233,7 +237,9 @@ def test_a_bulk_cancel_counts_and_needs_a_confirmation(cli: Cli, url: str, engin
     assert "needs run ids, or filters" in one_error_line(cli("pause", "--url", url), 2)
 
 
-def test_purge_deletes_finished_runs_older_than_a_duration(cli: Cli, url: str, engine: flowgen.Engine) -> None:
+def test_purge_deletes_finished_runs_older_than_a_duration(
+    cli: Cli, url: str, engine: flowgen.Engine
+) -> None:
     start(cli, url, "cli.steps", "--args", "[1]", "--run-id", "old", "--tag", "k=v")
     start(cli, url, "cli.sleeps", "--run-id", "live")
     engine.result("old", timeout=30)
@@ -276,7 +282,9 @@ def test_verify_names_every_run_the_new_code_would_break(
     assert cli("verify", "-m", APPS, str(exported)).returncode == 0
     text = cli("verify", "-m", APPS, str(exported), env={"CLI_APPS_VARIANT": "2"})
     assert text.returncode == 1 and "FAILS    v0 (cli.evolving): NonDeterminismError" in text.stdout
-    assert "no such journal file" in one_error_line(cli("verify", "-m", APPS, str(tmp_path / "missing.json")), 2)
+    assert "no such journal file" in one_error_line(
+        cli("verify", "-m", APPS, str(tmp_path / "missing.json")), 2
+    )
     assert "needs -m MODULE" in one_error_line(cli("verify", "--url", url), 2)
 
 
@@ -287,11 +295,17 @@ def test_bad_listing_input_is_refused_naming_the_fix(cli: Cli, url: str, engine:
     start(cli, url, "cli.steps", "--args", "[1]", "--run-id", "s1")
     unknown = one_error_line(cli("runs", "--status", "sleeping", "--url", url), 2)
     assert "unknown status 'sleeping'; use one of queued, running, waiting, paused" in unknown
-    assert "--offset must be a whole number >= 0, got -1" in one_error_line(cli("runs", "--offset", "-1", "--url", url), 2)
-    assert "--limit must be a whole number >= 1, got 0" in one_error_line(cli("runs", "--limit", "0", "--url", url), 2)
+    assert "--offset must be a whole number >= 0, got -1" in one_error_line(
+        cli("runs", "--offset", "-1", "--url", url), 2
+    )
+    assert "--limit must be a whole number >= 1, got 0" in one_error_line(
+        cli("runs", "--limit", "0", "--url", url), 2
+    )
     assert "invalid cursor" in one_error_line(cli("runs", "--cursor", "garbage", "--url", url), 2)
     assert "a tag is written key=value" in one_error_line(cli("runs", "--tag", "customer", "--url", url), 2)
-    assert "--created-after takes a time" in one_error_line(cli("runs", "--created-after", "yesterday", "--url", url), 2)
+    assert "--created-after takes a time" in one_error_line(
+        cli("runs", "--created-after", "yesterday", "--url", url), 2
+    )
     for command in (["status", "nope"], ["history", "nope"], ["events", "nope"], ["cancel", "nope"]):
         line = one_error_line(cli(*command, "--url", url), 1)
         assert "RunNotFoundError: no run with id 'nope'" in line
@@ -299,8 +313,18 @@ def test_bad_listing_input_is_refused_naming_the_fix(cli: Cli, url: str, engine:
 
 @pytest.mark.parametrize(
     "command",
-    [["runs"], ["runs", "--count"], ["status", "r"], ["history", "r"], ["events", "r"], ["result", "r"],
-     ["cancel", "r"], ["purge", "--older-than", "1d", "--dry-run"], ["verify", "-m", APPS], ["export", "r"]],
+    [
+        ["runs"],
+        ["runs", "--count"],
+        ["status", "r"],
+        ["history", "r"],
+        ["events", "r"],
+        ["result", "r"],
+        ["cancel", "r"],
+        ["purge", "--older-than", "1d", "--dry-run"],
+        ["verify", "-m", APPS],
+        ["export", "r"],
+    ],
 )
 def test_reading_commands_never_create_a_missing_sqlite_database(
     cli: Cli, tmp_path: Path, command: list[str]
@@ -314,7 +338,11 @@ def test_reading_commands_never_create_a_missing_sqlite_database(
 
 def test_the_default_url_in_the_wrong_folder_says_where_it_looked(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "flowgen", "runs"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "flowgen", "runs"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**cli_environment(), "PYTHONPATH": str(ROOT)},
     )
     assert f"no flowgen database at flowgen.sqlite3 (in {tmp_path})" in one_error_line(result, 3)
@@ -322,7 +350,13 @@ def test_the_default_url_in_the_wrong_folder_says_where_it_looked(tmp_path: Path
 
 
 def test_a_redis_that_is_down_is_exit_status_3(cli: Cli, unused_redis_url: str) -> None:
-    for command in (["runs"], ["runs", "--count"], ["history", "r"], ["cancel", "r"], ["purge", "--older-than", "1d", "--yes"]):
+    for command in (
+        ["runs"],
+        ["runs", "--count"],
+        ["history", "r"],
+        ["cancel", "r"],
+        ["purge", "--older-than", "1d", "--yes"],
+    ):
         line = one_error_line(cli(*command, "--url", unused_redis_url), 3)
         assert "StoreUnavailableError: Redis at 127.0.0.1:" in line
 
@@ -341,8 +375,11 @@ def _on_a_terminal(arguments: list[str], env: dict[str, str]) -> str:
     """Run the command with stdout on a pseudo-terminal; return what it printed."""
     main, secondary = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "flowgen", *arguments], cwd=ROOT, env=cli_environment(**env),
-        stdout=secondary, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "flowgen", *arguments],
+        cwd=ROOT,
+        env=cli_environment(**env),
+        stdout=secondary,
+        stderr=subprocess.PIPE,
     )
     os.close(secondary)
     chunks = []
