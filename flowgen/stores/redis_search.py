@@ -28,13 +28,16 @@ if TYPE_CHECKING:
 
     from ..search import RunQuery
 
+TAGS_FIELD = "tags"
+"""The field of a run's meta hash that holds its tags (JSON), written by ``lua/tag.lua``."""
+
 BATCH = 200
 """Index members read per round trip while walking an index."""
 
 
 def _decode(fields: Mapping[Any, Any]) -> Found:
     record = RunRecord.from_fields(fields)
-    raw = fields.get(b"tags") or fields.get("tags")
+    raw = fields.get(TAGS_FIELD.encode()) or fields.get(TAGS_FIELD)
     return record, (json.loads(raw) if raw else {})
 
 
@@ -61,7 +64,7 @@ class RedisSearch(RunSearch):
     def tags_of(self, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
         pipe = self.client.pipeline(transaction=False)
         for run_id in run_ids:
-            pipe.hget(self.key(run_id, "meta"), "tags")
+            pipe.hget(self.key(run_id, "meta"), TAGS_FIELD)
         return {
             run_id: (json.loads(raw) if raw else {})
             for run_id, raw in zip(run_ids, pipe.execute(), strict=True)
