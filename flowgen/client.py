@@ -160,6 +160,14 @@ class Run:
         """Return the archived generations of the run; see :meth:`Engine.history`."""
         return self.engine.history(self.run_id)
 
+    def timeline(self) -> dict[str, Any]:
+        """Return the run's readable timeline; see :meth:`Engine.timeline`."""
+        return self.engine.timeline(self.run_id)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Return the run's buffered events; see :meth:`Engine.events`."""
+        return self.engine.events(self.run_id)
+
     def wait_for_status(self, *statuses: str, timeout: float = 30.0) -> RunInfo:
         """Wait until the run is in one of ``statuses`` (polls; meant for scripts and tests)."""
         return self.engine.wait_for_status(self.run_id, statuses, timeout)

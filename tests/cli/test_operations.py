@@ -371,17 +371,21 @@ def unused_redis_url() -> str:
 # -- terminals and colours ---------------------------------------------------------------------
 
 
-def _on_a_terminal(arguments: list[str], env: dict[str, str]) -> str:
-    """Run the command with stdout on a pseudo-terminal; return what it printed."""
+def _on_a_terminal(arguments: list[str], env: dict[str, str], answer: bytes | None = None) -> str:
+    """Run the command with stdout (and stdin, to ``answer`` a question) on a pseudo-terminal;
+    return what it printed there."""
     main, secondary = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "flowgen", *arguments],
         cwd=ROOT,
         env=cli_environment(**env),
+        stdin=secondary if answer is not None else None,
         stdout=secondary,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.STDOUT if answer is not None else subprocess.PIPE,
     )
     os.close(secondary)
+    if answer is not None:
+        os.write(main, answer)
     chunks = []
     while True:
         try:
@@ -403,3 +407,16 @@ def test_statuses_are_coloured_on_a_terminal_unless_no_color(cli: Cli, tmp_path:
     plain = _on_a_terminal(["runs", "--url", url], {"NO_COLOR": "1"})
     assert "queued" in plain and "\x1b[" not in plain
     assert "\x1b[" not in ok(cli("runs", "--url", url)), "no colour when stdout is not a terminal"
+
+
+def test_a_bulk_action_asks_on_a_terminal_and_acts_only_on_yes(cli: Cli, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    for number in range(2):
+        start(cli, url, "cli.sleeps", "--run-id", f"z{number}")
+    refused = _on_a_terminal(["pause", "--workflow", "cli.sleeps", "--url", url], {}, answer=b"n\n")
+    assert "pause 2 run(s)? [y/N]" in refused and "not confirmed; nothing was changed" in refused
+    with flowgen.Engine(url, start_workers=False) as reader:
+        assert reader.count() == {"queued": 2}
+        confirmed = _on_a_terminal(["pause", "--workflow", "cli.sleeps", "--url", url], {}, answer=b"y\n")
+        assert "2 of 2 run(s) paused" in confirmed
+        assert reader.count() == {"paused": 2}
