@@ -36,15 +36,20 @@ def cmd_start(args: argparse.Namespace) -> int:
     run = engine.start(args.workflow, *call_args, run_id=args.run_id, tags=tags or None, **call_kwargs)
     print(run.run_id)
     if args.wait is not None:
-        output.emit(run.result(timeout=args.wait)) if args.json else print(
-            output.value_text(run.result(timeout=args.wait))
-        )
+        value = run.result(timeout=args.wait)
+        if args.json:
+            output.emit(value)
+        else:
+            print(output.value_text(value))
     return OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     info = open_engine(args).status(args.run_id)
-    output.emit(output.info_json(info)) if args.json else output.show_info(info)
+    if args.json:
+        output.emit(output.info_json(info))
+    else:
+        output.show_info(info)
     return OK
 
 
@@ -133,19 +138,13 @@ def cmd_result(args: argparse.Namespace) -> int:
         value = engine.result(args.run_id, timeout=args.timeout)
     except (WorkflowFailedError, WorkflowCancelledError) as error:
         info = engine.status(args.run_id)
+        recorded = output.info_json(info)["error"]
         if args.json:
             output.emit(
-                {
-                    "run_id": args.run_id,
-                    "status": str(info.status),
-                    "output": None,
-                    "error": output.info_json(info)["error"],
-                }
+                {"run_id": args.run_id, "status": str(info.status), "output": None, "error": recorded}
             )
-        print(
-            f"flowgen: run {args.run_id} {info.status}: {output.error_line(output.info_json(info)['error']) if info.error else error}",
-            file=sys.stderr,
-        )
+        reason = output.error_line(recorded) if recorded else str(error)
+        print(f"flowgen: run {args.run_id} {info.status}: {reason}", file=sys.stderr)
         return FAILED
     except ResultTimeoutError as error:
         print(f"flowgen: error: {error}", file=sys.stderr)
