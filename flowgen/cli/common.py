@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from ..durations import parse_duration
-from ..errors import ConfigurationError
 from ..search import check_statuses, parse_tag
 from ..urls import resolve_url, sqlite_path, url_scheme
 
@@ -215,11 +214,3 @@ def confirm(question: str, count: int, yes: bool) -> None:
     answer = sys.stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
         raise UsageError("not confirmed; nothing was changed")
-
-
-def wrap_config(call: Callable[[], Any]) -> Any:
-    """Run ``call``; a :class:`ConfigurationError` from it becomes a usage error."""
-    try:
-        return call()
-    except ConfigurationError as error:
-        raise UsageError(str(error)) from None
