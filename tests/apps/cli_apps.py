@@ -25,13 +25,13 @@ def waits() -> Generator[Any, Any, Any]:
 log = logging.getLogger("tests.apps.cli_apps")
 
 
-@flowgen.step
+@flowgen.step(name="cli.double")
 def double(n: int) -> int:
     log.info("doubling %s", n)  # a user's own log line inside a step: it carries the run context
     return n * 2
 
 
-@flowgen.step(retries=flowgen.Retry(limit=1, delay=0.01))
+@flowgen.step(name="cli.refuse", retries=flowgen.Retry(limit=1, delay=0.01))
 def refuse(reason: str) -> None:
     raise RuntimeError(f"refused: {reason}")
 

@@ -40,12 +40,12 @@ def test_json_logs_carry_the_run_context_on_the_users_own_records_too(
     assert {key: mine[0][key] for key in ("run_id", "workflow", "step", "attempt", "position")} == {
         "run_id": "bad-1",
         "workflow": "cli.fails",
-        "step": "double",
+        "step": "cli.double",
         "attempt": 1,
         "position": "0",
     }
     retry, gives_up = [r for r in records if r["level"] == "WARNING" and r["logger"] == "flowgen.steps"]
-    assert retry["run_id"] == "bad-1" and retry["step"] == "refuse" and retry["attempt"] == 1
+    assert retry["run_id"] == "bad-1" and retry["step"] == "cli.refuse" and retry["attempt"] == 1
     assert "RuntimeError: refused: no stock" in retry["message"] and "next attempt in" in retry["message"]
     assert gives_up["attempt"] == 2 and "no retry left" in gives_up["message"]
     (failed,) = [r for r in records if r["level"] == "ERROR"]
@@ -68,8 +68,8 @@ def test_text_logs_name_the_run_and_routine_reconciling_is_not_reported(
     wait_until(lambda: "ERROR flowgen.runs" in worker.log(), 30, "the run's ERROR line")
     log = worker.log()
     assert "INFO flowgen.runs [run=quiet-1 pos=1]: run quiet-1 of cli.steps completed" in log
-    assert "INFO tests.apps.cli_apps [run=bad-1 step=double#1 pos=0]: doubling 1" in log
-    assert "WARNING flowgen.steps [run=bad-1 step=refuse#1 pos=1]: step refuse attempt 1 failed" in log
+    assert "INFO tests.apps.cli_apps [run=bad-1 step=cli.double#1 pos=0]: doubling 1" in log
+    assert "WARNING flowgen.steps [run=bad-1 step=cli.refuse#1 pos=1]: step cli.refuse attempt 1 failed" in log
     # The reconciler started quiet-1: said as routine (INFO, no fault words), not as a problem.
     lines = [line for line in log.splitlines() if "reconciler" in line]
     assert any("ready run(s) that no worker had taken: [" in line and "'quiet-1'" in line for line in lines)

@@ -150,15 +150,15 @@ def test_history_is_a_timeline_with_attempts_errors_and_tracebacks(
     view = as_json(cli("history", "bad", "--url", url, "--json"))
     assert view["status"] == "failed"
     first, second = view["entries"]
-    assert (first["kind"], first["name"], first["status"]) == ("step", "double", "completed")
-    assert (second["name"], second["status"]) == ("refuse", "failed")
+    assert (first["kind"], first["name"], first["status"]) == ("step", "cli.double", "completed")
+    assert (second["name"], second["status"]) == ("cli.refuse", "failed")
     assert [a["number"] for a in second["attempts"]] == [1, 2]
     assert second["attempts"][0]["error"]["message"] == "refused: no stock"
     assert second["attempts"][0]["duration"] is not None
     assert "raise RuntimeError" in second["error"]["traceback"]
 
     text = ok(cli("history", "bad", "--url", url))
-    assert "#1   step     'refuse'" in text and "attempt 2" in text
+    assert "#1   step     'cli.refuse'" in text and "attempt 2" in text
     assert "| RuntimeError: refused: no stock" in text
 
 
