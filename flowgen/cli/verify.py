@@ -1,9 +1,9 @@
 """``flowgen verify``: would the current code still replay these runs? (the check before a deploy)
 
-It replays, with :func:`flowgen.testing.verify_replay`, exported journal files given as
-arguments, or the runs in flight in the store (those created in the last ``--since`` if given),
+A front end to :func:`flowgen.testing.verify_runs`: exported journal files given as arguments,
+or the runs in flight in the store (those created in the last ``--since`` if given), replayed
 against the workflows of the imported modules. Exit 0 when every run replays; 1 naming every
-run that would hit a ``NonDeterminismError`` (or whose workflow the modules do not declare)
+run that would hit a ``NonDeterminismError`` (or whose workflow the modules no longer declare)
 when it next resumes.
 """
 
@@ -13,40 +13,15 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from ..durations import parse_duration
-from ..errors import NonDeterminismError, WorkflowNotFoundError
-from ..search import build_query
-from ..status import FINISHED, RunStatus
 from . import output
 from .common import FAILED, OK, UsageError, add_store_options, import_modules, open_engine
 
 
-def _documents(args: argparse.Namespace) -> Iterator[tuple[str, Any]]:
-    """``(label, exported document or path)`` of every run to check."""
-    if args.files:
-        for path in args.files:
-            if not os.path.isfile(path):
-                raise UsageError(f"no such journal file {path!r} (write one with `flowgen export RUN_ID`)")
-            yield path, path
-        return
-    engine = open_engine(args)
-    statuses = [s.value for s in RunStatus if s not in FINISHED] if not args.all else None
-    since = None
-    if args.since is not None:
-        try:
-            since = time.time() - parse_duration(args.since, what="--since")
-        except ValueError as error:
-            raise UsageError(str(error)) from None
-    query = build_query(status=statuses, workflow=args.workflow, created_after=since, limit=None)
-    for run_id in engine.select(query):
-        yield run_id, engine.export(run_id)
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
-    from ..testing.replay import load_export, verify_replay
+    from ..testing.verify_runs import verify_runs
 
     if not args.module:
         raise UsageError("flowgen verify needs -m MODULE: the modules that declare the workflows to check")
@@ -54,28 +29,39 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise UsageError(
             "give journal files or select live runs (--url, --since, --workflow, --all), not both"
         )
+    for path in args.files:
+        if not os.path.isfile(path):
+            raise UsageError(f"no such journal file {path!r} (write one with `flowgen export RUN_ID`)")
+    since = None
+    if args.since is not None:
+        try:
+            since = time.time() - parse_duration(args.since, what="--since")
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     import_modules(args.module)
-    secret = os.environ.get("FLOWGEN_SECRET_KEY")
-    results: list[dict[str, Any]] = []
-    for label, exported in _documents(args):
-        try:
-            document = load_export(exported)
-        except (OSError, ValueError) as error:
-            raise UsageError(f"{label}: {error}") from None
-        item: dict[str, Any] = {
-            "source": label,
-            "run_id": document["run_id"],
-            "workflow": document["workflow"],
+    engine = None if args.files else open_engine(args)
+    try:
+        checks = verify_runs(
+            engine,
+            files=args.files,
+            workflow=args.workflow,
+            created_after=since,
+            include_finished=args.all,
+            secret_key=os.environ.get("FLOWGEN_SECRET_KEY"),
+        )
+    except (OSError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    results: list[dict[str, Any]] = [
+        {
+            "source": check.source,
+            "run_id": check.run_id,
+            "workflow": check.workflow,
+            "ok": check.ok,
+            "error": None if check.error is None else f"{type(check.error).__name__}: {check.error}",
+            "position": getattr(check.error, "position", None) if check.error else check.positions,
         }
-        try:
-            checked = verify_replay(document["workflow"], document, secret_key=secret)
-        except NonDeterminismError as error:
-            item.update(ok=False, error=f"NonDeterminismError: {error}", position=error.position)
-        except WorkflowNotFoundError as error:
-            item.update(ok=False, error=f"WorkflowNotFoundError: {error}", position=None)
-        else:
-            item.update(ok=True, error=None, position=checked.positions)
-        results.append(item)
+        for check in checks
+    ]
     failures = [item for item in results if not item["ok"]]
     if args.json:
         output.emit({"checked": len(results), "failed": len(failures), "results": results})
