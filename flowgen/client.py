@@ -35,6 +35,7 @@ class ErrorInfo:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> ErrorInfo:
+        """Read a stored error record (its ``type`` is ``module:Class``; shown ``module.Class``)."""
         return cls(
             type=str(record.get("type", "")).replace(":", "."),
             message=str(record.get("message", "")),
@@ -89,6 +90,7 @@ class RunInfo:
 
     @property
     def is_finished(self) -> bool:
+        """The run has ended (completed, failed or cancelled)."""
         return self.finished is not None
 
 
@@ -113,7 +115,7 @@ class Run:
         return self.engine._record(self.run_id)
 
     def status(self) -> RunInfo:
-        """Return a snapshot of the run; see :meth:`Engine.status`."""
+        """Return a snapshot of the run; see :meth:`flowgen.Engine.status`."""
         return self.engine.status(self.run_id)
 
     def result(self, timeout: float | None = None) -> Any:
@@ -157,7 +159,7 @@ class Run:
         return self.engine.retry(self.run_id)
 
     def history(self) -> list[dict[str, Any]]:
-        """Return the archived generations of the run; see :meth:`Engine.history`."""
+        """Return the archived generations of the run; see :meth:`flowgen.Engine.history`."""
         return self.engine.history(self.run_id)
 
     def timeline(self) -> dict[str, Any]:

@@ -37,9 +37,11 @@ class StepCall:
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return self.step_name
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"step {self.step_name!r}"
 
 
@@ -52,6 +54,7 @@ class Sleep:
     seconds: float
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"sleep({self.seconds:g}s)"
 
 
@@ -64,6 +67,7 @@ class SleepUntil:
     timestamp: float
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"sleep_until({self.timestamp:.3f})"
 
 
@@ -77,9 +81,11 @@ class WaitForEvent:
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return self.type
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"wait_for_event({self.type!r})"
 
 
@@ -96,9 +102,11 @@ class ChildRun:
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return self.workflow_name
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         verb = "child" if self.wait else "start_child"
         return f"{verb}({self.workflow_name!r})"
 
@@ -111,6 +119,7 @@ class DeterministicValue:
     name: str
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return f"{self.name}()"
 
 
@@ -124,6 +133,7 @@ class ContinueAsNew:
     kwargs: dict[str, Any] = attrs.field(factory=dict, converter=_freeze_kwargs)
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return "continue_as_new()"
 
 
@@ -135,6 +145,7 @@ class Compensate:
     name: ClassVar[str] = "compensate"
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return "compensate()"
 
 
@@ -169,9 +180,11 @@ class AllOf:
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return signature_of(self)
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return self.name
 
 
@@ -184,9 +197,11 @@ class AnyOf:
 
     @property
     def name(self) -> str:
+        """The name journaled for this command (compared on replay)."""
         return signature_of(self)
 
     def describe(self) -> str:
+        """How messages and non-determinism errors name this command."""
         return self.name
 
 

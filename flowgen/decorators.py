@@ -197,10 +197,12 @@ class Registry:
         self.steps: dict[str, Step] = {}
 
     def add_workflow(self, workflow: Workflow) -> Workflow:
+        """Register ``workflow`` under its name (``RegistrationError`` if another has it)."""
         self._add(self.workflows, workflow, "workflow")
         return workflow
 
     def add_step(self, step: Step) -> Step:
+        """Register ``step`` under its name (``RegistrationError`` if another has it)."""
         self._add(self.steps, step, "step")
         return step
 

@@ -401,7 +401,8 @@ class Engine(RunFinding):
         Raises:
             RunNotFoundError: no such run.
             RunFinishedError: the run has finished.
-            SerializationError / PayloadTooLargeError: the payload cannot be stored.
+            SerializationError: the payload cannot be encoded.
+            PayloadTooLargeError: the payload is over ``max_payload_bytes``.
             InvalidEventError: the type or the id is empty or longer than 200 characters.
         """
         check_event_type(type)
@@ -425,7 +426,8 @@ class Engine(RunFinding):
         effect on resume. ``RunInfo.pause_pending`` is true until the run has parked.
 
         Raises:
-            RunNotFoundError / RunFinishedError: no such run, or it has finished.
+            RunNotFoundError: no such run.
+            RunFinishedError: the run has finished.
         """
         self.runtime.request_control(run_id, "pause")
         return self.status(run_id)

@@ -65,7 +65,8 @@ class RunInspection:
             timeout: seconds to wait (``None``: as long as it takes).
 
         Raises:
-            WorkflowFailedError / WorkflowCancelledError: the run failed or was cancelled.
+            WorkflowFailedError: the run failed.
+            WorkflowCancelledError: the run was cancelled.
             ResultTimeoutError: ``timeout`` seconds passed first.
             ValueError: ``timeout`` is negative, not finite or longer than 100 years.
         """

@@ -48,7 +48,7 @@ class RunStatus(TextEnum):
 
     @property
     def is_finished(self) -> bool:
-        """The run has ended: nothing advances it any more (``restart()`` starts it again)."""
+        """Whether the run has ended, so nothing advances it any more (``restart()`` starts it again)."""
         return self in FINISHED
 
     @classmethod

@@ -2,7 +2,7 @@
 
 One module per command group: :mod:`.reading` (start, status, runs, result, history, events,
 send-event, export), :mod:`.control` (cancel, pause, resume, retry, restart, purge),
-:mod:`.verify`, and ``worker`` here; :mod:`.common` holds the options, errors and exit statuses
+:mod:`.verify`, :mod:`.dashboard`, and ``worker`` here; :mod:`.common` holds the options, errors and exit statuses
 they share and :mod:`.output` how they print (docs/operations.md is the reference).
 
 Every failure a user can cause (bad input, an unknown module or run, a store that cannot be
@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import ConfigurationError, FlowgenError, StoreUnavailableError
 from ..urls import mask_url, require_redis_url
 from ..validation import check_count, check_seconds
-from . import control, reading, verify
+from . import control, dashboard, reading, verify
 from .common import (
     FAILED,
     INTERRUPTED,
@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     reading.register(sub)
     control.register(sub)
     verify.register(sub)
+    dashboard.register(sub)
     return parser
 
 

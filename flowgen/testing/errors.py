@@ -15,6 +15,9 @@ class RunBlockedError(RunStateError):
         run_id: the blocked run.
         status: its status (``waiting``, ``paused``, ...).
         waiting_on: a description of what it waits for.
+
+    Fix: move virtual time with ``runner.advance(...)`` or deliver the event the run waits for,
+    then ask for the result again.
     """
 
     def __init__(self, message: str, run_id: str, status: str, waiting_on: str) -> None:
@@ -29,4 +32,7 @@ class RunnerError(FlowgenError):
 
     On a worker such an error is logged and the run is retried later; in a test it is raised so
     the failure is seen where it happens instead of as a run that never moves again.
+
+    Fix: read its ``__cause__``: a bug in flowgen or in a custom store or transport, not in the
+    workflow under test.
     """

@@ -151,7 +151,9 @@ class Runner:
         run id with the same workflow and arguments returns that run.
 
         Raises:
-            RunIdConflictError / InvalidRunIdError / SerializationError: as for the engine.
+            RunIdConflictError: as for the engine.
+            InvalidRunIdError: as for the engine.
+            SerializationError: as for the engine.
             RunnerError: flowgen itself failed while advancing a run.
         """
         run = self.engine.start(workflow, *args, run_id=run_id, **kwargs)
@@ -188,7 +190,9 @@ class Runner:
             False when ``event_id`` was already delivered, else True.
 
         Raises:
-            RunNotFoundError / RunFinishedError / SerializationError: as for the engine.
+            RunNotFoundError: as for the engine.
+            RunFinishedError: as for the engine.
+            SerializationError: as for the engine.
         """
         delivered = self.engine.send_event(run_id, type, payload, event_id=event_id)
         self.run_until_idle()

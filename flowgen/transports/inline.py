@@ -37,15 +37,18 @@ class InlineTransport:
         self._running = False
 
     def bind(self, receiver: Receiver) -> None:
+        """Deliver messages to ``receiver`` (the runtime) from now on."""
         self.receiver = receiver
 
     def enqueue(self, run_ids: Sequence[str]) -> None:
+        """Queue "advance run X" messages (a run already queued is not queued twice)."""
         for run_id in run_ids:
             if run_id not in self._queued_runs:
                 self._queued_runs.add(run_id)
                 self.messages.append(("advance", run_id))
 
     def enqueue_branch(self, run_id: str, key: str, attempt: int, queue: str | None) -> None:
+        """Queue "run attempt N of branch K" (the queue name is ignored: one process runs all)."""
         self.messages.append(("branch", run_id, key, attempt))
 
     def backlog(self) -> float:

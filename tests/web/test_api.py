@@ -1,0 +1,140 @@
+"""The JSON API of a real ``flowgen dashboard`` process, on SQLite and on Redis.
+
+Each test talks HTTP to the served app (``httpx``, no cookies, like a script), while workers
+(an embedded engine on SQLite, a ``flowgen worker`` process on Redis) advance the runs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import Site
+
+
+def test_start_is_idempotent_and_the_run_completes_after_its_event(site: Site) -> None:
+    with site.api() as api:
+        first = api.post("/runs", json={"workflow": "web.approval", "args": ["o-1"], "run_id": "api-1"})
+        assert first.status_code == 201, first.text
+        again = api.post("/runs", json={"workflow": "web.approval", "args": ["o-1"], "run_id": "api-1"})
+        assert again.status_code == 201 and again.json()["created"] == first.json()["created"]
+
+        site.wait_status("api-1", "waiting")
+        waiting = api.get("/runs/api-1").json()
+        assert waiting["waiting_for"] == ["approved"]
+
+        pending = api.get("/runs/api-1/result", params={"timeout": "0.2"})
+        assert pending.status_code == 202 and pending.json()["status"] == "waiting"
+
+        sent = api.post(
+            "/runs/api-1/events", json={"type": "approved", "payload": {"by": "ada"}, "event_id": "e1"}
+        )
+        assert sent.json() == {"delivered": True}
+        done = api.get("/runs/api-1/result", params={"timeout": "30"})
+        assert done.status_code == 200, done.text
+        assert done.json()["output"] == {"order": "o-1", "approval": {"by": "ada"}}
+
+        journal = api.get("/runs/api-1/journal").json()["entries"]
+        assert [entry["name"] for entry in journal] == ["web.reserve", "approved", "web.ship"]
+
+
+def test_listing_counts_and_cursor_pages(site: Site) -> None:
+    for n in range(7):
+        site.engine.start("web.approval", f"o-{n}", run_id=f"list-{n}")
+    with site.api() as api:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params = {"workflow": "web.approval", "limit": "3", **({"cursor": cursor} if cursor else {})}
+            page = api.get("/runs", params=params).json()
+            seen += [run["run_id"] for run in page["runs"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(f"list-{n}" for n in range(7))
+        assert len(seen) == len(set(seen))
+        counts = api.get("/counts", params={"workflow": "web.approval"}).json()
+        assert counts["total"] == 7
+        assert api.get("/runs", params={"q": "list-3"}).json()["runs"][0]["run_id"] == "list-3"
+
+
+def test_control_actions(site: Site) -> None:
+    site.engine.start("web.approval", "o-c", run_id="ctl-1")
+    site.wait_status("ctl-1", "waiting")
+    with site.api() as api:
+        assert api.post("/runs/ctl-1/pause", json={}).json()["status"] in ("paused", "waiting")
+        site.wait_status("ctl-1", "paused")
+        assert api.post("/runs/ctl-1/resume", json={}).status_code == 200
+        site.wait_status("ctl-1", "waiting")
+        cancelled = api.post("/runs/ctl-1/cancel", json={"force": True})
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        refused = api.post("/runs/ctl-1/pause", json={})
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] in ("run_finished", "invalid_state")
+        restarted = api.post("/runs/ctl-1/restart", json={})
+        assert restarted.status_code == 200 and restarted.json()["generation"] == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("get", "/runs/no-such-run", None, 404, "run_not_found"),
+        ("get", "/runs?status=sleeping", None, 400, "invalid_input"),
+        ("get", "/runs?limit=0", None, 400, "invalid_input"),
+        ("get", "/runs?cursor=garbage", None, 400, "invalid_input"),
+        ("get", "/runs/x/result?timeout=-1", None, 400, "invalid_input"),
+        ("post", "/runs", {"args": []}, 400, "invalid_input"),
+        ("post", "/runs", {"workflow": "web.approval", "args": {"not": "a list"}}, 400, "invalid_input"),
+        ("post", "/runs", {"workflow": "web.approval", "run_id": "bad id with spaces"}, 400, "invalid_input"),
+        ("post", "/runs/no-such-run/events", {"type": "x"}, 404, "run_not_found"),
+        ("post", "/runs/no-such-run/events", {"payload": 1}, 400, "invalid_input"),
+        ("post", "/runs/no-such-run/teleport", {}, 404, "not_found"),
+    ],
+)
+def test_bad_input_is_a_json_error_with_a_stable_code(
+    sqlite_site: Site, method: str, path: str, body: object, status: int, code: str
+) -> None:
+    with sqlite_site.api() as api:
+        response = (
+            api.request(method.upper(), path, json=body)
+            if body is not None
+            else api.request(method.upper(), path)
+        )
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"]
+
+
+def test_a_conflicting_start_is_refused_and_changes_nothing(sqlite_site: Site) -> None:
+    with sqlite_site.api() as api:
+        api.post("/runs", json={"workflow": "web.approval", "args": ["a"], "run_id": "conflict"})
+        clash = api.post("/runs", json={"workflow": "web.approval", "args": ["b"], "run_id": "conflict"})
+        assert clash.status_code == 409 and clash.json()["error"]["code"] == "run_id_conflict"
+    assert sqlite_site.engine.status("conflict").workflow == "web.approval"
+
+
+def test_state_changes_need_a_json_body(sqlite_site: Site) -> None:
+    with sqlite_site.api() as api:
+        form = api.post(
+            "/runs",
+            content="workflow=web.approval",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert form.status_code == 415 and form.json()["error"]["code"] == "json_required"
+        plain = api.post(
+            "/runs", content='{"workflow": "web.approval"}', headers={"content-type": "text/plain"}
+        )
+        assert plain.status_code == 415
+    assert sqlite_site.engine.runs() == []
+
+
+def test_the_openapi_document_describes_every_route(sqlite_site: Site) -> None:
+    from flowgen.web import api as api_module
+
+    with sqlite_site.api() as api:
+        document = api.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    described = {path.replace("{run_id}", "{run_id:path}") for path in document["paths"]}
+    served = {route.path for route in api_module.routes if route.path != "/openapi.json"}
+    actions = {f"/runs/{{run_id:path}}/{action}" for action in api_module.ACTIONS}
+    assert served - {"/runs/{run_id:path}/{action:str}"} <= described
+    assert actions <= described
