@@ -72,7 +72,7 @@ from .errors import (
     WorkflowNotFoundError,
     WorkflowYieldError,
 )
-from .log_context import JsonFormatter, RunContextFilter
+from .log_context import RunContextFilter
 from .search import RunPage
 from .status import RunStatus
 
@@ -100,7 +100,6 @@ __all__ = [
     "InvalidNameError",
     "InvalidRunIdError",
     "JournalLimitError",
-    "JsonFormatter",
     "LeaseLostError",
     "NonDeterminismError",
     "NonRetryableError",

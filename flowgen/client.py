@@ -163,11 +163,11 @@ class Run:
         return self.engine.history(self.run_id)
 
     def timeline(self) -> dict[str, Any]:
-        """Return the run's readable timeline; see :meth:`Engine.timeline`."""
+        """Return the run's readable timeline; see :meth:`flowgen.Engine.timeline`."""
         return self.engine.timeline(self.run_id)
 
     def events(self) -> list[dict[str, Any]]:
-        """Return the run's buffered events; see :meth:`Engine.events`."""
+        """Return the run's buffered events; see :meth:`flowgen.Engine.events`."""
         return self.engine.events(self.run_id)
 
     def wait_for_status(self, *statuses: str, timeout: float = 30.0) -> RunInfo:

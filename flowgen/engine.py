@@ -11,7 +11,7 @@
 * no URL: ``$FLOWGEN_URL`` if set, else ``sqlite:///flowgen.sqlite3`` in the current directory.
 
 Reading runs (status, results, journals, exports) is the :class:`~flowgen.inspection.RunInspection`
-base class; listing, counting and purging them is :class:`~flowgen.finding.RunFinding`.
+base class; listing, counting and purging them is ``RunFinding`` (``flowgen/finding.py``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :class:`RunFinding` is a base class of :class:`flowgen.Engine`, next to
 :class:`~flowgen.inspection.RunInspection`. Listings take the filters of
 :func:`flowgen.search.build_query` and return a :class:`~flowgen.search.RunPage` (a list with a
-``next_cursor``); :meth:`RunFinding.select` walks every page, for bulk actions.
+``next_cursor``); ``RunFinding._select`` walks every page, for bulk actions.
 """
 
 from __future__ import annotations
@@ -82,9 +82,9 @@ class RunFinding(RunInspection):
             offset=offset,
             cursor=cursor,
         )
-        return self.page(query)
+        return self._page(query)
 
-    def page(self, query: RunQuery) -> RunPage:
+    def _page(self, query: RunQuery) -> RunPage:
         """The page of runs a :class:`~flowgen.search.RunQuery` selects (see :meth:`runs`)."""
         probe = query if query.limit is None else attrs.evolve(query, limit=query.limit + 1)
         found = self.store.search_runs(probe)
@@ -123,7 +123,7 @@ class RunFinding(RunInspection):
         )
         return self.store.count_runs(query)
 
-    def select(self, query: RunQuery) -> Iterator[str]:
+    def _select(self, query: RunQuery) -> Iterator[str]:
         """The ids of every run ``query`` selects, page after page (for bulk actions)."""
         page_size = 500 if query.limit is None else min(500, query.limit)
         remaining = query.limit
@@ -166,7 +166,7 @@ class RunFinding(RunInspection):
         return found
 
     def timeline(self, run_id: str) -> dict[str, Any]:
-        """A run's timeline: every journal entry, readable (see :mod:`flowgen.timeline`).
+        """A run's timeline: every journal entry, readable (the fields: docs/operations.md, ``flowgen history``).
 
         Raises:
             RunNotFoundError: no such run.
@@ -203,7 +203,7 @@ class RunFinding(RunInspection):
                 f"purge deletes finished runs only; {', '.join(unfinished)} is not a finished status "
                 "(use completed, failed or cancelled)"
             )
-        candidates = list(self.select(query))
+        candidates = list(self._select(query))
         if dry_run:
             return candidates
         deleted: list[str] = []

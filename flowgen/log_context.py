@@ -90,6 +90,7 @@ class RunContextFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Set the context attributes the record does not have yet; keep every record."""
         for name, value in current_fields().items():
             if not hasattr(record, name):
                 setattr(record, name, value)
@@ -98,10 +99,11 @@ class RunContextFilter(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ``time`` (ISO 8601 UTC), ``level``, ``logger``, ``message``,
-    the context fields (see :data:`FIELDS`, left out when ``None``), ``process``, and
+    the context fields (``FIELDS``, left out when ``None``), ``process``, and
     ``exception`` (the traceback) when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
         document: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -128,6 +130,7 @@ class TextFormatter(logging.Formatter):
         super().__init__(TEXT_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as a text line, with its run context in brackets."""
         run_id, step, attempt, position = (
             getattr(record, name, None) for name in ("run_id", "step", "attempt", "position")
         )

@@ -52,7 +52,7 @@ def _targets(args: argparse.Namespace, engine: Any, default_statuses: list[str] 
     if selection["status"] is None:
         selection["status"] = default_statuses
     query = build_query(**selection, limit=args.limit)
-    return list(engine.select(query))
+    return list(engine._select(query))
 
 
 def cmd_control(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ class ReplayCheck:
 
     @property
     def ok(self) -> bool:
+        """Whether the run replays, so that the current code can resume it."""
         return self.error is None
 
 
@@ -95,5 +96,5 @@ def _checks(
         raise ValueError("verify_runs needs an engine (its live runs) or files (exported journals)")
     statuses = None if include_finished else [s.value for s in RunStatus if s not in FINISHED]
     query = build_query(status=statuses, workflow=workflow, created_after=created_after, limit=None)
-    for run_id in engine.select(query):
+    for run_id in engine._select(query):
         yield _check(run_id, engine.export(run_id), secret_key)
