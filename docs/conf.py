@@ -69,4 +69,9 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(MAX_BATCH|FINISHED|Duration|cancellation_of|MessageLimitError)"),
     (r"py:class", r"flowgen\.\w+\.[A-Z]"),  # type variables
     (r"py:class", r"os\.PathLike"),
+    # issue 18: the type variables of the typed API, and the internals its signatures mention.
+    (r"py:.*", r"~?flowgen\.\w+\.(R|P|T\d?)"),
+    (r"py:class", r"~P"),
+    (r"py:class", r"uuid\.UUID"),
+    (r"py:.*", r"flowgen\.(schemas\.Signature|decorators\._Declared|versions)"),
 ]

@@ -73,8 +73,11 @@ from .errors import (
     WorkflowYieldError,
 )
 from .log_context import RunContextFilter
+from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
+from .schemas import SchemaError
 from .search import RunPage
 from .status import RunStatus
+from .yieldable import Yieldable
 
 __version__ = "0.1.0"
 
@@ -90,6 +93,7 @@ __all__ = [
     "CompensatedError",
     "ConfigurationError",
     "ContinueAsNew",
+    "DeprecatedPatch",
     "DeterministicValue",
     "Engine",
     "ErrorInfo",
@@ -103,6 +107,7 @@ __all__ = [
     "LeaseLostError",
     "NonDeterminismError",
     "NonRetryableError",
+    "Patched",
     "PayloadTooLargeError",
     "RegistrationError",
     "Registry",
@@ -117,6 +122,7 @@ __all__ = [
     "RunPage",
     "RunStateError",
     "RunStatus",
+    "SchemaError",
     "SerializationError",
     "Sleep",
     "SleepUntil",
@@ -136,14 +142,17 @@ __all__ = [
     "WorkflowFailedError",
     "WorkflowNotFoundError",
     "WorkflowYieldError",
+    "Yieldable",
     "__version__",
     "all_of",
     "any_of",
     "child",
     "compensate",
     "continue_as_new",
+    "deprecate_patch",
     "now",
     "parse_duration",
+    "patched",
     "random",
     "register_type",
     "registry",

@@ -26,11 +26,12 @@ from typing import Any, TypeVar
 
 import attrs
 
+from . import schemas
 from .errors import SerializationError
 
 T = TypeVar("T", bound=type)
 
-KINDS = ("enum", "dataclass", "attrs", "exception")
+KINDS = ("enum", "dataclass", "attrs", "pydantic", "exception")
 
 _modules: set[str] = set()
 _types: dict[str, type] = {}
@@ -87,6 +88,8 @@ def _is_kind(cls: Any, kind: str) -> bool:
         return dataclasses.is_dataclass(cls)
     if kind == "attrs":
         return attrs.has(cls)
+    if kind == "pydantic":
+        return schemas.is_model_class(cls)
     return issubclass(cls, BaseException)
 
 

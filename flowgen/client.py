@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, cast
 
 import attrs
+from typing_extensions import TypeVar
 
 from .error_records import rebuild_error
 from .errors import WorkflowCancelledError, WorkflowFailedError
@@ -14,6 +15,8 @@ from .stores.base import CANCEL_DELIVERED, RunRecord
 
 if TYPE_CHECKING:
     from .engine import Engine
+
+R = TypeVar("R", default=Any)
 
 
 def when(timestamp: float | None) -> datetime | None:
@@ -60,6 +63,9 @@ class RunInfo:
             ``"delivered"`` (raised into the workflow; the run is or will be ``cancelled``),
             ``"forced"`` (``cancel(force=True)`` ended it) or ``"ignored"`` (the run completed
             or failed before it reached a ``yield`` the cancellation could be raised at).
+        version: the code version the run (its current generation) started under:
+            ``Engine(version=...)`` / ``flowgen worker --version``, or the version of the package
+            holding the workflow; ``None`` when unset (see docs/versioning.md).
         unconsumed_queues: queues that step branches the run waits for are routed to
             (``@step(queue=...)``) and that no live worker consumes: the run cannot move on
             until a worker consumes them (``flowgen worker MODULE --queues NAME``). Known when
@@ -87,6 +93,7 @@ class RunInfo:
     cancellation: str | None = None
     tags: dict[str, str] = attrs.field(factory=dict, hash=False)
     waiting_on: tuple[dict[str, Any], ...] = attrs.field(default=(), hash=False)
+    version: str | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -94,8 +101,11 @@ class RunInfo:
         return self.finished is not None
 
 
-class Run:
-    """A handle on one run of an engine; cheap to create, holds no state but the id."""
+class Run(Generic[R]):
+    """A handle on one run of an engine; cheap to create, holds no state but the id.
+
+    ``Run[R]`` is the handle of a run of a ``Workflow[..., R]``: :meth:`result` returns an ``R``.
+    """
 
     def __init__(self, engine: Engine, run_id: str) -> None:
         self.engine = engine
@@ -118,7 +128,7 @@ class Run:
         """Return a snapshot of the run; see :meth:`flowgen.Engine.status`."""
         return self.engine.status(self.run_id)
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> R:
         """Wait for the run to finish and return its output.
 
         Blocks on a notification from the store, not a polling loop.
@@ -128,7 +138,7 @@ class Run:
             WorkflowCancelledError: the run was cancelled.
             ResultTimeoutError: (a ``TimeoutError``) ``timeout`` seconds passed first.
         """
-        return self.engine.result(self.run_id, timeout)
+        return cast(R, self.engine.result(self.run_id, timeout))
 
     def send_event(self, type: str, payload: Any = None, event_id: str | None = None) -> bool:
         """Send an event to this run; see :meth:`Engine.send_event`."""

@@ -8,13 +8,33 @@ This module imports neither ``redis`` nor ``dramatiq``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Generator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, cast, overload
+from uuid import UUID
 
 import attrs
+from typing_extensions import ParamSpec, TypeVar
 
 from .durations import Duration, parse_duration, parse_timestamp
 from .errors import WorkflowYieldError
 from .names import check_event_type, check_run_id, check_workflow_name
+from .patches import Patched
+from .schemas import check_schema
+from .yieldable import Yieldable
+
+if TYPE_CHECKING:
+    from .decorators import Workflow
+
+P = ParamSpec("P")
+R = TypeVar("R", default=Any)
+T = TypeVar("T")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
+T4 = TypeVar("T4")
+T5 = TypeVar("T5")
+T6 = TypeVar("T6")
 
 
 def _freeze_kwargs(value: Any) -> dict[str, Any]:
@@ -22,7 +42,7 @@ def _freeze_kwargs(value: Any) -> dict[str, Any]:
 
 
 @attrs.frozen
-class StepCall:
+class StepCall(Yieldable[R]):
     """Run a step with these arguments; the step's return value is sent back into the workflow.
 
     Two calls compare equal when they name the same step with equal arguments, so a test can
@@ -46,7 +66,7 @@ class StepCall:
 
 
 @attrs.frozen
-class Sleep:
+class Sleep(Yieldable[None]):
     """Park the run for ``seconds``; the due time is fixed when the run first reaches it."""
 
     kind: ClassVar[str] = "sleep"
@@ -59,7 +79,7 @@ class Sleep:
 
 
 @attrs.frozen
-class SleepUntil:
+class SleepUntil(Yieldable[None]):
     """Park the run until the Unix timestamp ``timestamp``."""
 
     kind: ClassVar[str] = "sleep"
@@ -72,12 +92,17 @@ class SleepUntil:
 
 
 @attrs.frozen
-class WaitForEvent:
-    """Park the run until an event of ``type`` is in its inbox; its payload is the result."""
+class WaitForEvent(Yieldable[R]):
+    """Park the run until an event of ``type`` is in its inbox; its payload is the result.
+
+    With a ``schema`` the payload is validated and converted to it when the run receives it
+    (a payload that does not fit raises ``SchemaError`` into the workflow at this ``yield``).
+    """
 
     kind: ClassVar[str] = "event"
     type: str
     timeout: float | None = None
+    schema: Any = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -90,7 +115,7 @@ class WaitForEvent:
 
 
 @attrs.frozen
-class ChildRun:
+class ChildRun(Yieldable[R]):
     """Start a child run of ``workflow_name``; wait for its result unless ``wait`` is false."""
 
     kind: ClassVar[str] = "child"
@@ -99,6 +124,8 @@ class ChildRun:
     kwargs: dict[str, Any] = attrs.field(factory=dict, converter=_freeze_kwargs)
     run_id: str | None = None
     wait: bool = True
+    workflow: Any = attrs.field(default=None, eq=False, repr=False)
+    """The ``@flowgen.workflow`` when the call named one (its code version is looked up from it)."""
 
     @property
     def name(self) -> str:
@@ -112,7 +139,7 @@ class ChildRun:
 
 
 @attrs.frozen
-class DeterministicValue:
+class DeterministicValue(Yieldable[R]):
     """Produce a value once (the time, a UUID, a random float) and journal it for replay."""
 
     kind: ClassVar[str] = "value"
@@ -124,7 +151,7 @@ class DeterministicValue:
 
 
 @attrs.frozen
-class ContinueAsNew:
+class ContinueAsNew(Yieldable[None]):
     """End this journal and start the same run id over with new arguments."""
 
     kind: ClassVar[str] = "continue_as_new"
@@ -138,7 +165,7 @@ class ContinueAsNew:
 
 
 @attrs.frozen
-class Compensate:
+class Compensate(Yieldable[None]):
     """Run the compensations of the completed steps now, in reverse order."""
 
     kind: ClassVar[str] = "compensate"
@@ -172,11 +199,18 @@ def _check_members(commands: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 @attrs.frozen
-class AllOf:
-    """Wait for every member; the result is the list of their values in declared order."""
+class AllOf(Yieldable[R]):
+    """Wait for every member; the result is the list of their values in declared order.
+
+    ``yield from all_of(a, b)`` returns them as a tuple, typed member by member.
+    """
 
     kind: ClassVar[str] = "all_of"
     commands: tuple[Any, ...] = attrs.field(converter=tuple, validator=lambda _s, _a, v: _check_members(v))
+
+    def __iter__(self) -> Generator[Any, Any, R]:
+        result = yield self
+        return cast(R, tuple(result))
 
     @property
     def name(self) -> str:
@@ -189,7 +223,7 @@ class AllOf:
 
 
 @attrs.frozen
-class AnyOf:
+class AnyOf(Yieldable[R]):
     """Wait for the first member to finish; the result is ``(index, value)``."""
 
     kind: ClassVar[str] = "any_of"
@@ -216,8 +250,17 @@ Command = (
     | Compensate
     | AllOf
     | AnyOf
+    | Patched
 )
-COMMAND_TYPES: tuple[type, ...] = (*BRANCH_TYPES, DeterministicValue, ContinueAsNew, Compensate, AllOf, AnyOf)
+COMMAND_TYPES: tuple[type, ...] = (
+    *BRANCH_TYPES,
+    DeterministicValue,
+    ContinueAsNew,
+    Compensate,
+    AllOf,
+    AnyOf,
+    Patched,
+)
 
 
 def signature_of(command: Any) -> str:
@@ -261,38 +304,81 @@ def sleep_until(when: Any) -> SleepUntil:
     return SleepUntil(parse_timestamp(when))
 
 
-def wait_for_event(type: str, timeout: Duration | None = None) -> WaitForEvent:
-    """Wait for an event of ``type``; raise ``EventTimeoutError`` into the workflow on timeout."""
+@overload
+def wait_for_event(type: str, timeout: Duration | None = None) -> WaitForEvent[Any]: ...
+@overload
+def wait_for_event(type: str, timeout: Duration | None = None, *, schema: type[T]) -> WaitForEvent[T]: ...
+
+
+def wait_for_event(type: str, timeout: Duration | None = None, *, schema: Any = None) -> WaitForEvent[Any]:
+    """Wait for an event of ``type``; raise ``EventTimeoutError`` into the workflow on timeout.
+
+    ``schema``: a pydantic model, dataclass or attrs class the payload is validated against and
+    converted to (``SchemaError`` into the workflow when it does not fit).
+    """
     check_event_type(type)
     seconds = None if timeout is None else parse_duration(timeout, what="event timeout")
-    return WaitForEvent(type, seconds)
+    if schema is not None:
+        check_schema(schema, what=f"wait_for_event({type!r}, schema=...)")
+    return WaitForEvent(type, seconds, schema)
 
 
-def all_of(*commands: Any) -> AllOf:
-    """Run the commands concurrently; the result is the list of their values in declared order."""
+@overload
+def all_of(a: Yieldable[T1], /) -> AllOf[tuple[T1]]: ...
+@overload
+def all_of(a: Yieldable[T1], b: Yieldable[T2], /) -> AllOf[tuple[T1, T2]]: ...
+@overload
+def all_of(a: Yieldable[T1], b: Yieldable[T2], c: Yieldable[T3], /) -> AllOf[tuple[T1, T2, T3]]: ...
+@overload
+def all_of(
+    a: Yieldable[T1], b: Yieldable[T2], c: Yieldable[T3], d: Yieldable[T4], /
+) -> AllOf[tuple[T1, T2, T3, T4]]: ...
+@overload
+def all_of(
+    a: Yieldable[T1], b: Yieldable[T2], c: Yieldable[T3], d: Yieldable[T4], e: Yieldable[T5], /
+) -> AllOf[tuple[T1, T2, T3, T4, T5]]: ...
+@overload
+def all_of(
+    a: Yieldable[T1],
+    b: Yieldable[T2],
+    c: Yieldable[T3],
+    d: Yieldable[T4],
+    e: Yieldable[T5],
+    f: Yieldable[T6],
+    /,
+) -> AllOf[tuple[T1, T2, T3, T4, T5, T6]]: ...
+@overload
+def all_of(*commands: Yieldable[Any]) -> AllOf[tuple[Any, ...]]: ...
+
+
+def all_of(*commands: Any) -> AllOf[Any]:
+    """Run the commands concurrently; the result is the list of their values in declared order.
+
+    ``yield from all_of(a, b)`` gives a tuple typed member by member (up to six members).
+    """
     if not commands:
         raise ValueError("all_of() needs at least one command")
     return AllOf(commands)
 
 
-def any_of(*commands: Any) -> AnyOf:
+def any_of(*commands: Yieldable[Any]) -> AnyOf[tuple[int, Any]]:
     """Race the commands; the result is ``(index, value)`` of the first to finish."""
     if not commands:
         raise ValueError("any_of() needs at least one command")
-    return AnyOf(commands)
+    return AnyOf(cast(Any, commands))
 
 
-def now() -> DeterministicValue:
+def now() -> DeterministicValue[datetime]:
     """Yield to get the current time as an aware UTC datetime, journaled for replay."""
     return DeterministicValue("now")
 
 
-def uuid4() -> DeterministicValue:
+def uuid4() -> DeterministicValue[UUID]:
     """Yield to get a random UUID, journaled for replay."""
     return DeterministicValue("uuid4")
 
 
-def random() -> DeterministicValue:
+def random() -> DeterministicValue[float]:
     """Yield to get a random float in [0, 1), journaled for replay."""
     return DeterministicValue("random")
 
@@ -318,11 +404,50 @@ def _child_run_id(run_id: str | None) -> str | None:
     return None if run_id is None else check_run_id(run_id)
 
 
-def child(workflow: Any, *args: Any, run_id: str | None = None, **kwargs: Any) -> ChildRun:
-    """Start a child run and wait for its result (``ChildWorkflowError`` if it fails)."""
-    return ChildRun(_workflow_name(workflow), args, kwargs, _child_run_id(run_id), True)
+def _declared(workflow: Any) -> Any:
+    return None if isinstance(workflow, str) else workflow
 
 
-def start_child(workflow: Any, *args: Any, run_id: str | None = None, **kwargs: Any) -> ChildRun:
-    """Start a child run without waiting; the result sent back is the child's run id."""
-    return ChildRun(_workflow_name(workflow), args, kwargs, _child_run_id(run_id), False)
+def _child_call(
+    workflow: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    """The child's workflow name and its arguments, bound to its signature when the code is known."""
+    from .signatures import bind_call
+
+    if hasattr(workflow, "fn"):
+        args, kwargs = bind_call(workflow, args, kwargs)
+    return _workflow_name(workflow), args, kwargs
+
+
+@overload
+def child(workflow: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> ChildRun[R]: ...
+@overload
+def child(workflow: str, *args: Any, **kwargs: Any) -> ChildRun[Any]: ...
+
+
+def child(workflow: Any, *args: Any, **kwargs: Any) -> ChildRun[Any]:
+    """Start a child run and wait for its result (``ChildWorkflowError`` if it fails).
+
+    ``run_id=`` (a keyword) names the child run; every other argument is the child's. With a
+    ``@flowgen.workflow`` the arguments are bound to its signature now (``TypeError`` naming the
+    parameter when they do not fit).
+    """
+    run_id = kwargs.pop("run_id", None)
+    name, args, kwargs = _child_call(workflow, args, kwargs)
+    return ChildRun(name, args, kwargs, _child_run_id(run_id), True, _declared(workflow))
+
+
+@overload
+def start_child(workflow: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> ChildRun[str]: ...
+@overload
+def start_child(workflow: str, *args: Any, **kwargs: Any) -> ChildRun[str]: ...
+
+
+def start_child(workflow: Any, *args: Any, **kwargs: Any) -> ChildRun[str]:
+    """Start a child run without waiting; the result sent back is the child's run id.
+
+    ``run_id=`` names the child run, as for :func:`child`.
+    """
+    run_id = kwargs.pop("run_id", None)
+    name, args, kwargs = _child_call(workflow, args, kwargs)
+    return ChildRun(name, args, kwargs, _child_run_id(run_id), False, _declared(workflow))

@@ -11,15 +11,18 @@ import functools
 import inspect
 import random as _random
 from collections.abc import Callable, Generator, Iterable
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Generic, Literal, overload
 
 import attrs
+from typing_extensions import ParamSpec, TypeVar
 
 from .allowlist import allow_module
 from .commands import StepCall
 from .durations import Duration, parse_duration
 from .errors import RegistrationError, StepNotFoundError, WorkflowNotFoundError
 from .names import check_queue_name, check_step_name, check_workflow_name
+from .schemas import Signature, convert, signature_of
+from .signatures import bind_call, convert_arguments
 
 Backoff = Literal["constant", "linear", "exponential"]
 
@@ -88,7 +91,8 @@ DEFAULT_RETRY = Retry()
 
 NO_RETRY = Retry(limit=0)
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P", default=...)
+R = TypeVar("R", default=Any)
 
 
 def _as_retry(value: Retry | int | None) -> Retry:
@@ -115,15 +119,41 @@ def _default_name(fn: Callable[..., Any]) -> str:
     return str(getattr(fn, "__qualname__", None) or fn.__name__)
 
 
-class Step:
+class _Declared:
+    """What steps and workflows share: their name, signature and schemas (:mod:`flowgen.schemas`)."""
+
+    name: str
+    fn: Callable[..., Any]
+    _interface: Signature
+
+    def _read_interface(self, what: str) -> None:
+        self._what = what
+        self._interface = signature_of(self.fn, what=f"{what} {self.name!r}")
+
+    @property
+    def interface(self) -> Signature:
+        """The signature and schema annotations (read again once if a name was not defined yet)."""
+        if not self._interface.resolved:
+            self._read_interface(self._what)
+        return self._interface
+
+
+class Step(_Declared, Generic[P, R]):
     """A function that does side effects; calling the step builds a :class:`StepCall` command.
 
     The original function stays reachable as ``step.fn`` so it can be unit-tested directly.
+    ``Step[P, R]`` keeps the function's signature for type checkers: a call with wrong
+    arguments is a type error, and ``yield from step(...)`` gives an ``R``. At run time the
+    call is bound to the signature (``TypeError`` in the workflow if it does not fit) and
+    arguments annotated with a schema are converted; a result annotated with one is validated
+    when the step returns (a result that does not fit fails the step without retries).
     """
+
+    fn: Callable[P, R]
 
     def __init__(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[P, R],
         *,
         name: str | None = None,
         retries: Retry | int | None = None,
@@ -156,18 +186,33 @@ class Step:
         self.compensate = compensate
         self.crash_limit = crash_limit
         functools.update_wrapper(self, fn)
+        self._read_interface("step")
 
-    def __call__(self, *args: Any, **kwargs: Any) -> StepCall:
-        return StepCall(self.name, args, kwargs, step=self)
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> StepCall[R]:
+        bound_args, bound_kwargs = bind_call(self, args, kwargs, what="step")
+        return StepCall(self.name, bound_args, bound_kwargs, step=self)
+
+    def check_result(self, value: Any) -> Any:
+        """Return the step's result converted to its return schema (``SchemaError`` if it does not fit)."""
+        schema = self.interface.result
+        if schema is None:
+            return value
+        return convert(schema, value, f"the result of step {self.name!r}")
 
     def __repr__(self) -> str:
         return f"<flowgen.step {self.name}>"
 
 
-class Workflow:
-    """A generator function that yields commands; calling it returns its generator."""
+class Workflow(_Declared, Generic[P, R]):
+    """A generator function that yields commands; calling it returns its generator.
 
-    def __init__(self, fn: Callable[..., Generator[Any, Any, Any]], *, name: str | None = None) -> None:
+    ``Workflow[P, R]`` keeps the function's parameters ``P`` and its return type ``R`` for type
+    checkers: ``engine.start(wf, ...)`` checks the arguments and its ``Run[R].result()`` is an ``R``.
+    """
+
+    fn: Callable[P, Generator[Any, Any, R]]
+
+    def __init__(self, fn: Callable[P, Generator[Any, Any, R]], *, name: str | None = None) -> None:
         if _is_async(fn):
             raise TypeError(
                 f"@flowgen.workflow needs a generator function (a plain def that yields commands); "
@@ -181,8 +226,13 @@ class Workflow:
         self.fn = fn
         self.name = check_workflow_name(_default_name(fn) if name is None else name)
         functools.update_wrapper(self, fn)
+        self._read_interface("workflow")
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, R]:
+        """Return the workflow's generator; arguments annotated with a schema are converted first."""
+        if self.interface.parameters:
+            converted, converted_kwargs = convert_arguments(self, tuple(args), dict(kwargs))
+            return self.fn(*converted, **converted_kwargs)
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -259,7 +309,7 @@ registry = Registry()
 
 
 @overload
-def step(fn: F) -> Step: ...
+def step(fn: Callable[P, R]) -> Step[P, R]: ...
 @overload
 def step(
     fn: None = None,
@@ -271,7 +321,7 @@ def step(
     no_retry_on: Iterable[type[BaseException]] = (),
     compensate: Step | None = None,
     crash_limit: int = 3,
-) -> Callable[[F], Step]: ...
+) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
 def step(fn: Any = None, **options: Any) -> Any:
@@ -295,9 +345,11 @@ def step(fn: Any = None, **options: Any) -> Any:
 
 
 @overload
-def workflow(fn: F) -> Workflow: ...
+def workflow(fn: Callable[P, Generator[Any, Any, R]]) -> Workflow[P, R]: ...
 @overload
-def workflow(fn: None = None, *, name: str | None = None) -> Callable[[F], Workflow]: ...
+def workflow(
+    fn: None = None, *, name: str | None = None
+) -> Callable[[Callable[P, Generator[Any, Any, R]]], Workflow[P, R]]: ...
 
 
 def workflow(fn: Any = None, *, name: str | None = None) -> Any:

@@ -20,9 +20,10 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, overload
 
 import attrs
+from typing_extensions import ParamSpec, TypeVar
 
 from . import slots
 from .client import Run, RunInfo
@@ -39,15 +40,17 @@ from .finding import RunFinding
 from .inspection import EXPORT_FORMAT, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
-from .runtime import Runtime, Settings, encode_call, fingerprint
+from .runtime import Runtime, Settings, encode_new_call
 from .search import check_tags
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
+from .signatures import bind_call
 from .status import RunStatus
 from .stores.base import NewRun, RunRecord, Store
 from .stores.failures import Reason, store_error
 from .urls import DEFAULT_URL, open_backend, resolve_url, sqlite_path
 from .validation import check_count, check_seconds
+from .versions import check_version, code_version
 
 __all__ = [
     "DEFAULT_URL",
@@ -64,6 +67,9 @@ __all__ = [
 from .transports.base import Transport
 
 logger = logging.getLogger("flowgen.engine")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 MAX_BATCH = 1000
 
@@ -130,6 +136,9 @@ class Engine(RunFinding):
         registry: where workflows and steps are looked up (default: the global registry).
         clock: the time source (tests use a virtual clock).
         prefix / queue: the Redis key prefix and the Dramatiq queue name.
+        version: the code version runs started by this engine record (``RunInfo.version``);
+            default: the version of the workflow's top-level package, if it has one (see
+            :mod:`flowgen.versions`).
     """
 
     def __init__(
@@ -155,6 +164,7 @@ class Engine(RunFinding):
         queue: str = "flowgen",
         store: Store | None = None,
         transport: Transport | None = None,
+        version: str | None = None,
     ) -> None:
         if serializer not in ("json", "pickle"):
             raise ConfigurationError(f"serializer must be 'json' or 'pickle', got {serializer!r}")
@@ -176,6 +186,7 @@ class Engine(RunFinding):
             journal_warn=check_count(journal_warn, "journal_warn"),
             journal_limit=check_count(journal_limit, "journal_limit"),
             cache_size=check_count(cache_size, "cache_size", minimum=0),
+            version=check_version(version),
         )
         self.registry = registry or default_registry
         self.clock: Clock = clock or WallClock()
@@ -290,9 +301,13 @@ class Engine(RunFinding):
         name = workflow_name(workflow)
         if isinstance(workflow, Workflow) and self.registry.workflows.get(name) is not workflow:
             self.registry.add_workflow(workflow)
+        code = workflow if isinstance(workflow, Workflow) else self.registry.workflows.get(name)
+        if code is not None:
+            args, kwargs = bind_call(code, args, kwargs)
         run_id = check_run_id(run_id) if run_id is not None else uuid.uuid4().hex
-        args_text = encode_call(self.serializer, run_id, name, args, kwargs)
-        return NewRun(run_id, name, args_text, fingerprint(name, args_text), self.clock.now())
+        version = code_version(self.settings.version, code)
+        args_text, digest = encode_new_call(self.serializer, run_id, name, args, kwargs, version)
+        return NewRun(run_id, name, args_text, digest, self.clock.now())
 
     @staticmethod
     def _check_same(new: NewRun, record: RunRecord) -> None:
@@ -303,31 +318,54 @@ class Engine(RunFinding):
                 "with the same workflow and arguments returns that run, anything else needs another run id"
             )
 
+    @overload
+    def start(self, workflow: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> Run[R]: ...
+    @overload
     def start(
         self,
-        workflow: Workflow | str,
+        workflow: Workflow[..., R],
+        *args: Any,
+        run_id: str,
+        tags: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Run[R]: ...
+    @overload
+    def start(
+        self,
+        workflow: str,
         *args: Any,
         run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
         **kwargs: Any,
-    ) -> Run:
+    ) -> Run[Any]: ...
+
+    def start(self, workflow: Any, *args: Any, **kwargs: Any) -> Run[Any]:
         """Start a run of ``workflow`` and return its handle.
 
         Idempotent on ``run_id``: starting an existing run id with the same workflow and
-        arguments returns that run and starts nothing.
+        arguments returns that run and starts nothing. The arguments are bound to the workflow's
+        signature first (and converted to its schemas) when this process knows its code.
+
+        Type checkers check the arguments against a ``Workflow[P, R]`` and type the handle
+        ``Run[R]``; with ``run_id=`` the arguments are checked here, at run time, only.
 
         Args:
+            run_id: the run's id (default: a new UUID).
             tags: searchable ``key: value`` text pairs (``engine.runs(tags={...})``, ``flowgen
                 runs --tag key=value``); set by the start that creates the run (a repeated
-                start of an existing run keeps the run's tags).
+                start of an existing run keeps the run's tags). A workflow parameter named
+                ``tags`` cannot be passed by keyword to ``start``.
 
         Raises:
+            TypeError: the arguments do not fit the workflow's signature (nothing is created).
+            SchemaError: an argument does not fit its parameter's schema (nothing is created).
             RunIdConflictError: the run id exists with another workflow or other arguments.
             InvalidRunIdError: the run id is not acceptable.
             SerializationError: the arguments cannot be encoded.
             ValueError: a tag key or value is not acceptable.
         """
-        checked_tags = check_tags(tags)
+        run_id = kwargs.pop("run_id", None)
+        checked_tags = check_tags(kwargs.pop("tags", None))
         new = self._new_run(workflow, args, kwargs, run_id)
         created, record = self.store.create_run(new, self.clock.now(), self.settings.grace)
         if not created:
@@ -340,7 +378,7 @@ class Engine(RunFinding):
 
     def start_many(
         self,
-        workflow: Workflow | str,
+        workflow: Workflow[..., Any] | str,
         calls: Sequence[tuple[Sequence[Any], dict[str, Any] | None, str | None]],
     ) -> StartManyResult:
         """Start up to 1,000 runs of ``workflow`` in a few round trips.
@@ -355,6 +393,9 @@ class Engine(RunFinding):
 
         Raises:
             ValueError: more than :data:`MAX_BATCH` calls, or a run id repeated in the batch.
+            TypeError: a call does not fit the workflow's signature (every call is checked
+                before any run is created).
+            SchemaError: an argument of a call does not fit its parameter's schema.
         """
         if len(calls) > MAX_BATCH:
             raise ValueError(

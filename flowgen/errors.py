@@ -115,8 +115,8 @@ class NonDeterminismError(FlowgenError):
             message += f" ({detail})"
         message += (
             ". Workflow code must yield the same commands in the same order on every replay; "
-            "deploy changes to workflows with in-flight runs under a new workflow name, or branch "
-            "on a journaled value such as `yield flowgen.now()`."
+            "put a change under in-flight runs behind `if (yield flowgen.patched('change-id')):` "
+            "(docs/versioning.md), or deploy it under a new workflow name."
         )
         super().__init__(message)
 

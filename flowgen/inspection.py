@@ -16,7 +16,7 @@ from . import slots
 from .client import ErrorInfo, RunInfo, cancellation_of, output_or_raise, when
 from .decoding import combinator_value, decode_leaves, decode_plain, run_error
 from .decorators import Registry, Workflow
-from .errors import ResultTimeoutError
+from .errors import FlowgenError, ResultTimeoutError
 from .journal import Entry
 from .names import check_workflow_name
 from .runtime.branch_steps import queues_waited_on
@@ -25,6 +25,7 @@ from .stores.base import RunRecord, Store
 from .timeline import waiting_on
 from .transports.base import Transport
 from .validation import check_timeout
+from .versions import recorded_version
 
 EXPORT_FORMAT = "flowgen-journal/1"
 
@@ -91,6 +92,16 @@ class RunInspection:
             record.output, run_id=record.run_id, slot=slots.output(record.generation)
         )
 
+    def _version(self, record: RunRecord) -> str | None:
+        if not record.args.startswith("!pickle"):
+            return recorded_version(record.args)
+        try:
+            call = self.serializer.decode(record.args, run_id=record.run_id, slot=slots.ARGS)
+        except FlowgenError:
+            return None
+        version = call.get("version") if isinstance(call, dict) else None
+        return version if isinstance(version, str) else None
+
     def output_of(self, record: RunRecord) -> Any:
         """Return a finished run's output or raise its error (see :meth:`Run.result`)."""
         return output_or_raise(record, self._output(record), run_error(self.serializer, record))
@@ -117,6 +128,7 @@ class RunInspection:
             journal_length=record.journal_length,
             generation=record.generation,
             cancellation=cancellation_of(record),
+            version=self._version(record),
             unconsumed_queues=tuple(self.transport.unconsumed(queues_waited_on(record, self.registry))),
             tags=self.store.tags_of([record.run_id])[record.run_id] if tags is None else tags,
             waiting_on=tuple(waiting_on(record)),

@@ -12,13 +12,15 @@ it), so the same code drives production workers, the testing runner and ``verify
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, cast
 
 import attrs
 
-from .commands import COMMAND_TYPES, Command
+from .commands import COMMAND_TYPES, AllOf, AnyOf, Command, WaitForEvent
 from .errors import NonDeterminismError, WorkflowYieldError
+from .patches import DeprecatedPatch, Patched, marker_value, repeated_patch
+from .schemas import SchemaError, convert
 
 
 @attrs.frozen
@@ -82,6 +84,35 @@ class Fail:
 Decision = Execute | Complete | Fail
 
 
+def received(command: Any, value: Any) -> Any:
+    """The value a workflow receives for ``command``: event payloads converted to their schema.
+
+    Raises:
+        SchemaError: a payload does not fit the ``schema`` of its ``wait_for_event``.
+    """
+    if isinstance(command, WaitForEvent):
+        if command.schema is None:
+            return value
+        return convert(command.schema, value, f"the payload of event {command.type!r}")
+    if isinstance(command, AllOf) and isinstance(value, list) and len(value) == len(command.commands):
+        return [received(member, item) for member, item in zip(command.commands, value, strict=True)]
+    if isinstance(command, AnyOf) and isinstance(value, (list, tuple)) and len(value) == 2:
+        index, item = value
+        if isinstance(index, int) and 0 <= index < len(command.commands):
+            converted = received(command.commands[index], item)
+            return [index, converted] if isinstance(value, list) else (index, converted)
+    return value
+
+
+def _delivered(command: Any, outcome: Outcome) -> Outcome:
+    if not outcome.ok or not isinstance(command, (WaitForEvent, AllOf, AnyOf)):
+        return outcome
+    try:
+        return Outcome.success(received(command, outcome.value))
+    except SchemaError as error:
+        return Outcome.failure(error)
+
+
 def describe_command(command: Any) -> str:
     """Describe a command the way the journal's ``kind`` and ``name`` do."""
     return f"{command.kind} {command.name!r}"
@@ -115,7 +146,9 @@ class Replayer:
     position always matches the journal.
     """
 
-    def __init__(self, generator: Generator[Any, Any, Any]) -> None:
+    def __init__(
+        self, generator: Generator[Any, Any, Any], *, parked: tuple[int, str, str] | None = None
+    ) -> None:
         if not inspect.isgenerator(generator):
             raise TypeError(f"a workflow must be a generator function; calling it returned {generator!r}")
         self.generator = generator
@@ -123,8 +156,38 @@ class Replayer:
         self.decision: Decision | None = None
         self.history: list[Any] = []
         """The command yielded at each position so far (saga compensation needs their arguments)."""
+        self.parked = parked
+        """``(position, kind, name)`` of the run's open entry, which patch commands must respect."""
+        self._upcoming: Recorded | None = None
+        self._patches: set[str] = set()
+        self._deprecated = False
+
+    def _recorded_here(self) -> tuple[str, str] | None:
+        """The ``(kind, name)`` journaled or open at the current position, if any."""
+        if self._upcoming is not None:
+            return (self._upcoming.kind, self._upcoming.name)
+        if self.parked is not None and self.parked[0] == self.position:
+            return (self.parked[1], self.parked[2])
+        return None
 
     def _step(self, outcome: Outcome | None) -> Decision:
+        decision = self._resume(outcome)
+        # Patch commands that take no journal position are answered here, at once (patches.py).
+        while isinstance(decision, Execute) and isinstance(decision.command, Patched):
+            patch_id = decision.command.name
+            if patch_id in self._patches:
+                self.generator.close()
+                self.decision = Fail(repeated_patch(patch_id, self.position))
+                return self.decision
+            self._patches.add(patch_id)
+            value = marker_value(patch_id, self._deprecated, self._recorded_here())
+            if value is None:
+                break
+            self.history.pop()
+            decision = self._resume(Outcome.success(value))
+        return decision
+
+    def _resume(self, outcome: Outcome | None) -> Decision:
         try:
             if outcome is None:
                 yielded = next(self.generator)
@@ -139,6 +202,10 @@ class Replayer:
         except Exception as error:
             self.decision = Fail(error)
             return self.decision
+        self._deprecated = isinstance(yielded, DeprecatedPatch)
+        if isinstance(yielded, DeprecatedPatch):
+            # Replayed (when the marker is recorded here) as the entry a patched() wrote.
+            yielded = Patched(yielded.name)
         if not isinstance(yielded, COMMAND_TYPES):
             bad_yield = _bad_yield(yielded, self.position)
             self.generator.close()
@@ -160,7 +227,7 @@ class Replayer:
         if not isinstance(self.decision, Execute):
             raise RuntimeError(f"no command is pending; the workflow already ended with {self.decision!r}")
         self.position += 1
-        return self._step(outcome)
+        return self._step(_delivered(self.decision.command, outcome))
 
     def replay(self, entries: Iterable[Recorded]) -> Decision:
         """Feed every journaled outcome in order and return the decision that follows them.
@@ -170,8 +237,17 @@ class Replayer:
                 position than the journal recorded, or ends before the journal does. No
                 recorded outcome is ever fed to a different command.
         """
+        pending = iter(entries)
+        self._upcoming = next(pending, None)
+        try:
+            return self._replay(pending)
+        finally:
+            self._upcoming = None
+
+    def _replay(self, pending: Iterator[Recorded]) -> Decision:
         decision = self.decision if self.decision is not None else self.start()
-        for entry in entries:
+        while self._upcoming is not None:
+            entry = self._upcoming
             if entry.position != self.position:
                 raise ValueError(
                     f"journal entries must be contiguous: expected position {self.position}, got {entry.position}"
@@ -187,6 +263,7 @@ class Replayer:
             if command.kind != entry.kind or command.name != entry.name:
                 raise NonDeterminismError(entry.position, entry.describe(), describe_command(command))
             outcome = entry.outcome(command) if callable(entry.outcome) else entry.outcome
+            self._upcoming = next(pending, None)
             decision = self.send(outcome)
         return decision
 

@@ -56,12 +56,12 @@ def run_attempt(
     try:
         with running_step(context):
             if step.timeout is None:
-                return AttemptResult(True, invoker(step, args, kwargs))
+                return AttemptResult(True, step.check_result(invoker(step, args, kwargs)))
             with watchdog.guard(step.timeout) as guard:
                 value = invoker(step, args, kwargs)
             if guard.fired:
                 raise StepInterrupted()
-            return AttemptResult(True, value)
+            return AttemptResult(True, step.check_result(value))
     except StepInterrupted:
         error = StepTimeoutError(
             f"step {step.name!r} attempt {context.attempt} ran longer than its timeout of {step.timeout:g}s "

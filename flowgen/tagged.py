@@ -1,7 +1,7 @@
 """flowgen's tagged JSON: JSON plus the Python types it lacks, and data that stays data.
 
 Beyond JSON's own types it round-trips ``datetime``, ``date``, ``time``, ``timedelta``,
-``UUID``, ``Decimal``, ``bytes``, sets, enums, dataclasses, attrs classes and exceptions as
+``UUID``, ``Decimal``, ``bytes``, sets, enums, dataclasses, attrs classes, pydantic models and exceptions as
 tagged objects ``{"__flowgen__": <tag>, "v": ..., ...}``. Tuples come back as lists (and
 subclasses of ``dict``, ``list`` and ``str`` as the base type), which is why the engine always
 hands a workflow the *decoded* value, on the first run as on replay.
@@ -32,7 +32,7 @@ from uuid import UUID
 
 import attrs
 
-from . import allowlist, error_records
+from . import allowlist, error_records, schemas
 from .errors import SerializationError
 
 TAG = "__flowgen__"
@@ -159,6 +159,8 @@ def _encode_default(value: Any) -> Any:
         return _tagged("attrs", prepare(fields), cls=_class_of(value, "attrs"))
     if isinstance(value, BaseException):
         return _tagged("exception", error_records.error_record(value))
+    if schemas.is_model(value):
+        return _tagged("pydantic", prepare(value.model_dump(mode="json")), cls=_class_of(value, "pydantic"))
     raise TypeError(f"cannot encode a {type(value).__module__}.{type(value).__qualname__}")
 
 
@@ -217,6 +219,8 @@ def _build(obj: dict[str, Any], tag: str, value: Any) -> Any:
     cls = allowlist.resolve(obj.get("cls"), tag)
     if tag == "enum":
         return cls(value)
+    if tag == "pydantic":
+        return cls.model_validate(value)  # type: ignore[attr-defined]
     fields = _expect(value, dict, tag)
     if tag == "dataclass":
         init = {f.name for f in dataclasses.fields(cls) if f.init}
@@ -239,7 +243,7 @@ def _decode_hook(obj: dict[str, Any]) -> Any:
     decode = _SIMPLE.get(tag) if type(tag) is str else None
     if decode is not None and "v" in obj:
         return decode(obj["v"])
-    if tag in ("enum", "dataclass", "attrs") and "v" in obj:
+    if tag in ("enum", "dataclass", "attrs", "pydantic") and "v" in obj:
         return _build(obj, tag, obj["v"])
     raise SerializationError(
         f"unknown or incomplete tagged value {str(tag)[:40]!r} (was it written by a newer flowgen?)"

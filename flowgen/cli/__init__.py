@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import ConfigurationError, FlowgenError, StoreUnavailableError
 from ..urls import mask_url, require_redis_url
 from ..validation import check_count, check_seconds
+from ..versions import check_version
 from . import control, dashboard, reading, verify
 from .common import (
     FAILED,
@@ -51,6 +52,11 @@ def _check_worker_options(args: argparse.Namespace) -> None:
         check_seconds(args.grace, "--grace", allow_zero=True, error=UsageError)
     if args.reconcile_interval is not None:
         check_seconds(args.reconcile_interval, "--reconcile-interval", error=UsageError)
+    if args.version is not None:
+        try:
+            check_version(args.version)
+        except ConfigurationError as error:
+            raise UsageError(f"--version: {error}") from None
 
 
 def _retention(text: str) -> float:
@@ -78,6 +84,7 @@ def _child_arguments(args: argparse.Namespace) -> list[str]:
         ("--grace", args.grace),
         ("--reconcile-interval", args.reconcile_interval),
         ("--prefetch", args.prefetch),
+        ("--version", args.version),
     ):
         if value is not None:
             child += [option, str(value)]
@@ -156,6 +163,10 @@ def _add_worker(sub: Any) -> None:
         type=int,
         help="messages each process fetches ahead of its threads (default: 2 per thread)",
     )
+    worker.add_argument(
+        "--version",
+        help="the code version runs started by these workers record (default: the package's version)",
+    )
     worker.set_defaults(handler=cmd_worker)
 
 
@@ -206,8 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FlowgenError as error:
         return fail(FAILED, f"{type(error).__name__}: {error}")
     except (ValueError, TypeError) as error:
-        # Input the API refused (an empty event type, a bad tag); the message names it.
-        return fail(USAGE, str(error))
+        # Input the API refused (arguments the workflow cannot take, a bad payload); the
+        # message names it. Bad options are refused before, as usage errors (status 2).
+        return fail(FAILED, str(error))
     except BrokenPipeError:
         return fail(FAILED, "output closed early (broken pipe)")
     except KeyboardInterrupt:

@@ -132,6 +132,7 @@ def info_json(info: Any) -> dict[str, Any]:
         "waiting_on": [dict(item) for item in info.waiting_on],
         "pause_pending": info.pause_pending,
         "cancellation": info.cancellation,
+        "version": info.version,
         "unconsumed_queues": list(info.unconsumed_queues),
     }
 
@@ -186,6 +187,7 @@ def show_info(info: Any) -> None:
         ("tags", tags_text(data["tags"])),
         ("parent", data["parent"] or "-"),
         ("journal", f"{data['journal_length']} entries, generation {data['generation']}"),
+        ("version", data["version"] or "-"),
     ]
     for item in data["waiting_on"]:
         lines.append(("waiting on", describe_wait(item)))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .cache import CACHE_HORIZON, GeneratorCache
 from .runtime import EnqueueBranch, EnqueueRuns, Runtime
-from .settings import Settings, encode_call, fingerprint
+from .settings import Settings, encode_call, encode_new_call, fingerprint
 
 __all__ = [
     "CACHE_HORIZON",
@@ -27,5 +27,6 @@ __all__ = [
     "Runtime",
     "Settings",
     "encode_call",
+    "encode_new_call",
     "fingerprint",
 ]

@@ -39,6 +39,8 @@ from ..faults import fault_point
 from ..interpreter import Complete, Decision, Execute, Fail, Replayer
 from ..log_context import set_position
 from ..run_logs import log_attempt, log_finished
+from ..schemas import SchemaError
+from ..signatures import bind_call
 from ..status import RunStatus
 from ..steps import run_attempt
 from ..stores import base as ops
@@ -96,7 +98,9 @@ class Advance(AdvanceState):
         args, kwargs = decode_call(
             self.rt.serializer, self.run_record.args, run_id=self.run_id, slot=slots.ARGS
         )
-        self.replayer = Replayer(workflow(*args, **kwargs))
+        opened = self.snapshot.open
+        parked = None if opened is None else (opened.position, opened.kind, opened.name)
+        self.replayer = Replayer(workflow(*args, **kwargs), parked=parked)
         generation = self.run_record.generation
         return self.replayer.replay(
             recorded(self.rt.serializer, self.run_id, generation, entry) for entry in journal
@@ -389,6 +393,11 @@ class Advance(AdvanceState):
     def _continue_as_new(self, restart: Restart) -> Decision:
         """End this journal and start the workflow over with new arguments, in this same advance."""
         workflow = self.rt.registry.workflow(self.run_record.workflow)
+        try:
+            bind_call(workflow, restart.args, restart.kwargs)
+        except (TypeError, SchemaError) as error:
+            # continue_as_new(...) with arguments the workflow cannot take: the run fails, saying so.
+            self._fail_without_append(error)
         self.pending = []
         self._flush(ops.NewGeneration(restart.args_text))
         if self.replayer is not None:

@@ -50,5 +50,13 @@ class GeneratorCache:
         for stale in evicted:
             stale.replayer.close()
 
+    def clear(self) -> None:
+        """Drop (and close) every cached generator: the code they run was replaced."""
+        with self._lock:
+            dropped = list(self._items.values())
+            self._items.clear()
+        for stale in dropped:
+            stale.replayer.close()
+
     def __len__(self) -> int:
         return len(self._items)

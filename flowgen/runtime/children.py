@@ -19,10 +19,11 @@ from ..errors import ChildWorkflowError, RunIdConflictError, SerializationError
 from ..journal import LeafOutcome, LeafState
 from ..status import RunStatus
 from ..stores.base import NewRun
+from ..versions import code_version
 from .actions import BranchOutcome, StartChild
 from .entries import slot as slot_of
 from .parallel import TreePass
-from .settings import encode_call, fingerprint
+from .settings import encode_new_call
 from .view import RunView
 
 
@@ -44,8 +45,13 @@ def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state:
         started = view.started.get(run_id)
         if started is None:
             try:
-                args = encode_call(
-                    view.serializer, run_id, command.workflow_name, command.args, command.kwargs
+                args, print_ = encode_new_call(
+                    view.serializer,
+                    run_id,
+                    command.workflow_name,
+                    command.args,
+                    command.kwargs,
+                    code_version(view.settings.version, command.workflow),
                 )
             except SerializationError as error:
                 return LeafOutcome(False, error=error_record(error, ""), finished=view.now)
@@ -53,7 +59,7 @@ def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state:
                 run_id,
                 command.workflow_name,
                 args,
-                fingerprint(command.workflow_name, args),
+                print_,
                 view.now,
                 parent=view.run_id if command.wait else None,
             )

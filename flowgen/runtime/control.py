@@ -57,9 +57,9 @@ def cancel_here(view: RunView, position: int, command: Command) -> Resolve:
 def continue_as_new(view: RunView, command: ContinueAsNew) -> FailRun | Restart:
     """End this journal and start the workflow over with new arguments, in this same advance."""
     try:
-        args = encode_call(
-            view.serializer, view.run_id, view.run_record.workflow, command.args, command.kwargs
-        )
+        workflow = view.run_record.workflow
+        version = view.settings.version  # the worker's own; see flowgen.versions
+        args = encode_call(view.serializer, view.run_id, workflow, command.args, command.kwargs, version)
     except SerializationError as error:
         return FailRun(error, discard_pending=True)
     return Restart(args, command.args, command.kwargs)

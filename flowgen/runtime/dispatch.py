@@ -28,7 +28,8 @@ from ..commands import (
     WaitForEvent,
 )
 from ..journal import LeafState
-from . import branch_steps, children, control, parallel, sagas, steps, waits
+from ..patches import Patched
+from . import branch_steps, children, control, markers, parallel, sagas, steps, waits
 from ._typing import assert_never
 from .actions import Action, BranchOutcome
 from .view import RunView
@@ -53,6 +54,8 @@ def evaluate(view: RunView, position: int, command: Command) -> Action:
             return sagas.compensate(view, position)
         case ContinueAsNew():
             return control.continue_as_new(view, command)
+        case Patched():
+            return markers.patch_marker(view, position, command)
         case _:
             assert_never(command)
 

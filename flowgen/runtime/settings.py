@@ -23,6 +23,7 @@ class Settings:
         journal_warn: log a warning when a run's journal passes this many entries.
         journal_limit: fail a run whose journal reaches this many entries.
         cache_size: live generators kept per process so a resumed run skips replay.
+        version: the code version runs started here record (``None``: from package metadata).
     """
 
     lease_ttl: float = 10.0
@@ -30,6 +31,7 @@ class Settings:
     journal_warn: int = 2000
     journal_limit: int = 10000
     cache_size: int = 256
+    version: str | None = None
 
 
 def fingerprint(workflow: str, args_text: str) -> str:
@@ -38,12 +40,31 @@ def fingerprint(workflow: str, args_text: str) -> str:
 
 
 def encode_call(
-    serializer: Serializer, run_id: str, workflow: str, args: Sequence[Any], kwargs: dict[str, Any]
+    serializer: Serializer,
+    run_id: str,
+    workflow: str,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    version: str | None = None,
 ) -> str:
-    """Encode a workflow call's arguments for a new run."""
+    """Encode a workflow call's arguments (and the code version starting it) for a new run."""
+    call: dict[str, Any] = {"args": list(args), "kwargs": dict(kwargs)}
+    if version is not None:
+        call["version"] = version
     return serializer.encode(
-        {"args": list(args), "kwargs": dict(kwargs)},
-        run_id=run_id,
-        slot=slots.ARGS,
-        what=f"the arguments of workflow {workflow!r}",
+        call, run_id=run_id, slot=slots.ARGS, what=f"the arguments of workflow {workflow!r}"
     )
+
+
+def encode_new_call(
+    serializer: Serializer,
+    run_id: str,
+    workflow: str,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    version: str | None,
+) -> tuple[str, str]:
+    """``(stored call, fingerprint)`` of a new run; the fingerprint leaves the version out."""
+    plain = encode_call(serializer, run_id, workflow, args, kwargs)
+    stored = plain if version is None else encode_call(serializer, run_id, workflow, args, kwargs, version)
+    return stored, fingerprint(workflow, plain)

@@ -112,7 +112,9 @@ def verify_replay(
       parked on, when the document records it (``open``);
     * a **failed** or **cancelled** run is not checked past its last entry: it never resumes.
 
-    No step body runs and nothing is written.
+    No step body runs and nothing is written. Patches are replayed as a worker replays them: a
+    ``patched()`` where the journal (or the parked command) holds something else is the old
+    branch, ``deprecate_patch()`` replays past a recorded marker (docs/versioning.md).
 
     Args:
         workflow: the workflow (or its registered name) whose current code is checked.
@@ -144,7 +146,12 @@ def verify_replay(
     generation = int(document.get("generation", 0))
     entries = [Entry.from_dict(item) for item in document["entries"]]
     args, kwargs = decode_call(serializer, document["args"], run_id=run_id, slot=slots.ARGS)
-    replayer = Replayer(code(*args, **kwargs))
+    opened = document.get("open")
+    parked = OpenEntry.from_json(json.dumps(opened)) if status not in FINISHED and opened else None
+    replayer = Replayer(
+        code(*args, **kwargs),
+        parked=None if parked is None else (parked.position, parked.kind, parked.name),
+    )
 
     def recorded(entry: Entry) -> Recorded:
         return recorded_entry(serializer, run_id, generation, entry)
@@ -156,9 +163,7 @@ def verify_replay(
             raise NonDeterminismError(
                 end, "the end of the workflow (the run completed here)", describe_command(decision.command)
             )
-        opened = document.get("open")
-        if status not in FINISHED and opened:
-            parked = OpenEntry.from_json(json.dumps(opened))
+        if parked is not None:
             if not isinstance(decision, Execute):
                 raise NonDeterminismError(
                     parked.position,

@@ -42,6 +42,7 @@ from ..serialization import DEFAULT_MAX_PAYLOAD_BYTES
 from ..steps import call_step_function
 from ..stores.memory import MemoryStore
 from ..transports.inline import InlineTransport, MessageLimitError
+from ..versions import check_version
 from .blocked import WaitDescriber
 from .clock import RunnerClock, utc_at_or_after
 from .errors import RunnerError
@@ -99,6 +100,7 @@ class Runner:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         journal_warn: int = 2000,
         journal_limit: int = 10000,
+        version: str | None = None,
     ) -> None:
         self.clock = RunnerClock(start)
         self.store = MemoryStore()
@@ -116,6 +118,7 @@ class Runner:
             journal_limit=journal_limit,
             cache_size=0 if replay else 256,
             url="memory://runner",
+            version=version,
         )
         self.runtime = self.engine.runtime
         self.runtime.invoker = self._invoke
@@ -138,6 +141,22 @@ class Runner:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def deploy(self, *workflows: Workflow, version: str | None = None) -> None:
+        """Play a deploy: runs of these workflows' names continue under this code from now on.
+
+        Each workflow replaces the code registered under its name (the runs in flight replay
+        their journals against it when they next move, as on a worker started with the new
+        code); ``version`` becomes the code version of the runs started afterwards. Cached
+        generators of the old code are dropped.
+        """
+        for workflow in workflows:
+            if not isinstance(workflow, Workflow):
+                raise TypeError(f"Runner.deploy() takes @flowgen.workflow objects, got {workflow!r}")
+            self.engine.registry.workflows[workflow.name] = workflow
+        self.runtime.cache.clear()
+        if version is not None:
+            self.engine.settings.version = check_version(version)
 
     # -- runs -------------------------------------------------------------------------------
 

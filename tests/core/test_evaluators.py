@@ -170,6 +170,7 @@ EVERY_COMMAND = [
     flowgen.compensate(),
     flowgen.all_of(resize("x")),
     flowgen.any_of(flowgen.sleep(1)),
+    flowgen.patched("p"),
 ]
 
 
