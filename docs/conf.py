@@ -68,6 +68,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"flowgen\.(finding|search)\.[\w.]*"),
     (r"py:.*", r"(MAX_BATCH|FINISHED|Duration|cancellation_of|MessageLimitError)"),
     (r"py:class", r"flowgen\.\w+\.[A-Z]"),  # type variables
+    (r"py:class", r"flowgen\.decorators\._\w+"),  # private helper types of the decorators' overloads
     (r"py:class", r"os\.PathLike"),
     # issue 18: the type variables of the typed API, and the internals its signatures mention.
     (r"py:.*", r"~?flowgen\.\w+\.(R|P|T\d?)"),

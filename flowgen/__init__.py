@@ -7,6 +7,8 @@ no journaled step ever runs twice. See the README for a tour.
 
 from __future__ import annotations
 
+from .aio.engine import AsyncEngine
+from .aio.handles import AsyncRun, AsyncStartManyResult
 from .allowlist import register_type
 from .client import ErrorInfo, Run, RunInfo
 from .commands import (
@@ -85,6 +87,9 @@ __all__ = [
     "DEFAULT_RETRY",
     "AllOf",
     "AnyOf",
+    "AsyncEngine",
+    "AsyncRun",
+    "AsyncStartManyResult",
     "CancelledError",
     "ChildRun",
     "ChildWorkflowError",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 import random as _random
-from collections.abc import Callable, Generator, Iterable
-from typing import Any, Generic, Literal, overload
+from collections.abc import Callable, Coroutine, Generator, Iterable
+from typing import Any, Generic, Literal, Protocol, overload
 
 import attrs
 from typing_extensions import ParamSpec, TypeVar
@@ -168,10 +168,10 @@ class Step(_Declared, Generic[P, R]):
                 f"@flowgen.step cannot decorate the generator function {fn.__qualname__}; "
                 "did you mean @flowgen.workflow?"
             )
-        if _is_async(fn):
+        if inspect.isasyncgenfunction(inspect.unwrap(fn)):
             raise TypeError(
-                f"@flowgen.step cannot decorate {_qualname(fn)}: async def steps are not supported yet; "
-                "declare the step with a plain def (it runs on a worker thread, so blocking calls are fine)"
+                f"@flowgen.step cannot decorate the async generator function {_qualname(fn)}; a step "
+                "returns one value: declare it with async def and return instead of yield"
             )
         if compensate is not None and not isinstance(compensate, Step):
             raise TypeError(f"compensate must be a @flowgen.step, got {compensate!r}")
@@ -185,6 +185,8 @@ class Step(_Declared, Generic[P, R]):
         self.no_retry_on = tuple(no_retry_on)
         self.compensate = compensate
         self.crash_limit = crash_limit
+        self.is_async = _is_async(fn)
+        """An ``async def`` step: it runs on the worker process's step loop (docs/asyncio.md)."""
         functools.update_wrapper(self, fn)
         self._read_interface("step")
 
@@ -215,13 +217,16 @@ class Workflow(_Declared, Generic[P, R]):
     def __init__(self, fn: Callable[P, Generator[Any, Any, R]], *, name: str | None = None) -> None:
         if _is_async(fn):
             raise TypeError(
-                f"@flowgen.workflow needs a generator function (a plain def that yields commands); "
-                f"{_qualname(fn)} is an async def, and async workflows and steps are not supported yet"
+                f"@flowgen.workflow cannot decorate {_qualname(fn)}: it is an async def, and a workflow "
+                "must be a plain def generator that yields commands (replay re-runs it, so it does no "
+                "I/O itself). Put the awaiting code in an async def @flowgen.step and yield a call to "
+                "it from the workflow: `result = yield fetch_rate(...)` (see docs/asyncio.md)"
             )
         if not inspect.isgeneratorfunction(fn):
             raise TypeError(
                 f"@flowgen.workflow needs a generator function (one that yields commands); "
-                f"{getattr(fn, '__qualname__', fn)!r} is not one. Did you mean @flowgen.step?"
+                f"{getattr(fn, '__qualname__', fn)!r} is not one. A function that does the work itself "
+                "(sync or async def) is a @flowgen.step, called from a workflow with `yield`"
             )
         self.fn = fn
         self.name = check_workflow_name(_default_name(fn) if name is None else name)
@@ -308,6 +313,18 @@ registry = Registry()
 """The process-wide registry the decorators register into."""
 
 
+class _StepDecorator(Protocol):
+    """What ``@flowgen.step(...)`` with options returns: an ``async def`` gives a ``Step`` of
+    the awaited result, as a plain ``def`` gives one of its result."""
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Step[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Step[P, R]: ...
+
+
+@overload
+def step(fn: Callable[P, Coroutine[Any, Any, R]]) -> Step[P, R]: ...
 @overload
 def step(fn: Callable[P, R]) -> Step[P, R]: ...
 @overload
@@ -321,7 +338,7 @@ def step(
     no_retry_on: Iterable[type[BaseException]] = (),
     compensate: Step | None = None,
     crash_limit: int = 3,
-) -> Callable[[Callable[P, R]], Step[P, R]]: ...
+) -> _StepDecorator: ...
 
 
 def step(fn: Any = None, **options: Any) -> Any:

@@ -16,9 +16,10 @@ base class; listing, counting and purging them is ``RunFinding`` (``flowgen/find
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, overload
 
@@ -26,6 +27,9 @@ import attrs
 from typing_extensions import ParamSpec, TypeVar
 
 from . import slots
+from .aio.runner import DEFAULT_LIMIT as DEFAULT_ASYNC_LIMIT
+from .aio.runner import attach as attach_async_steps
+from .aio.runner import detach as detach_async_steps
 from .client import Run, RunInfo
 from .clock import Clock, WallClock
 from .decorators import Registry, Workflow
@@ -136,6 +140,8 @@ class Engine(RunFinding):
         registry: where workflows and steps are looked up (default: the global registry).
         clock: the time source (tests use a virtual clock).
         prefix / queue: the Redis key prefix and the Dramatiq queue name.
+        async_step_limit: ``async def`` step attempts this process's workers run at once on
+            its step loop (docs/asyncio.md).
         version: the code version runs started by this engine record (``RunInfo.version``);
             default: the version of the workflow's top-level package, if it has one (see
             :mod:`flowgen.versions`).
@@ -164,6 +170,7 @@ class Engine(RunFinding):
         queue: str = "flowgen",
         store: Store | None = None,
         transport: Transport | None = None,
+        async_step_limit: int = DEFAULT_ASYNC_LIMIT,
         version: str | None = None,
     ) -> None:
         if serializer not in ("json", "pickle"):
@@ -193,6 +200,7 @@ class Engine(RunFinding):
         self.timer_interval = check_seconds(timer_interval, "timer_interval")
         self.reconcile_interval = check_seconds(reconcile_interval, "reconcile_interval")
         self.threads = check_count(threads, "threads")
+        self.async_step_limit = check_count(async_step_limit, "async_step_limit")
         self._worker: WorkerHandle | None = None
         self._runtime: Runtime | None = None
         self._leases: LeaseKeeper | None = None
@@ -255,7 +263,21 @@ class Engine(RunFinding):
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
-        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
+        return WorkerHandle(
+            self,
+            [
+                self._leases.stop,
+                self._async_steps(self.threads),
+                stop_consuming,
+                services.stop,
+                self.runtime.drain,
+            ],
+        )
+
+    def _async_steps(self, threads: int) -> Callable[[], None]:
+        """Run async steps on the step loop; returns the stopper that waits for those in flight."""
+        runner = attach_async_steps(self.runtime, self.async_step_limit, threads)
+        return functools.partial(detach_async_steps, self.runtime, runner)
 
     def worker(self, threads: int = 8, queues: Sequence[str] | None = None) -> WorkerHandle:
         """Start Dramatiq worker threads in this process (Redis engines); returns a handle to stop them.
@@ -276,7 +298,16 @@ class Engine(RunFinding):
         stop_consuming = self.transport.consume(threads, queues, declare=step_queues)
         services = self._services()
         services.start()
-        return WorkerHandle(self, [self._leases.stop, stop_consuming, services.stop, self.runtime.drain])
+        return WorkerHandle(
+            self,
+            [
+                self._leases.stop,
+                self._async_steps(threads),
+                stop_consuming,
+                services.stop,
+                self.runtime.drain,
+            ],
+        )
 
     def close(self) -> None:
         """Stop this engine's worker threads (if any) and close its connections."""

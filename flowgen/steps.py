@@ -52,7 +52,16 @@ def run_attempt(
     context: StepContext,
     invoker: StepInvoker = call_step_function,
 ) -> AttemptResult:
-    """Run the step body once under its context and timeout; never raises an ``Exception``."""
+    """Run the step body once under its context and timeout; never raises an ``Exception``.
+
+    An ``async def`` step is awaited on the process's step loop while this thread waits (the
+    inline case: compensations, the testing Runner); workers run async steps without holding
+    a thread (:mod:`flowgen.aio.runner`).
+    """
+    if step.is_async:
+        from .aio.attempts import run_async_attempt, run_to_completion
+
+        return run_to_completion(run_async_attempt(step, args, kwargs, context, invoker))
     try:
         with running_step(context):
             if step.timeout is None:

@@ -60,7 +60,7 @@ def test_docs_testing_examples_pass(tmp_path: Path) -> None:
         assert not path.exists(), f"two blocks of docs/testing.md write {name}"
         path.write_text(body, encoding="utf-8")
         if Path(name).name.startswith("test_") and name.endswith(".py"):
-            expected += len(re.findall(r"^def test_", body, re.MULTILINE))
+            expected += len(re.findall(r"^(?:async )?def test_", body, re.MULTILINE))
     assert expected >= 10
 
     completed = subprocess.run(

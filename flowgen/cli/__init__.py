@@ -48,6 +48,8 @@ def _check_worker_options(args: argparse.Namespace) -> None:
         check_count(args.prefetch, "--prefetch", error=UsageError)
     if args.lease_ttl is not None:
         check_seconds(args.lease_ttl, "--lease-ttl", error=UsageError)
+    if args.async_step_limit is not None:
+        check_count(args.async_step_limit, "--async-steps", error=UsageError)
     if args.grace is not None:
         check_seconds(args.grace, "--grace", allow_zero=True, error=UsageError)
     if args.reconcile_interval is not None:
@@ -162,6 +164,12 @@ def _add_worker(sub: Any) -> None:
         "--prefetch",
         type=int,
         help="messages each process fetches ahead of its threads (default: 2 per thread)",
+    )
+    worker.add_argument(
+        "--async-steps",
+        dest="async_step_limit",
+        type=int,
+        help="async def step attempts each process awaits at once on its step loop (default 1000)",
     )
     worker.add_argument(
         "--version",

@@ -86,7 +86,7 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
     secret = os.environ.get("FLOWGEN_SECRET_KEY")
     if secret:
         options["secret_key"] = secret
-    for option in ("serializer", "lease_ttl", "grace", "reconcile_interval", "version"):
+    for option in ("serializer", "lease_ttl", "grace", "reconcile_interval", "version", "async_step_limit"):
         if getattr(args, option, None) is not None:
             options[option] = getattr(args, option)
     if getattr(args, "retention", None) is not None:

@@ -42,7 +42,7 @@ from ..run_logs import log_attempt, log_finished
 from ..schemas import SchemaError
 from ..signatures import bind_call
 from ..status import RunStatus
-from ..steps import run_attempt
+from ..steps import AttemptResult, run_attempt
 from ..stores import base as ops
 from ..stores.base import CANCEL_DELIVERED, CANCEL_REQUESTED, Commit, CommitResult, Finish, Operation, Park
 from . import dispatch
@@ -76,6 +76,22 @@ _SETS_STATUS = (ops.SetStatus, Park, Finish)
 
 class _Done(Exception):
     """The advance ended (finished, parked or failed the run); unwinds the loop."""
+
+
+class Suspended(Exception):
+    """The advance reached an inline ``async def`` step attempt: it runs on the step loop.
+
+    Raised out of :meth:`Advance.run` (or :meth:`Advance.resume`) so that the worker thread
+    returns at once; the run's lease stays held (and renewed) and the advance is continued by
+    :meth:`Advance.resume` with the attempt's result (:mod:`flowgen.aio.runner`). Nothing about
+    the attempt is written before it ends, exactly as for a sync inline step.
+    """
+
+    def __init__(self, advance: Advance, decision: Execute | Fail, action: RunAttempt) -> None:
+        super().__init__(f"run {advance.run_id}: step {action.step.name!r} awaits on the step loop")
+        self.advance = advance
+        self.decision = decision
+        self.action = action
 
 
 class Advance(AdvanceState):
@@ -157,7 +173,7 @@ class Advance(AdvanceState):
         while True:
             match action:
                 case RunAttempt():
-                    self._run_attempt(action)
+                    self._run_attempt(action, decision)
                 case Resolve():
                     self._resolve(action)
                     assert self.replayer is not None
@@ -203,11 +219,27 @@ class Advance(AdvanceState):
                     )
                 case _:
                     assert_never(action)
-            if isinstance(decision, Execute):
-                action = dispatch.evaluate(self, decision.position, decision.command)
-            else:
-                action = dispatch.decide_failure(self, self.next_position, decision.error)
-            self.ran = self.held = None
+            action = self._next_action(decision)
+
+    def _next_action(self, decision: Execute | Fail) -> Action:
+        """Evaluate the command again with the facts the last action brought (then forget them)."""
+        if isinstance(decision, Execute):
+            action = dispatch.evaluate(self, decision.position, decision.command)
+        else:
+            action = dispatch.decide_failure(self, self.next_position, decision.error)
+        self.ran = self.held = None
+        return action
+
+    def resume(self, decision: Execute | Fail, action: RunAttempt, result: AttemptResult) -> None:
+        """Go on after the async step attempt this advance was :class:`Suspended` at has ended."""
+        try:
+            try:
+                self._attempt_ran(action, result)
+                self._loop(self._settle(decision, self._next_action(decision)))
+            except (SerializationError, NonDeterminismError) as error:
+                self._fail_without_append(error)
+        except _Done:
+            return
 
     def _hand_over(self) -> NoReturn:
         """This worker is stopping: journal what is decided and give the run back, ready to go on."""
@@ -257,12 +289,22 @@ class Advance(AdvanceState):
             )
         )
 
-    def _run_attempt(self, action: RunAttempt) -> None:
-        """Run one step attempt in this thread (committing its start first when asked to)."""
+    def _run_attempt(self, action: RunAttempt, decision: Execute | Fail) -> None:
+        """Run one step attempt in this thread (committing its start first when asked to).
+
+        An async step's attempt runs on the step loop instead: the advance is
+        :class:`Suspended` (and resumed by :meth:`resume`).
+        """
         if action.records_start and self._start_attempt().held:
             self.held = action
             return
+        if action.step.is_async and self.rt.async_steps is not None:
+            raise Suspended(self, decision, action)
         result = run_attempt(action.step, action.args, action.kwargs, action.context, self.rt.invoker)
+        self._attempt_ran(action, result)
+
+    def _attempt_ran(self, action: RunAttempt, result: AttemptResult) -> None:
+        """Report the attempt that ran (in this thread, or on the step loop) to the evaluator."""
         log_attempt(action.context, result)
         self.unrecorded_attempt = not action.records_start
         fault_point("after_step_body", action.step.name)

@@ -13,6 +13,7 @@ It knows the :class:`~flowgen.stores.base.Store` contract and two callables of t
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -22,20 +23,19 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import slots
 from ..clock import Clock
 from ..commands import StepCall
-from ..context import StepContext
-from ..decoding import decode_call, leaf_slot
 from ..decorators import Registry, Step
-from ..errors import FlowgenError, LeaseLostError, RunFinishedError, SerializationError
+from ..errors import LeaseLostError, RunFinishedError
 from ..faults import fault_point
 from ..leases import LeaseKeeper
 from ..log_context import advancing, set_workflow
 from ..serialization import Serializer
-from ..steps import StepInvoker, call_step_function, is_retryable, run_attempt
+from ..steps import AttemptResult, StepInvoker, call_step_function, run_attempt
 from ..stores.base import ControlResult, Store
-from .advance import Advance
+from . import branch_attempts
+from .advance import Advance, Suspended
+from .branch_attempts import AsyncSteps
 from .cache import GeneratorCache
 from .settings import Settings
 
@@ -75,6 +75,8 @@ class Runtime:
         self.invoker = invoker
         self.rng = rng or random.Random()
         self.cache = GeneratorCache(settings.cache_size)
+        self.async_steps: AsyncSteps | None = None
+        """Where async step branches run without holding a thread (set when workers start)."""
         self.draining = threading.Event()
         self._owner_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._owners = itertools.count(1)
@@ -100,8 +102,24 @@ class Runtime:
         if self.leases is not None:
             self.leases.hold(run_id, snapshot.epoch)
         advance = Advance(self, snapshot, cached)
+        self._drive(advance, advance.run)
+
+    def resume(self, suspended: Suspended, result: AttemptResult) -> None:
+        """Continue an advance that was suspended at an async step attempt, with its result."""
+        advance = suspended.advance
+        self._drive(advance, functools.partial(advance.resume, suspended.decision, suspended.action, result))
+
+    def _drive(self, advance: Advance, go_on: Callable[[], None]) -> None:
+        """Run (or resume) ``advance`` and deal with how it ends: parked, suspended, failed."""
+        run_id, epoch = advance.run_id, advance.epoch
+        suspended = False
         try:
-            advance.run()
+            go_on()
+        except Suspended as pending:
+            # An async step: the step loop runs it and calls resume(); the lease stays held.
+            assert self.async_steps is not None
+            self.async_steps.suspend(pending)
+            suspended = True
         except LeaseLostError as error:
             logger.warning("run %s: %s", run_id, error)
         except Exception:
@@ -116,13 +134,17 @@ class Runtime:
                 )
                 return
             logger.exception("run %s: advancing failed; it stays ready and will be retried", run_id)
-            self.store.release(run_id, snapshot.epoch)
+            self.store.release(run_id, epoch)
         finally:
-            if self.leases is not None:
-                self.leases.drop(run_id, snapshot.epoch)
+            if self.leases is not None and not suspended:
+                self.leases.drop(run_id, epoch)
 
     def run_branch(self, run_id: str, key: str, attempt: int) -> None:
-        """Run attempt ``attempt`` of the step branch ``key`` of a run, and report its outcome."""
+        """Run attempt ``attempt`` of the step branch ``key`` of a run, and report its outcome.
+
+        An ``async def`` step is handed to the process's step loop when this runtime has one
+        (:attr:`async_steps`): this thread returns at once and the loop reports the outcome.
+        """
         with advancing(run_id):
             self._run_branch(run_id, key, attempt)
 
@@ -133,64 +155,33 @@ class Runtime:
             return
         if self.leases is not None:
             self.leases.hold_branch(run_id, key, attempt)
+        handed_over = False
         try:
-            outcome = self._branch_outcome(run_id, key, attempt, record)
+            prepared = branch_attempts.prepare(
+                self.serializer, self.registry, run_id, key, attempt, record, self.clock.now()
+            )
+            if isinstance(prepared, dict):
+                outcome = prepared
+            elif prepared.step.is_async and self.async_steps is not None:
+                self.async_steps.start(prepared)
+                handed_over = True
+                return
+            else:
+                step = prepared.step
+                result = run_attempt(step, prepared.args, prepared.kwargs, prepared.context, self.invoker)
+                fault_point("after_step_body", step.name)
+                outcome = branch_attempts.report(self.serializer, prepared, result, self.clock.now())
         finally:
-            if self.leases is not None:
+            if self.leases is not None and not handed_over:
                 self.leases.drop_branch(run_id, key)
+        self.finish_branch(run_id, key, attempt, outcome, str(record.get("step", "")))
+
+    def finish_branch(self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], step: str) -> None:
+        """Write a branch attempt's report into its record; wake the run if the report does."""
         woken = self.store.branch_finish(run_id, key, attempt, outcome, self.clock.now(), self.settings.grace)
-        fault_point("after_branch_report", str(record.get("step", "")))
+        fault_point("after_branch_report", step)
         if woken:
             self.enqueue([run_id])
-
-    def _branch_outcome(self, run_id: str, key: str, attempt: int, record: dict[str, Any]) -> dict[str, Any]:
-        """Run the attempt a branch record describes; return the report the branch record keeps."""
-        started = self.clock.now()
-        generation = int(record.get("gen", 0))
-        position, _, path = key.partition("/")
-        slot = leaf_slot(generation, int(position), path)
-        try:
-            step = self.registry.step(record["step"])
-            args, kwargs = decode_call(
-                self.serializer, record["args"], run_id=run_id, slot=slots.branch_args(generation, key)
-            )
-        except FlowgenError as error:
-            return {
-                "ok": False,
-                "error": self.serializer.error_record(error, run_id=run_id, slot=slot),
-                "retryable": False,
-                # Arguments that fail their seal or cannot be decoded fail the run, not the step.
-                "fatal": isinstance(error, SerializationError),
-                "started": started,
-                "finished": self.clock.now(),
-            }
-        context = StepContext(run_id, record.get("workflow", ""), step.name, key, attempt, generation)
-        result = run_attempt(step, args, kwargs, context, self.invoker)
-        fault_point("after_step_body", step.name)
-        finished = self.clock.now()
-        if result.ok:
-            try:
-                text = self.serializer.encode(
-                    result.value, run_id=run_id, slot=slot, what=f"the result of step {step.name!r}"
-                )
-            except SerializationError as error:
-                return {
-                    "ok": False,
-                    "error": self.serializer.error_record(error, run_id=run_id, slot=slot),
-                    "fatal": True,
-                    "started": started,
-                    "finished": finished,
-                }
-            return {"ok": True, "value": text, "started": started, "finished": finished}
-        assert result.error is not None
-        return {
-            "ok": False,
-            "error": self.serializer.error_record(result.error, result.traceback, run_id=run_id, slot=slot),
-            "retryable": is_retryable(step, result.error),
-            "timeout": result.timed_out,
-            "started": started,
-            "finished": finished,
-        }
 
     # -- what the engine and the advance loop use ----------------------------------------------
 

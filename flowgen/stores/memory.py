@@ -125,6 +125,7 @@ class _MemoryTx:
         self.s.branches.pop(run_id, None)
 
     def notify_finished(self, run_id: str) -> None:
+        self.s.finish_count += 1
         self.s.finished.notify_all()
 
     def journal_truncate(self, run_id: str, length: int) -> None:
@@ -152,6 +153,7 @@ class MemoryStore(MemorySearch, TransactionalStore):
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.finished = threading.Condition(self.lock)
+        self.finish_count = 0
         self.runs: dict[str, RunRecord] = {}
         self.journals: defaultdict[str, list[str]] = defaultdict(list)
         self.inboxes: defaultdict[str, defaultdict[str, deque[InboxEvent]]] = defaultdict(
@@ -208,6 +210,13 @@ class MemoryStore(MemorySearch, TransactionalStore):
                 if remaining is not None and remaining <= 0:
                     return None
                 self.finished.wait(remaining)
+
+    def wait_any_finished(self, seen: int, timeout: float) -> int:
+        """How many runs finished so far, after waiting up to ``timeout`` while it is still ``seen``."""
+        with self.finished:
+            if self.finish_count == seen:
+                self.finished.wait(timeout)
+            return self.finish_count
 
     def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
         with self.lock:

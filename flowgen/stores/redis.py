@@ -281,6 +281,16 @@ class RedisStore(RedisSearch, Store):
         fields = self.client.hgetall(self.key(run_id, "meta"))
         return RunRecord.from_fields(fields) if fields else None
 
+    def runs_index(self, status: RunStatus | None, workflow: str | None) -> str:
+        """The sorted set of run ids (newest last) that lists runs of ``status`` and ``workflow``."""
+        if status and workflow:
+            return f"{self.prefix}:wf:{workflow}:status:{status}"
+        if status:
+            return f"{self.prefix}:status:{status}"
+        if workflow:
+            return f"{self.prefix}:wf:{workflow}"
+        return f"{self.prefix}:runs"
+
     def list_runs(
         self,
         *,
@@ -289,16 +299,8 @@ class RedisStore(RedisSearch, Store):
         limit: int | None = 100,
         offset: int = 0,
     ) -> list[RunRecord]:
-        if status and workflow:
-            index = f"{self.prefix}:wf:{workflow}:status:{status}"
-        elif status:
-            index = f"{self.prefix}:status:{status}"
-        elif workflow:
-            index = f"{self.prefix}:wf:{workflow}"
-        else:
-            index = f"{self.prefix}:runs"
         last = -1 if limit is None else offset + limit - 1
-        ids = [text(i) for i in self.client.zrevrange(index, offset, last)]
+        ids = [text(i) for i in self.client.zrevrange(self.runs_index(status, workflow), offset, last)]
         pipe = self.client.pipeline(transaction=False)
         for run_id in ids:
             pipe.hgetall(self.key(run_id, "meta"))

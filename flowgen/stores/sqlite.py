@@ -381,6 +381,14 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
                 if self._finish_count == seen:
                     self._finished.wait(wait)
 
+    def wait_any_finished(self, seen: int, timeout: float) -> int:
+        """How many runs this process saw finish, after waiting up to ``timeout`` (at most
+        ``poll_interval``: other processes' finishes are not notified) while it is still ``seen``."""
+        with self._finished:
+            if self._finish_count == seen:
+                self._finished.wait(min(timeout, self.poll_interval))
+            return self._finish_count
+
     def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
         with self._read() as tx:
             rows = tx.conn.execute(

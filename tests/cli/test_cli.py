@@ -152,6 +152,7 @@ def test_usage_errors_are_one_line_too(cli: Cli) -> None:
         ("--threads", "0", "--threads must be a whole number >= 1, got 0"),
         ("--processes", "0", "--processes must be a whole number >= 1, got 0"),
         ("--prefetch", "0", "--prefetch must be a whole number >= 1, got 0"),
+        ("--async-steps", "0", "--async-steps must be a whole number >= 1, got 0"),
         ("--lease-ttl", "0", "--lease-ttl must be a finite number of seconds above 0, got 0.0"),
         ("--lease-ttl", "nan", "--lease-ttl must be a finite number of seconds above 0, got nan"),
         ("--lease-ttl", "inf", "--lease-ttl must be a finite number of seconds above 0, got inf"),

@@ -161,24 +161,25 @@ def test_commands_compare_by_value_and_describe_themselves() -> None:
         flowgen.all_of()
 
 
-def test_async_steps_are_refused_at_declaration_until_asyncio_is_supported() -> None:
+def test_async_def_steps_are_declared_as_async_steps() -> None:
     async def charge(amount: float) -> str:
         return "ok"
 
-    with pytest.raises(TypeError, match=r"async def.*not supported yet.*plain def") as caught:
-        flowgen.step(charge)
-    assert "charge" in str(caught.value)
-    with pytest.raises(TypeError, match="not supported yet"):
-        flowgen.step(retries=2)(charge)
+    declared = Step(charge, retries=2, timeout="5s")
+    assert declared.is_async and declared.fn is charge
+    assert declared(1.0) == flowgen.StepCall(declared.name, (1.0,), {})
+    assert not Step(lambda: 1, name="plain").is_async
 
-    async def stream():  # an async generator is no step either
+
+def test_async_generator_steps_are_refused_with_the_fix() -> None:
+    async def stream():  # an async generator returns no one value: no step
         yield 1
 
-    with pytest.raises(TypeError, match="not supported yet"):
+    with pytest.raises(TypeError, match=r"async generator.*return instead of yield"):
         Step(stream)
 
 
-def test_async_workflows_are_told_that_workflows_are_generator_functions() -> None:
+def test_async_workflows_are_told_to_put_the_awaiting_in_async_steps() -> None:
     async def flow():
         return 1
 
@@ -189,5 +190,17 @@ def test_async_workflows_are_told_that_workflows_are_generator_functions() -> No
         with pytest.raises(TypeError) as caught:
             flowgen.workflow(fn)
         message = str(caught.value)
-        assert "generator function" in message and "async" in message and "not supported yet" in message
+        assert (
+            "generator" in message and "async def @flowgen.step" in message and "docs/asyncio.md" in message
+        )
         assert "did you mean @flowgen.step" not in message.lower()
+
+
+def test_a_plain_function_workflow_is_pointed_at_steps_without_a_misleading_hint() -> None:
+    def not_a_generator():
+        return 1
+
+    with pytest.raises(TypeError) as caught:
+        flowgen.workflow(not_a_generator)
+    message = str(caught.value)
+    assert "Did you mean" not in message and "sync or async def" in message

@@ -33,6 +33,25 @@ def receipt(payment: Payment, *, email: str = "") -> str:
     return f"{payment.order_id}:{email}"
 
 
+@flowgen.step
+async def fetch_rate(currency: str) -> float:
+    return 1.0
+
+
+@flowgen.step(retries=2, timeout="5s")
+async def fetch_payment(order_id: str) -> Payment:
+    return Payment(order_id, 1)
+
+
+@flowgen.workflow
+def converted(order_id: str) -> Generator[Any, Any, float]:
+    rate = yield from fetch_rate("EUR")  # an async def step gives its awaited result
+    assert_type(rate, float)
+    payment = yield from fetch_payment(order_id)
+    assert_type(payment, Payment)
+    return rate * payment.amount
+
+
 @flowgen.workflow
 def refund(order_id: str) -> Generator[Any, Any, int]:
     payment = yield from charge(order_id, -1)

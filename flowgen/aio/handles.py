@@ -1,0 +1,90 @@
+"""``AsyncRun``: the handle on one run of an :class:`~.engine.AsyncEngine` (the async :class:`~flowgen.Run`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..client import RunInfo
+
+if TYPE_CHECKING:
+    from .engine import AsyncEngine
+
+
+class AsyncRun:
+    """A handle on one run; cheap to create, holds no state but the id. Every method is a coroutine."""
+
+    def __init__(self, engine: AsyncEngine, run_id: str) -> None:
+        self.engine = engine
+        self.run_id = run_id
+
+    def __repr__(self) -> str:
+        return f"<flowgen.AsyncRun {self.run_id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsyncRun) and other.engine is self.engine and other.run_id == self.run_id
+
+    def __hash__(self) -> int:
+        return hash(self.run_id)
+
+    async def status(self) -> RunInfo:
+        """A snapshot of the run; see :meth:`flowgen.Engine.status`."""
+        return await self.engine.status(self.run_id)
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """Wait for the run to finish, without blocking the event loop; see :meth:`flowgen.Run.result`."""
+        return await self.engine.result(self.run_id, timeout)
+
+    async def send_event(self, type: str, payload: Any = None, event_id: str | None = None) -> bool:
+        """Send an event to this run; see :meth:`flowgen.Engine.send_event`."""
+        return await self.engine.send_event(self.run_id, type, payload, event_id=event_id)
+
+    async def journal(self) -> list[dict[str, Any]]:
+        """The run's journal; see :meth:`flowgen.Engine.journal`."""
+        return await self.engine.journal(self.run_id)
+
+    async def pause(self) -> RunInfo:
+        """Pause the run after its current step; see :meth:`flowgen.Engine.pause`."""
+        return await self.engine.pause(self.run_id)
+
+    async def resume(self) -> RunInfo:
+        """Resume a paused run; see :meth:`flowgen.Engine.resume`."""
+        return await self.engine.resume(self.run_id)
+
+    async def cancel(self, force: bool = False) -> RunInfo:
+        """Cancel the run (and its children); see :meth:`flowgen.Engine.cancel`."""
+        return await self.engine.cancel(self.run_id, force=force)
+
+    async def restart(self) -> AsyncRun:
+        """Run the workflow again from the beginning; see :meth:`flowgen.Engine.restart`."""
+        return await self.engine.restart(self.run_id)
+
+    async def retry(self) -> AsyncRun:
+        """Resume a failed run from the failed step; see :meth:`flowgen.Engine.retry`."""
+        return await self.engine.retry(self.run_id)
+
+    async def history(self) -> list[dict[str, Any]]:
+        """The run's archived generations; see :meth:`flowgen.Engine.history`."""
+        return await self.engine.history(self.run_id)
+
+    async def wait_for_status(self, *statuses: str, timeout: float = 30.0) -> RunInfo:
+        """Wait until the run is in one of ``statuses`` (for scripts and tests)."""
+        return await self.engine.wait_for_status(self.run_id, statuses, timeout)
+
+
+@attrs.frozen
+class AsyncStartManyResult:
+    """What :meth:`AsyncEngine.start_many` did (the async :class:`~flowgen.StartManyResult`).
+
+    Attributes:
+        runs: a handle per requested run, in the order of the calls.
+        created: run ids started by this call.
+        existing: run ids that already existed and were skipped.
+        conflicts: the existing ones whose workflow or arguments differ from the call.
+    """
+
+    runs: list[AsyncRun]
+    created: list[str]
+    existing: list[str]
+    conflicts: list[str]
