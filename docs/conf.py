@@ -70,6 +70,9 @@ nitpick_ignore_regex = [
     (r"py:class", r"flowgen\.\w+\.[A-Z]"),  # type variables
     (r"py:class", r"flowgen\.decorators\._\w+"),  # private helper types of the decorators' overloads
     (r"py:class", r"os\.PathLike"),
+    # The schedules' internals (docs/schedules.md): the manager, declarations, views, store.
+    (r"py:.*", r"flowgen\.schedules\.[\w.]*"),
+    (r"py:.*", r"(Schedules|Declarations|Declaration|TickOfRun|ScheduledRun|zoneinfo\.ZoneInfo)"),
     # issue 18: the type variables of the typed API, and the internals its signatures mention.
     (r"py:.*", r"~?flowgen\.\w+\.(R|P|T\d?)"),
     (r"py:class", r"~P"),

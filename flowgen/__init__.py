@@ -76,6 +76,14 @@ from .errors import (
 )
 from .log_context import RunContextFilter
 from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
+from .schedules import (
+    ScheduleError,
+    ScheduleExistsError,
+    ScheduleInfo,
+    ScheduleNotFoundError,
+    schedule,
+    schedule_info,
+)
 from .schemas import SchemaError
 from .search import RunPage
 from .status import RunStatus
@@ -127,6 +135,10 @@ __all__ = [
     "RunPage",
     "RunStateError",
     "RunStatus",
+    "ScheduleError",
+    "ScheduleExistsError",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
     "SchemaError",
     "SerializationError",
     "Sleep",
@@ -161,6 +173,8 @@ __all__ = [
     "random",
     "register_type",
     "registry",
+    "schedule",
+    "schedule_info",
     "sleep",
     "sleep_until",
     "start_child",

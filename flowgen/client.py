@@ -74,6 +74,8 @@ class RunInfo:
         waiting_on: what a run in flight is parked on, one dict per unresolved branch of its
             open entry: ``kind``, ``name`` and, as they apply, ``due`` (a sleep), ``event_type``
             and ``deadline`` (an event wait), ``child`` (a child run), ``attempts`` (a step).
+        schedule / tick: the schedule that started the run and the tick it is for (an aware
+            datetime with the schedule's UTC offset), ``None`` for a run no schedule started.
     """
 
     run_id: str
@@ -94,6 +96,8 @@ class RunInfo:
     tags: dict[str, str] = attrs.field(factory=dict, hash=False)
     waiting_on: tuple[dict[str, Any], ...] = attrs.field(default=(), hash=False)
     version: str | None = None
+    schedule: str | None = None
+    tick: datetime | None = None
 
     @property
     def is_finished(self) -> bool:

@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 from typing_extensions import ParamSpec, TypeVar
@@ -44,6 +44,7 @@ from .finding import RunFinding
 from .inspection import EXPORT_FORMAT, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
+from .reserved import check_not_scheduled
 from .runtime import Runtime, Settings, encode_new_call
 from .search import check_tags
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
@@ -69,6 +70,9 @@ __all__ = [
     "workflow_name",
 ]
 from .transports.base import Transport
+
+if TYPE_CHECKING:
+    from .schedules import Schedules
 
 logger = logging.getLogger("flowgen.engine")
 
@@ -204,6 +208,7 @@ class Engine(RunFinding):
         self._worker: WorkerHandle | None = None
         self._runtime: Runtime | None = None
         self._leases: LeaseKeeper | None = None
+        self._schedules: Schedules | None = None
         self.embedded = False
         if store is not None:
             if transport is None:
@@ -242,6 +247,37 @@ class Engine(RunFinding):
             )
         return self._runtime
 
+    @property
+    def schedules(self) -> Schedules:
+        """Manage this engine's schedules (create, update, pause, resume, delete, trigger, list, get).
+
+        See docs/schedules.md.
+        """
+        if self._schedules is None:
+            from .schedules import Schedules
+
+            self._schedules = Schedules(self)
+        return self._schedules
+
+    def _schedule_service(self) -> Callable[[], None]:
+        """Register the schedules declared in code and start the thread that fires due ticks; return its stop."""
+        from .schedules.service import ScheduleService
+
+        try:
+            schedules = self.schedules
+        except TypeError as error:  # a custom store that keeps no schedules
+            logger.warning("schedules do not fire in this process: %s", error)
+            return lambda: None
+        try:
+            schedules.register_declared()
+        except Exception:
+            logger.exception(
+                "registering the schedules declared in code failed; the declared ones may be stale"
+            )
+        service = ScheduleService(schedules, self.timer_interval)
+        service.start()
+        return service.stop
+
     def _services(self) -> Services:
         return Services(
             self.store,
@@ -260,6 +296,7 @@ class Engine(RunFinding):
         stop_consuming = self.transport.consume(self.threads)
         services = self._services()
         services.start()
+        stop_schedules = self._schedule_service()
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
@@ -270,6 +307,7 @@ class Engine(RunFinding):
                 self._async_steps(self.threads),
                 stop_consuming,
                 services.stop,
+                stop_schedules,
                 self.runtime.drain,
             ],
         )
@@ -298,6 +336,7 @@ class Engine(RunFinding):
         stop_consuming = self.transport.consume(threads, queues, declare=step_queues)
         services = self._services()
         services.start()
+        stop_schedules = self._schedule_service()
         return WorkerHandle(
             self,
             [
@@ -305,6 +344,7 @@ class Engine(RunFinding):
                 self._async_steps(threads),
                 stop_consuming,
                 services.stop,
+                stop_schedules,
                 self.runtime.drain,
             ],
         )
@@ -397,6 +437,7 @@ class Engine(RunFinding):
         """
         run_id = kwargs.pop("run_id", None)
         checked_tags = check_tags(kwargs.pop("tags", None))
+        check_not_scheduled(run_id)
         new = self._new_run(workflow, args, kwargs, run_id)
         created, record = self.store.create_run(new, self.clock.now(), self.settings.grace)
         if not created:
@@ -432,6 +473,8 @@ class Engine(RunFinding):
             raise ValueError(
                 f"start_many takes at most {MAX_BATCH} runs per call, got {len(calls)}; split the batch"
             )
+        for _, _, run_id in calls:
+            check_not_scheduled(run_id)
         news = [self._new_run(workflow, args, dict(kwargs or {}), run_id) for args, kwargs, run_id in calls]
         seen: set[str] = set()
         for new in news:

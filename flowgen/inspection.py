@@ -20,6 +20,7 @@ from .errors import FlowgenError, ResultTimeoutError
 from .journal import Entry
 from .names import check_workflow_name
 from .runtime.branch_steps import queues_waited_on
+from .schedules.firing import parse_run_id
 from .serialization import Serializer
 from .stores.base import RunRecord, Store
 from .timeline import waiting_on
@@ -111,6 +112,7 @@ class RunInspection:
         created = when(record.created)
         updated = when(record.updated)
         assert created is not None and updated is not None
+        scheduled = parse_run_id(record.run_id)
         return RunInfo(
             run_id=record.run_id,
             workflow=record.workflow,
@@ -132,6 +134,8 @@ class RunInspection:
             unconsumed_queues=tuple(self.transport.unconsumed(queues_waited_on(record, self.registry))),
             tags=self.store.tags_of([record.run_id])[record.run_id] if tags is None else tags,
             waiting_on=tuple(waiting_on(record)),
+            schedule=None if scheduled is None else scheduled.schedule,
+            tick=None if scheduled is None else scheduled.tick,
         )
 
     def journal(self, run_id: str) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from ..errors import ConfigurationError, FlowgenError, StoreUnavailableError
 from ..urls import mask_url, require_redis_url
 from ..validation import check_count, check_seconds
 from ..versions import check_version
-from . import control, dashboard, reading, verify
+from . import control, dashboard, output, reading, verify
 from .common import (
     FAILED,
     INTERRUPTED,
@@ -33,8 +33,11 @@ from .common import (
     Parser,
     StoreMissingError,
     UsageError,
+    add_store_options,
     engine_options,
     import_modules,
+    json_argument,
+    open_engine,
 )
 
 __all__ = ["FAILED", "UNAVAILABLE", "USAGE", "UsageError", "build_parser", "main"]
@@ -187,6 +190,19 @@ def _log_level(text: str) -> str:
     return text.upper()
 
 
+def _add_schedules(sub: Any) -> None:
+    """``flowgen schedules ...`` (:mod:`flowgen.schedules.cli`); its commands may create the database."""
+    from ..schedules.cli import add_schedules_parser
+
+    add_schedules_parser(
+        sub,
+        lambda parser: add_store_options(parser, json_output=False),
+        lambda args: open_engine(args, create=True),
+        json_argument,
+        output.print_value,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="flowgen", description="Durable workflows on Dramatiq and Redis.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -194,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     reading.register(sub)
     control.register(sub)
     verify.register(sub)
+    _add_schedules(sub)
     dashboard.register(sub)
     return parser
 

@@ -40,6 +40,11 @@ def paint(text: str, status: str) -> str:
     return f"\033[{code}m{text}\033[0m" if code and use_color() else text
 
 
+def print_value(value: Any) -> None:
+    """Print text as it is and anything else as compact JSON (``flowgen schedules``)."""
+    print(value if isinstance(value, str) else dumps_json(value))
+
+
 def emit(value: Any) -> None:
     """Print one JSON document (``--json``)."""
     print(json.dumps(value, indent=2, sort_keys=True, default=str))
@@ -133,6 +138,8 @@ def info_json(info: Any) -> dict[str, Any]:
         "pause_pending": info.pause_pending,
         "cancellation": info.cancellation,
         "version": info.version,
+        "schedule": info.schedule,
+        "tick": None if info.tick is None else info.tick.isoformat(),
         "unconsumed_queues": list(info.unconsumed_queues),
     }
 
@@ -189,6 +196,8 @@ def show_info(info: Any) -> None:
         ("journal", f"{data['journal_length']} entries, generation {data['generation']}"),
         ("version", data["version"] or "-"),
     ]
+    if data["schedule"]:
+        lines.append(("schedule", f"{data['schedule']} (tick {local_time(data['tick'], relative=False)})"))
     for item in data["waiting_on"]:
         lines.append(("waiting on", describe_wait(item)))
     if data["unconsumed_queues"]:

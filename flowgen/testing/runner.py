@@ -38,6 +38,7 @@ from ..decorators import Registry, Step, Workflow
 from ..decorators import registry as default_registry
 from ..durations import Duration, parse_duration, parse_timestamp
 from ..engine import Engine
+from ..schedules import Schedules
 from ..serialization import DEFAULT_MAX_PAYLOAD_BYTES
 from ..steps import call_step_function
 from ..stores.memory import MemoryStore
@@ -253,12 +254,12 @@ class Runner:
         return datetime.fromtimestamp(self.clock.now(), timezone.utc)
 
     def next_timer(self) -> datetime | None:
-        """Return when the earliest timer (sleep, retry, event timeout) is due, or ``None``.
+        """Return when the earliest timer (sleep, retry, event timeout, schedule tick) is due, or ``None``.
 
         The time is rounded up to the microsecond, so ``runner.advance_to(runner.next_timer())``
         fires that timer.
         """
-        due = self.store.next_timer()
+        due = self._next_due()
         return None if due is None else utc_at_or_after(due).replace(tzinfo=timezone.utc)
 
     def advance(self, duration: Duration) -> None:
@@ -282,7 +283,7 @@ class Runner:
         self.run_until_idle()
         previous: float | None = None
         for _ in range(_MAX_TIMER_ROUNDS):
-            due = self.store.next_timer()
+            due = self._next_due()
             # Due times are float sums (now + 30 days + 7 days); a timer due within a
             # microsecond of the target counts as due, so advancing by the same durations the
             # workflow waited never misses its timer by a rounding error.
@@ -296,7 +297,7 @@ class Runner:
                 self.clock.move_to(due)
             previous = due
             self._fire_due_timers()
-            if self.store.next_timer() == due and self.clock.now() >= due + _TIME_EPSILON:
+            if self._next_due() == due and self.clock.now() >= due + _TIME_EPSILON:
                 raise RunnerError(
                     f"a run keeps re-arming a timer due at {self.waits.when(due)} that has already fired; "
                     "this is a flowgen bug, please report it"
@@ -309,7 +310,18 @@ class Runner:
         self.clock.move_to(target)
         self._fire_due_timers()
 
+    @property
+    def schedules(self) -> Schedules:
+        """The runner's schedules (``engine.schedules``): their ticks fire as virtual time moves."""
+        return self.engine.schedules
+
+    def _next_due(self) -> float | None:
+        """The earliest of the next timer and the next schedule tick."""
+        dues = [due for due in (self.store.next_timer(), self.engine.schedules.next_due()) if due is not None]
+        return min(dues, default=None)
+
     def _fire_due_timers(self) -> None:
+        self.engine.schedules.fire_due()
         while True:
             due = self.store.claim_due_timers(self.clock.now(), _TIMER_BATCH, self.engine.settings.grace)
             if due:

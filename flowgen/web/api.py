@@ -34,6 +34,7 @@ from ..errors import (
     StoreUnavailableError,
     WorkflowNotFoundError,
 )
+from ..schedules.errors import ScheduleConflictError, ScheduleExistsError, ScheduleNotFoundError
 from . import listing, views
 from .openapi import openapi_document
 
@@ -46,8 +47,10 @@ ERROR_CODES: dict[str, int] = {
     "read_only": 403,
     "csrf_failed": 403,
     "run_not_found": 404,
+    "schedule_not_found": 404,
     "not_found": 404,
     "run_id_conflict": 409,
+    "schedule_conflict": 409,
     "run_finished": 409,
     "invalid_state": 409,
     "payload_too_large": 413,
@@ -59,6 +62,9 @@ ERROR_CODES: dict[str, int] = {
 # Most specific first: the first class an error is an instance of decides its code.
 _ERROR_MAP: tuple[tuple[type[BaseException], str], ...] = (
     (RunNotFoundError, "run_not_found"),
+    (ScheduleNotFoundError, "schedule_not_found"),
+    (ScheduleExistsError, "schedule_conflict"),
+    (ScheduleConflictError, "schedule_conflict"),
     (RunIdConflictError, "run_id_conflict"),
     (RunFinishedError, "run_finished"),
     (RunStateError, "invalid_state"),

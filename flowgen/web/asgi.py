@@ -20,7 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..engine import Engine
-from . import api, pages
+from . import api, pages, schedules
 from .security import (
     AUTH_COOKIE,
     CSRF_COOKIE,
@@ -55,8 +55,9 @@ def app(engine: Engine, *, security: WebSecurity | None = None, read_only: bool 
     application = Starlette(
         routes=[
             Route("/login", login, methods=["GET", "POST"]),
-            Mount("/api/v1", routes=api.routes),
+            Mount("/api/v1", routes=api.routes + schedules.api_routes),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+            *schedules.page_routes,
             *pages.routes,
         ],
         middleware=[Middleware(Guard)],

@@ -201,6 +201,15 @@ def openapi_document() -> dict[str, Any]:
                         "generation": {"type": "integer"},
                         "journal_length": {"type": "integer"},
                         "unconsumed_queues": {"type": "array", "items": {"type": "string"}},
+                        "schedule": {
+                            "type": ["string", "null"],
+                            "description": "the schedule that started it",
+                        },
+                        "tick": {
+                            "type": ["string", "null"],
+                            "format": "date-time",
+                            "description": "the tick it runs for, with the schedule's UTC offset",
+                        },
                     },
                 },
                 "RunPage": {

@@ -69,7 +69,8 @@ def error_page(request: Request, message: str, status_code: int) -> HTMLResponse
     return render(request, "error.html", status_code=status_code, message=message)
 
 
-def _flowgen_error(request: Request, error: Exception) -> HTMLResponse:
+def flowgen_error(request: Request, error: Exception) -> HTMLResponse:
+    """The error page for an engine error (re-raised when it is not one the API names)."""
     code = code_of(error)
     if code is None:
         raise error
@@ -84,7 +85,7 @@ async def runs_page(request: Request) -> Response:
         page = await run_in_threadpool(listing.page, engine, filters)
         counts = await run_in_threadpool(listing.counts, engine, listing.Filters(workflow=filters.workflow))
     except (FlowgenError, ValueError) as error:
-        return _flowgen_error(request, error)
+        return flowgen_error(request, error)
     return render(
         request,
         "runs.html",
@@ -104,7 +105,7 @@ async def runs_rows(request: Request) -> Response:
         filters = listing.Filters.from_query(request.query_params)
         page = await run_in_threadpool(listing.page, engine, filters)
     except (FlowgenError, ValueError) as error:
-        return _flowgen_error(request, error)
+        return flowgen_error(request, error)
     return render(request, "run_rows.html", page=page, now=time.time())
 
 
@@ -114,7 +115,7 @@ async def run_page(request: Request) -> Response:
     try:
         context = await run_in_threadpool(_run_context, _engine(request), run_id)
     except (FlowgenError, ValueError) as error:
-        return _flowgen_error(request, error)
+        return flowgen_error(request, error)
     return render(
         request, "run.html", message=request.query_params.get("message", ""), actions=ACTIONS, **context
     )
@@ -126,7 +127,7 @@ async def run_live(request: Request) -> Response:
     try:
         context = await run_in_threadpool(_run_context, _engine(request), run_id)
     except (FlowgenError, ValueError) as error:
-        return _flowgen_error(request, error)
+        return flowgen_error(request, error)
     return render(request, "run_live.html", **context)
 
 
@@ -170,7 +171,7 @@ async def run_action(request: Request) -> Response:
     try:
         await run_in_threadpool(apply_action, _engine(request), run_id, action, force)
     except (FlowgenError, ValueError) as error:
-        return _flowgen_error(request, error)
+        return flowgen_error(request, error)
     label = "force cancel" if action == "cancel" and force else action
     return _back(f"{request.scope.get('root_path', '')}/runs/{run_id}", f"{label}: done")
 
@@ -193,7 +194,7 @@ async def run_send_event(request: Request) -> Response:
             lambda: engine.send_event(run_id, event_type, payload, event_id=form.get("event_id") or None)
         )
     except (FlowgenError, ValueError) as error:
-        return _flowgen_error(request, error)
+        return flowgen_error(request, error)
     outcome = "delivered" if delivered else "already delivered (same event id)"
     return _back(f"{request.scope.get('root_path', '')}/runs/{run_id}", f"event {event_type!r}: {outcome}")
 
@@ -209,7 +210,7 @@ async def bulk_action(request: Request) -> Response:
         filters = listing.Filters.from_query({**form, "limit": str(listing.MAX_LIMIT), "cursor": ""})
         targets = await run_in_threadpool(_all_matching, engine, filters)
     except (FlowgenError, ValueError) as error:
-        return _flowgen_error(request, error)
+        return flowgen_error(request, error)
     if form.get("confirm") != "yes":
         return render(
             request, "confirm_bulk.html", action=action, filters=filters, count=len(targets), limit=BULK_LIMIT
@@ -253,7 +254,7 @@ async def workers_page(request: Request) -> Response:
     try:
         report = await run_in_threadpool(workers.report, engine)
     except (FlowgenError, ValueError) as error:
-        return _flowgen_error(request, error)
+        return flowgen_error(request, error)
     return render(request, "workers.html", report=report, now=time.time())
 
 
@@ -263,7 +264,7 @@ async def summary_page(request: Request) -> Response:
     try:
         report = await run_in_threadpool(summary.report, engine, time.time())
     except (FlowgenError, ValueError) as error:
-        return _flowgen_error(request, error)
+        return flowgen_error(request, error)
     return render(request, "summary.html", report=report)
 
 

@@ -56,6 +56,8 @@ def run_json(info: RunInfo) -> dict[str, Any]:
         "generation": info.generation,
         "journal_length": info.journal_length,
         "unconsumed_queues": list(info.unconsumed_queues),
+        "schedule": info.schedule,
+        "tick": None if info.tick is None else info.tick.isoformat(),
     }
 
 

@@ -138,3 +138,26 @@ def test_the_openapi_document_describes_every_route(sqlite_site: Site) -> None:
     actions = {f"/runs/{{run_id:path}}/{action}" for action in api_module.ACTIONS}
     assert served - {"/runs/{run_id:path}/{action:str}"} <= described
     assert actions <= described
+
+
+def test_a_scheduled_run_names_its_schedule_and_tick(sqlite_site: Site) -> None:
+    sqlite_site.engine.schedules.create("web-nightly", "web.approval", cron="0 2 * * *", args=("o-s",))
+    run_id = sqlite_site.engine.schedules.trigger("web-nightly").run_id
+    with sqlite_site.api() as api:
+        run = api.get(f"/runs/{run_id}").json()
+        assert run["schedule"] == "web-nightly"
+        assert run_id == f"schedule:web-nightly:{run['tick']}:manual"
+
+
+def test_schedules_api(site: Site) -> None:
+    site.engine.schedules.create("api-every-hour", "web.approval", every="1 hour", args=("o-h",))
+    with site.api() as api:
+        listed = api.get("/schedules").json()["schedules"]
+        assert [schedule["name"] for schedule in listed] == ["api-every-hour"]
+        paused = api.post("/schedules/api-every-hour/pause", json={})
+        assert paused.status_code == 200 and paused.json()["paused"] is True
+        missing = api.get("/schedules/no-such-schedule")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "schedule_not_found"
+        unknown = api.post("/schedules/api-every-hour/explode", json={})
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    assert site.engine.schedules.get("api-every-hour").paused

@@ -208,3 +208,25 @@ def test_workers_and_summary_pages(site: Site, page: Any) -> None:
     page.goto(f"{site.base}/summary")
     assert page.locator("svg.chart").count() == 2
     screenshot(page, "summary")
+
+
+def test_schedules_page_pause_and_trigger(sqlite_site: Site, page: Any) -> None:
+    sqlite_site.engine.schedules.create("nightly-report", "web.approval", cron="0 2 * * *", args=("o-s",))
+    page.goto(f"{sqlite_site.base}/schedules")
+    assert page.locator("a.schedule-link").all_inner_texts() == ["nightly-report"]
+    page.locator("a.schedule-link").first.click()
+    page.wait_for_url(re.compile(r"/schedules/"))
+    assert page.locator("#next-ticks li").count() == 5
+    questions = _accept_dialogs(page)
+
+    page.click("form[data-confirm] button[value=pause]")
+    page.wait_for_url(re.compile(r"message=paused"))
+    assert page.locator("#schedule-state").inner_text().startswith("paused")
+    assert sqlite_site.engine.schedules.get("nightly-report").paused
+
+    page.click("form[data-confirm] button[value=trigger]")
+    page.wait_for_url(re.compile(r"message=triggered"))
+    run_id = page.locator("table a[href*='/runs/']").first.inner_text()
+    assert sqlite_site.wait_status(run_id, "waiting").workflow == "web.approval"
+    assert questions == ["pause schedule nightly-report?", "trigger schedule nightly-report?"]
+    screenshot(page, "schedule")
