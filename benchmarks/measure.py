@@ -166,9 +166,13 @@ class Bench:
         s = self.settings
         return start_raw(self.url, self.client, s.processes, s.threads, prefetch)
 
-    def flowgen_workers(self, extra: Sequence[str] = ()) -> WorkerGroup:
+    def flowgen_workers(
+        self, extra: Sequence[str] = (), env: dict[str, str] | None = None, module: str = "benchmarks.apps"
+    ) -> WorkerGroup:
         s = self.settings
-        return start_flowgen(self.url, self.client, s.processes, s.threads, [*s.flowgen_args, *extra])
+        return start_flowgen(
+            self.url, self.client, s.processes, s.threads, [*s.flowgen_args, *extra], env=env, module=module
+        )
 
     def fresh(self) -> None:
         """Empty the database (Lua scripts stay cached, so memory deltas do not include them)."""
@@ -257,17 +261,24 @@ class Bench:
         times = self.finished_times(run_ids)
         return (len(times) - 1) / max(max(times) - min(times), 1e-9)
 
-    def flowgen_throughput(self, runs: int) -> dict[str, float]:
+    def flowgen_throughput(
+        self,
+        runs: int,
+        extra: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        module: str = "benchmarks.apps",
+    ) -> dict[str, float]:
         """One repetition: queue ``runs`` 3-step runs, start the workers, time first to last completion.
 
         Also reads Redis memory per completed run (default retention keeps finished runs).
+        ``extra``, ``env`` and ``module``: the workers' extra arguments, environment and module.
         """
         self.fresh()
         before = settle_memory(self.client)
         started = time.perf_counter()
         ids = self.start_runs(self.apps.three_steps, runs)
         start_rate = runs / (time.perf_counter() - started)
-        group = self.flowgen_workers()
+        group = self.flowgen_workers(extra, env, module)
         try:
             group.wait_ready()
             meter = CpuMeter({"redis": [self.server.pid], "workers": group.worker_pids()})

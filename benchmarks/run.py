@@ -9,7 +9,10 @@ Phases (``--only`` runs a subset): ``throughput`` (also Redis memory per complet
 the raw baselines), ``latency`` (idle and under load), ``steps`` (cost per step for each
 workflow length, inline and dispatched), ``retention`` (memory once finished runs expire),
 ``sleepers`` (many sleeping runs: Redis and worker memory, timer lateness) and ``backlog``
-(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again).
+(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again),
+``observability`` (metrics and tracing off and on, see :mod:`benchmarks.observability`)
+and ``app_broker`` (``dramatiq`` CLI workers on an app's plain ``RedisBroker`` against
+``flowgen worker``: :mod:`benchmarks.app_broker`).
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import observability
 from .config import SIZES, Size
 from .measure import FLOWGEN_QUEUE, LONG_SLEEP, PREFIX, RAW_QUEUE, Bench, Settings, percentile, wait_for
 from .redis_server import RedisServer, settle_memory
 from .report import Figure, document, med, table, write_json
 
-PHASES = ("throughput", "latency", "steps", "retention", "sleepers", "backlog")
+PHASES = ("throughput", "latency", "steps", "retention", "sleepers", "backlog", "observability", "app_broker")
 BACKLOG_GRACE_PARTS = 5
 """The backlog phase's workers run with a grace this many times shorter than the drain takes."""
 TUNED_PREFETCH = 64
@@ -68,6 +72,11 @@ class Runner:
         return med(self.samples[key])
 
     # -- phases ---------------------------------------------------------------------------
+
+    def app_broker(self) -> None:
+        from . import app_broker
+
+        app_broker.measure(self)
 
     def throughput(self) -> None:
         """Raw Dramatiq (defaults, then tuned prefetch) and flowgen, interleaved repetition by repetition.
@@ -314,6 +323,9 @@ class Runner:
 
     # -- figures ----------------------------------------------------------------------------
 
+    def observability(self) -> None:
+        observability.phase(self)
+
     def figures(self) -> list[Figure]:
         size = self.size
         figures: list[Figure] = []
@@ -549,7 +561,11 @@ class Runner:
             "per run",
             note="a queued run is not lost: each re-enqueue is a wasted message",
         )
+        observability.figures(fig)
         self._ratio(figures)
+        from . import app_broker
+
+        figures += app_broker.figures(self)
         return figures
 
     @staticmethod

@@ -154,16 +154,19 @@ def start_flowgen(
     threads: int,
     args: Sequence[str] = (),
     prefetch: int | None = None,
+    env: dict[str, str] | None = None,
+    module: str = "benchmarks.apps",
 ) -> WorkerGroup:
-    """Start flowgen workers (``flowgen worker benchmarks.apps``)."""
+    """Start flowgen workers (``flowgen worker benchmarks.apps``, or ``module``, with ``env`` added)."""
     client.delete("flowgen-dramatiq:__heartbeats__")
     extra = {"dramatiq_queue_prefetch": str(prefetch)} if prefetch else {}
+    extra.update(env or {})
     command = [
         sys.executable,
         "-m",
         "flowgen",
         "worker",
-        "benchmarks.apps",
+        module,
         "--url",
         url,
         "--processes",

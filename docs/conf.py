@@ -66,6 +66,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(Clock|Store|Transport|Serializer|Runtime|WorkerHandle|TextEnum|RunInspection)"),
     # finding runs (docs/operations.md): the engine's base class and the query it builds
     (r"py:.*", r"flowgen\.(finding|search)\.[\w.]*"),
+    # flowgen's own instrumentation (docs/observability.md): the engine's observability base.
+    (r"py:.*", r"flowgen\.observability\.[\w.]*"),
     (r"py:.*", r"(MAX_BATCH|FINISHED|Duration|cancellation_of|MessageLimitError)"),
     (r"py:class", r"flowgen\.\w+\.[A-Z]"),  # type variables
     (r"py:class", r"flowgen\.decorators\._\w+"),  # private helper types of the decorators' overloads

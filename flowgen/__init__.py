@@ -7,6 +7,7 @@ no journaled step ever runs twice. See the README for a tour.
 
 from __future__ import annotations
 
+from .actor_steps import actor_as_step, actor_step
 from .aio.engine import AsyncEngine
 from .aio.handles import AsyncRun, AsyncStartManyResult
 from .allowlist import register_type
@@ -75,6 +76,7 @@ from .errors import (
     WorkflowYieldError,
 )
 from .log_context import RunContextFilter
+from .observability.hooks import on
 from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
 from .schedules import (
     ScheduleError,
@@ -161,6 +163,8 @@ __all__ = [
     "WorkflowYieldError",
     "Yieldable",
     "__version__",
+    "actor_as_step",
+    "actor_step",
     "all_of",
     "any_of",
     "child",
@@ -168,6 +172,7 @@ __all__ = [
     "continue_as_new",
     "deprecate_patch",
     "now",
+    "on",
     "parse_duration",
     "patched",
     "random",

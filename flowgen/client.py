@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, cast
 
@@ -131,6 +132,20 @@ class Run(Generic[R]):
     def status(self) -> RunInfo:
         """Return a snapshot of the run; see :meth:`flowgen.Engine.status`."""
         return self.engine.status(self.run_id)
+
+    def watch(self, timeout: float | None = None, interval: float = 1.0) -> Iterator[RunInfo]:
+        """Iterate over the run's :class:`~flowgen.RunInfo`: now, then after each state change, until it finishes.
+
+        A state change is a new status, new events waited for, a pause requested or a
+        cancellation's progress (see docs/observability.md, "Watching runs"). Changes arrive by
+        notification (Redis pub/sub, or this process's own threads), and by a poll every
+        ``interval`` seconds at the latest.
+
+        Raises:
+            ResultTimeoutError: ``timeout`` seconds passed before the run finished.
+        """
+        iterator: Iterator[RunInfo] = self.engine.watch_run(self.run_id, timeout=timeout, interval=interval)
+        return iterator
 
     def result(self, timeout: float | None = None) -> R:
         """Wait for the run to finish and return its output.

@@ -10,6 +10,10 @@
 * ``memory://``: everything in this process's memory (nothing survives it).
 * no URL: ``$FLOWGEN_URL`` if set, else ``sqlite:///flowgen.sqlite3`` in the current directory.
 
+``Engine(url, broker=broker)`` puts flowgen inside an existing Dramatiq app: the URL names the
+store only, flowgen's actors are declared on the app's ``broker`` and its ``dramatiq`` workers
+advance runs (:mod:`flowgen.transports.app_broker`, docs/dramatiq.md).
+
 Reading runs (status, results, journals, exports) is the :class:`~flowgen.inspection.RunInspection`
 base class; listing, counting and purging them is ``RunFinding`` (``flowgen/finding.py``).
 """
@@ -44,6 +48,7 @@ from .finding import RunFinding
 from .inspection import EXPORT_FORMAT, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
+from .observability.surface import EngineObservability
 from .reserved import check_not_scheduled
 from .runtime import Runtime, Settings, encode_new_call
 from .search import check_tags
@@ -53,7 +58,7 @@ from .signatures import bind_call
 from .status import RunStatus
 from .stores.base import NewRun, RunRecord, Store
 from .stores.failures import Reason, store_error
-from .urls import DEFAULT_URL, open_backend, resolve_url, sqlite_path
+from .urls import DEFAULT_URL, open_backend, open_store, resolve_url, sqlite_path
 from .validation import check_count, check_seconds
 from .versions import check_version, code_version
 
@@ -69,7 +74,10 @@ __all__ = [
     "sqlite_path",
     "workflow_name",
 ]
-from .transports.base import Transport
+from .transports.base import Stop, Transport
+
+if TYPE_CHECKING:
+    import dramatiq
 
 if TYPE_CHECKING:
     from .schedules import Schedules
@@ -126,7 +134,7 @@ class WorkerHandle:
         self.stop()
 
 
-class Engine(RunFinding):
+class Engine(EngineObservability, RunFinding):
     """The entry point of flowgen (see the module docstring for URLs).
 
     Args:
@@ -144,11 +152,17 @@ class Engine(RunFinding):
         registry: where workflows and steps are looked up (default: the global registry).
         clock: the time source (tests use a virtual clock).
         prefix / queue: the Redis key prefix and the Dramatiq queue name.
+        tracing: emit OpenTelemetry spans (docs/observability.md); ``None`` (default): as
+            ``$FLOWGEN_TRACING`` says (``1``/``0``), else when ``opentelemetry`` is installed.
         async_step_limit: ``async def`` step attempts this process's workers run at once on
             its step loop (docs/asyncio.md).
         version: the code version runs started by this engine record (``RunInfo.version``);
             default: the version of the workflow's top-level package, if it has one (see
             :mod:`flowgen.versions`).
+        broker: an app's own Dramatiq broker (``dramatiq.get_broker()``): flowgen's actors are
+            declared on it and any Dramatiq worker of it (``dramatiq myapp.tasks``) advances
+            runs, with flowgen's services started by a middleware (docs/dramatiq.md). ``url``
+            then only names the store.
     """
 
     def __init__(
@@ -174,8 +188,10 @@ class Engine(RunFinding):
         queue: str = "flowgen",
         store: Store | None = None,
         transport: Transport | None = None,
+        tracing: bool | None = None,
         async_step_limit: int = DEFAULT_ASYNC_LIMIT,
         version: str | None = None,
+        broker: dramatiq.Broker | None = None,
     ) -> None:
         if serializer not in ("json", "pickle"):
             raise ConfigurationError(f"serializer must be 'json' or 'pickle', got {serializer!r}")
@@ -185,7 +201,8 @@ class Engine(RunFinding):
             )
         if not isinstance(prefix, str) or not prefix:
             raise ConfigurationError(f"prefix must be a non-empty string, got {prefix!r}")
-        check_queue_name(queue)
+        self.queue = check_queue_name(queue)
+        """The Dramatiq queue of flowgen's advance actor (``broker.join(engine.queue)`` in tests)."""
         self.serializer = Serializer(
             pickle=serializer == "pickle",
             secret_key=secret_key,
@@ -210,11 +227,25 @@ class Engine(RunFinding):
         self._leases: LeaseKeeper | None = None
         self._schedules: Schedules | None = None
         self.embedded = False
+        self._init_observability(tracing)
+        self._closers: list[Stop] = []
+        self._app_broker = broker is not None
+        if broker is not None and (store is not None or transport is not None):
+            raise ConfigurationError(
+                "Engine(broker=...) builds its own transport on that broker and opens the store its URL "
+                "names; pass either broker= (with a URL) or store= and transport=, not both"
+            )
         if store is not None:
             if transport is None:
                 raise ConfigurationError("Engine(store=...) also needs transport=...")
             self.url = url or "custom://"
             self.store, self.transport = store, transport
+        elif broker is not None:
+            from .transports.app_broker import app_transport
+
+            self.url = resolve_url(url)
+            self.transport = app_transport(broker, queue)
+            self.store = open_store(self.url, retention=retention, prefix=prefix)
         else:
             self.url = resolve_url(url)
             backend = open_backend(self.url, retention=retention, prefix=prefix, queue=queue, threads=threads)
@@ -225,6 +256,8 @@ class Engine(RunFinding):
             # Before the runtime is built: it writes control requests with its settings' grace.
             self.settings = attrs.evolve(self.settings, grace=0.0)
         self.transport.bind(self.runtime)
+        if broker is not None:
+            self._attach(broker)
         if self.embedded and start_workers:
             self._worker = self._start_local_worker()
 
@@ -244,6 +277,7 @@ class Engine(RunFinding):
                 enqueue=self.transport.enqueue,
                 enqueue_branch=self.transport.enqueue_branch,
                 leases=self._leases,
+                observers=self.observers,
             )
         return self._runtime
 
@@ -287,7 +321,55 @@ class Engine(RunFinding):
             backlog=self.transport.backlog,
             timer_interval=self.timer_interval,
             reconcile_interval=self.reconcile_interval,
+            reenqueued=self.observers.reenqueued,
         )
+
+    def _background(self, threads: int) -> tuple[Stop, Stop]:
+        """Start lease renewal, async steps, the background services and schedules of a worker of ``threads``.
+
+        Returns ``(stop_services, stop_after_workers)``: the first before the worker threads
+        stop, the second (waits for async steps in flight, then stops lease renewal) after.
+        """
+        self.runtime  # noqa: B018 - builds the runtime and its lease keeper
+        assert self._leases is not None
+        self._leases.start()
+        stop_async_steps = self._async_steps(threads)
+        services = self._services()
+        services.start()
+        stop_schedules = self._schedule_service()
+        leases = self._leases
+
+        def stop_services() -> None:
+            try:
+                stop_schedules()
+            finally:
+                services.stop()
+
+        def stop_after_workers() -> None:
+            try:
+                stop_async_steps()
+            finally:
+                leases.stop()
+
+        return stop_services, stop_after_workers
+
+    def _step_queues(self) -> set[str]:
+        return {step.queue for step in self.registry.steps.values() if step.queue}
+
+    def _boot_app_worker(self, threads: int) -> tuple[Stop, Stop]:
+        """What a Dramatiq worker of the app broker does at boot: check Redis, start the services."""
+        from .redis_checks import report_redis_configuration
+
+        report_redis_configuration(self)
+        self.runtime.draining.clear()  # a worker stopped earlier in this process drained it
+        return self._background(threads)
+
+    def _attach(self, broker: dramatiq.Broker) -> None:
+        """Add the middleware that runs flowgen's services in the app broker's workers."""
+        from .transports.app_broker import FlowgenMiddleware, attach
+
+        middleware = FlowgenMiddleware(self._boot_app_worker, self.runtime.drain, self._step_queues)
+        self._closers.append(attach(broker, middleware))
 
     def _start_local_worker(self) -> WorkerHandle:
         self.runtime  # noqa: B018 - builds the runtime and its lease keeper
@@ -329,31 +411,23 @@ class Engine(RunFinding):
         check_count(threads, "threads")
         for queue in queues or ():
             check_queue_name(queue)
-        self.runtime  # noqa: B018 - builds the runtime and its lease keeper
-        assert self._leases is not None
-        self._leases.start()
-        step_queues = {step.queue for step in self.registry.steps.values() if step.queue}
-        stop_consuming = self.transport.consume(threads, queues, declare=step_queues)
-        services = self._services()
-        services.start()
-        stop_schedules = self._schedule_service()
-        return WorkerHandle(
-            self,
-            [
-                self._leases.stop,
-                self._async_steps(threads),
-                stop_consuming,
-                services.stop,
-                stop_schedules,
-                self.runtime.drain,
-            ],
-        )
+        if self._app_broker:
+            # The broker's FlowgenMiddleware starts and stops the services with the Dramatiq
+            # worker (after_worker_boot / before_worker_shutdown).
+            return WorkerHandle(self, [self.transport.consume(threads, queues, declare=self._step_queues())])
+        stop_services, stop_after_workers = self._background(threads)
+        stop_consuming = self.transport.consume(threads, queues, declare=self._step_queues())
+        return WorkerHandle(self, [stop_after_workers, stop_consuming, stop_services, self.runtime.drain])
 
     def close(self) -> None:
         """Stop this engine's worker threads (if any) and close its connections."""
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
+        self.observers.close()
+        for closer in self._closers:
+            closer()
+        self._closers = []
         self.store.close()
 
     def __enter__(self) -> Engine:
@@ -378,7 +452,8 @@ class Engine(RunFinding):
         run_id = check_run_id(run_id) if run_id is not None else uuid.uuid4().hex
         version = code_version(self.settings.version, code)
         args_text, digest = encode_new_call(self.serializer, run_id, name, args, kwargs, version)
-        return NewRun(run_id, name, args_text, digest, self.clock.now())
+        trace = self.observers.trace_context() if self.observers.trace_context is not None else None
+        return NewRun(run_id, name, args_text, digest, self.clock.now(), trace=trace)
 
     @staticmethod
     def _check_same(new: NewRun, record: RunRecord) -> None:
@@ -530,6 +605,8 @@ class Engine(RunFinding):
         )
         if result.wake:
             self.transport.enqueue([run_id])
+        if self.observers:
+            self.observers.event_sent(run_id, type, result.delivered)
         return result.delivered
 
     # -- control ----------------------------------------------------------------------------

@@ -33,7 +33,9 @@ class LeaseKeeper:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Start renewing (again, after :meth:`stop`: a Dramatiq worker restarted in this process)."""
         if self._thread is None:
+            self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="flowgen-leases", daemon=True)
             self._thread.start()
 

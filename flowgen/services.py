@@ -63,6 +63,7 @@ class Services:
         sweep_interval: how often to sweep expired runs from indexes (default: a minute, or
             half the store's retention when that is shorter, so short retentions free the
             index entries of expired runs promptly).
+        reenqueued: told how many runs each reconciler pass enqueued again (the metrics).
     """
 
     def __init__(
@@ -76,8 +77,10 @@ class Services:
         timer_interval: float = 0.1,
         reconcile_interval: float = 2.0,
         sweep_interval: float | None = None,
+        reenqueued: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
+        self.reenqueued = reenqueued
         self.enqueue = enqueue
         self.clock = clock
         self.grace = grace
@@ -122,6 +125,8 @@ class Services:
                 "reconciler: enqueued %d ready run(s) that no worker had taken: %s", len(ready), ready[:10]
             )
             self.enqueue(ready)
+            if self.reenqueued is not None:
+                self.reenqueued(len(ready))
         return len(ready) >= BATCH
 
     def sweep(self) -> bool:

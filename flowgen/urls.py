@@ -93,6 +93,36 @@ def sqlite_path(url: str) -> str:
     return path
 
 
+def open_store(url: str, *, retention: float | None, prefix: str) -> Store:
+    """Open the store ``url`` names, without a transport (an engine on an app's broker).
+
+    Raises:
+        ConfigurationError: the URL is malformed or its scheme is not supported.
+    """
+    scheme = url_scheme(url)
+    if scheme in REDIS_SCHEMES:
+        import redis
+
+        from .stores.redis import RedisStore
+
+        try:
+            client = redis.Redis.from_url(url, health_check_interval=30)
+        except ValueError as error:
+            raise ConfigurationError(f"malformed Redis URL {mask_url(url)!r}: {error}") from error
+        return RedisStore(client=client, prefix=prefix, retention=retention)
+    if scheme == "sqlite":
+        from .stores.sqlite import SQLiteStore
+
+        return SQLiteStore(sqlite_path(url), retention=retention)
+    if scheme == "memory":
+        from .stores.memory import MemoryStore
+
+        return MemoryStore()
+    raise ConfigurationError(
+        f"unsupported engine URL {mask_url(url)!r}: use redis://host:port/db, sqlite:///path/to/file.db or memory://"
+    )
+
+
 def open_backend(url: str, *, retention: float | None, prefix: str, queue: str, threads: int) -> Backend:
     """Open the store and transport ``url`` names.
 
@@ -104,31 +134,13 @@ def open_backend(url: str, *, retention: float | None, prefix: str, queue: str, 
     Raises:
         ConfigurationError: the URL is malformed or its scheme is not supported.
     """
-    scheme = url_scheme(url)
-    if scheme in REDIS_SCHEMES:
-        import redis
-
+    store = open_store(url, retention=retention, prefix=prefix)
+    if url_scheme(url) in REDIS_SCHEMES:
         from .stores.redis import RedisStore
         from .transports.dramatiq import redis_transport
 
-        try:
-            client = redis.Redis.from_url(url, health_check_interval=30)
-        except ValueError as error:
-            raise ConfigurationError(f"malformed Redis URL {mask_url(url)!r}: {error}") from error
-        store = RedisStore(client=client, prefix=prefix, retention=retention)
-        return Backend(store, redis_transport(client, queue), embedded=False)
-    if scheme == "sqlite":
-        from .stores.sqlite import SQLiteStore
-        from .transports.local import LocalTransport
+        assert isinstance(store, RedisStore)
+        return Backend(store, redis_transport(store.client, queue), embedded=False)
+    from .transports.local import LocalTransport
 
-        return Backend(
-            SQLiteStore(sqlite_path(url), retention=retention), LocalTransport(threads), embedded=True
-        )
-    if scheme == "memory":
-        from .stores.memory import MemoryStore
-        from .transports.local import LocalTransport
-
-        return Backend(MemoryStore(), LocalTransport(threads), embedded=True)
-    raise ConfigurationError(
-        f"unsupported engine URL {mask_url(url)!r}: use redis://host:port/db, sqlite:///path/to/file.db or memory://"
-    )
+    return Backend(store, LocalTransport(threads), embedded=True)

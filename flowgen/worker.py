@@ -121,6 +121,21 @@ def exit_zero_refused() -> Iterator[None]:
         os._exit = real_exit
 
 
+def _start_metrics(engine: Any, metrics: tuple[str, int] | None, supervised: bool) -> Any:
+    """Record the worker's metrics (and serve them unless its supervisor does); the server or None."""
+    if not supervised and metrics is None:
+        return None
+    from .observability import serving
+
+    if supervised:
+        serving.record_only(engine)
+        return None
+    assert metrics is not None
+    server = serving.serve_worker(engine, *metrics)
+    logger.info("serving metrics on http://%s:%d/metrics", *metrics)
+    return server
+
+
 def run_worker_process(
     modules: Sequence[str],
     url: str,
@@ -130,11 +145,15 @@ def run_worker_process(
     engine_options: dict[str, Any] | None = None,
     stop: threading.Event | None = None,
     prefetch: int | None = None,
+    metrics: tuple[str, int] | None = None,
+    metrics_supervised: bool = False,
 ) -> int:
     """Run one worker in this process until SIGTERM/SIGINT (or ``stop`` is set); return its exit status.
 
     ``prefetch`` is how many messages the process fetches ahead of its threads (default: the
-    transport's, see :class:`flowgen.transports.dramatiq.DramatiqTransport`).
+    transport's, see :class:`flowgen.transports.dramatiq.DramatiqTransport`). ``metrics``:
+    serve metrics on ``(host, port)``; ``metrics_supervised``: only record them, for the
+    supervisor to serve (see :mod:`flowgen.observability.serving`).
 
     Raises:
         ConfigurationError: ``url`` is not a Redis URL (checked before anything is imported,
@@ -158,6 +177,7 @@ def run_worker_process(
     from .redis_checks import report_redis_configuration
 
     report_redis_configuration(engine)
+    metrics_server = _start_metrics(engine, metrics, metrics_supervised)
     tune_gc()
     if prefetch is not None:
         from .transports.dramatiq import DramatiqTransport
@@ -181,6 +201,8 @@ def run_worker_process(
                     stop.set()
         finally:
             handle.stop()
+            if metrics_server is not None:
+                metrics_server.shutdown()
             engine.close()
             logger.info("worker stopped")
     return 0

@@ -57,6 +57,9 @@ EXPECTED = [
     # (f) a queue several grace periods long
     "flowgen.backlog_rate",
     "flowgen.backlog_reenqueued",
+    # (g) dramatiq CLI workers on an app's plain broker vs flowgen worker
+    "app_broker.own_throughput",
+    "app_broker.throughput",
 ]
 WITH_BASELINE = [
     "flowgen.throughput",
@@ -68,6 +71,7 @@ WITH_BASELINE = [
     "flowgen.sleeping_bytes",
     "flowgen.worker_rss_high",
     "flowgen.completed_bytes",
+    "app_broker.throughput",
 ]
 WITH_TARGET = [
     "flowgen.throughput",

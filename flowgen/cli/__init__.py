@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigurationError, FlowgenError, StoreUnavailableError
+from ..observability.serving import SUPERVISED_OPTION, check_host, check_port
 from ..urls import mask_url, require_redis_url
 from ..validation import check_count, check_seconds
 from ..versions import check_version
-from . import control, dashboard, output, reading, verify
+from . import control, dashboard, metrics, output, reading, verify
 from .common import (
     FAILED,
     INTERRUPTED,
@@ -95,14 +96,21 @@ def _child_arguments(args: argparse.Namespace) -> list[str]:
             child += [option, str(value)]
     if args.retention is not None:
         child += ["--retention", "none" if args.retention < 0 else repr(args.retention)]
+    if args.metrics_port is not None:
+        child.append(SUPERVISED_OPTION)  # the supervisor serves; its children only record
     return child
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from ..observability.serving import supervisor_exporter
     from ..supervisor import supervise
     from ..worker import check_modules, configure_logging, run_worker_process
 
     _check_worker_options(args)
+    if args.metrics_port is not None:
+        check_port(args.metrics_port, "--metrics-port", error=UsageError)
+        args.metrics_host = check_host(args.metrics_host, "--metrics-host", error=UsageError)
+        metrics.require_prometheus()
     url = args.url or os.environ.get("FLOWGEN_URL")
     if not url:
         raise UsageError("flowgen worker needs --url redis://... (or $FLOWGEN_URL)")
@@ -117,7 +125,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         import_modules(args.module, check=check_modules)
         # The URL may hold a password: children get it in their environment, never in argv,
         # which every user of the machine can read (ps, /proc/<pid>/cmdline).
-        return supervise(_child_arguments(args), args.processes, env={**os.environ, "FLOWGEN_URL": url})
+        env = {**os.environ, "FLOWGEN_URL": url}
+        if args.metrics_port is None:
+            return supervise(_child_arguments(args), args.processes, env=env)
+        with supervisor_exporter(url, args.metrics_host, args.metrics_port, engine_options(args)) as extra:
+            return supervise(_child_arguments(args), args.processes, env={**env, **extra})
     import_modules(args.module)
     return run_worker_process(
         args.module,
@@ -126,6 +138,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         queues=args.queues,
         engine_options=engine_options(args),
         prefetch=args.prefetch,
+        metrics=None if args.metrics_port is None else (args.metrics_host, args.metrics_port),
+        metrics_supervised=args.metrics_supervised,
     )
 
 
@@ -168,6 +182,13 @@ def _add_worker(sub: Any) -> None:
         type=int,
         help="messages each process fetches ahead of its threads (default: 2 per thread)",
     )
+    worker.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics of all the worker's processes on this port"
+    )
+    worker.add_argument(
+        "--metrics-host", default="127.0.0.1", help="the address metrics listen on (default 127.0.0.1)"
+    )
+    worker.add_argument(SUPERVISED_OPTION, action="store_true", help=argparse.SUPPRESS)
     worker.add_argument(
         "--async-steps",
         dest="async_step_limit",
@@ -212,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.register(sub)
     _add_schedules(sub)
     dashboard.register(sub)
+    metrics.register(sub)
     return parser
 
 

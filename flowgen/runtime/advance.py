@@ -38,6 +38,8 @@ from ..errors import (
 from ..faults import fault_point
 from ..interpreter import Complete, Decision, Execute, Fail, Replayer
 from ..log_context import set_position
+from ..observability import facts
+from ..observability.observer import RunParked
 from ..run_logs import log_attempt, log_finished
 from ..schemas import SchemaError
 from ..signatures import bind_call
@@ -96,6 +98,9 @@ class Suspended(Exception):
 
 class Advance(AdvanceState):
     """One advance of one run under one lease epoch; see the module docstring."""
+
+    attempt_started = 0.0
+    """When the step attempt this advance runs (or is suspended at) started (for its observers)."""
 
     # -- replay -----------------------------------------------------------------------------
 
@@ -276,12 +281,16 @@ class Advance(AdvanceState):
         if resolved.status is not None:
             self.status_change = resolved.status
         self.pending.append(resolved.entry)
+        if self.rt.observers:
+            self._report_after_commit(facts.wait_ended(self.run_record, resolved.entry, self.now))
         self.open = None
         if self.children or self.started or self.journal is not None:
             self.children, self.started, self.journal = {}, {}, None
 
     def _dispatch(self, message: Dispatch) -> None:
         """Write a branch record with the next commit and send its message after it."""
+        if self.run_record.trace and self.rt.observers:
+            message.record["trace"] = self.run_record.trace
         self.branch_writes[message.key] = message.record
         self.after_commit.append(
             functools.partial(
@@ -298,6 +307,7 @@ class Advance(AdvanceState):
         if action.records_start and self._start_attempt().held:
             self.held = action
             return
+        self.attempt_started = self.rt.clock.now()
         if action.step.is_async and self.rt.async_steps is not None:
             raise Suspended(self, decision, action)
         result = run_attempt(action.step, action.args, action.kwargs, action.context, self.rt.invoker)
@@ -313,6 +323,21 @@ class Advance(AdvanceState):
                 f"lost the lease while step {action.step.name!r} ran; its result is discarded"
             )
         self.ran = FinishedAttempt(action, result, self.now)
+        if self.rt.observers:
+            context = action.context
+            started = self.attempt_started
+            opened = self.open.started if self.open is not None else started
+            fact = facts.inline_attempt(
+                self.run_record, context.step, context.position, context.attempt, opened, started, self.ran.finished, result
+            )
+            self._report_after_commit(fact)
+
+    def _report_after_commit(self, fact: object) -> None:
+        """Tell the observers ``fact`` once the next commit has journaled it (never if it fails)."""
+        if fact is None:
+            return
+        method = getattr(self.rt.observers, facts.METHODS[type(fact)])
+        self.after_commit.append(functools.partial(method, fact))
 
     def _cancel_loser(self, child_id: str) -> None:
         """Cancel a child run that lost an ``any_of`` (or was abandoned by a failed ``all_of``);
@@ -404,6 +429,7 @@ class Advance(AdvanceState):
         status = RunStatus.CANCELLED if self.cancel_state == CANCEL_DELIVERED else RunStatus.COMPLETED
         self._flush(Finish(status, output=text))
         log_finished(self.run_record, status, None)
+        self._report_end(status, None)
         raise _Done
 
     def _finish_failed(self, error: BaseException) -> NoReturn:
@@ -417,7 +443,12 @@ class Advance(AdvanceState):
         )
         self._flush(Finish(status, error=record))
         log_finished(self.run_record, status, record)
+        self._report_end(status, record)
         raise _Done
+
+    def _report_end(self, status: str, error: dict[str, Any] | None) -> None:
+        if self.rt.observers:
+            self.rt.observers.run_ended(facts.run_ended(self.run_record, status, self.now, self.position, error))
 
     def _commit_refused(self, error: CommitRefusedError, finish: Finish | None) -> NoReturn:
         """A commit the store refused (not fenced off) is never retried: the run fails without it."""
@@ -466,6 +497,8 @@ class Advance(AdvanceState):
             ops.SetOpen(self.open), Park(self.signals, wait.types, wait.timer, wait.status)
         ).parked
         if parked:
+            if self.rt.observers:
+                self.rt.observers.run_parked(RunParked(self.run_id, self.run_record.workflow, wait.status))
             assert self.replayer is not None
             if wait.internal or (wait.timer is not None and wait.timer - self.now <= CACHE_HORIZON):
                 self.rt.cache.put(self.run_id, Cached(self.replayer, self.epoch, self.position))

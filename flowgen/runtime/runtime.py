@@ -30,6 +30,8 @@ from ..errors import LeaseLostError, RunFinishedError
 from ..faults import fault_point
 from ..leases import LeaseKeeper
 from ..log_context import advancing, set_workflow
+from ..observability import facts
+from ..observability.observer import Observers
 from ..serialization import Serializer
 from ..steps import AttemptResult, StepInvoker, call_step_function, run_attempt
 from ..stores.base import ControlResult, Store
@@ -63,6 +65,7 @@ class Runtime:
         leases: LeaseKeeper | None = None,
         invoker: StepInvoker = call_step_function,
         rng: random.Random | None = None,
+        observers: Observers | None = None,
     ) -> None:
         self.store = store
         self.serializer = serializer
@@ -72,6 +75,7 @@ class Runtime:
         self.enqueue = enqueue
         self.enqueue_branch = enqueue_branch
         self.leases = leases
+        self.observers = observers if observers is not None else Observers()
         self.invoker = invoker
         self.rng = rng or random.Random()
         self.cache = GeneratorCache(settings.cache_size)
@@ -99,6 +103,8 @@ class Runtime:
             return
         fault_point("after_acquire", run_id)
         set_workflow(snapshot.run.workflow)
+        if self.observers and facts.is_first_advance(snapshot.run, snapshot.interrupted):
+            self.observers.run_started(facts.run_started(snapshot.run, self.clock.now()))
         if self.leases is not None:
             self.leases.hold(run_id, snapshot.epoch)
         advance = Advance(self, snapshot, cached)
@@ -122,6 +128,7 @@ class Runtime:
             suspended = True
         except LeaseLostError as error:
             logger.warning("run %s: %s", run_id, error)
+            self.observers.lease_lost(run_id, advance.run_record.workflow)
         except Exception:
             if advance.unrecorded_attempt:
                 # A step ran whose start and result are not journaled (its commit failed: a
@@ -174,11 +181,27 @@ class Runtime:
         finally:
             if self.leases is not None and not handed_over:
                 self.leases.drop_branch(run_id, key)
-        self.finish_branch(run_id, key, attempt, outcome, str(record.get("step", "")))
+        self.finish_branch(run_id, key, attempt, outcome, str(record.get("step", "")), record)
 
-    def finish_branch(self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], step: str) -> None:
-        """Write a branch attempt's report into its record; wake the run if the report does."""
+    def finish_branch(
+        self,
+        run_id: str,
+        key: str,
+        attempt: int,
+        outcome: dict[str, Any],
+        step: str,
+        record: dict[str, Any] | None = None,
+    ) -> None:
+        """Write a branch attempt's report into its record; wake the run if the report does.
+
+        ``record`` (the branch record) names the workflow and trace the observers are told.
+        """
         woken = self.store.branch_finish(run_id, key, attempt, outcome, self.clock.now(), self.settings.grace)
+        if self.observers:
+            record = record if record is not None else {"step": step}
+            self.observers.attempt_ended(
+                facts.branch_attempt(run_id, key, attempt, record, outcome, record.get("trace"))
+            )
         fault_point("after_branch_report", step)
         if woken:
             self.enqueue([run_id])

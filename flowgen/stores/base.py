@@ -75,6 +75,7 @@ class NewRun:
         fingerprint: a digest of workflow and arguments; starting an existing run id with a
             different fingerprint is a conflict.
         parent: ``"<run id>"`` of the parent run for a child run, else ``None``.
+        trace: the W3C ``traceparent`` of the code that started the run (tracing on), else ``None``.
     """
 
     run_id: str
@@ -83,6 +84,7 @@ class NewRun:
     fingerprint: str
     created: float
     parent: str | None = None
+    trace: str | None = None
 
     def queued_record(self, now: float) -> RunRecord:
         """The record of this run as created at ``now``: queued, nothing journaled yet."""
@@ -95,6 +97,7 @@ class NewRun:
             args=self.args,
             fingerprint=self.fingerprint,
             parent=self.parent,
+            trace=self.trace,
         )
 
 
@@ -123,6 +126,7 @@ class RunRecord:
     cancel_requested: str = ""
     finished: float | None = None
     open: str | None = None
+    trace: str | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -158,6 +162,8 @@ class RunRecord:
             fields["finished"] = repr(self.finished)
         if self.open is not None:
             fields["open"] = self.open
+        if self.trace is not None:
+            fields["trace"] = self.trace
         return fields
 
     @classmethod
@@ -191,6 +197,7 @@ class RunRecord:
             cancel_requested=f.get("cancel", ""),
             finished=float(finished) if finished else None,
             open=f.get("open") or None,
+            trace=f.get("trace") or None,
         )
 
 
@@ -232,6 +239,21 @@ class Snapshot:
     branches: dict[str, dict[str, Any]]
     inbox: dict[str, list[InboxEvent]]
     interrupted: bool = False
+
+
+@attrs.frozen
+class StateCounts:
+    """What :meth:`Store.state_counts` reads: the state gauges of the metrics.
+
+    Attributes:
+        runs: runs by status (every status, zero included; finished runs until retention ends).
+        timers: runs with a timer (sleeping, waiting for an event with a timeout, backing off).
+        timers_due: timers whose time has passed and that no poller has claimed yet.
+    """
+
+    runs: dict[str, int]
+    timers: int
+    timers_due: int
 
 
 CANCEL_REQUESTED = "requested"
@@ -297,6 +319,11 @@ class Store(RunSearch):
         if record is None:
             raise store_error(Reason.MISSING, run_id)
         return record
+
+    def state_counts(self, now: float) -> StateCounts:
+        """Count runs by status and timers (all, and due at ``now``), cheaply: the metrics read it
+        at every scrape (a few index reads, never a scan of the runs)."""
+        raise NotImplementedError(f"{type(self).__name__} does not count runs for metrics")
 
     @abc.abstractmethod
     def list_runs(

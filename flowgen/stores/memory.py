@@ -19,7 +19,7 @@ import attrs
 
 from ..journal import Entry, read_entry
 from ..status import RunStatus
-from .base import InboxEvent, RunRecord
+from .base import InboxEvent, RunRecord, StateCounts
 from .failures import Reason, store_error
 from .memory_search import MemorySearch
 from .transactional import TransactionalStore
@@ -174,6 +174,15 @@ class MemoryStore(MemorySearch, TransactionalStore):
             yield _MemoryTx(self)
 
     _read = _write
+
+    def state_counts(self, now: float) -> StateCounts:
+        """Counted over every run in memory (the memory store is for tests; the others read indexes)."""
+        with self.lock:
+            runs = dict.fromkeys((status.value for status in RunStatus), 0)
+            for record in self.runs.values():
+                runs[record.status] += 1
+            due = sum(1 for score, _ in self.timers.order if score <= now)
+            return StateCounts(runs, len(self.timers.scores), due)
 
     def list_runs(
         self,

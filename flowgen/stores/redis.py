@@ -11,7 +11,8 @@ key                           type    holds
                                       epoch, owner, lease_until, signals, waiting (JSON list),
                                       jlen (journal length), open (the open entry, JSON),
                                       pause ("1" while a pause is requested), cancel
-                                      ("requested", then "delivered" once raised)
+                                      ("requested", then "delivered" once raised),
+                                      trace (the caller's traceparent, with tracing on)
 ``P:{rid}:journal``           list    closed entries, one JSON document per yield position
 ``P:{rid}:branches``          hash    per parallel step ``<pos>/<path>``: the dispatch record;
                                       ``...|s`` started attempt, ``...|hb`` heartbeat deadline,
@@ -35,6 +36,9 @@ key                           type    holds
                                       themselves: field ``tags`` of the meta hash, JSON);
                                       see :mod:`flowgen.stores.redis_search`
 ============================  ======  =====================================================
+
+Every status change also publishes (no key is written): the new status on the channel
+``P:watch:{rid}`` and the run id on ``P:watch``, for ``run.watch()`` and ``engine.watch()``.
 
 Scripts validate everything before their first write (Lua does not roll back). Finished runs'
 keys get a TTL equal to the engine's retention and a sweep removes them from the indexes.
@@ -76,6 +80,7 @@ from .base import (
     RunRecord,
     SendResult,
     Snapshot,
+    StateCounts,
     Store,
     ready_cutoff,
 )
@@ -275,7 +280,29 @@ class RedisStore(RedisSearch, Store):
                 results.append((True, run.queued_record(now)))
             else:
                 results.append((False, RunRecord.from_fields(pairs(reply))))
+        self._store_traces([run for run, (created, _) in zip(runs, results, strict=True) if created])
         return results
+
+    def _store_traces(self, created: Sequence[NewRun]) -> None:
+        """Keep the caller's trace context of the runs just created (before they are enqueued)."""
+        traced = [run for run in created if run.trace]
+        if traced:
+            pipe = self.client.pipeline(transaction=False)
+            for run in traced:
+                pipe.hset(self.key(run.run_id, "meta"), "trace", run.trace)
+            pipe.execute()
+
+    def state_counts(self, now: float) -> StateCounts:
+        """One pipelined round trip: ZCARD of each status index and of the timers, one ZCOUNT."""
+        statuses = [status.value for status in RunStatus]
+        pipe = self.client.pipeline(transaction=False)
+        for status in statuses:
+            pipe.zcard(f"{self.prefix}:status:{status}")
+        pipe.zcard(f"{self.prefix}:timers")
+        pipe.zcount(f"{self.prefix}:timers", "-inf", num(now))
+        replies = pipe.execute()
+        runs = {status: int(count) for status, count in zip(statuses, replies, strict=False)}
+        return StateCounts(runs, int(replies[-2]), int(replies[-1]))
 
     def get_run(self, run_id: str) -> RunRecord | None:
         fields = self.client.hgetall(self.key(run_id, "meta"))

@@ -23,6 +23,7 @@ table           holds
 ``ready``       ``run_id -> score``: runs that should be moving, for the reconciler
 ``leases``      ``run_id -> check_at``: runs a worker holds, by when the reconciler checks that
                 their lease is still renewed (added in place: older files get the table)
+                (``runs.trace``, the caller's ``traceparent``, is added in place the same way)
 ==============  =============================================================================
 
 Indexes serve listing (by creation time, by status, by workflow, by both), the timer,
@@ -66,7 +67,7 @@ from typing import Any
 from ..errors import ConfigurationError, StoreUnavailableError
 from ..status import RunStatus
 from . import logic
-from .base import InboxEvent, RunRecord, ready_cutoff
+from .base import InboxEvent, RunRecord, StateCounts, ready_cutoff
 from .sqlite_search import SEARCH_SCHEMA, SQLiteSearch
 from .sqlite_tables import (
     SCHEMA,
@@ -75,6 +76,7 @@ from .sqlite_tables import (
     SYNCHRONOUS,
     TABLES_OF_A_RUN,
     SQLiteTx,
+    add_missing_columns,
     record_from_row,
 )
 from .transactional import TransactionalStore
@@ -220,6 +222,7 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
                     for statement in (SCHEMA + SEARCH_SCHEMA).split(";"):
                         if statement.strip():
                             conn.execute(statement)
+                    add_missing_columns(conn)
                     if version < SCHEMA_VERSION:
                         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 except BaseException:
@@ -282,6 +285,16 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
                 conn.execute("COMMIT")
 
     # -- runs -------------------------------------------------------------------------------
+
+    def state_counts(self, now: float) -> StateCounts:
+        """Three queries answered from indexes (``runs_by_status``, the timers' primary key)."""
+        with self._read() as tx:
+            runs = dict.fromkeys((status.value for status in RunStatus), 0)
+            for status, count in tx.conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"):
+                runs[status] = int(count)
+            (timers,) = tx.conn.execute("SELECT COUNT(*) FROM timers").fetchone()
+            (due,) = tx.conn.execute("SELECT COUNT(*) FROM timers WHERE due <= ?", (now,)).fetchone()
+        return StateCounts(runs, int(timers), int(due))
 
     def list_runs(
         self,

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS runs (
     journal_length   INTEGER NOT NULL DEFAULT 0,
     pause_requested  INTEGER NOT NULL DEFAULT 0,
     cancel_requested TEXT NOT NULL DEFAULT '',
-    open_entry       TEXT
+    open_entry       TEXT,
+    trace            TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created, run_id);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created, run_id);
@@ -132,7 +133,19 @@ RUN_COLUMNS = (
     "pause_requested",
     "cancel_requested",
     "open_entry",
+    "trace",
 )
+
+ADDED_COLUMNS = (("runs", "trace", "TEXT"),)
+"""Columns added after a table was first released: files that lack them get them when opened."""
+
+
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Add the :data:`ADDED_COLUMNS` an older file lacks (inside the caller's transaction)."""
+    for table, column, kind in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 SELECT_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
 INSERT_RUN = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)})"
 UPDATE_RUN = f"UPDATE runs SET {', '.join(f'{c} = ?' for c in RUN_COLUMNS[1:])} WHERE run_id = ?"
@@ -177,6 +190,7 @@ def record_from_row(row: Sequence[Any]) -> RunRecord:
         cancel_requested=data["cancel_requested"],
         finished=data["finished"],
         open=data["open_entry"],
+        trace=data["trace"],
     )
 
 
@@ -218,6 +232,7 @@ class SQLiteTx:
             int(record.pause_requested),
             record.cancel_requested,
             record.open,
+            record.trace,
         )
         if old_status is None:
             self.conn.execute(INSERT_RUN, (record.run_id, *values))

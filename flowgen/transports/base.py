@@ -4,7 +4,7 @@ A transport carries ids only; everything durable is in the store, so a lost mess
 by the reconciler and a duplicate one is a no-op (every write is fenced). Three implement it:
 
 * :mod:`.dramatiq` — Dramatiq on Redis, for ``flowgen worker`` processes (the advance actor and
-  the branch actor);
+  the branch actor), or on an app's own broker for its ``dramatiq`` workers (:mod:`.app_broker`);
 * :mod:`.local` — a work queue and threads in this process, for embedded engines;
 * :mod:`.inline` — a queue the test runner drains in the calling thread.
 

@@ -70,6 +70,29 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 return 1
 """
 
+
+
+def _waited(data: bytes | None) -> float:
+    """Seconds since the message ``data`` (an encoded Dramatiq message) was enqueued; 0 for none."""
+    if not data:
+        return 0.0
+    try:
+        enqueued = Message.decode(data).message_timestamp
+    except DecodeError:
+        return 0.0
+    return max(0.0, current_millis() - enqueued) / 1000.0
+
+
+def redis_backlog(broker: RedisBroker, queue_name: str) -> float:
+    """:meth:`DoorbellRedisBroker.backlog` for any Dramatiq ``RedisBroker`` (an app's own).
+
+    Dramatiq's Redis queues have the same layout whatever the broker class, so the head of the
+    queue tells how long its oldest waiting message has waited.
+    """
+    script = broker.client.register_script(_HEAD_MESSAGE)
+    return _waited(script(keys=[f"{broker.namespace}:{queue_name}"]))
+
+
 ScriptCall = tuple[Any, list[Any], Sequence[Any]]
 """A script call for :meth:`DoorbellRedisBroker.call_scripts`: ``(script, keys, args)``."""
 
@@ -272,14 +295,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         Every message enqueued before that one has been fetched, so this is how far behind
         the queue's consumers are.
         """
-        data = self._head_message(keys=[f"{self.namespace}:{queue_name}"])
-        if not data:
-            return 0.0
-        try:
-            enqueued = Message.decode(data).message_timestamp
-        except DecodeError:
-            return 0.0
-        return max(0.0, current_millis() - enqueued) / 1000.0
+        return _waited(self._head_message(keys=[f"{self.namespace}:{queue_name}"]))
 
     def presence_key(self, queue_name: str) -> str:
         """The sorted set of the broker ids consuming ``queue_name``, by when each last fetched (ms)."""

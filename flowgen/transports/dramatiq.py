@@ -8,10 +8,13 @@ Two actors carry ids only:
   Earlier versions named it ``flowgen.step``; that name stays registered as an alias, so
   messages queued by an older version still run.
 
-Both run with Dramatiq's retries, age limit and time limit off (the broker gets no default
-middleware): flowgen owns retries, timers, time limits and recovery. Dramatiq is an
-at-least-once transport here; every flowgen write is fenced, so a duplicate message is a no-op.
-This package's :mod:`.doorbell` broker is what makes it fast on Redis.
+Both run with Dramatiq's retries, age limit and time limit off through their actor options
+(:data:`ACTOR_OPTIONS`), so they behave the same on flowgen's own broker (which has no
+middleware) and on an app's broker with Dramatiq's default middleware: flowgen owns retries,
+timers, time limits and recovery. Dramatiq is an at-least-once transport here; every flowgen
+write is fenced, so a duplicate message is a no-op. This package's :mod:`.doorbell` broker is
+what makes it fast on Redis; any other broker (an app's ``RedisBroker``, ``RabbitmqBroker``,
+``StubBroker``) works too, one round trip per message.
 
 Queues: the advance actor's queue is the transport's own (``flowgen`` by default); a branch of
 a step declared with ``queue="x"`` is sent on ``x``. A worker consumes the queues it is given,
@@ -30,10 +33,11 @@ from typing import Any
 
 import dramatiq
 import redis
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.message import Message
 
 from .base import Receiver, Stop
-from .doorbell import PRESENCE_INTERVAL, DoorbellRedisBroker
+from .doorbell import PRESENCE_INTERVAL, DoorbellRedisBroker, redis_backlog
 
 logger = logging.getLogger("flowgen.transports.dramatiq")
 
@@ -42,6 +46,38 @@ ADVANCE_ACTOR = "flowgen.advance"
 BRANCH_ACTOR = "flowgen.run_branch"
 BRANCH_ACTOR_ALIASES = ("flowgen.step",)
 """Former names of the branch actor, still registered so messages queued under them run."""
+
+
+def _never_retry(_retries: int, _exception: BaseException) -> bool:
+    """``retry_when`` of flowgen's actors: never (it wins over an app's global ``retry_when``)."""
+    return False
+
+
+ACTOR_OPTIONS: dict[str, Any] = {
+    "max_retries": 0,
+    "retry_when": _never_retry,
+    "time_limit": float("inf"),
+    "max_age": None,
+    "notify_shutdown": False,
+    "store_results": False,
+}
+"""The options of flowgen's actors, each opting out of a Dramatiq middleware that fights flowgen.
+
+* ``max_retries=0`` and ``retry_when`` (``Retries``): a failed flowgen message is not retried
+  by Dramatiq, whatever the app's default; flowgen retries steps itself (``Retry``) and its
+  reconciler re-enqueues runs whose message was lost.
+* ``time_limit=inf`` (``TimeLimit``, 10 minutes by default): an advance runs steps inline for as
+  long as they take; interrupting it would look like a crash. Steps have flowgen's own
+  ``timeout=``. (``None`` is not "no limit" to ``TimeLimit``: it would fail every message.)
+* ``max_age=None`` (``AgeLimit``): a message that waited in a long queue still moves its run;
+  dropping it would leave the run to the reconciler.
+* ``notify_shutdown=False`` (``ShutdownNotifications``): a graceful stop lets the current step
+  finish (flowgen's drain) instead of raising ``Shutdown`` inside it.
+* ``store_results=False`` (``Results``): the actors return nothing; results are in the store.
+
+Middleware that only observes (Prometheus, error reporting, ``CurrentMessage``, an app's own)
+sees flowgen's messages like any other.
+"""
 UNCONSUMED_WARNING_INTERVAL = 60.0
 """Seconds between two warnings about the same queue having no live consumer."""
 
@@ -50,7 +86,8 @@ class DramatiqTransport:
     """Sends flowgen's messages through a Dramatiq broker and runs its actors in Dramatiq workers.
 
     Args:
-        broker: the broker (a :class:`~.doorbell.DoorbellRedisBroker` for Redis).
+        broker: the broker: a :class:`~.doorbell.DoorbellRedisBroker` (``flowgen worker``), or an
+            app's own broker (``Engine(url, broker=...)``, see :mod:`.app_broker`).
         queue: the Dramatiq queue of the advance actor (and of branches with no ``queue=``).
     """
 
@@ -60,11 +97,10 @@ class DramatiqTransport:
         self.prefetch: int | None = None
         """Messages a worker fetches ahead of its threads; ``None`` keeps Dramatiq's default."""
         self.receiver: Receiver | None = None
-        options = {"max_retries": 0, "time_limit": None, "max_age": None}
 
         def actor(fn: Any, name: str) -> dramatiq.Actor[Any, Any]:
             return dramatiq.Actor(
-                fn, broker=broker, actor_name=name, queue_name=queue, priority=0, options=options
+                fn, broker=broker, actor_name=name, queue_name=queue, priority=0, options=dict(ACTOR_OPTIONS)
             )
 
         self.advance_actor = actor(self._advance, ADVANCE_ACTOR)
@@ -148,9 +184,15 @@ class DramatiqTransport:
         self._send([message])
 
     def backlog(self) -> float:
-        """Seconds the oldest waiting advance message has waited (0 when the broker cannot tell)."""
+        """Seconds the oldest waiting advance message has waited (0 when the broker cannot tell).
+
+        Redis brokers tell (flowgen's own and an app's ``RedisBroker``); others (RabbitMQ,
+        ``StubBroker``) do not, so there a run is re-enqueued once it has waited ``grace``.
+        """
         if isinstance(self.broker, DoorbellRedisBroker):
             return self.broker.backlog(self.queue)
+        if isinstance(self.broker, RedisBroker):
+            return redis_backlog(self.broker, self.queue)
         return 0.0
 
     # -- consumers ----------------------------------------------------------------------------

@@ -19,6 +19,10 @@ local function index_status(rid, workflow, created, old, new)
   end
   redis.call('ZADD', P .. ':status:' .. new, created, rid)
   redis.call('ZADD', P .. ':wf:' .. workflow .. ':status:' .. new, created, rid)
+  -- nudge watchers (flowgen/observability/watch.py): cheap, and nothing is kept without them.
+  -- pcall: a Redis user without channel permissions (ACL) still advances runs, unwatched.
+  redis.pcall('PUBLISH', P .. ':watch:{' .. rid .. '}', new)
+  redis.pcall('PUBLISH', P .. ':watch', rid)
 end
 
 local function set_status(rid, new)

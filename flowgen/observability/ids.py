@@ -1,0 +1,64 @@
+"""Trace and span ids derived from a run and its journal, so a replay never emits a new span.
+
+A span is named by what it describes, never by when a worker happened to emit it: the run span
+by ``(run id, generation)``, a step attempt by ``(run id, generation, position, when its entry
+opened, attempt)``, a wait by ``(run id, generation, position, when it began)``; all of these are
+journaled, so whichever worker emits the span, on whichever day, gives it the same id. A run
+started outside any trace gets a trace id derived from its run id (a retried run stays in it).
+
+Also the one parser of stored ``traceparent`` texts: the store is data, so a malformed one is
+ignored (the run gets its derived trace), never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+SAMPLED = 0x01
+
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+def _digest(size: int, *parts: object) -> int:
+    text = "\x00".join(str(part) for part in parts).encode("utf-8", "surrogatepass")
+    value = int.from_bytes(hashlib.blake2b(text, digest_size=size, person=b"flowgen-ids").digest(), "big")
+    return value or 1  # zero is the invalid id in OpenTelemetry
+
+
+def run_trace_id(run_id: str) -> int:
+    """The 128-bit trace id of a run started outside any trace."""
+    return _digest(16, "trace", run_id)
+
+
+def run_span_id(run_id: str, generation: int) -> int:
+    """The 64-bit id of the span of a run (one per generation)."""
+    return _digest(8, "run", run_id, generation)
+
+
+def attempt_span_id(run_id: str, generation: int, position: str, opened: float, attempt: int) -> int:
+    """The 64-bit id of the span of one step attempt."""
+    return _digest(8, "attempt", run_id, generation, position, repr(opened), attempt)
+
+
+def wait_span_id(run_id: str, generation: int, position: int, started: float) -> int:
+    """The 64-bit id of the span of a sleep or an event wait."""
+    return _digest(8, "wait", run_id, generation, position, repr(started))
+
+
+def format_traceparent(trace_id: int, span_id: int, flags: int) -> str:
+    """A W3C ``traceparent`` header value."""
+    return f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"
+
+
+def parse_traceparent(text: object) -> tuple[int, int, int] | None:
+    """``(trace id, span id, flags)`` of a valid ``traceparent``, else ``None``."""
+    if not isinstance(text, str):
+        return None
+    match = _TRACEPARENT.fullmatch(text.strip())
+    if match is None:
+        return None
+    trace_id, span_id = int(match.group(1), 16), int(match.group(2), 16)
+    if not trace_id or not span_id:
+        return None
+    return trace_id, span_id, int(match.group(3), 16)

@@ -1,0 +1,254 @@
+"""``run.watch()`` and ``engine.watch()``: iterators of state changes, as they happen.
+
+A state is what a dashboard shows of a run: its status, the events it waits for, a pending pause
+and what became of a cancellation (:func:`state_of`). Changes are noticed by a **nudge** and
+confirmed by reading the run, so a nudge that is lost only delays a change to the next poll:
+
+* Redis: every status change publishes, inside the Lua script that makes it, on
+  ``P:watch:{<run id>}`` (the run's channel) and ``P:watch`` (every run's; the message is the
+  run id): no extra round trip for the worker, nothing stored when nobody listens;
+* SQLite and memory: the engine's own threads nudge the watchers of the same process
+  (:class:`LocalNotifier`, an observer); another process's changes are seen by polling.
+
+``run.watch()`` also polls every ``interval`` seconds in every case, so it never misses a change
+for longer than that; ``engine.watch()`` polls the newest runs on the stores without pub/sub.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..client import RunInfo
+from ..errors import ResultTimeoutError, RunNotFoundError
+from ..validation import check_seconds
+from .observer import Observer, RunEnded, RunParked, RunStarted
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+REMEMBERED = 100_000
+"""How many runs' last state ``engine.watch()`` remembers (to tell a change from a repeated nudge)."""
+
+logger = logging.getLogger("flowgen.watch")
+
+POLL_PAGE = 1000
+"""How many of the newest runs ``engine.watch()`` compares per poll on a store without pub/sub."""
+
+State = tuple[str, tuple[str, ...], bool, "str | None"]
+
+
+def state_of(info: RunInfo) -> State:
+    """What counts as a state change: status, events waited for, pending pause, cancellation."""
+    return (str(info.status), tuple(info.waiting_for), info.pause_pending, info.cancellation)
+
+
+class LocalNotifier(Observer):
+    """Nudges the watchers of this process when its threads start, park or finish a run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: list[tuple[str | None, queue.SimpleQueue[str]]] = []
+
+    def subscribe(self, run_id: str | None) -> queue.SimpleQueue[str]:
+        nudges: queue.SimpleQueue[str] = queue.SimpleQueue()
+        with self._lock:
+            self._queues.append((run_id, nudges))
+        return nudges
+
+    def unsubscribe(self, nudges: queue.SimpleQueue[str]) -> None:
+        with self._lock:
+            self._queues = [(run_id, q) for run_id, q in self._queues if q is not nudges]
+
+    def nudge(self, run_id: str) -> None:
+        with self._lock:
+            targets = [q for wanted, q in self._queues if wanted is None or wanted == run_id]
+        for nudges in targets:
+            nudges.put(run_id)
+
+    def run_started(self, fact: RunStarted) -> None:
+        self.nudge(fact.run_id)
+
+    def run_parked(self, fact: RunParked) -> None:
+        self.nudge(fact.run_id)
+
+    def run_ended(self, fact: RunEnded) -> None:
+        self.nudge(fact.run_id)
+
+
+class _Nudges(Protocol):
+    def wait(self, timeout: float) -> list[str]:
+        """Block up to ``timeout`` seconds for nudges; return the run ids nudged (maybe none)."""
+
+    def close(self) -> None: ...
+
+
+class _LocalNudges:
+    def __init__(self, notifier: LocalNotifier, run_id: str | None) -> None:
+        self.notifier = notifier
+        self.queue = notifier.subscribe(run_id)
+
+    def wait(self, timeout: float) -> list[str]:
+        try:
+            found = [self.queue.get(timeout=max(0.0, timeout))]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                found.append(self.queue.get_nowait())
+            except queue.Empty:
+                return found
+
+    def close(self) -> None:
+        self.notifier.unsubscribe(self.queue)
+
+
+class _RedisNudges:
+    """A pub/sub subscription to the channels the Lua scripts publish on."""
+
+    def __init__(self, client: Any, channel: str) -> None:
+        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(channel)
+
+    def wait(self, timeout: float) -> list[str]:
+        found: list[str] = []
+        message = self.pubsub.get_message(timeout=max(0.0, timeout))
+        while message is not None:
+            data = message.get("data")
+            if isinstance(data, bytes):
+                found.append(data.decode("utf-8", "replace"))
+            message = self.pubsub.get_message(timeout=0)
+        return found
+
+    def close(self) -> None:
+        self.pubsub.close()
+
+
+class _NoNudges:
+    """Polling only: a Redis user whose ACL allows no pub/sub channel."""
+
+    def __init__(self) -> None:
+        self._never = threading.Event()
+
+    def wait(self, timeout: float) -> list[str]:
+        self._never.wait(max(0.0, timeout))
+        return []
+
+    def close(self) -> None:
+        return None
+
+
+def _nudges(engine: Engine, run_id: str | None) -> _Nudges:
+    client = getattr(engine.store, "client", None)
+    prefix = getattr(engine.store, "prefix", None)
+    if client is not None and prefix is not None and hasattr(client, "pubsub"):
+        import redis
+
+        channel = f"{prefix}:watch:{{{run_id}}}" if run_id is not None else f"{prefix}:watch"
+        try:
+            return _RedisNudges(client, channel)
+        except redis.exceptions.NoPermissionError:
+            logger.warning("this Redis user may not subscribe to %s; watching by polling only", channel)
+            return _NoNudges()
+    return _LocalNudges(engine._local_notifier(), run_id)
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + check_seconds(timeout, "timeout", allow_zero=True)
+
+
+def _left(deadline: float | None, interval: float) -> float:
+    return interval if deadline is None else min(interval, deadline - time.monotonic())
+
+
+def watch_run(
+    engine: Engine, run_id: str, timeout: float | None = None, interval: float = 1.0
+) -> Iterator[RunInfo]:
+    """Yield the run's :class:`RunInfo` now and after each state change, until it has finished.
+
+    Raises:
+        RunNotFoundError: no such run.
+        ResultTimeoutError: ``timeout`` seconds passed before the run finished.
+    """
+    interval = check_seconds(interval, "interval")
+    deadline = _deadline(timeout)
+    engine.status(run_id)  # a missing run fails here, before anything is subscribed
+    nudges = _nudges(engine, run_id)
+    try:
+        last: State | None = None
+        while True:
+            info = engine.status(run_id)
+            state = state_of(info)
+            if state != last:
+                last = state
+                yield info
+            if info.is_finished:
+                return
+            left = _left(deadline, interval)
+            if left <= 0:
+                raise ResultTimeoutError(f"run {run_id!r} did not finish within {timeout}s of watching it")
+            nudges.wait(left)
+    finally:
+        nudges.close()
+
+
+def watch_runs(
+    engine: Engine,
+    workflow: str | None = None,
+    statuses: tuple[str, ...] = (),
+    timeout: float | None = None,
+    interval: float = 1.0,
+) -> Iterator[RunInfo]:
+    """Yield the :class:`RunInfo` of each run whose state changes from now on (optionally filtered).
+
+    The iteration ends after ``timeout`` seconds (``None``: never). On Redis, changes come from
+    pub/sub (a watcher that loses its connection misses what happened meanwhile); on the other
+    stores from this process's own threads, and by polling the :data:`POLL_PAGE` newest runs.
+    """
+    interval = check_seconds(interval, "interval")
+    deadline = _deadline(timeout)
+    nudges = _nudges(engine, None)
+    polling = isinstance(nudges, (_LocalNudges, _NoNudges))
+    known: OrderedDict[str, State] = OrderedDict()
+
+    def newest() -> list[RunInfo]:
+        return engine.runs(workflow=workflow, limit=POLL_PAGE)
+
+    try:
+        if polling:
+            known = OrderedDict((info.run_id, state_of(info)) for info in newest())
+        while True:
+            left = _left(deadline, interval)
+            if left <= 0:
+                return
+            changed: list[RunInfo] = []
+            nudged = nudges.wait(left)
+            for run_id in dict.fromkeys(nudged):
+                try:
+                    changed.append(engine.status(run_id))
+                except RunNotFoundError:  # swept meanwhile: no change to show
+                    continue
+            if polling:
+                page = newest()
+                changed += page
+                on_page = {info.run_id for info in page}
+                known = OrderedDict((run_id, state) for run_id, state in known.items() if run_id in on_page)
+            for info in changed:
+                if workflow is not None and info.workflow != workflow:
+                    continue
+                state = state_of(info)
+                if known.get(info.run_id) == state:
+                    continue
+                known[info.run_id] = state
+                known.move_to_end(info.run_id)
+                if len(known) > REMEMBERED:
+                    known.popitem(last=False)  # a long watch's memory stays bounded
+                if not statuses or str(info.status) in statuses:
+                    yield info
+    finally:
+        nudges.close()
