@@ -39,7 +39,7 @@ PREFIX = "flowgen"
 FLOWGEN_QUEUE = "flowgen-dramatiq:flowgen"
 RAW_QUEUE = "dramatiq:bench"
 LONG_SLEEP = 3600.0
-REENQUEUED = re.compile(r"reconciler: re-enqueueing (\d+) run")
+REENQUEUED = re.compile(r"reconciler: enqueued (\d+) ready run")
 """The reconciler's log line (``flowgen.services``) and the count it carries."""
 
 

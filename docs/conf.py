@@ -64,6 +64,8 @@ nitpick_ignore_regex = [
     # runtime, serializers, clocks): documented in docs/architecture.md, not in the reference.
     (r"py:.*", r"flowgen\.(inspection|serialization|stores|transports|runtime|clock|status|engine|testing)\.[\w.]*"),
     (r"py:.*", r"(Clock|Store|Transport|Serializer|Runtime|WorkerHandle|TextEnum|RunInspection)"),
+    # finding runs (docs/operations.md): the engine's base class and the query it builds
+    (r"py:.*", r"flowgen\.(finding|search)\.[\w.]*"),
     # flowgen's own instrumentation (docs/observability.md): the engine's observability base.
     (r"py:.*", r"flowgen\.observability\.[\w.]*"),
     (r"py:.*", r"(MAX_BATCH|FINISHED|Duration|cancellation_of|MessageLimitError)"),

@@ -76,6 +76,7 @@ from .errors import (
     WorkflowYieldError,
 )
 from .limits import Limit, RateLimit, RateLimited, RunTimeoutError, key_from_start
+from .log_context import RunContextFilter
 from .observability.hooks import on
 from .patches import DeprecatedPatch, Patched, deprecate_patch, patched
 from .schedules import (
@@ -87,6 +88,7 @@ from .schedules import (
     schedule_info,
 )
 from .schemas import SchemaError
+from .search import RunPage
 from .status import RunStatus
 from .yieldable import Yieldable
 
@@ -132,10 +134,12 @@ __all__ = [
     "ResultTimeoutError",
     "Retry",
     "Run",
+    "RunContextFilter",
     "RunFinishedError",
     "RunIdConflictError",
     "RunInfo",
     "RunNotFoundError",
+    "RunPage",
     "RunStateError",
     "RunStatus",
     "RunTimeoutError",

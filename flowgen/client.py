@@ -74,6 +74,10 @@ class RunInfo:
             (``@step(queue=...)``) and that no live worker consumes: the run cannot move on
             until a worker consumes them (``flowgen worker MODULE --queues NAME``). Known when
             the process asking has those steps declared (it imported their module).
+        tags: the tags the run was started with (``engine.start(..., tags={...})``).
+        waiting_on: what a run in flight is parked on, one dict per unresolved branch of its
+            open entry: ``kind``, ``name`` and, as they apply, ``due`` (a sleep), ``event_type``
+            and ``deadline`` (an event wait), ``child`` (a child run), ``attempts`` (a step).
         schedule / tick: the schedule that started the run and the tick it is for (an aware
             datetime with the schedule's UTC offset), ``None`` for a run no schedule started.
     """
@@ -96,6 +100,8 @@ class RunInfo:
     blocked_by: BlockedBy | None = None
     starts_at: datetime | None = None
     deadline: datetime | None = None
+    tags: dict[str, str] = attrs.field(factory=dict, hash=False)
+    waiting_on: tuple[dict[str, Any], ...] = attrs.field(default=(), hash=False)
     version: str | None = None
     schedule: str | None = None
     tick: datetime | None = None
@@ -214,6 +220,14 @@ class Run(Generic[R]):
     def history(self) -> list[dict[str, Any]]:
         """Return the archived generations of the run; see :meth:`flowgen.Engine.history`."""
         return self.engine.history(self.run_id)
+
+    def timeline(self) -> dict[str, Any]:
+        """Return the run's readable timeline; see :meth:`flowgen.Engine.timeline`."""
+        return self.engine.timeline(self.run_id)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Return the run's buffered events; see :meth:`flowgen.Engine.events`."""
+        return self.engine.events(self.run_id)
 
     def wait_for_status(self, *statuses: str, timeout: float = 30.0) -> RunInfo:
         """Wait until the run is in one of ``statuses`` (polls; meant for scripts and tests)."""

@@ -71,6 +71,11 @@ def leave_step(token: contextvars.Token[StepContext | None]) -> None:
     _current.reset(token)
 
 
+def current_step() -> StepContext | None:
+    """The context of the step running in this thread, or ``None`` (for logging)."""
+    return _current.get()
+
+
 @contextmanager
 def running_step(context: StepContext) -> Iterator[StepContext]:
     """Make ``context`` the current step context for the duration of the block."""

@@ -15,7 +15,7 @@ store only, flowgen's actors are declared on the app's ``broker`` and its ``dram
 advance runs (:mod:`flowgen.transports.app_broker`, docs/dramatiq.md).
 
 Reading runs (status, results, journals, exports) is the :class:`~flowgen.inspection.RunInspection`
-base class.
+base class; listing, counting and purging them is ``RunFinding`` (``flowgen/finding.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
@@ -46,13 +46,15 @@ from .errors import (
     RunIdConflictError,
     RunStateError,
 )
+from .finding import RunFinding
 from .flow_start import FLOW_OPTIONS, delayed, run_flow
-from .inspection import EXPORT_FORMAT, RunInspection, workflow_name
+from .inspection import EXPORT_FORMAT, workflow_name
 from .leases import LeaseKeeper
 from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
 from .observability.surface import EngineObservability
 from .reserved import check_not_scheduled
 from .runtime import Runtime, Settings, encode_new_call
+from .search import check_tags
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .services import Services
 from .signatures import bind_call
@@ -135,7 +137,7 @@ class WorkerHandle:
         self.stop()
 
 
-class Engine(EngineObservability, RunInspection):
+class Engine(EngineObservability, RunFinding):
     """The entry point of flowgen (see the module docstring for URLs).
 
     Args:
@@ -475,7 +477,14 @@ class Engine(EngineObservability, RunInspection):
     @overload
     def start(self, workflow: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> Run[R]: ...
     @overload
-    def start(self, workflow: Workflow[..., R], *args: Any, run_id: str, **kwargs: Any) -> Run[R]: ...
+    def start(
+        self,
+        workflow: Workflow[..., R],
+        *args: Any,
+        run_id: str,
+        tags: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Run[R]: ...
     # With a flow option (docs/flow-control.md) the arguments are checked at run time only, as
     # with run_id=: ParamSpec cannot add keywords to a workflow's own.
     @overload
@@ -491,7 +500,14 @@ class Engine(EngineObservability, RunInspection):
     @overload
     def start(self, workflow: Workflow[..., R], *args: Any, priority: int, **kwargs: Any) -> Run[R]: ...
     @overload
-    def start(self, workflow: str, *args: Any, run_id: str | None = None, **kwargs: Any) -> Run[Any]: ...
+    def start(
+        self,
+        workflow: str,
+        *args: Any,
+        run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Run[Any]: ...
 
     def start(self, workflow: Any, *args: Any, **kwargs: Any) -> Run[Any]:
         """Start a run of ``workflow`` and return its handle.
@@ -509,24 +525,34 @@ class Engine(EngineObservability, RunInspection):
         ``RunTimeoutError`` into a run not finished by then; ``priority`` (0 to 100, default the
         workflow's): a prioritized run goes ahead of the queue.
 
+        Args:
+            run_id: the run's id (default: a new UUID).
+            tags: searchable ``key: value`` text pairs (``engine.runs(tags={...})``, ``flowgen
+                runs --tag key=value``); set by the start that creates the run (a repeated
+                start of an existing run keeps the run's tags). A workflow parameter named
+                ``tags`` cannot be passed by keyword to ``start``.
+
         Raises:
             TypeError: the arguments do not fit the workflow's signature (nothing is created).
             SchemaError: an argument does not fit its parameter's schema (nothing is created).
             RunIdConflictError: the run id exists with another workflow or other arguments.
             InvalidRunIdError: the run id is not acceptable.
             SerializationError: the arguments cannot be encoded.
-            ValueError: a flow option or a key function's result is not acceptable.
+            ValueError: a flow option, a key function's result or a tag is not acceptable.
             TypeError: a flow option or a key function's result has the wrong type.
         """
         run_id = kwargs.pop("run_id", None)
+        checked_tags = check_tags(kwargs.pop("tags", None))
         check_not_scheduled(run_id)
         flow_options = {name: kwargs.pop(name) for name in FLOW_OPTIONS if name in kwargs}
         new = self._new_run(workflow, args, kwargs, run_id, **flow_options)
         created, record = self.store.create_run(new, self.clock.now(), self.settings.grace)
+        if not created:
+            self._check_same(new, record)
+        if checked_tags:
+            self.store.set_tags(new.run_id, checked_tags)
         if created and not delayed(new):
             self.transport.enqueue([new.run_id])
-        else:
-            self._check_same(new, record)
         return Run(self, new.run_id)
 
     def start_many(

@@ -22,10 +22,10 @@ from .names import check_workflow_name
 from .runtime.branch_steps import queues_waited_on
 from .schedules.firing import parse_run_id
 from .serialization import Serializer
-from .status import RunStatus
 from .stores.base import RunRecord, Store
+from .timeline import waiting_on
 from .transports.base import Transport
-from .validation import check_page, check_timeout
+from .validation import check_timeout
 from .versions import recorded_version
 
 EXPORT_FORMAT = "flowgen-journal/1"
@@ -59,30 +59,6 @@ class RunInspection:
             RunNotFoundError: no such run.
         """
         return self.run_info(self._record(run_id))
-
-    def runs(
-        self,
-        status: str | None = None,
-        workflow: Workflow | str | None = None,
-        limit: int | None = 100,
-        offset: int = 0,
-    ) -> list[RunInfo]:
-        """List runs, newest first, optionally by status and workflow.
-
-        Args:
-            limit: the most runs to return (an int >= 1), or ``None`` for all of them.
-            offset: how many of the newest matching runs to skip (an int >= 0).
-
-        Raises:
-            ValueError: an unknown status, or a limit or offset out of range.
-        """
-        limit, offset = check_page(limit, offset)
-        wanted = None if status is None else RunStatus.parse(status)
-        name = None if workflow is None else workflow_name(workflow)
-        return [
-            self.run_info(record)
-            for record in self.store.list_runs(status=wanted, workflow=name, limit=limit, offset=offset)
-        ]
 
     def result(self, run_id: str, timeout: float | None = None) -> Any:
         """Wait for a run to finish and return its output (what :meth:`Run.result` does).
@@ -131,8 +107,8 @@ class RunInspection:
         """Return a finished run's output or raise its error (see :meth:`Run.result`)."""
         return output_or_raise(record, self._output(record), run_error(self.serializer, record))
 
-    def run_info(self, record: RunRecord) -> RunInfo:
-        """Build the :class:`RunInfo` of a stored record."""
+    def run_info(self, record: RunRecord, tags: dict[str, str] | None = None) -> RunInfo:
+        """Build the :class:`RunInfo` of a stored record (``tags``: read from the store if not given)."""
         created = when(record.created)
         updated = when(record.updated)
         assert created is not None and updated is not None
@@ -157,6 +133,8 @@ class RunInspection:
             version=self._version(record),
             unconsumed_queues=tuple(self.transport.unconsumed(queues_waited_on(record, self.registry))),
             **self._flow_info(record),
+            tags=self.store.tags_of([record.run_id])[record.run_id] if tags is None else tags,
+            waiting_on=tuple(waiting_on(record)),
             schedule=None if scheduled is None else scheduled.schedule,
             tick=None if scheduled is None else scheduled.tick,
         )

@@ -19,6 +19,7 @@ from .decorators import Step
 from .error_records import ATTEMPTS_KEY, error_record
 from .errors import NonRetryableError, StepCrashedError, StepTimeoutError
 from .journal import ATTEMPT_CRASHED, ATTEMPT_ERROR, ATTEMPT_TIMEOUT, LeafState
+from .run_logs import log_failed_attempt
 from .timeouts import StepInterrupted, watchdog
 
 StepInvoker = Callable[[Step, Sequence[Any], Mapping[str, Any]], Any]
@@ -111,7 +112,10 @@ def decide_after_failure(
     failures = state.count(ATTEMPT_ERROR, ATTEMPT_TIMEOUT)
     policy = step.retries
     if retryable and failures <= policy.limit:
-        return FailureDecision(True, policy.delay_before(failures, rng))
+        delay = policy.delay_before(failures, rng)
+        log_failed_attempt(step.name, len(state.attempts), record, delay, policy.limit - failures)
+        return FailureDecision(True, delay)
+    log_failed_attempt(step.name, len(state.attempts), record, None, 0)
     return FailureDecision(False, error=with_attempts(record, state))
 
 

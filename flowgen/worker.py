@@ -30,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
+from . import log_context
 from .urls import mask_url, require_redis_url
 
 logger = logging.getLogger("flowgen.worker")
@@ -64,11 +65,9 @@ def check_modules(modules: Sequence[str]) -> None:
             raise ModuleNotFoundError(f"No module named {module!r}", name=module)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
-    )
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr, each record with its run context (see :mod:`flowgen.log_context`)."""
+    log_context.configure(level, log_format)
 
 
 GC_THRESHOLD = (20_000, 20, 50)

@@ -186,7 +186,13 @@ class AsyncEngine:
 
     async def status(self, run_id: str) -> RunInfo:
         """A snapshot of the run; see :meth:`Engine.status`."""
-        return self.engine.run_info(await self._record(run_id))
+        record = await self._record(run_id)
+        return self.engine.run_info(record, (await self._tags([run_id]))[run_id])
+
+    async def _tags(self, run_ids: list[str]) -> dict[str, dict[str, str]]:
+        """The runs' tags, read on the executor (the store's read is a blocking call)."""
+        tags: dict[str, dict[str, str]] = await self._in_thread(self.engine.store.tags_of, run_ids)
+        return tags
 
     async def runs(
         self,
@@ -200,7 +206,8 @@ class AsyncEngine:
         wanted = None if status is None else RunStatus.parse(status)
         name = None if workflow is None else workflow_name(workflow)
         records = await (await self._read()).list_runs(wanted, name, limit, offset)
-        return [self.engine.run_info(record) for record in records]
+        tags = await self._tags([record.run_id for record in records])
+        return [self.engine.run_info(record, tags[record.run_id]) for record in records]
 
     async def result(self, run_id: str, timeout: float | None = None) -> Any:
         """Wait (without blocking the loop) for the run to finish; return its output or raise its error.
@@ -230,7 +237,7 @@ class AsyncEngine:
         while True:
             record = await self._record(run_id)
             if record.status in statuses:
-                return self.engine.run_info(record)
+                return self.engine.run_info(record, (await self._tags([run_id]))[run_id])
             if deadline is not None and time.monotonic() >= deadline:
                 raise ResultTimeoutError(
                     f"run {run_id!r} is {record.status}, not {'/'.join(statuses)}, after {timeout}s"

@@ -37,8 +37,10 @@ from ..errors import (
 from ..faults import fault_point
 from ..interpreter import Complete, Decision, Execute, Fail, Replayer
 from ..limits import RateLimited
+from ..log_context import set_position
 from ..observability import facts
 from ..observability.observer import RunParked
+from ..run_logs import log_attempt, log_finished
 from ..schemas import SchemaError
 from ..signatures import bind_call
 from ..status import RunStatus
@@ -158,6 +160,7 @@ class Advance(AdvanceState):
                 continue
             if self.rt.draining.is_set():
                 self._hand_over()
+            set_position(decision.position)
             timeout = gates.at_deadline(self, decision.position, decision.command)
             if timeout is not None:
                 decision = self._settle(decision, timeout)
@@ -330,6 +333,7 @@ class Advance(AdvanceState):
                 self.rt.store.block_key(result.error.key, self.now + result.error.retry_after)
             self._delay_attempt(action, self.now + result.error.retry_after)
             return
+        log_attempt(action.context, result)
         self.unrecorded_attempt = not action.records_start
         fault_point("after_step_body", action.step.name)
         if self.rt.leases is not None and self.rt.leases.is_lost(self.run_id, self.epoch):
@@ -458,6 +462,7 @@ class Advance(AdvanceState):
             self._finish_failed(error)
         status = RunStatus.CANCELLED if self.cancel_state == CANCEL_DELIVERED else RunStatus.COMPLETED
         self._flush(Finish(status, output=text))
+        log_finished(self.run_record, status, None)
         self._report_end(status, None)
         raise _Done
 
@@ -471,6 +476,7 @@ class Advance(AdvanceState):
             error, run_id=self.run_id, slot=slots.run_error(self.run_record.generation)
         )
         self._flush(Finish(status, error=record))
+        log_finished(self.run_record, status, record)
         self._report_end(status, record)
         raise _Done
 

@@ -29,6 +29,7 @@ from ..decorators import Registry, Step
 from ..errors import LeaseLostError, RunFinishedError
 from ..faults import fault_point
 from ..leases import LeaseKeeper
+from ..log_context import advancing, set_workflow
 from ..observability import facts
 from ..observability.observer import Observers
 from ..serialization import Serializer
@@ -95,8 +96,10 @@ class Runtime:
         """
         urgent = self.lane.next_run()
         if urgent is not None and urgent != run_id:
-            self._advance(urgent)
-        self._advance(run_id)
+            with advancing(urgent):
+                self._advance(urgent)
+        with advancing(run_id):
+            self._advance(run_id)
 
     def _advance(self, run_id: str) -> None:
         owner = f"{self._owner_prefix}-{next(self._owners)}"
@@ -108,6 +111,7 @@ class Runtime:
                 self.cache.put(run_id, cached)
             return
         fault_point("after_acquire", run_id)
+        set_workflow(snapshot.run.workflow)
         if self.observers and facts.is_first_advance(snapshot.run, snapshot.interrupted):
             self.observers.run_started(facts.run_started(snapshot.run, self.clock.now()))
         if self.leases is not None:
@@ -157,6 +161,10 @@ class Runtime:
         An ``async def`` step is handed to the process's step loop when this runtime has one
         (:attr:`async_steps`): this thread returns at once and the loop reports the outcome.
         """
+        with advancing(run_id):
+            self._run_branch(run_id, key, attempt)
+
+    def _run_branch(self, run_id: str, key: str, attempt: int) -> None:
         now = self.clock.now()
         record = self.store.branch_begin(run_id, key, attempt, self.settings.lease_ttl, now)
         if record is None:

@@ -45,6 +45,7 @@ from .commits import (
     unknown_operation,
 )
 from .failures import Reason, store_error
+from .search import RunSearch
 
 # The commit names are part of the store contract: re-exported for the stores and the runtime.
 __all__ = [
@@ -303,7 +304,7 @@ def ready_cutoff(now: float, backlog: float) -> float:
     return now - max(0.0, backlog)
 
 
-class Store(abc.ABC):
+class Store(RunSearch):
     """The persistence contract every store implements; see the module docstring."""
 
     @abc.abstractmethod

@@ -22,6 +22,7 @@ from ..status import RunStatus
 from .base import InboxEvent, RunRecord, StateCounts
 from .failures import Reason, store_error
 from .flow_tables import MemoryFlowTx, ScoredSet
+from .memory_search import MemorySearch
 from .transactional import TransactionalStore
 
 
@@ -147,7 +148,7 @@ class _MemoryTx(MemoryFlowTx):
         self.s.inboxes.pop(run_id, None)
 
 
-class MemoryStore(TransactionalStore):
+class MemoryStore(MemorySearch, TransactionalStore):
     """Keeps everything in this process's memory; safe to share between threads."""
 
     def __init__(self) -> None:

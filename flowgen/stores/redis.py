@@ -32,6 +32,9 @@ key                           type    holds
 ``P:wf:<workflow>``           zset    runs of a workflow, by creation time
 ``P:wf:<workflow>:status:<s>`` zset   runs of a workflow in a status
 ``P:expiring``                zset    finished runs by the time their retention ends
+``P:tag:<key>=<value>``       zset    runs carrying a tag, by creation time (the tags
+                                      themselves: field ``tags`` of the meta hash, JSON);
+                                      see :mod:`flowgen.stores.redis_search`
 ============================  ======  =====================================================
 
 Every status change also publishes (no key is written): the new status on the channel
@@ -83,6 +86,7 @@ from .base import (
 )
 from .failures import Reason, store_error
 from .redis_flow import FLOW_SCRIPTS, RedisFlow
+from .redis_search import RedisSearch
 from .redis_wire import COMPACT, assemble_branches, encode_operation, flatten, num, pairs, text
 
 _TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
@@ -108,6 +112,8 @@ SCRIPTS = (
     "control",
     "reset",
     *FLOW_SCRIPTS,
+    "tag",
+    "purge",
 )
 
 
@@ -165,14 +171,14 @@ def _unavailable_when_unreachable(cls: type[RedisStore]) -> type[RedisStore]:
 
         return operation  # type: ignore[return-value]
 
-    for name, member in list(vars(cls).items()):
+    for name, member in list({**vars(RedisSearch), **vars(cls)}.items()):
         if callable(member) and not name.startswith("_") and name not in ("key", "close"):
             setattr(cls, name, translating(member))
     return cls
 
 
 @_unavailable_when_unreachable
-class RedisStore(RedisFlow, Store):
+class RedisStore(RedisFlow, RedisSearch, Store):
     """Implements the store contract on Redis (see the module docstring for the keys).
 
     Every operation raises :class:`~flowgen.errors.StoreUnavailableError` when Redis cannot be

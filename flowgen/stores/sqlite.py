@@ -68,6 +68,7 @@ from ..errors import ConfigurationError, StoreUnavailableError
 from ..status import RunStatus
 from . import logic
 from .base import InboxEvent, RunRecord, StateCounts, ready_cutoff
+from .sqlite_search import SEARCH_SCHEMA, SQLiteSearch
 from .sqlite_tables import (
     SCHEMA,
     SCHEMA_VERSION,
@@ -83,7 +84,7 @@ from .transactional import TransactionalStore
 logger = logging.getLogger("flowgen.stores.sqlite")
 
 
-class SQLiteStore(TransactionalStore):
+class SQLiteStore(SQLiteSearch, TransactionalStore):
     """Implements the store contract on a SQLite file (see the module docstring).
 
     Args:
@@ -218,7 +219,7 @@ class SQLiteStore(TransactionalStore):
                             f"the SQLite database {self.path!r} has schema version {version}, written by "
                             f"a newer flowgen (this one knows {SCHEMA_VERSION}); upgrade flowgen to open it"
                         )
-                    for statement in SCHEMA.split(";"):
+                    for statement in (SCHEMA + SEARCH_SCHEMA).split(";"):
                         if statement.strip():
                             conn.execute(statement)
                     add_missing_columns(conn)

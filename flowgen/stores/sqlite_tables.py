@@ -162,6 +162,7 @@ TABLES_OF_A_RUN = (
     "children",
     "history",
     "flow_runs",
+    "run_tags",
     "runs",
 )
 

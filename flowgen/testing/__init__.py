@@ -10,7 +10,8 @@ Three ways to test a workflow (``docs/testing.md`` shows each):
 3. End to end with a worker (``Engine("memory://")``, SQLite or Redis).
 
 :func:`verify_replay` checks that current code still replays journals exported from real runs
-(``flowgen export RUN_ID``), so CI fails before a change breaks runs that are in flight.
+(``flowgen export RUN_ID``), so CI fails before a change breaks runs that are in flight;
+:func:`verify_runs` checks many (files, or an engine's live runs) and names every divergence.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from .handles import RunnerRun
 from .mocks import Call, StepMock, call
 from .replay import ReplayResult, load_export, verify_replay
 from .runner import Runner
+from .verify_runs import ReplayCheck, verify_runs
 
 __all__ = [
     "Call",
     "InlineTransport",
     "NonDeterminismError",
+    "ReplayCheck",
     "ReplayResult",
     "RunBlockedError",
     "Runner",
@@ -38,4 +41,5 @@ __all__ = [
     "call",
     "load_export",
     "verify_replay",
+    "verify_runs",
 ]

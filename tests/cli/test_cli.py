@@ -44,7 +44,7 @@ def test_start_passes_a_json_array_and_object_and_a_worker_engine_runs_it(cli: C
     assert started.returncode == 0, started.stderr
     assert started.stdout.strip() == "echo-1"
 
-    status = cli("status", "echo-1", "--url", sqlite_url)
+    status = cli("status", "echo-1", "--url", sqlite_url, "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["status"] == "queued"
 
@@ -127,7 +127,7 @@ def test_a_redis_that_is_down_is_a_store_unavailable_error(cli: Cli) -> None:
         ["start", "cli.echo", "-m", APPS],
         ["send-event", "r", "go"],
     ):
-        line = one_error_line(cli(*command, "--url", url), 1)
+        line = one_error_line(cli(*command, "--url", url), 3)
         assert "StoreUnavailableError: Redis at 127.0.0.1:" in line and "is unreachable" in line
 
 
@@ -192,7 +192,7 @@ def test_a_worker_on_a_sqlite_url_refuses_before_starting_or_enqueueing_anything
 def test_status_shows_a_delayed_start_and_a_deadline(cli: Cli, sqlite_url: str) -> None:
     with flowgen.Engine(sqlite_url, start_workers=False) as engine:
         engine.start(apps.echo, run_id="later", delay="10 minutes", timeout="1 hour")
-    status = cli("status", "later", "--url", sqlite_url)
+    status = cli("status", "later", "--json", "--url", sqlite_url)
     assert status.returncode == 0, status.stderr
     shown = json.loads(status.stdout)
     assert shown["status"] == "queued"

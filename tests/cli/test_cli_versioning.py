@@ -51,7 +51,7 @@ def test_start_with_an_argument_that_does_not_fit_its_schema_names_the_field(
 def test_status_shows_the_code_version_the_run_started_under(cli: Cli, sqlite_url: str) -> None:
     with flowgen.Engine(sqlite_url, start_workers=False, version="2024.06.1") as engine:
         engine.start("cli.echo", 1, run_id="versioned")
-    status = cli("status", "versioned", "--url", sqlite_url)
+    status = cli("status", "versioned", "--url", sqlite_url, "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["version"] == "2024.06.1"
 

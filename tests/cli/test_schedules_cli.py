@@ -44,7 +44,7 @@ def test_create_list_get_pause_resume_update_trigger_delete(cli: Cli, url: str) 
     assert run_id.startswith("schedule:nightly:") and run_id.endswith(":manual")
     got = json.loads(_ok(cli("schedules", "get", "nightly", "--url", url, "--ticks", "3")))
     assert len(got["next_ticks"]) == 3 and got["runs"][0]["run_id"] == run_id and got["runs"][0]["manual"]
-    status = json.loads(_ok(cli("status", run_id, "--url", url)))
+    status = json.loads(_ok(cli("status", run_id, "--url", url, "--json")))
     assert status["schedule"] == "nightly" and run_id.startswith(f"schedule:nightly:{status['tick']}")
     assert _ok(cli("schedules", "delete", "nightly", "--url", url)).strip() == "deleted nightly"
     assert _ok(cli("schedules", "list", "--url", url)) == ""
