@@ -90,7 +90,7 @@ def parallel_naps(count: int, seconds: float):
     return {"positions": [r["position"] for r in results], "elapsed": ended - started}
 
 
-@flowgen.step(retries=flowgen.Retry(limit=2, delay=0, jitter=0))
+@flowgen.step(name="aio.flaky_step", retries=flowgen.Retry(limit=2, delay=0, jitter=0))
 async def flaky(fail_times: int) -> int:
     attempt = _count_attempt()
     await asyncio.sleep(0)
