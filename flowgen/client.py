@@ -111,6 +111,49 @@ class RunInfo:
         """The run has ended (completed, failed or cancelled)."""
         return self.finished is not None
 
+    def to_json(self) -> dict[str, Any]:
+        """This snapshot as JSON-ready data with stable field names (``flowgen status --json``,
+        ``GET /api/v1/runs/{id}``; the fields are listed in docs/operations.md)."""
+        return {
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "status": str(self.status),
+            "created": self.created.isoformat(),
+            "updated": self.updated.isoformat(),
+            "finished": None if self.finished is None else self.finished.isoformat(),
+            "duration": None
+            if self.finished is None
+            else round((self.finished - self.created).total_seconds(), 6),
+            "tags": dict(self.tags),
+            "parent": self.parent,
+            "generation": self.generation,
+            "journal_length": self.journal_length,
+            "output": self.output,
+            "error": None
+            if self.error is None
+            else {"type": self.error.type, "message": self.error.message, "traceback": self.error.traceback},
+            "waiting_for": list(self.waiting_for),
+            "waiting_on": [dict(item) for item in self.waiting_on],
+            "pause_pending": self.pause_pending,
+            "cancellation": self.cancellation,
+            "version": self.version,
+            "schedule": self.schedule,
+            "tick": None if self.tick is None else self.tick.isoformat(),
+            "unconsumed_queues": list(self.unconsumed_queues),
+            **self._flow_json(),
+        }
+
+    def _flow_json(self) -> dict[str, Any]:
+        """What flow control says of the run (docs/flow-control.md): only the parts that apply."""
+        fields: dict[str, Any] = {}
+        if self.blocked_by is not None:
+            fields["blocked_by"] = attrs.asdict(self.blocked_by)
+        for name in ("starts_at", "deadline"):
+            moment = getattr(self, name)
+            if moment is not None:
+                fields[name] = moment.isoformat()
+        return fields
+
 
 @attrs.frozen
 class BlockedBy:

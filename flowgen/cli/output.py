@@ -16,8 +16,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import attrs
-
 from ..serialization import dumps_json
 
 COLORS = {
@@ -117,45 +115,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], colored: int | 
 
 def info_json(info: Any) -> dict[str, Any]:
     """A :class:`~flowgen.RunInfo` as the documented JSON object of ``status``, ``runs`` and others."""
-    return {
-        "run_id": info.run_id,
-        "workflow": info.workflow,
-        "status": str(info.status),
-        "created": info.created.isoformat(),
-        "updated": info.updated.isoformat(),
-        "finished": None if info.finished is None else info.finished.isoformat(),
-        "duration": None
-        if info.finished is None
-        else round((info.finished - info.created).total_seconds(), 6),
-        "tags": dict(info.tags),
-        "parent": info.parent,
-        "generation": info.generation,
-        "journal_length": info.journal_length,
-        "output": info.output,
-        "error": None
-        if info.error is None
-        else {"type": info.error.type, "message": info.error.message, "traceback": info.error.traceback},
-        "waiting_for": list(info.waiting_for),
-        "waiting_on": [dict(item) for item in info.waiting_on],
-        "pause_pending": info.pause_pending,
-        "cancellation": info.cancellation,
-        "version": info.version,
-        "schedule": info.schedule,
-        "tick": None if info.tick is None else info.tick.isoformat(),
-        "unconsumed_queues": list(info.unconsumed_queues),
-        **flow_fields(info),
-    }
-
-
-def flow_fields(info: Any) -> dict[str, Any]:
-    """What flow control says of a run (docs/flow-control.md): only the parts that apply."""
-    fields: dict[str, Any] = {}
-    if info.blocked_by is not None:
-        fields["blocked_by"] = attrs.asdict(info.blocked_by)
-    for name in ("starts_at", "deadline"):
-        if getattr(info, name) is not None:
-            fields[name] = getattr(info, name).isoformat()
-    return fields
+    return dict(info.to_json())
 
 
 def describe_wait(item: Mapping[str, Any]) -> str:

@@ -158,7 +158,9 @@ def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], defau
 async def list_runs(request: Request) -> JSONResponse:
     """``GET /runs``: a page of runs matching the filters, newest first, and the next cursor."""
     page = await run_in_threadpool(
-        listing.page, engine_of(request), listing.Filters.from_query(request.query_params)
+        listing.page,
+        engine_of(request),
+        listing.Filters.from_query(request.query_params, request.query_params.getlist("tag")),
     )
     return JSONResponse(
         {"runs": [views.run_json(info) for info in page.runs], "next_cursor": page.next_cursor}
@@ -168,7 +170,7 @@ async def list_runs(request: Request) -> JSONResponse:
 @endpoint
 async def count_runs(request: Request) -> JSONResponse:
     """``GET /counts``: the number of runs in each status (filtered by workflow)."""
-    filters = listing.Filters.from_query(request.query_params)
+    filters = listing.Filters.from_query(request.query_params, request.query_params.getlist("tag"))
     counts = await run_in_threadpool(listing.counts, engine_of(request), filters)
     return JSONResponse({"counts": counts, "total": sum(counts.values())})
 
@@ -218,8 +220,7 @@ async def run_events(request: Request) -> JSONResponse:
     """``GET /runs/{run_id}/events``: events buffered in the run's inbox."""
     engine = engine_of(request)
     run_id = request.path_params["run_id"]
-    await run_in_threadpool(engine.status, run_id)  # 404 for an unknown run
-    return JSONResponse({"events": await run_in_threadpool(views.inbox_json, engine, run_id)})
+    return JSONResponse({"events": await run_in_threadpool(engine.events, run_id)})
 
 
 @endpoint

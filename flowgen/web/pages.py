@@ -81,7 +81,7 @@ async def runs_page(request: Request) -> Response:
     """The runs table with filters, counts by status and bulk actions."""
     engine = _engine(request)
     try:
-        filters = listing.Filters.from_query(request.query_params)
+        filters = listing.Filters.from_query(request.query_params, request.query_params.getlist("tag"))
         page = await run_in_threadpool(listing.page, engine, filters)
         counts = await run_in_threadpool(listing.counts, engine, listing.Filters(workflow=filters.workflow))
     except (FlowgenError, ValueError) as error:
@@ -102,7 +102,7 @@ async def runs_rows(request: Request) -> Response:
     """The runs table's rows alone, for the page's live refresh."""
     engine = _engine(request)
     try:
-        filters = listing.Filters.from_query(request.query_params)
+        filters = listing.Filters.from_query(request.query_params, request.query_params.getlist("tag"))
         page = await run_in_threadpool(listing.page, engine, filters)
     except (FlowgenError, ValueError) as error:
         return flowgen_error(request, error)
@@ -144,7 +144,7 @@ def _run_context(engine: Engine, run_id: str) -> dict[str, Any]:
         "reasons": views.why_not_moving(engine, info, now),
         "timeline": views.timeline(journal, open_entry, now),
         "inputs": views.inputs(engine, run_id),
-        "events": views.inbox_json(engine, run_id),
+        "events": engine.events(run_id),
         "generations": engine.history(run_id),
         "children": engine.store.children(run_id),
     }
@@ -201,13 +201,15 @@ async def run_send_event(request: Request) -> Response:
 
 async def bulk_action(request: Request) -> Response:
     """A control action on every run of the filtered set: asks to confirm, then applies it."""
-    form = await _form(request)
+    submitted = await request.form()
+    form = {key: str(value) for key, value in submitted.items()}
     action = form.get("action", "")
     if action not in ACTIONS:
         return error_page(request, f"unknown action {action!r}; one of {', '.join(ACTIONS)}", 400)
     engine = _engine(request)
+    tags = [str(tag) for tag in submitted.getlist("tag")]
     try:
-        filters = listing.Filters.from_query({**form, "limit": str(listing.MAX_LIMIT), "cursor": ""})
+        filters = listing.Filters.from_query({**form, "limit": str(listing.MAX_LIMIT), "cursor": ""}, tags)
         targets = await run_in_threadpool(_all_matching, engine, filters)
     except (FlowgenError, ValueError) as error:
         return flowgen_error(request, error)
@@ -221,7 +223,7 @@ async def bulk_action(request: Request) -> Response:
     )
     if failed:
         message += " (" + "; ".join(failed[:3]) + (" ..." if len(failed) > 3 else "") + ")"
-    query = urlencode({**filters.query(limit=listing.DEFAULT_LIMIT, cursor=None), "message": message})
+    query = urlencode([*filters.query(limit=listing.DEFAULT_LIMIT, cursor=None), ("message", message)])
     return RedirectResponse(f"{request.scope.get('root_path', '')}/runs?{query}", status_code=303)
 
 

@@ -19,7 +19,6 @@ from .. import slots
 from ..client import RunInfo
 from ..decoding import decode_call
 from ..engine import Engine
-from ..stores.base import InboxEvent
 
 
 def iso(moment: datetime | float | None) -> str | None:
@@ -37,28 +36,8 @@ def clock(moment: float) -> str:
 
 
 def run_json(info: RunInfo) -> dict[str, Any]:
-    """A run as the API returns it: stable field names, times in ISO 8601 UTC."""
-    return {
-        "run_id": info.run_id,
-        "workflow": info.workflow,
-        "status": str(info.status),
-        "created": iso(info.created),
-        "updated": iso(info.updated),
-        "finished": iso(info.finished),
-        "output": info.output,
-        "error": None
-        if info.error is None
-        else {"type": info.error.type, "message": info.error.message, "traceback": info.error.traceback},
-        "parent": info.parent,
-        "waiting_for": list(info.waiting_for),
-        "pause_pending": info.pause_pending,
-        "cancellation": info.cancellation,
-        "generation": info.generation,
-        "journal_length": info.journal_length,
-        "unconsumed_queues": list(info.unconsumed_queues),
-        "schedule": info.schedule,
-        "tick": None if info.tick is None else info.tick.isoformat(),
-    }
+    """A run as the API returns it: :meth:`flowgen.RunInfo.to_json` (the CLI's ``--json`` form)."""
+    return info.to_json()
 
 
 def duration_text(seconds: float | None) -> str:
@@ -287,26 +266,3 @@ def _due(open_entry: Mapping[str, Any] | None) -> float | None:
     dues += [(leaf.get("info") or {}).get("due") for leaf in (open_entry.get("leaves") or {}).values()]
     values = [float(due) for due in dues if isinstance(due, (int, float))]
     return min(values) if values else None
-
-
-def inbox_json(engine: Engine, run_id: str) -> list[dict[str, Any]]:
-    """The run's buffered events (sent, not yet consumed by a wait), oldest first."""
-    events = []
-    for event_type, pending in engine.store.inbox(run_id).items():
-        for event in pending:
-            events.append(
-                {
-                    "type": event_type,
-                    "id": event.id,
-                    "sent": iso(event.sent),
-                    "payload": _payload(engine, run_id, event_type, event),
-                }
-            )
-    return sorted(events, key=lambda item: item["sent"] or "")
-
-
-def _payload(engine: Engine, run_id: str, event_type: str, event: InboxEvent) -> Any:
-    try:
-        return engine.serializer.decode(event.payload, run_id=run_id, slot=slots.event(event_type, event.id))
-    except Exception as error:  # an undecodable payload must not take the page down
-        return f"<undecodable: {error}>"

@@ -33,17 +33,21 @@ def _accept_dialogs(page: Any) -> list[str]:
 
 def test_find_a_run_open_its_timeline_and_cancel_it(sqlite_site: Site, page: Any) -> None:
     for n in range(3):
-        sqlite_site.engine.start("web.approval", f"o-{n}", run_id=f"find-{n}")
+        sqlite_site.engine.start(
+            "web.approval", f"o-{n}", run_id=f"find-{n}", tags={"customer": f"c{n}", "region": "eu"}
+        )
     for n in range(3):
         sqlite_site.wait_status(f"find-{n}", "waiting")
 
     page.goto(f"{sqlite_site.base}/runs")
     assert page.locator("[data-count=waiting]").inner_text() == "3"
     screenshot(page, "runs")
-    page.fill("input[name=q]", "find-1")
+    page.fill("input[name=tag]", "customer=c1")
     page.click("form.filters button[type=submit]")
+    page.wait_for_url(re.compile(r"tag=customer"))
     links = page.locator("a.run-link")
     assert links.all_inner_texts() == ["find-1"]
+    assert "customer=c1" in page.locator("table.runs").inner_text()
     links.first.click()
 
     page.wait_for_url(re.compile(r"/runs/find-1$"))
