@@ -20,10 +20,9 @@ base class; listing, counting and purging them is ``RunFinding`` (``flowgen/find
 
 from __future__ import annotations
 
-import functools
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, overload
@@ -33,13 +32,12 @@ from typing_extensions import ParamSpec, TypeVar
 
 from . import slots
 from .aio.runner import DEFAULT_LIMIT as DEFAULT_ASYNC_LIMIT
-from .aio.runner import attach as attach_async_steps
-from .aio.runner import detach as detach_async_steps
 from .client import Run, RunInfo
 from .clock import Clock, WallClock
 from .decorators import Registry, Workflow
 from .decorators import registry as default_registry
 from .durations import Duration
+from .engine_workers import EngineWorkers, WorkerHandle
 from .errors import (
     ConfigurationError,
     RunFinishedError,
@@ -56,7 +54,6 @@ from .reserved import check_not_scheduled
 from .runtime import Runtime, Settings, encode_new_call
 from .search import check_tags
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
-from .services import Services
 from .signatures import bind_call
 from .status import RunStatus
 from .stores.base import NewRun, RunRecord, Store
@@ -110,34 +107,7 @@ class StartManyResult:
     conflicts: list[str]
 
 
-class WorkerHandle:
-    """Worker threads of this process advancing runs for an engine; stop them with :meth:`stop`.
-
-    Stopping is graceful: the runtime is told to drain first (runs in progress finish the step
-    they are in, journal it and are handed back to be continued by another worker), then the
-    threads stop, then lease renewal.
-    """
-
-    def __init__(self, engine: Engine, stoppers: list[Any]) -> None:
-        self.engine = engine
-        self._stoppers = stoppers
-
-    def stop(self) -> None:
-        for stopper in reversed(self._stoppers):
-            try:
-                stopper()
-            except Exception:
-                logger.exception("stopping a worker component failed")
-        self._stoppers = []
-
-    def __enter__(self) -> WorkerHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class Engine(EngineObservability, RunFinding):
+class Engine(EngineWorkers, EngineObservability, RunFinding):
     """The entry point of flowgen (see the module docstring for URLs).
 
     Args:
@@ -267,24 +237,6 @@ class Engine(EngineObservability, RunFinding):
     # -- construction -----------------------------------------------------------------------
 
     @property
-    def runtime(self) -> Runtime:
-        """The runtime that advances runs in this process."""
-        if self._runtime is None:
-            self._leases = LeaseKeeper(self.store, self.settings.lease_ttl, self.clock.now)
-            self._runtime = Runtime(
-                store=self.store,
-                serializer=self.serializer,
-                registry=self.registry,
-                clock=self.clock,
-                settings=self.settings,
-                enqueue=self.transport.enqueue,
-                enqueue_branch=self.transport.enqueue_branch,
-                leases=self._leases,
-                observers=self.observers,
-            )
-        return self._runtime
-
-    @property
     def schedules(self) -> Schedules:
         """Manage this engine's schedules (create, update, pause, resume, delete, trigger, list, get).
 
@@ -295,132 +247,6 @@ class Engine(EngineObservability, RunFinding):
 
             self._schedules = Schedules(self)
         return self._schedules
-
-    def _schedule_service(self) -> Callable[[], None]:
-        """Register the schedules declared in code and start the thread that fires due ticks; return its stop."""
-        from .schedules.service import ScheduleService
-
-        try:
-            schedules = self.schedules
-        except TypeError as error:  # a custom store that keeps no schedules
-            logger.warning("schedules do not fire in this process: %s", error)
-            return lambda: None
-        try:
-            schedules.register_declared()
-        except Exception:
-            logger.exception(
-                "registering the schedules declared in code failed; the declared ones may be stale"
-            )
-        service = ScheduleService(schedules, self.timer_interval)
-        service.start()
-        return service.stop
-
-    def _services(self) -> Services:
-        return Services(
-            self.store,
-            self.transport.enqueue,
-            self.clock,
-            grace=self.settings.grace,
-            backlog=self.transport.backlog,
-            timer_interval=self.timer_interval,
-            reconcile_interval=self.reconcile_interval,
-            reenqueued=self.observers.reenqueued,
-        )
-
-    def _background(self, threads: int) -> tuple[Stop, Stop]:
-        """Start lease renewal, async steps, the background services and schedules of a worker of ``threads``.
-
-        Returns ``(stop_services, stop_after_workers)``: the first before the worker threads
-        stop, the second (waits for async steps in flight, then stops lease renewal) after.
-        """
-        self.runtime  # noqa: B018 - builds the runtime and its lease keeper
-        assert self._leases is not None
-        self._leases.start()
-        stop_async_steps = self._async_steps(threads)
-        services = self._services()
-        services.start()
-        stop_schedules = self._schedule_service()
-        leases = self._leases
-
-        def stop_services() -> None:
-            try:
-                stop_schedules()
-            finally:
-                services.stop()
-
-        def stop_after_workers() -> None:
-            try:
-                stop_async_steps()
-            finally:
-                leases.stop()
-
-        return stop_services, stop_after_workers
-
-    def _step_queues(self) -> set[str]:
-        return {step.queue for step in self.registry.steps.values() if step.queue}
-
-    def _boot_app_worker(self, threads: int) -> tuple[Stop, Stop]:
-        """What a Dramatiq worker of the app broker does at boot: check Redis, start the services."""
-        from .redis_checks import report_redis_configuration
-
-        report_redis_configuration(self)
-        self.runtime.draining.clear()  # a worker stopped earlier in this process drained it
-        return self._background(threads)
-
-    def _attach(self, broker: dramatiq.Broker) -> None:
-        """Add the middleware that runs flowgen's services in the app broker's workers."""
-        from .transports.app_broker import FlowgenMiddleware, attach
-
-        middleware = FlowgenMiddleware(self._boot_app_worker, self.runtime.drain, self._step_queues)
-        self._closers.append(attach(broker, middleware))
-
-    def _start_local_worker(self) -> WorkerHandle:
-        self.runtime  # noqa: B018 - builds the runtime and its lease keeper
-        assert self._leases is not None
-        self._leases.start()
-        stop_consuming = self.transport.consume(self.threads)
-        services = self._services()
-        services.start()
-        stop_schedules = self._schedule_service()
-        # Runs that were moving when a previous process stopped resume now (or when their
-        # old lease expires); sleeping runs wake through their timers.
-        self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
-        return WorkerHandle(
-            self,
-            [
-                self._leases.stop,
-                self._async_steps(self.threads),
-                stop_consuming,
-                services.stop,
-                stop_schedules,
-                self.runtime.drain,
-            ],
-        )
-
-    def _async_steps(self, threads: int) -> Callable[[], None]:
-        """Run async steps on the step loop; returns the stopper that waits for those in flight."""
-        runner = attach_async_steps(self.runtime, self.async_step_limit, threads)
-        return functools.partial(detach_async_steps, self.runtime, runner)
-
-    def worker(self, threads: int = 8, queues: Sequence[str] | None = None) -> WorkerHandle:
-        """Start Dramatiq worker threads in this process (Redis engines); returns a handle to stop them.
-
-        ``flowgen worker`` does this in dedicated processes; this is for tests, notebooks and
-        single-process deployments. ``queues``: the queues to consume (default: the engine's own
-        queue and the ``queue=`` of every step registered in this process).
-        """
-        if self.embedded:
-            raise ConfigurationError("an embedded engine already advances runs on its own threads")
-        check_count(threads, "threads")
-        for queue in queues or ():
-            check_queue_name(queue)
-        if self._app_broker:
-            # The broker's FlowgenMiddleware starts and stops the services with the Dramatiq
-            # worker (after_worker_boot / before_worker_shutdown).
-            return WorkerHandle(self, [self.transport.consume(threads, queues, declare=self._step_queues())])
-        stop_services, stop_after_workers = self._background(threads)
-        stop_consuming = self.transport.consume(threads, queues, declare=self._step_queues())
-        return WorkerHandle(self, [stop_after_workers, stop_consuming, stop_services, self.runtime.drain])
 
     def close(self) -> None:
         """Stop this engine's worker threads (if any) and close its connections."""

@@ -553,5 +553,5 @@ class Store(RunSearch):
     def flow_status(self, run_id: str) -> dict[str, Any] | None:
         """The run's flow document plus ``blocked_by`` (limit, key, place in line) when queued."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections and files."""
