@@ -62,7 +62,9 @@ class AppWorkerGroup(WorkerGroup):
         while self.log_text().count(BOOTED) < self.processes:
             self.check_alive()
             if time.monotonic() > deadline:
-                raise RuntimeError(f"dramatiq workers did not start within {timeout}s:\n{self.log_text()[-4000:]}")
+                raise RuntimeError(
+                    f"dramatiq workers did not start within {timeout}s:\n{self.log_text()[-4000:]}"
+                )
             time.sleep(0.02)
 
 
@@ -72,7 +74,9 @@ def app_workers(bench: Bench) -> WorkerGroup:
     command = [sys.executable, "-m", "dramatiq", "benchmarks.app_broker_app"]
     command += ["--processes", str(s.processes), "--threads", str(s.threads)]
     heartbeats = f"{NAMESPACE}:__heartbeats__"
-    return AppWorkerGroup("dramatiq-app", command, worker_env(bench.url), s.processes, heartbeats, bench.client)
+    return AppWorkerGroup(
+        "dramatiq-app", command, worker_env(bench.url), s.processes, heartbeats, bench.client
+    )
 
 
 def app_throughput(bench: Bench, runs: int) -> dict[str, float]:

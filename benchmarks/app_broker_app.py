@@ -18,7 +18,9 @@ from benchmarks.app_broker import app_broker
 URL = os.environ.get("FLOWGEN_BENCH_REDIS_URL")
 if not URL:
     # Never fall back to a developer's Redis: the benchmark flushes its database.
-    raise RuntimeError("benchmarks.app_broker_app needs $FLOWGEN_BENCH_REDIS_URL (python -m benchmarks sets it)")
+    raise RuntimeError(
+        "benchmarks.app_broker_app needs $FLOWGEN_BENCH_REDIS_URL (python -m benchmarks sets it)"
+    )
 broker = app_broker(URL)
 dramatiq.set_broker(broker)
 

@@ -107,6 +107,8 @@ def rated() -> Generator[Any, Any, int]:
     """One rate-limited step."""
     yield rated_noop()
     return 1
+
+
 # -- the asyncio phase (python -m benchmarks.asyncio_steps) ---------------------------------------
 
 

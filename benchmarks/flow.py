@@ -15,6 +15,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .run import Runner
+
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -175,3 +180,31 @@ def figures(fig: Callable[..., Figure | None], samples: dict[str, list[float]]) 
         jump.met = jump.value <= 1.0
     fig("flow.priority_jump_ahead", "(g) runs still queued ahead of it when it started", "runs")
     return []
+
+
+def phase(runner: Runner) -> None:
+    """The ``flow`` phase: limit overhead (alternated per repetition), the rate limit, the priority jump."""
+    b, size = runner.b, runner.size
+    for rep in range(runner.repeat):
+        # alternate which goes first: the first measurement after a fresh start is not the same
+        pair = [b.apps.three_steps_indexed, b.apps.three_steps_keyed]
+        first, second = pair if rep % 2 == 0 else pair[::-1]
+        rates = {wf.name: throughput_of(b, wf, size.runs) for wf in (first, second)}
+        plain, keyed = rates[pair[0].name], rates[pair[1].name]
+        runner.add("flow.unlimited_throughput", plain)
+        runner.add("flow.limited_throughput", keyed)
+        runner.add("flow.limit_ratio", keyed / plain)
+        rated = rate(b, 600 if size.name == "tiny" else 2000)
+        jump = priority_jump(b, size.backlog_runs)
+        runner.add("flow.priority_jump_seconds", jump["latency"])
+        runner.add("flow.priority_jump_ahead", jump["ahead"])
+        runner.add("flow.rate_achieved", rated["achieved"])
+        runner.add("flow.rate_steady", rated["steady"])
+        runner.add("flow.rate_busiest_window", rated["busiest"])
+        runner.log(
+            f"#{rep + 1}: no limit {plain:,.0f} runs/s, never-binding per-key limit {keyed:,.0f} "
+            f"runs/s = {keyed / plain:.2f}x; RateLimit(200/s): {rated['achieved']:.1f}/s achieved "
+            f"({rated['steady']:.0f}/s in steady state), "
+            f"at most {rated['busiest']:.0f} starts in any 1 s window ({rated['attempts']:.0f} attempts); "
+            f"priority=100 run done {jump['latency']:.2f} s after its start, {jump['ahead']:.0f} runs ahead"
+        )

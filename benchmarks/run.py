@@ -19,7 +19,6 @@ per-key limit against none, a 200/s rate limit, the priority jump; see ``benchma
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import shlex
 import signal
@@ -28,11 +27,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import capacity, observability
 from . import flow as flow_phase
-from . import observability
 from .config import SIZES, Size
-from .measure import FLOWGEN_QUEUE, LONG_SLEEP, PREFIX, RAW_QUEUE, Bench, Settings, percentile, wait_for
-from .redis_server import RedisServer, settle_memory
+from .measure import FLOWGEN_QUEUE, RAW_QUEUE, Bench, Settings, percentile
+from .redis_server import RedisServer
 from .report import Figure, document, med, table, write_json
 
 PHASES = (
@@ -46,14 +45,11 @@ PHASES = (
     "app_broker",
     "flow",
 )
-BACKLOG_GRACE_PARTS = 5
-"""The backlog phase's workers run with a grace this many times shorter than the drain takes."""
 TUNED_PREFETCH = 64
 """Prefetch of the "tuned" raw Dramatiq baseline (Dramatiq's default is 2 per thread)."""
 LOAD_FRACTION = 0.5
 """The "under load" figures run at this fraction of the throughput measured in the same run."""
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-MB = 1024 * 1024
 
 
 class Runner:
@@ -210,128 +206,13 @@ class Runner:
             )
 
     def retention(self) -> None:
-        b, size = self.b, self.size
-        b.fresh()
-        # Long enough that no run expires before the last one completes (so completion can be
-        # counted in the status index), short enough to wait out.
-        rate = self.m("flowgen.throughput") if self.has("flowgen.throughput") else 500.0
-        retention = float(max(2, int(2 + 2 * size.retention_runs / rate)))
-        self.extra["retention_seconds_setting"] = retention
-        group = b.flowgen_workers(["--retention", repr(retention)])
-        try:
-            group.wait_ready()
-            prefix = PREFIX
-
-            def gone() -> bool:
-                return b.client.zcard(f"{prefix}:runs") == 0 and b.client.zcard(f"{prefix}:expiring") == 0
-
-            for _ in range(self.repeat):
-                before = settle_memory(b.client)
-                b.start_runs(b.apps.three_steps, size.retention_runs)
-                wait_for(
-                    lambda: b.completed() >= size.retention_runs,
-                    120,
-                    "the retention runs to complete",
-                    group.check_alive,
-                    interval=0.01,
-                )
-                done = settle_memory(b.client)
-                started = time.monotonic()
-                wait_for(gone, 180, "finished runs to expire and be swept", group.check_alive, interval=0.1)
-                self.add("flowgen.retention_seconds", time.monotonic() - started)
-                after = settle_memory(b.client)
-                self.add("flowgen.retention_kept_bytes", (done - before) / size.retention_runs)
-                self.add("flowgen.retention_after_bytes", (after - before) / size.retention_runs)
-                left = sum(1 for _ in b.client.scan_iter(f"{prefix}:*", count=1000))
-                self.add("flowgen.retention_keys_left", left)
-        finally:
-            group.stop()
-        self.log(
-            f"retention {retention:.0f} s: "
-            f"{self.m('flowgen.retention_kept_bytes'):.0f} B per run while kept, "
-            f"{self.m('flowgen.retention_after_bytes'):.1f} B per run after expiry"
-        )
+        capacity.retention(self)
 
     def sleepers(self) -> None:
-        b, size = self.b, self.size
-        b.fresh()
-        group = b.flowgen_workers()
-        try:
-            group.wait_ready()
-            base = settle_memory(b.client)
-            first = max(1, min(1000, size.sleepers // 10))
-            b.start_sleepers(first, LONG_SLEEP, group)
-            wait_for(
-                lambda: b.waiting() >= first,
-                120,
-                "the first sleepers to park",
-                group.check_alive,
-                interval=0.02,
-            )
-            points = [(first, settle_memory(b.client), group.rss())]
-            started = time.monotonic()
-            for index in range(1, size.sleeper_checkpoints + 1):
-                target = first + (size.sleepers - first) * index // size.sleeper_checkpoints
-                b.start_sleepers(target - b.waiting(), LONG_SLEEP, group)
-                wait_for(
-                    lambda target=target: b.waiting() >= target,  # type: ignore[misc]
-                    600,
-                    f"{target} sleepers to park",
-                    group.check_alive,
-                    interval=0.05,
-                )
-                points.append((target, settle_memory(b.client), group.rss()))
-                self.log(f"{target:,} sleepers parked ({time.monotonic() - started:.0f}s)")
-            self.extra["sleepers_rate"] = (size.sleepers - first) / (time.monotonic() - started)
-            self.extra["sleeper_points"] = [
-                {"sleepers": n, "used_memory": memory, "worker_rss": rss} for n, memory, rss in points
-            ]
-            for (n0, m0, _), (n1, m1, _) in itertools.pairwise(points):
-                self.add("flowgen.sleeping_bytes", (m1 - m0) / (n1 - n0))
-            self.extra["redis_bytes_per_sleeper_overall"] = (points[-1][1] - base) / points[-1][0]
-            low = sum(points[0][2]) / len(points[0][2])
-            high = sum(points[-1][2]) / len(points[-1][2])
-            self.add("flowgen.worker_rss_low", low / MB)
-            self.add("flowgen.worker_rss_high", high / MB)
-            for rep in range(self.repeat):
-                ids = b.start_sleepers(size.late_sleepers, 1.0, group)
-                expected = (rep + 1) * size.late_sleepers
-                wait_for(
-                    lambda expected=expected: b.completed() >= expected,  # type: ignore[misc]
-                    120,
-                    "the 1-second sleepers to wake",
-                    group.check_alive,
-                    interval=0.01,
-                )
-                late = b.lateness(ids)
-                self.add("flowgen.lateness_p50", percentile(late, 0.5))
-                self.add("flowgen.lateness_p99", percentile(late, 0.99))
-                self.add("flowgen.lateness_max", max(late))
-            high_after = group.rss()
-            self.extra["worker_rss_after_lateness"] = high_after
-        finally:
-            group.stop()
-        self.log(
-            f"sleepers: {self.m('flowgen.sleeping_bytes'):.0f} B each in Redis, worker RSS "
-            f"{self.m('flowgen.worker_rss_low'):.1f} -> {self.m('flowgen.worker_rss_high'):.1f} MB, "
-            f"lateness p99 {self.m('flowgen.lateness_p99'):.3f} s"
-        )
+        capacity.sleepers(self)
 
     def backlog(self) -> None:
-        b, size = self.b, self.size
-        # Without a throughput phase in this run, assume a rate near this machine's (docs/performance.md).
-        rate = self.m("flowgen.throughput") if self.has("flowgen.throughput") else 2000.0
-        grace = round(max(0.2, size.backlog_runs / rate / BACKLOG_GRACE_PARTS), 2)
-        self.extra["backlog_grace_setting"] = grace
-        for _ in range(self.repeat):
-            result = b.flowgen_backlog(size.backlog_runs, grace)
-            self.add("flowgen.backlog_rate", result["rate"])
-            self.add("flowgen.backlog_reenqueued", result["reenqueued"] / size.backlog_runs)
-        self.log(
-            f"backlog ({size.backlog_runs:,} runs, grace {grace} s): "
-            f"{self.m('flowgen.backlog_rate'):,.0f} workflows/s, "
-            f"{self.m('flowgen.backlog_reenqueued'):.3f} re-enqueued per run"
-        )
+        capacity.backlog(self)
 
     # -- figures ----------------------------------------------------------------------------
 
@@ -340,30 +221,7 @@ class Runner:
 
     def flow(self) -> None:
         """Flow control (benchmarks/flow.py): limit overhead, alternated per repetition; rate limit."""
-        b, size = self.b, self.size
-        for rep in range(self.repeat):
-            # alternate which goes first: the first measurement after a fresh start is not the same
-            pair = [b.apps.three_steps_indexed, b.apps.three_steps_keyed]
-            first, second = pair if rep % 2 == 0 else pair[::-1]
-            rates = {wf.name: flow_phase.throughput_of(b, wf, size.runs) for wf in (first, second)}
-            plain, keyed = rates[pair[0].name], rates[pair[1].name]
-            self.add("flow.unlimited_throughput", plain)
-            self.add("flow.limited_throughput", keyed)
-            self.add("flow.limit_ratio", keyed / plain)
-            rated = flow_phase.rate(b, 600 if size.name == "tiny" else 2000)
-            jump = flow_phase.priority_jump(b, size.backlog_runs)
-            self.add("flow.priority_jump_seconds", jump["latency"])
-            self.add("flow.priority_jump_ahead", jump["ahead"])
-            self.add("flow.rate_achieved", rated["achieved"])
-            self.add("flow.rate_steady", rated["steady"])
-            self.add("flow.rate_busiest_window", rated["busiest"])
-            self.log(
-                f"#{rep + 1}: no limit {plain:,.0f} runs/s, never-binding per-key limit {keyed:,.0f} "
-                f"runs/s = {keyed / plain:.2f}x; RateLimit(200/s): {rated['achieved']:.1f}/s achieved "
-                f"({rated['steady']:.0f}/s in steady state), "
-                f"at most {rated['busiest']:.0f} starts in any 1 s window ({rated['attempts']:.0f} attempts); "
-                f"priority=100 run done {jump['latency']:.2f} s after its start, {jump['ahead']:.0f} runs ahead"
-            )
+        flow_phase.phase(self)
 
     def figures(self) -> list[Figure]:
         size = self.size
@@ -510,7 +368,7 @@ class Runner:
             baseline_label="raw bytes per queued message",
             target="stated",
         )
-        raw_rss = self.m("raw.worker_rss") / MB if self.has("raw.worker_rss") else None
+        raw_rss = self.m("raw.worker_rss") / capacity.MB if self.has("raw.worker_rss") else None
         fig(
             "flowgen.worker_rss_low",
             "(d) worker RSS, 1,000 sleepers" if size.sleepers >= 10_000 else "(d) worker RSS, few sleepers",
@@ -592,7 +450,7 @@ class Runner:
             "/s",
             baseline=raw,
             baseline_label="raw no-op msgs/s",
-            note=f"workers run with --grace about 1/{BACKLOG_GRACE_PARTS} of the drain time",
+            note=f"workers run with --grace about 1/{capacity.BACKLOG_GRACE_PARTS} of the drain time",
         )
         fig(
             "flowgen.backlog_reenqueued",

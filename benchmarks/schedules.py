@@ -102,9 +102,7 @@ def run(
             for index in range(schedules):
                 ticks = engine.schedules.store.runs(NAME.format(index), 1000)
                 seconds = sorted(tick for _, tick in ticks)
-                gaps += sum(
-                    1 for a, b in itertools.pairwise(seconds) if abs(b - a - every) > 1e-6
-                )
+                gaps += sum(1 for a, b in itertools.pairwise(seconds) if abs(b - a - every) > 1e-6)
                 ids += [run_id for run_id, _ in ticks]
             wait_for(
                 lambda: _finished(engine, ids), 120, "the scheduled runs to finish", group.check_alive, 0.2
