@@ -248,7 +248,16 @@ def why_not_moving(engine: Engine, info: RunInfo, now: float | None = None) -> l
         reasons.append(f"sleeping until {clock(due)}" if due > now else f"its timer was due at {clock(due)}")
     for queue in info.unconsumed_queues:
         reasons.append(f"its step is routed to queue {queue!r}, which no live worker consumes")
-    if status == "queued":
+    if info.blocked_by is not None:
+        blocked = info.blocked_by
+        key = f" for key {blocked.key!r}" if blocked.key else ""
+        reasons.append(
+            f"queued behind concurrency limit {blocked.limit}{key} (at most {blocked.max} at once): "
+            f"place {blocked.position} in line"
+        )
+    if info.starts_at is not None and info.starts_at.timestamp() > now:
+        reasons.append(f"a delayed start: it starts at {clock(info.starts_at.timestamp())}")
+    if status == "queued" and info.blocked_by is None:
         reasons.append("queued: waiting for a worker to take it")
     if record.owner and record.lease_until > now:
         reasons.append(f"held by worker {record.owner} (its lease expires {clock(record.lease_until)})")

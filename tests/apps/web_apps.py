@@ -71,3 +71,9 @@ def long(steps: int) -> Generator[Any, Any, int]:
     for n in range(steps):
         total += yield tick(n)
     return total
+
+
+@flowgen.workflow(name="web.one_at_a_time", concurrency=flowgen.Limit(1))
+def one_at_a_time(order_id: str) -> Generator[Any, Any, Any]:
+    """One run in progress at a time: a second run waits in line while the first waits for "go"."""
+    return (yield flowgen.wait_for_event("go"))

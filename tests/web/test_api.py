@@ -6,6 +6,7 @@ Each test talks HTTP to the served app (``httpx``, no cookies, like a script), w
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from .conftest import Site
@@ -161,3 +162,15 @@ def test_schedules_api(site: Site) -> None:
         unknown = api.post("/schedules/api-every-hour/explode", json={})
         assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
     assert site.engine.schedules.get("api-every-hour").paused
+
+
+def test_the_run_page_says_a_run_waits_in_line_for_a_limit(sqlite_site: Site) -> None:
+    sqlite_site.engine.start("web.one_at_a_time", "first", run_id="line-1")
+    sqlite_site.wait_status("line-1", "waiting")
+    sqlite_site.engine.start("web.one_at_a_time", "second", run_id="line-2")
+    info = sqlite_site.wait_status("line-2", "queued")
+    assert info.blocked_by is not None
+    page = httpx.get(f"{sqlite_site.base}/runs/line-2", timeout=30).text
+    assert "queued behind concurrency limit run:web.one_at_a_time" in page
+    assert "place 1 in line" in page
+    assert "waiting for a worker to take it" not in page
