@@ -164,7 +164,7 @@ async def login(request: Request) -> Response:
     """Sign in with the dashboard token; sets the sign-in cookie."""
     security: WebSecurity = request.app.state.security
     next_path = request.query_params.get("next", "/runs")
-    if not next_path.startswith("/") or next_path.startswith("//"):
+    if not next_path.startswith("/") or next_path.startswith(("//", "/\\")) or "\\" in next_path:
         next_path = "/runs"  # never redirect off this site
     if security.token is None:
         return RedirectResponse(f"{request.scope.get('root_path', '')}{next_path}", 303)

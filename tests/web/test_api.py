@@ -174,3 +174,17 @@ def test_the_run_page_says_a_run_waits_in_line_for_a_limit(sqlite_site: Site) ->
     assert "queued behind concurrency limit run:web.one_at_a_time" in page
     assert "place 1 in line" in page
     assert "waiting for a worker to take it" not in page
+
+
+@pytest.mark.parametrize("target", ["//evil.example", "/\\evil.example", "https://evil.example"])
+def test_sign_in_never_redirects_off_the_site(target: str) -> None:
+    from starlette.testclient import TestClient
+
+    import flowgen.web
+
+    with flowgen.Engine("memory://") as engine:
+        security = flowgen.web.WebSecurity(token="t" * 20)
+        client = TestClient(flowgen.web.app(engine, security=security), follow_redirects=False)
+        response = client.post("/login", params={"next": target}, data={"token": "t" * 20})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/runs"
