@@ -9,6 +9,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.conftest import wait_until
+
 from .conftest import Site
 
 
@@ -168,8 +170,9 @@ def test_the_run_page_says_a_run_waits_in_line_for_a_limit(sqlite_site: Site) ->
     sqlite_site.engine.start("web.one_at_a_time", "first", run_id="line-1")
     sqlite_site.wait_status("line-1", "waiting")
     sqlite_site.engine.start("web.one_at_a_time", "second", run_id="line-2")
-    info = sqlite_site.wait_status("line-2", "queued")
-    assert info.blocked_by is not None
+    # Queued at once; blocked_by is known once a worker has tried to admit it and found the slot taken.
+    wait_until(lambda: sqlite_site.engine.status("line-2").blocked_by, 30, "line-2 to wait for the limit")
+    assert sqlite_site.engine.status("line-2").status == "queued"
     page = httpx.get(f"{sqlite_site.base}/runs/line-2", timeout=30).text
     assert "queued behind concurrency limit run:web.one_at_a_time" in page
     assert "place 1 in line" in page
