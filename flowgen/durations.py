@@ -127,3 +127,24 @@ def parse_timestamp(when: object) -> float:
         f"invalid point in time {when!r} of type {type(when).__name__}: use a timezone-aware "
         "datetime or a Unix timestamp"
     )
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration for people (the CLI and the dashboard): ``0.31ms``, ``250ms``, ``2.5s``, ``12.3s``, ``3m 04s``, ``2h 05m``, ``3d 4h``; ``-`` for none."""
+    if seconds is None:
+        return "-"
+    seconds = max(0.0, seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.3g}ms"
+    if seconds < 10:
+        return f"{seconds:.3g}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"

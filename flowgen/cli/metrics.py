@@ -35,7 +35,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     url = args.url or os.environ.get("FLOWGEN_URL")
-    print(f"serving the state gauges of {mask_url(url or 'the default store')} on http://{args.host}:{args.port}/metrics")
+    print(
+        f"serving the state gauges of {mask_url(url or 'the default store')} on http://{args.host}:{args.port}/metrics"
+    )
     sys.stdout.flush()
     run_exporter(url, args.host, args.port, stop, engine_options(args))
     return 0

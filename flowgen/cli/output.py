@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..durations import format_duration as duration
 from ..serialization import dumps_json
 
 COLORS = {
@@ -63,27 +64,6 @@ def _epoch(value: datetime | str | float | None) -> float | None:
     if isinstance(value, str):
         return datetime.fromisoformat(value).timestamp()
     return float(value)
-
-
-def duration(seconds: float | None) -> str:
-    """``0.31ms``, ``250ms``, ``2.5s``, ``12.3s``, ``3m 04s``, ``2h 05m``, ``3d 4h``; ``-`` for none."""
-    if seconds is None:
-        return "-"
-    seconds = max(0.0, seconds)
-    if seconds < 1:
-        return f"{seconds * 1000:.3g}ms"
-    if seconds < 10:
-        return f"{seconds:.3g}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, rest = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {rest:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h"
 
 
 def local_time(value: datetime | str | float | None, *, relative: bool = True) -> str:

@@ -9,6 +9,7 @@ import shlex
 import sys
 from typing import Any
 
+from ..durations import format_duration
 from ..errors import ConfigurationError, ResultTimeoutError, WorkflowCancelledError, WorkflowFailedError
 from ..search import build_query, parse_tag
 from . import output
@@ -93,7 +94,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             info.workflow,
             str(info.status),
             output.local_time(info.created),
-            output.duration(
+            format_duration(
                 None if info.finished is None else (info.finished - info.created).total_seconds()
             ),
             output.tags_text(info.tags),
@@ -160,7 +161,7 @@ def _attempt_lines(attempts: list[dict[str, Any]], indent: str) -> None:
     for attempt in attempts:
         line = (
             f"{indent}attempt {attempt['number']}  {output.paint(str(attempt['status']), 'failed' if attempt['error'] else 'completed')}"
-            f"  {output.local_time(attempt['started'], relative=False)}  took {output.duration(attempt['duration'])}"
+            f"  {output.local_time(attempt['started'], relative=False)}  took {format_duration(attempt['duration'])}"
         )
         print(line)
         if attempt["error"]:
@@ -174,7 +175,7 @@ def _entry_lines(item: dict[str, Any], indent: str = "  ") -> None:
     if item.get("started"):
         head += f"  {output.local_time(item['started'], relative=False)}"
     if item.get("duration") is not None:
-        head += f"  took {output.duration(item['duration'])}"
+        head += f"  took {format_duration(item['duration'])}"
     print(head)
     for key, label in (("due", "due"), ("deadline", "deadline")):
         if item.get(key):
@@ -216,7 +217,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     )
     print(
         f"  created {output.local_time(view['created'])}"
-        + (f", finished after {output.duration(view['duration'])}" if view["finished"] else "")
+        + (f", finished after {format_duration(view['duration'])}" if view["finished"] else "")
     )
     if not view["entries"]:
         print("  (nothing journaled yet)")

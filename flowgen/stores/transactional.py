@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import LeaseLostError
 from ..journal import Entry
-from . import flow_logic, logic
+from . import flow_logic, logic, run_control
 from .base import Commit, CommitResult, ControlResult, NewRun, RunRecord, SendResult, Snapshot, Store
 
 
@@ -114,13 +114,13 @@ class TransactionalStore(Store):
 
     def control(self, run_id: str, action: str, now: float, grace: float) -> ControlResult:
         with self._write() as tx:
-            return logic.control(tx, run_id, action, now, grace)
+            return run_control.control(tx, run_id, action, now, grace)
 
     def reset(
         self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None
     ) -> RunRecord:
         with self._write() as tx:
-            return logic.reset(tx, run_id, mode, now, grace, truncate_to)
+            return run_control.reset(tx, run_id, mode, now, grace, truncate_to)
 
     def children(self, run_id: str) -> list[str]:
         with self._read() as tx:

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..durations import format_duration
 from ..engine import Engine
 from ..errors import FlowgenError
 from . import listing, summary, views, workers
@@ -39,7 +40,7 @@ environment = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-environment.filters["duration"] = views.duration_text
+environment.filters["duration"] = format_duration
 environment.filters["pretty"] = views.as_json_text
 environment.filters["clock"] = views.clock
 environment.globals["urlencode"] = urlencode

@@ -40,24 +40,6 @@ def run_json(info: RunInfo) -> dict[str, Any]:
     return info.to_json()
 
 
-def duration_text(seconds: float | None) -> str:
-    """A short human duration: ``850 ms``, ``12.5 s``, ``4 min 2 s``, ``3 h 5 min``, ``2 d 4 h``."""
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
-
-
 def run_duration(info: RunInfo, now: float) -> float:
     """Seconds from creation to the end (or to ``now`` for a live run)."""
     end = info.finished.timestamp() if info.finished else now
