@@ -58,7 +58,10 @@ def actor_as_step(
     """Declare the step that runs ``actor``'s function, with flowgen's step options.
 
     Calling the returned step builds a ``StepCall`` as calling any ``@flowgen.step`` does.
-    Declaring it again replaces the options; :func:`actor_step` uses the last declaration.
+    A declaration under the default name (no ``name=``) is the one :func:`actor_step` uses;
+    declaring it again replaces its options. A declaration with its own ``name=`` is a separate
+    step, used only by calling it, so a ``queue=`` variant never changes what
+    ``actor_step(actor)`` does elsewhere.
 
     Raises:
         TypeError: ``actor`` is not a Dramatiq actor (or its function is a generator function).
@@ -77,16 +80,19 @@ def actor_as_step(
         crash_limit=crash_limit,
     )
     registry.add_step(step)
-    with _lock:
-        _steps[id(actor)] = (actor, step)
+    if name is None:
+        with _lock:
+            _steps[id(actor)] = (actor, step)
     return step
 
 
 def actor_step(actor: Any, /, *args: Any, **kwargs: Any) -> StepCall:
     """The command "call ``actor``'s function with these arguments as a step": ``yield`` it.
 
-    Uses the step :func:`actor_as_step` declared for ``actor``, or declares one with flowgen's
-    default step options (:data:`flowgen.DEFAULT_RETRY`, no timeout, inline).
+    Uses the step :func:`actor_as_step` declared for ``actor`` under its default name
+    (``actor:<actor name>``), or declares one with flowgen's default step options
+    (:data:`flowgen.DEFAULT_RETRY`, no timeout, inline). Declarations with their own ``name=``
+    are not used here.
     """
     _check_actor(actor)
     with _lock:

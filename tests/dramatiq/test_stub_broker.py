@@ -53,6 +53,17 @@ def test_a_workflow_on_the_stub_broker_is_done_after_broker_join_and_worker_join
     assert [entry["run"] for entry in ledger_entries(redis_url, "actor.send_email")] == [run.run_id]
 
 
+def test_actor_step_uses_the_default_declaration_not_a_named_variant_on_another_queue() -> None:
+    # tests/apps/dramatiq_workflows.py declares `dq.send_email_on_its_queue` (queue="emails")
+    # after any default declaration; `actor_step(send_email)` must still be the inline step named
+    # `actor:send_email`, or the greet run above would wait on the emails queue after
+    # `broker.join(engine.queue)` returned.
+    call = flowgen.actor_step(app.send_email, "ada", "hello")
+    assert call.step.name == "actor:send_email"
+    assert call.step.queue is None
+    assert app.send_email_on_its_queue("ada", "hi").step.queue == "emails"
+
+
 def test_timers_and_events_move_runs_through_the_services_the_middleware_started(
     engine: flowgen.Engine, stub_worker: dramatiq.Worker, redis_url: str
 ) -> None:
