@@ -61,24 +61,18 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
-from ..error_records import error_record
 from ..errors import (
-    CancelledError,
     CommitRefusedError,
     StoreUnavailableError,
 )
-from ..journal import Entry, OpenEntry, read_entry
+from ..journal import OpenEntry, read_entry
 from ..status import FINISHED, RunStatus
 from .base import (
-    CONTROL_ACTIONS,
     AppendEntries,
     Commit,
     CommitResult,
-    ControlResult,
     InboxEvent,
-    NewRun,
     RunRecord,
-    SendResult,
     Snapshot,
     StateCounts,
     Store,
@@ -86,6 +80,8 @@ from .base import (
 )
 from .failures import Reason, store_error
 from .redis_flow import FLOW_SCRIPTS, RedisFlow
+from .redis_plans import Plan, RoundTrip, Script, pipelined, run_plan
+from .redis_runs import RedisRuns
 from .redis_search import RedisSearch
 from .redis_wire import COMPACT, assemble_branches, encode_operation, flatten, num, pairs, text
 
@@ -147,6 +143,15 @@ UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
 """What redis-py raises when the server cannot be reached in time (refused, reset, auth, timeouts)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def unreachable(location: str, error: BaseException) -> StoreUnavailableError:
+    """The error of a store operation that could not reach Redis at ``location`` (sync or async)."""
+    return StoreUnavailableError(
+        f"Redis at {location} is unreachable: {error}; check that the server runs and "
+        "that the URL (host, port, password) is right"
+    )
 
 
 def _unavailable_when_unreachable(cls: type[RedisStore]) -> type[RedisStore]:
@@ -164,21 +169,19 @@ def _unavailable_when_unreachable(cls: type[RedisStore]) -> type[RedisStore]:
             try:
                 return method(self, *args, **kwargs)
             except UNREACHABLE as error:
-                raise StoreUnavailableError(
-                    f"Redis at {self.location} is unreachable: {error}; check that the server runs and "
-                    "that the URL (host, port, password) is right"
-                ) from error
+                raise unreachable(self.location, error) from error
 
         return operation  # type: ignore[return-value]
 
-    for name, member in list({**vars(RedisSearch), **vars(cls)}.items()):
-        if callable(member) and not name.startswith("_") and name not in ("key", "close"):
+    for name, member in list({**vars(RedisSearch), **vars(RedisRuns), **vars(cls)}.items()):
+        plain = not name.startswith("_") and not name.endswith("_plan") and name not in ("key", "close", "round_trip")
+        if callable(member) and plain:
             setattr(cls, name, translating(member))
     return cls
 
 
 @_unavailable_when_unreachable
-class RedisStore(RedisFlow, RedisSearch, Store):
+class RedisStore(RedisRuns, RedisFlow, RedisSearch, Store):
     """Implements the store contract on Redis (see the module docstring for the keys).
 
     Every operation raises :class:`~flowgen.errors.StoreUnavailableError` when Redis cannot be
@@ -226,18 +229,38 @@ class RedisStore(RedisFlow, RedisSearch, Store):
         paid at every step boundary. Connection errors disconnect and retry under the
         connection's retry policy, as redis-py does.
         """
-        script = self._scripts[name]
         conn = self._connection()
         try:
             try:
-                return self._call(conn, script.sha, (self.prefix, *args))
+                return self._call(conn, self.script_command(name, args))
             except redis.exceptions.NoScriptError:
-                script.sha = self.client.script_load(script.script)
-                return self._call(conn, script.sha, (self.prefix, *args))
+                self.reload_script(name, self.client.script_load(self._scripts[name].script))
+                return self._call(conn, self.script_command(name, args))
         except BaseException as error:
             if not isinstance(error, redis.ResponseError):
                 conn.disconnect()  # never reuse a connection that may hold an unread reply
             raise
+
+    def script_command(self, name: str, args: Sequence[Any]) -> tuple[Any, ...]:
+        """The command that calls flowgen script ``name`` with ``args`` (what the sync and async clients send)."""
+        return ("EVALSHA", self._scripts[name].sha, 0, self.prefix, *args)
+
+    def script_source(self, name: str) -> str:
+        """The Lua source of script ``name`` (loaded again when Redis answers ``NOSCRIPT``)."""
+        return text(self._scripts[name].script)
+
+    def reload_script(self, name: str, sha: Any) -> None:
+        """Record the SHA Redis gave script ``name`` on ``SCRIPT LOAD``."""
+        self._scripts[name].sha = text(sha)
+
+    def round_trip(self, trip: RoundTrip) -> Any:
+        """Do one round trip of a plan (:mod:`.redis_plans`): a script on this thread's connection, or a pipeline."""
+        if isinstance(trip, Script):
+            return self._run(trip.name, *trip.args)
+        return pipelined(self.client, trip)
+
+    def _execute(self, plan: Plan[T]) -> T:
+        return run_plan(plan, self.round_trip)
 
     def _connection(self) -> Any:
         """This thread's own connection for scripts, made like the pool's.
@@ -258,9 +281,9 @@ class RedisStore(RedisFlow, RedisSearch, Store):
         return conn
 
     @staticmethod
-    def _call(conn: Any, sha: str, args: Sequence[Any]) -> Any:
+    def _call(conn: Any, command: Sequence[Any]) -> Any:
         def roundtrip() -> Any:
-            conn.send_command("EVALSHA", sha, 0, *args)
+            conn.send_command(*command)
             return conn.read_response()
 
         return conn.retry.call_with_retry(roundtrip, lambda _error: conn.disconnect())
@@ -269,31 +292,6 @@ class RedisStore(RedisFlow, RedisSearch, Store):
         return f"{self.prefix}:{{{run_id}}}:{suffix}"
 
     # -- runs -------------------------------------------------------------------------------
-
-    def create_runs(self, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
-        if not runs:
-            return []
-        args: list[Any] = [num(now), num(now + grace)]
-        for run in runs:
-            args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or "", run.flow or ""]
-        replies = self._run("create", *args)
-        results: list[tuple[bool, RunRecord]] = []
-        for run, reply in zip(runs, replies, strict=True):
-            if reply == 1:
-                results.append((True, run.queued_record(now)))
-            else:
-                results.append((False, RunRecord.from_text_fields(pairs(reply))))
-        self._store_traces([run for run, (created, _) in zip(runs, results, strict=True) if created])
-        return results
-
-    def _store_traces(self, created: Sequence[NewRun]) -> None:
-        """Keep the caller's trace context of the runs just created (before they are enqueued)."""
-        traced = [run for run in created if run.trace]
-        if traced:
-            pipe = self.client.pipeline(transaction=False)
-            for run in traced:
-                pipe.hset(self.key(run.run_id, "meta"), "trace", run.trace)
-            pipe.execute()
 
     def state_counts(self, now: float) -> StateCounts:
         """One pipelined round trip: ZCARD of each status index and of the timers, one ZCOUNT."""
@@ -306,39 +304,6 @@ class RedisStore(RedisFlow, RedisSearch, Store):
         replies = pipe.execute()
         runs = {status: int(count) for status, count in zip(statuses, replies, strict=False)}
         return StateCounts(runs, int(replies[-2]), int(replies[-1]))
-
-    def get_run(self, run_id: str) -> RunRecord | None:
-        fields = self.client.hgetall(self.key(run_id, "meta"))
-        return RunRecord.from_fields(fields) if fields else None
-
-    def runs_index(self, status: RunStatus | None, workflow: str | None) -> str:
-        """The sorted set of run ids (newest last) that lists runs of ``status`` and ``workflow``."""
-        if status and workflow:
-            return f"{self.prefix}:wf:{workflow}:status:{status}"
-        if status:
-            return f"{self.prefix}:status:{status}"
-        if workflow:
-            return f"{self.prefix}:wf:{workflow}"
-        return f"{self.prefix}:runs"
-
-    def list_runs(
-        self,
-        *,
-        status: RunStatus | None = None,
-        workflow: str | None = None,
-        limit: int | None = 100,
-        offset: int = 0,
-    ) -> list[RunRecord]:
-        last = -1 if limit is None else offset + limit - 1
-        ids = [text(i) for i in self.client.zrevrange(self.runs_index(status, workflow), offset, last)]
-        pipe = self.client.pipeline(transaction=False)
-        for run_id in ids:
-            pipe.hgetall(self.key(run_id, "meta"))
-        return [RunRecord.from_fields(fields) for fields in pipe.execute() if fields]
-
-    def read_journal(self, run_id: str, offset: int = 0) -> list[Entry]:
-        texts = self.client.lrange(self.key(run_id, "journal"), offset, -1)
-        return [read_entry(text, offset + index) for index, text in enumerate(texts)]
 
     # -- advancing --------------------------------------------------------------------------
 
@@ -432,10 +397,6 @@ class RedisStore(RedisFlow, RedisSearch, Store):
         wake = ((woken,) if woken else ()) + (tuple(text(r) for r in reply[7]) if len(reply) > 7 else ())
         return CommitResult(bool(ok), reason, bool(parked), wake, **flags)
 
-    def _expiry(self, now: float) -> list[Any]:
-        """``[retention, expire_at]`` for a run finishing at ``now``, or ``[]`` if runs are kept forever."""
-        return [] if self.retention is None else [self.retention, num(now + self.retention)]
-
     def release(self, run_id: str, epoch: int) -> None:
         self._run("release", run_id, str(epoch))
 
@@ -448,23 +409,6 @@ class RedisStore(RedisFlow, RedisSearch, Store):
         return [text(run_id) for run_id in self._run("renew", *args)]
 
     # -- events, timers, reconciliation -----------------------------------------------------
-
-    def send_event(
-        self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
-    ) -> SendResult:
-        event = InboxEvent(event_id, payload, now).to_json()
-        reply = self._run("send_event", run_id, event_type, event, event_id, num(now + grace))
-        status = text(reply[0])
-        if status in (Reason.MISSING, Reason.FINISHED):
-            raise store_error(
-                status,
-                run_id,
-                status=text(reply[-1]),
-                consequence=f"the event {event_type!r} was not delivered",
-            )
-        if status == "duplicate":
-            return SendResult(False, False)
-        return SendResult(True, bool(int(reply[1])))
 
     def claim_due_timers(self, now: float, limit: int, grace: float) -> list[str]:
         return [text(r) for r in self._run("claim_timers", num(now), limit, num(now + grace))]
@@ -529,52 +473,6 @@ class RedisStore(RedisFlow, RedisSearch, Store):
                 self.client.blmove(done, done, min(remaining, BLOCK_SLICE), "RIGHT", "LEFT")  # type: ignore[arg-type,unused-ignore]  # Redis takes fractional seconds (older redis-py stubs say int)
             except redis.TimeoutError:
                 continue
-
-    # -- control ----------------------------------------------------------------------------
-
-    def control(self, run_id: str, action: str, now: float, grace: float) -> ControlResult:
-        if action not in CONTROL_ACTIONS:
-            raise ValueError(f"unknown control action {action!r}")
-        terminated = error_record(
-            CancelledError(f"run {run_id!r} was terminated (cancel(force=True)): it ended without cleanup"),
-            "",
-        )
-        reply = self._run(
-            "control",
-            run_id,
-            action,
-            num(now),
-            num(now + grace),
-            json.dumps(terminated),
-            *self._expiry(now),
-        )
-        status = text(reply[0])
-        if status != "ok":
-            raise store_error(status, run_id, status=text(reply[-1]), consequence=f"it cannot {action}")
-        woken = text(reply[4])
-        released = tuple(text(r) for r in reply[5]) if len(reply) > 5 else ()
-        return ControlResult(
-            RunStatus(text(reply[1])), RunStatus(text(reply[2])), bool(int(reply[3])), woken or None, released
-        )
-
-    def reset(
-        self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None
-    ) -> RunRecord:
-        if mode not in ("restart", "retry"):
-            raise ValueError(f"unknown reset mode {mode!r}")
-        reply = self._run(
-            "reset", run_id, mode, num(now), num(now + grace), "" if truncate_to is None else truncate_to
-        )
-        status = text(reply[0])
-        if status != "ok":
-            raise store_error(status, run_id, status=text(reply[-1]))
-        return RunRecord.from_text_fields(pairs(reply[1]))
-
-    def children(self, run_id: str) -> list[str]:
-        return sorted(text(child) for child in self.client.smembers(self.key(run_id, "children")))
-
-    def history(self, run_id: str) -> list[dict[str, Any]]:
-        return [json.loads(document) for document in self.client.lrange(self.key(run_id, "history"), 0, -1)]
 
     def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
         types = [text(t) for t in self.client.smembers(self.key(run_id, "inboxes"))]

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import LeaseLostError
 from ..limits import TIMEOUT_GRACE
+from .redis_plans import Plan, commands
 from .redis_wire import num, text
 
 FLOW_SCRIPTS = ("take_step", "release_step", "flow_mark", "lane_take")
@@ -29,6 +30,9 @@ class RedisFlow:
         raise NotImplementedError
 
     def key(self, run_id: str, suffix: str) -> str:
+        raise NotImplementedError
+
+    def _execute(self, plan: Plan[Any]) -> Any:
         raise NotImplementedError
 
     def take_step(
@@ -56,17 +60,21 @@ class RedisFlow:
         reply = self._run("lane_take", num(now))
         return text(reply) if reply else None
 
-    def flow_status(self, run_id: str) -> dict[str, Any] | None:
-        raw = self.client.get(self.key(run_id, "flow"))
+    def flow_status_plan(self, run_id: str) -> Plan[dict[str, Any] | None]:
+        """The run's flow document, with ``blocked_by`` (the first gate it waits in line at, and its place)."""
+        (raw,) = yield from commands(("GET", self.key(run_id, "flow")))
         if raw is None:
             return None
         document: dict[str, Any] = json.loads(raw)
         blocked = None
-        if not document.get("in"):
-            for gate, maximum, _fairness in document.get("gates", []):
-                waiters = f"{self.prefix}:fc:wait:{gate}"
-                rank = self.client.zrank(waiters, run_id)
-                if rank is not None:
-                    blocked = {"gate": gate, "limit": int(maximum), "position": int(rank) + 1}
-                    break
+        gates = [] if document.get("in") else document.get("gates", [])
+        ranks = yield from commands(*(("ZRANK", f"{self.prefix}:fc:wait:{gate}", run_id) for gate, _, _ in gates))
+        for (gate, maximum, _fairness), rank in zip(gates, ranks, strict=True):
+            if rank is not None:
+                blocked = {"gate": gate, "limit": int(maximum), "position": int(rank) + 1}
+                break
         return {**document, "blocked_by": blocked}
+
+    def flow_status(self, run_id: str) -> dict[str, Any] | None:
+        status: dict[str, Any] | None = self._execute(self.flow_status_plan(run_id))
+        return status

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..status import RunStatus
 from .base import RunRecord
+from .redis_plans import Plan, commands, script
 from .redis_wire import num, text
 from .search import Found, RunSearch
 
@@ -50,25 +51,32 @@ class RedisSearch(RunSearch):
     if TYPE_CHECKING:
 
         def _run(self, name: str, *args: Any) -> Any: ...
+        def _execute(self, plan: Plan[Any]) -> Any: ...
         def key(self, run_id: str, suffix: str) -> str: ...
 
     def _tag_index(self, key: str, value: str) -> str:
         return f"{self.prefix}:tag:{key}={value}"
 
-    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> bool:
+    def set_tags_plan(self, run_id: str, tags: Mapping[str, str]) -> Plan[bool]:
+        """Give the run its tags unless it has some (``tag`` script); whether they were set."""
         if not tags:
             return False
         pairs_ = [item for pair in tags.items() for item in pair]
-        return bool(int(self._run("tag", run_id, json.dumps(dict(tags), sort_keys=True), *pairs_)))
+        reply = yield from script("tag", run_id, json.dumps(dict(tags), sort_keys=True), *pairs_)
+        return bool(int(reply))
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> bool:
+        done: bool = self._execute(self.set_tags_plan(run_id, tags))
+        return done
+
+    def tags_of_plan(self, run_ids: Sequence[str]) -> Plan[dict[str, dict[str, str]]]:
+        """The tags of each run (one pipeline of ``HGET``)."""
+        raws = yield from commands(*(("HGET", self.key(run_id, "meta"), TAGS_FIELD) for run_id in run_ids))
+        return {run_id: (json.loads(raw) if raw else {}) for run_id, raw in zip(run_ids, raws, strict=True)}
 
     def tags_of(self, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        pipe = self.client.pipeline(transaction=False)
-        for run_id in run_ids:
-            pipe.hget(self.key(run_id, "meta"), TAGS_FIELD)
-        return {
-            run_id: (json.loads(raw) if raw else {})
-            for run_id, raw in zip(run_ids, pipe.execute(), strict=True)
-        }
+        tags: dict[str, dict[str, str]] = self._execute(self.tags_of_plan(run_ids))
+        return tags
 
     # -- choosing and walking indexes -----------------------------------------------------------
 

@@ -1,0 +1,210 @@
+"""The Redis store's client operations (create, read, send events, control, reset), each written once as a plan.
+
+Every operation a client makes (``Engine`` and ``AsyncEngine`` alike) is a ``<name>_plan``
+method here that builds the script's arguments and decodes its reply (see
+:mod:`.redis_plans`); the store contract's ``<name>`` method is that plan run on the store's
+sync connection. ``AsyncEngine`` runs the same plans on ``redis.asyncio``.
+Mixed into :class:`~flowgen.stores.redis.RedisStore`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ..error_records import error_record
+from ..errors import CancelledError
+from ..journal import Entry, read_entry
+from ..status import RunStatus
+from .base import CONTROL_ACTIONS, ControlResult, InboxEvent, NewRun, RunRecord, SendResult
+from .failures import Reason, store_error
+from .redis_plans import Plan, commands, script
+from .redis_wire import num, pairs, text
+
+
+class RedisRuns:
+    """Client operations as plans; ``RedisStore`` provides ``prefix``, ``retention``, ``key`` and ``_execute``."""
+
+    prefix: str
+    retention: float | None
+
+    def key(self, run_id: str, suffix: str) -> str:
+        raise NotImplementedError
+
+    def _execute(self, plan: Plan[Any]) -> Any:
+        raise NotImplementedError
+
+    def _expiry(self, now: float) -> list[Any]:
+        """``[retention, expire_at]`` for a run finishing at ``now``, or ``[]`` if runs are kept forever."""
+        return [] if self.retention is None else [self.retention, num(now + self.retention)]
+
+    # -- creating ---------------------------------------------------------------------------
+
+    def create_runs_plan(self, runs: Sequence[NewRun], now: float, grace: float) -> Plan[list[tuple[bool, RunRecord]]]:
+        """Create the runs that do not exist yet (one ``create`` call), then store their trace contexts."""
+        if not runs:
+            return []
+        args: list[Any] = [num(now), num(now + grace)]
+        for run in runs:
+            args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or "", run.flow or ""]
+        replies = yield from script("create", *args)
+        results: list[tuple[bool, RunRecord]] = []
+        for run, reply in zip(runs, replies, strict=True):
+            if reply == 1:
+                results.append((True, run.queued_record(now)))
+            else:
+                results.append((False, RunRecord.from_text_fields(pairs(reply))))
+        # Keep the caller's trace context of the runs just created (before they are enqueued).
+        traced = [run for run, (created, _) in zip(runs, results, strict=True) if created and run.trace]
+        yield from commands(*(("HSET", self.key(run.run_id, "meta"), "trace", run.trace) for run in traced))
+        return results
+
+    def create_runs(self, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
+        result: list[tuple[bool, RunRecord]] = self._execute(self.create_runs_plan(runs, now, grace))
+        return result
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def get_run_plan(self, run_id: str) -> Plan[RunRecord | None]:
+        """The run's record (one ``HGETALL``), or ``None``."""
+        (fields,) = yield from commands(("HGETALL", self.key(run_id, "meta")))
+        return RunRecord.from_fields(fields) if fields else None
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        record: RunRecord | None = self._execute(self.get_run_plan(run_id))
+        return record
+
+    def get_run_or_raise_plan(self, run_id: str) -> Plan[RunRecord]:
+        """The run's record, or ``RunNotFoundError``."""
+        record = yield from self.get_run_plan(run_id)
+        if record is None:
+            raise store_error(Reason.MISSING, run_id)
+        return record
+
+    def runs_index(self, status: RunStatus | None, workflow: str | None) -> str:
+        """The sorted set of run ids (newest last) that lists runs of ``status`` and ``workflow``."""
+        if status and workflow:
+            return f"{self.prefix}:wf:{workflow}:status:{status}"
+        if status:
+            return f"{self.prefix}:status:{status}"
+        if workflow:
+            return f"{self.prefix}:wf:{workflow}"
+        return f"{self.prefix}:runs"
+
+    def list_runs_plan(
+        self, status: RunStatus | None, workflow: str | None, limit: int | None, offset: int
+    ) -> Plan[list[RunRecord]]:
+        """A page of runs, newest first: the index's ids, then their records in one pipeline."""
+        last = -1 if limit is None else offset + limit - 1
+        (ids,) = yield from commands(("ZREVRANGE", self.runs_index(status, workflow), offset, last))
+        rows = yield from commands(*(("HGETALL", self.key(text(run_id), "meta")) for run_id in ids))
+        return [RunRecord.from_fields(fields) for fields in rows if fields]
+
+    def list_runs(
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        records: list[RunRecord] = self._execute(self.list_runs_plan(status, workflow, limit, offset))
+        return records
+
+    def read_journal_plan(self, run_id: str, offset: int = 0) -> Plan[list[Entry]]:
+        """The run's closed journal entries from ``offset`` on."""
+        (texts,) = yield from commands(("LRANGE", self.key(run_id, "journal"), offset, -1))
+        return [read_entry(item, offset + index) for index, item in enumerate(texts)]
+
+    def read_journal(self, run_id: str, offset: int = 0) -> list[Entry]:
+        entries: list[Entry] = self._execute(self.read_journal_plan(run_id, offset))
+        return entries
+
+    def children_plan(self, run_id: str) -> Plan[list[str]]:
+        """The ids of the run's child runs, sorted."""
+        (members,) = yield from commands(("SMEMBERS", self.key(run_id, "children")))
+        return sorted(text(child) for child in members)
+
+    def children(self, run_id: str) -> list[str]:
+        found: list[str] = self._execute(self.children_plan(run_id))
+        return found
+
+    def history_plan(self, run_id: str) -> Plan[list[dict[str, Any]]]:
+        """The run's archived generations, oldest first."""
+        (documents,) = yield from commands(("LRANGE", self.key(run_id, "history"), 0, -1))
+        return [json.loads(document) for document in documents]
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        generations: list[dict[str, Any]] = self._execute(self.history_plan(run_id))
+        return generations
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def send_event_plan(
+        self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
+    ) -> Plan[SendResult]:
+        """Buffer an event in the run's inbox (``send_event`` script); a known ``event_id`` is a no-op."""
+        event = InboxEvent(event_id, payload, now).to_json()
+        reply = yield from script("send_event", run_id, event_type, event, event_id, num(now + grace))
+        status = text(reply[0])
+        if status in (Reason.MISSING, Reason.FINISHED):
+            raise store_error(
+                status,
+                run_id,
+                status=text(reply[-1]),
+                consequence=f"the event {event_type!r} was not delivered",
+            )
+        if status == "duplicate":
+            return SendResult(False, False)
+        return SendResult(True, bool(int(reply[1])))
+
+    def send_event(
+        self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
+    ) -> SendResult:
+        result: SendResult = self._execute(self.send_event_plan(run_id, event_type, payload, event_id, now, grace))
+        return result
+
+    def control_plan(self, run_id: str, action: str, now: float, grace: float) -> Plan[ControlResult]:
+        """Pause, resume, cancel or terminate the run (``control`` script)."""
+        if action not in CONTROL_ACTIONS:
+            raise ValueError(f"unknown control action {action!r}")
+        terminated = error_record(
+            CancelledError(f"run {run_id!r} was terminated (cancel(force=True)): it ended without cleanup"),
+            "",
+        )
+        reply = yield from script(
+            "control", run_id, action, num(now), num(now + grace), json.dumps(terminated), *self._expiry(now)
+        )
+        status = text(reply[0])
+        if status != "ok":
+            raise store_error(status, run_id, status=text(reply[-1]), consequence=f"it cannot {action}")
+        woken = text(reply[4])
+        released = tuple(text(r) for r in reply[5]) if len(reply) > 5 else ()
+        return ControlResult(
+            RunStatus(text(reply[1])), RunStatus(text(reply[2])), bool(int(reply[3])), woken or None, released
+        )
+
+    def control(self, run_id: str, action: str, now: float, grace: float) -> ControlResult:
+        result: ControlResult = self._execute(self.control_plan(run_id, action, now, grace))
+        return result
+
+    def reset_plan(
+        self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None
+    ) -> Plan[RunRecord]:
+        """Start a new generation of the run (``reset`` script): a restart, or a retry from ``truncate_to``."""
+        if mode not in ("restart", "retry"):
+            raise ValueError(f"unknown reset mode {mode!r}")
+        reply = yield from script(
+            "reset", run_id, mode, num(now), num(now + grace), "" if truncate_to is None else truncate_to
+        )
+        status = text(reply[0])
+        if status != "ok":
+            raise store_error(status, run_id, status=text(reply[-1]))
+        return RunRecord.from_text_fields(pairs(reply[1]))
+
+    def reset(
+        self, run_id: str, mode: str, now: float, grace: float, truncate_to: int | None = None
+    ) -> RunRecord:
+        record: RunRecord = self._execute(self.reset_plan(run_id, mode, now, grace, truncate_to))
+        return record
