@@ -25,12 +25,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Generic, overload
 
 import attrs
 from typing_extensions import ParamSpec, TypeVar
 
-from . import slots
+from . import operations
 from .aio.runner import DEFAULT_LIMIT as DEFAULT_ASYNC_LIMIT
 from .client import Run, RunInfo
 from .clock import Clock, WallClock
@@ -40,24 +40,18 @@ from .durations import Duration
 from .engine_workers import EngineWorkers, WorkerHandle
 from .errors import (
     ConfigurationError,
-    RunFinishedError,
-    RunIdConflictError,
-    RunStateError,
 )
 from .finding import RunFinding
-from .flow_start import FLOW_OPTIONS, delayed, run_flow
+from .flow_start import run_flow
 from .inspection import EXPORT_FORMAT, workflow_name
 from .leases import LeaseKeeper
-from .names import RUN_ID_PATTERN, check_event_id, check_event_type, check_queue_name, check_run_id
+from .names import RUN_ID_PATTERN, check_queue_name, check_run_id
 from .observability.surface import EngineObservability
-from .reserved import check_not_scheduled
+from .operations import MAX_BATCH
 from .runtime import Runtime, Settings, encode_new_call
-from .search import check_tags
 from .serialization import DEFAULT_MAX_PAYLOAD_BYTES, Serializer
 from .signatures import bind_call
-from .status import RunStatus
-from .stores.base import NewRun, RunRecord, Store
-from .stores.failures import Reason, store_error
+from .stores.base import NewRun, Store
 from .urls import DEFAULT_URL, open_backend, open_store, resolve_url, sqlite_path
 from .validation import check_count, check_seconds
 from .versions import check_version, code_version
@@ -86,13 +80,16 @@ logger = logging.getLogger("flowgen.engine")
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-MAX_BATCH = 1000
+H = TypeVar("H")
+T = TypeVar("T")
 
 
 @attrs.frozen
-class StartManyResult:
-    """What :meth:`Engine.start_many` did.
+class StartManyResult(Generic[H]):
+    """What :meth:`Engine.start_many` (and :meth:`AsyncEngine.start_many`) did.
+
+    One shape for both clients: ``runs`` holds the client's handles, :class:`~flowgen.Run`
+    for ``Engine``, :class:`~flowgen.AsyncRun` for ``AsyncEngine``.
 
     Attributes:
         runs: a handle per requested run, in the order of the calls.
@@ -101,7 +98,7 @@ class StartManyResult:
         conflicts: the existing ones whose workflow or arguments differ from the call.
     """
 
-    runs: list[Run]
+    runs: list[H]
     created: list[str]
     existing: list[str]
     conflicts: list[str]
@@ -291,15 +288,6 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
         flow = run_flow(code, name, args, kwargs, now, **flow_options)
         return NewRun(run_id, name, args_text, digest, now, trace=trace, flow=flow)
 
-    @staticmethod
-    def _check_same(new: NewRun, record: RunRecord) -> None:
-        if record.workflow != new.workflow or record.fingerprint != new.fingerprint:
-            raise RunIdConflictError(
-                f"run id {new.run_id!r} is already used by a run of {record.workflow!r} "
-                f"{'with other arguments' if record.workflow == new.workflow else ''}; starting it again "
-                "with the same workflow and arguments returns that run, anything else needs another run id"
-            )
-
     @overload
     def start(self, workflow: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> Run[R]: ...
     @overload
@@ -367,25 +355,13 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
             ValueError: a flow option, a key function's result or a tag is not acceptable.
             TypeError: a flow option or a key function's result has the wrong type.
         """
-        run_id = kwargs.pop("run_id", None)
-        checked_tags = check_tags(kwargs.pop("tags", None))
-        check_not_scheduled(run_id)
-        flow_options = {name: kwargs.pop(name) for name in FLOW_OPTIONS if name in kwargs}
-        new = self._new_run(workflow, args, kwargs, run_id, **flow_options)
-        created, record = self.store.create_run(new, self.clock.now(), self.settings.grace)
-        if not created:
-            self._check_same(new, record)
-        if checked_tags:
-            self.store.set_tags(new.run_id, checked_tags)
-        if created and not delayed(new):
-            self.transport.enqueue([new.run_id])
-        return Run(self, new.run_id)
+        return Run(self, self._drive(operations.start(self, workflow, args, kwargs)))
 
     def start_many(
         self,
         workflow: Workflow[..., Any] | str,
         calls: Sequence[tuple[Sequence[Any], dict[str, Any] | None, str | None]],
-    ) -> StartManyResult:
+    ) -> StartManyResult[Run[Any]]:
         """Start up to 1,000 runs of ``workflow`` in a few round trips.
 
         Args:
@@ -402,32 +378,10 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
                 before any run is created).
             SchemaError: an argument of a call does not fit its parameter's schema.
         """
-        if len(calls) > MAX_BATCH:
-            raise ValueError(
-                f"start_many takes at most {MAX_BATCH} runs per call, got {len(calls)}; split the batch"
-            )
-        for _, _, run_id in calls:
-            check_not_scheduled(run_id)
-        news = [self._new_run(workflow, args, dict(kwargs or {}), run_id) for args, kwargs, run_id in calls]
-        seen: set[str] = set()
-        for new in news:
-            if new.run_id in seen:
-                raise ValueError(f"run id {new.run_id!r} appears twice in the batch")
-            seen.add(new.run_id)
-        results = self.store.create_runs(news, self.clock.now(), self.settings.grace)
-        created = [new.run_id for new, (was_created, _) in zip(news, results, strict=True) if was_created]
-        existing = [
-            new.run_id for new, (was_created, _) in zip(news, results, strict=True) if not was_created
-        ]
-        conflicts = [
-            new.run_id
-            for new, (was_created, record) in zip(news, results, strict=True)
-            if not was_created and (record.workflow != new.workflow or record.fingerprint != new.fingerprint)
-        ]
-        now_ready = [new.run_id for new in news if new.run_id in set(created) and not delayed(new)]
-        if now_ready:
-            self.transport.enqueue(now_ready)
-        return StartManyResult([Run(self, new.run_id) for new in news], created, existing, conflicts)
+        done = self._drive(operations.start_many(self, workflow, calls))
+        return StartManyResult(
+            [Run(self, run_id) for run_id in done.run_ids], done.created, done.existing, done.conflicts
+        )
 
     def get(self, run_id: str) -> Run:
         """Return the handle of an existing run.
@@ -454,19 +408,7 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
             PayloadTooLargeError: the payload is over ``max_payload_bytes``.
             InvalidEventError: the type or the id is empty or longer than 200 characters.
         """
-        check_event_type(type)
-        event_id = uuid.uuid4().hex if event_id is None else check_event_id(event_id)
-        payload_text = self.serializer.encode(
-            payload, run_id=run_id, slot=slots.event(type, event_id), what=f"the payload of event {type!r}"
-        )
-        result = self.store.send_event(
-            run_id, type, payload_text, event_id, self.clock.now(), self.settings.grace
-        )
-        if result.wake:
-            self.transport.enqueue([run_id])
-        if self.observers:
-            self.observers.event_sent(run_id, type, result.delivered)
-        return result.delivered
+        return self._drive(operations.send_event(self, run_id, type, payload, event_id))
 
     # -- control ----------------------------------------------------------------------------
 
@@ -480,8 +422,7 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
             RunNotFoundError: no such run.
             RunFinishedError: the run has finished.
         """
-        self.runtime.request_control(run_id, "pause")
-        return self.status(run_id)
+        return self._drive(operations.control_run(self, run_id, "pause"))
 
     def resume(self, run_id: str) -> RunInfo:
         """Resume a paused run (or withdraw a pause that is still pending).
@@ -489,8 +430,7 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
         Raises:
             RunStateError: the run is not paused.
         """
-        self.runtime.request_control(run_id, "resume")
-        return self.status(run_id)
+        return self._drive(operations.control_run(self, run_id, "resume"))
 
     def cancel(self, run_id: str, *, force: bool = False) -> RunInfo:
         """Cancel a run and, recursively, its child runs.
@@ -511,8 +451,7 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
             RunNotFoundError: no such run.
             RunFinishedError: the run has already completed or failed.
         """
-        self.runtime.request_control(run_id, "terminate" if force else "cancel")
-        return self.status(run_id)
+        return self._drive(operations.control_run(self, run_id, "terminate" if force else "cancel"))
 
     def restart(self, run_id: str) -> Run:
         """Run the workflow again from the beginning under the same run id.
@@ -521,14 +460,7 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
         is stopped first (its children are terminated, and a worker still advancing it can no
         longer write). The new generation gets fresh idempotency keys.
         """
-        self._record(run_id)
-        for child in self.store.children(run_id):
-            try:
-                self.runtime.request_control(child, "terminate")
-            except RunFinishedError:
-                continue
-        self.store.reset(run_id, "restart", self.clock.now(), self.settings.grace)
-        self.transport.enqueue([run_id])
+        self._drive(operations.restart(self, run_id))
         return Run(self, run_id)
 
     def retry(self, run_id: str) -> Run:
@@ -542,16 +474,5 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
             RunStateError: the run is not failed, or it already ran its compensations (use
                 :meth:`restart`).
         """
-        record = self._record(run_id)
-        if record.status != RunStatus.FAILED:
-            raise store_error(Reason.NOT_FAILED, run_id, status=record.status)
-        entries = self.store.read_journal(run_id)
-        if entries and entries[-1].kind == "compensate":
-            raise RunStateError(
-                f"run {run_id!r} already ran its compensations after failing; retrying would not undo them. "
-                "Use restart() to run it again from the beginning"
-            )
-        keep = len(entries) - 1 if entries and not entries[-1].ok else len(entries)
-        self.store.reset(run_id, "retry", self.clock.now(), self.settings.grace, truncate_to=keep)
-        self.transport.enqueue([run_id])
+        self._drive(operations.retry(self, run_id))
         return Run(self, run_id)

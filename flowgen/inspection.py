@@ -7,18 +7,19 @@ workers. The methods that change runs (start, events, control) are in :mod:`flow
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from types import EllipsisType
+from typing import Any, TypeVar
 
-from . import slots
+from . import operations, slots
 from .client import BlockedBy, ErrorInfo, RunInfo, cancellation_of, output_or_raise, when
 from .decoding import combinator_value, decode_leaves, decode_plain, run_error
 from .decorators import Registry, Workflow
 from .errors import FlowgenError, ResultTimeoutError
 from .journal import Entry
 from .names import check_workflow_name
+from .operations import Operation
 from .runtime.branch_steps import queues_waited_on
 from .schedules.firing import parse_run_id
 from .serialization import Serializer
@@ -27,6 +28,8 @@ from .timeline import waiting_on
 from .transports.base import Transport
 from .validation import check_timeout
 from .versions import recorded_version
+
+T = TypeVar("T")
 
 EXPORT_FORMAT = "flowgen-journal/1"
 
@@ -47,6 +50,10 @@ class RunInspection:
     serializer: Serializer
     transport: Transport
     registry: Registry
+
+    def _drive(self, operation: Operation[T]) -> T:
+        """Run a client operation (:mod:`flowgen.operations`) with this engine's store and transport."""
+        return operations.drive(operation, self.store, self.transport.enqueue)
 
     def _record(self, run_id: str) -> RunRecord:
         """Return the stored record of ``run_id`` or raise :class:`RunNotFoundError`."""
@@ -107,8 +114,16 @@ class RunInspection:
         """Return a finished run's output or raise its error (see :meth:`Run.result`)."""
         return output_or_raise(record, self._output(record), run_error(self.serializer, record))
 
-    def run_info(self, record: RunRecord, tags: dict[str, str] | None = None) -> RunInfo:
-        """Build the :class:`RunInfo` of a stored record (``tags``: read from the store if not given)."""
+    def run_info(
+        self,
+        record: RunRecord,
+        tags: dict[str, str] | None = None,
+        flow: dict[str, Any] | EllipsisType | None = ...,
+    ) -> RunInfo:
+        """Build the :class:`RunInfo` of a stored record.
+
+        ``tags`` and ``flow`` (the store's ``flow_status``) are read from the store if not given.
+        """
         created = when(record.created)
         updated = when(record.updated)
         assert created is not None and updated is not None
@@ -132,18 +147,21 @@ class RunInspection:
             cancellation=cancellation_of(record),
             version=self._version(record),
             unconsumed_queues=tuple(self.transport.unconsumed(queues_waited_on(record, self.registry))),
-            **self._flow_info(record),
+            **self._flow_info(record, flow),
             tags=self.store.tags_of([record.run_id])[record.run_id] if tags is None else tags,
             waiting_on=tuple(waiting_on(record)),
             schedule=None if scheduled is None else scheduled.schedule,
             tick=None if scheduled is None else scheduled.tick,
         )
 
-    def _flow_info(self, record: RunRecord) -> dict[str, Any]:
+    def _flow_info(
+        self, record: RunRecord, flow: dict[str, Any] | EllipsisType | None = ...
+    ) -> dict[str, Any]:
         """``blocked_by``, ``starts_at`` and ``deadline`` of a run that has not finished."""
         if record.is_finished:
             return {}
-        flow = self.store.flow_status(record.run_id)
+        if isinstance(flow, EllipsisType):
+            flow = self.store.flow_status(record.run_id)
         if flow is None:
             return {}
         blocked = flow.get("blocked_by")
@@ -161,8 +179,7 @@ class RunInspection:
         (``leaves``) have their own values decoded too. A value that cannot be decoded here
         (say, a type this process cannot import) reads ``"<undecodable: ...>"``.
         """
-        generation = self._record(run_id).generation
-        return [self._readable(run_id, generation, entry) for entry in self.store.read_journal(run_id)]
+        return self._drive(operations.journal(self, run_id))
 
     def _readable(self, run_id: str, generation: int, entry: Entry) -> dict[str, Any]:
         item = entry.to_dict()
@@ -188,22 +205,11 @@ class RunInspection:
         ``open`` is the entry a run in flight is parked on (``None`` otherwise): replay must
         reach that same command for the run to resume.
         """
-        record = self._record(run_id)
-        return {
-            "format": EXPORT_FORMAT,
-            "run_id": record.run_id,
-            "workflow": record.workflow,
-            "status": record.status,
-            "generation": record.generation,
-            "args": record.args,
-            "entries": [entry.to_dict() for entry in self.store.read_journal(run_id)],
-            "open": json.loads(record.open) if record.open else None,
-        }
+        return self._drive(operations.export(self, run_id))
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
         """Return the archived generations of a run (restarts and retries), oldest first."""
-        self._record(run_id)
-        return self.store.history(run_id)
+        return self._drive(operations.history(self, run_id))
 
     def wait_for_status(self, run_id: str, statuses: Sequence[str], timeout: float | None) -> RunInfo:
         """Poll until the run is in one of ``statuses``; for scripts and tests."""

@@ -1,14 +1,18 @@
 """``flowgen.AsyncEngine``: the operations of :class:`~flowgen.Engine` for asyncio code.
 
-Every method is a coroutine and none blocks the event loop:
+Every method is a coroutine and none blocks the event loop. Each operation is the sync
+engine's own (:mod:`flowgen.operations`: the same argument checks, idempotent starts, conflict
+rules and errors); what differs is how its I/O is done:
 
-* reads (``status``, ``runs``) and **waiting for results** are native: ``redis.asyncio`` for a
-  Redis URL, and for SQLite and memory one watcher thread per engine that resolves every
-  awaited result (:mod:`.waiting`), so awaiting 100 results costs 100 futures, not 100 threads;
-* writes (``start``, ``send_event``, control) and journal reads run the sync engine's own code
-  on a small dedicated executor (``executor_threads``), so they follow exactly the rules of
-  :class:`~flowgen.Engine` (idempotent starts, fencing, error messages) and each holds an
-  executor thread for one store round trip only.
+* **Redis**: natively on ``redis.asyncio`` (:mod:`.redis_io`): writes (``start``,
+  ``send_event``, control, restart, retry) are the store's Lua scripts with the store's
+  arguments (the store's plans, :mod:`flowgen.stores.redis_plans`), the advance messages go
+  through the Dramatiq broker's enqueue script, and waiting for a result blocks an async
+  connection on the run's notification list. No call holds a thread.
+* **SQLite and memory**: their calls block (a file lock, a mutex), so each operation runs on a
+  small dedicated executor (``executor_threads``), one thread for the operation's duration;
+  waiting for results is one watcher thread per engine that resolves every awaited result
+  (:mod:`.waiting`), so awaiting 100 results costs 100 futures, not 100 threads.
 
 The underlying :class:`~flowgen.Engine` is opened on the executor at the first ``await`` (or by
 ``await engine.open()``): opening a SQLite file or a Redis connection never happens on the loop.
@@ -23,20 +27,25 @@ import concurrent.futures
 import functools
 import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import operations
 from ..client import RunInfo
 from ..decorators import Workflow
 from ..engine import Engine, StartManyResult
 from ..errors import ConfigurationError, FlowgenError, ResultTimeoutError
 from ..inspection import workflow_name
+from ..operations import Operation
 from ..status import RunStatus
-from ..stores.base import RunRecord
+from ..stores.failures import Reason, store_error
 from ..validation import check_count, check_page, check_timeout
-from .handles import AsyncRun, AsyncStartManyResult
+from .handles import AsyncRun
 from .waiting import AsyncReads, RedisReads, ThreadReads
+
+if TYPE_CHECKING:
+    from .redis_io import RedisIO
 
 T = TypeVar("T")
 
@@ -66,6 +75,7 @@ class AsyncEngine:
         self._engine: Engine | None = None
         self._owns_engine = True
         self._reads: AsyncReads | None = None
+        self._io: RedisIO | None = None
         self._opening: asyncio.Lock | None = None
         self._closed = False
 
@@ -98,7 +108,10 @@ class AsyncEngine:
         from ..stores.redis import RedisStore
 
         if isinstance(engine.store, RedisStore):
-            return RedisReads(engine.store, engine.url)
+            from .redis_io import RedisIO
+
+            self._io = RedisIO(engine.store, engine.transport, engine.url, self._executor)
+            return RedisReads(self._io)
         return ThreadReads(engine.store, self._executor)
 
     @property
@@ -134,10 +147,14 @@ class AsyncEngine:
         call = functools.partial(function, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-    async def _sync(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call ``Engine.<method>`` on the executor."""
+    async def _op(self, make: Callable[[Engine], Operation[T]]) -> T:
+        """Run the client operation ``make(engine)``: natively on Redis, else on the executor."""
         engine = await self.open()
-        return await self._in_thread(getattr(engine, method), *args, **kwargs)
+        operation = make(engine)
+        if self._io is not None:
+            return await self._io.drive(operation)
+        result: T = await self._in_thread(engine._drive, operation)
+        return result
 
     async def _read(self) -> AsyncReads:
         await self.open()
@@ -150,18 +167,19 @@ class AsyncEngine:
         self, workflow: Workflow | str, *args: Any, run_id: str | None = None, **kwargs: Any
     ) -> AsyncRun:
         """Start a run; see :meth:`Engine.start` (idempotent on ``run_id``)."""
-        run = await self._sync("start", workflow, *args, run_id=run_id, **kwargs)
-        return AsyncRun(self, run.run_id)
+        options = {**kwargs, "run_id": run_id}
+        started = await self._op(lambda engine: operations.start(engine, workflow, args, options))
+        return AsyncRun(self, started)
 
     async def start_many(
         self,
         workflow: Workflow | str,
         calls: Sequence[tuple[Sequence[Any], dict[str, Any] | None, str | None]],
-    ) -> AsyncStartManyResult:
+    ) -> StartManyResult[AsyncRun]:
         """Start up to 1,000 runs in a few round trips; see :meth:`Engine.start_many`."""
-        result: StartManyResult = await self._sync("start_many", workflow, calls)
-        runs = [AsyncRun(self, run.run_id) for run in result.runs]
-        return AsyncStartManyResult(runs, result.created, result.existing, result.conflicts)
+        done = await self._op(lambda engine: operations.start_many(engine, workflow, calls))
+        runs = [AsyncRun(self, run_id) for run_id in done.run_ids]
+        return StartManyResult(runs, done.created, done.existing, done.conflicts)
 
     def get(self, run_id: str) -> AsyncRun:
         """The handle of a run (not checked: its first call raises ``RunNotFoundError`` if missing)."""
@@ -171,28 +189,13 @@ class AsyncEngine:
         self, run_id: str, type: str, payload: Any = None, *, event_id: str | None = None
     ) -> bool:
         """Deliver an event to a run's inbox; see :meth:`Engine.send_event`."""
-        delivered: bool = await self._sync("send_event", run_id, type, payload, event_id=event_id)
-        return delivered
+        return await self._op(lambda engine: operations.send_event(engine, run_id, type, payload, event_id))
 
     # -- reading ----------------------------------------------------------------------------
 
-    async def _record(self, run_id: str) -> RunRecord:
-        record = await (await self._read()).get_run(run_id)
-        if record is None:
-            from ..stores.failures import Reason, store_error
-
-            raise store_error(Reason.MISSING, run_id)
-        return record
-
     async def status(self, run_id: str) -> RunInfo:
         """A snapshot of the run; see :meth:`Engine.status`."""
-        record = await self._record(run_id)
-        return self.engine.run_info(record, (await self._tags([run_id]))[run_id])
-
-    async def _tags(self, run_ids: list[str]) -> dict[str, dict[str, str]]:
-        """The runs' tags, read on the executor (the store's read is a blocking call)."""
-        tags: dict[str, dict[str, str]] = await self._in_thread(self.engine.store.tags_of, run_ids)
-        return tags
+        return await self._op(lambda engine: operations.status(engine, run_id))
 
     async def runs(
         self,
@@ -205,9 +208,7 @@ class AsyncEngine:
         limit, offset = check_page(limit, offset)
         wanted = None if status is None else RunStatus.parse(status)
         name = None if workflow is None else workflow_name(workflow)
-        records = await (await self._read()).list_runs(wanted, name, limit, offset)
-        tags = await self._tags([record.run_id for record in records])
-        return [self.engine.run_info(record, tags[record.run_id]) for record in records]
+        return await self._op(lambda engine: operations.listing(engine, wanted, name, limit, offset))
 
     async def result(self, run_id: str, timeout: float | None = None) -> Any:
         """Wait (without blocking the loop) for the run to finish; return its output or raise its error.
@@ -234,10 +235,13 @@ class AsyncEngine:
         """Wait until the run is in one of ``statuses`` (looks every 10 ms; for scripts and tests)."""
         limit = check_timeout(timeout)
         deadline = None if limit is None else time.monotonic() + limit
+        reads = await self._read()
         while True:
-            record = await self._record(run_id)
+            record = await reads.get_run(run_id)
+            if record is None:
+                raise store_error(Reason.MISSING, run_id)
             if record.status in statuses:
-                return self.engine.run_info(record, (await self._tags([run_id]))[run_id])
+                return await self.status(run_id)
             if deadline is not None and time.monotonic() >= deadline:
                 raise ResultTimeoutError(
                     f"run {run_id!r} is {record.status}, not {'/'.join(statuses)}, after {timeout}s"
@@ -246,42 +250,37 @@ class AsyncEngine:
 
     async def journal(self, run_id: str) -> list[dict[str, Any]]:
         """The run's journal as readable dictionaries; see :meth:`Engine.journal`."""
-        entries: list[dict[str, Any]] = await self._sync("journal", run_id)
-        return entries
+        return await self._op(lambda engine: operations.journal(engine, run_id))
 
     async def export(self, run_id: str) -> dict[str, Any]:
         """The run as a JSON-ready export; see :meth:`Engine.export`."""
-        exported: dict[str, Any] = await self._sync("export", run_id)
-        return exported
+        return await self._op(lambda engine: operations.export(engine, run_id))
 
     async def history(self, run_id: str) -> list[dict[str, Any]]:
         """The run's archived generations; see :meth:`Engine.history`."""
-        generations: list[dict[str, Any]] = await self._sync("history", run_id)
-        return generations
+        return await self._op(lambda engine: operations.history(engine, run_id))
 
     # -- control ----------------------------------------------------------------------------
 
     async def pause(self, run_id: str) -> RunInfo:
         """Pause the run after its current step; see :meth:`Engine.pause`."""
-        info: RunInfo = await self._sync("pause", run_id)
-        return info
+        return await self._op(lambda engine: operations.control_run(engine, run_id, "pause"))
 
     async def resume(self, run_id: str) -> RunInfo:
         """Resume a paused run; see :meth:`Engine.resume`."""
-        info: RunInfo = await self._sync("resume", run_id)
-        return info
+        return await self._op(lambda engine: operations.control_run(engine, run_id, "resume"))
 
     async def cancel(self, run_id: str, *, force: bool = False) -> RunInfo:
         """Cancel the run and its children; see :meth:`Engine.cancel`."""
-        info: RunInfo = await self._sync("cancel", run_id, force=force)
-        return info
+        action = "terminate" if force else "cancel"
+        return await self._op(lambda engine: operations.control_run(engine, run_id, action))
 
     async def restart(self, run_id: str) -> AsyncRun:
         """Run the workflow again from the beginning; see :meth:`Engine.restart`."""
-        await self._sync("restart", run_id)
+        await self._op(lambda engine: operations.restart(engine, run_id))
         return AsyncRun(self, run_id)
 
     async def retry(self, run_id: str) -> AsyncRun:
         """Resume a failed run from the failed step; see :meth:`Engine.retry`."""
-        await self._sync("retry", run_id)
+        await self._op(lambda engine: operations.retry(engine, run_id))
         return AsyncRun(self, run_id)

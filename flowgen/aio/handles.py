@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from ..client import RunInfo
+from ..engine import StartManyResult
 
 if TYPE_CHECKING:
     from .engine import AsyncEngine
@@ -73,18 +72,7 @@ class AsyncRun:
         return await self.engine.wait_for_status(self.run_id, statuses, timeout)
 
 
-@attrs.frozen
-class AsyncStartManyResult:
-    """What :meth:`AsyncEngine.start_many` did (the async :class:`~flowgen.StartManyResult`).
-
-    Attributes:
-        runs: a handle per requested run, in the order of the calls.
-        created: run ids started by this call.
-        existing: run ids that already existed and were skipped.
-        conflicts: the existing ones whose workflow or arguments differ from the call.
-    """
-
-    runs: list[AsyncRun]
-    created: list[str]
-    existing: list[str]
-    conflicts: list[str]
+AsyncStartManyResult = StartManyResult
+"""What :meth:`AsyncEngine.start_many` returns: :class:`~flowgen.StartManyResult` itself (one
+shape for both clients; its ``runs`` are :class:`AsyncRun` handles). The name is kept so code
+written against it still works."""

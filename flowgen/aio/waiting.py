@@ -1,8 +1,8 @@
 """How :class:`~.engine.AsyncEngine` reads runs and waits for them without blocking its event loop.
 
-* :class:`RedisReads`: native ``redis.asyncio`` (a run's record is one ``HGETALL``; waiting for
-  a result blocks a connection of the async pool on the run's ``done`` list, as the sync store
-  does, so no thread waits at all);
+* :class:`RedisReads`: native ``redis.asyncio``, running the sync store's own plans (a run's
+  record is one ``HGETALL``; waiting for a result blocks a connection of the async pool on the
+  run's ``done`` list, as the sync store does, so no thread waits at all);
 * :class:`ThreadReads`: stores whose calls block a thread (SQLite, memory): reads run on the
   engine's executor threads, and **one** watcher thread per engine serves every awaited result.
   It is woken by each finish this process commits (and looks again every ``poll_interval`` for
@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..errors import FlowgenError
 from ..status import FINISHED, RunStatus
 from ..stores.base import RunRecord, Store
 from ..stores.failures import Reason, store_error
+
+if TYPE_CHECKING:
+    from .redis_io import RedisIO
 
 T = TypeVar("T")
 
@@ -158,56 +160,23 @@ def _settle(future: asyncio.Future[RunRecord], outcome: RunRecord | BaseExceptio
 
 
 class RedisReads:
-    """Reads and result waits on ``redis.asyncio``, on the keys the Redis store writes."""
+    """Reads and result waits on ``redis.asyncio``: the store's own plans, awaited (:mod:`.redis_io`)."""
 
-    def __init__(self, store: Any, url: str) -> None:
-        import redis.asyncio
-
-        from ..stores.redis import BLOCK_SLICE
-        from ..stores.redis_wire import text
-
-        self.store = store
-        self.text = text
-        self.block = BLOCK_SLICE
-        self.client = redis.asyncio.Redis.from_url(url, socket_timeout=BLOCK_SLICE + 5.0)
+    def __init__(self, io: RedisIO) -> None:
+        self.io = io
+        self.store = io.store
 
     async def get_run(self, run_id: str) -> RunRecord | None:
-        fields = await self.client.hgetall(self.store.key(run_id, "meta"))
-        return RunRecord.from_fields(fields) if fields else None
+        return await self.io.run(self.store.get_run_plan(run_id))
 
     async def list_runs(
         self, status: RunStatus | None, workflow: str | None, limit: int | None, offset: int
     ) -> list[RunRecord]:
-        last = -1 if limit is None else offset + limit - 1
-        ids: Sequence[Any] = await self.client.zrevrange(
-            self.store.runs_index(status, workflow), offset, last
-        )
-        async with self.client.pipeline(transaction=False) as pipe:
-            for run_id in ids:
-                pipe.hgetall(self.store.key(self.text(run_id), "meta"))
-            rows = await pipe.execute()
-        return [RunRecord.from_fields(fields) for fields in rows if fields]
+        return await self.io.run(self.store.list_runs_plan(status, workflow, limit, offset))
 
     async def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
-        import redis
-
-        deadline = None if timeout is None else time.monotonic() + timeout
-        done = self.store.key(run_id, "done")
-        while True:
-            record = await self.get_run(run_id)
-            if record is None:
-                raise store_error(Reason.MISSING, run_id)
-            if record.status in FINISHED:
-                return record
-            remaining = self.block if deadline is None else deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            # As the sync store: BLMOVE from the list to itself wakes every waiter of the run.
-            try:
-                await self.client.blmove(done, done, min(remaining, self.block), "RIGHT", "LEFT")  # type: ignore[arg-type]  # Redis takes fractional seconds
-            except redis.TimeoutError:
-                continue
+        # As the sync store: BLMOVE from the run's done list to itself wakes every waiter.
+        return await self.io.run(self.store.wait_finished_plan(run_id, timeout))
 
     async def close(self) -> None:
-        close = getattr(self.client, "aclose", None) or self.client.close  # aclose since redis-py 5
-        await close()
+        await self.io.close()

@@ -26,12 +26,13 @@ from typing import Any
 from ..clock import Clock
 from ..commands import StepCall
 from ..decorators import Registry, Step
-from ..errors import LeaseLostError, RunFinishedError
+from ..errors import LeaseLostError
 from ..faults import fault_point
 from ..leases import LeaseKeeper
 from ..log_context import advancing, set_workflow
 from ..observability import facts
 from ..observability.observer import Observers
+from ..operations import control, drive
 from ..serialization import Serializer
 from ..steps import AttemptResult, StepInvoker, call_step_function, run_attempt
 from ..stores.base import ControlResult, Store
@@ -231,18 +232,7 @@ class Runtime:
 
         Runs the request makes ready (and parents a termination wakes) are enqueued.
         """
-        result = self.store.control(run_id, action, self.clock.now(), self.settings.grace)
-        wake = ([run_id] if result.wake else []) + ([result.parent] if result.parent else [])
-        wake += result.woken
-        if wake:
-            self.enqueue(wake)
-        if action in ("cancel", "terminate"):
-            for child in self.store.children(run_id):
-                try:
-                    self.request_control(child, action)
-                except RunFinishedError:
-                    continue
-        return result
+        return drive(control(run_id, action, self.clock.now, self.settings.grace), self.store, self.enqueue)
 
     def step_for(self, call: StepCall) -> Step:
         """The declared step a call names (the one it was built from, else the registry's)."""

@@ -51,7 +51,6 @@ import functools
 import json
 import os
 import threading
-import time
 import weakref
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -66,7 +65,7 @@ from ..errors import (
     StoreUnavailableError,
 )
 from ..journal import OpenEntry, read_entry
-from ..status import FINISHED, RunStatus
+from ..status import RunStatus
 from .base import (
     AppendEntries,
     Commit,
@@ -89,8 +88,6 @@ _TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadO
 """Error replies a later attempt of the same commit may not get (Redis full, or a replica);
 any other error reply to a commit (a script error, a permission) is final."""
 
-BLOCK_SLICE = 2.0
-"""Longest single blocking call, well under redis-py's default 5 s socket timeout."""
 
 SCRIPTS = (
     "create",
@@ -174,7 +171,11 @@ def _unavailable_when_unreachable(cls: type[RedisStore]) -> type[RedisStore]:
         return operation  # type: ignore[return-value]
 
     for name, member in list({**vars(RedisSearch), **vars(RedisRuns), **vars(cls)}.items()):
-        plain = not name.startswith("_") and not name.endswith("_plan") and name not in ("key", "close", "round_trip")
+        plain = (
+            not name.startswith("_")
+            and not name.endswith("_plan")
+            and name not in ("key", "close", "round_trip")
+        )
         if callable(member) and plain:
             setattr(cls, name, translating(member))
     return cls
@@ -453,26 +454,6 @@ class RedisStore(RedisRuns, RedisFlow, RedisSearch, Store):
         for run_id, key, attempt in branches:
             args += [run_id, key, str(attempt)]
         self._run("renew_branches", *args)
-
-    # -- results and inspection -------------------------------------------------------------
-
-    def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        done = self.key(run_id, "done")
-        while True:
-            record = self.get_run_or_raise(run_id)
-            if record.status in FINISHED:
-                return record
-            remaining = BLOCK_SLICE if deadline is None else deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            # BLMOVE from the list to itself wakes every waiter and leaves the element in place.
-            # Blocking in slices keeps under the client's socket timeout and re-checks the run
-            # (its keys may expire under retention while we wait).
-            try:
-                self.client.blmove(done, done, min(remaining, BLOCK_SLICE), "RIGHT", "LEFT")  # type: ignore[arg-type,unused-ignore]  # Redis takes fractional seconds (older redis-py stubs say int)
-            except redis.TimeoutError:
-                continue
 
     def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
         types = [text(t) for t in self.client.smembers(self.key(run_id, "inboxes"))]

@@ -68,7 +68,9 @@ class RedisFlow:
         document: dict[str, Any] = json.loads(raw)
         blocked = None
         gates = [] if document.get("in") else document.get("gates", [])
-        ranks = yield from commands(*(("ZRANK", f"{self.prefix}:fc:wait:{gate}", run_id) for gate, _, _ in gates))
+        ranks = yield from commands(
+            *(("ZRANK", f"{self.prefix}:fc:wait:{gate}", run_id) for gate, _, _ in gates)
+        )
         for (gate, maximum, _fairness), rank in zip(gates, ranks, strict=True):
             if rank is not None:
                 blocked = {"gate": gate, "limit": int(maximum), "position": int(rank) + 1}

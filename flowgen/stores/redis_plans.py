@@ -7,7 +7,8 @@ replies (records, errors such as ``RunNotFoundError``) are written once, in the 
 caller brings the I/O:
 
 * the sync store (:class:`~flowgen.stores.redis.RedisStore`) runs plans with :func:`run_plan`
-  over its thread's connection (:meth:`RedisStore.round_trip`);
+  over its thread's connection (:meth:`RedisStore.round_trip`); an error a round trip raises
+  is thrown into the plan (:mod:`flowgen.plans`);
 * the async client (:class:`flowgen.AsyncEngine`) runs the very same plans on ``redis.asyncio``
   (:mod:`flowgen.aio.redis_io`), so its writes are the store's scripts with the store's
   arguments, awaited on the event loop with no thread per call.
@@ -22,6 +23,8 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 import attrs
+
+from ..plans import run
 
 T = TypeVar("T")
 
@@ -66,14 +69,7 @@ def commands(*items: tuple[Any, ...]) -> Generator[RoundTrip, Any, list[Any]]:
 
 def run_plan(plan: Plan[T], round_trip: Callable[[RoundTrip], Any]) -> T:
     """Run ``plan`` to its result, doing each round trip with the blocking ``round_trip``."""
-    reply: Any = None
-    while True:
-        try:
-            trip = plan.send(reply)
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        reply = round_trip(trip)
+    return run(plan, round_trip)
 
 
 def pipelined(client: Any, trip: Commands) -> list[Any]:

@@ -10,17 +10,23 @@ Mixed into :class:`~flowgen.stores.redis.RedisStore`.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
+
+import redis
 
 from ..error_records import error_record
 from ..errors import CancelledError
 from ..journal import Entry, read_entry
-from ..status import RunStatus
+from ..status import FINISHED, RunStatus
 from .base import CONTROL_ACTIONS, ControlResult, InboxEvent, NewRun, RunRecord, SendResult
 from .failures import Reason, store_error
 from .redis_plans import Plan, commands, script
 from .redis_wire import num, pairs, text
+
+BLOCK_SLICE = 2.0
+"""Longest single blocking call, well under redis-py's default 5 s socket timeout."""
 
 
 class RedisRuns:
@@ -41,7 +47,9 @@ class RedisRuns:
 
     # -- creating ---------------------------------------------------------------------------
 
-    def create_runs_plan(self, runs: Sequence[NewRun], now: float, grace: float) -> Plan[list[tuple[bool, RunRecord]]]:
+    def create_runs_plan(
+        self, runs: Sequence[NewRun], now: float, grace: float
+    ) -> Plan[list[tuple[bool, RunRecord]]]:
         """Create the runs that do not exist yet (one ``create`` call), then store their trace contexts."""
         if not runs:
             return []
@@ -139,6 +147,31 @@ class RedisRuns:
         generations: list[dict[str, Any]] = self._execute(self.history_plan(run_id))
         return generations
 
+    def wait_finished_plan(self, run_id: str, timeout: float | None) -> Plan[RunRecord | None]:
+        """Wait until the run finished (its record), or ``None`` after ``timeout`` seconds.
+
+        It blocks on the run's ``done`` list: ``BLMOVE`` from the list to itself wakes every
+        waiter and leaves the element in place. Blocking in slices keeps under the client's
+        socket timeout and re-checks the run (its keys may expire under retention meanwhile).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        done = self.key(run_id, "done")
+        while True:
+            record = yield from self.get_run_or_raise_plan(run_id)
+            if record.status in FINISHED:
+                return record
+            remaining = BLOCK_SLICE if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                yield from commands(("BLMOVE", done, done, "RIGHT", "LEFT", num(min(remaining, BLOCK_SLICE))))
+            except redis.TimeoutError:
+                continue
+
+    def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
+        record: RunRecord | None = self._execute(self.wait_finished_plan(run_id, timeout))
+        return record
+
     # -- writing ----------------------------------------------------------------------------
 
     def send_event_plan(
@@ -162,7 +195,9 @@ class RedisRuns:
     def send_event(
         self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
     ) -> SendResult:
-        result: SendResult = self._execute(self.send_event_plan(run_id, event_type, payload, event_id, now, grace))
+        result: SendResult = self._execute(
+            self.send_event_plan(run_id, event_type, payload, event_id, now, grace)
+        )
         return result
 
     def control_plan(self, run_id: str, action: str, now: float, grace: float) -> Plan[ControlResult]:

@@ -27,6 +27,8 @@ from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.message import Message
 from redis.exceptions import NoScriptError
 
+from ..stores.redis_plans import Commands, Plan, RoundTrip, commands, first_error, pipelined, run_plan
+
 logger = logging.getLogger("flowgen.transports.doorbell")
 
 HEARTBEAT_INTERVAL = 1.0
@@ -69,7 +71,6 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 return 1
 """
-
 
 
 def _waited(data: bytes | None) -> float:
@@ -359,25 +360,33 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
 
         Returns each call's reply, in order.
         """
+        replies: list[Any] = run_plan(self.scripts_plan(calls, ring), self.round_trip)
+        return replies
 
-        def send(items: Sequence[ScriptCall], doorbells: Iterable[str]) -> list[Any]:
-            pipe = self.client.pipeline(transaction=False)
-            for script, keys, args in items:
-                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            for channel in doorbells:
-                pipe.publish(doorbell_channel(self.namespace, channel), b"1")
-            return list(pipe.execute(raise_on_error=False))
+    def round_trip(self, trip: RoundTrip) -> list[Any]:
+        """Do one round trip of a plan on this broker's (sync) client."""
+        assert isinstance(trip, Commands), "the broker's plans send plain commands only"
+        return pipelined(self.client, trip)
 
-        replies = send(calls, ring)
+    def scripts_plan(self, calls: Sequence[ScriptCall], ring: Iterable[str] = ()) -> Plan[list[Any]]:
+        """:meth:`call_scripts` as a plan (:mod:`flowgen.stores.redis_plans`), for sync and async clients."""
+
+        def pipeline(items: Sequence[ScriptCall], doorbells: Iterable[str]) -> Commands:
+            sent = [("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in items]
+            sent += [("PUBLISH", doorbell_channel(self.namespace, channel), b"1") for channel in doorbells]
+            return Commands(tuple(sent), raise_on_error=False)
+
+        replies = list((yield pipeline(calls, ring)))
         refused = [i for i, reply in enumerate(replies[: len(calls)]) if isinstance(reply, NoScriptError)]
         if refused:
-            for script in {id(calls[i][0]): calls[i][0] for i in refused}.values():
-                script.sha = self.client.script_load(script.script)
-            for index, reply in zip(refused, send([calls[i] for i in refused], ()), strict=True):
+            scripts = list({id(calls[i][0]): calls[i][0] for i in refused}.values())
+            shas = yield from commands(*(("SCRIPT", "LOAD", script.script) for script in scripts))
+            for script, sha in zip(scripts, shas, strict=True):
+                script.sha = sha.decode() if isinstance(sha, bytes) else str(sha)
+            again = yield pipeline([calls[i] for i in refused], ())
+            for index, reply in zip(refused, again, strict=True):
                 replies[index] = reply
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
+        first_error(replies)
         return replies[: len(calls)]
 
     def enqueue_many(self, messages: Sequence[Message[Any]]) -> list[Message[Any]]:
@@ -385,6 +394,11 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
 
         Each message goes through the same ``dispatch`` script call as ``RedisBroker.enqueue``.
         """
+        sent: list[Message[Any]] = run_plan(self.enqueue_plan(messages), self.round_trip)
+        return sent
+
+    def enqueue_plan(self, messages: Sequence[Message[Any]]) -> Plan[list[Message[Any]]]:
+        """:meth:`enqueue_many` as a plan (:mod:`flowgen.stores.redis_plans`), for sync and async clients."""
         if not messages:
             return []
         sent = []
@@ -403,7 +417,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
             for command, args in by_queue[queue_name]
         ]
         # The doorbells ring after every message is in its queue.
-        self.call_scripts(calls, queues)
+        yield from self.scripts_plan(calls, queues)
         for message in sent:
             self.emit_after("enqueue", message, None)
         return sent

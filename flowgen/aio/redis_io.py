@@ -1,0 +1,114 @@
+"""The async client's Redis I/O: the store's and the broker's plans, awaited on ``redis.asyncio``.
+
+:class:`RedisIO` runs the plans the sync store runs (:mod:`flowgen.stores.redis_plans`), so
+the async client sends the same scripts with the same arguments and decodes the replies with
+the same code; only the round trips differ (awaited, on the event loop, with no thread per
+call). It also performs the client operations' effects (:mod:`flowgen.operations`): a store
+call runs the store's ``<method>_plan``, an enqueue runs the Dramatiq broker's
+:meth:`~flowgen.transports.doorbell.DoorbellRedisBroker.enqueue_plan`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any, TypeVar
+
+from ..operations import Effect, Operation, StoreOp
+from ..plans import run_async
+from ..stores.redis import UNREACHABLE, RedisStore, unreachable
+from ..stores.redis_plans import Commands, Plan, RoundTrip, Script
+from ..stores.redis_runs import BLOCK_SLICE
+from ..transports.base import Transport
+from ..transports.doorbell import DoorbellRedisBroker
+from ..transports.dramatiq import DramatiqTransport
+
+T = TypeVar("T")
+
+
+class RedisIO:
+    """Plans and client operations on ``redis.asyncio`` (see the module docstring).
+
+    Args:
+        store: the engine's Redis store (its prefix, keys and scripts).
+        transport: the engine's transport; enqueues are native on flowgen's own broker
+            (``DoorbellRedisBroker``); on an app's broker they run on ``executor``.
+        url: where Redis is.
+        executor: threads for an app broker's enqueues (``None``: there is none).
+    """
+
+    def __init__(
+        self,
+        store: RedisStore,
+        transport: Transport,
+        url: str,
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None:
+        import redis.asyncio
+
+        self.store = store
+        self.transport = transport
+        self.executor = executor
+        broker = transport.broker if isinstance(transport, DramatiqTransport) else None
+        self.broker = broker if isinstance(broker, DoorbellRedisBroker) else None
+        self.client: Any = redis.asyncio.Redis.from_url(url, socket_timeout=BLOCK_SLICE + 5.0)
+
+    async def run(self, plan: Plan[T]) -> T:
+        """Run a store or broker plan to its result; an unreachable Redis is ``StoreUnavailableError``."""
+        try:
+            return await run_async(plan, self.round_trip)
+        except UNREACHABLE as error:
+            raise unreachable(self.store.location, error) from error
+
+    async def round_trip(self, trip: RoundTrip) -> Any:
+        """One round trip: a flowgen script (loaded again if Redis lost it), or a pipeline."""
+        import redis
+
+        if isinstance(trip, Script):
+            try:
+                return await self.client.execute_command(*self.store.script_command(trip.name, trip.args))
+            except redis.exceptions.NoScriptError:
+                sha = await self.client.execute_command("SCRIPT", "LOAD", self.store.script_source(trip.name))
+                self.store.reload_script(trip.name, sha)
+                return await self.client.execute_command(*self.store.script_command(trip.name, trip.args))
+        return await self._pipelined(trip)
+
+    async def _pipelined(self, trip: Commands) -> list[Any]:
+        import redis
+
+        if len(trip.commands) == 1:
+            try:
+                return [await self.client.execute_command(*trip.commands[0])]
+            except redis.ResponseError as error:
+                if trip.raise_on_error:
+                    raise
+                return [error]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for command in trip.commands:
+                pipe.execute_command(*command)
+            return list(await pipe.execute(raise_on_error=trip.raise_on_error))
+
+    async def drive(self, operation: Operation[T]) -> T:
+        """Run a client operation (:mod:`flowgen.operations`) with awaited I/O."""
+        return await run_async(operation, self.perform)
+
+    async def perform(self, effect: Effect) -> Any:
+        """One effect of a client operation: the store's plan of that method, or an enqueue."""
+        if isinstance(effect, StoreOp):
+            plan = getattr(self.store, f"{effect.method}_plan")(*effect.args, **effect.kwargs)
+            return await self.run(plan)
+        if self.broker is not None:
+            assert isinstance(self.transport, DramatiqTransport)
+            messages = [self.transport.advance_actor.message(run_id) for run_id in effect.run_ids]
+            await self.run(self.broker.enqueue_plan(messages))
+            return None
+        import asyncio
+
+        await asyncio.get_running_loop().run_in_executor(
+            self.executor, self.transport.enqueue, list(effect.run_ids)
+        )
+        return None
+
+    async def close(self) -> None:
+        """Close the async connections."""
+        close = getattr(self.client, "aclose", None) or self.client.close  # aclose since redis-py 5
+        await close()
