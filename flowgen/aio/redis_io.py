@@ -10,17 +10,19 @@ call runs the store's ``<method>_plan``, an enqueue runs the Dramatiq broker's
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 from typing import Any, TypeVar
 
 from ..operations import Effect, Operation, StoreOp
 from ..plans import run_async
 from ..stores.redis import UNREACHABLE, RedisStore, unreachable
-from ..stores.redis_plans import Commands, Plan, RoundTrip, Script
+from ..stores.redis_plans import Plan, RoundTrip, Script, first_error
 from ..stores.redis_runs import BLOCK_SLICE
 from ..transports.base import Transport
 from ..transports.doorbell import DoorbellRedisBroker
 from ..transports.dramatiq import DramatiqTransport
+from .autopipe import AutoPipeline
 
 T = TypeVar("T")
 
@@ -50,7 +52,12 @@ class RedisIO:
         self.executor = executor
         broker = transport.broker if isinstance(transport, DramatiqTransport) else None
         self.broker = broker if isinstance(broker, DoorbellRedisBroker) else None
-        self.client: Any = redis.asyncio.Redis.from_url(url, socket_timeout=BLOCK_SLICE + 5.0)
+        # Blocking waits (BLMOVE, at most BLOCK_SLICE seconds at a time) use the client's own
+        # pool, a connection each; everything else goes through the automatic pipeline.
+        self.client: Any = redis.asyncio.Redis.from_url(
+            url, socket_timeout=BLOCK_SLICE + 5.0, max_connections=2**31
+        )
+        self.pipeline = AutoPipeline(self.client)
 
     async def run(self, plan: Plan[T]) -> T:
         """Run a store or broker plan to its result; an unreachable Redis is ``StoreUnavailableError``."""
@@ -60,32 +67,29 @@ class RedisIO:
             raise unreachable(self.store.location, error) from error
 
     async def round_trip(self, trip: RoundTrip) -> Any:
-        """One round trip: a flowgen script (loaded again if Redis lost it), or a pipeline."""
+        """One round trip: a flowgen script (loaded again if Redis lost it), or commands.
+
+        Both go through the automatic pipeline (:mod:`.autopipe`), so the calls of all the
+        coroutines of a turn of the loop share one round trip; a blocking command has a
+        connection of its own.
+        """
         import redis
 
         if isinstance(trip, Script):
             try:
-                return await self.client.execute_command(*self.store.script_command(trip.name, trip.args))
+                return await self.pipeline.submit(self.store.script_command(trip.name, trip.args))
             except redis.exceptions.NoScriptError:
-                sha = await self.client.execute_command("SCRIPT", "LOAD", self.store.script_source(trip.name))
+                sha = await self.pipeline.submit(("SCRIPT", "LOAD", self.store.script_source(trip.name)))
                 self.store.reload_script(trip.name, sha)
-                return await self.client.execute_command(*self.store.script_command(trip.name, trip.args))
-        return await self._pipelined(trip)
-
-    async def _pipelined(self, trip: Commands) -> list[Any]:
-        import redis
-
-        if len(trip.commands) == 1:
-            try:
-                return [await self.client.execute_command(*trip.commands[0])]
-            except redis.ResponseError as error:
-                if trip.raise_on_error:
-                    raise
-                return [error]
-        async with self.client.pipeline(transaction=False) as pipe:
-            for command in trip.commands:
-                pipe.execute_command(*command)
-            return list(await pipe.execute(raise_on_error=trip.raise_on_error))
+                return await self.pipeline.submit(self.store.script_command(trip.name, trip.args))
+        if trip.blocking:
+            return [await self.client.execute_command(*command) for command in trip.commands]
+        replies = await asyncio.gather(
+            *(self.pipeline.submit(command) for command in trip.commands), return_exceptions=True
+        )
+        if trip.raise_on_error:
+            first_error(replies)
+        return list(replies)
 
     async def drive(self, operation: Operation[T]) -> T:
         """Run a client operation (:mod:`flowgen.operations`) with awaited I/O."""
@@ -101,8 +105,6 @@ class RedisIO:
             messages = [self.transport.advance_actor.message(run_id) for run_id in effect.run_ids]
             await self.run(self.broker.enqueue_plan(messages))
             return None
-        import asyncio
-
         await asyncio.get_running_loop().run_in_executor(
             self.executor, self.transport.enqueue, list(effect.run_ids)
         )
@@ -110,5 +112,6 @@ class RedisIO:
 
     async def close(self) -> None:
         """Close the async connections."""
+        await self.pipeline.close()
         close = getattr(self.client, "aclose", None) or self.client.close  # aclose since redis-py 5
         await close()

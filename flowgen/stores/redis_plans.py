@@ -47,6 +47,8 @@ class Commands:
 
     commands: tuple[tuple[Any, ...], ...]
     raise_on_error: bool = True
+    blocking: bool = False
+    """A blocking command (``BLMOVE``): an async client sends it on a connection of its own."""
 
 
 RoundTrip = Script | Commands
@@ -59,11 +61,11 @@ def script(name: str, *args: Any) -> Generator[RoundTrip, Any, Any]:
     return (yield Script(name, args))
 
 
-def commands(*items: tuple[Any, ...]) -> Generator[RoundTrip, Any, list[Any]]:
+def commands(*items: tuple[Any, ...], blocking: bool = False) -> Generator[RoundTrip, Any, list[Any]]:
     """``replies = yield from commands(("HGETALL", key), ...)`` inside a plan (one pipeline)."""
     if not items:
         return []
-    replies = yield Commands(items)
+    replies = yield Commands(items, blocking=blocking)
     return list(replies)
 
 

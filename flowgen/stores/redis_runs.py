@@ -164,7 +164,9 @@ class RedisRuns:
             if remaining <= 0:
                 return None
             try:
-                yield from commands(("BLMOVE", done, done, "RIGHT", "LEFT", num(min(remaining, BLOCK_SLICE))))
+                yield from commands(
+                    ("BLMOVE", done, done, "RIGHT", "LEFT", num(min(remaining, BLOCK_SLICE))), blocking=True
+                )
             except redis.TimeoutError:
                 continue
 
