@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 from typing import Any, TypeVar
 
 from ..operations import Effect, Operation, StoreOp
 from ..plans import run_async
 from ..stores.redis import UNREACHABLE, RedisStore, unreachable
-from ..stores.redis_plans import Plan, RoundTrip, Script, first_error
+from ..stores.redis_plans import Commands, Plan, RoundTrip, Script, first_error
 from ..stores.redis_runs import BLOCK_SLICE
 from ..transports.base import Transport
 from ..transports.doorbell import DoorbellRedisBroker
@@ -25,6 +26,9 @@ from ..transports.dramatiq import DramatiqTransport
 from .autopipe import AutoPipeline
 
 T = TypeVar("T")
+
+RETRY_DELAYS = (0.0, 0.05, 0.2, 0.5)
+"""Seconds before each new attempt of a round trip whose connection was lost."""
 
 
 class RedisIO:
@@ -75,6 +79,22 @@ class RedisIO:
         """
         import redis
 
+        if isinstance(trip, Commands) and trip.blocking:
+            return [await self.client.execute_command(*command) for command in trip.commands]
+        for attempt in itertools.count():
+            try:
+                return await self._round_trip_once(trip)
+            except redis.ConnectionError:
+                # The shared connection was lost (a Redis restart, an idle timeout): the next
+                # attempt reconnects, as the sync store's connections retry.
+                if attempt >= len(RETRY_DELAYS):
+                    raise
+                await asyncio.sleep(RETRY_DELAYS[attempt])
+        raise AssertionError("unreachable")
+
+    async def _round_trip_once(self, trip: RoundTrip) -> Any:
+        import redis
+
         if isinstance(trip, Script):
             try:
                 return await self.pipeline.submit(self.store.script_command(trip.name, trip.args))
@@ -82,13 +102,12 @@ class RedisIO:
                 sha = await self.pipeline.submit(("SCRIPT", "LOAD", self.store.script_source(trip.name)))
                 self.store.reload_script(trip.name, sha)
                 return await self.pipeline.submit(self.store.script_command(trip.name, trip.args))
-        if trip.blocking:
-            return [await self.client.execute_command(*command) for command in trip.commands]
         replies = await asyncio.gather(
             *(self.pipeline.submit(command) for command in trip.commands), return_exceptions=True
         )
-        if trip.raise_on_error:
-            first_error(replies)
+        lost = [reply for reply in replies if isinstance(reply, redis.ConnectionError)]
+        if trip.raise_on_error or lost:
+            first_error(lost or replies)
         return list(replies)
 
     async def drive(self, operation: Operation[T]) -> T:
