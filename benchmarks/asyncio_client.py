@@ -9,9 +9,10 @@ one :class:`flowgen.AsyncEngine` and, together, make ``--operations`` calls of
   and an advance message when it wakes the run).
 
 Each figure is operations per second over the whole batch, median of ``--repeat`` repetitions.
-Alongside it: the longest gap between two turns of the event loop while the batch ran (a
-ticker task awaiting ``asyncio.sleep(0.005)``), and the most threads the process had (a
-client whose writes go through an executor shows its threads there).
+Alongside it: the client CPU per operation (``time.process_time``, every thread of the process:
+the steadier figure on a loaded machine), the longest gap between two turns of the event loop
+while the batch ran (a ticker task awaiting ``asyncio.sleep(0.005)``), and the most threads the
+process had (a client whose writes go through an executor shows its threads there).
 
 No worker runs: the runs stay queued, which is what a start or a send costs the client (the
 advances are the workers' business; see ``benchmarks.asyncio_steps`` for those). It starts its
@@ -57,8 +58,9 @@ class LoopWatch:
 
 async def rate(
     operations: int, concurrency: int, call: Callable[[int], Awaitable[Any]]
-) -> tuple[float, float, int]:
-    """``(operations/s, longest loop gap in s, most threads)`` for ``operations`` calls by ``concurrency`` coroutines."""
+) -> tuple[float, float, int, float]:
+    """``(operations/s, longest loop gap in s, most threads, client CPU s per operation)`` for
+    ``operations`` calls by ``concurrency`` coroutines."""
     watch = LoopWatch()
     watcher = asyncio.create_task(watch.run())
     await asyncio.sleep(0)
@@ -68,12 +70,12 @@ async def rate(
         for index in counter:
             await call(index)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     watch.stop()
     await watcher
-    return operations / elapsed, watch.longest_gap, watch.threads
+    return operations / elapsed, watch.longest_gap, watch.threads, cpu / operations
 
 
 async def one_round(url: str, operations: int, concurrency: int) -> dict[str, float]:
@@ -92,18 +94,22 @@ async def one_round(url: str, operations: int, concurrency: int) -> dict[str, fl
         async def send(index: int) -> None:
             await engine.send_event(run_ids[index % len(run_ids)], "poke", {"n": index})
 
-        starts, start_gap, start_threads = await rate(operations, concurrency, start)
-        sends, send_gap, send_threads = await rate(operations, concurrency, send)
+        starts, start_gap, start_threads, start_cpu = await rate(operations, concurrency, start)
+        sends, send_gap, send_threads, send_cpu = await rate(operations, concurrency, send)
     return {
         "starts_per_s": starts,
         "sends_per_s": sends,
         "start_loop_gap_ms": start_gap * 1000,
         "send_loop_gap_ms": send_gap * 1000,
         "threads": float(max(start_threads, send_threads)),
+        "start_cpu_us": start_cpu * 1e6,
+        "send_cpu_us": send_cpu * 1e6,
     }
 
 
-def measure(repeat: int, operations: int, concurrency: int, log: Callable[[str], None]) -> dict[str, list[float]]:
+def measure(
+    repeat: int, operations: int, concurrency: int, log: Callable[[str], None]
+) -> dict[str, list[float]]:
     """Every sample of every figure."""
     from .redis_server import RedisServer
 
@@ -130,6 +136,8 @@ def table(samples: dict[str, list[float]], operations: int, concurrency: int) ->
         (f"await engine.send_event(...), {concurrency} coroutines", med["sends_per_s"], "/s"),
         ("longest event-loop gap during the starts", med["start_loop_gap_ms"], "ms"),
         ("longest event-loop gap during the sends", med["send_loop_gap_ms"], "ms"),
+        ("client CPU per start (all threads of the process)", med["start_cpu_us"], "µs"),
+        ("client CPU per send", med["send_cpu_us"], "µs"),
         ("most threads in the process", med["threads"], ""),
     ]
     lines = [f"{operations:,} operations per figure, median of {len(samples['starts_per_s'])}", "-" * 78]
@@ -146,7 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=5, help="repetitions (default 5)")
     parser.add_argument(
-        "--operations", type=int, default=OPERATIONS, help=f"starts, then sends, per repetition (default {OPERATIONS})"
+        "--operations",
+        type=int,
+        default=OPERATIONS,
+        help=f"starts, then sends, per repetition (default {OPERATIONS})",
     )
     parser.add_argument(
         "--concurrency", type=int, default=CONCURRENCY, help=f"coroutines making them (default {CONCURRENCY})"
@@ -155,11 +166,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.operations < 1 or args.concurrency < 1:
         parser.error("--repeat, --operations and --concurrency must be at least 1")
-    samples = measure(args.repeat, args.operations, args.concurrency, lambda line: print(line, file=sys.stderr))
+    samples = measure(
+        args.repeat, args.operations, args.concurrency, lambda line: print(line, file=sys.stderr)
+    )
     print(table(samples, args.operations, args.concurrency))
     if args.output:
         with open(args.output, "w", encoding="utf-8") as file:
-            json.dump({"operations": args.operations, "concurrency": args.concurrency, "samples": samples}, file, indent=2)
+            json.dump(
+                {"operations": args.operations, "concurrency": args.concurrency, "samples": samples},
+                file,
+                indent=2,
+            )
     return 0
 
 

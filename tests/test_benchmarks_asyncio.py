@@ -63,3 +63,47 @@ def test_bad_arguments_are_refused() -> None:
         cwd=ROOT,
     )
     assert completed.returncode == 2 and "--runs" in completed.stderr
+
+
+def test_the_async_client_benchmark_reports_every_figure(tmp_path: Path) -> None:
+    output = tmp_path / "client.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.asyncio_client",
+            "--repeat",
+            "1",
+            "--operations",
+            "40",
+            "--concurrency",
+            "10",
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    for label in (
+        "await engine.start(...)",
+        "await engine.send_event(...)",
+        "CPU per start",
+        "event-loop gap",
+        "threads",
+    ):
+        assert label in completed.stdout
+    samples = json.loads(output.read_text())["samples"]
+    assert sorted(samples) == [
+        "send_cpu_us",
+        "send_loop_gap_ms",
+        "sends_per_s",
+        "start_cpu_us",
+        "start_loop_gap_ms",
+        "starts_per_s",
+        "threads",
+    ]
+    assert all(len(values) == 1 and values[0] > 0 for values in samples.values())

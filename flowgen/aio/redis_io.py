@@ -102,9 +102,13 @@ class RedisIO:
                 sha = await self.pipeline.submit(("SCRIPT", "LOAD", self.store.script_source(trip.name)))
                 self.store.reload_script(trip.name, sha)
                 return await self.pipeline.submit(self.store.script_command(trip.name, trip.args))
-        replies = await asyncio.gather(
-            *(self.pipeline.submit(command) for command in trip.commands), return_exceptions=True
-        )
+        futures = [self.pipeline.submit(command) for command in trip.commands]  # one batch: same turn
+        replies: list[Any] = []
+        for future in futures:
+            try:
+                replies.append(await future)
+            except Exception as error:
+                replies.append(error)
         lost = [reply for reply in replies if isinstance(reply, redis.ConnectionError)]
         if trip.raise_on_error or lost:
             first_error(lost or replies)

@@ -1,26 +1,39 @@
-"""examples/fastapi_app.py served in-process (httpx over ASGI) on a SQLite engine.
+"""examples/fastapi_app.py served in-process (httpx over ASGI) on a SQLite engine and on Redis.
 
 The app's lifespan opens and closes its ``AsyncEngine``; the runs advance on the embedded
-engine's threads and the async steps on the process's step loop.
+engine's threads (SQLite) or on worker threads of a sync engine in this process (Redis, where
+the app's client is native ``redis.asyncio``), and the async steps on the process's step loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 
+import flowgen
 from examples.fastapi_app import create_app, order, quote
 from flowgen.testing import Runner
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The app's engine URL: a SQLite file (embedded workers), or Redis with worker threads here."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/shop.db"
+        return
+    redis_url = request.getfixturevalue("redis_url")
+    with flowgen.Engine(redis_url) as workers, workers.worker(threads=4):
+        yield redis_url
+
+
 @pytest_asyncio.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(f"sqlite:///{tmp_path}/shop.db")
+async def client(url: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://shop") as http:
