@@ -53,7 +53,7 @@ class RunInspection:
 
     def _drive(self, operation: Operation[T]) -> T:
         """Run a client operation (:mod:`flowgen.operations`) with this engine's store and transport."""
-        return operations.drive(operation, self.store, self.transport.enqueue)
+        return operations.drive(operation, self.store, self.transport.enqueue, self.transport)
 
     def _record(self, run_id: str) -> RunRecord:
         """Return the stored record of ``run_id`` or raise :class:`RunNotFoundError`."""
@@ -119,11 +119,15 @@ class RunInspection:
         record: RunRecord,
         tags: dict[str, str] | None = None,
         flow: dict[str, Any] | EllipsisType | None = ...,
+        unconsumed: Sequence[str] | EllipsisType = ...,
     ) -> RunInfo:
         """Build the :class:`RunInfo` of a stored record.
 
-        ``tags`` and ``flow`` (the store's ``flow_status``) are read from the store if not given.
+        ``tags``, ``flow`` (the store's ``flow_status``) and ``unconsumed`` (the transport's
+        ``unconsumed`` queues among those the run waits on) are read if not given.
         """
+        if isinstance(unconsumed, EllipsisType):
+            unconsumed = self.transport.unconsumed(queues_waited_on(record, self.registry))
         created = when(record.created)
         updated = when(record.updated)
         assert created is not None and updated is not None
@@ -146,7 +150,7 @@ class RunInspection:
             generation=record.generation,
             cancellation=cancellation_of(record),
             version=self._version(record),
-            unconsumed_queues=tuple(self.transport.unconsumed(queues_waited_on(record, self.registry))),
+            unconsumed_queues=tuple(unconsumed),
             **self._flow_info(record, flow),
             tags=self.store.tags_of([record.run_id])[record.run_id] if tags is None else tags,
             waiting_on=tuple(waiting_on(record)),

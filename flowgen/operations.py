@@ -32,6 +32,7 @@ from .search import check_tags
 from .status import RunStatus
 from .stores.base import ControlResult, NewRun, RunRecord, Store
 from .stores.failures import Reason, store_error
+from .transports.base import Transport
 
 if TYPE_CHECKING:
     from .client import RunInfo
@@ -55,13 +56,21 @@ class StoreOp:
 
 
 @attrs.frozen
+class TransportOp:
+    """Effect: call ``transport.<method>(*args)`` (a read, such as ``unconsumed``)."""
+
+    method: str
+    args: tuple[Any, ...]
+
+
+@attrs.frozen
 class Enqueue:
     """Effect: send one "advance" message per run id."""
 
     run_ids: tuple[str, ...]
 
 
-Effect = StoreOp | Enqueue
+Effect = StoreOp | TransportOp | Enqueue
 Operation = Generator[Effect, Any, T]
 """A client operation: yields effects, receives their results, returns its own."""
 
@@ -77,12 +86,20 @@ def enqueue(run_ids: Sequence[str]) -> Generator[Effect, Any, None]:
         yield Enqueue(tuple(run_ids))
 
 
-def drive(operation: Operation[T], target: Store, send: Callable[[Sequence[str]], None]) -> T:
-    """Run ``operation`` with blocking calls: ``target``'s methods and ``send`` for enqueues."""
+def drive(
+    operation: Operation[T],
+    target: Store,
+    send: Callable[[Sequence[str]], None],
+    transport: Transport | None = None,
+) -> T:
+    """Run ``operation`` with blocking calls: ``target``'s methods, ``send`` for enqueues, ``transport``'s reads."""
 
     def perform(effect: Effect) -> Any:
         if isinstance(effect, StoreOp):
             return getattr(target, effect.method)(*effect.args, **effect.kwargs)
+        if isinstance(effect, TransportOp):
+            assert transport is not None, f"this operation needs the transport ({effect.method})"
+            return getattr(transport, effect.method)(*effect.args)
         send(list(effect.run_ids))
         return None
 
@@ -205,11 +222,21 @@ def send_event(engine: Engine, run_id: str, type: str, payload: Any, event_id: s
 
 
 def status(engine: Engine, run_id: str) -> Operation[RunInfo]:
-    """The run's :class:`RunInfo` (its record, tags and flow state read through effects)."""
+    """The run's :class:`RunInfo` (its record, tags, flow state and unconsumed queues read through effects)."""
     record = yield from read_record(engine, run_id)
     tags = (yield from store("tags_of", [run_id]))[run_id]
-    flow = None if record.is_finished else (yield from store("flow_status", run_id))
-    return engine.run_info(record, tags, flow=flow)
+    info = yield from run_info(engine, record, tags)
+    return info
+
+
+def run_info(engine: Engine, record: RunRecord, tags: dict[str, str]) -> Operation[RunInfo]:
+    """:meth:`Engine.run_info` of a record, with what it reads (flow state, queues consumed) as effects."""
+    from .runtime.branch_steps import queues_waited_on  # the runtime package imports this module
+
+    flow = None if record.is_finished else (yield from store("flow_status", record.run_id))
+    queues = queues_waited_on(record, engine.registry)
+    unconsumed = (yield TransportOp("unconsumed", (queues,))) if queues else []
+    return engine.run_info(record, tags, flow=flow, unconsumed=unconsumed)
 
 
 def listing(
@@ -220,8 +247,7 @@ def listing(
     tags = yield from store("tags_of", [record.run_id for record in records])
     infos = []
     for record in records:
-        flow = None if record.is_finished else (yield from store("flow_status", record.run_id))
-        infos.append(engine.run_info(record, tags[record.run_id], flow=flow))
+        infos.append((yield from run_info(engine, record, tags[record.run_id])))
     return infos
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import itertools
 from typing import Any, TypeVar
 
-from ..operations import Effect, Operation, StoreOp
+from ..operations import Effect, Operation, StoreOp, TransportOp
 from ..plans import run_async
 from ..stores.redis import UNREACHABLE, RedisStore, unreachable
 from ..stores.redis_plans import Commands, Plan, RoundTrip, Script, first_error
@@ -123,6 +124,11 @@ class RedisIO:
         if isinstance(effect, StoreOp):
             plan = getattr(self.store, f"{effect.method}_plan")(*effect.args, **effect.kwargs)
             return await self.run(plan)
+        if isinstance(effect, TransportOp):
+            if self.broker is not None:  # flowgen's own broker: its reads are plans
+                return await self.run(getattr(self.transport, f"{effect.method}_plan")(*effect.args))
+            call = functools.partial(getattr(self.transport, effect.method), *effect.args)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, call)
         if self.broker is not None:
             assert isinstance(self.transport, DramatiqTransport)
             messages = [self.transport.advance_actor.message(run_id) for run_id in effect.run_ids]

@@ -34,8 +34,10 @@ from typing import Any
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis
 from dramatiq.message import Message
 
+from ..stores.redis_plans import Plan, commands, run_plan
 from .base import Receiver, Stop
 from .doorbell import PRESENCE_INTERVAL, DoorbellRedisBroker, redis_backlog
 
@@ -205,19 +207,31 @@ class DramatiqTransport:
         """
         if not isinstance(self.broker, DoorbellRedisBroker):
             return []
-        return [queue for queue in sorted(set(queues)) if not self._has_consumer(queue)]
+        found: list[str] = run_plan(self.unconsumed_plan(queues), self.broker.round_trip)
+        return found
 
-    def _has_consumer(self, queue: str) -> bool:
-        assert isinstance(self.broker, DoorbellRedisBroker)
+    def unconsumed_plan(self, queues: Collection[str]) -> Plan[list[str]]:
+        """:meth:`unconsumed` as a plan (:mod:`flowgen.stores.redis_plans`), for sync and async clients."""
+        if not isinstance(self.broker, DoorbellRedisBroker):
+            return []
+        wanted = sorted(set(queues))
         now = time.monotonic()
         with self._lock:
-            seen = self._consumers_seen.get(queue)
-        if seen is not None and now - seen[0] < PRESENCE_INTERVAL:
-            return seen[1]
-        consumed = self.broker.live_consumers(queue) > 0
+            known = {
+                queue: seen[1]
+                for queue in wanted
+                if (seen := self._consumers_seen.get(queue)) is not None and now - seen[0] < PRESENCE_INTERVAL
+            }
+        unknown = [queue for queue in wanted if queue not in known]
+        since = current_millis() - self.broker.heartbeat_timeout
+        counts = yield from commands(
+            *(("ZCOUNT", self.broker.presence_key(queue), since, "+inf") for queue in unknown)
+        )
         with self._lock:
-            self._consumers_seen[queue] = (now, consumed)
-        return consumed
+            for queue, count in zip(unknown, counts, strict=True):
+                known[queue] = int(count) > 0
+                self._consumers_seen[queue] = (now, known[queue])
+        return [queue for queue in wanted if not known[queue]]
 
     def _warn_if_unconsumed(self, queue: str, run_id: str) -> None:
         """Log (at most once a minute per queue) that a branch went to a queue nobody consumes."""

@@ -131,3 +131,22 @@ async def test_an_unreachable_redis_is_a_store_error_naming_it() -> None:
             await engine.start(apps.mixed, 1)
         with pytest.raises(flowgen.StoreUnavailableError, match="unreachable"):
             await engine.get("x").status()
+
+
+async def test_status_tells_a_queue_no_worker_consumes_without_a_thread(redis_url: str) -> None:
+    from tests.apps import queues
+
+    with flowgen.Engine(redis_url) as workers, workers.worker(threads=2, queues=["flowgen"]):
+        async with flowgen.AsyncEngine(redis_url) as engine:
+            opened = executor_threads()
+            run = await engine.start(queues.stranded, 1, run_id="stranded-async")
+            info = await run.wait_for_status("waiting", timeout=30)
+            for _ in range(300):  # the branch is sent just after the run parks
+                if info.unconsumed_queues:
+                    break
+                await asyncio.sleep(0.05)
+                info = await run.status()
+            assert info.unconsumed_queues == (queues.UNCONSUMED_QUEUE,)
+            listed = await engine.runs(status="waiting")
+            assert [item.unconsumed_queues for item in listed] == [(queues.UNCONSUMED_QUEUE,)]
+            assert executor_threads() == opened
