@@ -65,7 +65,7 @@ class RunInspection:
         Raises:
             RunNotFoundError: no such run.
         """
-        return self.run_info(self._record(run_id))
+        return self._drive(operations.status(self, run_id))
 
     def result(self, run_id: str, timeout: float | None = None) -> Any:
         """Wait for a run to finish and return its output (what :meth:`Run.result` does).

@@ -221,7 +221,7 @@ def send_event(engine: Engine, run_id: str, type: str, payload: Any, event_id: s
     return delivered
 
 
-def status(engine: Engine, run_id: str) -> Operation[RunInfo]:
+def status(engine: RunInspection, run_id: str) -> Operation[RunInfo]:
     """The run's :class:`RunInfo` (its record, tags, flow state and unconsumed queues read through effects)."""
     record = yield from read_record(engine, run_id)
     tags = (yield from store("tags_of", [run_id]))[run_id]
@@ -229,7 +229,7 @@ def status(engine: Engine, run_id: str) -> Operation[RunInfo]:
     return info
 
 
-def run_info(engine: Engine, record: RunRecord, tags: dict[str, str]) -> Operation[RunInfo]:
+def run_info(engine: RunInspection, record: RunRecord, tags: dict[str, str]) -> Operation[RunInfo]:
     """:meth:`Engine.run_info` of a record, with what it reads (flow state, queues consumed) as effects."""
     from .runtime.branch_steps import queues_waited_on  # the runtime package imports this module
 
@@ -240,7 +240,7 @@ def run_info(engine: Engine, record: RunRecord, tags: dict[str, str]) -> Operati
 
 
 def listing(
-    engine: Engine, status: RunStatus | None, workflow: str | None, limit: int | None, offset: int
+    engine: RunInspection, status: RunStatus | None, workflow: str | None, limit: int | None, offset: int
 ) -> Operation[list[RunInfo]]:
     """A page of runs, newest first, as :class:`RunInfo` (see :meth:`AsyncEngine.runs`)."""
     records = yield from store("list_runs", status=status, workflow=workflow, limit=limit, offset=offset)
