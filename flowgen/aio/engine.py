@@ -107,7 +107,9 @@ class AsyncEngine:
     def _reads_for(self, engine: Engine) -> AsyncReads:
         from ..stores.redis import RedisStore
 
-        if isinstance(engine.store, RedisStore):
+        # A Redis Cluster needs its commands routed by slot, which one multiplexed connection
+        # cannot do: there the async client keeps the executor, as for SQLite.
+        if isinstance(engine.store, RedisStore) and not getattr(engine.store, "cluster", False):
             from .redis_io import RedisIO
 
             self._io = RedisIO(engine.store, engine.transport, engine.url, self._executor)
