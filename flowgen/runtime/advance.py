@@ -236,9 +236,13 @@ class Advance(AdvanceState):
         return action
 
     def resume(self, decision: Execute | Fail, action: RunAttempt, result: AttemptResult) -> None:
-        """Go on after the async step attempt this advance was :class:`Suspended` at has ended."""
+        """Go on after the async step attempt this advance was :class:`Suspended` at has ended
+        (giving back the step slots it held while it ran on the loop)."""
         try:
             try:
+                limits = gates.gates_of(action)
+                if limits:
+                    gates.release(self, limits)
                 self._attempt_ran(action, result)
                 self._loop(self._settle(decision, self._next_action(decision)))
             except (SerializationError, NonDeterminismError) as error:
@@ -312,16 +316,18 @@ class Advance(AdvanceState):
             if retry is not None:
                 self._delay_attempt(action, retry)
                 return
+        suspended = False
         try:
             if action.records_start and self._start_attempt().held:
                 self.held = action
                 return
             self.attempt_started = self.rt.clock.now()
             if action.step.is_async and self.rt.async_steps is not None:
+                suspended = True  # its slots stay held (under the lease) until resume()
                 raise Suspended(self, decision, action)
             result = run_attempt(action.step, action.args, action.kwargs, action.context, self.rt.invoker)
         finally:
-            if limits:
+            if limits and not suspended:
                 gates.release(self, limits)
         self._attempt_ran(action, result)
 

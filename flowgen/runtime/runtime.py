@@ -213,7 +213,7 @@ class Runtime:
             )
         fault_point("after_branch_report", step)
         if woken:
-            self.enqueue([run_id])
+            self.enqueue(woken)
 
     # -- what the engine and the advance loop use ----------------------------------------------
 

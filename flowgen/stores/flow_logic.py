@@ -80,6 +80,10 @@ class FlowTx(Protocol):
     def zprune(self, name: str, upto: float) -> None: ...
     def zrank(self, name: str, member: str) -> int | None: ...
     def zcount(self, name: str, upto: float) -> int: ...
+    def put_meta(self, record: RunRecord, old_status: str | None) -> None: ...
+    def branches(self, run_id: str) -> dict[str, dict[str, Any]]: ...
+    def set_branch(self, run_id: str, key: str, record: dict[str, Any] | None) -> None: ...
+    def timer_of(self, run_id: str) -> float | None: ...
 
 
 def flow_document(
@@ -225,7 +229,7 @@ def released(tx: FlowTx, run_id: str, now: float, grace: float) -> list[str]:
     woken: list[str] = []
     for name in flow.pop("holds", []):
         tx.zrem(f"shold:{name}", run_id)
-        woken += _wake(tx, f"swait:{name}", 1, now, grace, RunStatus.WAITING)
+        woken += wake_step_waiters(tx, name, now, grace)
     for gate, maximum, _fairness in flow.get("gates", []):
         tx.zrem(f"hold:{gate}", run_id)
         tx.zrem(f"wait:{gate}", run_id)
@@ -238,19 +242,47 @@ def released(tx: FlowTx, run_id: str, now: float, grace: float) -> list[str]:
 
 
 def _wake(tx: FlowTx, waiters: str, count: int, now: float, grace: float, status: RunStatus) -> list[str]:
-    """Make the first ``count`` waiters that are parked as ``status`` ready (they stay in line)."""
+    """Wake the first ``count`` waiters (they stay in line until they take the slot).
+
+    A run parked as ``status`` is made ready; a step branch parked for a slot
+    (:func:`branch_member`) is marked due (its ``pk``) and its run signalled, so the run sends
+    the branch again at once. Waiters whose run ended, or whose branch is gone, leave the line
+    and do not count.
+    """
     if count <= 0:
         return []
     woken: list[str] = []
-    for member, _score in tx.zhead(waiters, count):
-        record = tx.get_meta(member)
-        if record is None or record.is_finished:
+    for member, _score in tx.zhead(waiters, count + WAKE_SCAN):
+        if count <= 0:
+            break
+        run_id, is_branch, key = member.partition("#")
+        record = tx.get_meta(run_id)
+        branch = tx.branches(run_id).get(key) if is_branch and record is not None else None
+        if record is None or record.is_finished or (is_branch and branch is None):
             tx.zrem(waiters, member)
             continue
-        if record.status == status and not record.owner:
+        count -= 1
+        if branch is not None:
+            if "pk" in branch:  # parked: due now (a branch in flight takes the slot by itself)
+                tx.set_branch(run_id, key, {**branch, "pk": 0.0})
+                record.signals += 1
+                tx.put_meta(record, record.status)
+                if record.status == RunStatus.WAITING:
+                    tx.set_ready(run_id, now + grace)
+                    woken.append(run_id)
+        elif record.status == status and not record.owner:
             tx.set_ready(member, now + grace)
             woken.append(member)
     return woken
+
+
+def wake_step_waiters(tx: FlowTx, name: str, now: float, grace: float) -> list[str]:
+    """A slot of the step limit ``name`` was given back: wake the first run or branch in line."""
+    return _wake(tx, f"swait:{name}", 1, now, grace, RunStatus.WAITING)
+
+
+WAKE_SCAN = 10
+"""Waiters looked at beyond ``count`` when some of them are gone (their run or branch ended)."""
 
 
 # -- steps ---------------------------------------------------------------------------------
@@ -259,49 +291,105 @@ def _wake(tx: FlowTx, waiters: str, count: int, now: float, grace: float, status
 def take_step(
     tx: FlowTx, run_id: str, gates: Sequence[Sequence[Any]], now: float, lease_until: float
 ) -> float | None:
-    """Take a slot of every step limit and a start of every rate limit of an attempt.
+    """Take a slot of every step limit and a start of every rate limit of an inline attempt.
 
     ``gates`` are ``["limit", gate, max, 0]`` or ``["rate", gate, count, period]`` (and
     ``["block", key, 0, 0]`` for a ``RateLimited`` key). Returns ``None`` (taken, all or
     nothing) or when to try again: the end of the block or of the window, or, for a limit,
-    when the earliest holder's lease ends (a release wakes the run sooner).
+    when the earliest holder's lease ends (a release wakes the run sooner). A refused run
+    notes the gate it waits for in its flow (``sw``), for :func:`blocked_by`.
+    """
+    retry, refused = take_gates(tx, run_id, gates, now, lease_until)
+    flow = tx.flow_get(run_id) or {}
+    if retry is not None:
+        note_parked(tx, run_id, flow, "", refused)
+        return retry
+    holds = list(flow.get("holds", []))
+    for kind, name, _count, _period in gates:
+        if kind == "limit" and name not in holds:
+            holds.append(name)
+    changed = note_parked(tx, run_id, flow, "", None, write=False)
+    if holds != flow.get("holds", []):
+        flow["holds"] = holds
+        changed = True
+    if changed:
+        tx.flow_put(run_id, flow)
+    return None
+
+
+def take_gates(
+    tx: FlowTx, member: str, gates: Sequence[Sequence[Any]], now: float, until: float
+) -> tuple[float | None, list[Any] | None]:
+    """Take the slots and starts of ``gates`` for ``member`` (a run id, or a step branch's
+    :func:`branch_member`): ``(None, None)`` when taken (all or nothing), else when to try
+    again and the first gate that refused (``[kind, gate, max]``).
+
+    A slot is held until ``until`` (the holder's lease, or the branch's heartbeat): a holder
+    that stops renewing loses it then. A refused member joins the gate's line.
     """
     retry: float | None = None
+    refused: list[Any] | None = None
     for kind, name, count, period in gates:
+        at: float | None = None
         if kind == "block":
-            until = tx.zscore("rblock", name)
-            if until is not None and until > now:
-                retry = max(retry or 0.0, until)
+            until_block = tx.zscore("rblock", name)
+            if until_block is not None and until_block > now:
+                at = until_block
         elif kind == "limit":
             holders = f"shold:{name}"
             tx.zprune(holders, now)
-            if tx.zscore(holders, run_id) is None and tx.zcard(holders) >= int(count):
+            if tx.zscore(holders, member) is None and tx.zcard(holders) >= int(count):
                 head = tx.zhead(holders, 1)
-                retry = max(retry or 0.0, head[0][1] if head else now)
-                tx.zadd(f"swait:{name}", run_id, tx.zscore(f"swait:{name}", run_id) or now)
+                at = head[0][1] if head else now
+                tx.zadd(f"swait:{name}", member, tx.zscore(f"swait:{name}", member) or now)
         else:
-            at = _rate_wait(tx, run_id, name, int(count), float(period), _window_now(tx, name, now))
-            if at is not None:
-                retry = max(retry or 0.0, at)
+            at = _rate_wait(tx, member, name, int(count), float(period), _window_now(tx, name, now))
+        if at is not None:
+            retry = max(retry or 0.0, at)
+            if refused is None and kind != "block":
+                refused = [kind, name, int(count)]
     if retry is not None:
-        return max(retry, now)
-    flow = tx.flow_get(run_id) or {}
-    holds = list(flow.get("holds", []))
+        return max(retry, now), refused
     for kind, name, _count, _period in gates:
         if kind == "limit":
-            tx.zadd(f"shold:{name}", run_id, lease_until)
-            tx.zrem(f"swait:{name}", run_id)
-            if name not in holds:
-                holds.append(name)
+            tx.zadd(f"shold:{name}", member, until)
+            tx.zrem(f"swait:{name}", member)
         elif kind == "rate":
             start = _window_now(tx, name, now)
-            tx.zadd(f"rate:{name}", f"{run_id}@{uuid.uuid4().hex}", start)  # one member per start
+            tx.zadd(f"rate:{name}", f"{member}@{uuid.uuid4().hex}", start)  # one member per start
             tx.zadd("rnow", name, start)
-            tx.zrem(f"rwait:{name}", run_id)
-    if holds:
-        flow["holds"] = holds
+            tx.zrem(f"rwait:{name}", member)
+    return None, None
+
+
+def note_parked(
+    tx: FlowTx, run_id: str, flow: dict[str, Any], slot: str, gate: list[Any] | None, *, write: bool = True
+) -> bool:
+    """Note in the run's flow (``sw``) the step gate ``slot`` waits for (``""``: the inline
+    attempt, else a branch key), or forget it (``gate=None``); returns whether it changed."""
+    parked = dict(flow.get("sw") or {})
+    if gate is None:
+        if slot not in parked:
+            return False
+        del parked[slot]
+    elif parked.get(slot) == gate:
+        return False
+    else:
+        parked[slot] = gate
+    if parked:
+        flow["sw"] = parked
+    else:
+        flow.pop("sw", None)
+    if write:
         tx.flow_put(run_id, flow)
-    return None
+    return True
+
+
+def branch_member(run_id: str, key: str) -> str:
+    """How a step branch (``<position>/<path>`` of a run) holds and waits for step gates.
+
+    ``#`` is in no run id, so the run is what comes before it."""
+    return f"{run_id}#{key}"
 
 
 def _window_now(tx: FlowTx, name: str, now: float) -> float:
@@ -356,7 +444,7 @@ def release_step(tx: FlowTx, run_id: str, names: Sequence[str], now: float, grac
     woken: list[str] = []
     for name in names:
         tx.zrem(f"shold:{name}", run_id)
-        woken += _wake(tx, f"swait:{name}", 1, now, grace, RunStatus.WAITING)
+        woken += wake_step_waiters(tx, name, now, grace)
     if holds:
         flow["holds"] = holds
     else:
@@ -392,12 +480,22 @@ def timed_out(tx: FlowTx, run_id: str, now: float) -> float:
 
 
 def blocked_by(tx: FlowTx, run_id: str) -> dict[str, Any] | None:
-    """Which limit holds a queued run back, and its place in line (``None``: none)."""
+    """Which limit holds the run back, and its place in line (``None``: none).
+
+    A queued run's run limit; else the step limit or rate limit its inline attempt or one of
+    its step branches is parked for (the first, in the order they were noted).
+    """
     flow = tx.flow_get(run_id)
-    if flow is None or flow.get("in"):
+    if flow is None:
         return None
-    for gate, maximum, _fairness in flow.get("gates", []):
-        rank = tx.zrank(f"wait:{gate}", run_id)
+    if not flow.get("in"):
+        for gate, maximum, _fairness in flow.get("gates", []):
+            rank = tx.zrank(f"wait:{gate}", run_id)
+            if rank is not None:
+                return {"gate": gate, "limit": int(maximum), "position": rank + 1}
+    for slot, (kind, name, maximum) in (flow.get("sw") or {}).items():
+        member = branch_member(run_id, slot) if slot else run_id
+        rank = tx.zrank(f"{'swait' if kind == 'limit' else 'rwait'}:{name}", member)
         if rank is not None:
-            return {"gate": gate, "limit": int(maximum), "position": rank + 1}
+            return {"gate": name, "limit": int(maximum), "position": rank + 1}
     return None

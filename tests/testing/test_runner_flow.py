@@ -201,15 +201,23 @@ def test_bad_declarations_are_refused(build: object, match: str) -> None:
         build()  # type: ignore[operator]
 
 
-def test_a_limited_step_in_all_of_is_refused_with_a_clear_error(runner: Runner) -> None:
-    run = runner.start(apps.fan_out)
-    with pytest.raises(flowgen.WorkflowFailedError, match="does not gate branch attempts"):
-        run.result()
+def test_rate_limited_branches_of_all_of_wait_for_their_tokens_without_spending_retries(
+    runner: Runner,
+) -> None:
+    run = runner.start(apps.ping_fan, 300)
+    finish(runner, run, "100ms")
+    assert run.result() == 300
+    starts = sorted(apps.STARTS)
+    assert len(starts) == 300  # one attempt each: a wait is not a failure
+    assert max(sum(1 for t in starts[i:] if t < s + 1.0) for i, s in enumerate(starts)) <= 100
+    assert starts[-1] - starts[0] >= 1.9  # 300 starts at 100 a second: three windows
+    (entry,) = runner.engine.journal(run.run_id)
+    assert all(len(leaf["attempts"]) == 1 for leaf in entry["leaves"].values())
 
 
-def test_a_queue_step_with_a_limit_is_refused_at_declaration() -> None:
-    with pytest.raises(ValueError, match="not to queue= steps"):
-        flowgen.step(queue="gpu", concurrency=flowgen.Limit(1))(lambda: None)
+def test_limited_steps_run_as_branches_and_on_queues(runner: Runner) -> None:
+    assert runner.start(apps.scarce_fan, 5).result() == [0, 1, 2, 3, 4]
+    assert runner.start(apps.uses_scarce_queued, 7).result() == 7
 
 
 def test_child_runs_follow_their_workflow_s_limits(runner: Runner) -> None:

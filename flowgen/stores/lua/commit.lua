@@ -111,7 +111,7 @@ for _, op in ipairs(c.ops) do
   elseif kind == 'branch' then
     -- ['branch', key, dispatch record JSON or false]: a new record forgets the earlier attempts' reports
     local key = op[2]
-    redis.call('HDEL', b .. ':branches', key .. '|s', key .. '|hb', key .. '|started', key .. '|r')
+    redis.call('HDEL', b .. ':branches', key .. '|s', key .. '|hb', key .. '|started', key .. '|r', key .. '|pk', key .. '|h')
     if op[3] == false then
       redis.call('HDEL', b .. ':branches', key)
     else
