@@ -131,6 +131,9 @@ class Advance(AdvanceState):
                 # Paused while nobody advanced it: there is nothing to do until resume().
                 self.rt.store.release(self.run_id, self.epoch)
                 return
+            late = gates.not_started(self)
+            if late is not None:
+                self._finish_failed(late)
             try:
                 decision = self._start_replayer()
             except StoreUnavailableError:

@@ -12,9 +12,10 @@ A step raising :class:`~flowgen.limits.RateLimited` is handled the same way: the
 taken back and the run parks for ``retry_after`` (with a key, every step rate-limited under
 that key waits too).
 
-Deadlines: :func:`deadline_passed` tells the loop when the run's deadline has passed, so
+Deadlines: :func:`at_deadline` tells the loop when the run's deadline has passed, so
 :class:`~flowgen.limits.RunTimeoutError` is raised into the workflow at its current ``yield``;
-:func:`park_timer` makes a parked run wake at its deadline.
+:func:`not_started` fails a run whose deadline passed before it started (in line for a
+concurrency limit, or a delayed start); :func:`park_timer` makes a parked run wake at its deadline.
 """
 
 from __future__ import annotations
@@ -67,6 +68,26 @@ def deadline(state: AdvanceState) -> float | None:
         return state.timed_out_until
     flow = state.snapshot.flow
     return float(flow["deadline"]) if flow and "deadline" in flow else None
+
+
+def not_started(state: AdvanceState) -> RunTimeoutError | None:
+    """The error of a run whose deadline passed before it started (``None``: it did not).
+
+    A run that waited in line for a concurrency limit, or whose delayed start came too late,
+    is failed at its deadline without running any of its code: it has nothing to clean up.
+    "Not started" is: first generation, nothing journaled, no open entry, and not taken over
+    from a worker that died (whose advance may have run the first step already).
+    """
+    record, due = state.run_record, deadline(state)
+    if due is None or state.now < due or state.timed_out_until is not None:
+        return None
+    if record.generation or record.journal_length or record.open or state.snapshot.interrupted:
+        return None
+    timeout = float((state.snapshot.flow or {}).get("timeout", 0.0))
+    return RunTimeoutError(
+        f"run {state.run_id!r} did not start within its timeout of {timeout:g}s (it waited in line "
+        "for a concurrency limit, or its delayed start came too late); it was failed before it ran"
+    )
 
 
 def at_deadline(state: AdvanceState, position: int, command: Command) -> Action | None:

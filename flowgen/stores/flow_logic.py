@@ -186,8 +186,9 @@ def admit(tx: FlowTx, record: RunRecord, now: float) -> tuple[bool, dict[str, An
     """Take the run's slots if it has limits and none yet: ``(admitted, its flow)``.
 
     Called by ``acquire`` in the transaction that takes the lease. A run not admitted joins the
-    waiters of its gates (once) and leaves the ready index: a released slot wakes it.
-    A run whose cancellation was requested passes without a slot (it is only going to end).
+    waiters of its gates (once) and leaves the ready index: a released slot wakes it, or its
+    timer at its deadline. A run whose cancellation was requested, or whose deadline passed
+    while it waited, passes without a slot (it is only going to end).
     """
     flow = tx.flow_get(record.run_id)
     if flow is not None and flow.get("pri"):
@@ -208,7 +209,18 @@ def admit(tx: FlowTx, record: RunRecord, now: float) -> tuple[bool, dict[str, An
         if room <= 0 or run_id not in {member for member, _ in tx.zhead(waiters, room)}:
             free = False
     if not free:
+        deadline = flow.get("deadline")
+        if deadline is not None and now >= float(deadline):
+            # its deadline passed in line: it leaves the line and passes, only to be failed with
+            # RunTimeoutError before any of its code runs (runtime/gates.not_started)
+            for gate, _maximum, _fairness in flow["gates"]:
+                tx.zrem(f"wait:{gate}", run_id)
+            flow["in"] = 2
+            tx.flow_put(run_id, flow)
+            return True, flow
         tx.set_ready(run_id, None)
+        if deadline is not None:
+            tx.set_timer(run_id, float(deadline))  # wakes at its deadline if still in line
         return False, flow
     for gate, _maximum, fairness in flow["gates"]:
         score = tx.zscore(f"wait:{gate}", run_id) or 0.0

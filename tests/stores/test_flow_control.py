@@ -47,6 +47,22 @@ def test_a_run_over_its_limit_waits_in_line_and_the_released_slot_wakes_it(store
     assert store.flow_status("b")["blocked_by"] is None  # type: ignore[index]
 
 
+def test_a_run_whose_deadline_passes_in_line_wakes_then_and_leaves_the_line(store: Store) -> None:
+    gates = [["run:wf|k", 1, ""]]
+    make(store, "a", T, gates=gates)
+    make(store, "b", T + 1, gates=gates, timeout=5.0, deadline=T + 6)
+    make(store, "c", T + 2, gates=gates)
+    assert store.acquire("a", "w1", TTL, T + 2) is not None
+    assert store.acquire("b", "w1", TTL, T + 3) is None  # in line behind a...
+    assert store.acquire("c", "w1", TTL, T + 3) is None
+    assert store.claim_due_timers(T + 5.9, 10, GRACE) == []
+    assert store.claim_due_timers(T + 6, 10, GRACE) == ["b"]  # ...with a timer at its deadline
+    late = store.acquire("b", "w1", TTL, T + 6)
+    assert late is not None and late.flow is not None and late.flow["in"] == 2  # passes, holds no slot
+    status_c = store.flow_status("c")
+    assert status_c is not None and status_c["blocked_by"]["position"] == 1  # b left the line
+
+
 def test_keys_are_independent(store: Store) -> None:
     make(store, "a", T, gates=[["run:wf|x", 1, ""]])
     make(store, "b", T + 1, gates=[["run:wf|y", 1, ""]])

@@ -141,6 +141,33 @@ def test_a_run_that_ignores_its_deadline_is_failed_after_the_grace(runner: Runne
         run.result()
 
 
+def test_a_run_whose_deadline_passes_in_line_is_failed_before_it_runs(runner: Runner) -> None:
+    first = runner.start(apps.per_customer, "c1", "o1")  # holds key c1 for 10 s
+    late = runner.start(apps.per_customer, "c1", "o2", timeout="5s")
+    after = runner.start(apps.per_customer, "c1", "o3")
+    assert late.status().blocked_by is not None
+    runner.advance("6s")
+    assert late.status().status == "failed"  # at its deadline, still in line
+    with pytest.raises(flowgen.WorkflowFailedError, match="did not start within its timeout of 5s"):
+        late.result()
+    runner.advance("11s")
+    assert first.result() == "c1:o1"
+    runner.advance("11s")
+    assert after.result() == "c1:o3"  # the failed run left the line
+    assert [c.args for c in runner.calls(apps.note)] == [("c1:o1",), ("c1:o3",)]  # o2 never ran
+
+
+def test_a_delayed_run_that_could_not_start_before_its_deadline_is_failed(runner: Runner) -> None:
+    first = runner.start(apps.per_customer, "c2", "o1")
+    late = runner.start(apps.per_customer, "c2", "o2", delay="2s", timeout="5s")
+    runner.advance("3s")
+    assert late.status().status == "queued" and late.status().blocked_by is not None
+    runner.advance("5s")  # its deadline is 2 s + 5 s after its creation
+    assert late.status().status == "failed"
+    runner.advance("11s")
+    assert first.result() == "c2:o1"
+
+
 def test_start_timeout_overrides_the_workflow(runner: Runner) -> None:
     run = runner.start(apps.cleans_up, timeout="5 minutes")
     runner.advance("6 minutes")

@@ -86,7 +86,16 @@ local function flow_admit(rid, created, cancel, now)
     end
   end
   if not free then
+    local deadline = tonumber(flow.deadline)
+    if deadline and tonumber(now) >= deadline then
+      -- its deadline passed in line: it leaves the line and passes, only to be failed
+      for _, g in ipairs(flow.gates) do redis.call('ZREM', fc('wait:' .. g[1]), rid) end
+      flow['in'] = 2
+      flow_put(rid, flow)
+      return true, flow
+    end
     redis.call('ZREM', P .. ':ready', rid)
+    if deadline then redis.call('ZADD', P .. ':timers', fnum(deadline), rid) end
     return false, flow
   end
   for _, g in ipairs(flow.gates) do
