@@ -139,7 +139,8 @@ def _lane_score(flow: dict[str, Any], at: float, ahead: float) -> float:
 
 
 def resumed(tx: FlowTx, run_id: str, now: float) -> None:
-    """A timer of the run fell due: a prioritized run goes back into the lane, ahead of new starts."""
+    """The run resumes (a timer fell due; an event, a child's end or a branch's outcome woke it):
+    a prioritized run goes back into the lane, ahead of new starts."""
     flow = tx.flow_get(run_id)
     if flow is not None and flow.get("pri"):
         tx.zadd("lane", run_id, _lane_score(flow, now, RESUME_AHEAD))

@@ -326,6 +326,7 @@ def _wake_parent(tx: Tx, parent_id: str | None, now: float, grace: float) -> tup
     tx.put_meta(parent, parent.status)
     if parent.status == RunStatus.WAITING:
         tx.set_ready(parent_id, now + grace)
+        flow_logic.resumed(tx, parent_id, now)
         return (parent_id,)
     return ()
 
@@ -372,6 +373,7 @@ def send_event(
     wake = record.status == RunStatus.WAITING and event_type in record.waiting
     if wake:
         tx.set_ready(run_id, now + grace)
+        flow_logic.resumed(tx, run_id, now)
     return SendResult(True, wake)
 
 
@@ -466,6 +468,7 @@ def branch_finish(
     tx.put_meta(record, record.status)
     if record.status == RunStatus.WAITING:
         tx.set_ready(run_id, now + grace)
+        flow_logic.resumed(tx, run_id, now)
         return [run_id, *(run for run in woken if run != run_id)]
     return woken
 

@@ -454,7 +454,7 @@ class RedisStore(RedisFlow, RedisSearch, Store):
         self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
     ) -> SendResult:
         event = InboxEvent(event_id, payload, now).to_json()
-        reply = self._run("send_event", run_id, event_type, event, event_id, num(now + grace))
+        reply = self._run("send_event", run_id, event_type, event, event_id, num(now + grace), num(now))
         status = text(reply[0])
         if status in (Reason.MISSING, Reason.FINISHED):
             raise store_error(
@@ -500,6 +500,7 @@ class RedisStore(RedisFlow, RedisSearch, Store):
             attempt,
             json.dumps(outcome, separators=(",", ":")),
             num(now + grace),
+            num(now),
         )
         return [text(run) for run in reply]
 

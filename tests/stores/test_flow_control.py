@@ -9,7 +9,7 @@ import pytest
 
 from flowgen.errors import LeaseLostError
 from flowgen.status import RunStatus
-from flowgen.stores.base import Commit, Finish, NewRun, Park, Store
+from flowgen.stores.base import Commit, Finish, NewRun, Park, Store, WriteBranch
 
 from .support import ARGS, GRACE, TTL, T
 
@@ -230,3 +230,43 @@ def test_the_lane_drops_runs_that_finished(store: Store) -> None:
     assert a is not None
     finish(store, "a", a.epoch)
     assert store.take_lane(T + 6) is None
+
+
+def _park_prioritized(store: Store, run_id: str, waiting: tuple[str, ...] = ()) -> None:
+    """A run of priority 1, leased and parked (waiting for ``waiting``): out of the lane."""
+    make(store, run_id, T, pri=1)
+    leased = store.acquire(run_id, "w", TTL, T)
+    assert leased is not None
+    assert store.commit(Commit(run_id, leased.epoch, 0, [Park(leased.run.signals, waiting, None)]), T, GRACE).parked
+    assert store.take_lane(T) is None
+
+
+def test_a_prioritized_run_woken_by_an_event_resumes_through_the_lane_ahead_of_new_starts(store: Store) -> None:
+    _park_prioritized(store, "waiter", ("paid",))
+    make(store, "new", T + 10, pri=1)
+    assert store.send_event("waiter", "paid", '"x"', "e1", T + 10, GRACE).wake
+    assert store.take_lane(T + 10) == "waiter"
+    assert store.take_lane(T + 10) == "new"
+
+
+def test_a_prioritized_run_woken_by_its_child_s_end_resumes_through_the_lane(store: Store) -> None:
+    _park_prioritized(store, "parent")
+    child = NewRun("child", "wf", "[]", "fp", T, parent="parent")
+    assert store.create_run(child, T, GRACE)[0]
+    leased = store.acquire("child", "w", TTL, T)
+    assert leased is not None
+    assert finish(store, "child", leased.epoch, now=T + 10) == ("parent",)
+    assert store.take_lane(T + 10) == "parent"
+
+
+def test_a_prioritized_run_woken_by_a_branch_outcome_resumes_through_the_lane(store: Store) -> None:
+    make(store, "fan", T, pri=1)
+    leased = store.acquire("fan", "w", TTL, T)
+    assert leased is not None
+    record = {"d": 1, "step": "s", "args": "{}", "workflow": "wf", "gen": 0}
+    ops = [WriteBranch("0/0", record), Park(leased.run.signals, (), None)]
+    assert store.commit(Commit("fan", leased.epoch, 0, ops), T, GRACE).parked
+    assert store.branch_begin("fan", "0/0", 1, TTL, T + 1) is not None
+    assert store.take_lane(T + 1) is None
+    assert store.branch_finish("fan", "0/0", 1, {"ok": True, "value": "1"}, T + 2, GRACE) == ["fan"]
+    assert store.take_lane(T + 2) == "fan"

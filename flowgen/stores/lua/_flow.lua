@@ -40,7 +40,8 @@ local function flow_created(rid, text, now)
   end
 end
 
--- A timer of the run fell due: a prioritized run goes back into the lane, ahead of new starts.
+-- The run resumes (a timer, an event, a child's end, a branch's outcome): a prioritized run goes
+-- back into the lane, ahead of new starts.
 local function flow_resumed(rid, now)
   local text = redis.call('GET', flow_key(rid))
   if not text then return end

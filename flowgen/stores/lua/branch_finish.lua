@@ -1,4 +1,4 @@
--- branch_finish(ARGV: prefix, run_id, key, attempt, report JSON, ready_score)
+-- branch_finish(ARGV: prefix, run_id, key, attempt, report JSON, ready_score, now)
 -- -> the runs to enqueue: this one if it waits, and those woken for the step slots it gave back
 local rid, key, attempt = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local woken = {}
@@ -18,6 +18,9 @@ if held then
     flow_wake('swait:' .. name, 1, ARGV[6], 'waiting', freed)
   end
 end
-if bump_signals(rid, ARGV[6]) then table.insert(woken, rid) end
+if bump_signals(rid, ARGV[6]) then
+  table.insert(woken, rid)
+  flow_resumed(rid, ARGV[7])
+end
 for _, other in ipairs(freed) do if other ~= rid then table.insert(woken, other) end end
 return woken
