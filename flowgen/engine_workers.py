@@ -18,6 +18,7 @@ from .errors import ConfigurationError
 from .leases import LeaseKeeper
 from .names import check_queue_name
 from .runtime import Runtime
+from .runtime.wakeups import Wakeups
 from .services import Services
 from .validation import check_count
 
@@ -152,11 +153,16 @@ class EngineWorkers:
         services.start()
         stop_schedules = self._schedule_service()
         leases = self._leases
+        runtime = self.runtime
+        wakeups = runtime.wakeups = Wakeups(runtime.enqueue, runtime.clock.now)
+        wakeups.start()
 
         def stop_services() -> None:
             try:
                 stop_schedules()
             finally:
+                runtime.wakeups = None
+                wakeups.stop()
                 services.stop()
 
         def stop_after_workers() -> None:

@@ -372,7 +372,7 @@ class Advance(AdvanceState):
         arrived) returns, and the step is evaluated again."""
         gates.take_back(action)
         self.ran = self.held = None
-        self._park(Wait(timer=until))
+        self._park(Wait(timer=gates.wake_precisely(self, until)))
 
     def _cancel_loser(self, child_id: str) -> None:
         """Cancel a child run that lost an ``any_of`` (or was abandoned by a failed ``all_of``);

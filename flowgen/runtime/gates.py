@@ -20,6 +20,7 @@ concurrency limit, or a delayed start); :func:`park_timer` makes a parked run wa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from ..limits import RunTimeoutError
 from .actions import Action, FailRun, RunAttempt
 from .entries import fail_command
 from .state import AdvanceState
+from .wakeups import FALLBACK, HORIZON
 
 
 def gates_of(action: RunAttempt) -> list[list[Any]]:
@@ -60,6 +62,17 @@ def take_back(action: RunAttempt) -> None:
     if action.state.attempts and action.state.attempts[-1] is action.attempt:
         action.state.attempts.pop()
     action.state.next_at = action.backoff
+
+
+def wake_precisely(state: AdvanceState, until: float) -> float:
+    """Ask the process's :class:`~.wakeups.Wakeups` to enqueue the run at ``until`` (once this
+    advance has committed its park); return the durable timer to park on: ``until``, or a
+    little later when the precise wake-up was taken (see :mod:`.wakeups`)."""
+    wakeups = state.rt.wakeups
+    if wakeups is None or until - state.now > HORIZON:
+        return until
+    state.after_commit.append(functools.partial(wakeups.at, state.run_id, until))
+    return until + FALLBACK
 
 
 def deadline(state: AdvanceState) -> float | None:

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from ..limits import PRIORITY_SECONDS, RESUME_AHEAD, TIMEOUT_GRACE
 from ..status import RunStatus
+from . import flow_rates
 from .base import RunRecord
 
 FLOW_WORDS = frozenset(
@@ -54,11 +55,6 @@ FLOW_WORDS = frozenset(
     }
 )
 """The words of flow control the Lua scripts spell (gate kinds, replies, flow fields, set names)."""
-
-RATE_MARGIN = 1.02
-"""A start stays in its rate window 2% longer than ``per``: the step body starts a little after
-the store granted it (a thread switch, a busy machine), and this keeps ``count + 1`` bodies from
-starting within one ``per`` as the steps themselves would measure it."""
 
 LEVEL = 1e10
 """Wait scores of a shared gate are ``level * LEVEL + created``: the round first, then arrival."""
@@ -356,7 +352,7 @@ def take_gates(
                 at = head[0][1] if head else now
                 tx.zadd(f"swait:{name}", member, tx.zscore(f"swait:{name}", member) or now)
         else:
-            at = _rate_wait(tx, member, name, int(count), float(period), _window_now(tx, name, now))
+            at = flow_rates.wait(tx, member, name, int(count), float(period), now)
         if at is not None:
             retry = max(retry or 0.0, at)
             if refused is None and kind != "block":
@@ -368,7 +364,7 @@ def take_gates(
             tx.zadd(f"shold:{name}", member, until)
             tx.zrem(f"swait:{name}", member)
         elif kind == "rate":
-            start = _window_now(tx, name, now)
+            start = flow_rates.start(tx, member, name, int(count), float(period), now)
             tx.zadd(f"rate:{name}", f"{member}@{uuid.uuid4().hex}", start)  # one member per start
             tx.zadd("rnow", name, start)
             tx.zrem(f"rwait:{name}", member)
@@ -403,49 +399,6 @@ def branch_member(run_id: str, key: str) -> str:
 
     ``#`` is in no run id, so the run is what comes before it."""
     return f"{run_id}#{key}"
-
-
-def _window_now(tx: FlowTx, name: str, now: float) -> float:
-    """``now`` for the rate window ``name``, never earlier than the latest start it recorded.
-
-    Workers read their clock before their request reaches the store, so requests can arrive
-    out of clock order; a window that only ever moves forward keeps "at most ``count`` in any
-    ``per``" true of the starts in the order the store granted them.
-    """
-    latest = tx.zscore("rnow", name)
-    return now if latest is None else max(now, latest)
-
-
-def _rate_wait(tx: FlowTx, run_id: str, name: str, count: int, period: float, now: float) -> float | None:
-    """When the attempt may start under the rate limit ``name`` (``None``: now).
-
-    The window ``rate:<name>`` holds the starts of the last ``period``. Parked attempts wait in
-    ``rwait:<name>``, each scored by when its token is expected (the k-th waiter's is the k-th
-    token the window frees), so they wake one window's worth at a time instead of all at once.
-    An attempt may start when the window and the waiters due before it leave a token (a
-    newcomer is behind every due waiter, a waiter only behind those ahead of it); a waiter
-    that never came back (its run ended) is forgotten after two periods.
-    """
-    window, waiters = f"rate:{name}", f"rwait:{name}"
-    period *= RATE_MARGIN
-    tx.zprune(window, now - period)
-    tx.zprune(waiters, now - 2 * period)
-    mine = tx.zscore(waiters, run_id)
-    # the waiters due before this attempt: all due ones for a newcomer, those ahead for a waiter
-    due = tx.zcount(waiters, now if mine is None else min(now, mine))
-    if mine is not None and mine <= now:
-        due -= 1
-    used = tx.zcard(window)
-    if used + due < count:
-        return None
-    # a newcomer is behind every waiter; a waiter that woke too early keeps its place in line
-    ahead = tx.zcard(waiters) if mine is None else tx.zrank(waiters, run_id) or 0
-    starts = [score for _, score in tx.zhead(window, count)]
-    cycle, index = divmod(max(0, ahead - (count - used)), max(1, len(starts)))
-    at = starts[index] + period * (cycle + 1) if starts else now + period * (cycle + 1)
-    at = max(at, now + 0.001)
-    tx.zadd(waiters, run_id, at)
-    return at
 
 
 def release_step(tx: FlowTx, run_id: str, names: Sequence[str], now: float, grace: float) -> list[str]:

@@ -2,6 +2,8 @@
 -- sets). Prepended to every script after _lib.lua. A run's flow document is the string key
 -- {<run id>}:flow; scored sets are <prefix>:fc:<name>.
 local FLOW_LEVEL = 1e10
+-- flow_rates.RATE_MARGIN and RATE_LATENESS
+local FLOW_RATE_MARGIN, FLOW_RATE_LATENESS = 1.02, 0.01
 
 local function fnum(x) return string.format('%.17g', x) end
 local function fc(name) return P .. ':fc:' .. name end
@@ -182,7 +184,7 @@ end
 local function flow_take(member, gates, now, held_until)
   local retry, refused = nil, nil
   for _, g in ipairs(gates) do
-    local kind, name, count, period = g[1], g[2], tonumber(g[3]), tonumber(g[4]) * 1.02  -- RATE_MARGIN
+    local kind, name, count, period = g[1], g[2], tonumber(g[3]), tonumber(g[4])
     local at = nil
     if kind == 'block' then
       local untilt = zscore('rblock', name)
@@ -198,12 +200,13 @@ local function flow_take(member, gates, now, held_until)
         end
       end
     else
-      -- the rate window and its waiters (flow_logic._rate_wait), on a clock that only moves forward
-      -- (flow_logic._window_now)
+      -- the rate window and its waiters (flow_rates.wait), on a clock that only moves forward
+      -- (flow_rates.window_now)
       local now = math.max(now, zscore('rnow', name) or now)
+      local span = period * FLOW_RATE_MARGIN
       local window, waiters = fc('rate:' .. name), fc('rwait:' .. name)
-      redis.call('ZREMRANGEBYSCORE', window, '-inf', fnum(now - period))
-      redis.call('ZREMRANGEBYSCORE', waiters, '-inf', fnum(now - 2 * period))
+      redis.call('ZREMRANGEBYSCORE', window, '-inf', fnum(now - span - period * FLOW_RATE_LATENESS))
+      redis.call('ZREMRANGEBYSCORE', waiters, '-inf', fnum(now - 2 * span))
       local mine = redis.call('ZSCORE', waiters, member)
       if mine then mine = tonumber(mine) end
       -- the waiters due before this attempt: all due ones for a newcomer, those ahead for a waiter
@@ -211,17 +214,18 @@ local function flow_take(member, gates, now, held_until)
       if mine then due_by = math.min(now, mine) end
       local due = redis.call('ZCOUNT', waiters, '-inf', fnum(due_by))
       if mine and mine <= now then due = due - 1 end
-      local used = redis.call('ZCARD', window)
+      local old = redis.call('ZCOUNT', window, '-inf', fnum(now - span))  -- kept for the record below
+      local used = redis.call('ZCARD', window) - old
       if used + due >= count then
         -- a newcomer is behind every waiter; a waiter that woke too early keeps its place in line
         local ahead
         if mine then ahead = redis.call('ZRANK', waiters, member) else ahead = redis.call('ZCARD', waiters) end
-        local starts = redis.call('ZRANGE', window, 0, count - 1, 'WITHSCORES')
-        local m = #starts / 2
-        local j = math.max(0, ahead - (count - used))
-        local cycle, index = math.floor(j / math.max(1, m)), j % math.max(1, m)
-        if m > 0 then at = tonumber(starts[2 * index + 2]) + period * (cycle + 1)
-        else at = now + period * (cycle + 1) end
+        -- count tokens per period: the free ones now, each used one period after its start
+        local starts = redis.call('ZRANGE', window, old, old + count - 1, 'WITHSCORES')
+        local free = count - #starts / 2
+        local cycle, index = math.floor(ahead / count), ahead % count
+        if index < free then at = now + span * cycle
+        else at = tonumber(starts[2 * (index - free) + 2]) + span * (cycle + 1) end
         at = math.max(at, now + 0.001)
         redis.call('ZADD', waiters, fnum(at), member)
       end
@@ -238,9 +242,24 @@ local function flow_take(member, gates, now, held_until)
       redis.call('ZADD', fc('shold:' .. name), held_until, member)
       redis.call('ZREM', fc('swait:' .. name), member)
     elseif kind == 'rate' then
-      -- one member per start (two starts at the same instant are two), on the window's clock
-      local start = math.max(now, zscore('rnow', name) or now)
-      redis.call('ZADD', fc('rate:' .. name), fnum(start), member .. '@' .. redis.call('INCR', fc('seq')))
+      -- where the start is recorded (flow_rates.start); one member per start
+      local count, period = tonumber(g[3]), tonumber(g[4])
+      local latest = zscore('rnow', name)
+      local clock = math.max(now, latest or now)
+      local start = clock
+      local token = zscore('rwait:' .. name, member)
+      local window = fc('rate:' .. name)
+      if token then
+        start = math.max(token, clock - period * FLOW_RATE_LATENESS)
+        if latest then start = math.max(start, latest) end
+        local kept = redis.call('ZCARD', window)
+        if kept >= count then
+          local nth = redis.call('ZRANGE', window, kept - count, kept - count, 'WITHSCORES')
+          start = math.max(start, tonumber(nth[2]) + period * FLOW_RATE_MARGIN)
+        end
+        start = math.min(start, clock)
+      end
+      redis.call('ZADD', window, fnum(start), member .. '@' .. redis.call('INCR', fc('seq')))
       redis.call('ZADD', fc('rnow'), fnum(start), name)
       redis.call('ZREM', fc('rwait:' .. name), member)
     end
