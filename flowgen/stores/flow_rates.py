@@ -9,15 +9,16 @@ same in Lua. Per rate limit ``name`` (``rate:<step>[|<key>]``):
 * ``rnow`` (member ``name``): the latest recorded start, so the window's clock only moves forward.
 
 **The guarantee, and its window.** Any ``count + 1`` recorded starts of a limit are at least
-``per × RATE_MARGIN`` apart: at most ``count`` recorded starts fall in any window of
-``per × RATE_MARGIN`` (the store's clock, that is the workers' clocks as they reach the store,
-never moving back). A newcomer's start is recorded when it is granted; a waiter's at the earliest admissible
-time after its token's, at most ``RATE_LATENESS × per`` before the moment it is granted: a
-waiter woken a little after its token was due is recorded at its token's time, so wake-up latency does not add up from one
-window to the next (it used to: each token's next start was one period after its last
-*actual* start, and the rate fell to ``count / (per + latency)``). A step body starts after
-its grant, so as measured by the bodies themselves, at most ``count`` start in any ``per``
-as long as each body starts within ``(RATE_MARGIN - 1 - RATE_LATENESS) × per`` of its grant.
+``per * RATE_MARGIN`` apart: at most ``count`` recorded starts fall in any window of ``per *
+RATE_MARGIN`` (the store's clock, that is the workers' clocks as they reach the store, never
+moving back). A newcomer's start is recorded when it is granted; a waiter's at the earliest
+admissible time after its token's, at most ``RATE_LATENESS * per`` before the moment it is
+granted: a waiter woken a little after its token was due is recorded at its token's time, so
+wake-up latency does not add up from one window to the next (it used to: each token's next
+start was one period after its last *actual* start, and the rate fell to ``count / (per +
+latency)``). A step body starts after its grant, so as measured by the bodies themselves, at
+most ``count`` start in any ``per`` as long as each body starts within ``(RATE_MARGIN - 1 -
+RATE_LATENESS) * per`` of its grant.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ if TYPE_CHECKING:
     from .flow_logic import FlowTx
 
 RATE_MARGIN = 1.02
-"""Recorded starts of ``count + 1`` attempts span at least ``per × RATE_MARGIN``."""
+"""Recorded starts of ``count + 1`` attempts span at least ``per * RATE_MARGIN``."""
 
 RATE_LATENESS = 0.01
-"""How far (× ``per``) before its grant a start may be recorded (a waiter that came late)."""
+"""How far (* ``per``) before its grant a start may be recorded (a waiter that came late)."""
 
 
 def window_now(tx: FlowTx, name: str, now: float) -> float:
@@ -48,7 +49,7 @@ def window_now(tx: FlowTx, name: str, now: float) -> float:
 def wait(tx: FlowTx, member: str, name: str, count: int, period: float, now: float) -> float | None:
     """When the attempt ``member`` may start under the rate limit ``name`` (``None``: now).
 
-    The window holds the recorded starts of the last ``per × RATE_MARGIN`` (and, for
+    The window holds the recorded starts of the last ``per * RATE_MARGIN`` (and, for
     :func:`start`, the few older ones a late start may still be placed after). Parked attempts
     wait in ``rwait:<name>``, each scored by when its token is expected (the k-th waiter's is
     the k-th token the window frees: ``count`` tokens per period, the free ones now and each
@@ -83,8 +84,8 @@ def wait(tx: FlowTx, member: str, name: str, count: int, period: float, now: flo
 
 def start(tx: FlowTx, member: str, name: str, count: int, period: float, now: float) -> float:
     """Where a granted start is recorded: ``now`` for a newcomer; for a waiter (told a token
-    time), the earliest time that keeps ``count + 1`` recorded starts ``per × RATE_MARGIN``
-    apart, not before its token time, the latest recorded start, or ``RATE_LATENESS × per``
+    time), the earliest time that keeps ``count + 1`` recorded starts ``per * RATE_MARGIN``
+    apart, not before its token time, the latest recorded start, or ``RATE_LATENESS * per``
     before ``now`` (and never after ``now``)."""
     now = window_now(tx, name, now)
     token = tx.zscore(f"rwait:{name}", member)
