@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import flowgen
+from flowgen.web.views import why_not_moving
 from tests.apps import flow_apps as apps
 from tests.conftest import wait_until
 
@@ -51,6 +52,8 @@ def test_a_run_waiting_for_a_step_slot_says_which_limit_and_its_place(engine: fl
     blocked = wait_until(lambda: waiting.status().blocked_by, 30, "the attempt to wait for a slot")
     assert blocked == flowgen.BlockedBy("step:flow.slow_scarce", None, 2, 1)
     assert waiting.status().status == "waiting"
+    reasons = why_not_moving(engine, waiting.status())  # what the dashboard's run page says
+    assert "a step waits for a slot of step limit step:flow.slow_scarce (at most 2 at once): place 1 in line" in reasons
     assert holding.result(timeout=60) == [2.0, 2.0]
     waiting.result(timeout=60)
     assert waiting.status().blocked_by is None
