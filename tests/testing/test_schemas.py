@@ -143,3 +143,13 @@ def test_importing_flowgen_does_not_import_pydantic() -> None:
     code = "import sys, flowgen, flowgen.testing; print('pydantic' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_schemas_apply_when_another_annotation_names_a_type_checking_only_import() -> None:
+    from tests.apps import schema_type_checking as app
+
+    with Runner() as runner:
+        run = runner.start(app.pack, {"size": 3}, {"label": "l"})
+        assert run.result() == ["Box", "Parcel", "Box", 6]
+        with pytest.raises(flowgen.SchemaError, match=r"argument 'box' of workflow 'typecheck\.pack'"):
+            runner.start(app.pack, {"width": 3}, {"label": "l"})
