@@ -307,9 +307,13 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
         self,
         workflow: Workflow[..., R],
         *args: Any,
-        run_id: str,
+        run_id: str | None,
         tags: Mapping[str, str] | None = None,
         **kwargs: Any,
+    ) -> Run[R]: ...
+    @overload
+    def start(
+        self, workflow: Workflow[..., R], *args: Any, tags: Mapping[str, str] | None, **kwargs: Any
     ) -> Run[R]: ...
     # With a flow option (docs/flow-control.md) the arguments are checked at run time only, as
     # with run_id=: ParamSpec cannot add keywords to a workflow's own.
@@ -343,7 +347,8 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
         signature first (and converted to its schemas) when this process knows its code.
 
         Type checkers check the arguments against a ``Workflow[P, R]`` and type the handle
-        ``Run[R]``; with ``run_id=`` the arguments are checked here, at run time, only.
+        ``Run[R]``; with ``run_id=``, ``tags=`` or a flow option the arguments are checked here,
+        at run time, only.
 
         Flow control (docs/flow-control.md): ``concurrency_key`` is the key of the workflow's
         keyed limit; ``start_at`` (an aware datetime; in the past: now) or ``delay`` creates the
