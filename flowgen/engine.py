@@ -281,11 +281,14 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
         if isinstance(workflow, Workflow) and self.registry.workflows.get(name) is not workflow:
             self.registry.add_workflow(workflow)
         code = workflow if isinstance(workflow, Workflow) else self.registry.workflows.get(name)
+        given: tuple[Sequence[Any], dict[str, Any]] | None = None
         if code is not None:
+            if code.interface.parameters:
+                given = (args, kwargs)  # the fingerprint's, converted or not (encode_new_call)
             args, kwargs = bind_call(code, args, kwargs)
         run_id = check_run_id(run_id) if run_id is not None else uuid.uuid4().hex
         version = code_version(self.settings.version, code)
-        args_text, digest = encode_new_call(self.serializer, run_id, name, args, kwargs, version)
+        args_text, digest = encode_new_call(self.serializer, run_id, name, args, kwargs, version, given)
         trace = self.observers.trace_context() if self.observers.trace_context is not None else None
         now = self.clock.now()
         flow = run_flow(code, name, args, kwargs, now, **flow_options)
