@@ -165,7 +165,8 @@ class Signature:
     parameters: Mapping[str, type]
     result: type | None
     resolved: bool = True
-    """False when an annotation named something not defined yet: read again (once) on the next use."""
+    """False when an annotation named something not defined yet: read again on the next use
+    (until the function's module is imported, see :func:`signature_of`)."""
     fitting: set[tuple[int, tuple[str, ...]]] = attrs.field(factory=set, eq=False)
     """Call shapes (how many positional arguments, which keywords) known to bind: binding
     depends on nothing else, so a step called in a loop is bound once (signatures.py)."""
