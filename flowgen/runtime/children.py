@@ -26,6 +26,7 @@ from __future__ import annotations
 from .. import slots
 from ..commands import ChildRun
 from ..decoding import run_error
+from ..decorators import Workflow
 from ..error_records import error_record
 from ..errors import ChildWorkflowError, RunIdConflictError, SerializationError
 from ..flow_start import declared_flow
@@ -52,16 +53,13 @@ def child_id(parent: str, generation: int, position: int, path: str) -> str:
     return prefix + str(position) + (f".{path}" if path else "")
 
 
-def refusal(view: RunView, command: ChildRun) -> TypeError | SchemaError | None:
-    """Why a child named by a string cannot take its arguments, if this process knows its code.
+def refusal(command: ChildRun, code: Workflow | None) -> TypeError | SchemaError | None:
+    """Why a child named by a string cannot take its arguments, if this process knows its ``code``.
 
     Only binds (the converted values are dropped): see the module docstring for why.
     """
-    if command.workflow is not None:
-        return None  # bound when the command was made
-    code = view.workflow_for(command.workflow_name)
-    if code is None:
-        return None
+    if command.workflow is not None or code is None:
+        return None  # bound when the command was made, or no code to bind to
     try:
         bind_call(code, command.args, command.kwargs)
     except (TypeError, SchemaError) as error:
@@ -75,7 +73,8 @@ def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state:
         run_id = command.run_id or child_id(view.run_id, view.run_record.generation, tree.position, path)
         started = view.started.get(run_id)
         if started is None:
-            refused = refusal(view, command)
+            code = command.workflow or view.workflow_for(command.workflow_name)
+            refused = refusal(command, code)
             if refused is not None:
                 return LeafOutcome(False, error=error_record(refused, ""), finished=view.now)
             try:
@@ -85,7 +84,7 @@ def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state:
                     command.workflow_name,
                     command.args,
                     command.kwargs,
-                    code_version(view.settings.version, command.workflow),
+                    code_version(view.settings.version, code),
                 )
             except SerializationError as error:
                 return LeafOutcome(False, error=error_record(error, ""), finished=view.now)
