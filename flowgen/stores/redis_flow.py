@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import LeaseLostError
 from ..limits import TIMEOUT_GRACE
+from .flow_logic import branch_member
 from .redis_plans import Plan, commands
 from .redis_wire import num, text
 
@@ -61,19 +62,27 @@ class RedisFlow:
         return text(reply) if reply else None
 
     def flow_status_plan(self, run_id: str) -> Plan[dict[str, Any] | None]:
-        """The run's flow document, with ``blocked_by`` (the first gate it waits in line at, and its place)."""
+        """The run's flow document, with ``blocked_by``: as :func:`flowgen.stores.flow_logic.blocked_by`,
+        a run limit's line, else a step gate's (the first it waits in, and its place), one pipeline."""
         (raw,) = yield from commands(("GET", self.key(run_id, "flow")))
         if raw is None:
             return None
         document: dict[str, Any] = json.loads(raw)
-        blocked = None
-        gates = [] if document.get("in") else document.get("gates", [])
+        lines: list[tuple[str, str, int]] = []
+        if not document.get("in"):
+            lines += [
+                (f"wait:{gate}", run_id, int(maximum)) for gate, maximum, _ in document.get("gates", [])
+            ]
+        for slot, (kind, name, maximum) in (document.get("sw") or {}).items():
+            member = branch_member(run_id, slot) if slot else run_id
+            lines.append((f"{'swait' if kind == 'limit' else 'rwait'}:{name}", member, int(maximum)))
         ranks = yield from commands(
-            *(("ZRANK", f"{self.prefix}:fc:wait:{gate}", run_id) for gate, _, _ in gates)
+            *(("ZRANK", f"{self.prefix}:fc:{waiters}", member) for waiters, member, _ in lines)
         )
-        for (gate, maximum, _fairness), rank in zip(gates, ranks, strict=True):
+        blocked = None
+        for (waiters, _member, maximum), rank in zip(lines, ranks, strict=True):
             if rank is not None:
-                blocked = {"gate": gate, "limit": int(maximum), "position": int(rank) + 1}
+                blocked = {"gate": waiters.partition(":")[2], "limit": maximum, "position": int(rank) + 1}
                 break
         return {**document, "blocked_by": blocked}
 

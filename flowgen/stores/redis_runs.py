@@ -181,7 +181,9 @@ class RedisRuns:
     ) -> Plan[SendResult]:
         """Buffer an event in the run's inbox (``send_event`` script); a known ``event_id`` is a no-op."""
         event = InboxEvent(event_id, payload, now).to_json()
-        reply = yield from script("send_event", run_id, event_type, event, event_id, num(now + grace))
+        reply = yield from script(
+            "send_event", run_id, event_type, event, event_id, num(now + grace), num(now)
+        )
         status = text(reply[0])
         if status in (Reason.MISSING, Reason.FINISHED):
             raise store_error(
