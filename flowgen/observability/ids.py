@@ -2,7 +2,8 @@
 
 A span is named by what it describes, never by when a worker happened to emit it: the run span
 by ``(run id, generation)``, a step attempt by ``(run id, generation, position, when its entry
-opened, attempt)``, a wait by ``(run id, generation, position, when it began)``; all of these are
+opened, attempt)``, a wait by ``(run id, generation, position, when it began)`` (and its branch
+path inside an ``all_of``/``any_of``); all of these are
 journaled, so whichever worker emits the span, on whichever day, gives it the same id. A run
 started outside any trace gets a trace id derived from its run id (a retried run stays in it).
 
@@ -41,8 +42,11 @@ def attempt_span_id(run_id: str, generation: int, position: str, opened: float, 
     return _digest(8, "attempt", run_id, generation, position, repr(opened), attempt)
 
 
-def wait_span_id(run_id: str, generation: int, position: int, started: float) -> int:
-    """The 64-bit id of the span of a sleep or an event wait."""
+def wait_span_id(run_id: str, generation: int, position: int, started: float, branch: str = "") -> int:
+    """The 64-bit id of the span of a sleep, an event wait or a wait for a child run
+    (``branch``: its path inside an ``all_of``/``any_of``)."""
+    if branch:
+        return _digest(8, "wait", run_id, generation, position, repr(started), branch)
     return _digest(8, "wait", run_id, generation, position, repr(started))
 
 

@@ -132,7 +132,8 @@ class Metrics(Observer):
 
     def wait_ended(self, fact: WaitEnded) -> None:
         labels = (self._workflow(fact.workflow),)
-        if fact.kind == "sleep" and fact.due is not None:
+        if fact.kind == "sleep" and fact.due is not None and not fact.branch:
+            # A branch sleep ends at its due time (the journal says no more): no lateness to tell.
             tally.observe(t.TIMER_LATENESS, labels, max(0.0, fact.ended - fact.due))
         elif fact.kind == "event" and fact.ok:
             tally.inc(t.EVENTS_DELIVERED, labels)

@@ -67,14 +67,20 @@ class AttemptEnded:
 
 @attrs.frozen
 class WaitEnded:
-    """A sleep or an event wait ended and its outcome is journaled.
+    """A sleep, an event wait or a wait for a child run ended and its outcome is journaled.
 
     Attributes:
-        kind: ``"sleep"`` or ``"event"``.
-        name: the event type, or the sleep's name.
+        kind: ``"sleep"``, ``"event"`` or ``"child"``.
+        name: the event type, the sleep's name, or the child's workflow.
+        branch: the branch path of a wait inside ``all_of``/``any_of`` (``""`` for a command of
+            its own).
+        started: when the run reached it (for a branch, when its ``all_of``/``any_of`` opened).
         due: when the sleep was due (the event wait's deadline), ``None`` without one.
-        ended: when the run went on (``ended - due`` is a sleep's timer lateness).
-        ok: false for an event wait that timed out.
+        ended: when the run went on (``ended - due`` is a sleep's timer lateness); for a branch,
+            when the branch itself ended as journaled (a sleep's due time, an event's sending,
+            a child's end).
+        ok: false for an event wait that timed out or a child run that did not complete.
+        error_type / error_message: why it was not ``ok``.
     """
 
     run_id: str
@@ -88,6 +94,9 @@ class WaitEnded:
     ended: float
     ok: bool
     trace: str | None = None
+    branch: str = ""
+    error_type: str | None = None
+    error_message: str | None = None
 
 
 @attrs.frozen

@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 import attrs
 
 from .. import slots
+from ..commands import Command
 from ..errors import (
     CommitRefusedError,
     FlowgenError,
@@ -180,7 +181,7 @@ class Advance(AdvanceState):
                 case RunAttempt():
                     self._run_attempt(action, decision)
                 case Resolve():
-                    self._resolve(action)
+                    self._resolve(action, decision.command if isinstance(decision, Execute) else None)
                     assert self.replayer is not None
                     return self.replayer.send(action.outcome)
                 case Wait():
@@ -258,8 +259,10 @@ class Advance(AdvanceState):
 
     # -- applying actions -------------------------------------------------------------------
 
-    def _resolve(self, resolved: Resolve) -> None:
-        """Journal a decided command (with the next commit) and forget the facts of its position."""
+    def _resolve(self, resolved: Resolve, command: Command | None = None) -> None:
+        """Journal a decided command (with the next commit) and forget the facts of its position.
+
+        ``command`` (the one yielded) tells the observers which waits the entry ends."""
         for message in resolved.dispatch:
             self._dispatch(message)
         for key in resolved.drop_branches:
@@ -282,7 +285,8 @@ class Advance(AdvanceState):
             self.status_change = resolved.status
         self.pending.append(resolved.entry)
         if self.rt.observers:
-            self._report_after_commit(facts.wait_ended(self.run_record, resolved.entry, self.now))
+            for fact in facts.waits_ended(self.run_record, resolved.entry, command, self.now):
+                self._report_after_commit(fact)
         self.open = None
         if self.children or self.started or self.journal is not None:
             self.children, self.started, self.journal = {}, {}, None
