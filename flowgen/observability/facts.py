@@ -30,17 +30,23 @@ WAIT_KINDS = ("sleep", "event")
 COMBINATOR_KINDS = (AllOf.kind, AnyOf.kind)
 
 
-def is_first_advance(record: RunRecord, interrupted: bool) -> bool:
-    """True for the advance that takes a run out of the queue for the first time.
+def is_first_advance(record: RunRecord) -> bool:
+    """True for an advance that may be the one that takes a run out of the queue.
 
-    Nothing journaled, no open entry, first generation and no interrupted predecessor: a worker
-    that died in the first step left an interrupted lease, so its successor is not counted again.
+    Nothing journaled, no open entry, first generation. It is the one only if it commits: the
+    fact is reported after this advance's first commit (an advance that commits nothing - the
+    run was paused, the worker was stopping, the store failed - leaves it to the next one; one
+    that crashed before committing leaves the next holder, which commits the crashed attempt,
+    to report it).
     """
-    return record.journal_length == 0 and record.open is None and record.generation == 0 and not interrupted
+    return record.journal_length == 0 and record.open is None and record.generation == 0
 
 
-def run_started(record: RunRecord, now: float) -> RunStarted:
-    return RunStarted(record.run_id, record.workflow, record.created, now, record.trace)
+def run_started(record: RunRecord, now: float, flow: dict[str, Any] | None) -> RunStarted:
+    """The fact of a run's first advance; ``flow`` (its flow control document) says when it was due."""
+    start_at = flow.get("start_at") if flow else None
+    scheduled = max(record.created, float(start_at)) if start_at is not None else record.created
+    return RunStarted(record.run_id, record.workflow, record.created, now, record.trace, scheduled)
 
 
 def inline_attempt(

@@ -122,7 +122,8 @@ class Metrics(Observer):
     def run_started(self, fact: RunStarted) -> None:
         labels = (self._workflow(fact.workflow),)
         tally.inc(t.RUNS_STARTED, labels)
-        tally.observe(t.SCHEDULE_TO_START, labels, max(0.0, fact.started - fact.created))
+        scheduled = fact.scheduled if fact.scheduled is not None else fact.created
+        tally.observe(t.SCHEDULE_TO_START, labels, max(0.0, fact.started - scheduled))
 
     def attempt_ended(self, fact: AttemptEnded) -> None:
         workflow, step = self._workflow(fact.workflow), self._step(fact.step)

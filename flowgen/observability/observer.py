@@ -29,13 +29,18 @@ ATTEMPT_OUTCOMES = (SUCCEEDED, FAILED, TIMED_OUT)
 
 @attrs.frozen
 class RunStarted:
-    """A run's first advance began: it left the queue (``started - created`` is its schedule-to-start)."""
+    """A run left the queue: the first advance that journaled something for it began at ``started``.
+
+    ``scheduled`` is when the run was due to start (its ``start_at``/``delay``, else its
+    creation): ``started - scheduled`` is its schedule-to-start latency.
+    """
 
     run_id: str
     workflow: str
     created: float
     started: float
     trace: str | None = None
+    scheduled: float | None = None
 
 
 @attrs.frozen

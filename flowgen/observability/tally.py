@@ -69,7 +69,7 @@ STEP_DURATION = _histogram(
 )
 SCHEDULE_TO_START = _histogram(
     "flowgen_schedule_to_start_seconds",
-    "From a run's creation to its first advance",
+    "From when a run was due to start (its creation, or its start_at) to its first advance",
     LATENCY_BUCKETS,
     "workflow",
 )

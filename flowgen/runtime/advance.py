@@ -286,7 +286,7 @@ class Advance(AdvanceState):
         self.pending.append(resolved.entry)
         if self.rt.observers:
             for fact in facts.waits_ended(self.run_record, resolved.entry, command, self.now):
-                self._report_after_commit(fact)
+                self.report_after_commit(fact)
         self.open = None
         if self.children or self.started or self.journal is not None:
             self.children, self.started, self.journal = {}, {}, None
@@ -352,9 +352,9 @@ class Advance(AdvanceState):
             fact = facts.inline_attempt(
                 self.run_record, context.step, context.position, context.attempt, opened, started, self.ran.finished, result
             )
-            self._report_after_commit(fact)
+            self.report_after_commit(fact)
 
-    def _report_after_commit(self, fact: object) -> None:
+    def report_after_commit(self, fact: object) -> None:
         """Tell the observers ``fact`` once the next commit has journaled it (never if it fails)."""
         if fact is None:
             return

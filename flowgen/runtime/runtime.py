@@ -113,11 +113,12 @@ class Runtime:
             return
         fault_point("after_acquire", run_id)
         set_workflow(snapshot.run.workflow)
-        if self.observers and facts.is_first_advance(snapshot.run, snapshot.interrupted):
-            self.observers.run_started(facts.run_started(snapshot.run, self.clock.now()))
         if self.leases is not None:
             self.leases.hold(run_id, snapshot.epoch)
         advance = Advance(self, snapshot, cached)
+        if self.observers and facts.is_first_advance(snapshot.run):
+            # Told after this advance's first commit: one that commits nothing leaves it to the next.
+            advance.report_after_commit(facts.run_started(snapshot.run, self.clock.now(), snapshot.flow))
         self._drive(advance, advance.run)
 
     def resume(self, suspended: Suspended, result: AttemptResult) -> None:
