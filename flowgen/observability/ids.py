@@ -66,3 +66,14 @@ def parse_traceparent(text: object) -> tuple[int, int, int] | None:
     if not trace_id or not span_id:
         return None
     return trace_id, span_id, int(match.group(3), 16)
+
+
+def child_traceparent(parent_id: str, generation: int, stored: object) -> str:
+    """The ``traceparent`` a child run is created with: the parent's run span, in the parent's trace.
+
+    ``stored`` is the parent's own stored ``traceparent`` (the caller of ``engine.start``), else
+    the parent's trace is the one derived from its run id.
+    """
+    caller = parse_traceparent(stored)
+    trace_id, flags = (caller[0], caller[2]) if caller is not None else (run_trace_id(parent_id), SAMPLED)
+    return format_traceparent(trace_id, run_span_id(parent_id, generation), flags)

@@ -1,4 +1,5 @@
-"""Waits inside ``all_of``/``any_of`` have spans (and facts) of their own, like waits on their own.
+"""Waits inside ``all_of``/``any_of`` have spans (and facts) of their own, like waits on their own;
+child runs are in their parent's trace.
 
 The run below advances several times while its ``all_of`` is open (the child finishes, the
 sleep's timer fires, the event arrives), and each advance evaluates every branch again; only the
@@ -55,8 +56,13 @@ def test_each_wait_inside_all_of_and_any_of_has_one_span_with_a_journal_derived_
         wait_until(lambda: run.status().status == "waiting", 20, "the all_of to wait")
         run.send_event("go", "payload")
         assert run.result(timeout=20) == ["payload", 2, 4]
-        got = finished(spans, 9)
+        got = finished(spans, 13)
         journal = run.journal()
+    assert {span.context.trace_id for span in got} == {caller.get_span_context().trace_id}
+    children = [span for span in got if span.name == "run bw_child"]
+    assert len(children) == 3
+    parent_span_id = ids.run_span_id("branch-waits", 0)
+    assert all(span.parent.span_id == parent_span_id for span in children)  # in the parent's trace
     got = [span for span in got if span.attributes.get("flowgen.run_id") in ("branch-waits", None)]
     waits = sorted(
         (span for span in got if span.attributes.get("flowgen.kind") in ("sleep", "event", "child")),
@@ -70,7 +76,6 @@ def test_each_wait_inside_all_of_and_any_of_has_one_span_with_a_journal_derived_
         ("child bw_child", 3),
     ]
     run_span = next(span for span in got if span.name == "run bw_flow")
-    assert {span.context.trace_id for span in got} == {caller.get_span_context().trace_id}
     for span, (position, path) in zip(waits, [(0, "0"), (0, "1"), (0, "2"), (1, "0"), (3, "")], strict=True):
         assert span.parent.span_id == run_span.context.span_id
         opened = journal[position]["started"]
