@@ -29,9 +29,15 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
+try:
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+    from prometheus_client.registry import Collector
+except ImportError as missing:  # the [metrics] extra is not installed: say which one
+    raise ModuleNotFoundError(
+        f"flowgen's metrics need prometheus-client ({missing}); pip install 'dramatiq-flowgen[metrics]'",
+        name="prometheus_client",
+    ) from None
 
 from ..decorators import Registry
 from ..errors import ConfigurationError

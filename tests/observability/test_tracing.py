@@ -135,6 +135,22 @@ else:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+def test_without_prometheus_client_flowgen_metrics_says_what_to_install() -> None:
+    code = """
+import sys
+sys.modules['prometheus_client'] = None  # as if it were not installed
+import flowgen
+flowgen.Engine('memory://', tracing=False).close()  # flowgen itself works without it
+try:
+    import flowgen.metrics
+except ImportError as error:
+    assert "dramatiq-flowgen[metrics]" in str(error), error
+else:
+    raise AssertionError('flowgen.metrics imported without prometheus-client')
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
 @pytest.mark.parametrize("text", ["", "garbage", "00-" + "0" * 32 + "-" + "1" * 16 + "-01", None, 42])
 def test_a_stored_traceparent_that_is_not_valid_is_ignored(text: object) -> None:
     assert ids.parse_traceparent(text) is None
