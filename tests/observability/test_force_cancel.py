@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import flowgen
@@ -14,6 +15,7 @@ import flowgen.metrics
 from tests.apps import observed
 from tests.conftest import wait_until
 from tests.observability.test_counters import sample
+from tests.observability.test_worker_metrics import free_port, scrape, value
 
 RELEASE = threading.Event()
 ENTERED = threading.Event()
@@ -73,3 +75,26 @@ def test_the_worker_advancing_a_terminated_run_does_not_count_it_again(tmp_path:
         assert run.status().status == "cancelled"
     assert sample("flowgen_runs_cancelled_total", workflow="fc_busy") == before + 1
     assert [fact.status for fact in ended] == ["cancelled"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.redis
+def test_across_processes_the_cancelling_client_counts_a_forced_cancel_and_the_workers_do_not(
+    redis_url: str, start_worker
+) -> None:
+    port = free_port()
+    start_worker("tests.apps.observed", processes=2, threads=2, args=["--metrics-port", str(port)])
+    before = sample("flowgen_runs_cancelled_total", workflow="awaiting")
+    with flowgen.Engine(redis_url, tracing=False) as client:
+        flowgen.metrics.instrument(client, state=False)
+        run = client.start(observed.awaiting, run_id="forced-remote")
+        wait_until(lambda: run.status().status == "waiting", 60, "a worker to park the run")
+        assert run.cancel(force=True).status == "cancelled"
+    assert sample("flowgen_runs_cancelled_total", workflow="awaiting") == before + 1
+    samples = wait_until(
+        lambda: (found := scrape(port)) and value(found, "flowgen_runs_started_total", workflow="awaiting") == 1
+        and found,
+        30,
+        "the workers' endpoint to count the run's start",
+    )
+    assert value(samples, "flowgen_runs_cancelled_total", workflow="awaiting") == 0
+    assert value(samples, "flowgen_runs", status="cancelled") == 1  # the store's gauge has it
