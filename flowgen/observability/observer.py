@@ -23,6 +23,8 @@ logger = logging.getLogger("flowgen.observability")
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 TIMED_OUT = "timed_out"
+CONTINUED = "continued_as_new"
+"""The status of the :class:`RunEnded` of a generation that ended with ``continue_as_new``."""
 ATTEMPT_OUTCOMES = (SUCCEEDED, FAILED, TIMED_OUT)
 """The outcomes of a step attempt (the ``outcome`` label of ``flowgen_step_attempts_total``)."""
 
@@ -173,6 +175,10 @@ class Observer:
     def run_ended(self, fact: RunEnded) -> None:
         """A run finished."""
 
+    def generation_ended(self, fact: RunEnded) -> None:
+        """A generation of a run ended with ``continue_as_new`` (``fact.status`` is
+        :data:`CONTINUED`): the run goes on with a new journal, so it did not finish."""
+
     def lease_lost(self, run_id: str, workflow: str) -> None:
         """This process lost the lease of a run it was advancing (another worker took it over)."""
 
@@ -239,6 +245,9 @@ class Observers(Observer):
 
     def run_ended(self, fact: RunEnded) -> None:
         self._tell("run_ended", fact)
+
+    def generation_ended(self, fact: RunEnded) -> None:
+        self._tell("generation_ended", fact)
 
     def lease_lost(self, run_id: str, workflow: str) -> None:
         self._tell("lease_lost", run_id, workflow)

@@ -204,6 +204,10 @@ class Tracing(Observer):
             error,
         )
 
+    def generation_ended(self, fact: RunEnded) -> None:
+        """The run span of a generation that continued as new (its spans name it as their parent)."""
+        self.run_ended(fact)
+
     def run_ended(self, fact: RunEnded) -> None:
         trace_id, caller, _flags = self._trace_of(fact.run_id, fact.trace)
         attributes = self._common(fact.run_id, fact.workflow, fact.generation)

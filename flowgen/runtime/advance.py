@@ -40,7 +40,7 @@ from ..interpreter import Complete, Decision, Execute, Fail, Replayer
 from ..limits import RateLimited
 from ..log_context import set_position
 from ..observability import facts
-from ..observability.observer import RunParked
+from ..observability.observer import CONTINUED, RunParked
 from ..run_logs import log_attempt, log_finished
 from ..schemas import SchemaError
 from ..signatures import bind_call
@@ -511,6 +511,9 @@ class Advance(AdvanceState):
             self._fail_without_append(error)
         self.pending = []
         self._flush(ops.NewGeneration(restart.args_text))
+        if self.rt.observers:
+            ended = facts.run_ended(self.run_record, CONTINUED, self.now, self.position, None)
+            self.rt.observers.generation_ended(ended)
         if self.replayer is not None:
             self.replayer.close()
         self.position = 0

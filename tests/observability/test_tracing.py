@@ -203,3 +203,24 @@ def test_without_a_tracer_provider_tracing_builds_no_facts() -> None:
     with flowgen.Engine("memory://", tracing=True) as engine:
         assert engine.observers.items  # the tracing observer is there...
         assert not engine.observers  # ...and wants nothing: the runtime builds no fact
+
+
+@flowgen.workflow
+def tr_looping(rounds: int):
+    yield tr_fine(rounds)
+    if rounds:
+        yield flowgen.continue_as_new(rounds - 1)
+    return "done"
+
+
+def test_each_generation_of_a_run_that_continues_as_new_has_its_run_span(spans: InMemorySpanExporter) -> None:
+    with flowgen.Engine("memory://", tracing=True) as engine:
+        run = engine.start(tr_looping, 1, run_id="looping")
+        assert run.result(timeout=10) == "done"
+        got = finished(spans, 4)
+    run_spans = {span.context.span_id: span for span in got if span.name == "run tr_looping"}
+    assert set(run_spans) == {ids.run_span_id("looping", 0), ids.run_span_id("looping", 1)}
+    assert run_spans[ids.run_span_id("looping", 0)].attributes["flowgen.status"] == "continued_as_new"
+    steps = [span for span in got if span.name == "step tr_fine"]
+    assert len(steps) == 2
+    assert all(span.parent.span_id in run_spans for span in steps)  # no step without its run span
