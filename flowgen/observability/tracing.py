@@ -147,7 +147,8 @@ class Tracing(Observer):
 
     def _run_parent(self, run_id: str, generation: int, stored: str | None) -> tuple[int, SpanContext]:
         trace_id, _caller, flags = self._trace_of(run_id, stored)
-        run_span = SpanContext(trace_id, ids.run_span_id(run_id, generation), True, TraceFlags(flags))
+        span_id = ids.run_span_id(run_id, generation, ids.retries_of(stored))
+        run_span = SpanContext(trace_id, span_id, True, TraceFlags(flags))
         return trace_id, run_span
 
     @staticmethod
@@ -213,7 +214,7 @@ class Tracing(Observer):
         attributes = self._common(fact.run_id, fact.workflow, fact.generation)
         attributes.update({"flowgen.status": fact.status, "flowgen.journal_length": fact.journal_length})
         error = None if fact.status != "failed" else (fact.error_type, fact.error_message)
-        span_id = ids.run_span_id(fact.run_id, fact.generation)
+        span_id = ids.run_span_id(fact.run_id, fact.generation, ids.retries_of(fact.trace))
         self._emit(
             f"run {fact.workflow}", trace_id, span_id, caller, fact.created, fact.finished, attributes, error
         )

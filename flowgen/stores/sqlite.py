@@ -25,7 +25,8 @@ table           holds
                 (:mod:`flowgen.stores.sqlite_counts`; added in place to older files)
 ``leases``      ``run_id -> check_at``: runs a worker holds, by when the reconciler checks that
                 their lease is still renewed (added in place: older files get the table)
-                (``runs.trace``, the caller's ``traceparent``, is added in place the same way)
+                (``runs.trace``, the caller's ``traceparent`` and the retry count, is added in place
+                the same way)
 ==============  =============================================================================
 
 Indexes serve listing (by creation time, by status, by workflow, by both), the timer,

@@ -224,3 +224,43 @@ def test_each_generation_of_a_run_that_continues_as_new_has_its_run_span(spans: 
     steps = [span for span in got if span.name == "step tr_fine"]
     assert len(steps) == 2
     assert all(span.parent.span_id in run_spans for span in steps)  # no step without its run span
+
+
+FAIL_ONCE: list[int] = []
+
+
+@flowgen.step(retries=0)
+def tr_fails_first_time() -> str:
+    FAIL_ONCE.append(1)
+    if len(FAIL_ONCE) == 1:
+        raise LookupError("not yet")
+    return "ok"
+
+
+@flowgen.workflow
+def tr_retried():
+    yield tr_fine(1)
+    return (yield tr_fails_first_time())
+
+
+def test_a_retried_run_ends_with_a_run_span_of_its_own_in_the_same_trace(spans: InMemorySpanExporter) -> None:
+    FAIL_ONCE.clear()
+    with flowgen.Engine("memory://", tracing=True) as engine:
+        with trace.get_tracer("test").start_as_current_span("order") as caller:
+            run = engine.start(tr_retried, run_id="retried")
+        with pytest.raises(flowgen.WorkflowFailedError):
+            run.result(timeout=10)
+        engine.retry("retried")
+        assert run.result(timeout=10) == "ok"
+        got = finished(spans, 6)
+    run_spans = {span.attributes["flowgen.status"]: span for span in got if span.name == "run tr_retried"}
+    assert sorted(run_spans) == ["completed", "failed"]
+    assert len({span.context.span_id for span in got}) == len(got)  # the second end is not the first
+    assert run_spans["failed"].context.span_id == ids.run_span_id("retried", 0)
+    assert run_spans["completed"].context.span_id == ids.run_span_id("retried", 0, 1)
+    assert {span.context.trace_id for span in got} == {caller.get_span_context().trace_id}
+    attempts = {
+        span.attributes["flowgen.outcome"]: span for span in got if span.name == "step tr_fails_first_time"
+    }
+    assert attempts["failed"].parent.span_id == run_spans["failed"].context.span_id
+    assert attempts["succeeded"].parent.span_id == run_spans["completed"].context.span_id
