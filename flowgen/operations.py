@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .decorators import Workflow
     from .engine import Engine
     from .inspection import RunInspection
+    from .observability.observer import Observers
 
 T = TypeVar("T")
 
@@ -106,21 +107,40 @@ def drive(
     return run(operation, perform)
 
 
-def control(run_id: str, action: str, now: Callable[[], float], grace: float) -> Operation[ControlResult]:
+def control(
+    run_id: str, action: str, now: Callable[[], float], grace: float, observers: Observers | None = None
+) -> Operation[ControlResult]:
     """Pause, resume, cancel or terminate a run; cancellations cascade to its child runs.
 
-    Runs the request makes ready (and parents a termination wakes) are enqueued.
+    Runs the request makes ready (and parents a termination wakes) are enqueued. A run this
+    request terminated is reported to ``observers`` (the store's script decided it: the status
+    before was not ``cancelled``, so exactly one caller reports it; a worker advancing the run
+    is fenced off and reports nothing).
     """
     result: ControlResult = yield from store("control", run_id, action, now(), grace)
+    if action == "terminate" and result.before != RunStatus.CANCELLED and observers:
+        yield from report_terminated(run_id, now, observers)
     wake = ([run_id] if result.wake else []) + ([result.parent] if result.parent else [])
     yield from enqueue(wake + list(result.woken))
     if action in ("cancel", "terminate"):
         for child in (yield from store("children", run_id)):
             try:
-                yield from control(child, action, now, grace)
+                yield from control(child, action, now, grace, observers)
             except RunFinishedError:
                 continue
     return result
+
+
+def report_terminated(run_id: str, now: Callable[[], float], observers: Observers) -> Operation[None]:
+    """Report the end of a run terminated by ``cancel(force=True)``, read back for what the fact names."""
+    from .observability import facts
+
+    record = yield from store("get_run", run_id)
+    if record is not None and record.status == RunStatus.CANCELLED:
+        finished = record.finished if record.finished is not None else now()
+        observers.run_ended(
+            facts.run_ended(record, RunStatus.CANCELLED, finished, record.journal_length, record.error)
+        )
 
 
 def check_same(new: NewRun, record: RunRecord) -> None:
@@ -253,7 +273,7 @@ def listing(
 
 def control_run(engine: Engine, run_id: str, action: str) -> Operation[RunInfo]:
     """Pause, resume, cancel or terminate the run, then its status."""
-    yield from control(run_id, action, engine.clock.now, engine.settings.grace)
+    yield from control(run_id, action, engine.clock.now, engine.settings.grace, engine.observers)
     info = yield from status(engine, run_id)
     return info
 
@@ -263,7 +283,7 @@ def restart(engine: Engine, run_id: str) -> Operation[None]:
     yield from read_record(engine, run_id)
     for child in (yield from store("children", run_id)):
         try:
-            yield from control(child, "terminate", engine.clock.now, engine.settings.grace)
+            yield from control(child, "terminate", engine.clock.now, engine.settings.grace, engine.observers)
         except RunFinishedError:
             continue
     yield from store("reset", run_id, "restart", engine.clock.now(), engine.settings.grace)

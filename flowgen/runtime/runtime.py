@@ -116,11 +116,12 @@ class Runtime:
             return
         fault_point("after_acquire", run_id)
         set_workflow(snapshot.run.workflow)
-        if self.observers and facts.is_first_advance(snapshot.run, snapshot.interrupted):
-            self.observers.run_started(facts.run_started(snapshot.run, self.clock.now()))
         if self.leases is not None:
             self.leases.hold(run_id, snapshot.epoch)
         advance = Advance(self, snapshot, cached)
+        if self.observers and facts.is_first_advance(snapshot.run):
+            # Told after this advance's first commit: one that commits nothing leaves it to the next.
+            advance.report_after_commit(facts.run_started(snapshot.run, self.clock.now(), snapshot.flow))
         self._drive(advance, advance.run)
 
     def resume(self, suspended: Suspended, result: AttemptResult) -> None:
@@ -235,7 +236,8 @@ class Runtime:
 
         Runs the request makes ready (and parents a termination wakes) are enqueued.
         """
-        return drive(control(run_id, action, self.clock.now, self.settings.grace), self.store, self.enqueue)
+        operation = control(run_id, action, self.clock.now, self.settings.grace, self.observers)
+        return drive(operation, self.store, self.enqueue)
 
     def step_for(self, call: StepCall) -> Step:
         """The declared step a call names (the one it was built from, else the registry's)."""
