@@ -19,6 +19,7 @@ from .leases import LeaseKeeper
 from .names import check_queue_name
 from .runtime import Runtime
 from .services import Services
+from .stores.base import LOST_QUEUE
 from .validation import check_count
 
 if TYPE_CHECKING:
@@ -127,7 +128,8 @@ class EngineWorkers:
         return service.stop
 
     def _services(self) -> Services:
-        return Services(
+        """The background services of this process; the runtime tells them of the timers it writes."""
+        services = Services(
             self.store,
             self.transport.enqueue,
             self.clock,
@@ -136,7 +138,17 @@ class EngineWorkers:
             timer_interval=self.timer_interval,
             reconcile_interval=self.reconcile_interval,
             reenqueued=self.observers.reenqueued,
+            requeue_lost=self._requeue_lost(),
         )
+        self.runtime.timer_set = services.timer_set
+        return services
+
+    def _requeue_lost(self) -> Callable[[], int] | None:
+        """What requeues a dead worker's fetched messages (a worker counts as dead after ``lease_ttl``)."""
+        requeue = getattr(self.transport, "requeue_lost", None)
+        if requeue is None:
+            return None
+        return functools.partial(requeue, self.settings.lease_ttl)
 
     def _background(self, threads: int) -> tuple[Stop, Stop]:
         """Start lease renewal, async steps, the background services and schedules of a worker of ``threads``.
@@ -195,7 +207,10 @@ class EngineWorkers:
         stop_schedules = self._schedule_service()
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
-        self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
+        # Every ready run is enqueued, whatever its grace: the messages a previous process
+        # queued were in its memory, so they are gone with it (a run another live process has
+        # queued gets a second message, a no-op).
+        self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace, LOST_QUEUE))
         return WorkerHandle(
             self,
             [

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from .clock import Clock
@@ -26,16 +27,70 @@ from .stores.base import Store
 logger = logging.getLogger("flowgen.services")
 
 BATCH = 1000
+ALARM_SLACK = 0.001
+"""Seconds a precise wake-up waits past its due time, so that the store sees it as due."""
 
 
 class _Periodic(threading.Thread):
-    """Call ``tick`` every ``interval`` seconds (again at once when it reports more work)."""
+    """Call ``tick`` every ``interval`` seconds (again at once when it reports more work).
 
-    def __init__(self, name: str, interval: float, tick: Callable[[], bool], stop: threading.Event) -> None:
+    ``next_due`` (optional) says when the next tick is needed sooner than ``interval`` (a
+    store time, ``None`` for no sooner); :meth:`wake_at` asks for an earlier tick from another
+    thread. The interval stays the safety net: a missed or lost wake-up costs one interval.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        interval: float,
+        tick: Callable[[], bool],
+        stop: threading.Event,
+        *,
+        now: Callable[[], float] | None = None,
+        next_due: Callable[[], float | None] | None = None,
+    ) -> None:
         super().__init__(name=name, daemon=True)
         self.interval = interval
         self.tick = tick
         self.stop_event = stop
+        self.now = now
+        self.next_due = next_due
+        self._wake = threading.Condition()
+        self._alarm: float | None = None
+
+    def wake_at(self, when: float) -> None:
+        """Tick at store time ``when`` (at the latest at the next interval), from any thread."""
+        with self._wake:
+            if self._alarm is None or when < self._alarm:
+                self._alarm = when
+                self._wake.notify()
+
+    def stop(self) -> None:
+        """Wake the thread so that it sees the stop event at once."""
+        with self._wake:
+            self._wake.notify()
+
+    def _sleep(self) -> None:
+        """Wait ``interval``, or less when an alarm or ``next_due`` falls sooner."""
+        deadline = time.monotonic() + self.interval
+        if self.next_due is not None:
+            try:
+                self._set_alarm(self.next_due())
+            except Exception:
+                logger.exception("%s: reading when to wake failed", self.name)
+        with self._wake:
+            while not self.stop_event.is_set():
+                wait = deadline - time.monotonic()
+                if self._alarm is not None and self.now is not None:
+                    wait = min(wait, self._alarm - self.now() + ALARM_SLACK)
+                if wait <= 0:
+                    break
+                self._wake.wait(wait)
+            self._alarm = None
+
+    def _set_alarm(self, when: float | None) -> None:
+        if when is not None:
+            self.wake_at(when)
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -45,7 +100,7 @@ class _Periodic(threading.Thread):
                 logger.exception("%s failed; retrying in %.1fs", self.name, self.interval)
                 more = False
             if not more:
-                self.stop_event.wait(self.interval)
+                self._sleep()
 
 
 class Services:
@@ -64,6 +119,9 @@ class Services:
             half the store's retention when that is shorter, so short retentions free the
             index entries of expired runs promptly).
         reenqueued: told how many runs each reconciler pass enqueued again (the metrics).
+        requeue_lost: puts back in their queue the messages a dead worker had fetched and not
+            processed (the transport's; their runs hold no lease, so without it they would wait
+            for their ``grace``); called every ``requeue_interval`` seconds.
     """
 
     def __init__(
@@ -78,6 +136,8 @@ class Services:
         reconcile_interval: float = 2.0,
         sweep_interval: float | None = None,
         reenqueued: Callable[[int], None] | None = None,
+        requeue_lost: Callable[[], int] | None = None,
+        requeue_interval: float = 0.5,
     ) -> None:
         self.store = store
         self.reenqueued = reenqueued
@@ -86,10 +146,25 @@ class Services:
         self.grace = grace
         self.backlog = backlog
         self._stop = threading.Event()
-        self._threads = [
-            _Periodic("flowgen-timers", timer_interval, self.fire_timers, self._stop),
-            _Periodic("flowgen-reconciler", reconcile_interval, self.reconcile, self._stop),
-        ]
+        self._timers = _Periodic(
+            "flowgen-timers", timer_interval, self.fire_timers, self._stop, now=clock.now
+        )
+        self._reconciler = _Periodic(
+            "flowgen-reconciler",
+            reconcile_interval,
+            self.reconcile,
+            self._stop,
+            now=clock.now,
+            next_due=store.next_lease_check,
+        )
+        self._threads = [self._timers, self._reconciler]
+        if requeue_lost is not None:
+
+            def requeue() -> bool:
+                requeue_lost()
+                return False
+
+            self._threads.append(_Periodic("flowgen-requeuer", requeue_interval, requeue, self._stop))
         if sweep_interval is None:
             retention = getattr(store, "retention", None)
             sweep_interval = 60.0 if retention is None else min(60.0, max(0.5, retention / 2))
@@ -103,8 +178,19 @@ class Services:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         for thread in self._threads:
+            thread.stop()
+        for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout)
+
+    def timer_set(self, due: float) -> None:
+        """A timer due at ``due`` was just written: fire it then, not at the next poll.
+
+        Called by this process's runtime when it parks a run on a timer; a timer due after
+        the next poll changes nothing. Other processes' timers are fired by their own writer
+        or, if that process died, by the poll (at most ``timer_interval`` late).
+        """
+        self._timers.wake_at(due)
 
     def fire_timers(self) -> bool:
         """Enqueue the runs whose timer is due; true if there may be more."""

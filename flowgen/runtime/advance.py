@@ -532,6 +532,8 @@ class Advance(AdvanceState):
             ops.SetOpen(self.open), Park(self.signals, wait.types, timer, wait.status)
         ).parked
         if parked:
+            if timer is not None and self.rt.timer_set is not None:
+                self.rt.timer_set(timer)
             if self.rt.observers:
                 self.rt.observers.run_parked(RunParked(self.run_id, self.run_record.workflow, wait.status))
             assert self.replayer is not None

@@ -83,6 +83,9 @@ class Runtime:
         self.async_steps: AsyncSteps | None = None
         """Where async step branches run without holding a thread (set when workers start)."""
         self.draining = threading.Event()
+        self.timer_set: Callable[[float], None] | None = None
+        """Told the due time of each timer an advance of this process parks a run on (the
+        timer poller fires it then rather than at its next poll; set when workers start)."""
         self._owner_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._owners = itertools.count(1)
         self.lane = PriorityLane(store.take_lane, clock.now)

@@ -473,6 +473,10 @@ class RedisStore(RedisFlow, RedisSearch, Store):
         first = self.client.zrange(f"{self.prefix}:timers", 0, 0, withscores=True)
         return float(first[0][1]) if first else None
 
+    def next_lease_check(self) -> float | None:
+        first = self.client.zrange(f"{self.prefix}:leases", 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
     def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
         cutoff = num(ready_cutoff(now, backlog))
         return [text(r) for r in self._run("reconcile", num(now), limit, num(now + grace), cutoff)]

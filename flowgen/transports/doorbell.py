@@ -71,6 +71,37 @@ return 1
 """
 
 
+# The messages dead workers had fetched and not acked, back at the head of their queues (see
+# DoorbellRedisBroker.requeue_dead): KEYS[1] the heartbeats, ARGV namespace, the window of
+# heartbeats that count as dead (since, until, ms) and the queue names to look at.
+_REQUEUE_DEAD = """
+local moved = {}
+for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[3])) do
+  for i = 4, #ARGV do
+    local queue = ARGV[1] .. ':' .. ARGV[i]
+    local acks = ARGV[1] .. ':__acks__.' .. worker .. '.' .. ARGV[i]
+    local ids = redis.call('SMEMBERS', acks)
+    for _, id in ipairs(ids) do
+      if redis.call('HEXISTS', queue .. '.msgs', id) == 1 then
+        redis.call('LPUSH', queue, id)
+        moved[ARGV[i]] = (moved[ARGV[i]] or 0) + 1
+      end
+    end
+    if #ids > 0 then redis.call('DEL', acks) end
+  end
+end
+local out = {}
+for name, count in pairs(moved) do
+  table.insert(out, name)
+  table.insert(out, count)
+end
+return out
+"""
+
+DEAD_WINDOW = 60_000
+"""How long (ms) past its death a worker's acks are still looked at (they are requeued at the
+first pass that sees it dead; Dramatiq's own maintenance forgets the worker later)."""
+
 
 def _waited(data: bytes | None) -> float:
     """Seconds since the message ``data`` (an encoded Dramatiq message) was enqueued; 0 for none."""
@@ -272,6 +303,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         self._head_message = self.client.register_script(_HEAD_MESSAGE)
         self._ack_many = self.client.register_script(_ACK_MANY)
         self._presence = self.client.register_script(_PRESENCE)
+        self._requeue_dead = self.client.register_script(_REQUEUE_DEAD)
 
     @property
     def consumer_class(self) -> type:
@@ -314,6 +346,33 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         """How many worker processes fetched from ``queue_name`` within the heartbeat timeout."""
         since = current_millis() - self.heartbeat_timeout
         return int(self.client.zcount(self.presence_key(queue_name), since, "+inf"))
+
+    def requeue_dead(self, queue_names: Iterable[str], dead_after: float) -> dict[str, int]:
+        """Put back at the head of their queues the messages dead workers had fetched; return counts.
+
+        A worker whose heartbeat (renewed at least every :data:`HEARTBEAT_INTERVAL` while it
+        runs, busy or idle) is older than ``dead_after`` seconds is dead: the messages it
+        fetched and never acked (prefetched, or being processed when it died) go back to the
+        head of ``queue_names``, so their runs move again within seconds instead of waiting
+        for their ``grace`` or Dramatiq's random maintenance. A worker that was only frozen
+        and processes them after all does so under fenced writes (a no-op). Queues not in
+        ``queue_names`` are left to Dramatiq's maintenance.
+        """
+        names = sorted(set(queue_names))
+        if not names:
+            return {}
+        until = current_millis() - int(dead_after * 1000)
+        reply = self._requeue_dead(
+            keys=[f"{self.namespace}:__heartbeats__"],
+            args=[self.namespace, until - DEAD_WINDOW, until, *names],
+        )
+        moved = {
+            (name.decode() if isinstance(name, bytes) else str(name)): int(count)
+            for name, count in zip(reply[::2], reply[1::2], strict=True)
+        }
+        for name in moved:
+            self.ring(name)
+        return moved
 
     def leave(self, queue_name: str) -> None:
         """Forget this broker's presence on ``queue_name`` (its consumer stops)."""
