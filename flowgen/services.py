@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -27,6 +28,10 @@ from .stores.base import Store
 logger = logging.getLogger("flowgen.services")
 
 BATCH = 1000
+ALARM_HORIZON = 60.0
+"""Seconds ahead within which a timer this process writes gets a precise wake-up."""
+ALARM_LIMIT = 100_000
+"""Most precise wake-ups pending at once in one process (about 1 MB); the poll serves the rest."""
 ALARM_SLACK = 0.001
 """Seconds a precise wake-up waits past its due time, so that the store sees it as due."""
 
@@ -56,13 +61,20 @@ class _Periodic(threading.Thread):
         self.now = now
         self.next_due = next_due
         self._wake = threading.Condition()
-        self._alarm: float | None = None
+        self._alarms: list[float] = []
+        """Store times to tick at (a heap), each dropped once a tick after it has run."""
 
-    def wake_at(self, when: float) -> None:
-        """Tick at store time ``when`` (at the latest at the next interval), from any thread."""
+    def wake_at(self, when: float, limit: int | None = None) -> None:
+        """Tick at store time ``when`` (at the latest at the next interval), from any thread.
+
+        With ``limit``, an alarm is dropped when that many are pending (the interval serves it).
+        """
         with self._wake:
-            if self._alarm is None or when < self._alarm:
-                self._alarm = when
+            if limit is not None and len(self._alarms) >= limit:
+                return
+            earliest = self._alarms[0] if self._alarms else None
+            heapq.heappush(self._alarms, when)
+            if earliest is None or when < earliest:
                 self._wake.notify()
 
     def stop(self) -> None:
@@ -75,22 +87,25 @@ class _Periodic(threading.Thread):
         deadline = time.monotonic() + self.interval
         if self.next_due is not None:
             try:
-                self._set_alarm(self.next_due())
+                due = self.next_due()
             except Exception:
                 logger.exception("%s: reading when to wake failed", self.name)
+            else:
+                if due is not None:
+                    self.wake_at(due)
         with self._wake:
             while not self.stop_event.is_set():
                 wait = deadline - time.monotonic()
-                if self._alarm is not None and self.now is not None:
-                    wait = min(wait, self._alarm - self.now() + ALARM_SLACK)
+                if self._alarms and self.now is not None:
+                    wait = min(wait, self._alarms[0] - self.now() + ALARM_SLACK)
                 if wait <= 0:
                     break
                 self._wake.wait(wait)
-            self._alarm = None
-
-    def _set_alarm(self, when: float | None) -> None:
-        if when is not None:
-            self.wake_at(when)
+            # The tick about to run serves every alarm due by now (it sees what is due then).
+            if self.now is not None:
+                now = self.now()
+                while self._alarms and self._alarms[0] <= now:
+                    heapq.heappop(self._alarms)
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -186,11 +201,13 @@ class Services:
     def timer_set(self, due: float) -> None:
         """A timer due at ``due`` was just written: fire it then, not at the next poll.
 
-        Called by this process's runtime when it parks a run on a timer; a timer due after
-        the next poll changes nothing. Other processes' timers are fired by their own writer
-        or, if that process died, by the poll (at most ``timer_interval`` late).
+        Called by this process's runtime when it parks a run on a timer. Timers due more
+        than :data:`ALARM_HORIZON` ahead, or beyond :data:`ALARM_LIMIT` pending ones, are left
+        to the poll (a million sleeping runs still cost no memory here), and so are other
+        processes' timers when their writer died: at most ``timer_interval`` late.
         """
-        self._timers.wake_at(due)
+        if due - self.clock.now() <= ALARM_HORIZON:
+            self._timers.wake_at(due, ALARM_LIMIT)
 
     def fire_timers(self) -> bool:
         """Enqueue the runs whose timer is due; true if there may be more."""
