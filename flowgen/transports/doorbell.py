@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -98,6 +99,19 @@ end
 return out
 """
 
+# Messages this worker fetched but will not start, back at the head of their queue in their
+# order: KEYS[1] the worker's acks set, KEYS[2] the queue; ARGV the message ids.
+_RETURN = """
+local returned = 0
+for i = #ARGV, 1, -1 do
+  if redis.call('SREM', KEYS[1], ARGV[i]) > 0 then
+    redis.call('LPUSH', KEYS[2], ARGV[i])
+    returned = returned + 1
+  end
+end
+return returned
+"""
+
 DEAD_WINDOW = 60_000
 """How long (ms) past its death a worker's acks are still looked at (they are requeued at the
 first pass that sees it dead; Dramatiq's own maintenance forgets the worker later)."""
@@ -155,8 +169,13 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
         self.pending_acks: list[str] = []
         self.oldest_ack = 0.0
         self.waiting_idle = False
+        self.returned: list[str] = []
+        """Fetched messages this worker will not start (no free thread), to put back."""
+        self.holding = False
+        """True after returning messages: fetch again only once a thread is free."""
         self.pubsub = broker.client.pubsub(ignore_subscribe_messages=True)
         self.pubsub.subscribe(doorbell_channel(broker.namespace, queue_name))
+        broker.consumers.add(self)
 
     # -- acks ---------------------------------------------------------------------------------
 
@@ -173,7 +192,7 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
             self.queued_message_ids.discard(message.message_id)
             # Wake the consumer only when it has something to do: refill at the low-water
             # mark (it wakes on its own every ACK_DELAY to send queued acks).
-            if self.outstanding_message_count <= self.low_water:
+            if self.outstanding_message_count <= self.low_water or self.holding:
                 self.slot_freed.set()
 
     def nack(self, message: MessageProxy) -> None:
@@ -229,9 +248,20 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
                     # with this one; skip it (it stays unacknowledged, visible in Redis).
                     logger.error("skipping an undecodable message on %r: %r", self.queue_name, data[:200])
                     continue
+                if self._no_thread_for(message):
+                    self.returned.append(message.options["redis_message_id"])
+                    continue
                 self.queued_message_ids.add(message.message_id)
                 return MessageProxy(message)
+            if self.returned:
+                self._return_messages()
             outstanding = self.outstanding_message_count
+            if self.holding and not self._thread_free():
+                self.slot_freed.wait(min(self.idle_timeout, HEARTBEAT_INTERVAL, ACK_DELAY))
+                self.slot_freed.clear()
+                self._send_due_acks()
+                return None
+            self.holding = False
             if outstanding <= self.low_water:
                 self.slot_freed.clear()
                 with self.ack_lock:
@@ -247,13 +277,43 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
             # fetch of 0 messages keeps this worker's heartbeat fresh meanwhile.
             self.slot_freed.wait(min(self.idle_timeout, HEARTBEAT_INTERVAL, ACK_DELAY))
             self.slot_freed.clear()
-            now = time.monotonic()
-            with self.ack_lock:
-                due = bool(self.pending_acks) and now - self.oldest_ack >= ACK_DELAY
-                acks = self._take_acks() if due else []
-            if acks or now - self.last_heartbeat >= HEARTBEAT_INTERVAL:
-                self._send(acks, 0)
+            self._send_due_acks()
             return None
+
+    def _send_due_acks(self) -> None:
+        """Send the queued acks once the oldest has waited ACK_DELAY (and keep the heartbeat fresh)."""
+        now = time.monotonic()
+        with self.ack_lock:
+            due = bool(self.pending_acks) and now - self.oldest_ack >= ACK_DELAY
+            acks = self._take_acks() if due else []
+        if acks or now - self.last_heartbeat >= HEARTBEAT_INTERVAL:
+            self._send(acks, 0)
+
+    # -- branch messages only where a thread is free ---------------------------------------------
+
+    def _thread_free(self) -> bool:
+        threads = self.broker.worker_threads
+        return threads is None or self.broker.in_hand() < threads
+
+    def _no_thread_for(self, message: Message[Any]) -> bool:
+        """True for a branch message (a step that may run long) that no thread of this worker can start now.
+
+        Holding it would leave it waiting behind this worker's busy threads while another worker
+        idles; an advance message is short, and keeping it fetched ahead is what prefetch is for.
+        """
+        return message.actor_name in self.broker.branch_actors and not self._thread_free()
+
+    def _return_messages(self) -> None:
+        """Put the messages this worker will not start back at the head of the queue, and ring."""
+        returned, self.returned = self.returned, []
+        broker = self.broker
+        try:
+            broker.call_scripts([broker.return_call(self.queue_name, returned)], [self.queue_name])
+        except redis.ConnectionError as error:
+            # Still in this worker's acks set: requeued when it stops or is found dead.
+            logger.warning("could not give back %d message(s): %s", len(returned), error)
+            raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
+        self.holding = True
 
     def _wait_for_doorbell(self) -> None:
         """Block until an enqueue rings the doorbell (or the idle timeout); threads ack directly meanwhile."""
@@ -274,6 +334,7 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
                 self.waiting_idle = False
 
     def close(self) -> None:
+        self.broker.consumers.discard(self)
         with self.ack_lock:
             acks = self._take_acks()
         if acks:
@@ -304,6 +365,16 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         self._ack_many = self.client.register_script(_ACK_MANY)
         self._presence = self.client.register_script(_PRESENCE)
         self._requeue_dead = self.client.register_script(_REQUEUE_DEAD)
+        self._return = self.client.register_script(_RETURN)
+        self.worker_threads: int | None = None
+        """Threads of this process's worker (set by the transport); ``None``: hold every message."""
+        self.branch_actors: frozenset[str] = frozenset()
+        """Actors whose messages are only taken when a thread is free for them (the branch actor)."""
+        self.consumers: weakref.WeakSet[_DoorbellConsumer] = weakref.WeakSet()
+
+    def in_hand(self) -> int:
+        """Messages this process's consumers handed to its worker threads and that are not done yet."""
+        return sum(len(consumer.queued_message_ids) for consumer in list(self.consumers))
 
     @property
     def consumer_class(self) -> type:
@@ -408,6 +479,14 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
             f"{self.namespace}:{queue_name}.msgs",
         ]
         return (self._ack_many, keys, message_ids)
+
+    def return_call(self, queue_name: str, message_ids: Sequence[str]) -> ScriptCall:
+        """Give back messages this worker fetched from ``queue_name``, to the head of the queue in order."""
+        keys = [
+            f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}",
+            f"{self.namespace}:{queue_name}",
+        ]
+        return (self._return, keys, message_ids)
 
     def call_scripts(self, calls: Sequence[ScriptCall], ring: Iterable[str] = ()) -> list[Any]:
         """Run script calls ``(script, keys, args)`` (and doorbell rings) in one round trip.

@@ -161,6 +161,10 @@ class DramatiqTransport:
         )
         if self.prefetch is not None:
             worker.queue_prefetch = max(1, self.prefetch)
+        if isinstance(self.broker, DoorbellRedisBroker):
+            # A branch message is taken only by a worker with a thread free for it.
+            self.broker.worker_threads = threads
+            self.broker.branch_actors = frozenset((BRANCH_ACTOR, *BRANCH_ACTOR_ALIASES))
         return worker
 
     # -- sending ------------------------------------------------------------------------------
