@@ -38,6 +38,8 @@ from .measure import percentile
 from .redis_server import RedisServer
 from .workers import ROOT, worker_env
 
+LEASE_TTL = 2.0
+"""The workers' ``--lease-ttl`` by default (the fault suite's, and the issue's measurement)."""
 QUEUE = "flowgen-dramatiq:flowgen"
 PRESENCE = "flowgen-dramatiq:__consumers__.flowgen"
 
@@ -84,6 +86,17 @@ def started_in(ledger: Ledger, run_ids: Sequence[str], pid: int) -> set[str]:
     return {e["run"] for e in ledger.entries() if e["pid"] == pid} & set(run_ids)
 
 
+def wait_started(ledger: Ledger, run_ids: Sequence[str], pid: int, count: int) -> None:
+    """Wait until ``count`` of ``run_ids`` have started their step in process ``pid``."""
+    wait_for(lambda: len(started_in(ledger, run_ids, pid)) >= count, 60, f"{count} runs to start in {pid}")
+
+
+def wait_moved(ledger: Ledger, run_ids: Sequence[str], pid: int, killed_at: float) -> dict[str, float]:
+    """Wait until every run moved again after the kill of ``pid``; return the seconds each took."""
+    wait_for(lambda: len(moved_again(ledger, run_ids, pid, killed_at)) == len(run_ids), 120, "recovery")
+    return moved_again(ledger, run_ids, pid, killed_at)
+
+
 # -- Redis ------------------------------------------------------------------------------------
 
 
@@ -94,6 +107,14 @@ def waiting(client: redis.Redis, run_ids: Sequence[str]) -> set[str]:
     ids = client.lrange(QUEUE, 0, -1)
     bodies = client.hmget(f"{QUEUE}.msgs", ids) if ids else []
     return {Message.decode(body).args[0] for body in bodies if body} & set(run_ids)
+
+
+def wait_fetched(client: redis.Redis, run_ids: Sequence[str]) -> None:
+    wait_for(lambda: not waiting(client, run_ids), 60, "the doomed worker to fetch the queued runs")
+
+
+def wait_present(client: redis.Redis, count: int) -> None:
+    wait_for(lambda: client.zcard(PRESENCE) >= count, 60, f"{count} worker(s) consuming")
 
 
 def start_worker(
@@ -123,30 +144,25 @@ def redis_rounds(
         engine = flowgen.Engine(server.url)
         doomed = start_worker(server.url, ledger, threads, prefetch, lease_ttl)
         ledger.doom(doomed.pid)
-        wait_for(lambda: client.zcard(PRESENCE) >= 1, 60, "the first worker")
+        wait_present(client, 1)
         try:
             for index in range(kills):
                 leased = [f"r{index}-leased-{n}" for n in range(threads)]
                 queued = [f"r{index}-queued-{n}" for n in range(fetched)]
                 for run_id in leased:
                     engine.start(recovery_app.recovery, 0, run_id=run_id)
-                wait_for(lambda: started_in(ledger, leased, doomed.pid) == set(leased), 60, "the leased runs")  # noqa: B023
+                wait_started(ledger, leased, doomed.pid, len(leased))
                 for run_id in queued:
                     engine.start(recovery_app.recovery, 0, run_id=run_id)
-                wait_for(lambda: not waiting(client, queued), 60, "the doomed worker to fetch the queued runs")
+                wait_fetched(client, queued)
                 present = client.zcard(PRESENCE)
                 survivor = start_worker(server.url, ledger, threads, prefetch, lease_ttl)
-                wait_for(lambda: client.zcard(PRESENCE) > present, 60, "the survivor")  # noqa: B023
+                wait_present(client, present + 1)
                 os.kill(doomed.pid, signal.SIGKILL)
                 killed_at = time.time()
                 doomed.wait()
                 runs = [*leased, *queued]
-                wait_for(
-                    lambda: len(moved_again(ledger, runs, doomed.pid, killed_at)) == len(runs),
-                    120,
-                    "recovery",
-                )  # noqa: B023
-                times = moved_again(ledger, runs, doomed.pid, killed_at)
+                times = wait_moved(ledger, runs, doomed.pid, killed_at)
                 result = {
                     "leased": max(times[r] for r in leased),
                     "prefetched": max((times[r] for r in queued), default=0.0),
@@ -161,7 +177,7 @@ def redis_rounds(
                 client.zrem(PRESENCE, *client.zrange(PRESENCE, 0, -1))
                 doomed = survivor
                 ledger.doom(doomed.pid)
-                wait_for(lambda: client.zcard(PRESENCE) >= 1, 60, "the survivor's presence")
+                wait_present(client, 1)
         finally:
             doomed.send_signal(signal.SIGTERM)
             doomed.wait(30)
@@ -207,23 +223,14 @@ def embedded_rounds(
                 runs = [f"{prefix}-{n}" for n in range(threads + queued)]
                 assert process.stdout is not None
                 process.stdout.readline()  # "started": every run is created (and queued in it)
-                wait_for(
-                    lambda: len(started_in(ledger, runs, process.pid)) >= threads,
-                    60,
-                    "the runs to be inside their step",
-                )  # noqa: B023
+                wait_started(ledger, runs, process.pid, threads)
                 os.kill(process.pid, signal.SIGKILL)
                 killed_at = time.time()
                 process.wait()
                 holders = started_in(ledger, runs, process.pid)
                 restarted = start_embedded(path, ledger, threads, lease_ttl, 0, prefix)
                 try:
-                    wait_for(
-                        lambda: len(moved_again(ledger, runs, process.pid, killed_at)) == len(runs),
-                        120,
-                        "recovery",
-                    )  # noqa: B023
-                    times = moved_again(ledger, runs, process.pid, killed_at)
+                    times = wait_moved(ledger, runs, process.pid, killed_at)
                     with flowgen.Engine(f"sqlite:///{path}", start_workers=False) as reader:
                         for run_id in runs:
                             reader.result(run_id, timeout=60)
@@ -263,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--kills", type=int, default=10, help="rounds per store (default 10; the note uses 50)"
     )
     parser.add_argument("--store", choices=("redis", "sqlite", "both"), default="both")
-    parser.add_argument("--lease-ttl", type=float, default=2.0, help="workers' lease_ttl (default 2)")
+    parser.add_argument("--lease-ttl", type=float, default=LEASE_TTL, help="workers' lease_ttl (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="threads of the killed worker (default 2)")
     parser.add_argument(
         "--queued", type=int, default=2, help="runs fetched but not started when it dies (default 2)"

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import capacity, observability
+from . import capacity, observability, timing_phases
 from . import flow as flow_phase
 from .config import SIZES, Size
 from .measure import FLOWGEN_QUEUE, RAW_QUEUE, Bench, Settings, percentile
@@ -44,6 +44,7 @@ PHASES = (
     "observability",
     "app_broker",
     "flow",
+    *timing_phases.PHASES,
 )
 TUNED_PREFETCH = 64
 """Prefetch of the "tuned" raw Dramatiq baseline (Dramatiq's default is 2 per thread)."""
@@ -460,6 +461,7 @@ class Runner:
         )
         observability.figures(fig)
         figures += flow_phase.figures(fig, self.samples)
+        figures += timing_phases.figures(fig, self.samples)
         self._ratio(figures)
         from . import app_broker
 
@@ -546,7 +548,10 @@ def run(argv: Sequence[str] | None = None) -> tuple[dict[str, Any], str]:
                 if phase in phases:
                     log(f"phase {phase}")
                     try:
-                        getattr(runner, phase)()
+                        if phase in timing_phases.PHASES:
+                            timing_phases.run(phase, runner)
+                        else:
+                            getattr(runner, phase)()
                     except Exception as error:  # report what was measured; say what failed
                         log(f"phase {phase} failed: {type(error).__name__}: {error}")
                         runner.extra.setdefault("errors", {})[phase] = f"{type(error).__name__}: {error}"

@@ -69,6 +69,14 @@ EXPECTED = [
     # (g) dramatiq CLI workers on an app's plain broker vs flowgen worker
     "app_broker.own_throughput",
     "app_broker.throughput",
+    # issue 22: short timers, recovery after kill -9, dispatched against inline steps
+    "flowgen.short_timer_lateness_p50",
+    "flowgen.short_timer_lateness_p99",
+    "flowgen.recovery_redis_p50",
+    "flowgen.recovery_redis_max",
+    "flowgen.recovery_sqlite_p50",
+    "flowgen.recovery_sqlite_max",
+    "flowgen.dispatched_vs_inline",
 ]
 WITH_BASELINE = [
     "flowgen.throughput",
@@ -90,6 +98,10 @@ WITH_TARGET = [
     "flowgen.worker_rss_growth",
     "flowgen.retention_after_bytes",
     "flowgen.retention_keys_left",
+    "flowgen.short_timer_lateness_p99",
+    "flowgen.recovery_redis_max",
+    "flowgen.recovery_sqlite_max",
+    "flowgen.dispatched_vs_inline",
 ]
 
 

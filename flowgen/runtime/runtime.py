@@ -193,7 +193,9 @@ class Runtime:
         finally:
             if self.leases is not None and not handed_over:
                 self.leases.drop_branch(run_id, key)
-        self.finish_branch(run_id, key, attempt, outcome, str(record.get("step", "")), record)
+        self.finish_branch(
+            run_id, key, attempt, outcome, str(record.get("step", "")), record, continue_here=True
+        )
 
     def finish_branch(
         self,
@@ -203,10 +205,18 @@ class Runtime:
         outcome: dict[str, Any],
         step: str,
         record: dict[str, Any] | None = None,
+        *,
+        continue_here: bool = False,
     ) -> None:
         """Write a branch attempt's report into its record; wake the run if the report does.
 
         ``record`` (the branch record) names the workflow and trace the observers are told.
+        ``continue_here``: a woken run is advanced in this thread (a worker thread that just
+        ran the attempt) rather than sent as a message for another worker to fetch: the run
+        moves on without a message's round trips and hand-offs. Its wake-up is committed
+        first, so a crash before it takes the lease leaves the run ready for the reconciler,
+        as a lost message would; a run another worker holds is left to it (taking the lease
+        fails), as a duplicate message would be.
         """
         woken = self.store.branch_finish(run_id, key, attempt, outcome, self.clock.now(), self.settings.grace)
         if self.observers:
@@ -216,7 +226,10 @@ class Runtime:
             )
         fault_point("after_branch_report", step)
         if woken:
-            self.enqueue([run_id])
+            if continue_here and not self.draining.is_set():
+                self.advance(run_id)
+            else:
+                self.enqueue([run_id])
 
     # -- what the engine and the advance loop use ----------------------------------------------
 
