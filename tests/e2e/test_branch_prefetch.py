@@ -19,23 +19,23 @@ pytestmark = pytest.mark.redis
 
 
 def test_branches_a_busy_worker_fetched_run_at_once_on_an_idle_one(redis_url: str, start_worker) -> None:
-    # Two of the busy worker's three threads are held by five-minute steps, and it fetches up
-    # to eight messages ahead. It is the only worker when the four branches are sent: its
-    # third thread advances the run (dispatching them) and may take one of them; the others
-    # it must give back rather than hold them behind its busy threads.
-    busy = start_worker("tests.apps.faults", "tests.apps.timing", threads=3, args=["--prefetch", "8"])
+    # The busy worker's two threads are held by five-minute steps; it consumes the branches'
+    # queue too, and fetches them (its consumer of that queue holds nothing). Another worker
+    # advances the run, a third one, idle, is started only once the branches were sent.
+    busy = start_worker("tests.apps.faults", "tests.apps.timing", threads=2, args=["--prefetch", "2"])
     try:
         with flowgen.Engine(redis_url) as engine:
             holders = [engine.start("faults.stalled", n, 300.0) for n in range(2)]
             wait_until(
-                lambda: all(run.status().status == "running" for run in holders), 30, "two threads to be busy"
+                lambda: all(run.status().status == "running" for run in holders), 30, "both threads to be busy"
             )
-            gather = engine.start(timing.gather, 4, 1.0)
+            start_worker("tests.apps.timing", threads=2, args=["--queues", "flowgen"])
+            gather = engine.start(timing.gather_routed, 4, 1.0)
             wait_until(lambda: gather.status().status == "waiting", 30, "the branches to be sent")
-            start_worker("tests.apps.timing", threads=4)
+            start_worker("tests.apps.timing", threads=4, args=["--queues", timing.ROUTED_SLOW_QUEUE])
             values = gather.result(timeout=60)
     finally:
         busy.kill()
     spans = [(value["started"], value["finished"]) for value in values]
     at_once = max(sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans)
-    assert at_once >= 3, f"only {at_once} of the four 1-second steps ran at the same moment: {spans}"
+    assert at_once == 4, f"only {at_once} of the four 1-second steps ran at the same moment: {spans}"
