@@ -1,14 +1,20 @@
-"""Background services every worker process runs: timers, the reconciler, retention sweeps.
+"""Background services every worker process runs: timers, the reconciler, requeues, retention sweeps.
 
 * The **timer poller** claims due timers from the store (atomically, so many processes can
   poll) and enqueues the runs. Claimed runs enter the ready index first, so a crash between the
-  claim and the enqueue is repaired by the reconciler.
+  claim and the enqueue is repaired by the reconciler. It polls every ``timer_interval``, and
+  also wakes at the due time of each timer this process writes (:meth:`Services.timer_set`),
+  so a wait shorter than the interval is not rounded up to the next poll.
 * The **reconciler** enqueues again the runs whose lease ended without being renewed (a dead
-  or frozen worker's): they move again within ``lease_ttl + reconcile_interval`` seconds,
-  without Dramatiq's maintenance, whatever the queue's backlog (their messages were consumed).
+  or frozen worker's): it wakes when the earliest lease ends (and every ``reconcile_interval``),
+  so they move again right after ``lease_ttl``, without Dramatiq's maintenance, whatever the
+  queue's backlog (their messages were consumed).
   It also finds runs that should be moving (in the ready index) but have no live lease and no
   recent enqueue. "Recent" is measured against the transport's backlog: a run still behind the
   oldest waiting message is not lost, and enqueueing it again would only lengthen the queue.
+* The **requeuer** (a transport that can tell, flowgen's own Redis broker) puts back in their
+  queue the messages a dead worker had fetched and not processed: those runs hold no lease, and
+  would otherwise wait for their ``grace``.
 * The **sweeper** removes runs whose retention ended, on every store that has a ``sweep``: on
   Redis it drops them from the indexes (their keys expire by themselves), on SQLite it deletes
   their rows. The memory store keeps nothing beyond the process and has none.
@@ -82,9 +88,18 @@ class _Periodic(threading.Thread):
         with self._wake:
             self._wake.notify()
 
-    def _sleep(self) -> None:
-        """Wait ``interval``, or less when an alarm or ``next_due`` falls sooner."""
+    def _sleep(self, failed: bool = False) -> None:
+        """Wait ``interval``, or less when an alarm or ``next_due`` falls sooner.
+
+        After a failed tick only the interval counts: what was due is still due, and waking
+        for it at once would repeat the failure in a loop.
+        """
         deadline = time.monotonic() + self.interval
+        if failed:
+            with self._wake:
+                self._alarms.clear()
+                self._wake.wait(self.interval)
+            return
         if self.next_due is not None:
             try:
                 due = self.next_due()
@@ -109,13 +124,14 @@ class _Periodic(threading.Thread):
 
     def run(self) -> None:
         while not self.stop_event.is_set():
+            failed = False
             try:
                 more = self.tick()
             except Exception:
                 logger.exception("%s failed; retrying in %.1fs", self.name, self.interval)
-                more = False
+                more, failed = False, True
             if not more:
-                self._sleep()
+                self._sleep(failed)
 
 
 class Services:
