@@ -201,6 +201,7 @@ class EngineWorkers:
         self.runtime  # noqa: B018 - builds the runtime and its lease keeper
         assert self._leases is not None
         self._leases.start()
+        self.runtime.continue_woken = True  # these threads advance every run
         stop_consuming = self.transport.consume(self.threads)
         services = self._services()
         services.start()
@@ -245,5 +246,7 @@ class EngineWorkers:
             # worker (after_worker_boot / before_worker_shutdown).
             return WorkerHandle(self, [self.transport.consume(threads, queues, declare=self._step_queues())])
         stop_services, stop_after_workers = self._background(threads)
+        # Runs a branch woke continue in its thread only where the advance queue is consumed.
+        self.runtime.continue_woken = not queues or getattr(self.transport, "queue", None) in queues
         stop_consuming = self.transport.consume(threads, queues, declare=self._step_queues())
         return WorkerHandle(self, [stop_after_workers, stop_consuming, stop_services, self.runtime.drain])

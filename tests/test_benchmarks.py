@@ -77,6 +77,8 @@ EXPECTED = [
     "flowgen.recovery_sqlite_p50",
     "flowgen.recovery_sqlite_max",
     "flowgen.dispatched_vs_inline",
+    "flowgen.alternating_inline_step",
+    "flowgen.alternating_dispatched_step",
 ]
 WITH_BASELINE = [
     "flowgen.throughput",

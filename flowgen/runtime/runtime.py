@@ -83,6 +83,9 @@ class Runtime:
         self.async_steps: AsyncSteps | None = None
         """Where async step branches run without holding a thread (set when workers start)."""
         self.draining = threading.Event()
+        self.continue_woken = False
+        """Advance a run a step branch's report woke in the thread that ran the branch (set
+        when this process's workers consume the advance queue; see :meth:`finish_branch`)."""
         self.timer_set: Callable[[float], None] | None = None
         """Told the due time of each timer an advance of this process parks a run on (the
         timer poller fires it then rather than at its next poll; set when workers start)."""
@@ -212,7 +215,8 @@ class Runtime:
 
         ``record`` (the branch record) names the workflow and trace the observers are told.
         ``continue_here``: a woken run is advanced in this thread (a worker thread that just
-        ran the attempt) rather than sent as a message for another worker to fetch: the run
+        ran the attempt, in a process that consumes the advance queue and knows the run's
+        workflow) rather than sent as a message for another worker to fetch: the run
         moves on without a message's round trips and hand-offs. Its wake-up is committed
         first, so a crash before it takes the lease leaves the run ready for the reconciler,
         as a lost message would; a run another worker holds is left to it (taking the lease
@@ -226,10 +230,20 @@ class Runtime:
             )
         fault_point("after_branch_report", step)
         if woken:
-            if continue_here and not self.draining.is_set():
+            if continue_here and self._continues(record):
                 self.advance(run_id)
             else:
                 self.enqueue([run_id])
+
+    def _continues(self, record: dict[str, Any] | None) -> bool:
+        """Whether a run woken by a branch of ``record`` is advanced in this thread (see :meth:`finish_branch`)."""
+        workflow = record.get("workflow") if record is not None else None
+        return (
+            self.continue_woken
+            and not self.draining.is_set()
+            and isinstance(workflow, str)
+            and workflow in self.registry.workflows
+        )
 
     # -- what the engine and the advance loop use ----------------------------------------------
 
