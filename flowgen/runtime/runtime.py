@@ -41,6 +41,7 @@ from .branch_attempts import AsyncSteps
 from .cache import GeneratorCache
 from .lane import PriorityLane
 from .settings import Settings
+from .wakeups import Wakeups
 
 logger = logging.getLogger("flowgen.runtime")
 
@@ -82,6 +83,8 @@ class Runtime:
         self.cache = GeneratorCache(settings.cache_size)
         self.async_steps: AsyncSteps | None = None
         """Where async step branches run without holding a thread (set when workers start)."""
+        self.wakeups: Wakeups | None = None
+        """Precise wake-ups of runs parked for a moment on a limit (set when workers start)."""
         self.draining = threading.Event()
         self.continue_woken = False
         """Advance a run a step branch's report woke in the thread that ran the branch (set
@@ -230,10 +233,13 @@ class Runtime:
             )
         fault_point("after_branch_report", step)
         if woken:
-            if continue_here and self._continues(record):
+            if continue_here and run_id in woken and self._continues(record):
+                others = [woken_id for woken_id in woken if woken_id != run_id]
+                if others:
+                    self.enqueue(others)
                 self.advance(run_id)
             else:
-                self.enqueue([run_id])
+                self.enqueue(woken)
 
     def _continues(self, record: dict[str, Any] | None) -> bool:
         """Whether a run woken by a branch of ``record`` is advanced in this thread (see :meth:`finish_branch`)."""
