@@ -13,7 +13,9 @@ workflow length, inline and dispatched), ``retention`` (memory once finished run
 ``observability`` (metrics and tracing off and on, see :mod:`benchmarks.observability`),
 ``app_broker`` (``dramatiq`` CLI workers on an app's plain ``RedisBroker`` against
 ``flowgen worker``: :mod:`benchmarks.app_broker`) and ``flow`` (flow control: a never-binding
-per-key limit against none, a 200/s rate limit, the priority jump; see ``benchmarks/flow.py``).
+per-key limit against none, a 200/s rate limit, the priority jump; see ``benchmarks/flow.py``),
+``peers`` (BullMQ Workflows when node is installed) and ``embedded`` (the SQLite engine, and DBOS
+when configured): :mod:`benchmarks.peers`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import capacity, observability
+from . import capacity, observability, peers
 from . import flow as flow_phase
 from .config import SIZES, Size
 from .measure import FLOWGEN_QUEUE, RAW_QUEUE, Bench, Settings, percentile
@@ -44,6 +46,8 @@ PHASES = (
     "observability",
     "app_broker",
     "flow",
+    "peers",
+    "embedded",
 )
 TUNED_PREFETCH = 64
 """Prefetch of the "tuned" raw Dramatiq baseline (Dramatiq's default is 2 per thread)."""
@@ -85,6 +89,12 @@ class Runner:
         from . import app_broker
 
         app_broker.measure(self)
+
+    def peers(self) -> None:
+        peers.measure_peers(self)
+
+    def embedded(self) -> None:
+        peers.measure_embedded(self)
 
     def throughput(self) -> None:
         """Raw Dramatiq (defaults, then tuned prefetch) and flowgen, interleaved repetition by repetition.
@@ -464,6 +474,7 @@ class Runner:
         from . import app_broker
 
         figures += app_broker.figures(self)
+        figures += peers.figures(self)
         return figures
 
     @staticmethod
