@@ -39,6 +39,7 @@ _chosen: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar
 
 
 _UNKNOWN = object()
+_API = trace.__name__
 _PROVIDER_VARIABLE = "OTEL_PYTHON_TRACER_PROVIDER"
 """The variable that makes ``get_tracer_provider()`` load a provider by name (then it is asked)."""
 
@@ -97,7 +98,11 @@ class Tracing(Observer):
         """
         if self._on:
             return True
-        if getattr(trace, "_TRACER_PROVIDER", _UNKNOWN) is None and not self._by_variable:
+        if (
+            getattr(trace, "_TRACER_PROVIDER", _UNKNOWN) is None
+            and not self._by_variable
+            and trace.get_tracer_provider.__module__ == _API  # not replaced (as tests do)
+        ):
             return False  # nothing set: get_tracer_provider() would answer the proxy
         self._on = not isinstance(
             trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
