@@ -14,8 +14,7 @@ workflow length, inline and dispatched), ``retention`` (memory once finished run
 ``app_broker`` (``dramatiq`` CLI workers on an app's plain ``RedisBroker`` against
 ``flowgen worker``: :mod:`benchmarks.app_broker`) and ``flow`` (flow control: a never-binding
 per-key limit against none, a 200/s rate limit, the priority jump; see ``benchmarks/flow.py``),
-``peers`` (BullMQ Workflows when node is installed) and ``embedded`` (the SQLite engine, and DBOS
-when configured): :mod:`benchmarks.peers`.
+``peers`` and ``embedded`` (BullMQ Workflows, the SQLite engine, DBOS: :mod:`benchmarks.peers`).
 """
 
 from __future__ import annotations
@@ -93,8 +92,7 @@ class Runner:
     def peers(self) -> None:
         peers.measure_peers(self)
 
-    def embedded(self) -> None:
-        peers.measure_embedded(self)
+    embedded = peers.measure_embedded
 
     def throughput(self) -> None:
         """Raw Dramatiq (defaults, then tuned prefetch) and flowgen, interleaved repetition by repetition.

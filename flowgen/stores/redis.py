@@ -49,10 +49,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any, TypeVar
@@ -116,19 +113,6 @@ SCRIPTS = (
     "tag",
     "purge",
 )
-
-
-_forks = 0
-"""How many times this process's lineage forked: a thread's connection made before a fork is
-not this process's (``os.getpid()`` is a system call, too dear to ask at every script call)."""
-
-
-def _count_fork() -> None:
-    global _forks
-    _forks += 1
-
-
-os.register_at_fork(after_in_child=_count_fork)
 
 
 def _script_retry() -> Retry:
@@ -215,8 +199,7 @@ class RedisStore(RedisFlow, RedisSearch, Store):
             )
             for name in SCRIPTS
         }
-        self._local = threading.local()
-        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._held = redis_calls.HeldConnections(client, retry=_script_retry)
 
     def _run(self, name: str, *args: Any) -> Any:
         """Call a flowgen script by its SHA on this thread's connection, loading it if Redis lost it.
@@ -241,22 +224,15 @@ class RedisStore(RedisFlow, RedisSearch, Store):
             raise
 
     def _connection(self) -> Any:
-        """This thread's own connection for scripts, made like the pool's.
+        """This thread's own connection for scripts, made like the pool's (:class:`~.redis_calls.HeldConnections`).
 
         A worker thread keeps it for its life; it closes when the thread ends (the
-        thread-local goes, and the connection with it) or when the store closes.
+        thread-local goes, and the connection with it) or when the store closes. The pool's
+        kwargs carry no retry policy (a pooled connection is checked when it is handed out);
+        this one must reconnect by itself when the server dropped it (an idle timeout, a Redis
+        restart).
         """
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.forks != _forks:
-            pool = self.client.connection_pool
-            # The pool's kwargs carry no retry policy (a pooled connection is checked when it
-            # is handed out); this one is held for the thread's life, so it must reconnect by
-            # itself when the server dropped it (an idle timeout, a Redis restart).
-            conn = pool.connection_class(**{**pool.connection_kwargs, "retry": _script_retry()})
-            self._local.conn = conn
-            self._local.forks = _forks
-            self._connections.add(conn)
-        return conn
+        return self._held.get()
 
     @staticmethod
     def _call(conn: Any, sha: str, args: Sequence[Any]) -> Any:
@@ -591,6 +567,5 @@ class RedisStore(RedisFlow, RedisSearch, Store):
         }
 
     def close(self) -> None:
-        for conn in list(self._connections):
-            conn.disconnect()
+        self._held.close()
         self.client.close()

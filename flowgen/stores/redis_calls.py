@@ -14,7 +14,10 @@ falls back to redis-py's own methods.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+import weakref
 from typing import Any
 
 import hiredis
@@ -43,6 +46,18 @@ def pack(*args: Any) -> bytes:
 
 def roundtrip(conn: Any, packed: bytes) -> Any:
     """Send ``packed`` on ``conn`` and return its reply (see the module docstring)."""
+    reply = replies(conn, packed, 1)[0]
+    if isinstance(reply, ResponseError):
+        raise reply
+    return reply
+
+
+def replies(conn: Any, packed: bytes, count: int) -> list[Any]:
+    """Send ``packed`` (``count`` commands) on ``conn`` and return their replies, in order.
+
+    An error reply is returned as its ``ResponseError``, as a pipeline's ``raise_on_error=False``
+    does; a socket failure disconnects and raises (see the module docstring).
+    """
     sock = getattr(conn, "_sock", None)
     parser: Any = getattr(conn, "_parser", None)
     reader = getattr(parser, "_reader", None)
@@ -56,20 +71,21 @@ def roundtrip(conn: Any, packed: bytes) -> Any:
         or not isinstance(buffer, bytearray)
         or (interval and time.monotonic() > conn.next_health_check)
     ):
-        conn.send_packed_command((packed,))
-        return conn.read_response()
+        return _public(conn, packed, count)
+    got: list[Any] = []
     try:
         sock.sendall(packed)
-        reply = reader.gets()
-        while reply is NOT_ENOUGH_DATA or isinstance(reply, _PUSH):
+        while len(got) < count:
+            reply = reader.gets()
             if reply is NOT_ENOUGH_DATA:
                 size = sock.recv_into(buffer)
                 if size == 0:
                     raise RedisConnectionError(_CLOSED)
                 reader.feed(buffer, 0, size)
-            else:  # a RESP3 push message ahead of the reply: the parser's handlers take it
+            elif isinstance(reply, _PUSH):  # a RESP3 push message: the parser's handlers take it
                 parser.handle_push_response(reply)
-            reply = reader.gets()
+            else:
+                got.append(reply)
     except TimeoutError as error:
         conn.disconnect()
         raise RedisTimeoutError(f"Timeout in a script call: {error}") from error
@@ -81,10 +97,69 @@ def roundtrip(conn: Any, packed: bytes) -> Any:
         raise
     if interval:
         conn.next_health_check = time.monotonic() + interval
-    if isinstance(reply, ResponseError):
-        raise reply
-    if isinstance(reply, RedisConnectionError):
-        conn.disconnect()
-        raise reply
-    return reply
+    for reply in got:
+        if isinstance(reply, RedisConnectionError):
+            conn.disconnect()
+            raise reply
+    return got
 
+
+def _public(conn: Any, packed: bytes, count: int) -> list[Any]:
+    """:func:`replies` through redis-py's own connection methods."""
+    conn.send_packed_command((packed,))
+    got = []
+    for _ in range(count):
+        try:
+            got.append(conn.read_response())
+        except ResponseError as error:
+            got.append(error)
+    return got
+
+
+class HeldConnections:
+    """One connection per thread, made like ``client``'s pool makes them, held for the thread's life.
+
+    No pool lock and no "unread data?" poll per call; a forked child makes its own (the fork is
+    noticed by a counter bumped at each fork, not by ``os.getpid()``, a system call, per call).
+    ``retry`` replaces the pool's retry policy when given (a held connection must reconnect by
+    itself when the server dropped it).
+    """
+
+    def __init__(self, client: Any, retry: Any = None) -> None:
+        self.client = client
+        self.retry = retry
+        self._local = threading.local()
+        self._all: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def get(self) -> Any:
+        """This thread's connection."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None or local.forks != _forks:
+            pool = self.client.connection_pool
+            kwargs = dict(pool.connection_kwargs)
+            if self.retry is not None:
+                kwargs["retry"] = self.retry()
+            conn = pool.connection_class(**kwargs)
+            local.conn = conn
+            local.forks = _forks
+            self._all.add(conn)
+        return conn
+
+    def close(self) -> None:
+        """Disconnect every thread's connection (a thread that calls again reconnects)."""
+        for conn in list(self._all):
+            conn.disconnect()
+
+
+_forks = 0
+"""How many times this process's lineage forked: a thread's connection made before a fork is
+not this process's."""
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
