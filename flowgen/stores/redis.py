@@ -55,8 +55,6 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.retry import Retry
 
 from ..error_records import error_record
 from ..errors import (
@@ -113,11 +111,6 @@ SCRIPTS = (
     "tag",
     "purge",
 )
-
-
-def _script_retry() -> Retry:
-    """Reconnect and resend on a dropped connection, backing off as redis-py's client does."""
-    return Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), retries=10)
 
 
 def _location(client: redis.Redis) -> str:
@@ -199,7 +192,7 @@ class RedisStore(RedisFlow, RedisSearch, Store):
             )
             for name in SCRIPTS
         }
-        self._held = redis_calls.HeldConnections(client, retry=_script_retry)
+        self._held = redis_calls.HeldConnections(client, retry=redis_calls.reconnecting_retry)
 
     def _run(self, name: str, *args: Any) -> Any:
         """Call a flowgen script by its SHA on this thread's connection, loading it if Redis lost it.

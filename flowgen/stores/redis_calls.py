@@ -21,9 +21,11 @@ import weakref
 from typing import Any
 
 import hiredis
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 try:
     from redis._parsers import hiredis as _parsers
@@ -114,6 +116,16 @@ def _public(conn: Any, packed: bytes, count: int) -> list[Any]:
         except ResponseError as error:
             got.append(error)
     return got
+
+
+def reconnecting_retry() -> Retry:
+    """Reconnect and resend on a dropped connection, backing off as redis-py's client does.
+
+    A held connection is never checked before use (that is a system call per call), so one the
+    server closed (its ``timeout`` for idle clients, a restart) is found on the next call: the
+    call fails before Redis ran it, and is sent again on a new connection.
+    """
+    return Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), retries=10)
 
 
 class HeldConnections:

@@ -274,7 +274,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         self._head_message = self.client.register_script(_HEAD_MESSAGE)
         self._ack_many = self.client.register_script(_ACK_MANY)
         self._presence = self.client.register_script(_PRESENCE)
-        self._held = redis_calls.HeldConnections(self.client)
+        self._held = redis_calls.HeldConnections(self.client, retry=redis_calls.reconnecting_retry)
 
     def close(self) -> None:
         """Disconnect the threads' held script connections, then close as Dramatiq does."""

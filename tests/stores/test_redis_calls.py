@@ -81,3 +81,22 @@ def test_the_store_reloads_scripts_flushed_from_redis(redis_url: str) -> None:
     finally:
         store.close()
         admin.close()
+
+
+def test_the_doorbell_brokers_held_connection_survives_the_server_closing_it(redis_url: str) -> None:
+    # As Redis's ``timeout`` does to idle clients: the next script call finds the socket
+    # closed before Redis ran anything, reconnects and is sent again.
+    from flowgen.transports.doorbell import DoorbellRedisBroker
+
+    client = redis.Redis.from_url(redis_url)
+    admin = redis.Redis.from_url(redis_url)
+    broker = DoorbellRedisBroker(client=client, namespace="held")
+    try:
+        assert broker.call_scripts([broker.presence_call("q")]) == [1]
+        mine = int(redis_calls.roundtrip(broker._held.get(), redis_calls.pack("CLIENT", "ID")))
+        admin.client_kill_filter(_id=mine)
+        assert broker.call_scripts([broker.presence_call("q")], ring=["q"]) == [1]
+        assert broker.live_consumers("q") == 1
+    finally:
+        broker.close()
+        admin.close()
