@@ -69,6 +69,11 @@ EXPECTED = [
     # (g) dramatiq CLI workers on an app's plain broker vs flowgen worker
     "app_broker.own_throughput",
     "app_broker.throughput",
+    # (h) the embedded engine on SQLite (issue 22; the peers phase is skipped at the tiny size)
+    "embedded.rate",
+    "embedded.cpu_us",
+    "embedded.latency_idle_p50",
+    "embedded.latency_idle_p99",
 ]
 WITH_BASELINE = [
     "flowgen.throughput",
