@@ -92,7 +92,8 @@ class Runner:
     def peers(self) -> None:
         peers.measure_peers(self)
 
-    embedded = peers.measure_embedded
+    def embedded(self) -> None:
+        peers.measure_embedded(self)
 
     def throughput(self) -> None:
         """Raw Dramatiq (defaults, then tuned prefetch) and flowgen, interleaved repetition by repetition.
