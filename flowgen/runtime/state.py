@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..clock import WallClock
 from ..commands import AllOf, AnyOf, Command, StepCall, branches_of
-from ..decorators import Step
+from ..decorators import Step, Workflow
 from ..errors import NonDeterminismError
 from ..flow_start import final_deadline
 from ..interpreter import Replayer
@@ -80,6 +80,7 @@ class AdvanceState:
         self.step_for: Callable[[StepCall], Step] = runtime.step_for
         # Whether observers want facts, asked once per advance rather than at every step.
         self.observing = bool(runtime.observers)
+        self.workflow_for: Callable[[str], Workflow | None] = runtime.registry.workflows.get
         # Read at every decision: the wall clock's time.time() directly, without a method call
         # (looked up per advance, so freezegun started before the advance still applies).
         self._clock_now = time.time if type(runtime.clock) is WallClock else runtime.clock.now
