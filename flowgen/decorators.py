@@ -200,17 +200,6 @@ class Step(_Declared, Generic[P, R]):
         """An ``async def`` step: it runs on the worker process's step loop (docs/asyncio.md)."""
         self.concurrency = as_limits(concurrency, f"@flowgen.step {self.name!r}")
         self.rate_limit = as_rate_limit(rate_limit, f"@flowgen.step {self.name!r}")
-        if self.queue is not None and (self.concurrency or self.rate_limit is not None):
-            raise ValueError(
-                f"@flowgen.step {self.name!r}: concurrency= and rate_limit= apply to steps that run "
-                "inline, not to queue= steps (their attempts are messages flowgen does not gate yet); "
-                "drop queue= or the limit"
-            )
-        if self.is_async and self.concurrency:
-            raise ValueError(
-                f"@flowgen.step {self.name!r}: concurrency= does not apply to async def steps yet "
-                "(their attempts run on the step loop, not under the slot); use rate_limit= or a plain def"
-            )
         functools.update_wrapper(self, fn)
         self._read_interface("step")
 
