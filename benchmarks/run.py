@@ -5,16 +5,11 @@ Dramatiq figure it is compared with (measured in the same run, on the same Redis
 same worker processes and threads) and the target from issue 7. Results are written as JSON to
 ``benchmarks/results/<timestamp>.json`` (or ``--output``).
 
-Phases (``--only`` runs a subset): ``throughput`` (also Redis memory per completed run and
-the raw baselines), ``latency`` (idle and under load), ``steps`` (cost per step for each
-workflow length, inline and dispatched), ``retention`` (memory once finished runs expire),
-``sleepers`` (many sleeping runs: Redis and worker memory, timer lateness) and ``backlog``
-(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again),
-``observability`` (metrics and tracing off and on, see :mod:`benchmarks.observability`),
-``app_broker`` (``dramatiq`` CLI workers on an app's plain ``RedisBroker`` against
-``flowgen worker``: :mod:`benchmarks.app_broker`) and ``flow`` (flow control: a never-binding
-per-key limit against none, a 200/s rate limit, the priority jump; see ``benchmarks/flow.py``),
-``peers`` and ``embedded`` (BullMQ Workflows, the SQLite engine, DBOS: :mod:`benchmarks.peers`).
+Phases (``--only`` runs a subset): ``throughput``, ``latency``, ``steps``, ``retention``,
+``sleepers``, ``backlog`` (issue 7's figures; docs/performance.md says what each measures),
+``observability`` (:mod:`benchmarks.observability`), ``app_broker`` (:mod:`benchmarks.app_broker`),
+``flow`` (flow control, :mod:`benchmarks.flow`), ``peers`` and ``embedded`` (BullMQ Workflows,
+the SQLite engine, DBOS: :mod:`benchmarks.peers`).
 """
 
 from __future__ import annotations
