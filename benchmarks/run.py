@@ -5,15 +5,11 @@ Dramatiq figure it is compared with (measured in the same run, on the same Redis
 same worker processes and threads) and the target from issue 7. Results are written as JSON to
 ``benchmarks/results/<timestamp>.json`` (or ``--output``).
 
-Phases (``--only`` runs a subset): ``throughput`` (also Redis memory per completed run and
-the raw baselines), ``latency`` (idle and under load), ``steps`` (cost per step for each
-workflow length, inline and dispatched), ``retention`` (memory once finished runs expire),
-``sleepers`` (many sleeping runs: Redis and worker memory, timer lateness) and ``backlog``
-(a queue several ``grace`` periods long: the reconciler must not enqueue queued runs again),
-``observability`` (metrics and tracing off and on, see :mod:`benchmarks.observability`),
-``app_broker`` (``dramatiq`` CLI workers on an app's plain ``RedisBroker`` against
-``flowgen worker``: :mod:`benchmarks.app_broker`) and ``flow`` (flow control: a never-binding
-per-key limit against none, a 200/s rate limit, the priority jump; see ``benchmarks/flow.py``).
+Phases (``--only`` runs a subset): ``throughput``, ``latency``, ``steps``, ``retention``,
+``sleepers``, ``backlog`` (issue 7's figures; docs/performance.md says what each measures),
+``observability`` (:mod:`benchmarks.observability`), ``app_broker`` (:mod:`benchmarks.app_broker`),
+``flow`` (flow control, :mod:`benchmarks.flow`), ``peers`` and ``embedded`` (BullMQ Workflows,
+the SQLite engine, DBOS: :mod:`benchmarks.peers`).
 """
 
 from __future__ import annotations
@@ -27,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import capacity, observability
+from . import capacity, observability, peers, timing_phases
 from . import flow as flow_phase
 from .config import SIZES, Size
 from .measure import FLOWGEN_QUEUE, RAW_QUEUE, Bench, Settings, percentile
@@ -44,6 +40,9 @@ PHASES = (
     "observability",
     "app_broker",
     "flow",
+    *timing_phases.PHASES,
+    "peers",
+    "embedded",
 )
 TUNED_PREFETCH = 64
 """Prefetch of the "tuned" raw Dramatiq baseline (Dramatiq's default is 2 per thread)."""
@@ -85,6 +84,12 @@ class Runner:
         from . import app_broker
 
         app_broker.measure(self)
+
+    def peers(self) -> None:
+        peers.measure_peers(self)
+
+    def embedded(self) -> None:
+        peers.measure_embedded(self)
 
     def throughput(self) -> None:
         """Raw Dramatiq (defaults, then tuned prefetch) and flowgen, interleaved repetition by repetition.
@@ -460,10 +465,12 @@ class Runner:
         )
         observability.figures(fig)
         figures += flow_phase.figures(fig, self.samples)
+        figures += timing_phases.figures(fig, self.samples)
         self._ratio(figures)
         from . import app_broker
 
         figures += app_broker.figures(self)
+        figures += peers.figures(self)
         return figures
 
     @staticmethod
@@ -546,7 +553,10 @@ def run(argv: Sequence[str] | None = None) -> tuple[dict[str, Any], str]:
                 if phase in phases:
                     log(f"phase {phase}")
                     try:
-                        getattr(runner, phase)()
+                        if phase in timing_phases.PHASES:
+                            timing_phases.run(phase, runner)
+                        else:
+                            getattr(runner, phase)()
                     except Exception as error:  # report what was measured; say what failed
                         log(f"phase {phase} failed: {type(error).__name__}: {error}")
                         runner.extra.setdefault("errors", {})[phase] = f"{type(error).__name__}: {error}"

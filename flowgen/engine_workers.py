@@ -21,6 +21,7 @@ from .names import check_queue_name
 from .runtime import Runtime
 from .runtime.wakeups import Wakeups
 from .services import Services
+from .stores.base import LOST_QUEUE
 from .validation import check_count
 
 if TYPE_CHECKING:
@@ -129,7 +130,8 @@ class EngineWorkers:
         return service.stop
 
     def _services(self) -> Services:
-        return Services(
+        """The background services of this process; the runtime tells them of the timers it writes."""
+        services = Services(
             self.store,
             self.transport.enqueue,
             self.clock,
@@ -138,7 +140,17 @@ class EngineWorkers:
             timer_interval=self.timer_interval,
             reconcile_interval=self.reconcile_interval,
             reenqueued=self.observers.reenqueued,
+            requeue_lost=self._requeue_lost(),
         )
+        self.runtime.timer_set = services.timer_set
+        return services
+
+    def _requeue_lost(self) -> Callable[[], int] | None:
+        """What requeues a dead worker's fetched messages (a worker counts as dead after ``lease_ttl``)."""
+        requeue = getattr(self.transport, "requeue_lost", None)
+        if requeue is None:
+            return None
+        return functools.partial(requeue, self.settings.lease_ttl)
 
     def _background(self, threads: int) -> tuple[Stop, Stop]:
         """Start lease renewal, async steps, the background services and schedules of a worker of ``threads``.
@@ -193,6 +205,7 @@ class EngineWorkers:
         self.runtime  # noqa: B018 - builds the runtime and its lease keeper
         assert self._leases is not None
         self._leases.start()
+        self.runtime.continue_woken = True  # these threads advance every run
         stop_consuming = self.transport.consume(self.threads)
         services = self._services()
         services.start()
@@ -200,7 +213,10 @@ class EngineWorkers:
         stop_wakeups = self._precise_wakeups()
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
-        self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
+        # Every ready run is enqueued, whatever its grace: the messages a previous process
+        # queued were in its memory, so they are gone with it (a run another live process has
+        # queued gets a second message, a no-op).
+        self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace, LOST_QUEUE))
         return WorkerHandle(
             self,
             [
@@ -251,5 +267,7 @@ class EngineWorkers:
             # worker (after_worker_boot / before_worker_shutdown).
             return WorkerHandle(self, [self.transport.consume(threads, queues, declare=self._step_queues())])
         stop_services, stop_after_workers = self._background(threads)
+        # Runs a branch woke continue in its thread only where the advance queue is consumed.
+        self.runtime.continue_woken = not queues or getattr(self.transport, "queue", None) in queues
         stop_consuming = self.transport.consume(threads, queues, declare=self._step_queues())
         return WorkerHandle(self, [stop_after_workers, stop_consuming, stop_services, self.runtime.drain])

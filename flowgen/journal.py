@@ -19,8 +19,10 @@ from typing import Any
 
 import attrs
 
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
-"""Shared compact encoder (``json.dumps`` with options builds one per call)."""
+from .compact_json import compact_encoder
+
+_COMPACT = compact_encoder()
+"""Compact JSON for journal documents: one C encoder, built once (:mod:`flowgen.compact_json`)."""
 
 ATTEMPT_RUNNING = "running"
 ATTEMPT_OK = "ok"
@@ -172,7 +174,7 @@ class OpenEntry:
     leaves: dict[str, LeafState]
 
     def to_json(self) -> str:
-        return _COMPACT.encode(
+        return _COMPACT(
             {
                 "pos": self.position,
                 "kind": self.kind,
@@ -241,7 +243,7 @@ class Entry:
         return data
 
     def to_json(self) -> str:
-        return _COMPACT.encode(self.to_dict())
+        return _COMPACT(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Entry:

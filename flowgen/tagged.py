@@ -33,6 +33,7 @@ from uuid import UUID
 import attrs
 
 from . import allowlist, error_records, schemas
+from .compact_json import compact_encoder
 from .errors import SerializationError
 
 TAG = "__flowgen__"
@@ -168,9 +169,9 @@ def _encode_default(value: Any) -> Any:
 
 # Built once: ``json.dumps``/``json.loads`` with options build a new encoder/decoder per call,
 # which is a measurable share of a step boundary's client CPU (docs/performance.md).
-_ENCODER = json.JSONEncoder(
-    default=_encode_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
+_ENCODE = compact_encoder(default=_encode_default, ensure_ascii=False, allow_nan=False, check_circular=True)
+_ENCODE_SCALAR = compact_encoder(ensure_ascii=False, allow_nan=False)
+"""For a bare scalar: nothing can refer to itself, so no cycle check (:mod:`flowgen.compact_json`)."""
 
 
 def dumps_json(value: Any) -> str:
@@ -181,8 +182,8 @@ def dumps_json(value: Any) -> str:
         SerializationError: a class that is not on the allow-list.
     """
     if type(value) in _SCALARS:
-        return _ENCODER.encode(value)  # most step results (None, a str, a number): nothing to walk
-    return _ENCODER.encode(prepare(value))
+        return _ENCODE_SCALAR(value)  # most step results (None, a str, a number): nothing to walk
+    return _ENCODE(prepare(value))
 
 
 # -- decoding -------------------------------------------------------------------------------

@@ -69,6 +69,21 @@ EXPECTED = [
     # (g) dramatiq CLI workers on an app's plain broker vs flowgen worker
     "app_broker.own_throughput",
     "app_broker.throughput",
+    # issue 22: short timers, recovery after kill -9, dispatched against inline steps
+    "flowgen.short_timer_lateness_p50",
+    "flowgen.short_timer_lateness_p99",
+    "flowgen.recovery_redis_p50",
+    "flowgen.recovery_redis_max",
+    "flowgen.recovery_sqlite_p50",
+    "flowgen.recovery_sqlite_max",
+    "flowgen.dispatched_vs_inline",
+    "flowgen.alternating_inline_step",
+    "flowgen.alternating_dispatched_step",
+    # (h) the embedded engine on SQLite (issue 22; the peers phase is skipped at the tiny size)
+    "embedded.rate",
+    "embedded.cpu_us",
+    "embedded.latency_idle_p50",
+    "embedded.latency_idle_p99",
 ]
 WITH_BASELINE = [
     "flowgen.throughput",
@@ -90,6 +105,10 @@ WITH_TARGET = [
     "flowgen.worker_rss_growth",
     "flowgen.retention_after_bytes",
     "flowgen.retention_keys_left",
+    "flowgen.short_timer_lateness_p99",
+    "flowgen.recovery_redis_max",
+    "flowgen.recovery_sqlite_max",
+    "flowgen.dispatched_vs_inline",
 ]
 
 

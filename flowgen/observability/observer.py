@@ -212,7 +212,10 @@ class Observers(Observer):
 
     def __bool__(self) -> bool:
         """True when some observer wants facts: the runtime builds none otherwise."""
-        return any(observer.enabled() for observer in self.items)
+        for observer in self.items:  # noqa: SIM110 (a loop, not any(...): asked several times per step)
+            if observer.enabled():
+                return True
+        return False
 
     def add(self, observer: Observer) -> None:
         if observer not in self.items:

@@ -21,6 +21,7 @@ implementation the ids are that tracer's own.
 from __future__ import annotations
 
 import contextvars
+import os
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -39,6 +40,12 @@ _chosen: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar
     "flowgen_span_ids", default=None
 )
 """The (trace id, span id) the next span flowgen starts must have (read by :class:`_ChosenIds`)."""
+
+
+_UNKNOWN = object()
+_API = trace.__name__
+_PROVIDER_VARIABLE = "OTEL_PYTHON_TRACER_PROVIDER"
+"""The variable that makes ``get_tracer_provider()`` load a provider by name (then it is asked)."""
 
 
 def _ns(seconds: float) -> int:
@@ -82,14 +89,29 @@ class Tracing(Observer):
         self._explicit = provider
         self._provider: Any = None
         self._tracer: Any = None
+        self._on = provider is not None
+        self._by_variable = _PROVIDER_VARIABLE in os.environ
 
     def enabled(self) -> bool:
-        """False while OpenTelemetry has no tracer provider (every span would be a no-op)."""
-        if self._explicit is not None:
+        """False while OpenTelemetry has no tracer provider (every span would be a no-op).
+
+        Asked several times per step, so it is cheap: once a real provider is seen the answer
+        stays true (OpenTelemetry sets the global provider once); before that, the API's global
+        is read directly, without ``get_tracer_provider()``'s environment look-up per call (the
+        variable naming a provider is read when this observer is made).
+        """
+        if self._on:
             return True
-        return not isinstance(
+        if (
+            getattr(trace, "_TRACER_PROVIDER", _UNKNOWN) is None
+            and not self._by_variable
+            and trace.get_tracer_provider.__module__ == _API  # not replaced (as tests do)
+        ):
+            return False  # nothing set: get_tracer_provider() would answer the proxy
+        self._on = not isinstance(
             trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
         )
+        return self._on
 
     def _get_tracer(self) -> Any:
         provider = self._explicit or trace.get_tracer_provider()

@@ -291,7 +291,7 @@ class Advance(AdvanceState):
         if resolved.status is not None:
             self.status_change = resolved.status
         self.pending.append(resolved.entry)
-        if self.rt.observers:
+        if self.observing:
             for fact in facts.waits_ended(self.run_record, resolved.entry, command, self.now):
                 self.report_after_commit(fact)
         self.open = None
@@ -301,7 +301,7 @@ class Advance(AdvanceState):
 
     def _dispatch(self, message: Dispatch) -> None:
         """Write a branch record with the next commit and send its message after it."""
-        if self.run_record.trace and self.rt.observers:
+        if self.run_record.trace and self.observing:
             message.record["trace"] = self.run_record.trace
         self.branch_writes[message.key] = message.record
         self.after_commit.append(
@@ -354,7 +354,7 @@ class Advance(AdvanceState):
                 f"lost the lease while step {action.step.name!r} ran; its result is discarded"
             )
         self.ran = FinishedAttempt(action, result, self.now)
-        if self.rt.observers:
+        if self.observing:
             context = action.context
             started = self.attempt_started
             opened = self.open.started if self.open is not None else started
@@ -494,7 +494,7 @@ class Advance(AdvanceState):
         raise _Done
 
     def _report_end(self, status: str, error: dict[str, Any] | None) -> None:
-        if self.rt.observers:
+        if self.observing:
             self.rt.observers.run_ended(facts.run_ended(self.run_record, status, self.now, self.position, error))
 
     def _commit_refused(self, error: CommitRefusedError, finish: Finish | None) -> NoReturn:
@@ -548,7 +548,9 @@ class Advance(AdvanceState):
             ops.SetOpen(self.open), Park(self.signals, wait.types, timer, wait.status)
         ).parked
         if parked:
-            if self.rt.observers:
+            if timer is not None and self.rt.timer_set is not None:
+                self.rt.timer_set(timer)
+            if self.observing:
                 self.rt.observers.run_parked(RunParked(self.run_id, self.run_record.workflow, wait.status))
             assert self.replayer is not None
             if wait.internal or (wait.timer is not None and wait.timer - self.now <= CACHE_HORIZON):

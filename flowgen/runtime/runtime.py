@@ -87,6 +87,12 @@ class Runtime:
         self.wakeups: Wakeups | None = None
         """Precise wake-ups of runs parked for a moment on a limit (set when workers start)."""
         self.draining = threading.Event()
+        self.continue_woken = False
+        """Advance a run a step branch's report woke in the thread that ran the branch (set
+        when this process's workers consume the advance queue; see :meth:`finish_branch`)."""
+        self.timer_set: Callable[[float], None] | None = None
+        """Told the due time of each timer an advance of this process parks a run on (the
+        timer poller fires it then rather than at its next poll; set when workers start)."""
         self._owner_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._owners = itertools.count(1)
         self.lane = PriorityLane(store.take_lane, clock.now)
@@ -195,7 +201,9 @@ class Runtime:
         finally:
             if self.leases is not None and not handed_over:
                 self.leases.drop_branch(run_id, key)
-        self.finish_branch(run_id, key, attempt, outcome, str(record.get("step", "")), record)
+        self.finish_branch(
+            run_id, key, attempt, outcome, str(record.get("step", "")), record, continue_here=True
+        )
 
     def finish_branch(
         self,
@@ -205,10 +213,19 @@ class Runtime:
         outcome: dict[str, Any],
         step: str,
         record: dict[str, Any] | None = None,
+        *,
+        continue_here: bool = False,
     ) -> None:
         """Write a branch attempt's report into its record; wake the run if the report does.
 
         ``record`` (the branch record) names the workflow and trace the observers are told.
+        ``continue_here``: a woken run is advanced in this thread (a worker thread that just
+        ran the attempt, in a process that consumes the advance queue and knows the run's
+        workflow) rather than sent as a message for another worker to fetch: the run
+        moves on without a message's round trips and hand-offs. Its wake-up is committed
+        first, so a crash before it takes the lease leaves the run ready for the reconciler,
+        as a lost message would; a run another worker holds is left to it (taking the lease
+        fails), as a duplicate message would be.
         """
         woken = self.store.branch_finish(run_id, key, attempt, outcome, self.clock.now(), self.settings.grace)
         if self.observers:
@@ -218,7 +235,23 @@ class Runtime:
             )
         fault_point("after_branch_report", step)
         if woken:
-            self.enqueue(woken)
+            if continue_here and run_id in woken and self._continues(record):
+                others = [woken_id for woken_id in woken if woken_id != run_id]
+                if others:
+                    self.enqueue(others)
+                self.advance(run_id)
+            else:
+                self.enqueue(woken)
+
+    def _continues(self, record: dict[str, Any] | None) -> bool:
+        """Whether a run woken by a branch of ``record`` is advanced in this thread (see :meth:`finish_branch`)."""
+        workflow = record.get("workflow") if record is not None else None
+        return (
+            self.continue_woken
+            and not self.draining.is_set()
+            and isinstance(workflow, str)
+            and workflow in self.registry.workflows
+        )
 
     # -- what the engine and the advance loop use ----------------------------------------------
 

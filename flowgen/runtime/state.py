@@ -81,6 +81,8 @@ class AdvanceState:
         self.serializer: Serializer = runtime.serializer
         self.rng: random.Random = runtime.rng
         self.step_for: Callable[[StepCall], Step] = runtime.step_for
+        # Whether observers want facts, asked once per advance rather than at every step.
+        self.observing = bool(runtime.observers)
         self.workflow_for: Callable[[str], Workflow | None] = runtime.registry.workflows.get
         # Read at every decision: the wall clock's time.time() directly, without a method call
         # (looked up per advance, so freezegun started before the advance still applies).

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -299,8 +300,17 @@ class SendResult:
     wake: bool
 
 
+LOST_QUEUE = -math.inf
+"""The ``backlog`` to pass :meth:`Store.reconcile` when every message this process had queued is
+gone (an embedded engine starting: its queue lived in a process that may have died). Every ready
+run without a live lease is then enqueued, whatever its ready score; a run another live process
+still has queued gets a second message, which is a no-op (every write is fenced)."""
+
+
 def ready_cutoff(now: float, backlog: float) -> float:
     """The latest ready score the reconciler looks at (see :meth:`Store.reconcile`)."""
+    if backlog == LOST_QUEUE:
+        return math.inf
     return now - max(0.0, backlog)
 
 
@@ -415,6 +425,15 @@ class Store(RunSearch):
     def next_timer(self) -> float | None:
         """Return the earliest timer's due time, or ``None``."""
 
+    def next_lease_check(self) -> float | None:
+        """Return when the earliest lease in the lease index ends (``None``: no lease held).
+
+        The reconciler sleeps until then rather than a whole ``reconcile_interval``, so a dead
+        worker's run moves again right after its lease ends. A store without a lease index
+        returns ``None`` (the default) and is reconciled every interval.
+        """
+        return None
+
     @abc.abstractmethod
     def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
         """Return the runs to enqueue again: leases that ended, and ready runs not started in time.
@@ -435,6 +454,7 @@ class Store(RunSearch):
         queue, not lost, so only runs whose ready score is at most ``now - backlog`` are
         looked at: without this, a queue longer than ``grace`` would have every run in it
         enqueued again (and again), multiplying the work exactly when workers are behind.
+        :data:`LOST_QUEUE` as ``backlog`` looks at every ready run (an embedded engine starting).
         """
 
     @abc.abstractmethod

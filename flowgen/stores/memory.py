@@ -212,6 +212,10 @@ class MemoryStore(MemorySearch, TransactionalStore):
         with self.lock:
             return self.timers.first()
 
+    def next_lease_check(self) -> float | None:
+        with self.lock:
+            return self.leases.first()
+
     def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.finished:

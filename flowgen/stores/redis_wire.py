@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ..compact_json import compact_encoder
 from .base import (
     AppendEntries,
     ConsumeEvent,
@@ -24,8 +25,8 @@ from .base import (
     unknown_operation,
 )
 
-COMPACT = json.JSONEncoder(separators=(",", ":"))
-"""Shared compact encoder (``json.dumps`` with options builds one per call)."""
+COMPACT = compact_encoder()
+"""Compact JSON for the engine's own documents (commits, branch records): one C encoder, built once."""
 
 
 def text(value: Any) -> str:
@@ -87,19 +88,19 @@ def encode_operation(op: Operation, expiry: list[Any]) -> list[Any]:
         return ["open", op.entry.to_json() if op.entry is not None else False]
     if isinstance(op, Park):
         timer = num(op.timer) if op.timer is not None else False
-        return ["park", op.signals, COMPACT.encode(list(op.waiting)), op.status.value, timer]
+        return ["park", op.signals, COMPACT(list(op.waiting)), op.status.value, timer]
     if isinstance(op, Finish):
         return [
             "finish",
             op.status.value,
             op.output if op.output is not None else False,
-            COMPACT.encode(op.error) if op.error is not None else False,
+            COMPACT(op.error) if op.error is not None else False,
             *expiry,
         ]
     if isinstance(op, ConsumeEvent):
         return ["consume", op.event_type, op.event_id]
     if isinstance(op, WriteBranch):
-        return ["branch", op.key, COMPACT.encode(op.record) if op.record is not None else False]
+        return ["branch", op.key, COMPACT(op.record) if op.record is not None else False]
     if isinstance(op, SetStatus):
         return ["status", op.status.value]
     if isinstance(op, DeliverCancel):

@@ -338,6 +338,9 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
             (value,) = tx.conn.execute(f"SELECT MIN({column}) FROM {table}").fetchone()
         return None if value is None else float(value)
 
+    def next_lease_check(self) -> float | None:
+        return self._earliest("leases", "check_at")
+
     def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
         # Cheap reads first, as for timers: most passes find nothing to do.
         ready = self._earliest("ready", "score")

@@ -5,6 +5,7 @@ transaction's operations on them (:class:`SQLiteTx`, the :class:`~flowgen.stores
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -166,6 +167,13 @@ TABLES_OF_A_RUN = (
     "runs",
 )
 
+@functools.lru_cache(maxsize=256)
+def _update_of(changed: tuple[int, ...]) -> str:
+    """``UPDATE runs`` of the columns at ``changed`` (indexes into ``RUN_COLUMNS[1:]``)."""
+    columns = RUN_COLUMNS[1:]
+    return f"UPDATE runs SET {', '.join(f'{columns[index]} = ?' for index in changed)} WHERE run_id = ?"
+
+
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
@@ -204,10 +212,15 @@ class SQLiteTx(SQLiteFlowTx):
         self.conn = conn
         self.retention = retention
         self.finished = False
+        self._rows: dict[str, tuple[Any, ...]] = {}
+        """The stored columns of each run read or written in this transaction (after run_id)."""
 
     def get_meta(self, run_id: str) -> RunRecord | None:
         row = self.conn.execute(f"{SELECT_RUN} WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None else record_from_row(row)
+        if row is None:
+            return None
+        self._rows[run_id] = tuple(row[1:])
+        return record_from_row(row)
 
     def put_meta(self, record: RunRecord, old_status: str | None) -> None:
         expires = None
@@ -237,10 +250,21 @@ class SQLiteTx(SQLiteFlowTx):
             record.open,
             record.trace,
         )
+        stored = self._rows.get(record.run_id)
+        self._rows[record.run_id] = values
         if old_status is None:
             self.conn.execute(INSERT_RUN, (record.run_id, *values))
-        else:
+        elif stored is None:
             self.conn.execute(UPDATE_RUN, (*values, record.run_id))
+        else:
+            # Only the columns that changed since this transaction read the row: a step boundary
+            # changes three or four of them, and an indexed column named in the SET clause has
+            # its index entries rewritten even when its value stays the same.
+            changed = [index for index, value in enumerate(values) if stored[index] != value]
+            if changed:
+                self.conn.execute(
+                    _update_of(tuple(changed)), (*(values[index] for index in changed), record.run_id)
+                )
 
     def journal_append(self, run_id: str, entries: Sequence[Entry]) -> None:
         (start,) = self.conn.execute(

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,7 +28,8 @@ from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.message import Message
 from redis.exceptions import NoScriptError
 
-from ..stores.redis_plans import Commands, Plan, RoundTrip, commands, first_error, pipelined, run_plan
+from ..stores import redis_calls
+from ..stores.redis_plans import Commands, Plan, RoundTrip, commands, first_error, run_plan
 
 logger = logging.getLogger("flowgen.transports.doorbell")
 
@@ -71,6 +73,51 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 return 1
 """
+
+
+# The messages dead workers had fetched and not acked, back at the head of their queues (see
+# DoorbellRedisBroker.requeue_dead): KEYS[1] the heartbeats, ARGV namespace, the window of
+# heartbeats that count as dead (since, until, ms) and the queue names to look at.
+_REQUEUE_DEAD = """
+local moved = {}
+for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[3])) do
+  for i = 4, #ARGV do
+    local queue = ARGV[1] .. ':' .. ARGV[i]
+    local acks = ARGV[1] .. ':__acks__.' .. worker .. '.' .. ARGV[i]
+    local ids = redis.call('SMEMBERS', acks)
+    for _, id in ipairs(ids) do
+      if redis.call('HEXISTS', queue .. '.msgs', id) == 1 then
+        redis.call('LPUSH', queue, id)
+        moved[ARGV[i]] = (moved[ARGV[i]] or 0) + 1
+      end
+    end
+    if #ids > 0 then redis.call('DEL', acks) end
+  end
+end
+local out = {}
+for name, count in pairs(moved) do
+  table.insert(out, name)
+  table.insert(out, count)
+end
+return out
+"""
+
+# Messages this worker fetched but will not start, back at the head of their queue in their
+# order: KEYS[1] the worker's acks set, KEYS[2] the queue; ARGV the message ids.
+_RETURN = """
+local returned = 0
+for i = #ARGV, 1, -1 do
+  if redis.call('SREM', KEYS[1], ARGV[i]) > 0 then
+    redis.call('LPUSH', KEYS[2], ARGV[i])
+    returned = returned + 1
+  end
+end
+return returned
+"""
+
+DEAD_WINDOW = 60_000
+"""How long (ms) past its death a worker's acks are still looked at (they are requeued at the
+first pass that sees it dead; Dramatiq's own maintenance forgets the worker later)."""
 
 
 def _waited(data: bytes | None) -> float:
@@ -125,8 +172,13 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
         self.pending_acks: list[str] = []
         self.oldest_ack = 0.0
         self.waiting_idle = False
+        self.returned: list[str] = []
+        """Fetched messages this worker will not start (no free thread), to put back."""
+        self.holding = False
+        """True after returning messages: fetch again only once a thread is free."""
         self.pubsub = broker.client.pubsub(ignore_subscribe_messages=True)
         self.pubsub.subscribe(doorbell_channel(broker.namespace, queue_name))
+        broker.consumers.add(self)
 
     # -- acks ---------------------------------------------------------------------------------
 
@@ -143,7 +195,7 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
             self.queued_message_ids.discard(message.message_id)
             # Wake the consumer only when it has something to do: refill at the low-water
             # mark (it wakes on its own every ACK_DELAY to send queued acks).
-            if self.outstanding_message_count <= self.low_water:
+            if self.outstanding_message_count <= self.low_water or self.holding:
                 self.slot_freed.set()
 
     def nack(self, message: MessageProxy) -> None:
@@ -199,9 +251,20 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
                     # with this one; skip it (it stays unacknowledged, visible in Redis).
                     logger.error("skipping an undecodable message on %r: %r", self.queue_name, data[:200])
                     continue
+                if self._no_thread_for(message):
+                    self.returned.append(message.options["redis_message_id"])
+                    continue
                 self.queued_message_ids.add(message.message_id)
                 return MessageProxy(message)
+            if self.returned:
+                self._return_messages()
             outstanding = self.outstanding_message_count
+            if self.holding and not self._thread_free():
+                self.slot_freed.wait(min(self.idle_timeout, HEARTBEAT_INTERVAL, ACK_DELAY))
+                self.slot_freed.clear()
+                self._send_due_acks()
+                return None
+            self.holding = False
             if outstanding <= self.low_water:
                 self.slot_freed.clear()
                 with self.ack_lock:
@@ -217,13 +280,43 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
             # fetch of 0 messages keeps this worker's heartbeat fresh meanwhile.
             self.slot_freed.wait(min(self.idle_timeout, HEARTBEAT_INTERVAL, ACK_DELAY))
             self.slot_freed.clear()
-            now = time.monotonic()
-            with self.ack_lock:
-                due = bool(self.pending_acks) and now - self.oldest_ack >= ACK_DELAY
-                acks = self._take_acks() if due else []
-            if acks or now - self.last_heartbeat >= HEARTBEAT_INTERVAL:
-                self._send(acks, 0)
+            self._send_due_acks()
             return None
+
+    def _send_due_acks(self) -> None:
+        """Send the queued acks once the oldest has waited ACK_DELAY (and keep the heartbeat fresh)."""
+        now = time.monotonic()
+        with self.ack_lock:
+            due = bool(self.pending_acks) and now - self.oldest_ack >= ACK_DELAY
+            acks = self._take_acks() if due else []
+        if acks or now - self.last_heartbeat >= HEARTBEAT_INTERVAL:
+            self._send(acks, 0)
+
+    # -- branch messages only where a thread is free ---------------------------------------------
+
+    def _thread_free(self) -> bool:
+        threads = self.broker.worker_threads
+        return threads is None or self.broker.in_hand() < threads
+
+    def _no_thread_for(self, message: Message[Any]) -> bool:
+        """True for a branch message (a step that may run long) that no thread of this worker can start now.
+
+        Holding it would leave it waiting behind this worker's busy threads while another worker
+        idles; an advance message is short, and keeping it fetched ahead is what prefetch is for.
+        """
+        return message.actor_name in self.broker.branch_actors and not self._thread_free()
+
+    def _return_messages(self) -> None:
+        """Put the messages this worker will not start back at the head of the queue, and ring."""
+        returned, self.returned = self.returned, []
+        broker = self.broker
+        try:
+            broker.call_scripts([broker.return_call(self.queue_name, returned)], [self.queue_name])
+        except redis.ConnectionError as error:
+            # Still in this worker's acks set: requeued when it stops or is found dead.
+            logger.warning("could not give back %d message(s): %s", len(returned), error)
+            raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
+        self.holding = True
 
     def _wait_for_doorbell(self) -> None:
         """Block until an enqueue rings the doorbell (or the idle timeout); threads ack directly meanwhile."""
@@ -244,6 +337,7 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
                 self.waiting_idle = False
 
     def close(self) -> None:
+        self.broker.consumers.discard(self)
         with self.ack_lock:
             acks = self._take_acks()
         if acks:
@@ -273,6 +367,23 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         self._head_message = self.client.register_script(_HEAD_MESSAGE)
         self._ack_many = self.client.register_script(_ACK_MANY)
         self._presence = self.client.register_script(_PRESENCE)
+        self._requeue_dead = self.client.register_script(_REQUEUE_DEAD)
+        self._return = self.client.register_script(_RETURN)
+        self._held = redis_calls.HeldConnections(self.client, retry=redis_calls.reconnecting_retry)
+        self.worker_threads: int | None = None
+        """Threads of this process's worker (set by the transport); ``None``: hold every message."""
+        self.branch_actors: frozenset[str] = frozenset()
+        """Actors whose messages are only taken when a thread is free for them (the branch actor)."""
+        self.consumers: weakref.WeakSet[_DoorbellConsumer] = weakref.WeakSet()
+
+    def in_hand(self) -> int:
+        """Messages this process's consumers handed to its worker threads and that are not done yet."""
+        return sum(len(consumer.queued_message_ids) for consumer in list(self.consumers))
+
+    def close(self) -> None:
+        """Disconnect the threads' held script connections, then close as Dramatiq does."""
+        self._held.close()
+        super().close()
 
     @property
     def consumer_class(self) -> type:
@@ -316,6 +427,33 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         since = current_millis() - self.heartbeat_timeout
         return int(self.client.zcount(self.presence_key(queue_name), since, "+inf"))
 
+    def requeue_dead(self, queue_names: Iterable[str], dead_after: float) -> dict[str, int]:
+        """Put back at the head of their queues the messages dead workers had fetched; return counts.
+
+        A worker whose heartbeat (renewed at least every :data:`HEARTBEAT_INTERVAL` while it
+        runs, busy or idle) is older than ``dead_after`` seconds is dead: the messages it
+        fetched and never acked (prefetched, or being processed when it died) go back to the
+        head of ``queue_names``, so their runs move again within seconds instead of waiting
+        for their ``grace`` or Dramatiq's random maintenance. A worker that was only frozen
+        and processes them after all does so under fenced writes (a no-op). Queues not in
+        ``queue_names`` are left to Dramatiq's maintenance.
+        """
+        names = sorted(set(queue_names))
+        if not names:
+            return {}
+        until = current_millis() - int(dead_after * 1000)
+        reply = self._requeue_dead(
+            keys=[f"{self.namespace}:__heartbeats__"],
+            args=[self.namespace, until - DEAD_WINDOW, until, *names],
+        )
+        moved = {
+            (name.decode() if isinstance(name, bytes) else str(name)): int(count)
+            for name, count in zip(reply[::2], reply[1::2], strict=True)
+        }
+        for name in moved:
+            self.ring(name)
+        return moved
+
     def leave(self, queue_name: str) -> None:
         """Forget this broker's presence on ``queue_name`` (its consumer stops)."""
         self.client.zrem(self.presence_key(queue_name), self.broker_id)
@@ -351,6 +489,14 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         ]
         return (self._ack_many, keys, message_ids)
 
+    def return_call(self, queue_name: str, message_ids: Sequence[str]) -> ScriptCall:
+        """Give back messages this worker fetched from ``queue_name``, to the head of the queue in order."""
+        keys = [
+            f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}",
+            f"{self.namespace}:{queue_name}",
+        ]
+        return (self._return, keys, message_ids)
+
     def call_scripts(self, calls: Sequence[ScriptCall], ring: Iterable[str] = ()) -> list[Any]:
         """Run script calls ``(script, keys, args)`` (and doorbell rings) in one round trip.
 
@@ -364,9 +510,21 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         return replies
 
     def round_trip(self, trip: RoundTrip) -> list[Any]:
-        """Do one round trip of a plan on this broker's (sync) client."""
+        """Do one round trip of a plan on this thread's held connection (sync).
+
+        Packed with hiredis and read by the store's own reply loop: the consumer makes this call
+        for every fetch, and redis-py's pipeline (pool checkout, per-command packing, response
+        callbacks) cost a third of its CPU. Error replies come back in place, as exceptions.
+        """
         assert isinstance(trip, Commands), "the broker's plans send plain commands only"
-        return pipelined(self.client, trip)
+        conn = self._held.get()
+        packed = b"".join(redis_calls.pack(*command) for command in trip.commands)
+        replies: list[Any] = conn.retry.call_with_retry(
+            lambda: redis_calls.replies(conn, packed, len(trip.commands)), lambda _error: conn.disconnect()
+        )
+        if trip.raise_on_error:
+            first_error(replies)
+        return replies
 
     def scripts_plan(self, calls: Sequence[ScriptCall], ring: Iterable[str] = ()) -> Plan[list[Any]]:
         """:meth:`call_scripts` as a plan (:mod:`flowgen.stores.redis_plans`), for sync and async clients."""

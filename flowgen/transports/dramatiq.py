@@ -39,7 +39,7 @@ from dramatiq.message import Message
 
 from ..stores.redis_plans import Plan, commands, run_plan
 from .base import Receiver, Stop
-from .doorbell import PRESENCE_INTERVAL, DoorbellRedisBroker, redis_backlog
+from .doorbell import HEARTBEAT_INTERVAL, PRESENCE_INTERVAL, DoorbellRedisBroker, redis_backlog
 
 logger = logging.getLogger("flowgen.transports.dramatiq")
 
@@ -80,6 +80,8 @@ ACTOR_OPTIONS: dict[str, Any] = {
 Middleware that only observes (Prometheus, error reporting, ``CurrentMessage``, an app's own)
 sees flowgen's messages like any other.
 """
+DEAD_AFTER_MINIMUM = 3 * HEARTBEAT_INTERVAL
+"""The shortest silence (seconds) after which a worker counts as dead: three missed heartbeats."""
 UNCONSUMED_WARNING_INTERVAL = 60.0
 """Seconds between two warnings about the same queue having no live consumer."""
 
@@ -161,6 +163,10 @@ class DramatiqTransport:
         )
         if self.prefetch is not None:
             worker.queue_prefetch = max(1, self.prefetch)
+        if isinstance(self.broker, DoorbellRedisBroker):
+            # A branch message is taken only by a worker with a thread free for it.
+            self.broker.worker_threads = threads
+            self.broker.branch_actors = frozenset((BRANCH_ACTOR, *BRANCH_ACTOR_ALIASES))
         return worker
 
     # -- sending ------------------------------------------------------------------------------
@@ -196,6 +202,21 @@ class DramatiqTransport:
         if isinstance(self.broker, RedisBroker):
             return redis_backlog(self.broker, self.queue)
         return 0.0
+
+    def requeue_lost(self, dead_after: float) -> int:
+        """Requeue the messages of dead workers (no heartbeat for ``dead_after`` s); return how many.
+
+        Only flowgen's own broker keeps a busy worker's heartbeat fresh, so only there can a
+        silent heartbeat be read as a dead worker (see :meth:`.DoorbellRedisBroker.requeue_dead`);
+        on other brokers this does nothing and lost messages wait for their ``grace``.
+        """
+        if not isinstance(self.broker, DoorbellRedisBroker):
+            return 0
+        queues = {self.queue, *self.broker.get_declared_queues()}
+        moved = self.broker.requeue_dead(queues, max(dead_after, DEAD_AFTER_MINIMUM))
+        if moved:
+            logger.info("requeued %s message(s) a dead worker had fetched", moved)
+        return sum(moved.values())
 
     # -- consumers ----------------------------------------------------------------------------
 

@@ -120,11 +120,16 @@ def uses_scarce_queued(index: int) -> Any:
     return (yield scarce_queued(index))
 
 
+RELEASE = threading.Event()
+"""Set by a test to end every ``slow_scarce`` attempt at once (cleared by the test's fixture)."""
+
+
 @flowgen.step(name="flow.slow_scarce", concurrency=flowgen.Limit(2))
 def slow_scarce(seconds: float) -> float:
+    """Hold a slot of a limit of 2 for ``seconds``, or until the test sets ``RELEASE``."""
     with LOCK:
         RUNNING["now"] += 1
-    time.sleep(seconds)
+    RELEASE.wait(seconds)
     with LOCK:
         RUNNING["now"] -= 1
     return seconds

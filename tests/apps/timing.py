@@ -68,6 +68,21 @@ def gather(count: int, seconds: float):
     return values
 
 
+ROUTED_SLOW_QUEUE = "t-slow"
+
+
+@flowgen.step(name="t.slow_routed", retries=0, queue=ROUTED_SLOW_QUEUE)
+def slow_routed(index: int, seconds: float) -> dict:
+    """:func:`slow` on a queue of its own, so a test chooses which workers may run it."""
+    return slow.fn(index, seconds)
+
+
+@flowgen.workflow(name="t.gather_routed")
+def gather_routed(count: int, seconds: float):
+    values = yield flowgen.all_of(*(slow_routed(i, seconds) for i in range(count)))
+    return values
+
+
 @flowgen.step(retries=flowgen.Retry(limit=4, delay=0.5, backoff="exponential", jitter=0))
 def flaky() -> int:
     attempt_log("flaky")

@@ -18,13 +18,16 @@ from tests.conftest import wait_until
 @pytest.fixture(params=["sqlite", "redis"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[flowgen.Engine]:
     apps.RUNNING.update(now=0, max=0)
+    apps.RELEASE.clear()
     if request.param == "redis":
         url = request.getfixturevalue("redis_url")
         with flowgen.Engine(url, timer_interval=0.05) as redis_engine, redis_engine.worker(threads=8):
             yield redis_engine
+            apps.RELEASE.set()  # a failed test must not leave attempts holding the worker's threads
     else:
         with flowgen.Engine(f"sqlite:///{tmp_path / 'flow.db'}", threads=8, timer_interval=0.05) as sqlite_engine:
             yield sqlite_engine
+            apps.RELEASE.set()
 
 
 def test_all_of_branches_of_a_limited_step_run_at_most_2_at_once(engine: flowgen.Engine) -> None:
@@ -46,7 +49,9 @@ def test_a_limited_queue_step_runs_at_most_2_at_once(engine: flowgen.Engine) -> 
 
 @pytest.mark.parametrize("waiter", ["branch", "inline"])
 def test_a_run_waiting_for_a_step_slot_says_which_limit_and_its_place(engine: flowgen.Engine, waiter: str) -> None:
-    holding = engine.start(apps.slow_fan, 2, 2.0)
+    # The holders keep both slots until the test releases them (a fixed time could run out
+    # before the waiter reaches its attempt on a crowded machine).
+    holding = engine.start(apps.slow_fan, 2, 120.0)
     wait_until(lambda: apps.RUNNING["now"] == 2, 30, "two attempts to hold the slots")
     waiting = engine.start(apps.slow_fan, 1, 0.0) if waiter == "branch" else engine.start(apps.uses_slow_scarce, 0.0)
     blocked = wait_until(lambda: waiting.status().blocked_by, 30, "the attempt to wait for a slot")
@@ -54,6 +59,7 @@ def test_a_run_waiting_for_a_step_slot_says_which_limit_and_its_place(engine: fl
     assert waiting.status().status == "waiting"
     reasons = why_not_moving(engine, waiting.status())  # what the dashboard's run page says
     assert "a step waits for a slot of step limit step:flow.slow_scarce (at most 2 at once): place 1 in line" in reasons
-    assert holding.result(timeout=60) == [2.0, 2.0]
+    apps.RELEASE.set()
+    assert holding.result(timeout=60) == [120.0, 120.0]
     waiting.result(timeout=60)
     assert waiting.status().blocked_by is None

@@ -61,8 +61,9 @@ def test_every_interpreter_message_delivered_twice_runs_no_step_twice_and_leaves
     client = redis.Redis.from_url(redis_url)
     sent_twice = int(client.get("test:duplicates") or 0)
     client.close()
-    # start, sleep timer, two parallel step reports (at least one wakes), event, late copy: >= 5 per run
-    assert sent_twice >= RUNS * 5, f"only {sent_twice} advance messages were duplicated"
+    # start, sleep timer, event, late copy: >= 4 per run. A parallel step's report that wakes the
+    # run sends no message: the run continues in the thread that ran the step.
+    assert sent_twice >= RUNS * 4, f"only {sent_twice} advance messages were duplicated"
     executions = ledger.executions()
     assert len(executions) == RUNS * 4, "prepare, two parallel parts and finish ran for every run"
     assert set(executions.values()) == {1}, "no step body ran twice"

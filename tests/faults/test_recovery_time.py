@@ -127,3 +127,40 @@ def test_a_killed_workers_runs_are_sent_again_when_their_leases_end_even_behind_
     wait_finished(redis_url, [*victims, *blocker, *backlog], 60)
     client.close()
     check_scenario(redis_url, {**expected(victims), **expected(blocker, 100), **expected(backlog)})
+
+
+REQUEUE_BOUND = max(LEASE_TTL, 3.0) + 0.5 + 3.0
+"""A dead worker's fetched messages: its heartbeat must be ``max(lease_ttl, 3 s)`` old, the
+requeuer looks every 0.5 s, plus a generous take-over (sending, fetching, a loaded machine).
+Far below the 15 s grace of the client that started the runs, which bounded it before."""
+
+
+def test_messages_a_killed_worker_had_fetched_move_again_within_lease_ttl_not_the_grace(
+    redis_url: str, engine: flowgen.Engine, workers: Workers, ledger: Ledger
+) -> None:
+    # Both threads busy inside a step, and a prefetch of 8: the next runs' messages are fetched
+    # by the doomed worker but no thread starts them. They hold no lease, and the client that
+    # started them has the default 15 s grace, so only their requeue moves them in time.
+    doomed = workers.start(redis_url, threads=2, args=[*SETTINGS, "--prefetch", "8"])
+    holders = start_runs(engine, "faults.stalled", "holder", [(n, 60.0) for n in range(2)])
+    wait_until(lambda: inside_the_stall(ledger, doomed.pid, holders), 30, "both threads to be busy")
+    client = redis.Redis.from_url(redis_url)
+    fetched = start_runs(engine, "faults.stalled", "fetched", [(n, 0.0) for n in range(2)])
+    wait_until(lambda: not _new_messages_for(client, set(fetched), set()), 30, "the doomed worker to fetch them")
+    assert not {e["run"] for e in ledger.entries()} & set(fetched), "no thread was free to start them"
+    survivor = workers.start(redis_url, threads=8, args=SETTINGS)
+
+    doomed.kill()
+    killed_at = time.time()
+    wait_finished(redis_url, [*holders, *fetched], 60)
+    client.close()
+
+    moved = {}
+    for entry in ledger.entries():
+        if entry["run"] in fetched and entry["pid"] == survivor.pid:
+            moved[entry["run"]] = min(moved.get(entry["run"], entry["at"]), entry["at"])
+    assert set(moved) == set(fetched), "the survivor ran the fetched runs"
+    slowest = max(at - killed_at for at in moved.values())
+    print(f"runs a killed worker had fetched moved again within {slowest:.2f}s (bound {REQUEUE_BOUND:.1f}s)")
+    assert slowest <= REQUEUE_BOUND, f"a fetched run moved again {slowest:.1f}s after the kill"
+    check_scenario(redis_url, {**expected(holders), **expected(fetched)})
