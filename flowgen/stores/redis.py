@@ -42,24 +42,22 @@ Every status change also publishes (no key is written): the new status on the ch
 
 Scripts validate everything before their first write (Lua does not roll back). Finished runs'
 keys get a TTL equal to the engine's retention and a sweep removes them from the indexes.
-Redis Cluster is not supported: scripts touch global indexes along with a run's keys.
+On a Redis Cluster every ``P:`` above is a shard's base ``P:{t:NN}`` and each run lives in one
+shard, in that shard's hash slot (see :mod:`flowgen.stores.redis_shards`): the indexes are split
+into shards, and listing, counting and the reconciler's scans merge them.
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 import json
-import os
-import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
-from importlib import resources
 from typing import Any, TypeVar
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.retry import Retry
+from redis.cluster import RedisCluster
 
 from ..error_records import error_record
 from ..errors import (
@@ -86,7 +84,9 @@ from .base import (
 )
 from .failures import Reason, store_error
 from .redis_flow import FLOW_SCRIPTS, RedisFlow
+from .redis_scripts import ScriptCaller, load_scripts
 from .redis_search import RedisSearch
+from .redis_shards import DEFAULT_CLUSTER_SHARDS, Shards
 from .redis_wire import COMPACT, assemble_branches, encode_operation, flatten, num, pairs, text
 
 _TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
@@ -117,33 +117,18 @@ SCRIPTS = (
 )
 
 
-_forks = 0
-"""How many times this process's lineage forked: a thread's connection made before a fork is
-not this process's (``os.getpid()`` is a system call, too dear to ask at every script call)."""
-
-
-def _count_fork() -> None:
-    global _forks
-    _forks += 1
-
-
-os.register_at_fork(after_in_child=_count_fork)
-
-
-def _script_retry() -> Retry:
-    """Reconnect and resend on a dropped connection, backing off as redis-py's client does."""
-    return Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), retries=10)
-
-
-def _location(client: redis.Redis) -> str:
-    """Where ``client`` connects, without credentials: ``host:port/db`` or the socket path."""
+def _location(client: Any) -> str:
+    """Where ``client`` connects, without credentials: ``host:port/db``, the socket path, or a cluster's nodes."""
+    if isinstance(client, RedisCluster):
+        nodes = ",".join(f"{node.host}:{node.port}" for node in client.get_primaries())
+        return f"cluster {nodes}"
     options = client.connection_pool.connection_kwargs
     if "path" in options:
         return f"unix://{options['path']} (db {options.get('db', 0)})"
     return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}/{options.get('db', 0)}"
 
 
-UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError)
 """What redis-py raises when the server cannot be reached in time (refused, reset, auth, timeouts)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -178,105 +163,70 @@ def _unavailable_when_unreachable(cls: type[RedisStore]) -> type[RedisStore]:
 
 
 @_unavailable_when_unreachable
-class RedisStore(RedisFlow, RedisSearch, Store):
+class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
     """Implements the store contract on Redis (see the module docstring for the keys).
 
     Every operation raises :class:`~flowgen.errors.StoreUnavailableError` when Redis cannot be
     reached.
 
     Args:
-        url: a ``redis://`` or ``rediss://`` URL, or ``client`` to share a connection pool.
+        url: a ``redis://`` or ``rediss://`` URL, or ``client`` to share a connection pool
+            (a ``redis.Redis``, or a ``redis.cluster.RedisCluster`` for a Redis Cluster).
         prefix: the key prefix.
         retention: seconds finished runs are kept (``None``: forever).
+        shards: how many shards the global indexes are split into (see
+            :mod:`flowgen.stores.redis_shards`): ``None`` picks 0 (none) on a single Redis and
+            :data:`~flowgen.stores.redis_shards.DEFAULT_CLUSTER_SHARDS` on a cluster. Every
+            process of a deployment must use the same number.
     """
 
     def __init__(
         self,
         url: str | None = None,
         *,
-        client: redis.Redis | None = None,
+        client: redis.Redis | RedisCluster | None = None,
         prefix: str = "flowgen",
         retention: float | None = 7 * 86400,
+        shards: int | None = None,
     ) -> None:
         if client is None:
             if url is None:
                 raise ValueError("RedisStore needs a url or a client")
             client = redis.Redis.from_url(url, health_check_interval=30)
         self.client = client
+        self.cluster = isinstance(client, RedisCluster)
+        if shards is None:
+            shards = DEFAULT_CLUSTER_SHARDS if self.cluster else 0
+        if self.cluster and shards == 0:
+            raise ValueError("shards=0 needs a single Redis: on a Redis Cluster use at least 1 shard")
+        self.shards = Shards(prefix, shards)
         self.location = _location(client)
         self.prefix = prefix
         self.retention = retention
-        lua = resources.files("flowgen.stores").joinpath("lua")
-        library = lua.joinpath("_lib.lua").read_text() + "\n" + lua.joinpath("_flow.lua").read_text()
-        self._scripts = {
-            name: client.register_script(
-                library + "\n" + resources.files("flowgen.stores").joinpath(f"lua/{name}.lua").read_text()
-            )
-            for name in SCRIPTS
-        }
-        self._local = threading.local()
-        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._scripts = load_scripts(client, SCRIPTS)
+        self._init_calls()
 
-    def _run(self, name: str, *args: Any) -> Any:
-        """Call a flowgen script by its SHA on this thread's connection, loading it if Redis lost it.
-
-        This is what redis-py's ``Script.__call__`` does, minus the per-command layers
-        (argument filtering, observability hooks, the pool's lock and its "unread data?"
-        socket poll), which together cost as much client CPU as the round trip itself and are
-        paid at every step boundary. Connection errors disconnect and retry under the
-        connection's retry policy, as redis-py does.
-        """
-        script = self._scripts[name]
-        conn = self._connection()
-        try:
-            try:
-                return self._call(conn, script.sha, (self.prefix, *args))
-            except redis.exceptions.NoScriptError:
-                script.sha = self.client.script_load(script.script)
-                return self._call(conn, script.sha, (self.prefix, *args))
-        except BaseException as error:
-            if not isinstance(error, redis.ResponseError):
-                conn.disconnect()  # never reuse a connection that may hold an unread reply
-            raise
-
-    def _connection(self) -> Any:
-        """This thread's own connection for scripts, made like the pool's.
-
-        A worker thread keeps it for its life; it closes when the thread ends (the
-        thread-local goes, and the connection with it) or when the store closes.
-        """
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.forks != _forks:
-            pool = self.client.connection_pool
-            # The pool's kwargs carry no retry policy (a pooled connection is checked when it
-            # is handed out); this one is held for the thread's life, so it must reconnect by
-            # itself when the server dropped it (an idle timeout, a Redis restart).
-            conn = pool.connection_class(**{**pool.connection_kwargs, "retry": _script_retry()})
-            self._local.conn = conn
-            self._local.forks = _forks
-            self._connections.add(conn)
-        return conn
-
-    @staticmethod
-    def _call(conn: Any, sha: str, args: Sequence[Any]) -> Any:
-        def roundtrip() -> Any:
-            conn.send_command("EVALSHA", sha, 0, *args)
-            return conn.read_response()
-
-        return conn.retry.call_with_retry(roundtrip, lambda _error: conn.disconnect())
+    def _run(self, name: str, run_id: str, *args: Any) -> Any:
+        """Run script ``name`` in the shard of ``run_id`` (its first argument)."""
+        return self._run_on(self.shards.base_of(run_id), name, run_id, *args)
 
     def key(self, run_id: str, suffix: str) -> str:
-        return f"{self.prefix}:{{{run_id}}}:{suffix}"
+        return self.shards.key(run_id, suffix)
 
     # -- runs -------------------------------------------------------------------------------
 
     def create_runs(self, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
         if not runs:
             return []
-        args: list[Any] = [num(now), num(now + grace)]
-        for run in runs:
-            args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or "", run.flow or ""]
-        replies = self._run("create", *args)
+        self._check_cluster_runs(runs)
+        replies: list[Any] = [None] * len(runs)
+        for base, positions in self.shards.group([run.run_id for run in runs]).items():
+            args: list[Any] = [num(now), num(now + grace)]
+            for index in positions:
+                run = runs[index]
+                args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or "", run.flow or ""]
+            for index, reply in zip(positions, self._run_on(base, "create", *args), strict=True):
+                replies[index] = reply
         results: list[tuple[bool, RunRecord]] = []
         for run, reply in zip(runs, replies, strict=True):
             if reply == 1:
@@ -285,6 +235,24 @@ class RedisStore(RedisFlow, RedisSearch, Store):
                 results.append((False, RunRecord.from_text_fields(pairs(reply))))
         self._store_traces([run for run, (created, _) in zip(runs, results, strict=True) if created])
         return results
+
+    def _check_cluster_runs(self, runs: Sequence[NewRun]) -> None:
+        """On a cluster, refuse what would need two slots in one script (see docs/scaling.md)."""
+        if not self.cluster:
+            return
+        for run in runs:
+            if run.parent and self.shards.base_of(run.parent) != self.shards.base_of(run.run_id):
+                raise ValueError(
+                    f"child run id {run.run_id!r} is in another shard than its parent {run.parent!r}: on a "
+                    f"Redis Cluster a child's run_id must start with its parent's root id and a '/' "
+                    f"(e.g. {run.parent.split('/', 1)[0] + '/' + run.run_id!r}), or be left to flowgen"
+                )
+            if run.flow and '"gates"' in run.flow:
+                raise ValueError(
+                    f"run {run.run_id!r} of workflow {run.workflow!r} declares concurrency limits, which "
+                    "need a single Redis (their holders are one structure for every run); on a Redis "
+                    "Cluster limits are not supported yet"
+                )
 
     def _store_traces(self, created: Sequence[NewRun]) -> None:
         """Keep the caller's trace context of the runs just created (before they are enqueued)."""
@@ -296,30 +264,35 @@ class RedisStore(RedisFlow, RedisSearch, Store):
             pipe.execute()
 
     def state_counts(self, now: float) -> StateCounts:
-        """One pipelined round trip: ZCARD of each status index and of the timers, one ZCOUNT."""
+        """One pipelined round trip: ZCARD of each status index and of the timers, one ZCOUNT (per shard)."""
         statuses = [status.value for status in RunStatus]
         pipe = self.client.pipeline(transaction=False)
-        for status in statuses:
-            pipe.zcard(f"{self.prefix}:status:{status}")
-        pipe.zcard(f"{self.prefix}:timers")
-        pipe.zcount(f"{self.prefix}:timers", "-inf", num(now))
-        replies = pipe.execute()
-        runs = {status: int(count) for status, count in zip(statuses, replies, strict=False)}
-        return StateCounts(runs, int(replies[-2]), int(replies[-1]))
+        for base in self.shards.bases:
+            for status in statuses:
+                pipe.zcard(f"{base}:status:{status}")
+            pipe.zcard(f"{base}:timers")
+            pipe.zcount(f"{base}:timers", "-inf", num(now))
+        replies = [int(reply) for reply in pipe.execute()]
+        width = len(statuses) + 2
+        totals = [sum(replies[column::width]) for column in range(width)]
+        runs = dict(zip(statuses, totals, strict=False))
+        return StateCounts(runs, totals[-2], totals[-1])
 
     def get_run(self, run_id: str) -> RunRecord | None:
         fields = self.client.hgetall(self.key(run_id, "meta"))
         return RunRecord.from_fields(fields) if fields else None
 
-    def runs_index(self, status: RunStatus | None, workflow: str | None) -> str:
-        """The sorted set of run ids (newest last) that lists runs of ``status`` and ``workflow``."""
+    def runs_index(self, status: RunStatus | None, workflow: str | None, base: str | None = None) -> str:
+        """The sorted set of run ids (newest last) that lists runs of ``status`` and ``workflow``
+        (in the shard whose base is ``base``; the only one on a single Redis)."""
+        p = self.prefix if base is None else base
         if status and workflow:
-            return f"{self.prefix}:wf:{workflow}:status:{status}"
+            return f"{p}:wf:{workflow}:status:{status}"
         if status:
-            return f"{self.prefix}:status:{status}"
+            return f"{p}:status:{status}"
         if workflow:
-            return f"{self.prefix}:wf:{workflow}"
-        return f"{self.prefix}:runs"
+            return f"{p}:wf:{workflow}"
+        return f"{p}:runs"
 
     def list_runs(
         self,
@@ -330,11 +303,23 @@ class RedisStore(RedisFlow, RedisSearch, Store):
         offset: int = 0,
     ) -> list[RunRecord]:
         last = -1 if limit is None else offset + limit - 1
-        ids = [text(i) for i in self.client.zrevrange(self.runs_index(status, workflow), offset, last)]
+        if self.shards.count == 0:
+            ids = [text(i) for i in self.client.zrevrange(self.runs_index(status, workflow), offset, last)]
+        else:
+            ids = self._merged_ids(status, workflow, offset, last)
         pipe = self.client.pipeline(transaction=False)
         for run_id in ids:
             pipe.hgetall(self.key(run_id, "meta"))
         return [RunRecord.from_fields(fields) for fields in pipe.execute() if fields]
+
+    def _merged_ids(self, status: RunStatus | None, workflow: str | None, offset: int, last: int) -> list[str]:
+        """Run ids of every shard's index, newest first (as one index orders them), ``offset..last``."""
+        pipe = self.client.pipeline(transaction=False)
+        for base in self.shards.bases:
+            pipe.zrevrange(self.runs_index(status, workflow, base), 0, last, withscores=True)
+        shards = [[(float(score), text(member)) for member, score in reply] for reply in pipe.execute()]
+        merged = [run_id for _, run_id in heapq.merge(*shards, reverse=True)]
+        return merged[offset:] if last < 0 else merged[offset : last + 1]
 
     def read_journal(self, run_id: str, offset: int = 0) -> list[Entry]:
         texts = self.client.lrange(self.key(run_id, "journal"), offset, -1)
@@ -442,10 +427,13 @@ class RedisStore(RedisFlow, RedisSearch, Store):
     def renew(self, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> list[str]:
         if not leases:
             return []
-        args: list[Any] = [num(now + ttl)]
-        for run_id, epoch in leases:
-            args += [run_id, str(epoch)]
-        return [text(run_id) for run_id in self._run("renew", *args)]
+        lost: list[str] = []
+        for base, positions in self.shards.group([run_id for run_id, _ in leases]).items():
+            args: list[Any] = [num(now + ttl)]
+            for index in positions:
+                args += [leases[index][0], str(leases[index][1])]
+            lost += [text(run_id) for run_id in self._run_on(base, "renew", *args)]
+        return lost
 
     # -- events, timers, reconciliation -----------------------------------------------------
 
@@ -467,19 +455,33 @@ class RedisStore(RedisFlow, RedisSearch, Store):
         return SendResult(True, bool(int(reply[1])))
 
     def claim_due_timers(self, now: float, limit: int, grace: float) -> list[str]:
-        return [text(r) for r in self._run("claim_timers", num(now), limit, num(now + grace))]
+        return self._each_shard(limit, lambda base, left: self._run_on(base, "claim_timers", num(now), left, num(now + grace)))
+
+    def _each_shard(self, limit: int, scan: Callable[[str, int], Any]) -> list[str]:
+        """Run ids that ``scan(base, how many more)`` returns from each shard, at most ``limit`` in all."""
+        found: list[str] = []
+        for base in self.shards.bases:
+            found += [text(r) for r in scan(base, limit - len(found))]
+            if len(found) >= limit:
+                break
+        return found
 
     def next_timer(self) -> float | None:
-        first = self.client.zrange(f"{self.prefix}:timers", 0, 0, withscores=True)
-        return float(first[0][1]) if first else None
+        pipe = self.client.pipeline(transaction=False)
+        for base in self.shards.bases:
+            pipe.zrange(f"{base}:timers", 0, 0, withscores=True)
+        firsts = [float(reply[0][1]) for reply in pipe.execute() if reply]
+        return min(firsts) if firsts else None
 
     def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
         cutoff = num(ready_cutoff(now, backlog))
-        return [text(r) for r in self._run("reconcile", num(now), limit, num(now + grace), cutoff)]
+        return self._each_shard(
+            limit, lambda base, left: self._run_on(base, "reconcile", num(now), left, num(now + grace), cutoff)
+        )
 
     def sweep(self, now: float, limit: int = 1000) -> int:
         """Remove runs whose retention ended from the indexes; returns how many were looked at."""
-        return int(self._run("sweep", num(now), limit))
+        return sum(int(self._run_on(base, "sweep", num(now), limit)) for base in self.shards.bases)
 
     # -- parallel steps ---------------------------------------------------------------------
 
@@ -505,10 +507,12 @@ class RedisStore(RedisFlow, RedisSearch, Store):
     def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
         if not branches:
             return
-        args: list[Any] = [num(now + ttl)]
-        for run_id, key, attempt in branches:
-            args += [run_id, key, str(attempt)]
-        self._run("renew_branches", *args)
+        for base, positions in self.shards.group([run_id for run_id, _, _ in branches]).items():
+            args: list[Any] = [num(now + ttl)]
+            for index in positions:
+                run_id, key, attempt = branches[index]
+                args += [run_id, key, str(attempt)]
+            self._run_on(base, "renew_branches", *args)
 
     # -- results and inspection -------------------------------------------------------------
 
@@ -588,6 +592,5 @@ class RedisStore(RedisFlow, RedisSearch, Store):
         }
 
     def close(self) -> None:
-        for conn in list(self._connections):
-            conn.disconnect()
+        self._close_calls()
         self.client.close()

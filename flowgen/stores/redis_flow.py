@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import LeaseLostError
 from ..limits import TIMEOUT_GRACE
+from .redis_shards import Shards
 from .redis_wire import num, text
 
 FLOW_SCRIPTS = ("take_step", "release_step", "flow_mark", "lane_take")
@@ -24,8 +25,13 @@ class RedisFlow:
 
     prefix: str
     client: Any
+    cluster: bool
+    shards: Shards
 
-    def _run(self, name: str, *args: Any) -> Any:
+    def _run(self, name: str, run_id: str, *args: Any) -> Any:
+        raise NotImplementedError
+
+    def _run_on(self, base: str, name: str, *args: Any) -> Any:
         raise NotImplementedError
 
     def key(self, run_id: str, suffix: str) -> str:
@@ -34,6 +40,11 @@ class RedisFlow:
     def take_step(
         self, run_id: str, epoch: int, gates: Sequence[Sequence[Any]], now: float, lease_until: float
     ) -> float | None:
+        if gates and self.cluster:
+            raise ValueError(
+                f"run {run_id!r}: step limits need a single Redis (their holders are one structure for "
+                "every run); on a Redis Cluster limits are not supported yet"
+            )
         reply = self._run(
             "take_step", run_id, str(epoch), num(now), num(lease_until), json.dumps([list(g) for g in gates])
         )
@@ -46,15 +57,20 @@ class RedisFlow:
         return [text(r) for r in self._run("release_step", run_id, num(now + grace), json.dumps(list(names)))]
 
     def block_key(self, key: str, until: float) -> None:
-        self._run("flow_mark", "block", key, num(until))
+        self._run_on(self.shards.bases[0], "flow_mark", "block", key, num(until))
 
     def timed_out(self, run_id: str, now: float) -> float:
-        reply = self._run("flow_mark", "timed_out", run_id, num(now), num(TIMEOUT_GRACE))
+        reply = self._run_on(
+            self.shards.base_of(run_id), "flow_mark", "timed_out", run_id, num(now), num(TIMEOUT_GRACE)
+        )
         return float(text(reply[1]))
 
     def take_lane(self, now: float) -> str | None:
-        reply = self._run("lane_take", num(now))
-        return text(reply) if reply else None
+        for base in self.shards.bases:  # on a cluster: the lanes of every shard, in turn
+            reply = self._run_on(base, "lane_take", num(now))
+            if reply:
+                return text(reply)
+        return None
 
     def flow_status(self, run_id: str) -> dict[str, Any] | None:
         raw = self.client.get(self.key(run_id, "flow"))
@@ -64,7 +80,7 @@ class RedisFlow:
         blocked = None
         if not document.get("in"):
             for gate, maximum, _fairness in document.get("gates", []):
-                waiters = f"{self.prefix}:fc:wait:{gate}"
+                waiters = f"{self.shards.base_of(run_id)}:fc:wait:{gate}"
                 rank = self.client.zrank(waiters, run_id)
                 if rank is not None:
                     blocked = {"gate": gate, "limit": int(maximum), "position": int(rank) + 1}

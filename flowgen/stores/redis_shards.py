@@ -1,0 +1,75 @@
+"""Where the Redis store's keys live: one shard on a single Redis, a fixed number on a cluster.
+
+Redis Cluster runs a script only when every key it touches hashes to one slot. A commit writes
+its run's keys *and* global indexes (runs by status and workflow, the timers, the ready queue,
+the leases), so flowgen splits every global index into ``count`` **shards** and puts each run
+in one of them, with the run's keys in its shard's slot:
+
+==============================  =====================================================
+single Redis (``count == 0``)   cluster (``count`` shards, ``k`` in ``00..count-1``)
+==============================  =====================================================
+``P:timers``                    ``P:{t:k}:timers``
+``P:status:<s>``                ``P:{t:k}:status:<s>``
+``P:{rid}:meta``                ``P:{t:k}:{rid}:meta`` (the first ``{...}`` is the tag)
+==============================  =====================================================
+
+Every script receives its shard's base (``P`` or ``P:{t:k}``) as ``KEYS[1]`` and builds each
+key it touches from it, so all of them are in that key's slot. (The keys a script touches are
+not all known before it runs: an inbox per event type, an index per workflow and status read
+from the run's hash; declaring the slot's base key is how a script says where it runs.) A
+commit therefore touches one slot: its run's keys and its shard's indexes, atomically, as on a
+single Redis. Listing, counting and the reconciler's scans visit every shard and merge.
+
+A run's shard is a hash of its **root id**, the part before the first ``/``: the default id of
+a child run is ``<parent>/<position>``, so a child lives in its parent's shard and the scripts
+that wake a parent when its child ends stay in one slot.
+
+The single-Redis layout is exactly the one flowgen always had (``count == 0``), so existing
+data keeps working and no call pays for sharding.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+DEFAULT_CLUSTER_SHARDS = 16
+"""Shards on a cluster unless the URL says otherwise (``?shards=N``): enough to spread over a
+few masters; every scan (reconciler tick, listing) costs one call per shard."""
+
+
+class Shards:
+    """Names the keys of runs and of the per-shard indexes under one prefix.
+
+    Args:
+        prefix: the key prefix (``flowgen``).
+        count: ``0`` for a single Redis (no sharding), else the number of shards.
+    """
+
+    def __init__(self, prefix: str, count: int = 0) -> None:
+        if count < 0 or count > 1000:
+            raise ValueError(f"shards={count!r}: use 0 (a single Redis) or a number of shards from 1 to 1000")
+        self.prefix = prefix
+        self.count = count
+        self.bases = [prefix] if count == 0 else [f"{prefix}:{{t:{k:02d}}}" for k in range(count)]
+
+    def base_of(self, run_id: str) -> str:
+        """The base of the shard ``run_id`` lives in (its scripts' ``KEYS[1]``)."""
+        if self.count == 0:
+            return self.prefix
+        root = run_id.split("/", 1)[0]
+        return self.bases[zlib.crc32(root.encode()) % self.count]
+
+    def key(self, run_id: str, suffix: str) -> str:
+        """The key ``suffix`` (``meta``, ``journal``...) of run ``run_id``."""
+        return f"{self.base_of(run_id)}:{{{run_id}}}:{suffix}"
+
+    def group(self, run_ids: list[str]) -> dict[str, list[int]]:
+        """Positions in ``run_ids`` grouped by shard base, in first-seen order."""
+        groups: dict[str, list[int]] = {}
+        for index, run_id in enumerate(run_ids):
+            groups.setdefault(self.base_of(run_id), []).append(index)
+        return groups
+
+    def shared(self, name: str) -> str:
+        """The base of a structure not tied to runs (``schedules``), in one slot of its own."""
+        return self.prefix if self.count == 0 else f"{self.prefix}:{{{name}}}"
