@@ -54,6 +54,27 @@ def redis_url(redis_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     yield redis_server_url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A local Redis Cluster (tests/redis_cluster.py) for the session; ``FLOWGEN_TEST_CLUSTER_URL``
+    names an existing one instead (it is flushed before each test: never point it at data)."""
+    from tests.redis_cluster import LocalCluster
+
+    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: Any) -> str:
+    """The engine URL of the session's local cluster, emptied before the test."""
+    redis_cluster.flush()
+    return str(redis_cluster.url)
+
+
 class WorkerProcess:
     """A real ``flowgen worker`` subprocess (see :func:`start_worker`)."""
 

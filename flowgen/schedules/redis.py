@@ -35,6 +35,7 @@ class RedisSchedules(ScheduleStore):
     def __init__(self, store: RedisStore) -> None:
         self.client = store.client
         self.prefix = store.shards.shared("schedules")
+        self.cluster = store.cluster
         lua = resources.files("flowgen.schedules").joinpath("lua")
         self._claim = self.client.register_script(lua.joinpath("schedule_claim.lua").read_text())
         self._put = self.client.register_script(lua.joinpath("schedule_put.lua").read_text())
@@ -65,6 +66,8 @@ class RedisSchedules(ScheduleStore):
         """One round trip: the scripts in a pipeline (each atomic; the pipeline need not be)."""
         if not writes:
             return []
+        if self.cluster:  # a cluster pipeline may not carry scripts: one call each
+            return [self.put(name, expected, spec, state, due, now) for name, expected, spec, state, due in writes]
         with self.client.pipeline(transaction=False) as pipe:
             for name, expected, spec, state, due in writes:
                 self._put(keys=[self.prefix], args=self._put_args(name, expected, spec, state, due, now), client=pipe)

@@ -84,6 +84,7 @@ from .base import (
 )
 from .failures import Reason, store_error
 from .redis_flow import FLOW_SCRIPTS, RedisFlow
+from .redis_scans import scan_shards
 from .redis_scripts import ScriptCaller, load_scripts
 from .redis_search import RedisSearch
 from .redis_shards import DEFAULT_CLUSTER_SHARDS, Shards
@@ -455,16 +456,12 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
         return SendResult(True, bool(int(reply[1])))
 
     def claim_due_timers(self, now: float, limit: int, grace: float) -> list[str]:
-        return self._each_shard(limit, lambda base, left: self._run_on(base, "claim_timers", num(now), left, num(now + grace)))
+        def claim(base: str, share: int) -> Any:
+            return self._run_on(base, "claim_timers", num(now), share, num(now + grace))
 
-    def _each_shard(self, limit: int, scan: Callable[[str, int], Any]) -> list[str]:
-        """Run ids that ``scan(base, how many more)`` returns from each shard, at most ``limit`` in all."""
-        found: list[str] = []
-        for base in self.shards.bases:
-            found += [text(r) for r in scan(base, limit - len(found))]
-            if len(found) >= limit:
-                break
-        return found
+        if self.shards.count == 0:
+            return [text(r) for r in claim(self.prefix, limit)]
+        return scan_shards(self.client, self.shards.bases, limit, [("timers", num(now))], claim)
 
     def next_timer(self) -> float | None:
         pipe = self.client.pipeline(transaction=False)
@@ -475,9 +472,13 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
 
     def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
         cutoff = num(ready_cutoff(now, backlog))
-        return self._each_shard(
-            limit, lambda base, left: self._run_on(base, "reconcile", num(now), left, num(now + grace), cutoff)
-        )
+
+        def scan(base: str, share: int) -> Any:
+            return self._run_on(base, "reconcile", num(now), share, num(now + grace), cutoff)
+
+        if self.shards.count == 0:
+            return [text(r) for r in scan(self.prefix, limit)]
+        return scan_shards(self.client, self.shards.bases, limit, [("leases", num(now)), ("ready", cutoff)], scan)
 
     def sweep(self, now: float, limit: int = 1000) -> int:
         """Remove runs whose retention ended from the indexes; returns how many were looked at."""

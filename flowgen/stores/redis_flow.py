@@ -66,7 +66,14 @@ class RedisFlow:
         return float(text(reply[1]))
 
     def take_lane(self, now: float) -> str | None:
-        for base in self.shards.bases:  # on a cluster: the lanes of every shard, in turn
+        bases = self.shards.bases
+        if len(bases) > 1:  # on a cluster: each shard has a lane; serve the one whose head comes first
+            pipe = self.client.pipeline(transaction=False)
+            for base in bases:
+                pipe.zrange(f"{base}:fc:lane", 0, 0, withscores=True)
+            heads = [(float(reply[0][1]), base) for base, reply in zip(bases, pipe.execute(), strict=True) if reply]
+            bases = [base for _, base in sorted(heads)]
+        for base in bases:
             reply = self._run_on(base, "lane_take", num(now))
             if reply:
                 return text(reply)

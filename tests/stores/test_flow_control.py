@@ -27,6 +27,7 @@ def finish(store: Store, run_id: str, epoch: int, position: int = 0, now: float 
     return result.wake
 
 
+@pytest.mark.limits
 def test_a_run_over_its_limit_waits_in_line_and_the_released_slot_wakes_it(store: Store) -> None:
     gates = [["run:wf|k", 1, ""]]
     for index, run_id in enumerate(("a", "b", "c")):
@@ -47,6 +48,7 @@ def test_a_run_over_its_limit_waits_in_line_and_the_released_slot_wakes_it(store
     assert store.flow_status("b")["blocked_by"] is None  # type: ignore[index]
 
 
+@pytest.mark.limits
 def test_keys_are_independent(store: Store) -> None:
     make(store, "a", T, gates=[["run:wf|x", 1, ""]])
     make(store, "b", T + 1, gates=[["run:wf|y", 1, ""]])
@@ -54,6 +56,7 @@ def test_keys_are_independent(store: Store) -> None:
     assert store.acquire("b", "w1", TTL, T + 2) is not None
 
 
+@pytest.mark.limits
 def test_a_gate_shared_by_keys_serves_them_round_robin(store: Store) -> None:
     for index, (run_id, key) in enumerate((("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B"))):
         make(store, run_id, T + index, gates=[["run:wf", 1, key]])
@@ -68,6 +71,7 @@ def test_a_gate_shared_by_keys_serves_them_round_robin(store: Store) -> None:
     assert finish(store, "b1", nxt.epoch, now=T + 7) == ("a2",)
 
 
+@pytest.mark.limits
 def test_terminate_gives_the_slot_back(store: Store) -> None:
     make(store, "a", T, gates=[["run:wf", 1, ""]])
     make(store, "b", T + 1, gates=[["run:wf", 1, ""]])
@@ -77,6 +81,7 @@ def test_terminate_gives_the_slot_back(store: Store) -> None:
     assert store.acquire("b", "w1", TTL, T + 4) is not None
 
 
+@pytest.mark.limits
 def test_a_cancelled_queued_run_passes_its_limit_to_end(store: Store) -> None:
     make(store, "a", T, gates=[["run:wf", 1, ""]])
     make(store, "b", T + 1, gates=[["run:wf", 1, ""]])
@@ -86,6 +91,7 @@ def test_a_cancelled_queued_run_passes_its_limit_to_end(store: Store) -> None:
     assert store.acquire("b", "w1", TTL, T + 4) is not None
 
 
+@pytest.mark.limits
 def test_step_slots_are_held_under_the_lease_and_end_with_it(store: Store) -> None:
     gates = [["limit", "step:s", 1, 0]]
     make(store, "a", T)
@@ -103,6 +109,7 @@ def test_step_slots_are_held_under_the_lease_and_end_with_it(store: Store) -> No
         store.take_step("a", a.epoch - 1, gates, T, T + TTL)
 
 
+@pytest.mark.limits
 def test_a_released_step_slot_wakes_the_first_parked_run(store: Store) -> None:
     gates = [["limit", "step:s", 1, 0]]
     make(store, "a", T)
@@ -121,6 +128,7 @@ def test_a_released_step_slot_wakes_the_first_parked_run(store: Store) -> None:
     assert store.take_step("b", b2.epoch, gates, T + 2, T + 2 + TTL) is None
 
 
+@pytest.mark.limits
 def test_a_rate_limit_is_a_sliding_window(store: Store) -> None:
     gates = [["rate", "rate:s", 3, 1.0]]
     make(store, "a", T)
@@ -135,6 +143,7 @@ def test_a_rate_limit_is_a_sliding_window(store: Store) -> None:
     assert store.take_step("a", a.epoch, gates, T + 1.05, T + TTL) == pytest.approx(T + 1.12, abs=1e-3)
 
 
+@pytest.mark.limits
 def test_a_rate_limited_key_blocks_every_step_under_it(store: Store) -> None:
     make(store, "a", T)
     a = store.acquire("a", "w1", TTL, T)
@@ -162,6 +171,7 @@ def test_the_timeout_is_recorded_once(store: Store) -> None:
     assert store.flow_status("a")["timed_out"] == pytest.approx(T + 100, abs=1e-3)  # type: ignore[index]
 
 
+@pytest.mark.limits
 def test_attempts_waiting_for_a_rate_limit_wake_one_window_at_a_time(store: Store) -> None:
     gates = [["rate", "rate:s", 3, 1.0]]
     epochs = {}
