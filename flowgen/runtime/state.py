@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..clock import WallClock
 from ..commands import AllOf, AnyOf, Command, StepCall, branches_of
 from ..decorators import Step
-from ..errors import NonDeterminismError
+from ..errors import NonDeterminismError, RunPlacementError
 from ..flow_start import final_deadline
 from ..interpreter import Replayer
 from ..journal import Entry, LeafState, OpenEntry
@@ -133,7 +133,11 @@ class AdvanceState:
         store = self.rt.store
         for start in action.runs:
             new = start.new
-            created, record = store.create_run(new, self.now, self.rt.settings.grace)
+            try:
+                created, record = store.create_run(new, self.now, self.rt.settings.grace)
+            except RunPlacementError as error:  # the branch fails with it (children.evaluate)
+                self.started[new.run_id] = StartedChild(new, False, new.queued_record(self.now), str(error))
+                continue
             if created:
                 self.rt.enqueue([new.run_id])
             started = StartedChild(new, created, record)

@@ -63,6 +63,7 @@ from ..error_records import error_record
 from ..errors import (
     CancelledError,
     CommitRefusedError,
+    RunPlacementError,
     StoreUnavailableError,
 )
 from ..journal import Entry, OpenEntry, read_entry
@@ -243,13 +244,13 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
             return
         for run in runs:
             if run.parent and self.shards.base_of(run.parent) != self.shards.base_of(run.run_id):
-                raise ValueError(
+                raise RunPlacementError(
                     f"child run id {run.run_id!r} is in another shard than its parent {run.parent!r}: on a "
                     f"Redis Cluster a child's run_id must start with its parent's root id and a '/' "
                     f"(e.g. {run.parent.split('/', 1)[0] + '/' + run.run_id!r}), or be left to flowgen"
                 )
             if run.flow and '"gates"' in run.flow:
-                raise ValueError(
+                raise RunPlacementError(
                     f"run {run.run_id!r} of workflow {run.workflow!r} declares concurrency limits, which "
                     "need a single Redis (their holders are one structure for every run); on a Redis "
                     "Cluster limits are not supported yet"

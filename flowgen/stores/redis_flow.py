@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import LeaseLostError
+from ..errors import LeaseLostError, RunPlacementError
 from ..limits import TIMEOUT_GRACE
 from .redis_shards import Shards
 from .redis_wire import num, text
@@ -41,7 +41,7 @@ class RedisFlow:
         self, run_id: str, epoch: int, gates: Sequence[Sequence[Any]], now: float, lease_until: float
     ) -> float | None:
         if gates and self.cluster:
-            raise ValueError(
+            raise RunPlacementError(
                 f"run {run_id!r}: step limits need a single Redis (their holders are one structure for "
                 "every run); on a Redis Cluster limits are not supported yet"
             )

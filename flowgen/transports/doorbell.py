@@ -25,7 +25,11 @@ from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis
 from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.message import Message
+from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
+
+_RELOCATED = (redis.exceptions.MovedError, redis.exceptions.AskError, redis.exceptions.TryAgainError)
+"""Replies of a cluster node that no longer serves the broker's slot (a failover, a resharding)."""
 
 logger = logging.getLogger("flowgen.transports.doorbell")
 
@@ -361,14 +365,24 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         """
 
         def send(items: Sequence[ScriptCall], doorbells: Iterable[str]) -> list[Any]:
-            pipe = self.client.pipeline(transaction=False)
+            pipe = self._slot_pipeline()
             for script, keys, args in items:
                 pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             for channel in doorbells:
                 pipe.publish(doorbell_channel(self.namespace, channel), b"1")
-            return list(pipe.execute(raise_on_error=False))
+            try:
+                return list(pipe.execute(raise_on_error=False))
+            except redis.ConnectionError:
+                if isinstance(self.client, RedisCluster):
+                    self.client.nodes_manager.initialize()  # the node may be gone: learn who serves now
+                raise
 
         replies = send(calls, ring)
+        moved = [i for i, reply in enumerate(replies[: len(calls)]) if isinstance(reply, _RELOCATED)]
+        if moved:  # a cluster failover or resharding moved the namespace's slot: ask again, resend those
+            self.client.nodes_manager.initialize()
+            for index, reply in zip(moved, send([calls[i] for i in moved], ()), strict=True):
+                replies[index] = reply
         refused = [i for i, reply in enumerate(replies[: len(calls)]) if isinstance(reply, NoScriptError)]
         if refused:
             for script in {id(calls[i][0]): calls[i][0] for i in refused}.values():
@@ -379,6 +393,19 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
             if isinstance(reply, Exception):
                 raise reply
         return replies[: len(calls)]
+
+    def _slot_pipeline(self) -> Any:
+        """A plain pipeline to the server holding the broker's keys.
+
+        On a Redis Cluster every key of the broker is under the hash-tagged namespace
+        (``{flowgen-dramatiq}``), so one node holds them all: a pipeline to that node carries
+        scripts and doorbell rings in one round trip, as on a single Redis (a cluster client's
+        own pipeline refuses scripts and ``PUBLISH``).
+        """
+        if isinstance(self.client, RedisCluster):
+            node = self.client.get_node_from_key(self.namespace)
+            return self.client.get_redis_connection(node).pipeline(transaction=False)
+        return self.client.pipeline(transaction=False)
 
     def enqueue_many(self, messages: Sequence[Message[Any]]) -> list[Message[Any]]:
         """Enqueue messages and ring their doorbells in one pipelined round trip.
