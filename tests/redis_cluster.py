@@ -59,6 +59,8 @@ class LocalCluster:
             self.processes[port] = subprocess.Popen(
                 [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                  "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+                 # a replica takes over however long ago it last heard from its master
+                 "--cluster-replica-validity-factor", "0",
                  "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
                  "--dir", str(node_dir), "--logfile", str(node_dir / "redis.log")],
                 stdout=subprocess.DEVNULL,
@@ -74,6 +76,22 @@ class LocalCluster:
             timeout=READY_TIMEOUT,
         )
         self.wait_ok(len(self.ports))
+        self._wait(self._replicas_synced, "replica in sync with its master")
+
+    def _replicas_synced(self) -> bool:
+        """Every replica finished its first sync (a master killed before that has no heir)."""
+        replicas = 0
+        for port in self.ports:
+            try:
+                with redis.Redis(port=port, socket_timeout=5) as client:
+                    info = client.info("replication")
+            except redis.RedisError:
+                return False
+            if info.get("role") == "slave":
+                if info.get("master_link_status") != "up":
+                    return False
+                replicas += 1
+        return replicas == len(self.ports) // 2
 
     def wait_ok(self, known: int, ports: list[int] | None = None) -> None:
         """Wait until every node in ``ports`` reports ``cluster_state:ok`` and knows ``known`` nodes."""
