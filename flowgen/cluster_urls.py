@@ -71,7 +71,7 @@ def cluster_client(url: str) -> Any:
 
     nodes, username, password, _shards, tls = parse_cluster_url(url)
     return RedisCluster(
-        startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+        startup_nodes=[ClusterNode(host, port) for host, port in nodes],  # type: ignore[no-untyped-call]
         username=username,
         password=password,
         ssl=tls,

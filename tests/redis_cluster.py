@@ -57,20 +57,47 @@ class LocalCluster:
             node_dir = self.directory / str(port)
             node_dir.mkdir(parents=True, exist_ok=True)
             self.processes[port] = subprocess.Popen(
-                [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                 "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-                 # a replica takes over however long ago it last heard from its master
-                 "--cluster-replica-validity-factor", "0",
-                 "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-                 "--dir", str(node_dir), "--logfile", str(node_dir / "redis.log")],
+                [
+                    server,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                    # a replica takes over however long ago it last heard from its master
+                    "--cluster-replica-validity-factor",
+                    "0",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "everysec",
+                    "--save",
+                    "",
+                    "--dir",
+                    str(node_dir),
+                    "--logfile",
+                    str(node_dir / "redis.log"),
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
         self._wait(lambda: all(self._ping(port) for port in self.ports), "every node answers PING")
         cli = shutil.which("redis-cli") or "/usr/bin/redis-cli"
         subprocess.run(
-            [cli, "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
-             "--cluster-replicas", "1", "--cluster-yes"],
+            [
+                cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{port}" for port in self.ports),
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
             check=True,
             capture_output=True,
             timeout=READY_TIMEOUT,

@@ -122,7 +122,8 @@ SCRIPTS = (
 def _location(client: Any) -> str:
     """Where ``client`` connects, without credentials: ``host:port/db``, the socket path, or a cluster's nodes."""
     if isinstance(client, RedisCluster):
-        nodes = ",".join(f"{node.host}:{node.port}" for node in client.get_primaries())
+        primaries = client.get_primaries()  # type: ignore[no-untyped-call]
+        nodes = ",".join(f"{node.host}:{node.port}" for node in primaries)
         return f"cluster {nodes}"
     options = client.connection_pool.connection_kwargs
     if "path" in options:

@@ -2,7 +2,7 @@
 
 On a single Redis ``claim_timers.lua`` and ``reconcile.lua`` take the first ``limit`` entries of
 one index by score. On a cluster each shard has its own index; taking ``limit`` from each would
-claim up to ``shards × limit`` runs, and taking them shard after shard would serve the first
+claim up to ``shards * limit`` runs, and taking them shard after shard would serve the first
 shards first. So a scan first reads the due entries of every shard (one pipelined round trip),
 keeps the ``limit`` earliest of all, and runs the script on each shard with its share: the
 runs claimed are the earliest due of the whole cluster, in due order, at most ``limit``.
@@ -17,7 +17,9 @@ from typing import Any
 from .redis_wire import text
 
 
-def _due(client: Any, bases: Sequence[str], index: str, ceiling: str, limit: int) -> list[list[tuple[float, str]]]:
+def _due(
+    client: Any, bases: Sequence[str], index: str, ceiling: str, limit: int
+) -> list[list[tuple[float, str]]]:
     pipe = client.pipeline(transaction=False)
     for base in bases:
         pipe.zrangebyscore(f"{base}:{index}", "-inf", ceiling, start=0, num=limit, withscores=True)
@@ -40,7 +42,12 @@ def scan_shards(
     ranked: list[tuple[str, str]] = []  # (base, run id), earliest first
     for index, ceiling in indexes:
         per_shard = _due(client, bases, index, ceiling, limit)
-        merged = heapq.merge(*([(score, rid, base) for score, rid in entries] for base, entries in zip(bases, per_shard, strict=True)))
+        merged = heapq.merge(
+            *(
+                [(score, rid, base) for score, rid in entries]
+                for base, entries in zip(bases, per_shard, strict=True)
+            )
+        )
         ranked += [(base, rid) for _, rid, base in merged]
     ranked = ranked[:limit]
     share: dict[str, int] = {}

@@ -46,7 +46,8 @@ def load_scripts(client: Any, names: Sequence[str]) -> dict[str, Any]:
     lua = resources.files("flowgen.stores").joinpath("lua")
     library = lua.joinpath("_lib.lua").read_text() + "\n" + lua.joinpath("_flow.lua").read_text()
     return {
-        name: client.register_script(library + "\n" + lua.joinpath(f"{name}.lua").read_text()) for name in names
+        name: client.register_script(library + "\n" + lua.joinpath(f"{name}.lua").read_text())
+        for name in names
     }
 
 

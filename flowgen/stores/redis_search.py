@@ -220,8 +220,8 @@ class RedisSearch(RunSearch):
             for status in statuses:
                 index = f"{p}:wf:{query.workflow}:status:{status}" if query.workflow else f"{p}:status:{status}"
                 pipe.zcount(index, low, high)
-        counts = [int(count) for count in pipe.execute()]
-        totals = [sum(counts[column :: len(statuses)]) for column in range(len(statuses))]
+        replies = [int(count) for count in pipe.execute()]
+        totals = [sum(replies[column :: len(statuses)]) for column in range(len(statuses))]
         return {str(status): total for status, total in zip(statuses, totals, strict=True) if total}
 
     def purge_runs(self, run_ids: Sequence[str], before: float) -> list[str]:

@@ -373,14 +373,13 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
             try:
                 return list(pipe.execute(raise_on_error=False))
             except redis.ConnectionError:
-                if isinstance(self.client, RedisCluster):
-                    self.client.nodes_manager.initialize()  # the node may be gone: learn who serves now
+                self._refresh_slots()  # on a cluster the node may be gone: learn who serves now
                 raise
 
         replies = send(calls, ring)
         moved = [i for i, reply in enumerate(replies[: len(calls)]) if isinstance(reply, _RELOCATED)]
         if moved:  # a cluster failover or resharding moved the namespace's slot: ask again, resend those
-            self.client.nodes_manager.initialize()
+            self._refresh_slots()
             for index, reply in zip(moved, send([calls[i] for i in moved], ()), strict=True):
                 replies[index] = reply
         refused = [i for i, reply in enumerate(replies[: len(calls)]) if isinstance(reply, NoScriptError)]
@@ -394,6 +393,12 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
                 raise reply
         return replies[: len(calls)]
 
+    def _refresh_slots(self) -> None:
+        """On a Redis Cluster, ask again which node serves which slot."""
+        client: Any = self.client
+        if isinstance(client, RedisCluster):
+            client.nodes_manager.initialize()
+
     def _slot_pipeline(self) -> Any:
         """A plain pipeline to the server holding the broker's keys.
 
@@ -403,7 +408,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         own pipeline refuses scripts and ``PUBLISH``).
         """
         if isinstance(self.client, RedisCluster):
-            node = self.client.get_node_from_key(self.namespace)
+            node = self.client.get_node_from_key(self.namespace)  # type: ignore[no-untyped-call]
             return self.client.get_redis_connection(node).pipeline(transaction=False)
         return self.client.pipeline(transaction=False)
 

@@ -20,7 +20,9 @@ import pytest
         pytest.param("cluster", id="cluster", marks=pytest.mark.redis_cluster),
     ]
 )
-def redis_url(request: pytest.FixtureRequest, redis_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def redis_url(
+    request: pytest.FixtureRequest, redis_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """The engine URL under test, its data emptied first; the ledger URL is the single server."""
     import redis
 

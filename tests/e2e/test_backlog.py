@@ -16,8 +16,8 @@ import redis
 import flowgen
 from flowgen.services import Services
 from tests.apps import core
-from tests.redis_urls import redis_client
 from tests.conftest import wait_until
+from tests.redis_urls import redis_client
 
 pytestmark = pytest.mark.redis
 

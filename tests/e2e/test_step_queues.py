@@ -9,14 +9,13 @@ branch actor's former name (``flowgen.step``) still run.
 from __future__ import annotations
 
 import pytest
-import redis
 from dramatiq.message import Message
 
 import flowgen
 from flowgen.transports.dramatiq import BRANCH_ACTOR, BRANCH_ACTOR_ALIASES
 from tests.apps import queues
-from tests.redis_urls import broker_key, redis_client
 from tests.conftest import wait_until
+from tests.redis_urls import broker_key, redis_client
 
 pytestmark = pytest.mark.redis
 

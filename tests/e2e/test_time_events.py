@@ -11,7 +11,6 @@ import redis
 
 import flowgen
 from tests.apps import timing
-from tests.redis_urls import redis_client
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.redis

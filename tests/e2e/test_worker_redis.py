@@ -10,8 +10,8 @@ import redis
 
 import flowgen
 from tests.apps import core
-from tests.redis_urls import broker_key, redis_client
 from tests.conftest import wait_until
+from tests.redis_urls import broker_key, redis_client
 
 pytestmark = pytest.mark.redis
 

@@ -78,6 +78,6 @@ def store(open_store: OpenStore) -> Store:
 @pytest.fixture(autouse=True)
 def _limits_need_one_redis(request: pytest.FixtureRequest) -> None:
     """Limits are refused on a cluster (tests/stores/test_cluster.py checks that): skip their tests there."""
-    if request.node.get_closest_marker("limits") and "store_kind" in request.fixturenames:
-        if request.getfixturevalue("store_kind") == "cluster":
-            pytest.skip("limits need a single Redis; a Redis Cluster refuses them (test_cluster.py)")
+    limited = request.node.get_closest_marker("limits") and "store_kind" in request.fixturenames
+    if limited and request.getfixturevalue("store_kind") == "cluster":
+        pytest.skip("limits need a single Redis; a Redis Cluster refuses them (test_cluster.py)")

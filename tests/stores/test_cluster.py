@@ -52,7 +52,9 @@ def test_every_key_of_a_run_is_in_its_shards_slot(redis_cluster_url: str) -> Non
         base = store.shards.base_of(run_id)
         for key in [key for key in keys if f"{{{run_id}}}" in key]:
             assert key_slot(key.encode()) == key_slot(base.encode()), f"{key} is not in {run_id}'s shard"
-    assert store.shards.base_of(f"{ids[0]}/0") == store.shards.base_of(ids[0]), "a child lives with its parent"
+    assert store.shards.base_of(f"{ids[0]}/0") == store.shards.base_of(ids[0]), (
+        "a child lives with its parent"
+    )
     used = {store.shards.base_of(run_id) for run_id in ids}
     assert len(used) > 1, "runs spread over the shards"
     assert store.state_counts(T).runs["queued"] == 39
@@ -65,7 +67,12 @@ def test_a_single_redis_keeps_the_layout_it_always_had(redis_url: str) -> None:
     _exercise(store, ["a", "b", "c"])
     keys = {key.decode() for key in redis.Redis.from_url(redis_url).keys("flowgen*")}
     assert {"flowgen:{a}:meta", "flowgen:{a}:children", "flowgen:timers", "flowgen:runs"} <= keys
-    assert {"flowgen:status:queued", "flowgen:wf:wf", "flowgen:tag:customer=7", "flowgen:{c}:inbox:go"} <= keys
+    assert {
+        "flowgen:status:queued",
+        "flowgen:wf:wf",
+        "flowgen:tag:customer=7",
+        "flowgen:{c}:inbox:go",
+    } <= keys
     assert not [key for key in keys if "{t:" in key]
     store.close()
 
@@ -76,7 +83,9 @@ def test_a_cluster_refuses_a_child_outside_its_parents_shard_and_limits(redis_cl
     store = open_store(redis_cluster_url, retention=3600, prefix="flowgen")
     assert isinstance(store, RedisStore)
     store.create_run(NewRun("parent", "wf", ARGS, "fp", T), T, GRACE)
-    elsewhere = next(f"c{n}" for n in range(100) if store.shards.base_of(f"c{n}") != store.shards.base_of("parent"))
+    elsewhere = next(
+        f"c{n}" for n in range(100) if store.shards.base_of(f"c{n}") != store.shards.base_of("parent")
+    )
     with pytest.raises(RunPlacementError, match=r"child run id .* another shard .*'parent/"):
         store.create_run(NewRun(elsewhere, "wf", ARGS, "fp", T, parent="parent"), T, GRACE)
     assert store.get_run(elsewhere) is None, "nothing was written"
@@ -89,7 +98,9 @@ def test_a_cluster_refuses_a_child_outside_its_parents_shard_and_limits(redis_cl
 
 
 def test_cluster_urls_name_nodes_password_and_shards() -> None:
-    nodes, user, password, shards, tls = parse_cluster_url("redis+cluster://:s3cret@h1:7000,h2:7001/?shards=8")
+    nodes, user, password, shards, tls = parse_cluster_url(
+        "redis+cluster://:s3cret@h1:7000,h2:7001/?shards=8"
+    )
     assert (nodes, user, password, shards, tls) == ([("h1", 7000), ("h2", 7001)], None, "s3cret", 8, False)
     assert parse_cluster_url("rediss+cluster://u:p@h:1")[1:] == ("u", "p", None, True)
     for bad, why in (
