@@ -41,9 +41,11 @@ def _free_ports(count: int) -> list[int]:
 class LocalCluster:
     """Starts, inspects and stops the nodes of one local cluster."""
 
-    def __init__(self, directory: Path, nodes: int = 2 * MASTERS) -> None:
+    def __init__(self, directory: Path, replicas: int = 1, persistence: bool = True) -> None:
         self.directory = directory
-        self.ports = _free_ports(nodes)
+        self.replicas = replicas
+        self.persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if persistence else []
+        self.ports = _free_ports(MASTERS * (1 + replicas))
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
 
     @property
@@ -72,10 +74,7 @@ class LocalCluster:
                     # a replica takes over however long ago it last heard from its master
                     "--cluster-replica-validity-factor",
                     "0",
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "everysec",
+                    *self.persistence,
                     "--save",
                     "",
                     "--dir",
@@ -95,7 +94,7 @@ class LocalCluster:
                 "create",
                 *(f"127.0.0.1:{port}" for port in self.ports),
                 "--cluster-replicas",
-                "1",
+                str(self.replicas),
                 "--cluster-yes",
             ],
             check=True,
@@ -118,7 +117,7 @@ class LocalCluster:
                 if info.get("master_link_status") != "up":
                     return False
                 replicas += 1
-        return replicas == len(self.ports) // 2
+        return replicas == MASTERS * self.replicas
 
     def wait_ok(self, known: int, ports: list[int] | None = None) -> None:
         """Wait until every node in ``ports`` reports ``cluster_state:ok`` and knows ``known`` nodes."""

@@ -8,12 +8,12 @@ in one of them, with the run's keys in its shard's slot:
 ==============================  =====================================================
 single Redis (``count == 0``)   cluster (``count`` shards, ``k`` in ``00..count-1``)
 ==============================  =====================================================
-``P:timers``                    ``P:{t:k}:timers``
-``P:status:<s>``                ``P:{t:k}:status:<s>``
-``P:{rid}:meta``                ``P:{t:k}:{rid}:meta`` (the first ``{...}`` is the tag)
+``P:timers``                    ``P:{t:k.j}:timers``
+``P:status:<s>``                ``P:{t:k.j}:status:<s>``
+``P:{rid}:meta``                ``P:{t:k.j}:{rid}:meta`` (the first ``{...}`` is the tag)
 ==============================  =====================================================
 
-Every script receives its shard's base (``P`` or ``P:{t:k}``) as ``KEYS[1]`` and builds each
+Every script receives its shard's base (``P`` or ``P:{t:k.j}``, see :func:`_tag`) as ``KEYS[1]`` and builds each
 key it touches from it, so all of them are in that key's slot. (The keys a script touches are
 not all known before it runs: an inbox per event type, an index per workflow and status read
 from the run's hash; declaring the slot's base key is how a script says where it runs.) A
@@ -30,11 +30,35 @@ data keeps working and no call pays for sharding.
 
 from __future__ import annotations
 
+import binascii
 import zlib
 
-DEFAULT_CLUSTER_SHARDS = 16
-"""Shards on a cluster unless the URL says otherwise (``?shards=N``): enough to spread over a
-few masters; every scan (reconciler tick, listing) costs one call per shard."""
+DEFAULT_CLUSTER_SHARDS = 24
+"""Shards on a cluster unless the URL says otherwise (``?shards=N``): an equal number on 2, 3, 4,
+6 or 8 masters; every scan (reconciler tick, listing) costs one call per shard."""
+
+MAX_SHARDS = 256
+
+
+SLOTS = 16384
+"""Hash slots of a Redis Cluster."""
+
+
+def _tag(shard: int, count: int) -> str:
+    """The hash tag of shard ``shard`` of ``count``: ``t:NN.J``, the first ``J`` whose slot is in
+    the shard's ``1/count`` of the slot space.
+
+    ``redis-cli --cluster create`` gives each master an equal run of slots, so shards spread
+    evenly over the masters (24 shards on 3 masters: 8 each; tags hashed at random put 4, 8
+    and 4 of 16 on three masters). A resharded cluster moves slots, and the shards go with them.
+    """
+    low, high = shard * SLOTS // count, (shard + 1) * SLOTS // count
+    attempt = 0
+    while True:
+        tag = f"t:{shard:02d}.{attempt}"
+        if low <= binascii.crc_hqx(tag.encode(), 0) % SLOTS < high:
+            return tag
+        attempt += 1
 
 
 class Shards:
@@ -46,11 +70,13 @@ class Shards:
     """
 
     def __init__(self, prefix: str, count: int = 0) -> None:
-        if count < 0 or count > 1000:
-            raise ValueError(f"shards={count!r}: use 0 (a single Redis) or a number of shards from 1 to 1000")
+        if count < 0 or count > MAX_SHARDS:
+            raise ValueError(
+                f"shards={count!r}: use 0 (a single Redis) or a number of shards from 1 to {MAX_SHARDS}"
+            )
         self.prefix = prefix
         self.count = count
-        self.bases = [prefix] if count == 0 else [f"{prefix}:{{t:{k:02d}}}" for k in range(count)]
+        self.bases = [prefix] if count == 0 else [f"{prefix}:{{{_tag(k, count)}}}" for k in range(count)]
 
     def base_of(self, run_id: str) -> str:
         """The base of the shard ``run_id`` lives in (its scripts' ``KEYS[1]``)."""
