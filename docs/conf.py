@@ -62,7 +62,10 @@ nitpick_ignore_regex = [
     (r"py:class", r"random\.Random"),
     # flowgen's internals that public signatures and bases mention (stores, transports, the
     # runtime, serializers, clocks): documented in docs/architecture.md, not in the reference.
-    (r"py:.*", r"flowgen\.(inspection|serialization|stores|transports|runtime|clock|status|engine|engine_workers|testing)\.[\w.]*"),
+    (
+        r"py:.*",
+        r"flowgen\.(inspection|serialization|stores|transports|runtime|clock|status|engine|engine_workers|testing)\.[\w.]*",
+    ),
     (r"py:.*", r"(Clock|Store|Transport|Serializer|Runtime|WorkerHandle|TextEnum|RunInspection)"),
     # finding runs (docs/operations.md): the engine's base class and the query it builds
     (r"py:.*", r"flowgen\.(finding|search)\.[\w.]*"),
