@@ -209,10 +209,6 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
         self._scripts = load_scripts(client, SCRIPTS)
         self._init_calls()
 
-    def _run(self, name: str, run_id: str, *args: Any) -> Any:
-        """Run script ``name`` in the shard of ``run_id`` (its first argument)."""
-        return self._run_on(self.shards.base_of(run_id), name, run_id, *args)
-
     def key(self, run_id: str, suffix: str) -> str:
         return self.shards.key(run_id, suffix)
 
@@ -221,15 +217,13 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
     def create_runs(self, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
         if not runs:
             return []
-        self._check_cluster_runs(runs)
-        replies: list[Any] = [None] * len(runs)
-        for base, positions in self.shards.group([run.run_id for run in runs]).items():
+        if self.cluster:
+            replies = self._create_in_shards(runs, now, grace)
+        else:
             args: list[Any] = [num(now), num(now + grace)]
-            for index in positions:
-                run = runs[index]
+            for run in runs:
                 args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or "", run.flow or ""]
-            for index, reply in zip(positions, self._run_on(base, "create", *args), strict=True):
-                replies[index] = reply
+            replies = self._run("create", *args)
         results: list[tuple[bool, RunRecord]] = []
         for run, reply in zip(runs, replies, strict=True):
             if reply == 1:
@@ -239,10 +233,21 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
         self._store_traces([run for run, (created, _) in zip(runs, results, strict=True) if created])
         return results
 
+    def _create_in_shards(self, runs: Sequence[NewRun], now: float, grace: float) -> list[Any]:
+        """``create.lua`` once per shard the runs live in; its replies in the order of ``runs``."""
+        self._check_cluster_runs(runs)
+        replies: list[Any] = [None] * len(runs)
+        for base, positions in self.shards.group([run.run_id for run in runs]).items():
+            args: list[Any] = [num(now), num(now + grace)]
+            for index in positions:
+                run = runs[index]
+                args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or "", run.flow or ""]
+            for index, reply in zip(positions, self._run_on(base, "create", *args), strict=True):
+                replies[index] = reply
+        return replies
+
     def _check_cluster_runs(self, runs: Sequence[NewRun]) -> None:
         """On a cluster, refuse what would need two slots in one script (see docs/scaling.md)."""
-        if not self.cluster:
-            return
         for run in runs:
             if run.parent and self.shards.base_of(run.parent) != self.shards.base_of(run.run_id):
                 raise RunPlacementError(

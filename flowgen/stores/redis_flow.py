@@ -66,6 +66,9 @@ class RedisFlow:
         return float(text(reply[1]))
 
     def take_lane(self, now: float) -> str | None:
+        if not self.cluster:
+            reply = self._run("lane_take", num(now))
+            return text(reply) if reply else None
         bases = self.shards.bases
         if len(bases) > 1:  # on a cluster: each shard has a lane; serve the one whose head comes first
             pipe = self.client.pipeline(transaction=False)

@@ -2,11 +2,11 @@
 
 Every script is ``_lib.lua`` + ``_flow.lua`` + its own file, and is called with one declared
 key, ``KEYS[1]``: the base of the shard it works in (see :mod:`flowgen.stores.redis_shards`),
-from which it builds every key it touches. ``ARGV[1]`` repeats that base (the scripts' argument
-positions predate the declared key).
+from which it builds every key it touches. ``_lib.lua`` puts it in front of ``ARGV`` as well, so
+``ARGV[1]`` is the base, as the scripts' argument positions were before the key was declared.
 
 On a single Redis a script goes by ``EVALSHA`` on the calling thread's own connection (see
-:meth:`ScriptCaller._call_single`); on a cluster by redis-py's ``RedisCluster``, which routes
+:meth:`ScriptCaller._run`); on a cluster by redis-py's ``RedisCluster``, which routes
 by the declared key and follows ``MOVED``/``ASK`` redirections and failovers.
 """
 
@@ -22,6 +22,8 @@ from typing import Any
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
+
+from .redis_shards import Shards
 
 _forks = 0
 """How many times this process's lineage forked: a thread's connection made before a fork is
@@ -56,6 +58,8 @@ class ScriptCaller:
 
     client: Any
     cluster: bool
+    prefix: str
+    shards: Shards
     _scripts: dict[str, Any]
 
     def _init_calls(self) -> None:
@@ -63,28 +67,31 @@ class ScriptCaller:
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def _run_on(self, base: str, name: str, *args: Any) -> Any:
-        """Run script ``name`` in the shard whose base is ``base``."""
+        """Run script ``name`` in the shard whose base is ``base`` (on a single Redis: the prefix)."""
         if self.cluster:
-            return self._scripts[name](keys=[base], args=[base, *args])
-        return self._call_single(base, name, args)
+            return self._scripts[name](keys=[base], args=args)
+        return self._run(name, *args)
 
-    def _call_single(self, base: str, name: str, args: Sequence[Any]) -> Any:
-        """Call a script by its SHA on this thread's connection, loading it if Redis lost it.
+    def _run(self, name: str, *args: Any) -> Any:
+        """Run script ``name`` in the shard of run ``args[0]``.
 
+        On a single Redis: by its SHA on this thread's connection, loading it if Redis lost it.
         This is what redis-py's ``Script.__call__`` does, minus the per-command layers
         (argument filtering, observability hooks, the pool's lock and its "unread data?"
         socket poll), which together cost as much client CPU as the round trip itself and are
         paid at every step boundary. Connection errors disconnect and retry under the
         connection's retry policy, as redis-py does.
         """
+        if self.cluster:
+            return self._scripts[name](keys=[self.shards.base_of(args[0])], args=args)
         script = self._scripts[name]
         conn = self._connection()
         try:
             try:
-                return self._call(conn, script.sha, base, args)
+                return self._call(conn, script.sha, self.prefix, args)
             except redis.exceptions.NoScriptError:
                 script.sha = self.client.script_load(script.script)
-                return self._call(conn, script.sha, base, args)
+                return self._call(conn, script.sha, self.prefix, args)
         except BaseException as error:
             if not isinstance(error, redis.ResponseError):
                 conn.disconnect()  # never reuse a connection that may hold an unread reply
@@ -111,7 +118,7 @@ class ScriptCaller:
     @staticmethod
     def _call(conn: Any, sha: str, base: str, args: Sequence[Any]) -> Any:
         def roundtrip() -> Any:
-            conn.send_command("EVALSHA", sha, 1, base, base, *args)
+            conn.send_command("EVALSHA", sha, 1, base, *args)
             return conn.read_response()
 
         return conn.retry.call_with_retry(roundtrip, lambda _error: conn.disconnect())

@@ -273,6 +273,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         kwargs.setdefault("heartbeat_timeout", 15000)
         kwargs.setdefault("maintenance_chance", 20000)
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        self._cluster = isinstance(self.client, RedisCluster)
         self._head_message = self.client.register_script(_HEAD_MESSAGE)
         self._ack_many = self.client.register_script(_ACK_MANY)
         self._presence = self.client.register_script(_PRESENCE)
@@ -365,7 +366,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         """
 
         def send(items: Sequence[ScriptCall], doorbells: Iterable[str]) -> list[Any]:
-            pipe = self._slot_pipeline()
+            pipe = self._slot_pipeline() if self._cluster else self.client.pipeline(transaction=False)
             for script, keys, args in items:
                 pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             for channel in doorbells:
@@ -377,7 +378,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
                 raise
 
         replies = send(calls, ring)
-        moved = [i for i, reply in enumerate(replies[: len(calls)]) if isinstance(reply, _RELOCATED)]
+        moved = [i for i, r in enumerate(replies[: len(calls)]) if isinstance(r, _RELOCATED)] if self._cluster else ()
         if moved:  # a cluster failover or resharding moved the namespace's slot: ask again, resend those
             self._refresh_slots()
             for index, reply in zip(moved, send([calls[i] for i in moved], ()), strict=True):
@@ -395,22 +396,20 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
 
     def _refresh_slots(self) -> None:
         """On a Redis Cluster, ask again which node serves which slot."""
-        client: Any = self.client
-        if isinstance(client, RedisCluster):
+        if self._cluster:
+            client: Any = self.client
             client.nodes_manager.initialize()
 
     def _slot_pipeline(self) -> Any:
-        """A plain pipeline to the server holding the broker's keys.
+        """On a Redis Cluster, a plain pipeline to the node holding the broker's keys.
 
         On a Redis Cluster every key of the broker is under the hash-tagged namespace
         (``{flowgen-dramatiq}``), so one node holds them all: a pipeline to that node carries
         scripts and doorbell rings in one round trip, as on a single Redis (a cluster client's
         own pipeline refuses scripts and ``PUBLISH``).
         """
-        if isinstance(self.client, RedisCluster):
-            node = self.client.get_node_from_key(self.namespace)  # type: ignore[no-untyped-call]
-            return self.client.get_redis_connection(node).pipeline(transaction=False)
-        return self.client.pipeline(transaction=False)
+        client: Any = self.client
+        return client.get_redis_connection(client.get_node_from_key(self.namespace)).pipeline(transaction=False)
 
     def enqueue_many(self, messages: Sequence[Message[Any]]) -> list[Message[Any]]:
         """Enqueue messages and ring their doorbells in one pipelined round trip.
