@@ -441,6 +441,9 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
             for index in positions:
                 args += [leases[index][0], str(leases[index][1])]
             lost += [text(run_id) for run_id in self._run_on(base, "renew", *args)]
+        if len(lost) > 1 and self.cluster:  # in the order asked, as one script returns them
+            order = {run_id: index for index, (run_id, _) in reversed(list(enumerate(leases)))}
+            lost.sort(key=order.__getitem__)
         return lost
 
     # -- events, timers, reconciliation -----------------------------------------------------
