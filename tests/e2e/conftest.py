@@ -14,6 +14,17 @@ from collections.abc import Iterator
 import pytest
 
 
+@pytest.fixture
+def single_redis_url(redis_server_url: str) -> str:
+    """The single test server, emptied: for tests that choose their stores themselves."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server_url)
+    client.flushdb()
+    client.close()
+    return redis_server_url
+
+
 @pytest.fixture(
     params=[
         pytest.param("redis", id="redis"),
