@@ -96,8 +96,10 @@ def app_throughput(bench: Bench, runs: int) -> dict[str, float]:
     try:
         group.wait_ready()
         meter = CpuMeter({"redis": [bench.server.pid], "workers": group.worker_pids()})
+        done_before = bench.completed()
         bench.wait_completed(runs, group, "dramatiq CLI workers to complete every run")
         cpu = meter.read()
+        per_item = meter.per_item_us(cpu, runs, done_before)
         rss = group.rss()
     finally:
         group.stop()
@@ -106,8 +108,8 @@ def app_throughput(bench: Bench, runs: int) -> dict[str, float]:
         "start_rate": start_rate,
         "rss": statistics.mean(rss) if rss else 0.0,
         "foreign_cpu": cpu["foreign"],
-        "worker_cpu_us": 1e6 * cpu["workers"] / runs,
-        "redis_cpu_us": 1e6 * cpu["redis"] / runs,
+        "worker_cpu_us": per_item["workers"],
+        "redis_cpu_us": per_item["redis"],
     }
 
 

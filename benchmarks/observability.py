@@ -96,9 +96,10 @@ def phase(runner: Any) -> None:
             runner.add(f"observability.{variant}_cpu_us", result["worker_cpu_us"])
             if variant != "off":
                 runner.add(f"observability.{variant}_ratio", result["rate"] / off["rate"])
-                runner.add(
-                    f"observability.{variant}_cpu_ratio", result["worker_cpu_us"] / off["worker_cpu_us"]
-                )
+                if off["worker_cpu_us"] > 0:  # 0 only if no CPU could be read at all
+                    runner.add(
+                        f"observability.{variant}_cpu_ratio", result["worker_cpu_us"] / off["worker_cpu_us"]
+                    )
         runner.log(
             f"#{rep + 1}: "
             + ", ".join(

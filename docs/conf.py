@@ -54,33 +54,34 @@ napoleon_numpy_docstring = False
 # Names outside flowgen that docstrings mention: no inventory is fetched (the build is offline),
 # so references to the standard library and to dependencies resolve to plain text.
 nitpicky = True
+
+# flowgen's internals that public signatures and bases mention, documented in the guides rather
+# than in the reference (any name below them).
+_INTERNAL_MODULES = [
+    # the stores, transports, runtime, serializers, clocks (docs/architecture.md)
+    *"inspection serialization stores transports runtime clock status engine engine_workers testing".split(),
+    *"finding search".split(),  # finding runs (docs/operations.md): the engine's base and its query
+    "observability",  # flowgen's own instrumentation (docs/observability.md)
+    "schedules",  # the manager, declarations, views, store (docs/schedules.md)
+]
+# The same internals, and type names, where a signature names them without their module.
+_BARE_NAMES = [
+    *"P R T T_co TypeVar ParamSpec Any Callable Iterator Generator Mapping Sequence".split(),
+    *"Clock Store Transport Serializer Runtime WorkerHandle TextEnum RunInspection".split(),
+    *"MAX_BATCH FINISHED Duration cancellation_of MessageLimitError".split(),
+    *"Schedules Declarations Declaration TickOfRun ScheduledRun".split(),
+    r"zoneinfo\.ZoneInfo",
+]
 nitpick_ignore_regex = [
     (r"py:.*", r"(builtins|typing|collections|datetime|logging|threading|argparse|types)\..*"),
     (r"py:.*", r"(redis|dramatiq|attrs|attr|sqlite3|cloudpickle|pytest|_pytest)(\..*)?"),
-    (r"py:.*", r"(P|R|T|T_co|TypeVar|ParamSpec|Any|Callable|Iterator|Generator|Mapping|Sequence)"),
+    (r"py:.*", "(" + "|".join(_BARE_NAMES) + ")"),
     (r"py:class", r"(datetime|timedelta|Path|Exception|BaseException|Enum|StrEnum|str|int|float)"),
-    (r"py:class", r"random\.Random"),
-    # flowgen's internals that public signatures and bases mention (stores, transports, the
-    # runtime, serializers, clocks): documented in docs/architecture.md, not in the reference.
-    (
-        r"py:.*",
-        r"flowgen\.(inspection|serialization|stores|transports|runtime|clock|status|engine|engine_workers|testing)\.[\w.]*",
-    ),
-    (r"py:.*", r"(Clock|Store|Transport|Serializer|Runtime|WorkerHandle|TextEnum|RunInspection)"),
-    # finding runs (docs/operations.md): the engine's base class and the query it builds
-    (r"py:.*", r"flowgen\.(finding|search)\.[\w.]*"),
-    # flowgen's own instrumentation (docs/observability.md): the engine's observability base.
-    (r"py:.*", r"flowgen\.observability\.[\w.]*"),
-    (r"py:.*", r"(MAX_BATCH|FINISHED|Duration|cancellation_of|MessageLimitError)"),
+    (r"py:class", r"(random\.Random|os\.PathLike|uuid\.UUID|~P)"),
+    (r"py:.*", r"flowgen\.(" + "|".join(_INTERNAL_MODULES) + r")\.[\w.]*"),
     (r"py:class", r"flowgen\.\w+\.[A-Z]"),  # type variables
     (r"py:class", r"flowgen\.decorators\._\w+"),  # private helper types of the decorators' overloads
-    (r"py:class", r"os\.PathLike"),
-    # The schedules' internals (docs/schedules.md): the manager, declarations, views, store.
-    (r"py:.*", r"flowgen\.schedules\.[\w.]*"),
-    (r"py:.*", r"(Schedules|Declarations|Declaration|TickOfRun|ScheduledRun|zoneinfo\.ZoneInfo)"),
     # issue 18: the type variables of the typed API, and the internals its signatures mention.
     (r"py:.*", r"~?flowgen\.\w+\.(R|P|T\d?)"),
-    (r"py:class", r"~P"),
-    (r"py:class", r"uuid\.UUID"),
     (r"py:.*", r"flowgen\.(schemas\.Signature|decorators\._Declared|versions)"),
 ]

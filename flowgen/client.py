@@ -64,7 +64,8 @@ class RunInfo:
             ``"delivered"`` (raised into the workflow; the run is or will be ``cancelled``),
             ``"forced"`` (``cancel(force=True)`` ended it) or ``"ignored"`` (the run completed
             or failed before it reached a ``yield`` the cancellation could be raised at).
-        blocked_by: for a ``queued`` run held back by a concurrency limit: which limit and key,
+        blocked_by: for a ``queued`` run held back by a concurrency limit, or a ``waiting`` run
+            whose step attempt is parked for a step limit or a rate limit: which limit and key,
             and its place in line (:class:`BlockedBy`).
         starts_at / deadline: a delayed run's start time; the run's deadline (``timeout=``).
         version: the code version the run (its current generation) started under:
@@ -157,10 +158,12 @@ class RunInfo:
 
 @attrs.frozen
 class BlockedBy:
-    """Why a queued run has not started: the concurrency limit it waits for.
+    """What a run waits for: the run limit a queued run waits for, or the step limit or rate
+    limit a step of a waiting run (inline or a branch) is parked for.
 
     Attributes:
-        limit: the limit's name (``run:<workflow>``, and ``|<key>`` for a keyed one).
+        limit: the limit's name (``run:<workflow>``, ``step:<step>`` or ``rate:<step>``, and
+            ``|<key>`` for a keyed one).
         key: the key (``None`` for a limit without a key).
         max: how many runs the limit lets be in progress at once.
         position: the run's place in line for it (1: next).

@@ -441,9 +441,10 @@ def child(workflow: Any, *args: Any, **kwargs: Any) -> ChildRun[Any]:
 
     ``run_id=`` (a keyword) names the child run; every other argument is the child's. With a
     ``@flowgen.workflow`` the arguments are bound to its signature now (``TypeError`` naming the
-    parameter when they do not fit). A saga compensation of the parent compensates the child too
-    once it completed, unless ``compensate=False`` (a keyword; docs/control.md, "Saga
-    compensation").
+    parameter when they do not fit); with a name, when the worker is about to create the child,
+    if it has that workflow's code (:func:`flowgen.runtime.children.refusal`). A saga
+    compensation of the parent compensates the child too once it completed, unless
+    ``compensate=False`` (a keyword; docs/control.md, "Saga compensation").
     """
     run_id = kwargs.pop("run_id", None)
     compensate = _compensate_flag(kwargs.pop("compensate", None), True)

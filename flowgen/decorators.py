@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import random as _random
+import sys
 from collections.abc import Callable, Coroutine, Generator, Iterable
 from typing import Any, Generic, Literal, Protocol, overload
 
@@ -120,6 +121,12 @@ def _default_name(fn: Callable[..., Any]) -> str:
     return str(getattr(fn, "__qualname__", None) or fn.__name__)
 
 
+def _importing(fn: Callable[..., Any]) -> bool:
+    """Whether the module defining ``fn`` is still being imported (names may be defined later)."""
+    module = sys.modules.get(getattr(fn, "__module__", "") or "")
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+
+
 class _Declared:
     """What steps and workflows share: their name, signature and schemas (:mod:`flowgen.schemas`)."""
 
@@ -127,15 +134,16 @@ class _Declared:
     fn: Callable[..., Any]
     _interface: Signature
 
-    def _read_interface(self, what: str) -> None:
+    def _read_interface(self, what: str, *, retry: bool = True) -> None:
         self._what = what
-        self._interface = signature_of(self.fn, what=f"{what} {self.name!r}")
+        self._interface = signature_of(self.fn, what=f"{what} {self.name!r}", retry=retry)
 
     @property
     def interface(self) -> Signature:
         """The signature and schema annotations (read again once if a name was not defined yet)."""
         if not self._interface.resolved:
-            self._read_interface(self._what)
+            # Read again; for good once the module that defines the function is imported.
+            self._read_interface(self._what, retry=_importing(self.fn))
         return self._interface
 
 
@@ -192,17 +200,6 @@ class Step(_Declared, Generic[P, R]):
         """An ``async def`` step: it runs on the worker process's step loop (docs/asyncio.md)."""
         self.concurrency = as_limits(concurrency, f"@flowgen.step {self.name!r}")
         self.rate_limit = as_rate_limit(rate_limit, f"@flowgen.step {self.name!r}")
-        if self.queue is not None and (self.concurrency or self.rate_limit is not None):
-            raise ValueError(
-                f"@flowgen.step {self.name!r}: concurrency= and rate_limit= apply to steps that run "
-                "inline, not to queue= steps (their attempts are messages flowgen does not gate yet); "
-                "drop queue= or the limit"
-            )
-        if self.is_async and self.concurrency:
-            raise ValueError(
-                f"@flowgen.step {self.name!r}: concurrency= does not apply to async def steps yet "
-                "(their attempts run on the step loop, not under the slot); use rate_limit= or a plain def"
-            )
         functools.update_wrapper(self, fn)
         self._read_interface("step")
 

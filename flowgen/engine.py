@@ -281,11 +281,14 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
         if isinstance(workflow, Workflow) and self.registry.workflows.get(name) is not workflow:
             self.registry.add_workflow(workflow)
         code = workflow if isinstance(workflow, Workflow) else self.registry.workflows.get(name)
+        given: tuple[Sequence[Any], dict[str, Any]] | None = None
         if code is not None:
+            if code.interface.parameters:
+                given = (args, kwargs)  # the fingerprint's, converted or not (encode_new_call)
             args, kwargs = bind_call(code, args, kwargs)
         run_id = check_run_id(run_id) if run_id is not None else uuid.uuid4().hex
         version = code_version(self.settings.version, code)
-        args_text, digest = encode_new_call(self.serializer, run_id, name, args, kwargs, version)
+        args_text, digest = encode_new_call(self.serializer, run_id, name, args, kwargs, version, given)
         trace = self.observers.trace_context() if self.observers.trace_context is not None else None
         now = self.clock.now()
         flow = run_flow(code, name, args, kwargs, now, **flow_options)
@@ -307,9 +310,13 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
         self,
         workflow: Workflow[..., R],
         *args: Any,
-        run_id: str,
+        run_id: str | None,
         tags: Mapping[str, str] | None = None,
         **kwargs: Any,
+    ) -> Run[R]: ...
+    @overload
+    def start(
+        self, workflow: Workflow[..., R], *args: Any, tags: Mapping[str, str] | None, **kwargs: Any
     ) -> Run[R]: ...
     # With a flow option (docs/flow-control.md) the arguments are checked at run time only, as
     # with run_id=: ParamSpec cannot add keywords to a workflow's own.
@@ -343,7 +350,8 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
         signature first (and converted to its schemas) when this process knows its code.
 
         Type checkers check the arguments against a ``Workflow[P, R]`` and type the handle
-        ``Run[R]``; with ``run_id=`` the arguments are checked here, at run time, only.
+        ``Run[R]``; with ``run_id=``, ``tags=`` or a flow option the arguments are checked here,
+        at run time, only.
 
         Flow control (docs/flow-control.md): ``concurrency_key`` is the key of the workflow's
         keyed limit; ``start_at`` (an aware datetime; in the past: now) or ``delay`` creates the

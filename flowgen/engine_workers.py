@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from .aio.runner import attach as attach_async_steps
 from .aio.runner import detach as detach_async_steps
+from .clock import WallClock
 from .errors import ConfigurationError
 from .leases import LeaseKeeper
 from .names import check_queue_name
 from .runtime import Runtime
+from .runtime.wakeups import Wakeups
 from .services import Services
 from .validation import check_count
 
@@ -152,11 +154,13 @@ class EngineWorkers:
         services.start()
         stop_schedules = self._schedule_service()
         leases = self._leases
+        stop_wakeups = self._precise_wakeups()
 
         def stop_services() -> None:
             try:
                 stop_schedules()
             finally:
+                stop_wakeups()
                 services.stop()
 
         def stop_after_workers() -> None:
@@ -193,6 +197,7 @@ class EngineWorkers:
         services = self._services()
         services.start()
         stop_schedules = self._schedule_service()
+        stop_wakeups = self._precise_wakeups()
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         self.transport.enqueue(self.store.reconcile(self.clock.now(), 100_000, self.settings.grace))
@@ -202,11 +207,27 @@ class EngineWorkers:
                 self._leases.stop,
                 self._async_steps(self.threads),
                 stop_consuming,
+                stop_wakeups,
                 services.stop,
                 stop_schedules,
                 self.runtime.drain,
             ],
         )
+
+    def _precise_wakeups(self) -> Callable[[], None]:
+        """Wake runs parked for a moment on a limit at their time (:mod:`flowgen.runtime.wakeups`);
+        returns the stopper. Only on the wall clock: under another clock the timers alone wake runs."""
+        runtime = self.runtime
+        if type(runtime.clock) is not WallClock:
+            return lambda: None
+        wakeups = runtime.wakeups = Wakeups(runtime.enqueue, runtime.clock.now)
+        wakeups.start()
+
+        def stop() -> None:
+            runtime.wakeups = None
+            wakeups.stop()
+
+        return stop
 
     def _async_steps(self, threads: int) -> Callable[[], None]:
         """Run async steps on the step loop; returns the stopper that waits for those in flight."""

@@ -14,7 +14,6 @@ from typing import Any
 
 from .decorators import Step, Workflow, registry
 from .durations import Duration
-from .errors import ConfigurationError
 from .limits import TIMEOUT_GRACE, check_key, check_priority, key_of, run_timeout, start_time
 from .stores.base import NewRun
 from .stores.flow_logic import dumps, flow_document
@@ -105,17 +104,6 @@ def final_deadline(flow: dict[str, Any] | None) -> float | None:
     if not flow or "timed_out" not in flow:
         return None
     return float(flow["timed_out"]) + min(TIMEOUT_GRACE, float(flow["timeout"]))
-
-
-def gated_branch_error(step: Step) -> ConfigurationError | None:
-    """The error of a limited step run as a branch of ``all_of``/``any_of`` (not gated: refused)."""
-    if not step.concurrency and step.rate_limit is None:
-        return None
-    return ConfigurationError(
-        f"step {step.name!r} has concurrency= or rate_limit= and was run as a branch of all_of/any_of: "
-        "limits apply to steps yielded on their own (a loop of `yield step(...)`); flowgen does not "
-        "gate branch attempts yet (docs/flow-control.md)"
-    )
 
 
 def declared_flow(name: str, args: Sequence[Any], kwargs: Mapping[str, Any], now: float) -> str | None:

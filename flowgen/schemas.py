@@ -165,22 +165,55 @@ class Signature:
     parameters: Mapping[str, type]
     result: type | None
     resolved: bool = True
-    """False when an annotation named something not defined yet: read again on the next use."""
+    """False when an annotation named something not defined yet: read again on the next use
+    (until the function's module is imported, see :func:`signature_of`)."""
     fitting: set[tuple[int, tuple[str, ...]]] = attrs.field(factory=set, eq=False)
     """Call shapes (how many positional arguments, which keywords) known to bind: binding
     depends on nothing else, so a step called in a loop is bound once (signatures.py)."""
 
 
-def signature_of(fn: Callable[..., Any], *, what: str) -> Signature:
-    """Read ``fn``'s signature and its schema annotations (checked now: errors at declaration)."""
-    signature = inspect.signature(fn)
-    resolved = True
+class _Annotation:
+    """One annotation of a function, on its own, for :func:`typing.get_type_hints`."""
+
+    def __init__(self, name: str, annotation: Any) -> None:
+        self.__annotations__ = {name: annotation}
+
+
+def _type_hints(fn: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
+    """``fn``'s annotations evaluated, and whether all of them could be.
+
+    Evaluated one by one when they cannot all be: a name imported only under ``TYPE_CHECKING``
+    (``Generator`` in ``-> Generator[...]``, as linters suggest) must not hide the schema of
+    another parameter. A name that fails may be defined later in its module: the caller reads
+    the function again at its first use.
+    """
     try:
-        hints = typing.get_type_hints(fn)
+        return typing.get_type_hints(fn), True
     except Exception:
-        # An annotation naming something defined later (or not importable here): read it again
-        # when the function is first called.
-        hints, resolved = {}, False
+        pass
+    target = inspect.unwrap(fn)
+    namespace = getattr(target, "__globals__", {})
+    hints: dict[str, Any] = {}
+    complete = True
+    for name, annotation in getattr(target, "__annotations__", {}).items():
+        try:
+            hints.update(typing.get_type_hints(_Annotation(name, annotation), globalns=namespace))
+        except Exception:
+            complete = False
+    return hints, complete
+
+
+def signature_of(fn: Callable[..., Any], *, what: str, retry: bool = True) -> Signature:
+    """Read ``fn``'s signature and its schema annotations (checked now: errors at declaration).
+
+    ``retry``: whether a signature with an annotation that cannot be evaluated yet is to be read
+    again at the next use (``Signature.resolved`` false). The declarations pass false once the
+    function's module is imported: a name still missing then is one imported only for type
+    checkers, and that annotation is left unchecked rather than evaluated at every call.
+    """
+    signature = inspect.signature(fn)
+    hints, resolved = _type_hints(fn)
+    resolved = resolved or not retry
     parameters = {
         name: check_schema(hints[name], what=f"{what}, parameter {name!r}")
         for name in signature.parameters

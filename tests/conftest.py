@@ -89,18 +89,18 @@ class WorkerProcess:
         return self.process.pid
 
     def log(self) -> str:
-        with open(self.log_path, encoding="utf-8", errors="replace") as file:
-            return file.read()
+        """What it wrote so far (``""`` before it wrote anything)."""
+        path = Path(self.log_path)
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
     def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM the worker and wait for it to exit; return its exit code."""
+        """SIGTERM the worker (a graceful stop) and wait; SIGKILL it after ``timeout``; return its exit code."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+                self.kill()
         return int(self.process.returncode)
 
     def kill(self) -> None:

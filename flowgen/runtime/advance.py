@@ -131,6 +131,9 @@ class Advance(AdvanceState):
                 # Paused while nobody advanced it: there is nothing to do until resume().
                 self.rt.store.release(self.run_id, self.epoch)
                 return
+            late = gates.not_started(self)
+            if late is not None:
+                self._finish_failed(late)
             try:
                 decision = self._start_replayer()
             except StoreUnavailableError:
@@ -236,9 +239,13 @@ class Advance(AdvanceState):
         return action
 
     def resume(self, decision: Execute | Fail, action: RunAttempt, result: AttemptResult) -> None:
-        """Go on after the async step attempt this advance was :class:`Suspended` at has ended."""
+        """Go on after the async step attempt this advance was :class:`Suspended` at has ended
+        (giving back the step slots it held while it ran on the loop)."""
         try:
             try:
+                limits = gates.gates_of(action)
+                if limits:
+                    gates.release(self, limits)
                 self._attempt_ran(action, result)
                 self._loop(self._settle(decision, self._next_action(decision)))
             except (SerializationError, NonDeterminismError) as error:
@@ -312,16 +319,18 @@ class Advance(AdvanceState):
             if retry is not None:
                 self._delay_attempt(action, retry)
                 return
+        suspended = False
         try:
             if action.records_start and self._start_attempt().held:
                 self.held = action
                 return
             self.attempt_started = self.rt.clock.now()
             if action.step.is_async and self.rt.async_steps is not None:
+                suspended = True  # its slots stay held (under the lease) until resume()
                 raise Suspended(self, decision, action)
             result = run_attempt(action.step, action.args, action.kwargs, action.context, self.rt.invoker)
         finally:
-            if limits:
+            if limits and not suspended:
                 gates.release(self, limits)
         self._attempt_ran(action, result)
 
@@ -363,7 +372,7 @@ class Advance(AdvanceState):
         arrived) returns, and the step is evaluated again."""
         gates.take_back(action)
         self.ran = self.held = None
-        self._park(Wait(timer=until))
+        self._park(Wait(timer=gates.wake_precisely(self, until)))
 
     def _cancel_loser(self, child_id: str) -> None:
         """Cancel a child run that lost an ``any_of`` (or was abandoned by a failed ``all_of``);

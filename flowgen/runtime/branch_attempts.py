@@ -19,7 +19,6 @@ from ..context import StepContext
 from ..decoding import decode_call, leaf_slot
 from ..decorators import Registry, Step
 from ..errors import FlowgenError, SerializationError
-from ..flow_start import gated_branch_error
 from ..serialization import Serializer
 from ..steps import AttemptResult, is_retryable
 
@@ -81,15 +80,6 @@ def prepare(
             "error": serializer.error_record(error, run_id=run_id, slot=slot),
             "retryable": False,
             "fatal": isinstance(error, SerializationError),
-            "started": now,
-            "finished": now,
-        }
-    refused = gated_branch_error(step)  # flow control does not gate branch attempts yet
-    if refused is not None:
-        return {
-            "ok": False,
-            "error": serializer.error_record(refused, run_id=run_id, slot=slot),
-            "retryable": False,
             "started": now,
             "finished": now,
         }

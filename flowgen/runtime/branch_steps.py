@@ -12,7 +12,13 @@ dispatched, ``s`` the attempt a worker started, ``hb`` that worker's heartbeat d
 * started, heartbeat live: wait for it (until the heartbeat deadline);
 * started, heartbeat expired: the worker died; record a crashed attempt and dispatch again
   (unless the crash limit is reached);
-* not started within ``grace`` of its dispatch: the message was lost; send it again.
+* not started within ``grace`` of its dispatch: the message was lost; send it again;
+* parked (``pk``): the worker found no step slot or rate-limit token for it
+  (:mod:`flowgen.stores.flow_branches`); the same attempt is sent again at ``pk`` (made due at
+  once when a slot is released), no retry spent.
+
+A step with ``concurrency=`` or ``rate_limit=`` carries its gates (``g``, computed from the
+call's arguments here, as for an inline attempt) in the branch record.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from ..commands import StepCall
 from ..decoding import check_report
 from ..decorators import Registry, Step
 from ..error_records import error_summary, rebuild_error
+from ..flow_start import step_gates
 from ..journal import (
     ATTEMPT_CRASHED,
     ATTEMPT_ERROR,
@@ -53,6 +60,16 @@ def evaluate(view: RunView, tree: TreePass, path: str, call: StepCall, state: Le
         report = branch.get("r") if branch.get("d") == state.dispatched else None
         if report is not None:
             return _report(view, tree, step, state, report, slot(view, tree.position, path))
+        parked = branch.get("pk") if branch.get("d") == state.dispatched else None
+        if parked is not None and branch.get("s") != state.dispatched:
+            # refused by a step limit or rate limit: sent again when its slot or token is due
+            tree.internal = True
+            if parked > now:
+                tree.at(parked)
+                return None
+            _dispatch(view, tree, key, call, step, state, state.dispatched)
+            tree.at(now + grace)
+            return None
         if branch.get("s") == state.dispatched:
             heartbeat = float(branch.get("hb", 0))
             if heartbeat >= now:
@@ -143,13 +160,16 @@ def _dispatch(
     state.dispatched_at = view.now
     state.next_at = None
     record = view.run_record
-    branch_record = {
+    branch_record: dict[str, Any] = {
         "d": attempt,
         "step": step.name,
         "args": args,
         "workflow": record.workflow,
         "gen": record.generation,
     }
+    gates = step_gates(step, call.args, call.kwargs)
+    if gates:
+        branch_record["g"] = gates  # taken by the worker that begins the attempt (flow_branches)
     tree.dispatch.append(Dispatch(key, attempt, branch_record, step.queue))
 
 

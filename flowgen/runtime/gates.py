@@ -12,13 +12,15 @@ A step raising :class:`~flowgen.limits.RateLimited` is handled the same way: the
 taken back and the run parks for ``retry_after`` (with a key, every step rate-limited under
 that key waits too).
 
-Deadlines: :func:`deadline_passed` tells the loop when the run's deadline has passed, so
+Deadlines: :func:`at_deadline` tells the loop when the run's deadline has passed, so
 :class:`~flowgen.limits.RunTimeoutError` is raised into the workflow at its current ``yield``;
-:func:`park_timer` makes a parked run wake at its deadline.
+:func:`not_started` fails a run whose deadline passed before it started (in line for a
+concurrency limit, or a delayed start); :func:`park_timer` makes a parked run wake at its deadline.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +30,7 @@ from ..limits import RunTimeoutError
 from .actions import Action, FailRun, RunAttempt
 from .entries import fail_command
 from .state import AdvanceState
+from .wakeups import FALLBACK, HORIZON
 
 
 def gates_of(action: RunAttempt) -> list[list[Any]]:
@@ -61,12 +64,43 @@ def take_back(action: RunAttempt) -> None:
     action.state.next_at = action.backoff
 
 
+def wake_precisely(state: AdvanceState, until: float) -> float:
+    """Ask the process's :class:`~.wakeups.Wakeups` to enqueue the run at ``until`` (once this
+    advance has committed its park); return the durable timer to park on: ``until``, or a
+    little later when the precise wake-up was taken (see :mod:`.wakeups`)."""
+    wakeups = state.rt.wakeups
+    if wakeups is None or until - state.now > HORIZON:
+        return until
+    state.after_commit.append(functools.partial(wakeups.at, state.run_id, until))
+    return until + FALLBACK
+
+
 def deadline(state: AdvanceState) -> float | None:
     """The run's next deadline: its timeout, or once ``RunTimeoutError`` was raised, the final one."""
     if state.timed_out_until is not None:
         return state.timed_out_until
     flow = state.snapshot.flow
     return float(flow["deadline"]) if flow and "deadline" in flow else None
+
+
+def not_started(state: AdvanceState) -> RunTimeoutError | None:
+    """The error of a run whose deadline passed before it started (``None``: it did not).
+
+    A run that waited in line for a concurrency limit, or whose delayed start came too late,
+    is failed at its deadline without running any of its code: it has nothing to clean up.
+    "Not started" is: first generation, nothing journaled, no open entry, and not taken over
+    from a worker that died (whose advance may have run the first step already).
+    """
+    record, due = state.run_record, deadline(state)
+    if due is None or state.now < due or state.timed_out_until is not None:
+        return None
+    if record.generation or record.journal_length or record.open or state.snapshot.interrupted:
+        return None
+    timeout = float((state.snapshot.flow or {}).get("timeout", 0.0))
+    return RunTimeoutError(
+        f"run {state.run_id!r} did not start within its timeout of {timeout:g}s (it waited in line "
+        "for a concurrency limit, or its delayed start came too late); it was failed before it ran"
+    )
 
 
 def at_deadline(state: AdvanceState, position: int, command: Command) -> Action | None:

@@ -13,6 +13,7 @@ from ..errors import FlowgenError
 from ..interpreter import Decision, Replayer
 from ..journal import Entry
 from ..serialization import Serializer
+from ..signatures import bind_call
 from ..status import RunStatus
 from ..stores.base import RunRecord
 from .view import ChildHistory
@@ -43,7 +44,14 @@ def replay(
     """
     workflow = registry.workflow(record.workflow)
     args, kwargs = decode_call(serializer, record.args, run_id=record.run_id, slot=slots.ARGS)
-    replayer = Replayer(workflow(*args, **kwargs), parked=parked)
+    try:
+        generator = workflow(*args, **kwargs)
+    except TypeError:
+        # A run started where its code was not known (by name, without the module imported)
+        # was stored unchecked: say which workflow, parameter and call, as a start would have.
+        bind_call(workflow, args, kwargs)
+        raise
+    replayer = Replayer(generator, parked=parked)
     generation = record.generation
     try:
         decision = replayer.replay(

@@ -41,6 +41,7 @@ from .branch_attempts import AsyncSteps
 from .cache import GeneratorCache
 from .lane import PriorityLane
 from .settings import Settings
+from .wakeups import Wakeups
 
 logger = logging.getLogger("flowgen.runtime")
 
@@ -82,6 +83,8 @@ class Runtime:
         self.cache = GeneratorCache(settings.cache_size)
         self.async_steps: AsyncSteps | None = None
         """Where async step branches run without holding a thread (set when workers start)."""
+        self.wakeups: Wakeups | None = None
+        """Precise wake-ups of runs parked for a moment on a limit (set when workers start)."""
         self.draining = threading.Event()
         self._owner_prefix = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._owners = itertools.count(1)
@@ -213,7 +216,7 @@ class Runtime:
             )
         fault_point("after_branch_report", step)
         if woken:
-            self.enqueue([run_id])
+            self.enqueue(woken)
 
     # -- what the engine and the advance loop use ----------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import attrs
 
 from .. import slots
+from ..errors import SerializationError
 from ..serialization import Serializer
 
 
@@ -63,8 +65,21 @@ def encode_new_call(
     args: Sequence[Any],
     kwargs: dict[str, Any],
     version: str | None,
+    given: tuple[Sequence[Any], dict[str, Any]] | None = None,
 ) -> tuple[str, str]:
-    """``(stored call, fingerprint)`` of a new run; the fingerprint leaves the version out."""
+    """``(stored call, fingerprint)`` of a new run; the fingerprint leaves the version out.
+
+    ``given``: the arguments as the caller gave them, when ``args``/``kwargs`` are those
+    converted to the workflow's schemas. The fingerprint is then that of the call as given, so
+    a process that has the workflow's code (and converts) and one that has not (and stores the
+    call as given) agree on what "the same call" of a run id is (docs/versioning.md). Given
+    arguments that cannot be encoded (an object only a schema turns into data) fall back to the
+    converted ones.
+    """
     plain = encode_call(serializer, run_id, workflow, args, kwargs)
     stored = plain if version is None else encode_call(serializer, run_id, workflow, args, kwargs, version)
-    return stored, fingerprint(workflow, plain)
+    printed = plain
+    if given is not None:
+        with contextlib.suppress(SerializationError):
+            printed = encode_call(serializer, run_id, workflow, given[0], given[1])
+    return stored, fingerprint(workflow, printed)

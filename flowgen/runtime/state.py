@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..clock import WallClock
 from ..commands import AllOf, AnyOf, Command, StepCall, branches_of
-from ..decorators import Step
+from ..decorators import Step, Workflow
 from ..errors import NonDeterminismError, RunPlacementError
 from ..flow_start import final_deadline
 from ..interpreter import Replayer
@@ -78,6 +78,7 @@ class AdvanceState:
         self.serializer: Serializer = runtime.serializer
         self.rng: random.Random = runtime.rng
         self.step_for: Callable[[StepCall], Step] = runtime.step_for
+        self.workflow_for: Callable[[str], Workflow | None] = runtime.registry.workflows.get
         # Read at every decision: the wall clock's time.time() directly, without a method call
         # (looked up per advance, so freezegun started before the advance still applies).
         self._clock_now = time.time if type(runtime.clock) is WallClock else runtime.clock.now

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from ..commands import Command, StepCall
-from ..decorators import Step
+from ..decorators import Step, Workflow
 from ..journal import Entry, OpenEntry
 from ..serialization import Serializer
 from ..steps import AttemptResult
@@ -171,6 +171,10 @@ class RunView(Protocol):
 
     def step_for(self, call: StepCall) -> Step:
         """The declared step a call names."""
+        ...
+
+    def workflow_for(self, name: str) -> Workflow | None:
+        """The workflow registered as ``name`` in this process, if any (a child's code)."""
         ...
 
     @property

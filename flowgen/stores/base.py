@@ -444,22 +444,27 @@ class Store(RunSearch):
         """Mark attempt ``attempt`` of the branch ``key`` started and return its dispatch record.
 
         Returns ``None`` (run nothing) unless ``attempt`` is the attempt dispatched for a branch
-        that is still open and no worker has started it yet.
+        that is still open and no worker has started it yet. A record with gates (``g``: the
+        step limits and rate limits of the attempt) takes them in the same operation, holding
+        the step slots under the branch's heartbeat; refused, the attempt is not started, the
+        record is marked parked until ``pk`` and the run made to wake by then (``None``).
         """
 
     @abc.abstractmethod
     def branch_finish(
         self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
-    ) -> bool:
-        """Record a branch attempt's outcome; return true when the run should be enqueued.
+    ) -> list[str]:
+        """Record a branch attempt's outcome and give back its step slots; return the runs to
+        enqueue (this run when it waits, and runs woken for the slots).
 
-        Ignored (returns false) unless ``attempt`` is the started attempt of a branch that is
+        Ignored (returns ``[]``) unless ``attempt`` is the started attempt of a branch that is
         still open.
         """
 
     @abc.abstractmethod
     def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
-        """Extend the heartbeat of running branch attempts ``(run_id, key, attempt)``."""
+        """Extend the heartbeat of running branch attempts ``(run_id, key, attempt)`` (and the
+        step slots they hold)."""
 
     @abc.abstractmethod
     def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:

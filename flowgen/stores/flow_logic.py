@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from ..limits import PRIORITY_SECONDS, RESUME_AHEAD, TIMEOUT_GRACE
 from ..status import RunStatus
+from . import flow_rates
 from .base import RunRecord
 
 FLOW_WORDS = frozenset(
@@ -54,11 +55,6 @@ FLOW_WORDS = frozenset(
     }
 )
 """The words of flow control the Lua scripts spell (gate kinds, replies, flow fields, set names)."""
-
-RATE_MARGIN = 1.02
-"""A start stays in its rate window 2% longer than ``per``: the step body starts a little after
-the store granted it (a thread switch, a busy machine), and this keeps ``count + 1`` bodies from
-starting within one ``per`` as the steps themselves would measure it."""
 
 LEVEL = 1e10
 """Wait scores of a shared gate are ``level * LEVEL + created``: the round first, then arrival."""
@@ -80,6 +76,10 @@ class FlowTx(Protocol):
     def zprune(self, name: str, upto: float) -> None: ...
     def zrank(self, name: str, member: str) -> int | None: ...
     def zcount(self, name: str, upto: float) -> int: ...
+    def put_meta(self, record: RunRecord, old_status: str | None) -> None: ...
+    def branches(self, run_id: str) -> dict[str, dict[str, Any]]: ...
+    def set_branch(self, run_id: str, key: str, record: dict[str, Any] | None) -> None: ...
+    def timer_of(self, run_id: str) -> float | None: ...
 
 
 def flow_document(
@@ -135,7 +135,8 @@ def _lane_score(flow: dict[str, Any], at: float, ahead: float) -> float:
 
 
 def resumed(tx: FlowTx, run_id: str, now: float) -> None:
-    """A timer of the run fell due: a prioritized run goes back into the lane, ahead of new starts."""
+    """The run resumes (a timer fell due; an event, a child's end or a branch's outcome woke it):
+    a prioritized run goes back into the lane, ahead of new starts."""
     flow = tx.flow_get(run_id)
     if flow is not None and flow.get("pri"):
         tx.zadd("lane", run_id, _lane_score(flow, now, RESUME_AHEAD))
@@ -182,8 +183,9 @@ def admit(tx: FlowTx, record: RunRecord, now: float) -> tuple[bool, dict[str, An
     """Take the run's slots if it has limits and none yet: ``(admitted, its flow)``.
 
     Called by ``acquire`` in the transaction that takes the lease. A run not admitted joins the
-    waiters of its gates (once) and leaves the ready index: a released slot wakes it.
-    A run whose cancellation was requested passes without a slot (it is only going to end).
+    waiters of its gates (once) and leaves the ready index: a released slot wakes it, or its
+    timer at its deadline. A run whose cancellation was requested, or whose deadline passed
+    while it waited, passes without a slot (it is only going to end).
     """
     flow = tx.flow_get(record.run_id)
     if flow is not None and flow.get("pri"):
@@ -204,7 +206,18 @@ def admit(tx: FlowTx, record: RunRecord, now: float) -> tuple[bool, dict[str, An
         if room <= 0 or run_id not in {member for member, _ in tx.zhead(waiters, room)}:
             free = False
     if not free:
+        deadline = flow.get("deadline")
+        if deadline is not None and now >= float(deadline):
+            # its deadline passed in line: it leaves the line and passes, only to be failed with
+            # RunTimeoutError before any of its code runs (runtime/gates.not_started)
+            for gate, _maximum, _fairness in flow["gates"]:
+                tx.zrem(f"wait:{gate}", run_id)
+            flow["in"] = 2
+            tx.flow_put(run_id, flow)
+            return True, flow
         tx.set_ready(run_id, None)
+        if deadline is not None:
+            tx.set_timer(run_id, float(deadline))  # wakes at its deadline if still in line
         return False, flow
     for gate, _maximum, fairness in flow["gates"]:
         score = tx.zscore(f"wait:{gate}", run_id) or 0.0
@@ -225,7 +238,7 @@ def released(tx: FlowTx, run_id: str, now: float, grace: float) -> list[str]:
     woken: list[str] = []
     for name in flow.pop("holds", []):
         tx.zrem(f"shold:{name}", run_id)
-        woken += _wake(tx, f"swait:{name}", 1, now, grace, RunStatus.WAITING)
+        woken += wake_step_waiters(tx, name, now, grace)
     for gate, maximum, _fairness in flow.get("gates", []):
         tx.zrem(f"hold:{gate}", run_id)
         tx.zrem(f"wait:{gate}", run_id)
@@ -238,19 +251,47 @@ def released(tx: FlowTx, run_id: str, now: float, grace: float) -> list[str]:
 
 
 def _wake(tx: FlowTx, waiters: str, count: int, now: float, grace: float, status: RunStatus) -> list[str]:
-    """Make the first ``count`` waiters that are parked as ``status`` ready (they stay in line)."""
+    """Wake the first ``count`` waiters (they stay in line until they take the slot).
+
+    A run parked as ``status`` is made ready; a step branch parked for a slot
+    (:func:`branch_member`) is marked due (its ``pk``) and its run signalled, so the run sends
+    the branch again at once. Waiters whose run ended, or whose branch is gone, leave the line
+    and do not count.
+    """
     if count <= 0:
         return []
     woken: list[str] = []
-    for member, _score in tx.zhead(waiters, count):
-        record = tx.get_meta(member)
-        if record is None or record.is_finished:
+    for member, _score in tx.zhead(waiters, count + WAKE_SCAN):
+        if count <= 0:
+            break
+        run_id, is_branch, key = member.partition("#")
+        record = tx.get_meta(run_id)
+        branch = tx.branches(run_id).get(key) if is_branch and record is not None else None
+        if record is None or record.is_finished or (is_branch and branch is None):
             tx.zrem(waiters, member)
             continue
-        if record.status == status and not record.owner:
+        count -= 1
+        if branch is not None:
+            if "pk" in branch:  # parked: due now (a branch in flight takes the slot by itself)
+                tx.set_branch(run_id, key, {**branch, "pk": 0.0})
+                record.signals += 1
+                tx.put_meta(record, record.status)
+                if record.status == RunStatus.WAITING:
+                    tx.set_ready(run_id, now + grace)
+                    woken.append(run_id)
+        elif record.status == status and not record.owner:
             tx.set_ready(member, now + grace)
             woken.append(member)
     return woken
+
+
+def wake_step_waiters(tx: FlowTx, name: str, now: float, grace: float) -> list[str]:
+    """A slot of the step limit ``name`` was given back: wake the first run or branch in line."""
+    return _wake(tx, f"swait:{name}", 1, now, grace, RunStatus.WAITING)
+
+
+WAKE_SCAN = 10
+"""Waiters looked at beyond ``count`` when some of them are gone (their run or branch ended)."""
 
 
 # -- steps ---------------------------------------------------------------------------------
@@ -259,92 +300,105 @@ def _wake(tx: FlowTx, waiters: str, count: int, now: float, grace: float, status
 def take_step(
     tx: FlowTx, run_id: str, gates: Sequence[Sequence[Any]], now: float, lease_until: float
 ) -> float | None:
-    """Take a slot of every step limit and a start of every rate limit of an attempt.
+    """Take a slot of every step limit and a start of every rate limit of an inline attempt.
 
     ``gates`` are ``["limit", gate, max, 0]`` or ``["rate", gate, count, period]`` (and
     ``["block", key, 0, 0]`` for a ``RateLimited`` key). Returns ``None`` (taken, all or
     nothing) or when to try again: the end of the block or of the window, or, for a limit,
-    when the earliest holder's lease ends (a release wakes the run sooner).
+    when the earliest holder's lease ends (a release wakes the run sooner). A refused run
+    notes the gate it waits for in its flow (``sw``), for :func:`blocked_by`.
     """
-    retry: float | None = None
-    for kind, name, count, period in gates:
-        if kind == "block":
-            until = tx.zscore("rblock", name)
-            if until is not None and until > now:
-                retry = max(retry or 0.0, until)
-        elif kind == "limit":
-            holders = f"shold:{name}"
-            tx.zprune(holders, now)
-            if tx.zscore(holders, run_id) is None and tx.zcard(holders) >= int(count):
-                head = tx.zhead(holders, 1)
-                retry = max(retry or 0.0, head[0][1] if head else now)
-                tx.zadd(f"swait:{name}", run_id, tx.zscore(f"swait:{name}", run_id) or now)
-        else:
-            at = _rate_wait(tx, run_id, name, int(count), float(period), _window_now(tx, name, now))
-            if at is not None:
-                retry = max(retry or 0.0, at)
-    if retry is not None:
-        return max(retry, now)
+    retry, refused = take_gates(tx, run_id, gates, now, lease_until)
     flow = tx.flow_get(run_id) or {}
+    if retry is not None:
+        note_parked(tx, run_id, flow, "", refused)
+        return retry
     holds = list(flow.get("holds", []))
     for kind, name, _count, _period in gates:
-        if kind == "limit":
-            tx.zadd(f"shold:{name}", run_id, lease_until)
-            tx.zrem(f"swait:{name}", run_id)
-            if name not in holds:
-                holds.append(name)
-        elif kind == "rate":
-            start = _window_now(tx, name, now)
-            tx.zadd(f"rate:{name}", f"{run_id}@{uuid.uuid4().hex}", start)  # one member per start
-            tx.zadd("rnow", name, start)
-            tx.zrem(f"rwait:{name}", run_id)
-    if holds:
+        if kind == "limit" and name not in holds:
+            holds.append(name)
+    changed = note_parked(tx, run_id, flow, "", None, write=False)
+    if holds != flow.get("holds", []):
         flow["holds"] = holds
+        changed = True
+    if changed:
         tx.flow_put(run_id, flow)
     return None
 
 
-def _window_now(tx: FlowTx, name: str, now: float) -> float:
-    """``now`` for the rate window ``name``, never earlier than the latest start it recorded.
+def take_gates(
+    tx: FlowTx, member: str, gates: Sequence[Sequence[Any]], now: float, until: float
+) -> tuple[float | None, list[Any] | None]:
+    """Take the slots and starts of ``gates`` for ``member`` (a run id, or a step branch's
+    :func:`branch_member`): ``(None, None)`` when taken (all or nothing), else when to try
+    again and the first gate that refused (``[kind, gate, max]``).
 
-    Workers read their clock before their request reaches the store, so requests can arrive
-    out of clock order; a window that only ever moves forward keeps "at most ``count`` in any
-    ``per``" true of the starts in the order the store granted them.
+    A slot is held until ``until`` (the holder's lease, or the branch's heartbeat): a holder
+    that stops renewing loses it then. A refused member joins the gate's line.
     """
-    latest = tx.zscore("rnow", name)
-    return now if latest is None else max(now, latest)
+    retry: float | None = None
+    refused: list[Any] | None = None
+    for kind, name, count, period in gates:
+        at: float | None = None
+        if kind == "block":
+            until_block = tx.zscore("rblock", name)
+            if until_block is not None and until_block > now:
+                at = until_block
+        elif kind == "limit":
+            holders = f"shold:{name}"
+            tx.zprune(holders, now)
+            if tx.zscore(holders, member) is None and tx.zcard(holders) >= int(count):
+                head = tx.zhead(holders, 1)
+                at = head[0][1] if head else now
+                tx.zadd(f"swait:{name}", member, tx.zscore(f"swait:{name}", member) or now)
+        else:
+            at = flow_rates.wait(tx, member, name, int(count), float(period), now)
+        if at is not None:
+            retry = max(retry or 0.0, at)
+            if refused is None and kind != "block":
+                refused = [kind, name, int(count)]
+    if retry is not None:
+        return max(retry, now), refused
+    for kind, name, _count, _period in gates:
+        if kind == "limit":
+            tx.zadd(f"shold:{name}", member, until)
+            tx.zrem(f"swait:{name}", member)
+        elif kind == "rate":
+            start = flow_rates.start(tx, member, name, int(count), float(period), now)
+            tx.zadd(f"rate:{name}", f"{member}@{uuid.uuid4().hex}", start)  # one member per start
+            tx.zadd("rnow", name, start)
+            tx.zrem(f"rwait:{name}", member)
+    return None, None
 
 
-def _rate_wait(tx: FlowTx, run_id: str, name: str, count: int, period: float, now: float) -> float | None:
-    """When the attempt may start under the rate limit ``name`` (``None``: now).
+def note_parked(
+    tx: FlowTx, run_id: str, flow: dict[str, Any], slot: str, gate: list[Any] | None, *, write: bool = True
+) -> bool:
+    """Note in the run's flow (``sw``) the step gate ``slot`` waits for (``""``: the inline
+    attempt, else a branch key), or forget it (``gate=None``); returns whether it changed."""
+    parked = dict(flow.get("sw") or {})
+    if gate is None:
+        if slot not in parked:
+            return False
+        del parked[slot]
+    elif parked.get(slot) == gate:
+        return False
+    else:
+        parked[slot] = gate
+    if parked:
+        flow["sw"] = parked
+    else:
+        flow.pop("sw", None)
+    if write:
+        tx.flow_put(run_id, flow)
+    return True
 
-    The window ``rate:<name>`` holds the starts of the last ``period``. Parked attempts wait in
-    ``rwait:<name>``, each scored by when its token is expected (the k-th waiter's is the k-th
-    token the window frees), so they wake one window's worth at a time instead of all at once.
-    An attempt may start when the window and the waiters due before it leave a token (a
-    newcomer is behind every due waiter, a waiter only behind those ahead of it); a waiter
-    that never came back (its run ended) is forgotten after two periods.
-    """
-    window, waiters = f"rate:{name}", f"rwait:{name}"
-    period *= RATE_MARGIN
-    tx.zprune(window, now - period)
-    tx.zprune(waiters, now - 2 * period)
-    mine = tx.zscore(waiters, run_id)
-    # the waiters due before this attempt: all due ones for a newcomer, those ahead for a waiter
-    due = tx.zcount(waiters, now if mine is None else min(now, mine))
-    if mine is not None and mine <= now:
-        due -= 1
-    used = tx.zcard(window)
-    if used + due < count:
-        return None
-    # a newcomer is behind every waiter; a waiter that woke too early keeps its place in line
-    ahead = tx.zcard(waiters) if mine is None else tx.zrank(waiters, run_id) or 0
-    starts = [score for _, score in tx.zhead(window, count)]
-    cycle, index = divmod(max(0, ahead - (count - used)), max(1, len(starts)))
-    at = starts[index] + period * (cycle + 1) if starts else now + period * (cycle + 1)
-    at = max(at, now + 0.001)
-    tx.zadd(waiters, run_id, at)
-    return at
+
+def branch_member(run_id: str, key: str) -> str:
+    """How a step branch (``<position>/<path>`` of a run) holds and waits for step gates.
+
+    ``#`` is in no run id, so the run is what comes before it."""
+    return f"{run_id}#{key}"
 
 
 def release_step(tx: FlowTx, run_id: str, names: Sequence[str], now: float, grace: float) -> list[str]:
@@ -356,7 +410,7 @@ def release_step(tx: FlowTx, run_id: str, names: Sequence[str], now: float, grac
     woken: list[str] = []
     for name in names:
         tx.zrem(f"shold:{name}", run_id)
-        woken += _wake(tx, f"swait:{name}", 1, now, grace, RunStatus.WAITING)
+        woken += wake_step_waiters(tx, name, now, grace)
     if holds:
         flow["holds"] = holds
     else:
@@ -392,12 +446,22 @@ def timed_out(tx: FlowTx, run_id: str, now: float) -> float:
 
 
 def blocked_by(tx: FlowTx, run_id: str) -> dict[str, Any] | None:
-    """Which limit holds a queued run back, and its place in line (``None``: none)."""
+    """Which limit holds the run back, and its place in line (``None``: none).
+
+    A queued run's run limit; else the step limit or rate limit its inline attempt or one of
+    its step branches is parked for (the first, in the order they were noted).
+    """
     flow = tx.flow_get(run_id)
-    if flow is None or flow.get("in"):
+    if flow is None:
         return None
-    for gate, maximum, _fairness in flow.get("gates", []):
-        rank = tx.zrank(f"wait:{gate}", run_id)
+    if not flow.get("in"):
+        for gate, maximum, _fairness in flow.get("gates", []):
+            rank = tx.zrank(f"wait:{gate}", run_id)
+            if rank is not None:
+                return {"gate": gate, "limit": int(maximum), "position": rank + 1}
+    for slot, (kind, name, maximum) in (flow.get("sw") or {}).items():
+        member = branch_member(run_id, slot) if slot else run_id
+        rank = tx.zrank(f"{'swait' if kind == 'limit' else 'rwait'}:{name}", member)
         if rank is not None:
-            return {"gate": gate, "limit": int(maximum), "position": rank + 1}
+            return {"gate": name, "limit": int(maximum), "position": rank + 1}
     return None

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from ..journal import Entry, OpenEntry
 from ..status import FINISHED, RunStatus
-from . import flow_logic
+from . import flow_branches, flow_logic
 from .base import (
     CANCEL_DELIVERED,
     CANCEL_REQUESTED,
@@ -47,7 +47,6 @@ class Tx(flow_logic.FlowTx, Protocol):
     :class:`~flowgen.stores.flow_logic.FlowTx`)."""
 
     def get_meta(self, run_id: str) -> RunRecord | None: ...
-    def put_meta(self, record: RunRecord, old_status: str | None) -> None: ...
     def journal_append(self, run_id: str, entries: Sequence[Entry]) -> None: ...
     def journal_read(self, run_id: str, offset: int) -> list[Entry]: ...
     def inbox_push(self, run_id: str, event_type: str, event: InboxEvent) -> None: ...
@@ -55,8 +54,6 @@ class Tx(flow_logic.FlowTx, Protocol):
     def inbox_pop(self, run_id: str, event_type: str) -> None: ...
     def event_seen(self, run_id: str, event_id: str) -> bool: ...
     def mark_event_seen(self, run_id: str, event_id: str) -> None: ...
-    def branches(self, run_id: str) -> dict[str, dict[str, Any]]: ...
-    def set_branch(self, run_id: str, key: str, record: dict[str, Any] | None) -> None: ...
     def set_timer(self, run_id: str, due: float | None) -> None: ...
     def due_timers(self, now: float, limit: int) -> list[str]: ...
     def set_ready(self, run_id: str, score: float | None) -> None: ...
@@ -329,6 +326,7 @@ def _wake_parent(tx: Tx, parent_id: str | None, now: float, grace: float) -> tup
     tx.put_meta(parent, parent.status)
     if parent.status == RunStatus.WAITING:
         tx.set_ready(parent_id, now + grace)
+        flow_logic.resumed(tx, parent_id, now)
         return (parent_id,)
     return ()
 
@@ -375,6 +373,7 @@ def send_event(
     wake = record.status == RunStatus.WAITING and event_type in record.waiting
     if wake:
         tx.set_ready(run_id, now + grace)
+        flow_logic.resumed(tx, run_id, now)
     return SendResult(True, wake)
 
 
@@ -441,26 +440,37 @@ def branch_begin(
     branch = tx.branches(run_id).get(key)
     if branch is None or branch.get("d") != attempt or branch.get("s", 0) >= attempt:
         return None
-    tx.set_branch(run_id, key, {**branch, "s": attempt, "hb": now + ttl, "started": now})
-    return {k: v for k, v in branch.items() if k not in ("s", "hb", "started", "r")}
+    begun = {k: v for k, v in branch.items() if k not in BRANCH_FIELDS}
+    if branch.get("g") and flow_branches.take_branch(tx, record, key, begun, now, now + ttl) is not None:
+        return None  # parked for a step slot or a token: the run sends it again
+    tx.set_branch(run_id, key, {**begun, "s": attempt, "hb": now + ttl, "started": now})
+    return {k: v for k, v in begun.items() if k != "h"}
+
+
+BRANCH_FIELDS = ("s", "hb", "started", "r", "pk", "h")
+"""What the store adds to a branch record the run wrote (its attempt's start, heartbeat, report,
+parking for a step gate and the step slots it holds)."""
 
 
 def branch_finish(
     tx: Tx, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
-) -> bool:
+) -> list[str]:
     record = tx.get_meta(run_id)
     if record is None or record.status in FINISHED:
-        return False
+        return []
     branch = tx.branches(run_id).get(key)
     if branch is None or branch.get("d") != attempt or branch.get("s") != attempt or "r" in branch:
-        return False
+        return []
     tx.set_branch(run_id, key, {**branch, "r": outcome})
+    woken = flow_branches.release_branch(tx, run_id, key, branch.get("h", ()), now, grace)
+    record = _require(tx, run_id)  # a released slot may have signalled this very run
     record.signals += 1
     tx.put_meta(record, record.status)
     if record.status == RunStatus.WAITING:
         tx.set_ready(run_id, now + grace)
-        return True
-    return False
+        flow_logic.resumed(tx, run_id, now)
+        return [run_id, *(run for run in woken if run != run_id)]
+    return woken
 
 
 def renew_branches(tx: Tx, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
@@ -468,3 +478,4 @@ def renew_branches(tx: Tx, branches: Sequence[tuple[str, str, int]], ttl: float,
         branch = tx.branches(run_id).get(key)
         if branch is not None and branch.get("s") == attempt and "r" not in branch:
             tx.set_branch(run_id, key, {**branch, "hb": now + ttl})
+            flow_branches.renew_branch_holds(tx, run_id, key, branch.get("h", ()), now + ttl)

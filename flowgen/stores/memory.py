@@ -109,6 +109,9 @@ class _MemoryTx(MemoryFlowTx):
     def due_timers(self, now: float, limit: int) -> list[str]:
         return self.s.timers.before(now, limit)
 
+    def timer_of(self, run_id: str) -> float | None:
+        return self.s.timers.scores.get(run_id)
+
     def set_ready(self, run_id: str, score: float | None) -> None:
         self.s.ready.set(run_id, score)
 

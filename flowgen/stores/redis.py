@@ -16,7 +16,8 @@ key                           type    holds
 ``P:{rid}:journal``           list    closed entries, one JSON document per yield position
 ``P:{rid}:branches``          hash    per parallel step ``<pos>/<path>``: the dispatch record;
                                       ``...|s`` started attempt, ``...|hb`` heartbeat deadline,
-                                      ``...|started``, ``...|r`` the attempt's report
+                                      ``...|started``, ``...|r`` the attempt's report,
+                                      ``...|pk`` parked for a step gate, ``...|h`` step slots held
 ``P:{rid}:inbox:<type>``      list    buffered events of one type (JSON: id, payload, sent)
 ``P:{rid}:inboxes``           set     event types with a non-empty inbox
 ``P:{rid}:seen``              set     event ids already accepted (duplicate sends are no-ops)
@@ -452,7 +453,7 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
         self, run_id: str, event_type: str, payload: str, event_id: str, now: float, grace: float
     ) -> SendResult:
         event = InboxEvent(event_id, payload, now).to_json()
-        reply = self._run("send_event", run_id, event_type, event, event_id, num(now + grace))
+        reply = self._run("send_event", run_id, event_type, event, event_id, num(now + grace), num(now))
         status = text(reply[0])
         if status in (Reason.MISSING, Reason.FINISHED):
             raise store_error(
@@ -504,7 +505,7 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
 
     def branch_finish(
         self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
-    ) -> bool:
+    ) -> list[str]:
         reply = self._run(
             "branch_finish",
             run_id,
@@ -512,8 +513,9 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
             attempt,
             json.dumps(outcome, separators=(",", ":")),
             num(now + grace),
+            num(now),
         )
-        return bool(int(reply))
+        return [text(run) for run in reply]
 
     def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
         if not branches:

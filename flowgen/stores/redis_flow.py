@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import LeaseLostError, RunPlacementError
 from ..limits import TIMEOUT_GRACE
+from .flow_logic import branch_member
 from .redis_shards import Shards
 from .redis_wire import num, text
 
@@ -87,12 +88,18 @@ class RedisFlow:
         if raw is None:
             return None
         document: dict[str, Any] = json.loads(raw)
-        blocked = None
+        return {**document, "blocked_by": self._blocked_by(run_id, document)}
+
+    def _blocked_by(self, run_id: str, document: dict[str, Any]) -> dict[str, Any] | None:
+        """As :func:`flowgen.stores.flow_logic.blocked_by`: a run limit's line, else a step gate's."""
+        lines: list[tuple[str, str, int]] = []
         if not document.get("in"):
-            for gate, maximum, _fairness in document.get("gates", []):
-                waiters = f"{self.shards.base_of(run_id)}:fc:wait:{gate}"
-                rank = self.client.zrank(waiters, run_id)
-                if rank is not None:
-                    blocked = {"gate": gate, "limit": int(maximum), "position": int(rank) + 1}
-                    break
-        return {**document, "blocked_by": blocked}
+            lines += [(f"wait:{gate}", run_id, int(maximum)) for gate, maximum, _ in document.get("gates", [])]
+        for slot, (kind, name, maximum) in (document.get("sw") or {}).items():
+            member = branch_member(run_id, slot) if slot else run_id
+            lines.append((f"{'swait' if kind == 'limit' else 'rwait'}:{name}", member, int(maximum)))
+        for waiters, member, maximum in lines:
+            rank = self.client.zrank(f"{self.shards.base_of(run_id)}:fc:{waiters}", member)
+            if rank is not None:
+                return {"gate": waiters.partition(":")[2], "limit": maximum, "position": int(rank) + 1}
+        return None

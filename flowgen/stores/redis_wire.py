@@ -54,7 +54,8 @@ def num(value: float) -> str:
 
 
 def assemble_branches(fields: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Turn the branches hash (record plus ``|s``, ``|hb``, ``|started``, ``|r`` fields) into dicts."""
+    """Turn the branches hash (record plus ``|s``, ``|hb``, ``|started``, ``|r``, ``|pk``, ``|h``
+    fields) into dicts."""
     branches: dict[str, dict[str, Any]] = {}
     for field, value in fields.items():
         if "|" not in field:
@@ -65,10 +66,10 @@ def assemble_branches(fields: dict[str, str]) -> dict[str, dict[str, Any]]:
             continue
         if part == "s":
             branches[key]["s"] = int(value)
-        elif part in ("hb", "started"):
+        elif part in ("hb", "started", "pk"):
             branches[key][part] = float(value)
-        elif part == "r":
-            branches[key]["r"] = json.loads(value)
+        elif part in ("r", "h"):
+            branches[key][part] = json.loads(value)
     return branches
 
 

@@ -306,6 +306,10 @@ class SQLiteTx(SQLiteFlowTx):
         else:
             self.conn.execute("INSERT OR REPLACE INTO timers (run_id, due) VALUES (?, ?)", (run_id, due))
 
+    def timer_of(self, run_id: str) -> float | None:
+        row = self.conn.execute("SELECT due FROM timers WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else float(row[0])
+
     def due_timers(self, now: float, limit: int) -> list[str]:
         rows = self.conn.execute(
             "SELECT run_id FROM timers WHERE due <= ? ORDER BY due, run_id LIMIT ?", (now, limit)

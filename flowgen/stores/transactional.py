@@ -100,7 +100,7 @@ class TransactionalStore(Store):
 
     def branch_finish(
         self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
-    ) -> bool:
+    ) -> list[str]:
         with self._write() as tx:
             return logic.branch_finish(tx, run_id, key, attempt, outcome, now, grace)
 

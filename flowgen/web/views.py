@@ -233,10 +233,13 @@ def why_not_moving(engine: Engine, info: RunInfo, now: float | None = None) -> l
     if info.blocked_by is not None:
         blocked = info.blocked_by
         key = f" for key {blocked.key!r}" if blocked.key else ""
-        reasons.append(
-            f"queued behind concurrency limit {blocked.limit}{key} (at most {blocked.max} at once): "
-            f"place {blocked.position} in line"
-        )
+        if blocked.limit.startswith("rate:"):
+            what = f"a step waits for a token of rate limit {blocked.limit}{key} ({blocked.max} per period)"
+        elif blocked.limit.startswith("step:"):
+            what = f"a step waits for a slot of step limit {blocked.limit}{key} (at most {blocked.max} at once)"
+        else:
+            what = f"queued behind concurrency limit {blocked.limit}{key} (at most {blocked.max} at once)"
+        reasons.append(f"{what}: place {blocked.position} in line")
     if info.starts_at is not None and info.starts_at.timestamp() > now:
         reasons.append(f"a delayed start: it starts at {clock(info.starts_at.timestamp())}")
     if status == "queued" and info.blocked_by is None:

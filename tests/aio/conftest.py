@@ -11,6 +11,7 @@ import pytest
 import flowgen
 from flowgen.testing import Runner
 from tests.apps import async_apps
+from tests.engine_kinds import KINDS, engine_of_kind
 
 
 class Env:
@@ -50,20 +51,10 @@ class RunnerEnv(Env):
         return self.runner.get(run.run_id).result()
 
 
-@pytest.fixture(params=["runner", "sqlite", "redis"])
+@pytest.fixture(params=KINDS)
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
     async_apps.reset()
-    if request.param == "runner":
-        with Runner() as runner:
-            yield RunnerEnv(runner)
-    elif request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-        with flowgen.Engine(url, timer_interval=0.05) as engine, engine.worker(threads=2):
-            environment = Env(engine)
-            environment.kind = "redis"
-            yield environment
-    else:
-        with flowgen.Engine(f"sqlite:///{tmp_path}/runs.db", timer_interval=0.05, threads=2) as engine:
-            environment = Env(engine)
-            environment.kind = "sqlite"
-            yield environment
+    with engine_of_kind(request.param, request, tmp_path, threads=2) as made:
+        environment = RunnerEnv(made) if isinstance(made, Runner) else Env(made)
+        environment.kind = request.param
+        yield environment

@@ -1,5 +1,9 @@
 """The workflow of the flow-control fault test (tests/faults/test_flow_limits.py).
 
+``faults.gpu_fan`` runs branches of a step under a step limit of 2 (``faults.flow.gpu``): each
+attempt adds itself to ``test:flow:gpu`` while its body runs (named by its process id, so the
+test takes out the attempts of a worker it killed) and records the set's size.
+
 ``faults.limited`` runs under ``Limit(2, key=tenant)``. Its steps keep, per tenant, the set of
 runs between their first step and their last (``test:flow:holders:<tenant>`` on the ledger's
 Redis) and record how many they see there at once: a run is in that set only while flowgen
@@ -11,6 +15,7 @@ run is still in progress, and another worker finishes it.
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -61,3 +66,26 @@ def limited(tenant: str, seconds: float) -> Any:
     yield work(tenant, seconds)
     yield leave(tenant)
     return tenant
+
+
+GPU = "test:flow:gpu"
+GPU_SEEN = "test:flow:gpu_seen"
+
+
+@flowgen.step(name="faults.flow.gpu", crash_limit=20, concurrency=flowgen.Limit(2))
+def gpu(seconds: float) -> None:
+    context = flowgen.step_context()
+    member = f"{os.getpid()}:{context.run_id}:{context.position}:{context.attempt}"
+    client = ledger()
+    pipe = client.pipeline(transaction=True)
+    pipe.sadd(GPU, member)
+    pipe.scard(GPU)
+    client.rpush(GPU_SEEN, pipe.execute()[1])
+    time.sleep(seconds)
+    client.srem(GPU, member)
+
+
+@flowgen.workflow(name="faults.gpu_fan")
+def gpu_fan(count: int, seconds: float) -> Any:
+    yield flowgen.all_of(*(gpu(seconds) for _ in range(count)))
+    return count

@@ -88,8 +88,8 @@ LOCK = threading.Lock()
 RUNNING: dict[str, int] = {"now": 0, "max": 0}
 
 
-@flowgen.step(concurrency=flowgen.Limit(2))
-def scarce(index: int) -> int:
+def _hold(index: int) -> int:
+    """Count the attempts in their body at once (``RUNNING``), for 0.15 s."""
     with LOCK:
         RUNNING["now"] += 1
         RUNNING["max"] = max(RUNNING["max"], RUNNING["now"])
@@ -97,6 +97,53 @@ def scarce(index: int) -> int:
     with LOCK:
         RUNNING["now"] -= 1
     return index
+
+
+@flowgen.step(concurrency=flowgen.Limit(2))
+def scarce(index: int) -> int:
+    return _hold(index)
+
+
+@flowgen.workflow(name="flow.scarce_fan")
+def scarce_fan(count: int) -> Any:
+    """``count`` branches of a step limited to 2 executing attempts."""
+    return (yield flowgen.all_of(*(scarce(index) for index in range(count))))
+
+
+@flowgen.step(name="flow.scarce_queued", queue="flow-gpu", concurrency=flowgen.Limit(2))
+def scarce_queued(index: int) -> int:
+    return _hold(index)
+
+
+@flowgen.workflow(name="flow.uses_scarce_queued")
+def uses_scarce_queued(index: int) -> Any:
+    return (yield scarce_queued(index))
+
+
+@flowgen.step(name="flow.slow_scarce", concurrency=flowgen.Limit(2))
+def slow_scarce(seconds: float) -> float:
+    with LOCK:
+        RUNNING["now"] += 1
+    time.sleep(seconds)
+    with LOCK:
+        RUNNING["now"] -= 1
+    return seconds
+
+
+@flowgen.workflow(name="flow.slow_fan")
+def slow_fan(count: int, seconds: float) -> Any:
+    return (yield flowgen.all_of(*(slow_scarce(seconds) for _ in range(count))))
+
+
+@flowgen.workflow(name="flow.uses_slow_scarce")
+def uses_slow_scarce(seconds: float) -> Any:
+    return (yield slow_scarce(seconds))
+
+
+@flowgen.workflow(name="flow.ping_fan")
+def ping_fan(count: int) -> Any:
+    """``count`` branches of the rate-limited ``ping`` (100 a second)."""
+    return len((yield flowgen.all_of(*(ping(index) for index in range(count)))))
 
 
 @flowgen.workflow(name="flow.scarce")

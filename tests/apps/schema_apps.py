@@ -103,3 +103,33 @@ def parent(how: str) -> Generator[Any, Any, Any]:
     except TypeError as error:
         return f"caught: {error}"
     return "not reached"
+
+
+PAYMENT = {"order_id": "o", "amount": "5"}
+
+
+@flowgen.workflow(name="schemas.parent_by_name")
+def parent_by_name(how: str) -> Generator[Any, Any, Any]:
+    """Starts ``schemas.plain`` or ``schemas.checkout`` by name with arguments that do not fit."""
+    try:
+        if how == "child":
+            yield flowgen.child("schemas.plain", "o", 1, 2, 3)
+        elif how == "start_child":
+            yield flowgen.start_child("schemas.plain", "o", nope=1)
+        elif how == "in_all_of":
+            yield flowgen.all_of(flowgen.sleep(1), flowgen.child("schemas.plain"))
+        elif how == "schema":
+            yield flowgen.child(
+                "schemas.checkout", {"order_id": "o", "amount": "x"}, {"city": "c", "zip": "z"}, {"weight": 1}
+            )
+        elif how == "fits":
+            return (
+                yield flowgen.start_child(
+                    "schemas.checkout", PAYMENT, {"city": "c", "zip": "z"}, {"weight": 1}
+                )
+            )
+        else:
+            return (yield flowgen.child("schemas.plain", how, amount=2))
+    except (TypeError, flowgen.SchemaError) as error:
+        return f"caught {type(error).__name__}: {error}"
+    return "not reached"

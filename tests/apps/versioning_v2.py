@@ -94,3 +94,14 @@ def _parent(n: int) -> Generator[Any, Any, int]:
 
 PARENT = flowgen.Workflow(_parent, name="versioning.parent")
 """A run that starts a child: the child records the version of the worker that starts it."""
+
+
+def _parent_by_name(n: int, *extra: int) -> Generator[Any, Any, Any]:
+    try:
+        return (yield from flowgen.child("versioning.child", n, *extra))
+    except TypeError as error:
+        return f"refused: {error}"
+
+
+PARENT_BY_NAME = flowgen.Workflow(_parent_by_name, name="versioning.parent_by_name")
+"""Starts ``versioning.child`` by name: bound where the worker has its code (docs/versioning.md)."""

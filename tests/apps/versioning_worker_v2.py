@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import flowgen
-from tests.apps.versioning_v2 import CHILD, PARENT, WORKFLOWS
+from tests.apps.versioning_v2 import CHILD, PARENT, PARENT_BY_NAME, WORKFLOWS
 
-for _workflow in [*WORKFLOWS, CHILD, PARENT]:
+for _workflow in [*WORKFLOWS, CHILD, PARENT, PARENT_BY_NAME]:
     flowgen.registry.add_workflow(_workflow)

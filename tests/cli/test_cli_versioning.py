@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 import flowgen
+from tests.apps import versioning_v1 as v1
+from tests.apps import versioning_v2 as v2
 from tests.cli.conftest import Cli, one_error_line
+from tests.conftest import wait_until
 
 
 @pytest.fixture
@@ -61,3 +64,40 @@ def test_worker_version_that_cannot_be_recorded_is_refused(cli: Cli, bad: str) -
     started = cli("worker", "tests.apps.cli_apps", "--url", "redis://127.0.0.1:1/0", "--version", bad)
     line = one_error_line(started, 2)
     assert "--version: version must be a str of 1 to 100 printable characters" in line
+
+
+def _parked_run(url: str, workflow: flowgen.Workflow, run_id: str) -> None:
+    """Run ``workflow`` on an embedded engine of that code only, until it waits for 'go'."""
+    registry = flowgen.Registry()
+    registry.add_workflow(workflow)
+    with flowgen.Engine(url, registry=registry) as engine:
+        engine.start(workflow, 1, run_id=run_id)
+        wait_until(lambda: engine.status(run_id).status == "waiting", 60, f"{run_id} to wait for 'go'")
+
+
+def _verified(cli: Cli, url: str, module: str) -> dict[str, str]:
+    """``flowgen verify``'s verdict on each run: ``"ok"`` or the error's type and position."""
+    checked = cli("verify", "-m", module, "--url", url, "--json")
+    results = json.loads(checked.stdout)["results"]
+    assert checked.returncode == (0 if all(item["ok"] for item in results) else 1), checked.stderr
+    return {
+        item["run_id"]: "ok" if item["ok"] else f"{item['error'].split(':')[0]} at {item['position']}"
+        for item in results
+    }
+
+
+def test_verify_understands_patches_and_names_the_runs_a_retired_patch_would_break(
+    cli: Cli, sqlite_url: str
+) -> None:
+    _parked_run(sqlite_url, v1.BY_NAME["versioning.add_step"], "before-the-patch")
+    _parked_run(sqlite_url, v2.BY_NAME["versioning.add_step"], "recorded-the-patch")
+    # Version 2 (patched("audit-before-wait") and both branches) replays both runs.
+    assert _verified(cli, sqlite_url, "tests.apps.versioning_worker_v2") == {
+        "before-the-patch": "ok",
+        "recorded-the-patch": "ok",
+    }
+    # deprecate_patch(...) replays the run that recorded the marker, not the one that predates it.
+    assert _verified(cli, sqlite_url, "tests.apps.versioning_worker_v3") == {
+        "before-the-patch": "NonDeterminismError at 1",
+        "recorded-the-patch": "ok",
+    }

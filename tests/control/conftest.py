@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import flowgen
 from flowgen.testing import Runner
 from tests.apps import control
 from tests.conftest import wait_until
+from tests.engine_kinds import KINDS, engine_of_kind
 
 
 class Env:
@@ -70,21 +72,11 @@ class RunnerEnv(Env):
         self.runner.run_until_idle()
 
 
-@pytest.fixture(params=["runner", "redis", "sqlite"])
-def env(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Env]:
+@pytest.fixture(params=KINDS)
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
     control.reset()
-    if request.param == "runner":
-        with Runner() as runner:
-            yield RunnerEnv(runner)
-    elif request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-        with flowgen.Engine(url, timer_interval=0.05) as engine, engine.worker(threads=8):
-            environment = Env(engine)
-            environment.kind = "redis"
-            yield environment
-    else:
-        with flowgen.Engine(f"sqlite:///{tmp_path}/runs.db", timer_interval=0.05) as engine:
-            environment = Env(engine)
-            environment.kind = "sqlite"
-            yield environment
+    with engine_of_kind(request.param, request, tmp_path, threads=8) as made:
+        environment = RunnerEnv(made) if isinstance(made, Runner) else Env(made)
+        environment.kind = request.param
+        yield environment
     control.reset()

@@ -26,7 +26,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 import flowgen
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, WorkerProcess, wait_until
 
 _stub = StubBroker()
 _stub.emit_after("process_boot")
@@ -152,42 +152,24 @@ def rabbitmq_url() -> Iterator[str]:
 # -- dramatiq CLI processes ----------------------------------------------------------------------
 
 
-class DramatiqProcess:
-    """A real ``dramatiq tests.apps.dramatiq_app`` process (a main process and its worker children)."""
+class DramatiqProcess(WorkerProcess):
+    """A real ``dramatiq tests.apps.dramatiq_app`` process (a main process and its worker children).
+
+    Stopped and killed as a ``flowgen worker`` is (:class:`tests.conftest.WorkerProcess`): SIGTERM
+    is Dramatiq's graceful stop, and a kill takes the worker children with the main process.
+    """
 
     def __init__(self, process: subprocess.Popen[bytes], log_path: Path, metrics_port: int) -> None:
-        self.process = process
-        self.log_path = log_path
+        super().__init__(process, str(log_path))
         self.metrics_port = metrics_port
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def worker_pids(self) -> set[int]:
         """The pids of the worker processes (the ones that run actors; the main one only supervises)."""
         return {child.pid for child in psutil.Process(self.pid).children(recursive=True)}
 
     def stop(self, timeout: float = 60.0) -> int:
-        """SIGTERM the main process (Dramatiq's graceful stop) and wait; return its exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return int(self.process.returncode)
-
-    def kill(self) -> None:
-        """SIGKILL every process of it at once (no shutdown hook runs)."""
-        if self.process.poll() is None:
-            for child in psutil.Process(self.pid).children(recursive=True):
-                child.kill()
-            self.process.kill()
-            self.process.wait(10)
+        """SIGTERM the main process and wait (see :meth:`WorkerProcess.stop`); return its exit code."""
+        return super().stop(timeout)
 
 
 class DramatiqWorkers:

@@ -61,3 +61,22 @@ def test_a_child_run_records_the_version_of_the_worker_that_starts_it(redis_url:
         assert run.result(timeout=60) == 40
         assert run.status().version == "client-2"
         assert engine.status("versioned-4/child").version == "worker-2"
+
+
+def test_a_worker_with_the_childs_code_binds_a_child_started_by_name(redis_url: str, start_worker) -> None:
+    start_worker("tests.apps.versioning_worker_v2")
+    # This client knows no code: the start of the parent is stored unchecked; the worker checks
+    # the child's call against versioning.child, which it has imported.
+    with flowgen.Engine(redis_url, registry=flowgen.Registry()) as engine:
+        refused = engine.start("versioning.parent_by_name", 4, 5, run_id="by-name-refused")
+        fits = engine.start("versioning.parent_by_name", 4, run_id="by-name-fits")
+        assert refused.result(timeout=60) == (
+            "refused: workflow 'versioning.child' cannot be called with (4, 5): too many positional "
+            "arguments; its signature is versioning.child(n: 'int') -> 'Generator[Any, Any, int]'"
+        )
+        assert fits.result(timeout=60) == 40
+        assert sorted(info.run_id for info in engine.runs()) == [
+            "by-name-fits",
+            "by-name-fits/0",
+            "by-name-refused",
+        ]

@@ -1,4 +1,5 @@
-"""Admission under kill -9: ``Limit(2, key=...)`` is never exceeded and every run completes.
+"""Admission under kill -9: ``Limit(2, key=...)`` is never exceeded and every run completes; a
+step limit of 2 on all_of branches holds the same way, and a killed holder's slot comes back.
 
 Four real ``flowgen worker`` processes on a real redis-server run 200 runs of a workflow
 limited to 2 in progress per tenant, over 5 tenants, while the test kills a random worker with
@@ -17,7 +18,7 @@ import pytest
 import flowgen
 from tests.apps import faults_flow
 from tests.conftest import wait_until
-from tests.faults.support import Ledger, Workers, start_runs, wait_finished
+from tests.faults.support import Ledger, Workers, children_of, start_runs, wait_finished
 
 pytestmark = [pytest.mark.faults, pytest.mark.redis]
 
@@ -57,3 +58,33 @@ def test_a_keyed_limit_of_2_is_never_exceeded_while_workers_are_killed(
     assert max(most.values()) <= LIMIT, most
     assert max(most.values()) == LIMIT, most  # the limit did bind: the test is not vacuous
     assert len(most) == TENANTS
+
+
+def test_a_step_limit_of_2_on_branches_is_never_exceeded_while_workers_are_killed(
+    redis_url: str, engine: flowgen.Engine, workers: Workers, ledger: Ledger
+) -> None:
+    rng = random.Random(17)
+    modules = ("tests.apps.faults_flow",)
+    live = [workers.start(redis_url, *modules, threads=8) for _ in range(4)]
+    ids = start_runs(engine, "faults.gpu_fan", "gpu", [(5, 0.05) for _ in range(24)])
+
+    def seen() -> list[int]:
+        return [int(raw) for raw in ledger.client.lrange(faults_flow.GPU_SEEN, 0, -1)]
+
+    for kill in range(3):
+        target = (kill + 1) * 120 // 5
+        wait_until(lambda target=target: len(seen()) >= target, 120, f"{target} branch attempts to start")
+        victim = live.pop(rng.randrange(len(live)))
+        pids = {str(victim.pid), *(str(child.pid) for child in children_of(victim))}
+        victim.kill()
+        # the attempts it was running are gone with it (their slots end with their heartbeat)
+        for member in ledger.client.smembers(faults_flow.GPU):
+            if member.decode().partition(":")[0] in pids:
+                ledger.client.srem(faults_flow.GPU, member)
+        live.append(workers.start(redis_url, *modules, threads=8))
+
+    wait_finished(redis_url, ids, 180)
+    assert {engine.status(run_id).status for run_id in ids} == {"completed"}
+    counts = seen()
+    assert max(counts) <= LIMIT, counts
+    assert max(counts) == LIMIT  # the limit did bind

@@ -70,7 +70,7 @@ def test_branch_finish_records_the_outcome_and_signals_a_running_run(
     store, _ = dispatched
     store.branch_begin("r1", "0/0", 1, TTL, T + 1)
 
-    assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) is False
+    assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) == []
 
     assert _branch(store) == {**DISPATCH, "s": 1, "hb": T + 1 + TTL, "started": T + 1, "r": OUTCOME}
     record = store.get_run("r1")
@@ -82,7 +82,7 @@ def test_branch_finish_wakes_a_waiting_run(dispatched: tuple[Store, Snapshot]) -
     store.branch_begin("r1", "0/0", 1, TTL, T + 1)
     assert store.commit(change(snapshot, Park(signals=0, timer=T + 100)), T + 1, GRACE).parked
 
-    assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) is True
+    assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) == ["r1"]
 
     assert_ready_at(store, "r1", T + 2 + GRACE)
 
@@ -92,11 +92,11 @@ def test_branch_finish_is_ignored_unless_the_attempt_started_and_is_open(
 ) -> None:
     store, _ = dispatched
 
-    assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) is False  # not started
+    assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) == []  # not started
     store.branch_begin("r1", "0/0", 1, TTL, T + 1)
-    assert store.branch_finish("r1", "0/0", 2, OUTCOME, T + 2, GRACE) is False  # another attempt
-    assert store.branch_finish("r1", "9/9", 1, OUTCOME, T + 2, GRACE) is False  # no such branch
-    assert store.branch_finish("nope", "0/0", 1, OUTCOME, T + 2, GRACE) is False  # no such run
+    assert store.branch_finish("r1", "0/0", 2, OUTCOME, T + 2, GRACE) == []  # another attempt
+    assert store.branch_finish("r1", "9/9", 1, OUTCOME, T + 2, GRACE) == []  # no such branch
+    assert store.branch_finish("nope", "0/0", 1, OUTCOME, T + 2, GRACE) == []  # no such run
     branch = _branch(store)
     assert branch is not None and "r" not in branch
     record = store.get_run("r1")
@@ -106,10 +106,10 @@ def test_branch_finish_is_ignored_unless_the_attempt_started_and_is_open(
 def test_branch_finish_records_one_outcome_per_attempt(dispatched: tuple[Store, Snapshot]) -> None:
     store, snapshot = dispatched
     store.branch_begin("r1", "0/0", 1, TTL, T + 1)
-    assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) is False
+    assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) == []
     assert store.commit(change(snapshot, Park(signals=1)), T + 2, GRACE).parked
 
-    assert store.branch_finish("r1", "0/0", 1, {"ok": False}, T + 3, GRACE) is False
+    assert store.branch_finish("r1", "0/0", 1, {"ok": False}, T + 3, GRACE) == []
 
     branch = _branch(store)
     assert branch is not None and branch["r"] == OUTCOME
@@ -121,7 +121,7 @@ def test_branch_finish_of_a_finished_run_is_ignored(dispatched: tuple[Store, Sna
     store.branch_begin("r1", "0/0", 1, TTL, T + 1)
     assert store.commit(change(snapshot, Finish(RunStatus.COMPLETED)), T + 1, GRACE).ok
 
-    assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) is False
+    assert store.branch_finish("r1", "0/0", 1, OUTCOME, T + 2, GRACE) == []
 
 
 def test_a_new_dispatch_replaces_the_branch_and_forgets_the_old_attempt(

@@ -557,5 +557,7 @@ def test_the_stores_stay_in_lockstep_with_commits_of_more_than_8000_entries(lock
     big = type("LockstepWithBigCommits", (lockstep,), {"big_commits": True})
     # No shrinking: an example with commits of 8,001 entries takes minutes to shrink (Lua's
     # unpack() limit made these fail on Redis until commit.lua appended in slices, issue 12).
-    quick = settings(LOCKSTEP_SETTINGS, max_examples=10, stateful_step_count=8, phases=[Phase.generate])
+    # Four examples: every one commits more than 8,000 entries to all three stores, and ten took
+    # over 300 s (the suite's timeout) on a crowded 2-core machine.
+    quick = settings(LOCKSTEP_SETTINGS, max_examples=4, stateful_step_count=8, phases=[Phase.generate])
     run_state_machine_as_test(big, settings=quick)

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 import flowgen
+from flowgen import slots
+from flowgen.decoding import decode_call
 from flowgen.testing import Runner
 from tests.apps import schema_apps as apps
 
@@ -104,3 +106,102 @@ def test_continue_as_new_with_arguments_the_workflow_cannot_take_fails_the_run_n
             in str(error)
         )
         assert run.status().generation == 0
+
+
+@pytest.mark.parametrize(
+    ("how", "named"),
+    [
+        (
+            "child",
+            "caught TypeError: workflow 'schemas.plain' cannot be called with ('o', 1, 2, 3): too many",
+        ),
+        ("start_child", "caught TypeError: workflow 'schemas.plain' cannot be called with ('o', nope=1)"),
+        (
+            "in_all_of",
+            "caught TypeError: workflow 'schemas.plain' cannot be called with (): missing a required",
+        ),
+        (
+            "schema",
+            "caught SchemaError: argument 'payment' of workflow 'schemas.checkout' does not fit Payment",
+        ),
+    ],
+)
+def test_a_child_started_by_name_is_bound_where_its_code_is_known_and_the_refusal_is_journaled(
+    how: str, named: str
+) -> None:
+    with Runner() as runner:
+        run = runner.start(apps.parent_by_name, how)
+        runner.advance(2)
+        assert run.result().startswith(named)
+        assert [info.workflow for info in runner.runs()] == ["schemas.parent_by_name"]
+        (entry,) = run.journal()
+        assert entry["ok"] is False and entry["error"]["message"] in named + run.result()
+
+
+def test_the_refusal_of_a_child_started_by_name_is_replayed_from_the_journal_after_a_deploy() -> None:
+    """A deploy where the call fits does not change what the parent's journal says happened."""
+
+    def narrow(a: int) -> Any:
+        yield flowgen.now()
+        return a
+
+    def wide(a: int, b: int = 0) -> Any:
+        yield flowgen.now()
+        return a + b
+
+    def parent() -> Any:
+        try:
+            outcome = yield flowgen.child("bound.child", 1, 2)
+        except TypeError as error:
+            outcome = f"refused: {error}"
+        yield flowgen.wait_for_event("go")
+        return outcome
+
+    registry = flowgen.Registry()
+    registry.add_workflow(flowgen.Workflow(narrow, name="bound.child"))
+    registry.add_workflow(flowgen.Workflow(parent, name="bound.parent"))
+    with Runner(registry=registry) as runner:  # replay=True: every resume replays the journal
+        run = runner.start("bound.parent")
+        assert run.status().status == "waiting"
+        runner.deploy(flowgen.Workflow(wide, name="bound.child"))
+        run.send_event("go")
+        assert run.result().startswith(
+            "refused: workflow 'bound.child' cannot be called with (1, 2): too many positional arguments"
+        )
+        assert [info.workflow for info in runner.runs()] == ["bound.parent"]
+        again = runner.start("bound.parent")  # a new run under the new code starts the child
+        again.send_event("go")
+        assert again.result() == 3
+
+
+def test_a_child_started_by_name_with_fitting_arguments_runs() -> None:
+    with Runner() as runner:
+        run = runner.start(apps.parent_by_name, "o-7")
+        runner.advance(2)
+        assert run.result() == "o-7/2/"
+        assert sorted(info.workflow for info in runner.runs()) == ["schemas.parent_by_name", "schemas.plain"]
+
+
+def test_a_child_started_by_name_is_stored_with_its_arguments_as_given_not_converted() -> None:
+    """Binding only checks: what is stored (and fingerprinted) does not depend on the process."""
+    with Runner() as runner:
+        child_id = runner.start(apps.parent_by_name, "fits").result()
+        record = runner.engine.store.get_run(child_id)
+        assert record is not None and record.workflow == "schemas.checkout"
+        args, _ = decode_call(runner.engine.serializer, record.args, run_id=child_id, slot=slots.ARGS)
+        assert args[0] == apps.PAYMENT and type(args[0]) is dict
+        assert runner.get(child_id).status().status == "waiting"  # its code converted them
+
+
+def test_a_run_stored_unchecked_by_a_process_without_its_code_fails_naming_the_parameter(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    with flowgen.Engine(url, start_workers=False, registry=flowgen.Registry()) as client:
+        client.start("schemas.plain", colour="red", run_id="unchecked")  # this process knows no code
+    # The global registry: tests.apps.schema_apps is imported.
+    with flowgen.Engine(url) as worker, pytest.raises(flowgen.WorkflowFailedError) as failed:
+        worker.get("unchecked").result(timeout=60)
+    message = str(failed.value.__cause__)
+    assert isinstance(failed.value.__cause__, TypeError)
+    assert message.startswith("workflow 'schemas.plain' cannot be called with (colour='red'): missing a")

@@ -141,6 +141,33 @@ def test_a_run_that_ignores_its_deadline_is_failed_after_the_grace(runner: Runne
         run.result()
 
 
+def test_a_run_whose_deadline_passes_in_line_is_failed_before_it_runs(runner: Runner) -> None:
+    first = runner.start(apps.per_customer, "c1", "o1")  # holds key c1 for 10 s
+    late = runner.start(apps.per_customer, "c1", "o2", timeout="5s")
+    after = runner.start(apps.per_customer, "c1", "o3")
+    assert late.status().blocked_by is not None
+    runner.advance("6s")
+    assert late.status().status == "failed"  # at its deadline, still in line
+    with pytest.raises(flowgen.WorkflowFailedError, match="did not start within its timeout of 5s"):
+        late.result()
+    runner.advance("11s")
+    assert first.result() == "c1:o1"
+    runner.advance("11s")
+    assert after.result() == "c1:o3"  # the failed run left the line
+    assert [c.args for c in runner.calls(apps.note)] == [("c1:o1",), ("c1:o3",)]  # o2 never ran
+
+
+def test_a_delayed_run_that_could_not_start_before_its_deadline_is_failed(runner: Runner) -> None:
+    first = runner.start(apps.per_customer, "c2", "o1")
+    late = runner.start(apps.per_customer, "c2", "o2", delay="2s", timeout="5s")
+    runner.advance("3s")
+    assert late.status().status == "queued" and late.status().blocked_by is not None
+    runner.advance("5s")  # its deadline is 2 s + 5 s after its creation
+    assert late.status().status == "failed"
+    runner.advance("11s")
+    assert first.result() == "c2:o1"
+
+
 def test_start_timeout_overrides_the_workflow(runner: Runner) -> None:
     run = runner.start(apps.cleans_up, timeout="5 minutes")
     runner.advance("6 minutes")
@@ -201,15 +228,23 @@ def test_bad_declarations_are_refused(build: object, match: str) -> None:
         build()  # type: ignore[operator]
 
 
-def test_a_limited_step_in_all_of_is_refused_with_a_clear_error(runner: Runner) -> None:
-    run = runner.start(apps.fan_out)
-    with pytest.raises(flowgen.WorkflowFailedError, match="does not gate branch attempts"):
-        run.result()
+def test_rate_limited_branches_of_all_of_wait_for_their_tokens_without_spending_retries(
+    runner: Runner,
+) -> None:
+    run = runner.start(apps.ping_fan, 300)
+    finish(runner, run, "100ms")
+    assert run.result() == 300
+    starts = sorted(apps.STARTS)
+    assert len(starts) == 300  # one attempt each: a wait is not a failure
+    assert max(sum(1 for t in starts[i:] if t < s + 1.0) for i, s in enumerate(starts)) <= 100
+    assert starts[-1] - starts[0] >= 1.9  # 300 starts at 100 a second: three windows
+    (entry,) = runner.engine.journal(run.run_id)
+    assert all(len(leaf["attempts"]) == 1 for leaf in entry["leaves"].values())
 
 
-def test_a_queue_step_with_a_limit_is_refused_at_declaration() -> None:
-    with pytest.raises(ValueError, match="not to queue= steps"):
-        flowgen.step(queue="gpu", concurrency=flowgen.Limit(1))(lambda: None)
+def test_limited_steps_run_as_branches_and_on_queues(runner: Runner) -> None:
+    assert runner.start(apps.scarce_fan, 5).result() == [0, 1, 2, 3, 4]
+    assert runner.start(apps.uses_scarce_queued, 7).result() == 7
 
 
 def test_child_runs_follow_their_workflow_s_limits(runner: Runner) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 import flowgen
+from flowgen import slots
+from flowgen.decoding import decode_call
 from flowgen.testing import Runner
 from tests.apps import schema_apps as apps
 from tests.apps.schema_apps import Address, Parcel, Payment
@@ -114,6 +116,8 @@ def test_without_pydantic_nothing_imports_it_and_dataclasses_still_convert(tmp_p
 import sys, dataclasses
 sys.modules['pydantic'] = None  # as if it were not installed: `import pydantic` fails
 import flowgen
+from flowgen import slots
+from flowgen.decoding import decode_call
 from flowgen.testing import Runner
 
 @dataclasses.dataclass
@@ -143,3 +147,33 @@ def test_importing_flowgen_does_not_import_pydantic() -> None:
     code = "import sys, flowgen, flowgen.testing; print('pydantic' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_schemas_apply_when_another_annotation_names_a_type_checking_only_import() -> None:
+    from tests.apps import schema_type_checking as app
+
+    with Runner() as runner:
+        run = runner.start(app.pack, {"size": 3}, {"label": "l"})
+        assert run.result() == ["Box", "Parcel", "Box", 6]
+        with pytest.raises(flowgen.SchemaError, match=r"argument 'box' of workflow 'typecheck\.pack'"):
+            runner.start(app.pack, {"width": 3}, {"label": "l"})
+
+
+def test_a_start_is_the_same_run_whichever_process_converts_its_arguments(tmp_path: Any) -> None:
+    """The run id's fingerprint is that of the call as given: a process that has the code (and
+    converts the arguments to their schemas) and one that has not (and stores them as given)
+    agree on what "the same call" is, so a retried start is never a conflict."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    call = ({"order_id": "o", "amount": "5"}, {"city": "c", "zip": "z"}, {"weight": 1})
+    with flowgen.Engine(url, start_workers=False) as with_code:
+        with_code.start(apps.checkout, *call, run_id="same")
+    with flowgen.Engine(url, start_workers=False, registry=flowgen.Registry()) as without_code:
+        assert without_code.start("schemas.checkout", *call, run_id="same").run_id == "same"
+        with pytest.raises(flowgen.RunIdConflictError):
+            without_code.start("schemas.checkout", {"order_id": "o", "amount": "6"}, *call[1:], run_id="same")
+    with flowgen.Engine(url, start_workers=False) as with_code:
+        assert with_code.start(apps.checkout, *call, run_id="same").run_id == "same"
+        record = with_code.store.get_run("same")
+        assert record is not None
+        args, _ = decode_call(with_code.serializer, record.args, run_id="same", slot=slots.ARGS)
+        assert isinstance(args[0], Payment) and args[0].amount == 5, "stored converted"

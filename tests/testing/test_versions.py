@@ -90,3 +90,18 @@ def test_the_version_of_a_pickled_call_is_read_through_the_serializer() -> None:
         run = runner.start(flowgen.Workflow(_child, name="versions.pickled"), 1)
         assert runner.store.get_run(run.run_id).args.startswith("!pickle")  # type: ignore[union-attr]
         assert run.status().version == "6"
+
+
+def test_a_child_started_by_name_records_the_version_of_its_package_where_its_code_is_known() -> None:
+    installed = flowgen.__version__
+    child = flowgen.Workflow(_child, name="versions.child")
+    child.fn.__module__ = "flowgen.examples_of_a_package"
+    try:
+        registry = flowgen.Registry()
+        registry.add_workflow(child)
+        registry.add_workflow(flowgen.Workflow(_parent, name="versions.parent"))
+        with Runner(registry=registry) as runner:
+            runner.start("versions.parent", 2).result()
+            assert runner.get("the-child").status().version == installed
+    finally:
+        child.fn.__module__ = __name__

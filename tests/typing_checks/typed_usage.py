@@ -105,3 +105,9 @@ def start_them(engine: flowgen.Engine) -> None:
     assert_type(urgent, flowgen.Run[str])
     later = engine.start(order, "o1", 10, delay="10 minutes")
     assert_type(later.result(), str)
+    tagged = engine.start(order, "o1", 10, tags={"customer": "c1"})  # tags without a run id
+    assert_type(tagged, flowgen.Run[str])
+
+
+def start_maybe_named(engine: flowgen.Engine, run_id: str | None) -> flowgen.Run[str]:
+    return engine.start(order, "o1", 10, run_id=run_id)  # None: a new UUID, as at run time

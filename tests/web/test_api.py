@@ -115,6 +115,19 @@ def test_a_conflicting_start_is_refused_and_changes_nothing(sqlite_site: Site) -
     assert sqlite_site.engine.status("conflict").workflow == "web.approval"
 
 
+def test_a_start_with_arguments_the_workflow_cannot_take_is_refused_naming_them(sqlite_site: Site) -> None:
+    # The dashboard runs with -m tests.apps.web_apps: it has the code, so it binds the call.
+    with sqlite_site.api() as api:
+        refused = api.post("/runs", json={"workflow": "web.approval", "kwargs": {"order": "o-1"}})
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "invalid_input"
+        assert error["message"].startswith(
+            "workflow 'web.approval' cannot be called with (order='o-1'): missing a required argument: 'order_id'"
+        )
+    assert sqlite_site.engine.runs() == []
+
+
 def test_state_changes_need_a_json_body(sqlite_site: Site) -> None:
     with sqlite_site.api() as api:
         form = api.post(

@@ -2,6 +2,8 @@
 -- sets). Prepended to every script after _lib.lua. A run's flow document is the string key
 -- {<run id>}:flow; scored sets are <prefix>:fc:<name>.
 local FLOW_LEVEL = 1e10
+-- flow_rates.RATE_MARGIN and RATE_LATENESS
+local FLOW_RATE_MARGIN, FLOW_RATE_LATENESS = 1.02, 0.01
 
 local function fnum(x) return string.format('%.17g', x) end
 local function fc(name) return P .. ':fc:' .. name end
@@ -40,7 +42,8 @@ local function flow_created(rid, text, now)
   end
 end
 
--- A timer of the run fell due: a prioritized run goes back into the lane, ahead of new starts.
+-- The run resumes (a timer, an event, a child's end, a branch's outcome): a prioritized run goes
+-- back into the lane, ahead of new starts.
 local function flow_resumed(rid, now)
   local text = redis.call('GET', flow_key(rid))
   if not text then return end
@@ -86,7 +89,16 @@ local function flow_admit(rid, created, cancel, now)
     end
   end
   if not free then
+    local deadline = tonumber(flow.deadline)
+    if deadline and tonumber(now) >= deadline then
+      -- its deadline passed in line: it leaves the line and passes, only to be failed
+      for _, g in ipairs(flow.gates) do redis.call('ZREM', fc('wait:' .. g[1]), rid) end
+      flow['in'] = 2
+      flow_put(rid, flow)
+      return true, flow
+    end
     redis.call('ZREM', P .. ':ready', rid)
+    if deadline then redis.call('ZADD', P .. ':timers', fnum(deadline), rid) end
     return false, flow
   end
   for _, g in ipairs(flow.gates) do
@@ -104,16 +116,31 @@ local function flow_admit(rid, created, cancel, now)
   return true, flow
 end
 
--- Make the first count waiters parked as status ready (they keep their place in line).
+-- Wake the first count waiters (flow_logic._wake): a run parked as status is made ready; a step
+-- branch (<run id>#<key>) parked for a slot is made due (its |pk) and its run signalled. Waiters
+-- whose run ended or whose branch is gone leave the line and do not count.
 local function flow_wake(waiters, count, ready_score, status, woken)
   if count <= 0 then return end
-  for _, member in ipairs(redis.call('ZRANGE', fc(waiters), 0, count - 1)) do
-    local m = redis.call('HMGET', meta_key(member), 'status', 'owner')
-    if not m[1] or is_finished(m[1]) then
+  for _, member in ipairs(redis.call('ZRANGE', fc(waiters), 0, count + 9)) do
+    if count <= 0 then break end
+    local rid, key = member, nil
+    local cut = string.find(member, '#', 1, true)
+    if cut then rid, key = string.sub(member, 1, cut - 1), string.sub(member, cut + 1) end
+    local m = redis.call('HMGET', meta_key(rid), 'status', 'owner')
+    local bk = base(rid) .. ':branches'
+    if not m[1] or is_finished(m[1]) or (key and redis.call('HEXISTS', bk, key) == 0) then
       redis.call('ZREM', fc(waiters), member)
-    elseif m[1] == status and (not m[2] or m[2] == '') then
-      redis.call('ZADD', P .. ':ready', ready_score, member)
-      table.insert(woken, member)
+    else
+      count = count - 1
+      if key then
+        if redis.call('HEXISTS', bk, key .. '|pk') == 1 then
+          redis.call('HSET', bk, key .. '|pk', '0')
+          if bump_signals(rid, ready_score) then table.insert(woken, rid) end
+        end
+      elseif m[1] == status and (not m[2] or m[2] == '') then
+        redis.call('ZADD', P .. ':ready', ready_score, member)
+        table.insert(woken, member)
+      end
     end
   end
 end
@@ -150,4 +177,107 @@ local function flow_renew(rid, lease_until)
       redis.call('ZADD', fc('shold:' .. name), lease_until, rid)
     end
   end
+end
+
+-- Take the slots and starts of gates for member (flow_logic.take_gates): nil when taken (all or
+-- nothing), else when to try again and the first gate that refused ({kind, gate, max}).
+local function flow_take(member, gates, now, held_until)
+  local retry, refused = nil, nil
+  for _, g in ipairs(gates) do
+    local kind, name, count, period = g[1], g[2], tonumber(g[3]), tonumber(g[4])
+    local at = nil
+    if kind == 'block' then
+      local untilt = zscore('rblock', name)
+      if untilt and untilt > now then at = untilt end
+    elseif kind == 'limit' then
+      local holders = fc('shold:' .. name)
+      redis.call('ZREMRANGEBYSCORE', holders, '-inf', fnum(now))
+      if not redis.call('ZSCORE', holders, member) and redis.call('ZCARD', holders) >= count then
+        local head = redis.call('ZRANGE', holders, 0, 0, 'WITHSCORES')
+        at = tonumber(head[2]) or now
+        if not redis.call('ZSCORE', fc('swait:' .. name), member) then
+          redis.call('ZADD', fc('swait:' .. name), fnum(now), member)
+        end
+      end
+    else
+      -- the rate window and its waiters (flow_rates.wait), on a clock that only moves forward
+      -- (flow_rates.window_now)
+      local now = math.max(now, zscore('rnow', name) or now)
+      local span = period * FLOW_RATE_MARGIN
+      local window, waiters = fc('rate:' .. name), fc('rwait:' .. name)
+      redis.call('ZREMRANGEBYSCORE', window, '-inf', fnum(now - span - period * FLOW_RATE_LATENESS))
+      redis.call('ZREMRANGEBYSCORE', waiters, '-inf', fnum(now - 2 * span))
+      local mine = redis.call('ZSCORE', waiters, member)
+      if mine then mine = tonumber(mine) end
+      -- the waiters due before this attempt: all due ones for a newcomer, those ahead for a waiter
+      local due_by = now
+      if mine then due_by = math.min(now, mine) end
+      local due = redis.call('ZCOUNT', waiters, '-inf', fnum(due_by))
+      if mine and mine <= now then due = due - 1 end
+      local old = redis.call('ZCOUNT', window, '-inf', fnum(now - span))  -- kept for the record below
+      local used = redis.call('ZCARD', window) - old
+      if used + due >= count then
+        -- a newcomer is behind every waiter; a waiter that woke too early keeps its place in line
+        local ahead
+        if mine then ahead = redis.call('ZRANK', waiters, member) else ahead = redis.call('ZCARD', waiters) end
+        -- count tokens per period: the free ones now, each used one period after its start
+        local starts = redis.call('ZRANGE', window, old, old + count - 1, 'WITHSCORES')
+        local free = count - #starts / 2
+        local cycle, index = math.floor(ahead / count), ahead % count
+        if index < free then at = now + span * cycle
+        else at = tonumber(starts[2 * (index - free) + 2]) + span * (cycle + 1) end
+        at = math.max(at, now + 0.001)
+        redis.call('ZADD', waiters, fnum(at), member)
+      end
+    end
+    if at then
+      retry = math.max(retry or 0, at)
+      if not refused and kind ~= 'block' then refused = {kind, name, count} end
+    end
+  end
+  if retry then return math.max(retry, now), refused end
+  for _, g in ipairs(gates) do
+    local kind, name = g[1], g[2]
+    if kind == 'limit' then
+      redis.call('ZADD', fc('shold:' .. name), held_until, member)
+      redis.call('ZREM', fc('swait:' .. name), member)
+    elseif kind == 'rate' then
+      -- where the start is recorded (flow_rates.start); one member per start
+      local count, period = tonumber(g[3]), tonumber(g[4])
+      local latest = zscore('rnow', name)
+      local clock = math.max(now, latest or now)
+      local start = clock
+      local token = zscore('rwait:' .. name, member)
+      local window = fc('rate:' .. name)
+      if token then
+        start = math.max(token, clock - period * FLOW_RATE_LATENESS)
+        if latest then start = math.max(start, latest) end
+        local kept = redis.call('ZCARD', window)
+        if kept >= count then
+          local nth = redis.call('ZRANGE', window, kept - count, kept - count, 'WITHSCORES')
+          start = math.max(start, tonumber(nth[2]) + period * FLOW_RATE_MARGIN)
+        end
+        start = math.min(start, clock)
+      end
+      redis.call('ZADD', window, fnum(start), member .. '@' .. redis.call('INCR', fc('seq')))
+      redis.call('ZADD', fc('rnow'), fnum(start), name)
+      redis.call('ZREM', fc('rwait:' .. name), member)
+    end
+  end
+  return nil, nil
+end
+
+-- Note in the run's flow (sw) the step gate slot waits for ('' the inline attempt, else a branch
+-- key), or forget it (gate nil); writes the flow when it changed (flow_logic.note_parked).
+local function flow_note_parked(rid, flow, slot, gate, write)
+  local parked = flow.sw or {}
+  if gate == nil then
+    if parked[slot] == nil then return false end
+    parked[slot] = nil
+  else
+    parked[slot] = gate
+  end
+  if next(parked) == nil then flow.sw = nil else flow.sw = parked end
+  if write then flow_put(rid, flow) end
+  return true
 end

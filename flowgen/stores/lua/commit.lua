@@ -101,7 +101,7 @@ for _, op in ipairs(c.ops) do
     if op[4] then set_field('error', op[4]) end
     end_run(rid, m[7], op[2], op[5], op[6])
     local woken = ''
-    if m[6] and m[6] ~= '' and bump_signals(m[6], c.ready_score) then woken = m[6] end
+    if m[6] and m[6] ~= '' and bump_signals(m[6], c.ready_score) then woken = m[6]; flow_resumed(m[6], c.now) end
     reply = {1, '', 0, woken, '', '', 0, flow_released(rid, c.ready_score, op[5])}
   elseif kind == 'consume' then
     -- ['consume', event type, event id]: the head, checked above
@@ -111,7 +111,7 @@ for _, op in ipairs(c.ops) do
   elseif kind == 'branch' then
     -- ['branch', key, dispatch record JSON or false]: a new record forgets the earlier attempts' reports
     local key = op[2]
-    redis.call('HDEL', b .. ':branches', key .. '|s', key .. '|hb', key .. '|started', key .. '|r')
+    redis.call('HDEL', b .. ':branches', key .. '|s', key .. '|hb', key .. '|started', key .. '|r', key .. '|pk', key .. '|h')
     if op[3] == false then
       redis.call('HDEL', b .. ':branches', key)
     else

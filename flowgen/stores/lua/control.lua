@@ -48,7 +48,7 @@ elseif action == 'terminate' then
   redis.call('HINCRBY', mk, 'epoch', 1)
   redis.call('HDEL', mk, 'open')
   end_run(rid, m[7], 'cancelled', ARGV[7], ARGV[8])
-  if m[6] and m[6] ~= '' and bump_signals(m[6], ready_score) then woken = m[6] end
+  if m[6] and m[6] ~= '' and bump_signals(m[6], ready_score) then woken = m[6]; flow_resumed(m[6], now) end
   released = flow_released(rid, ready_score, ARGV[7])
 else
   return redis.error_reply('unknown control action ' .. action)

@@ -1,4 +1,4 @@
--- send_event(ARGV: prefix, run_id, type, event JSON, event id, ready_score)
+-- send_event(ARGV: prefix, run_id, type, event JSON, event id, ready_score, now)
 -- -> {'missing'} | {'finished', status} | {'duplicate'} | {'ok', woken 0/1}
 local rid, t, event, event_id, ready_score = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local mk = meta_key(rid)
@@ -14,6 +14,7 @@ if m[1] == 'waiting' then
   for _, waited in ipairs(cjson.decode(m[2] or '[]')) do
     if waited == t then
       redis.call('ZADD', P .. ':ready', ready_score, rid)
+      flow_resumed(rid, ARGV[7])
       return {'ok', 1}
     end
   end
