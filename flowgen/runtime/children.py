@@ -104,8 +104,8 @@ def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state:
             tree.starts.append(StartChild(new, read_back=command.wait))
             return None
         if started.refused:
-            refused = RunPlacementError(started.refused)
-            return LeafOutcome(False, error=error_record(refused, ""), finished=view.now)
+            placement = RunPlacementError(started.refused)
+            return LeafOutcome(False, error=error_record(placement, ""), finished=view.now)
         if started.conflicts:
             conflict = RunIdConflictError(
                 f"child run id {run_id!r} is already used by a run of {started.record.workflow!r} with other arguments"
