@@ -64,7 +64,6 @@ from ..error_records import error_record
 from ..errors import (
     CancelledError,
     CommitRefusedError,
-    RunPlacementError,
     StoreUnavailableError,
 )
 from ..journal import Entry, OpenEntry, read_entry
@@ -89,7 +88,7 @@ from .redis_flow import FLOW_SCRIPTS, RedisFlow
 from .redis_scans import scan_shards
 from .redis_scripts import ScriptCaller, load_scripts
 from .redis_search import RedisSearch
-from .redis_shards import DEFAULT_CLUSTER_SHARDS, Shards
+from .redis_shards import DEFAULT_CLUSTER_SHARDS, Shards, check_placement
 from .redis_wire import COMPACT, assemble_branches, encode_operation, flatten, num, pairs, text
 
 _TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
@@ -236,7 +235,7 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
 
     def _create_in_shards(self, runs: Sequence[NewRun], now: float, grace: float) -> list[Any]:
         """``create.lua`` once per shard the runs live in; its replies in the order of ``runs``."""
-        self._check_cluster_runs(runs)
+        check_placement(self.shards, runs)
         replies: list[Any] = [None] * len(runs)
         for base, positions in self.shards.group([run.run_id for run in runs]).items():
             args: list[Any] = [num(now), num(now + grace)]
@@ -246,22 +245,6 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
             for index, reply in zip(positions, self._run_on(base, "create", *args), strict=True):
                 replies[index] = reply
         return replies
-
-    def _check_cluster_runs(self, runs: Sequence[NewRun]) -> None:
-        """On a cluster, refuse what would need two slots in one script (see docs/scaling.md)."""
-        for run in runs:
-            if run.parent and self.shards.base_of(run.parent) != self.shards.base_of(run.run_id):
-                raise RunPlacementError(
-                    f"child run id {run.run_id!r} is in another shard than its parent {run.parent!r}: on a "
-                    f"Redis Cluster a child's run_id must start with its parent's root id and a '/' "
-                    f"(e.g. {run.parent.split('/', 1)[0] + '/' + run.run_id!r}), or be left to flowgen"
-                )
-            if run.flow and '"gates"' in run.flow:
-                raise RunPlacementError(
-                    f"run {run.run_id!r} of workflow {run.workflow!r} declares concurrency limits, which "
-                    "need a single Redis (their holders are one structure for every run); on a Redis "
-                    "Cluster limits are not supported yet"
-                )
 
     def _store_traces(self, created: Sequence[NewRun]) -> None:
         """Keep the caller's trace context of the runs just created (before they are enqueued)."""

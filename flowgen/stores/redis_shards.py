@@ -32,6 +32,10 @@ from __future__ import annotations
 
 import binascii
 import zlib
+from collections.abc import Sequence
+
+from ..errors import RunPlacementError
+from .base import NewRun
 
 DEFAULT_CLUSTER_SHARDS = 24
 """Shards on a cluster unless the URL says otherwise (``?shards=N``): an equal number on 2, 3, 4,
@@ -99,3 +103,25 @@ class Shards:
     def shared(self, name: str) -> str:
         """The base of a structure not tied to runs (``schedules``), in one slot of its own."""
         return self.prefix if self.count == 0 else f"{self.prefix}:{{{name}}}"
+
+
+def check_placement(shards: Shards, runs: Sequence[NewRun]) -> None:
+    """Refuse, on a cluster, runs whose scripts would need two slots (see docs/scaling.md).
+
+    Raises:
+        RunPlacementError: a child the parent waits for is in another shard than its parent,
+            or a run declares concurrency limits.
+    """
+    for run in runs:
+        if run.parent and shards.base_of(run.parent) != shards.base_of(run.run_id):
+            raise RunPlacementError(
+                f"child run id {run.run_id!r} is in another shard than its parent {run.parent!r}: on a "
+                f"Redis Cluster a child's run_id must start with its parent's root id and a '/' "
+                f"(e.g. {run.parent.split('/', 1)[0] + '/' + run.run_id!r}), or be left to flowgen"
+            )
+        if run.flow and '"gates"' in run.flow:
+            raise RunPlacementError(
+                f"run {run.run_id!r} of workflow {run.workflow!r} declares concurrency limits, which "
+                "need a single Redis (their holders are one structure for every run); on a Redis "
+                "Cluster limits are not supported yet"
+            )
