@@ -88,7 +88,7 @@ from .redis_flow import FLOW_SCRIPTS, RedisFlow
 from .redis_scans import scan_shards
 from .redis_scripts import ScriptCaller, load_scripts
 from .redis_search import RedisSearch
-from .redis_shards import DEFAULT_CLUSTER_SHARDS, Shards, check_placement
+from .redis_shards import DEFAULT_CLUSTER_SHARDS, Shards, check_branch_limits, check_placement
 from .redis_wire import COMPACT, assemble_branches, encode_operation, flatten, num, pairs, text
 
 _TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
@@ -378,6 +378,8 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
         )
 
     def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
+        if self.cluster:
+            check_branch_limits(commit)
         expiry = self._expiry(now)
         change = {
             "epoch": commit.epoch,

@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Sequence
 
 from ..errors import RunPlacementError
-from .base import NewRun
+from .base import Commit, NewRun, WriteBranch
 
 DEFAULT_CLUSTER_SHARDS = 24
 """Shards on a cluster unless the URL says otherwise (``?shards=N``): an equal number on 2, 3, 4,
@@ -124,4 +124,19 @@ def check_placement(shards: Shards, runs: Sequence[NewRun]) -> None:
                 f"run {run.run_id!r} of workflow {run.workflow!r} declares concurrency limits, which "
                 "need a single Redis (their holders are one structure for every run); on a Redis "
                 "Cluster limits are not supported yet"
+            )
+
+
+def check_branch_limits(commit: Commit) -> None:
+    """Refuse, on a cluster, a commit dispatching branches under step limits (as ``take_step`` does).
+
+    Raises:
+        RunPlacementError: a branch's dispatch record names limits (``"g"``).
+    """
+    for operation in commit.operations:
+        if isinstance(operation, WriteBranch) and operation.record and operation.record.get("g"):
+            raise RunPlacementError(
+                f"run {commit.run_id!r}: branch {operation.key!r} is under step limits, which need a "
+                "single Redis (their holders are one structure for every run); on a Redis Cluster "
+                "limits are not supported yet"
             )

@@ -15,7 +15,7 @@ from redis.crc import key_slot
 from flowgen.cluster_urls import parse_cluster_url
 from flowgen.errors import ConfigurationError, RunPlacementError
 from flowgen.status import RunStatus
-from flowgen.stores.base import Commit, Finish, NewRun, Park
+from flowgen.stores.base import Commit, Finish, NewRun, Park, WriteBranch
 from flowgen.stores.redis import RedisStore
 from flowgen.stores.redis_shards import Shards
 from flowgen.urls import open_store
@@ -94,6 +94,19 @@ def test_a_cluster_refuses_a_child_outside_its_parents_shard_and_limits(redis_cl
         store.create_run(NewRun("limited", "wf", ARGS, "fp", T, flow=limited), T, GRACE)
     with pytest.raises(RunPlacementError, match="step limits"):
         store.take_step("parent", 0, [["s", 1, ""]], T, T + TTL)
+    snapshot = store.acquire("parent", "w1", TTL, T)
+    assert snapshot is not None
+    record = {
+        "d": 1,
+        "step": "s",
+        "args": ARGS,
+        "workflow": "wf",
+        "gen": 0,
+        "g": [["limit", "step:gpu", 1, 0]],
+    }
+    with pytest.raises(RunPlacementError, match="branch '0/0' is under step limits"):
+        store.commit(Commit("parent", snapshot.epoch, 0, (WriteBranch("0/0", record),)), T, GRACE)
+    assert store.load("parent").branches == {}, "nothing was written"
     store.close()
 
 
