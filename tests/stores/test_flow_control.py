@@ -224,6 +224,7 @@ def _leased(store: Store, *run_ids: str) -> dict[str, int]:
     return epochs
 
 
+@pytest.mark.limits
 def test_a_waiter_that_comes_a_little_late_is_recorded_at_its_token_time(store: Store) -> None:
     gates = [["rate", "rate:s", 1, 1.0]]
     epochs = _leased(store, "a", "w1", "w2", "w3")
@@ -238,6 +239,7 @@ def test_a_waiter_that_comes_a_little_late_is_recorded_at_its_token_time(store: 
     assert store.take_step("w3", epochs["w3"], gates, T + 2.6, T + TTL) == pytest.approx(T + 2.49 + 1.02, abs=1e-3)
 
 
+@pytest.mark.limits
 def test_a_window_emptied_by_late_waiters_still_hands_out_count_tokens_a_period(store: Store) -> None:
     gates = [["rate", "rate:s", 3, 1.0]]
     waiters = [f"w{n}" for n in range(6)]
@@ -303,11 +305,11 @@ def test_a_prioritized_run_woken_by_an_event_resumes_through_the_lane_ahead_of_n
 
 def test_a_prioritized_run_woken_by_its_child_s_end_resumes_through_the_lane(store: Store) -> None:
     _park_prioritized(store, "parent")
-    child = NewRun("child", "wf", "[]", "fp", T, parent="parent")
+    child = NewRun("parent/child", "wf", "[]", "fp", T, parent="parent")  # the parent's shard on a cluster
     assert store.create_run(child, T, GRACE)[0]
-    leased = store.acquire("child", "w", TTL, T)
+    leased = store.acquire("parent/child", "w", TTL, T)
     assert leased is not None
-    assert finish(store, "child", leased.epoch, now=T + 10) == ("parent",)
+    assert finish(store, "parent/child", leased.epoch, now=T + 10) == ("parent",)
     assert store.take_lane(T + 10) == "parent"
 
 
