@@ -101,7 +101,9 @@ class AsyncStepRunner:
         def report(result: AttemptResult) -> None:
             fault_point("after_step_body", prepared.step.name)
             outcome = branch_attempts.report(rt.serializer, prepared, result, rt.clock.now())
-            rt.finish_branch(prepared.run_id, prepared.key, prepared.attempt, outcome, prepared.step.name)
+            rt.finish_branch(
+                prepared.run_id, prepared.key, prepared.attempt, outcome, prepared.step.name, dict(prepared.record)
+            )
 
         def drop() -> None:
             if rt.leases is not None:

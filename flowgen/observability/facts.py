@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..commands import AllOf, AnyOf, ChildRun, Command, branches_of
 from ..journal import Entry
 from ..steps import AttemptResult
 from ..stores.base import RunRecord
@@ -24,20 +25,28 @@ from .observer import (
 )
 
 WAIT_KINDS = ("sleep", "event")
-"""The journal kinds whose end is a :class:`~.observer.WaitEnded`."""
+"""The journal kinds whose end is a :class:`~.observer.WaitEnded` (and ``child``, when waited for)."""
+
+COMBINATOR_KINDS = (AllOf.kind, AnyOf.kind)
 
 
-def is_first_advance(record: RunRecord, interrupted: bool) -> bool:
-    """True for the advance that takes a run out of the queue for the first time.
+def is_first_advance(record: RunRecord) -> bool:
+    """True for an advance that may be the one that takes a run out of the queue.
 
-    Nothing journaled, no open entry, first generation and no interrupted predecessor: a worker
-    that died in the first step left an interrupted lease, so its successor is not counted again.
+    Nothing journaled, no open entry, first generation. It is the one only if it commits: the
+    fact is reported after this advance's first commit (an advance that commits nothing - the
+    run was paused, the worker was stopping, the store failed - leaves it to the next one; one
+    that crashed before committing leaves the next holder, which commits the crashed attempt,
+    to report it).
     """
-    return record.journal_length == 0 and record.open is None and record.generation == 0 and not interrupted
+    return record.journal_length == 0 and record.open is None and record.generation == 0
 
 
-def run_started(record: RunRecord, now: float) -> RunStarted:
-    return RunStarted(record.run_id, record.workflow, record.created, now, record.trace)
+def run_started(record: RunRecord, now: float, flow: dict[str, Any] | None) -> RunStarted:
+    """The fact of a run's first advance; ``flow`` (its flow control document) says when it was due."""
+    start_at = flow.get("start_at") if flow else None
+    scheduled = max(record.created, float(start_at)) if start_at is not None else record.created
+    return RunStarted(record.run_id, record.workflow, record.created, now, record.trace, scheduled)
 
 
 def inline_attempt(
@@ -101,26 +110,65 @@ def branch_attempt(
     )
 
 
-def wait_ended(record: RunRecord, entry: Entry, now: float) -> WaitEnded | None:
-    """The fact of a sleep or event wait that ``entry`` closes (``None`` for other commands)."""
-    if entry.kind not in WAIT_KINDS:
-        return None
-    info: dict[str, Any] = entry.info
-    if not info and len(entry.leaves) == 1:
-        info = next(iter(entry.leaves.values())).get("info", {}) or {}
+def waits_ended(record: RunRecord, entry: Entry, command: Command | None, now: float) -> list[WaitEnded]:
+    """The facts of the waits ``entry`` closes: a sleep, an event wait or a waited-for child run,
+    or those among the branches of an ``all_of``/``any_of`` that its closed entry journals.
+
+    ``command`` (what was yielded) tells a waited-for child from ``start_child``; without it no
+    child is reported. Branch waits end when the journal says they did (their recorded
+    ``finished``), and are named by the branch path, so each has a span id of its own.
+    """
+    if entry.kind in COMBINATOR_KINDS:
+        members = dict(branches_of(command)) if isinstance(command, (AllOf, AnyOf)) else {}
+        found = []
+        for path, leaf in sorted(entry.leaves.items()):
+            kind = str(leaf.get("kind", ""))
+            if kind in WAIT_KINDS or _waited_child(members.get(path)):
+                ended = float(leaf.get("finished", now) or now)
+                name = str(leaf.get("name", ""))
+                found.append(_wait(record, entry, kind, name, leaf.get("info") or {}, ended, leaf, path))
+        return found
+    if entry.kind in WAIT_KINDS or (entry.kind == ChildRun.kind and _waited_child(command)):
+        info = entry.info
+        if not info and len(entry.leaves) == 1:
+            info = next(iter(entry.leaves.values())).get("info", {}) or {}
+        outcome = {"ok": entry.ok, "error": entry.error}
+        return [_wait(record, entry, entry.kind, entry.name, info, now, outcome, "")]
+    return []
+
+
+def _waited_child(command: object) -> bool:
+    return isinstance(command, ChildRun) and bool(command.wait)
+
+
+def _wait(
+    record: RunRecord,
+    entry: Entry,
+    kind: str,
+    name: str,
+    info: dict[str, Any],
+    ended: float,
+    outcome: dict[str, Any],
+    branch: str,
+) -> WaitEnded:
     due = info.get("due")
+    ok = bool(outcome.get("ok"))
+    error_type, message = (None, None) if ok else error_fields(outcome.get("error"))
     return WaitEnded(
         record.run_id,
         record.workflow,
-        entry.kind,
-        entry.name,
+        kind,
+        name,
         entry.position,
         record.generation,
         entry.started,
         float(due) if due is not None else None,
-        now,
-        entry.ok,
+        ended,
+        ok,
         record.trace,
+        branch,
+        error_type,
+        message,
     )
 
 

@@ -29,9 +29,15 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
+try:
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+    from prometheus_client.registry import Collector
+except ImportError as missing:  # the [metrics] extra is not installed: say which one
+    raise ModuleNotFoundError(
+        f"flowgen's metrics need prometheus-client ({missing}); pip install 'dramatiq-flowgen[metrics]'",
+        name="prometheus_client",
+    ) from None
 
 from ..decorators import Registry
 from ..errors import ConfigurationError
@@ -122,7 +128,8 @@ class Metrics(Observer):
     def run_started(self, fact: RunStarted) -> None:
         labels = (self._workflow(fact.workflow),)
         tally.inc(t.RUNS_STARTED, labels)
-        tally.observe(t.SCHEDULE_TO_START, labels, max(0.0, fact.started - fact.created))
+        scheduled = fact.scheduled if fact.scheduled is not None else fact.created
+        tally.observe(t.SCHEDULE_TO_START, labels, max(0.0, fact.started - scheduled))
 
     def attempt_ended(self, fact: AttemptEnded) -> None:
         workflow, step = self._workflow(fact.workflow), self._step(fact.step)
@@ -132,7 +139,8 @@ class Metrics(Observer):
 
     def wait_ended(self, fact: WaitEnded) -> None:
         labels = (self._workflow(fact.workflow),)
-        if fact.kind == "sleep" and fact.due is not None:
+        if fact.kind == "sleep" and fact.due is not None and not fact.branch:
+            # A branch sleep ends at its due time (the journal says no more): no lateness to tell.
             tally.observe(t.TIMER_LATENESS, labels, max(0.0, fact.ended - fact.due))
         elif fact.kind == "event" and fact.ok:
             tally.inc(t.EVENTS_DELIVERED, labels)

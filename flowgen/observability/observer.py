@@ -23,19 +23,26 @@ logger = logging.getLogger("flowgen.observability")
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 TIMED_OUT = "timed_out"
+CONTINUED = "continued_as_new"
+"""The status of the :class:`RunEnded` of a generation that ended with ``continue_as_new``."""
 ATTEMPT_OUTCOMES = (SUCCEEDED, FAILED, TIMED_OUT)
 """The outcomes of a step attempt (the ``outcome`` label of ``flowgen_step_attempts_total``)."""
 
 
 @attrs.frozen
 class RunStarted:
-    """A run's first advance began: it left the queue (``started - created`` is its schedule-to-start)."""
+    """A run left the queue: the first advance that journaled something for it began at ``started``.
+
+    ``scheduled`` is when the run was due to start (its ``start_at``/``delay``, else its
+    creation): ``started - scheduled`` is its schedule-to-start latency.
+    """
 
     run_id: str
     workflow: str
     created: float
     started: float
     trace: str | None = None
+    scheduled: float | None = None
 
 
 @attrs.frozen
@@ -67,14 +74,20 @@ class AttemptEnded:
 
 @attrs.frozen
 class WaitEnded:
-    """A sleep or an event wait ended and its outcome is journaled.
+    """A sleep, an event wait or a wait for a child run ended and its outcome is journaled.
 
     Attributes:
-        kind: ``"sleep"`` or ``"event"``.
-        name: the event type, or the sleep's name.
+        kind: ``"sleep"``, ``"event"`` or ``"child"``.
+        name: the event type, the sleep's name, or the child's workflow.
+        branch: the branch path of a wait inside ``all_of``/``any_of`` (``""`` for a command of
+            its own).
+        started: when the run reached it (for a branch, when its ``all_of``/``any_of`` opened).
         due: when the sleep was due (the event wait's deadline), ``None`` without one.
-        ended: when the run went on (``ended - due`` is a sleep's timer lateness).
-        ok: false for an event wait that timed out.
+        ended: when the run went on (``ended - due`` is a sleep's timer lateness); for a branch,
+            when the branch itself ended as journaled (a sleep's due time, an event's sending,
+            a child's end).
+        ok: false for an event wait that timed out or a child run that did not complete.
+        error_type / error_message: why it was not ``ok``.
     """
 
     run_id: str
@@ -88,6 +101,9 @@ class WaitEnded:
     ended: float
     ok: bool
     trace: str | None = None
+    branch: str = ""
+    error_type: str | None = None
+    error_message: str | None = None
 
 
 @attrs.frozen
@@ -159,6 +175,10 @@ class Observer:
     def run_ended(self, fact: RunEnded) -> None:
         """A run finished."""
 
+    def generation_ended(self, fact: RunEnded) -> None:
+        """A generation of a run ended with ``continue_as_new`` (``fact.status`` is
+        :data:`CONTINUED`): the run goes on with a new journal, so it did not finish."""
+
     def lease_lost(self, run_id: str, workflow: str) -> None:
         """This process lost the lease of a run it was advancing (another worker took it over)."""
 
@@ -225,6 +245,9 @@ class Observers(Observer):
 
     def run_ended(self, fact: RunEnded) -> None:
         self._tell("run_ended", fact)
+
+    def generation_ended(self, fact: RunEnded) -> None:
+        self._tell("generation_ended", fact)
 
     def lease_lost(self, run_id: str, workflow: str) -> None:
         self._tell("lease_lost", run_id, workflow)

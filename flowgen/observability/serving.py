@@ -4,9 +4,9 @@
   them with the state gauges on ``http://127.0.0.1:P/metrics``.
 * ``flowgen worker --processes N --metrics-port P``: **one exporter per supervisor**. The
   supervisor creates a private directory (0700, removed when it stops) and tells its workers
-  (``$FLOWGEN_METRICS_DIR``): each worker writes a snapshot of its counts there, a file named
-  by its pid, every half second and when it stops, and the supervisor serves their sum (and the
-  state gauges, read from the store) on port P. So a scrape sees every process, a worker that
+  (``$FLOWGEN_METRICS_DIR``): each worker writes a snapshot of its counts there, a file of its
+  own (its pid and a random part), every half second and when it stops, and the supervisor
+  serves their sum (and the state gauges, read from the store) on port P. So a scrape sees every process, a worker that
   crashes and is restarted keeps what it counted (its file stays, the new process writes a new
   one), and two supervisors on one machine never share a directory or a port (Dramatiq's
   middleware shares a fixed folder, which mixes unrelated workers' counts). Workers need no port

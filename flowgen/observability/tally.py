@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -69,7 +70,7 @@ STEP_DURATION = _histogram(
 )
 SCHEDULE_TO_START = _histogram(
     "flowgen_schedule_to_start_seconds",
-    "From a run's creation to its first advance",
+    "From when a run was due to start (its creation, or its start_at) to its first advance",
     LATENCY_BUCKETS,
     "workflow",
 )
@@ -208,7 +209,7 @@ SNAPSHOT_SUFFIX = ".flowgen-metrics.json"
 
 
 def read_directory(directory: str) -> list[Snapshot]:
-    """Every worker's last snapshot in ``directory`` (one file per worker pid)."""
+    """Every worker's last snapshot in ``directory`` (one file per worker process)."""
     snapshots = []
     try:
         names: Sequence[str] = os.listdir(directory)
@@ -228,13 +229,16 @@ def read_directory(directory: str) -> list[Snapshot]:
 class SnapshotWriter:
     """Writes a tally's snapshot to ``directory`` every :data:`FLUSH_INTERVAL` seconds, and when stopped.
 
-    The file (``<pid>.flowgen-metrics.json``) is replaced atomically, so a reader never sees half
-    of one. It stays after the process exits: a restarted worker's counts keep adding up.
+    The file (``<pid>-<random>.flowgen-metrics.json``) is replaced atomically, so a reader never
+    sees half of one. It stays after the process exits: a restarted worker's counts keep adding
+    up. The random part is the writer's own: a new worker that gets the pid of a dead one (pids
+    are reused) writes a file of its own instead of replacing the dead one's counts with its
+    own (the sum would go down, which Prometheus takes for a counter reset).
     """
 
     def __init__(self, tally: Tally, directory: str, interval: float = FLUSH_INTERVAL) -> None:
         self.tally = tally
-        self.path = os.path.join(directory, f"{os.getpid()}{SNAPSHOT_SUFFIX}")
+        self.path = os.path.join(directory, f"{os.getpid()}-{uuid.uuid4().hex[:12]}{SNAPSHOT_SUFFIX}")
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="flowgen-metrics-writer", daemon=True)

@@ -8,7 +8,8 @@ by default on when the package is importable). The span model (docs/observabilit
   run), else it is the root of a trace whose id is derived from the run id;
 * ``step <name>``: one per step attempt, child of the run span, with ``flowgen.attempt``,
   ``flowgen.outcome`` and, for a failed attempt, an ``exception`` event and an error status;
-* ``sleep <name>`` / ``wait <event type>``: one per sleep or event wait, emitted when it ends.
+* ``sleep <name>`` / ``wait <event type>`` / ``child <workflow>``: one per sleep, event wait or
+  wait for a child run (also those inside ``all_of``/``any_of``), emitted when it ends.
 
 Spans are emitted after the commit that journals what they describe (see :mod:`.observer`),
 with start and end times taken from the journal, and with ids from :mod:`.ids`: whichever
@@ -30,6 +31,9 @@ from . import ids
 from .observer import SUCCEEDED, AttemptEnded, Observer, RunEnded, WaitEnded
 
 INSTRUMENTATION = "flowgen"
+
+_WAIT_NAMES = {"sleep": "sleep", "event": "wait", "child": "child"}
+"""The first word of a wait span's name, by the kind of wait (then the sleep, event type or workflow)."""
 
 _chosen: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
     "flowgen_span_ids", default=None
@@ -143,7 +147,8 @@ class Tracing(Observer):
 
     def _run_parent(self, run_id: str, generation: int, stored: str | None) -> tuple[int, SpanContext]:
         trace_id, _caller, flags = self._trace_of(run_id, stored)
-        run_span = SpanContext(trace_id, ids.run_span_id(run_id, generation), True, TraceFlags(flags))
+        span_id = ids.run_span_id(run_id, generation, ids.retries_of(stored))
+        run_span = SpanContext(trace_id, span_id, True, TraceFlags(flags))
         return trace_id, run_span
 
     @staticmethod
@@ -176,24 +181,40 @@ class Tracing(Observer):
     def wait_ended(self, fact: WaitEnded) -> None:
         trace_id, parent = self._run_parent(fact.run_id, fact.generation, fact.trace)
         attributes = self._common(fact.run_id, fact.workflow, fact.generation)
-        attributes.update(
-            {"flowgen.position": fact.position, "flowgen.kind": fact.kind, "flowgen.wait": fact.name}
-        )
+        position: int | str = f"{fact.position}/{fact.branch}" if fact.branch else fact.position
+        attributes.update({"flowgen.position": position, "flowgen.kind": fact.kind, "flowgen.wait": fact.name})
         if fact.due is not None:
             attributes["flowgen.due"] = fact.due
             if fact.kind == "sleep":
                 attributes["flowgen.lateness_seconds"] = max(0.0, fact.ended - fact.due)
-        name = f"sleep {fact.name}" if fact.kind == "sleep" else f"wait {fact.name}"
-        span_id = ids.wait_span_id(fact.run_id, fact.generation, fact.position, fact.started)
-        error = None if fact.ok else ("EventTimeoutError", f"no event {fact.name!r} arrived in time")
-        self._emit(name, trace_id, span_id, parent, fact.started, fact.ended, attributes, error)
+        span_id = ids.wait_span_id(fact.run_id, fact.generation, fact.position, fact.started, fact.branch)
+        error = None
+        if not fact.ok:
+            error = (
+                fact.error_type or "flowgen.errors.EventTimeoutError",
+                fact.error_message or f"no event {fact.name!r} arrived in time",
+            )
+        self._emit(
+            f"{_WAIT_NAMES.get(fact.kind, 'wait')} {fact.name}",
+            trace_id,
+            span_id,
+            parent,
+            fact.started,
+            fact.ended,
+            attributes,
+            error,
+        )
+
+    def generation_ended(self, fact: RunEnded) -> None:
+        """The run span of a generation that continued as new (its spans name it as their parent)."""
+        self.run_ended(fact)
 
     def run_ended(self, fact: RunEnded) -> None:
         trace_id, caller, _flags = self._trace_of(fact.run_id, fact.trace)
         attributes = self._common(fact.run_id, fact.workflow, fact.generation)
         attributes.update({"flowgen.status": fact.status, "flowgen.journal_length": fact.journal_length})
         error = None if fact.status != "failed" else (fact.error_type, fact.error_message)
-        span_id = ids.run_span_id(fact.run_id, fact.generation)
+        span_id = ids.run_span_id(fact.run_id, fact.generation, ids.retries_of(fact.trace))
         self._emit(
             f"run {fact.workflow}", trace_id, span_id, caller, fact.created, fact.finished, attributes, error
         )

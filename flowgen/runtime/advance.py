@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 import attrs
 
 from .. import slots
+from ..commands import Command
 from ..errors import (
     CommitRefusedError,
     FlowgenError,
@@ -39,7 +40,7 @@ from ..interpreter import Complete, Decision, Execute, Fail, Replayer
 from ..limits import RateLimited
 from ..log_context import set_position
 from ..observability import facts
-from ..observability.observer import RunParked
+from ..observability.observer import CONTINUED, RunParked
 from ..run_logs import log_attempt, log_finished
 from ..schemas import SchemaError
 from ..signatures import bind_call
@@ -183,7 +184,7 @@ class Advance(AdvanceState):
                 case RunAttempt():
                     self._run_attempt(action, decision)
                 case Resolve():
-                    self._resolve(action)
+                    self._resolve(action, decision.command if isinstance(decision, Execute) else None)
                     assert self.replayer is not None
                     return self.replayer.send(action.outcome)
                 case Wait():
@@ -265,8 +266,10 @@ class Advance(AdvanceState):
 
     # -- applying actions -------------------------------------------------------------------
 
-    def _resolve(self, resolved: Resolve) -> None:
-        """Journal a decided command (with the next commit) and forget the facts of its position."""
+    def _resolve(self, resolved: Resolve, command: Command | None = None) -> None:
+        """Journal a decided command (with the next commit) and forget the facts of its position.
+
+        ``command`` (the one yielded) tells the observers which waits the entry ends."""
         for message in resolved.dispatch:
             self._dispatch(message)
         for key in resolved.drop_branches:
@@ -289,7 +292,8 @@ class Advance(AdvanceState):
             self.status_change = resolved.status
         self.pending.append(resolved.entry)
         if self.rt.observers:
-            self._report_after_commit(facts.wait_ended(self.run_record, resolved.entry, self.now))
+            for fact in facts.waits_ended(self.run_record, resolved.entry, command, self.now):
+                self.report_after_commit(fact)
         self.open = None
         if self.children or self.started or self.journal is not None:
             self.children, self.started, self.journal = {}, {}, None
@@ -357,9 +361,9 @@ class Advance(AdvanceState):
             fact = facts.inline_attempt(
                 self.run_record, context.step, context.position, context.attempt, opened, started, self.ran.finished, result
             )
-            self._report_after_commit(fact)
+            self.report_after_commit(fact)
 
-    def _report_after_commit(self, fact: object) -> None:
+    def report_after_commit(self, fact: object) -> None:
         """Tell the observers ``fact`` once the next commit has journaled it (never if it fails)."""
         if fact is None:
             return
@@ -516,6 +520,9 @@ class Advance(AdvanceState):
             self._fail_without_append(error)
         self.pending = []
         self._flush(ops.NewGeneration(restart.args_text))
+        if self.rt.observers:
+            ended = facts.run_ended(self.run_record, CONTINUED, self.now, self.position, None)
+            self.rt.observers.generation_ended(ended)
         if self.replayer is not None:
             self.replayer.close()
         self.position = 0

@@ -39,6 +39,9 @@ class BranchAttempt:
     context: StepContext
     slot: str
     started: float
+    record: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    """The branch record it was begun from (its workflow, generation and trace name the
+    attempt to observers, as for a sync attempt)."""
 
 
 class AsyncSteps(Protocol):
@@ -84,7 +87,7 @@ def prepare(
             "finished": now,
         }
     context = StepContext(run_id, record.get("workflow", ""), step.name, key, attempt, generation)
-    return BranchAttempt(run_id, key, attempt, step, args, kwargs, context, slot, now)
+    return BranchAttempt(run_id, key, attempt, step, args, kwargs, context, slot, now, record)
 
 
 def report(serializer: Serializer, prepared: BranchAttempt, result: AttemptResult, finished: float) -> Report:

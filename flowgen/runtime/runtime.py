@@ -33,6 +33,7 @@ from ..log_context import advancing, set_workflow
 from ..observability import facts
 from ..observability.observer import Observers
 from ..serialization import Serializer
+from ..status import RunStatus
 from ..steps import AttemptResult, StepInvoker, call_step_function, run_attempt
 from ..stores.base import ControlResult, Store
 from . import branch_attempts
@@ -115,11 +116,12 @@ class Runtime:
             return
         fault_point("after_acquire", run_id)
         set_workflow(snapshot.run.workflow)
-        if self.observers and facts.is_first_advance(snapshot.run, snapshot.interrupted):
-            self.observers.run_started(facts.run_started(snapshot.run, self.clock.now()))
         if self.leases is not None:
             self.leases.hold(run_id, snapshot.epoch)
         advance = Advance(self, snapshot, cached)
+        if self.observers and facts.is_first_advance(snapshot.run):
+            # Told after this advance's first commit: one that commits nothing leaves it to the next.
+            advance.report_after_commit(facts.run_started(snapshot.run, self.clock.now(), snapshot.flow))
         self._drive(advance, advance.run)
 
     def resume(self, suspended: Suspended, result: AttemptResult) -> None:
@@ -235,6 +237,8 @@ class Runtime:
         Runs the request makes ready (and parents a termination wakes) are enqueued.
         """
         result = self.store.control(run_id, action, self.clock.now(), self.settings.grace)
+        if action == "terminate" and result.before != RunStatus.CANCELLED and self.observers:
+            self._report_terminated(run_id)
         wake = ([run_id] if result.wake else []) + ([result.parent] if result.parent else [])
         wake += result.woken
         if wake:
@@ -246,6 +250,20 @@ class Runtime:
                 except RunFinishedError:
                     continue
         return result
+
+    def _report_terminated(self, run_id: str) -> None:
+        """Report the end of a run this process terminated (``cancel(force=True)``).
+
+        The store's transaction decided it (the status before was not ``cancelled``), so
+        exactly one caller reports it; the worker advancing the run, if any, is fenced off and
+        reports nothing. The record is read back for what the fact names (times, journal length).
+        """
+        record = self.store.get_run(run_id)
+        if record is not None and record.status == RunStatus.CANCELLED:
+            finished = record.finished if record.finished is not None else self.clock.now()
+            self.observers.run_ended(
+                facts.run_ended(record, RunStatus.CANCELLED, finished, record.journal_length, record.error)
+            )
 
     def step_for(self, call: StepCall) -> Step:
         """The declared step a call names (the one it was built from, else the registry's)."""

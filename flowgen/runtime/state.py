@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from ..clock import WallClock
 from ..commands import AllOf, AnyOf, Command, StepCall, branches_of
 from ..decorators import Step, Workflow
@@ -21,6 +23,7 @@ from ..errors import NonDeterminismError, RunPlacementError
 from ..flow_start import final_deadline
 from ..interpreter import Replayer
 from ..journal import Entry, LeafState, OpenEntry
+from ..observability.ids import child_traceparent
 from ..serialization import Serializer
 from ..status import RunStatus
 from ..stores.base import CANCEL_DELIVERED, RunRecord, Snapshot
@@ -134,6 +137,10 @@ class AdvanceState:
         store = self.rt.store
         for start in action.runs:
             new = start.new
+            if self.rt.observers.trace_context is not None and new.trace is None:
+                # Tracing is on: the child joins its parent's trace, under the parent's run span.
+                record = self.run_record
+                new = attrs.evolve(new, trace=child_traceparent(self.run_id, record.generation, record.trace))
             try:
                 created, record = store.create_run(new, self.now, self.rt.settings.grace)
             except RunPlacementError as error:  # the branch fails with it (children.evaluate)

@@ -12,7 +12,8 @@ key                           type    holds
                                       jlen (journal length), open (the open entry, JSON),
                                       pause ("1" while a pause is requested), cancel
                                       ("requested", then "delivered" once raised),
-                                      trace (the caller's traceparent, with tracing on)
+                                      trace (the caller's traceparent, with tracing on;
+                                      ";r=<n>" after the n-th retry of the generation)
 ``P:{rid}:journal``           list    closed entries, one JSON document per yield position
 ``P:{rid}:branches``          hash    per parallel step ``<pos>/<path>``: the dispatch record;
                                       ``...|s`` started attempt, ``...|hb`` heartbeat deadline,

@@ -7,6 +7,7 @@ Split from :mod:`.logic` (advancing runs) along its job: these are the operator'
 from __future__ import annotations
 
 from ..errors import CancelledError
+from ..observability.ids import retried
 from ..serialization import error_record
 from ..status import FINISHED, RunStatus
 from . import flow_logic
@@ -136,6 +137,7 @@ def reset(tx: Tx, run_id: str, mode: str, now: float, grace: float, truncate_to:
     record.waiting = ()
     record.pause_requested = False
     record.cancel_requested = ""
+    record.trace = retried(record.trace, restart=mode == "restart")
     record.epoch += 1
     record.owner = ""
     record.lease_until = 0.0

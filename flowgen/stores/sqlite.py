@@ -21,9 +21,12 @@ table           holds
                 (the dispatch record plus ``s``, ``hb``, ``started``, ``r`` once running)
 ``timers``      ``run_id -> due``: one durable timer per run (sleeps, retries, timeouts)
 ``ready``       ``run_id -> score``: runs that should be moving, for the reconciler
+``run_counts``  ``name -> n``: runs by status and the number of timers, kept by triggers
+                (:mod:`flowgen.stores.sqlite_counts`; added in place to older files)
 ``leases``      ``run_id -> check_at``: runs a worker holds, by when the reconciler checks that
                 their lease is still renewed (added in place: older files get the table)
-                (``runs.trace``, the caller's ``traceparent``, is added in place the same way)
+                (``runs.trace``, the caller's ``traceparent`` and the retry count, is added in place
+                the same way)
 ==============  =============================================================================
 
 Indexes serve listing (by creation time, by status, by workflow, by both), the timer,
@@ -66,7 +69,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, StoreUnavailableError
 from ..status import RunStatus
-from . import logic
+from . import logic, sqlite_counts
 from .base import InboxEvent, RunRecord, StateCounts, ready_cutoff
 from .sqlite_search import SEARCH_SCHEMA, SQLiteSearch
 from .sqlite_tables import (
@@ -223,6 +226,7 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
                         if statement.strip():
                             conn.execute(statement)
                     add_missing_columns(conn)
+                    sqlite_counts.install(conn)
                     if version < SCHEMA_VERSION:
                         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 except BaseException:
@@ -287,14 +291,9 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
     # -- runs -------------------------------------------------------------------------------
 
     def state_counts(self, now: float) -> StateCounts:
-        """Three queries answered from indexes (``runs_by_status``, the timers' primary key)."""
+        """The counts the triggers keep, whatever the number of runs (:mod:`.sqlite_counts`)."""
         with self._read() as tx:
-            runs = dict.fromkeys((status.value for status in RunStatus), 0)
-            for status, count in tx.conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"):
-                runs[status] = int(count)
-            (timers,) = tx.conn.execute("SELECT COUNT(*) FROM timers").fetchone()
-            (due,) = tx.conn.execute("SELECT COUNT(*) FROM timers WHERE due <= ?", (now,)).fetchone()
-        return StateCounts(runs, int(timers), int(due))
+            return sqlite_counts.read(tx.conn, now)
 
     def list_runs(
         self,

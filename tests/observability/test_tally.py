@@ -73,3 +73,14 @@ def test_snapshot_files_round_trip_and_malformed_ones_are_skipped(tmp_path: Path
     samples = exposed(snapshots)
     assert samples[("flowgen_reconciler_reenqueued_total", ())] == 3
     assert not any(name == "flowgen_runs_started_total" for name, _ in samples)
+
+
+def test_a_worker_that_reuses_a_dead_workers_pid_does_not_replace_its_counts(tmp_path: Path) -> None:
+    dead, reborn = t.Tally(), t.Tally()
+    dead.inc(t.RUNS_STARTED, ("wf",), 5)
+    first = t.SnapshotWriter(dead, str(tmp_path))
+    first.write()  # and the process is killed: its file stays
+    reborn.inc(t.RUNS_STARTED, ("wf",), 1)
+    t.SnapshotWriter(reborn, str(tmp_path)).write()  # a new worker with the same pid (this one)
+    total = t.merge(t.read_directory(str(tmp_path)))
+    assert total[t.RUNS_STARTED.name][("wf",)] == [6.0]

@@ -135,6 +135,22 @@ else:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+def test_without_prometheus_client_flowgen_metrics_says_what_to_install() -> None:
+    code = """
+import sys
+sys.modules['prometheus_client'] = None  # as if it were not installed
+import flowgen
+flowgen.Engine('memory://', tracing=False).close()  # flowgen itself works without it
+try:
+    import flowgen.metrics
+except ImportError as error:
+    assert "dramatiq-flowgen[metrics]" in str(error), error
+else:
+    raise AssertionError('flowgen.metrics imported without prometheus-client')
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
 @pytest.mark.parametrize("text", ["", "garbage", "00-" + "0" * 32 + "-" + "1" * 16 + "-01", None, 42])
 def test_a_stored_traceparent_that_is_not_valid_is_ignored(text: object) -> None:
     assert ids.parse_traceparent(text) is None
@@ -187,3 +203,64 @@ def test_without_a_tracer_provider_tracing_builds_no_facts() -> None:
     with flowgen.Engine("memory://", tracing=True) as engine:
         assert engine.observers.items  # the tracing observer is there...
         assert not engine.observers  # ...and wants nothing: the runtime builds no fact
+
+
+@flowgen.workflow
+def tr_looping(rounds: int):
+    yield tr_fine(rounds)
+    if rounds:
+        yield flowgen.continue_as_new(rounds - 1)
+    return "done"
+
+
+def test_each_generation_of_a_run_that_continues_as_new_has_its_run_span(spans: InMemorySpanExporter) -> None:
+    with flowgen.Engine("memory://", tracing=True) as engine:
+        run = engine.start(tr_looping, 1, run_id="looping")
+        assert run.result(timeout=10) == "done"
+        got = finished(spans, 4)
+    run_spans = {span.context.span_id: span for span in got if span.name == "run tr_looping"}
+    assert set(run_spans) == {ids.run_span_id("looping", 0), ids.run_span_id("looping", 1)}
+    assert run_spans[ids.run_span_id("looping", 0)].attributes["flowgen.status"] == "continued_as_new"
+    steps = [span for span in got if span.name == "step tr_fine"]
+    assert len(steps) == 2
+    assert all(span.parent.span_id in run_spans for span in steps)  # no step without its run span
+
+
+FAIL_ONCE: list[int] = []
+
+
+@flowgen.step(retries=0)
+def tr_fails_first_time() -> str:
+    FAIL_ONCE.append(1)
+    if len(FAIL_ONCE) == 1:
+        raise LookupError("not yet")
+    return "ok"
+
+
+@flowgen.workflow
+def tr_retried():
+    yield tr_fine(1)
+    return (yield tr_fails_first_time())
+
+
+def test_a_retried_run_ends_with_a_run_span_of_its_own_in_the_same_trace(spans: InMemorySpanExporter) -> None:
+    FAIL_ONCE.clear()
+    with flowgen.Engine("memory://", tracing=True) as engine:
+        with trace.get_tracer("test").start_as_current_span("order") as caller:
+            run = engine.start(tr_retried, run_id="retried")
+        with pytest.raises(flowgen.WorkflowFailedError):
+            run.result(timeout=10)
+        engine.retry("retried")
+        assert run.result(timeout=10) == "ok"
+        got = finished(spans, 6)
+    run_spans = {span.attributes["flowgen.status"]: span for span in got if span.name == "run tr_retried"}
+    assert sorted(run_spans) == ["completed", "failed"]
+    assert len({span.context.span_id for span in got}) == len(got)  # the second end is not the first
+    assert run_spans["failed"].context.span_id == ids.run_span_id("retried", 0)
+    assert run_spans["completed"].context.span_id == ids.run_span_id("retried", 0, 1)
+    assert {span.context.trace_id for span in got} == {caller.get_span_context().trace_id}
+    attempts = {
+        span.attributes["flowgen.outcome"]: span for span in got if span.name == "step tr_fails_first_time"
+    }
+    assert attempts["failed"].parent.span_id == run_spans["failed"].context.span_id
+    assert attempts["succeeded"].parent.span_id == run_spans["completed"].context.span_id

@@ -68,3 +68,24 @@ def test_a_sqlite_file_from_before_traces_gets_the_trace_column(tmp_path) -> Non
         assert record is not None and record.trace == TRACEPARENT
     finally:
         store.close()
+
+
+def test_a_retry_counts_itself_in_the_stored_trace_and_a_restart_drops_the_count(store: Store) -> None:
+    from flowgen.observability import ids
+
+    for run_id, trace in (("traced-retry", TRACEPARENT), ("untraced-retry", None)):
+        was_created, _ = store.create_run(NewRun(run_id, "wf", ARGS, "fp", T, trace=trace), T, GRACE)
+        assert was_created
+        for expected in (1, 2):
+            snapshot = store.acquire(run_id, "w1", TTL, T)
+            assert snapshot is not None
+            failed = Finish(RunStatus.FAILED, error={"type": "builtins:ValueError", "message": "x"})
+            assert store.commit(change(snapshot, failed), T, GRACE).ok
+            store.reset(run_id, "retry", T, GRACE, None)
+            stored = store.get_run(run_id)
+            assert stored is not None
+            assert ids.retries_of(stored.trace) == expected
+            assert ids.parse_traceparent(stored.trace) == ids.parse_traceparent(trace)  # the caller's
+        store.reset(run_id, "restart", T, GRACE, None)
+        restarted = store.get_run(run_id)
+        assert restarted is not None and restarted.trace == trace  # a new generation: no count

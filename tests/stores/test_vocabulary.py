@@ -61,6 +61,7 @@ def test_every_quoted_word_of_the_lua_scripts_belongs_to_the_vocabulary() -> Non
             parent="",
             finished=0.0,
             open="",
+            trace="",
         ).to_fields()
     )
     vocabulary = (

@@ -38,6 +38,15 @@ set_status(rid, 'queued')
 redis.call('HDEL', mk, 'output', 'error', 'finished', 'open')
 redis.call('HSET', mk, 'jlen', tostring(length), 'waiting', '[]', 'pause', '', 'cancel', '', 'owner', '',
   'lease_until', '0', 'updated', now)
+-- the stored trace counts the retries of a generation (flowgen/observability/ids.py, RETRIES)
+local trace = redis.call('HGET', mk, 'trace') or ''
+local caller, retries = string.match(trace, '^(.-);r=(%d+)$')
+if not caller then caller, retries = trace, '0' end
+if mode == 'restart' then
+  if caller == '' then redis.call('HDEL', mk, 'trace') else redis.call('HSET', mk, 'trace', caller) end
+else
+  redis.call('HSET', mk, 'trace', caller .. ';r=' .. tostring(tonumber(retries) + 1))
+end
 redis.call('HINCRBY', mk, 'epoch', 1)
 redis.call('HINCRBY', mk, 'signals', 1)
 redis.call('PERSIST', mk)
