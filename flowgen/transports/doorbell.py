@@ -26,9 +26,13 @@ from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis
 from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.message import Message
+from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from ..stores import redis_calls
+
+_RELOCATED = (redis.exceptions.MovedError, redis.exceptions.AskError, redis.exceptions.TryAgainError)
+"""Replies of a cluster node that no longer serves the broker's slot (a failover, a resharding)."""
 
 logger = logging.getLogger("flowgen.transports.doorbell")
 
@@ -363,6 +367,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         kwargs.setdefault("heartbeat_timeout", 15000)
         kwargs.setdefault("maintenance_chance", 20000)
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        self._cluster = isinstance(self.client, RedisCluster)
         self._head_message = self.client.register_script(_HEAD_MESSAGE)
         self._ack_many = self.client.register_script(_ACK_MANY)
         self._presence = self.client.register_script(_PRESENCE)
@@ -507,6 +512,17 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         """
 
         def send(items: Sequence[ScriptCall], doorbells: Iterable[str]) -> list[Any]:
+            if self._cluster:
+                pipe = self._slot_pipeline()
+                for script, keys, args in items:
+                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                for channel in doorbells:
+                    pipe.publish(doorbell_channel(self.namespace, channel), b"1")
+                try:
+                    return list(pipe.execute(raise_on_error=False))
+                except redis.ConnectionError:
+                    self._refresh_slots()  # on a cluster the node may be gone: learn who serves now
+                    raise
             # On this thread's held connection, packed with hiredis and read by the store's own
             # reply loop: the consumer makes this call for every fetch, and redis-py's pipeline
             # (pool checkout, per-command packing, response callbacks) cost a third of its CPU.
@@ -521,6 +537,11 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
             )
 
         replies = send(calls, ring)
+        moved = [i for i, r in enumerate(replies[: len(calls)]) if isinstance(r, _RELOCATED)] if self._cluster else ()
+        if moved:  # a cluster failover or resharding moved the namespace's slot: ask again, resend those
+            self._refresh_slots()
+            for index, reply in zip(moved, send([calls[i] for i in moved], ()), strict=True):
+                replies[index] = reply
         refused = [i for i, reply in enumerate(replies[: len(calls)]) if isinstance(reply, NoScriptError)]
         if refused:
             for script in {id(calls[i][0]): calls[i][0] for i in refused}.values():
@@ -531,6 +552,23 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
             if isinstance(reply, Exception):
                 raise reply
         return replies[: len(calls)]
+
+    def _refresh_slots(self) -> None:
+        """On a Redis Cluster, ask again which node serves which slot."""
+        if self._cluster:
+            client: Any = self.client
+            client.nodes_manager.initialize()
+
+    def _slot_pipeline(self) -> Any:
+        """On a Redis Cluster, a plain pipeline to the node holding the broker's keys.
+
+        On a Redis Cluster every key of the broker is under the hash-tagged namespace
+        (``{flowgen-dramatiq}``), so one node holds them all: a pipeline to that node carries
+        scripts and doorbell rings in one round trip, as on a single Redis (a cluster client's
+        own pipeline refuses scripts and ``PUBLISH``).
+        """
+        client: Any = self.client
+        return client.get_redis_connection(client.get_node_from_key(self.namespace)).pipeline(transaction=False)
 
     def enqueue_many(self, messages: Sequence[Message[Any]]) -> list[Message[Any]]:
         """Enqueue messages and ring their doorbells in one pipelined round trip.
