@@ -468,8 +468,13 @@ class RedisStore(ScriptCaller, RedisFlow, RedisSearch, Store):
         return min(firsts) if firsts else None
 
     def next_lease_check(self) -> float | None:
-        first = self.client.zrange(f"{self.prefix}:leases", 0, 0, withscores=True)
-        return float(first[0][1]) if first else None
+        """The earliest lease end over every shard (one index on a single Redis)."""
+        ends = [
+            float(first[0][1])
+            for base in self.shards.bases
+            if (first := self.client.zrange(f"{base}:leases", 0, 0, withscores=True))
+        ]
+        return min(ends, default=None)
 
     def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
         cutoff = num(ready_cutoff(now, backlog))
