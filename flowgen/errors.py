@@ -255,6 +255,19 @@ class RunIdConflictError(FlowgenError):
     """
 
 
+class RunPlacementError(FlowgenError, ValueError):
+    """The store cannot place this run as asked.
+
+    On a Redis Cluster (see docs/scaling.md) a child run the parent waits for must live in its
+    parent's shard, which its id decides: the part before the first ``/``. A child started with
+    an explicit ``run_id`` that is not ``<parent's root id>/...`` is refused, and so is a run
+    with concurrency or step limits (they need a single Redis).
+
+    Fix: leave the child's id to flowgen (``<parent>/<position>``) or start it with
+    ``run_id=f"{parent_root}/..."``; run limited workflows on a single Redis.
+    """
+
+
 class WorkflowFailedError(FlowgenError):
     """``run.result()`` of a run that failed; the workflow's error is the ``__cause__``.
 

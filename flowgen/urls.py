@@ -2,6 +2,8 @@
 
 * ``redis://host:port/db`` (or ``rediss://``, ``unix://``): the Redis store and the Dramatiq
   transport, sharing one Redis client. Runs advance in ``flowgen worker`` processes.
+* ``redis+cluster://host:port,host:port/?shards=N``: the same on a Redis Cluster (see
+  :mod:`flowgen.cluster_urls`).
 * ``sqlite:///path/to/file.db``: the embedded SQLite store and the in-process transport.
 * ``memory://``: the in-memory store and the in-process transport (nothing survives the process).
 * no URL: ``$FLOWGEN_URL`` if set, else :data:`DEFAULT_URL`.
@@ -17,6 +19,7 @@ import re
 
 import attrs
 
+from .cluster_urls import CLUSTER_NAMESPACE, CLUSTER_SCHEMES, cluster_client, parse_cluster_url
 from .errors import ConfigurationError
 from .stores.base import Store
 from .transports.base import Transport
@@ -52,7 +55,7 @@ def mask_url(url: str) -> str:
 
 def require_redis_url(url: str, what: str) -> str:
     """Return ``url`` if it names Redis; else raise :class:`ConfigurationError` saying why ``what`` needs it."""
-    if url_scheme(url) not in REDIS_SCHEMES:
+    if url_scheme(url) not in REDIS_SCHEMES + CLUSTER_SCHEMES:
         raise ConfigurationError(
             f"{what} needs a redis:// URL, got {mask_url(url)!r}: sqlite:// and memory:// engines advance "
             "runs on threads of the process that opens them (flowgen.Engine(url) in your program)"
@@ -110,6 +113,11 @@ def open_store(url: str, *, retention: float | None, prefix: str) -> Store:
         except ValueError as error:
             raise ConfigurationError(f"malformed Redis URL {mask_url(url)!r}: {error}") from error
         return RedisStore(client=client, prefix=prefix, retention=retention)
+    if scheme in CLUSTER_SCHEMES:
+        from .stores.redis import RedisStore
+
+        shards = parse_cluster_url(url)[3]
+        return RedisStore(client=cluster_client(url), prefix=prefix, retention=retention, shards=shards)
     if scheme == "sqlite":
         from .stores.sqlite import SQLiteStore
 
@@ -119,7 +127,8 @@ def open_store(url: str, *, retention: float | None, prefix: str) -> Store:
 
         return MemoryStore()
     raise ConfigurationError(
-        f"unsupported engine URL {mask_url(url)!r}: use redis://host:port/db, sqlite:///path/to/file.db or memory://"
+        f"unsupported engine URL {mask_url(url)!r}: use redis://host:port/db, "
+        "redis+cluster://host:port,host:port, sqlite:///path/to/file.db or memory://"
     )
 
 
@@ -135,11 +144,13 @@ def open_backend(url: str, *, retention: float | None, prefix: str, queue: str, 
         ConfigurationError: the URL is malformed or its scheme is not supported.
     """
     store = open_store(url, retention=retention, prefix=prefix)
-    if url_scheme(url) in REDIS_SCHEMES:
+    if url_scheme(url) in REDIS_SCHEMES + CLUSTER_SCHEMES:
         from .stores.redis import RedisStore
         from .transports.dramatiq import redis_transport
 
         assert isinstance(store, RedisStore)
+        if store.cluster:
+            return Backend(store, redis_transport(store.client, queue, CLUSTER_NAMESPACE), embedded=False)
         return Backend(store, redis_transport(store.client, queue), embedded=False)
     from .transports.local import LocalTransport
 

@@ -22,6 +22,8 @@ import pytest
 import redis
 from pytest_redis import factories
 
+from tests.redis_urls import broker_key, redis_client
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEARTBEATS = "flowgen-dramatiq:__heartbeats__"  # Dramatiq's sorted set of live worker processes
 
@@ -52,6 +54,27 @@ def redis_url(redis_server_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     client.close()
     monkeypatch.setenv("FLOWGEN_TEST_LEDGER_URL", redis_server_url)
     yield redis_server_url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A local Redis Cluster (tests/redis_cluster.py) for the session; ``FLOWGEN_TEST_CLUSTER_URL``
+    names an existing one instead (it is flushed before each test: never point it at data)."""
+    from tests.redis_cluster import LocalCluster
+
+    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: Any) -> str:
+    """The engine URL of the session's local cluster, emptied before the test."""
+    redis_cluster.flush()
+    return str(redis_cluster.url)
 
 
 class WorkerProcess:
@@ -133,8 +156,9 @@ class Workers:
         }
         command = [sys.executable, "-m", "flowgen", "worker", *modules, "--url", url]
         command += ["--processes", str(processes), "--threads", str(threads), *args]
-        client = redis.Redis.from_url(url)
-        before = set(client.zrange(HEARTBEATS, 0, -1))
+        client = redis_client(url)
+        heartbeats = broker_key(url, "__heartbeats__")
+        before = set(client.zrange(heartbeats, 0, -1))
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=ROOT
@@ -146,7 +170,7 @@ class Workers:
             def consuming() -> bool:
                 # Heartbeats first: a worker started with a fault point may consume, crash as
                 # told and exit between two polls, and it did start consuming.
-                if len(set(client.zrange(HEARTBEATS, 0, -1)) - before) >= processes:
+                if len(set(client.zrange(heartbeats, 0, -1)) - before) >= processes:
                     return True
                 if process.poll() is not None:
                     pytest.fail(f"worker exited with {process.returncode}:\n{worker.log()[-5000:]}")
@@ -166,6 +190,7 @@ class Workers:
 @pytest.fixture
 def start_worker(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., WorkerProcess]]:
     """Start real worker processes on the test Redis: ``start_worker(*modules, **options)``."""
-    workers = Workers(tmp_path, redis_url)
+    # the steps' ledger stays on the single test server (never on a cluster a test may break)
+    workers = Workers(tmp_path, os.environ.get("FLOWGEN_TEST_LEDGER_URL", redis_url))
     yield functools.partial(workers.start, redis_url)
     workers.stop_all()

@@ -109,7 +109,11 @@ class ErrorTreeDirective(SphinxDirective):
         text = paragraphs(error)
         meaning = text[0] if text else ""
         fix = fix_of(error)
-        builtin_bases = [base.__name__ for base in error.__bases__ if base.__module__ == "builtins" and base is not Exception]
+        builtin_bases = [
+            base.__name__
+            for base in error.__bases__
+            if base.__module__ == "builtins" and base is not Exception
+        ]
         also = f" (also a ``{'``, ``'.join(builtin_bases)}``)" if builtin_bases else ""
         lines.append(f"{indent}- :class:`{error.__name__}`{also}: {meaning}")
         if fix:

@@ -60,5 +60,3 @@ def undocumented(module_name: str) -> Iterator[str]:
                     target = target.__func__
                 if inspect.isfunction(target) and not inspect.getdoc(target):
                     yield f"{module_name}.{name}.{member_name}"
-
-

@@ -98,11 +98,11 @@ class RedisIO:
 
         if isinstance(trip, Script):
             try:
-                return await self.pipeline.submit(self.store.script_command(trip.name, trip.args))
+                return await self.pipeline.submit(self.store.script_command(trip.name, trip.args, trip.base))
             except redis.exceptions.NoScriptError:
                 sha = await self.pipeline.submit(("SCRIPT", "LOAD", self.store.script_source(trip.name)))
                 self.store.reload_script(trip.name, sha)
-                return await self.pipeline.submit(self.store.script_command(trip.name, trip.args))
+                return await self.pipeline.submit(self.store.script_command(trip.name, trip.args, trip.base))
         futures = [self.pipeline.submit(command) for command in trip.commands]  # one batch: same turn
         replies: list[Any] = []
         for future in futures:

@@ -111,9 +111,9 @@ class _LocalNudges:
 class _RedisNudges:
     """A pub/sub subscription to the channels the Lua scripts publish on."""
 
-    def __init__(self, client: Any, channel: str) -> None:
+    def __init__(self, client: Any, channels: list[str]) -> None:
         self.pubsub = client.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe(channel)
+        self.pubsub.subscribe(*channels)
 
     def wait(self, timeout: float) -> list[str]:
         found: list[str] = []
@@ -145,13 +145,18 @@ class _NoNudges:
 
 def _nudges(engine: Engine, run_id: str | None) -> _Nudges:
     client = getattr(engine.store, "client", None)
-    prefix = getattr(engine.store, "prefix", None)
-    if client is not None and prefix is not None and hasattr(client, "pubsub"):
+    shards = getattr(engine.store, "shards", None)
+    if client is not None and shards is not None and hasattr(client, "pubsub"):
         import redis
 
-        channel = f"{prefix}:watch:{{{run_id}}}" if run_id is not None else f"{prefix}:watch"
+        # the scripts publish under the base of the run's shard (the prefix on a single Redis)
+        if run_id is not None:
+            channels = [f"{shards.base_of(run_id)}:watch:{{{run_id}}}"]
+        else:
+            channels = [f"{base}:watch" for base in shards.bases]
+        channel = ", ".join(channels)
         try:
-            return _RedisNudges(client, channel)
+            return _RedisNudges(client, channels)
         except redis.exceptions.NoPermissionError:
             logger.warning("this Redis user may not subscribe to %s; watching by polling only", channel)
             return _NoNudges()

@@ -28,7 +28,7 @@ from ..commands import ChildRun
 from ..decoding import run_error
 from ..decorators import Workflow
 from ..error_records import error_record
-from ..errors import ChildWorkflowError, RunIdConflictError, SerializationError
+from ..errors import ChildWorkflowError, RunIdConflictError, RunPlacementError, SerializationError
 from ..flow_start import declared_flow
 from ..journal import LeafOutcome, LeafState
 from ..schemas import SchemaError
@@ -103,6 +103,9 @@ def evaluate(view: RunView, tree: TreePass, path: str, command: ChildRun, state:
             )
             tree.starts.append(StartChild(new, read_back=command.wait))
             return None
+        if started.refused:
+            placement = RunPlacementError(started.refused)
+            return LeafOutcome(False, error=error_record(placement, ""), finished=view.now)
         if started.conflicts:
             conflict = RunIdConflictError(
                 f"child run id {run_id!r} is already used by a run of {started.record.workflow!r} with other arguments"

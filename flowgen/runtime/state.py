@@ -19,7 +19,7 @@ import attrs
 from ..clock import WallClock
 from ..commands import AllOf, AnyOf, Command, StepCall, branches_of
 from ..decorators import Step, Workflow
-from ..errors import NonDeterminismError
+from ..errors import NonDeterminismError, RunPlacementError
 from ..flow_start import final_deadline
 from ..interpreter import Replayer
 from ..journal import Entry, LeafState, OpenEntry
@@ -143,7 +143,11 @@ class AdvanceState:
                 # Tracing is on: the child joins its parent's trace, under the parent's run span.
                 record = self.run_record
                 new = attrs.evolve(new, trace=child_traceparent(self.run_id, record.generation, record.trace))
-            created, record = store.create_run(new, self.now, self.rt.settings.grace)
+            try:
+                created, record = store.create_run(new, self.now, self.rt.settings.grace)
+            except RunPlacementError as error:  # the branch fails with it (children.evaluate)
+                self.started[new.run_id] = StartedChild(new, False, new.queued_record(self.now), str(error))
+                continue
             if created:
                 self.rt.enqueue([new.run_id])
             started = StartedChild(new, created, record)

@@ -68,6 +68,8 @@ class StartedChild:
     new: NewRun
     created: bool
     record: RunRecord
+    refused: str = ""
+    """Why the store refused to create it (:class:`~flowgen.errors.RunPlacementError`), if it did."""
 
     @property
     def conflicts(self) -> bool:

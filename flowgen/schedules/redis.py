@@ -9,6 +9,10 @@
 
 Claims and writes are Lua scripts (``lua/schedule_claim.lua``, ``lua/schedule_put.lua``) that
 check before they write; recording runs is one ``MULTI`` (``ZADD NX`` plus a trim).
+
+On a Redis Cluster ``P`` is ``<prefix>:{schedules}``: every schedule key is in that one hash
+slot, so the claim script (which reads many schedules) runs on one node. Each script declares
+``P`` as its key (``KEYS[1]``) and takes it as ``ARGV[1]`` too.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ class RedisSchedules(ScheduleStore):
 
     def __init__(self, store: RedisStore) -> None:
         self.client = store.client
-        self.prefix = store.prefix
+        self.prefix = store.shards.shared("schedules")
+        self.cluster = store.cluster
         lua = resources.files("flowgen.schedules").joinpath("lua")
         self._claim = self.client.register_script(lua.joinpath("schedule_claim.lua").read_text())
         self._put = self.client.register_script(lua.joinpath("schedule_put.lua").read_text())
@@ -52,7 +57,7 @@ class RedisSchedules(ScheduleStore):
     def put(
         self, name: str, expected: int, spec: str | None, state: str, due: float | None, now: float
     ) -> int | None:
-        revision = int(self._put(args=self._put_args(name, expected, spec, state, due, now)))
+        revision = int(self._put(keys=[self.prefix], args=self._put_args(name, expected, spec, state, due, now)))
         return None if revision < 0 else revision
 
     def put_many(
@@ -61,9 +66,11 @@ class RedisSchedules(ScheduleStore):
         """One round trip: the scripts in a pipeline (each atomic; the pipeline need not be)."""
         if not writes:
             return []
+        if self.cluster:  # a cluster pipeline may not carry scripts: one call each
+            return [self.put(name, expected, spec, state, due, now) for name, expected, spec, state, due in writes]
         with self.client.pipeline(transaction=False) as pipe:
             for name, expected, spec, state, due in writes:
-                self._put(args=self._put_args(name, expected, spec, state, due, now), client=pipe)
+                self._put(keys=[self.prefix], args=self._put_args(name, expected, spec, state, due, now), client=pipe)
             replies = pipe.execute()
         return [None if int(reply) < 0 else int(reply) for reply in replies]
 
@@ -83,7 +90,7 @@ class RedisSchedules(ScheduleStore):
         return [self.prefix, name, expected, spec or "", state, "" if due is None else repr(due), repr(now)]
 
     def claim(self, now: float, limit: int, ttl: float) -> list[StoredSchedule]:
-        flat = self._claim(args=[self.prefix, repr(now), limit, repr(ttl)])
+        flat = self._claim(keys=[self.prefix], args=[self.prefix, repr(now), limit, repr(ttl)])
         return [
             StoredSchedule(_text(flat[i]), _text(flat[i + 1]), _text(flat[i + 2]), int(flat[i + 3]))
             for i in range(0, len(flat), 4)

@@ -44,7 +44,9 @@ Every status change also publishes (no key is written): the new status on the ch
 
 Scripts validate everything before their first write (Lua does not roll back). Finished runs'
 keys get a TTL equal to the engine's retention and a sweep removes them from the indexes.
-Redis Cluster is not supported: scripts touch global indexes along with a run's keys.
+On a Redis Cluster every ``P:`` above is a shard's base ``P:{t:NN}`` and each run lives in one
+shard, in that shard's hash slot (see :mod:`flowgen.stores.redis_shards`): the indexes are split
+into shards, and listing, counting and the reconciler's scans merge them.
 """
 
 from __future__ import annotations
@@ -52,10 +54,10 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
-from importlib import resources
 from typing import Any, TypeVar
 
 import redis
+from redis.cluster import RedisCluster
 
 from ..errors import (
     CommitRefusedError,
@@ -63,7 +65,6 @@ from ..errors import (
 )
 from ..journal import OpenEntry, read_entry
 from ..status import RunStatus
-from . import redis_calls
 from .base import (
     AppendEntries,
     Commit,
@@ -79,7 +80,10 @@ from .failures import Reason, store_error
 from .redis_flow import FLOW_SCRIPTS, RedisFlow
 from .redis_plans import Plan, RoundTrip, Script, pipelined, run_plan
 from .redis_runs import RedisRuns
+from .redis_scans import scan_shards
+from .redis_scripts import ScriptCaller, load_scripts
 from .redis_search import RedisSearch
+from .redis_shards import DEFAULT_CLUSTER_SHARDS, Shards, check_branch_limits
 from .redis_wire import COMPACT, assemble_branches, encode_operation, flatten, num, pairs, text
 
 _TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
@@ -108,15 +112,19 @@ SCRIPTS = (
 )
 
 
-def _location(client: redis.Redis) -> str:
-    """Where ``client`` connects, without credentials: ``host:port/db`` or the socket path."""
+def _location(client: Any) -> str:
+    """Where ``client`` connects, without credentials: ``host:port/db``, the socket path, or a cluster's nodes."""
+    if isinstance(client, RedisCluster):
+        primaries = client.get_primaries()  # type: ignore[no-untyped-call]
+        nodes = ",".join(f"{node.host}:{node.port}" for node in primaries)
+        return f"cluster {nodes}"
     options = client.connection_pool.connection_kwargs
     if "path" in options:
         return f"unix://{options['path']} (db {options.get('db', 0)})"
     return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}/{options.get('db', 0)}"
 
 
-UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError)
 """What redis-py raises when the server cannot be reached in time (refused, reset, auth, timeouts)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -162,123 +170,80 @@ def _unavailable_when_unreachable(cls: type[RedisStore]) -> type[RedisStore]:
 
 
 @_unavailable_when_unreachable
-class RedisStore(RedisRuns, RedisFlow, RedisSearch, Store):
+class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
     """Implements the store contract on Redis (see the module docstring for the keys).
 
     Every operation raises :class:`~flowgen.errors.StoreUnavailableError` when Redis cannot be
     reached.
 
     Args:
-        url: a ``redis://`` or ``rediss://`` URL, or ``client`` to share a connection pool.
+        url: a ``redis://`` or ``rediss://`` URL, or ``client`` to share a connection pool
+            (a ``redis.Redis``, or a ``redis.cluster.RedisCluster`` for a Redis Cluster).
         prefix: the key prefix.
         retention: seconds finished runs are kept (``None``: forever).
+        shards: how many shards the global indexes are split into (see
+            :mod:`flowgen.stores.redis_shards`): ``None`` picks 0 (none) on a single Redis and
+            :data:`~flowgen.stores.redis_shards.DEFAULT_CLUSTER_SHARDS` on a cluster. Every
+            process of a deployment must use the same number.
     """
 
     def __init__(
         self,
         url: str | None = None,
         *,
-        client: redis.Redis | None = None,
+        client: redis.Redis | RedisCluster | None = None,
         prefix: str = "flowgen",
         retention: float | None = 7 * 86400,
+        shards: int | None = None,
     ) -> None:
         if client is None:
             if url is None:
                 raise ValueError("RedisStore needs a url or a client")
             client = redis.Redis.from_url(url, health_check_interval=30)
         self.client = client
+        self.cluster = isinstance(client, RedisCluster)
+        if shards is None:
+            shards = DEFAULT_CLUSTER_SHARDS if self.cluster else 0
+        if self.cluster and shards == 0:
+            raise ValueError("shards=0 needs a single Redis: on a Redis Cluster use at least 1 shard")
+        self.shards = Shards(prefix, shards)
         self.location = _location(client)
         self.prefix = prefix
         self.retention = retention
-        lua = resources.files("flowgen.stores").joinpath("lua")
-        library = lua.joinpath("_lib.lua").read_text() + "\n" + lua.joinpath("_flow.lua").read_text()
-        self._scripts = {
-            name: client.register_script(
-                library + "\n" + resources.files("flowgen.stores").joinpath(f"lua/{name}.lua").read_text()
-            )
-            for name in SCRIPTS
-        }
-        self._held = redis_calls.HeldConnections(client, retry=redis_calls.reconnecting_retry)
-
-    def _run(self, name: str, *args: Any) -> Any:
-        """Call a flowgen script by its SHA on this thread's connection, loading it if Redis lost it.
-
-        This is what redis-py's ``Script.__call__`` does, minus the per-command layers
-        (argument filtering, observability hooks, the pool's lock and its "unread data?"
-        socket poll), which together cost as much client CPU as the round trip itself and are
-        paid at every step boundary. Connection errors disconnect and retry under the
-        connection's retry policy, as redis-py does.
-        """
-        conn = self._connection()
-        try:
-            try:
-                return self._call(conn, self.script_command(name, args))
-            except redis.exceptions.NoScriptError:
-                self.reload_script(name, self.client.script_load(self._scripts[name].script))
-                return self._call(conn, self.script_command(name, args))
-        except BaseException as error:
-            if not isinstance(error, redis.ResponseError):
-                conn.disconnect()  # never reuse a connection that may hold an unread reply
-            raise
-
-    def script_command(self, name: str, args: Sequence[Any]) -> tuple[Any, ...]:
-        """The command that calls flowgen script ``name`` with ``args`` (what the sync and async clients send)."""
-        return ("EVALSHA", self._scripts[name].sha, 0, self.prefix, *args)
-
-    def script_source(self, name: str) -> str:
-        """The Lua source of script ``name`` (loaded again when Redis answers ``NOSCRIPT``)."""
-        return text(self._scripts[name].script)
-
-    def reload_script(self, name: str, sha: Any) -> None:
-        """Record the SHA Redis gave script ``name`` on ``SCRIPT LOAD``."""
-        self._scripts[name].sha = text(sha)
+        self._scripts = load_scripts(client, SCRIPTS)
+        self._init_calls()
 
     def round_trip(self, trip: RoundTrip) -> Any:
-        """Do one round trip of a plan (:mod:`.redis_plans`): a script on this thread's connection, or a pipeline."""
+        """Do one round trip of a plan (:mod:`.redis_plans`): a script in its shard (``trip.base``,
+        else the shard of run ``args[0]``) on this thread's connection or the cluster, or a pipeline."""
         if isinstance(trip, Script):
-            return self._run(trip.name, *trip.args)
+            if trip.base is None:
+                return self._run(trip.name, *trip.args)
+            return self._run_on(trip.base, trip.name, *trip.args)
         return pipelined(self.client, trip)
 
     def _execute(self, plan: Plan[T]) -> T:
         return run_plan(plan, self.round_trip)
 
-    def _connection(self) -> Any:
-        """This thread's own connection for scripts, made like the pool's (:class:`~.redis_calls.HeldConnections`).
-
-        A worker thread keeps it for its life; it closes when the thread ends (the
-        thread-local goes, and the connection with it) or when the store closes. The pool's
-        kwargs carry no retry policy (a pooled connection is checked when it is handed out);
-        this one must reconnect by itself when the server dropped it (an idle timeout, a Redis
-        restart).
-        """
-        return self._held.get()
-
-    @staticmethod
-    def _call(conn: Any, command: Sequence[Any]) -> Any:
-        # Packed once with hiredis, not through redis-py's serializer (which walks the arguments
-        # in Python), and sent and read by redis_calls.roundtrip: together about 10% of a
-        # worker's bytecodes per workflow went to redis-py's layers. Every argument is text.
-        packed = redis_calls.pack(*command)
-        return conn.retry.call_with_retry(
-            lambda: redis_calls.roundtrip(conn, packed), lambda _error: conn.disconnect()
-        )
-
     def key(self, run_id: str, suffix: str) -> str:
-        return f"{self.prefix}:{{{run_id}}}:{suffix}"
+        return self.shards.key(run_id, suffix)
 
     # -- runs -------------------------------------------------------------------------------
 
     def state_counts(self, now: float) -> StateCounts:
-        """One pipelined round trip: ZCARD of each status index and of the timers, one ZCOUNT."""
+        """One pipelined round trip: ZCARD of each status index and of the timers, one ZCOUNT (per shard)."""
         statuses = [status.value for status in RunStatus]
         pipe = self.client.pipeline(transaction=False)
-        for status in statuses:
-            pipe.zcard(f"{self.prefix}:status:{status}")
-        pipe.zcard(f"{self.prefix}:timers")
-        pipe.zcount(f"{self.prefix}:timers", "-inf", num(now))
-        replies = pipe.execute()
-        runs = {status: int(count) for status, count in zip(statuses, replies, strict=False)}
-        return StateCounts(runs, int(replies[-2]), int(replies[-1]))
+        for base in self.shards.bases:
+            for status in statuses:
+                pipe.zcard(f"{base}:status:{status}")
+            pipe.zcard(f"{base}:timers")
+            pipe.zcount(f"{base}:timers", "-inf", num(now))
+        replies = [int(reply) for reply in pipe.execute()]
+        width = len(statuses) + 2
+        totals = [sum(replies[column::width]) for column in range(width)]
+        runs = dict(zip(statuses, totals, strict=False))
+        return StateCounts(runs, totals[-2], totals[-1])
 
     # -- advancing --------------------------------------------------------------------------
 
@@ -341,6 +306,8 @@ class RedisStore(RedisRuns, RedisFlow, RedisSearch, Store):
         )
 
     def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
+        if self.cluster:
+            check_branch_limits(commit)
         expiry = self._expiry(now)
         change = {
             "epoch": commit.epoch,
@@ -378,31 +345,56 @@ class RedisStore(RedisRuns, RedisFlow, RedisSearch, Store):
     def renew(self, leases: Sequence[tuple[str, int]], ttl: float, now: float) -> list[str]:
         if not leases:
             return []
-        args: list[Any] = [num(now + ttl)]
-        for run_id, epoch in leases:
-            args += [run_id, str(epoch)]
-        return [text(run_id) for run_id in self._run("renew", *args)]
+        lost: list[str] = []
+        for base, positions in self.shards.group([run_id for run_id, _ in leases]).items():
+            args: list[Any] = [num(now + ttl)]
+            for index in positions:
+                args += [leases[index][0], str(leases[index][1])]
+            lost += [text(run_id) for run_id in self._run_on(base, "renew", *args)]
+        if len(lost) > 1 and self.cluster:  # in the order asked, as one script returns them
+            order = {run_id: index for index, (run_id, _) in reversed(list(enumerate(leases)))}
+            lost.sort(key=order.__getitem__)
+        return lost
 
     # -- events, timers, reconciliation -----------------------------------------------------
 
     def claim_due_timers(self, now: float, limit: int, grace: float) -> list[str]:
-        return [text(r) for r in self._run("claim_timers", num(now), limit, num(now + grace))]
+        def claim(base: str, share: int) -> Any:
+            return self._run_on(base, "claim_timers", num(now), share, num(now + grace))
+
+        if self.shards.count == 0:
+            return [text(r) for r in claim(self.prefix, limit)]
+        return scan_shards(self.client, self.shards.bases, limit, [("timers", num(now))], claim)
 
     def next_timer(self) -> float | None:
-        first = self.client.zrange(f"{self.prefix}:timers", 0, 0, withscores=True)
-        return float(first[0][1]) if first else None
+        pipe = self.client.pipeline(transaction=False)
+        for base in self.shards.bases:
+            pipe.zrange(f"{base}:timers", 0, 0, withscores=True)
+        firsts = [float(reply[0][1]) for reply in pipe.execute() if reply]
+        return min(firsts) if firsts else None
 
     def next_lease_check(self) -> float | None:
-        first = self.client.zrange(f"{self.prefix}:leases", 0, 0, withscores=True)
-        return float(first[0][1]) if first else None
+        """The earliest lease end over every shard (one index on a single Redis)."""
+        ends = [
+            float(first[0][1])
+            for base in self.shards.bases
+            if (first := self.client.zrange(f"{base}:leases", 0, 0, withscores=True))
+        ]
+        return min(ends, default=None)
 
     def reconcile(self, now: float, limit: int, grace: float, backlog: float = 0.0) -> list[str]:
         cutoff = num(ready_cutoff(now, backlog))
-        return [text(r) for r in self._run("reconcile", num(now), limit, num(now + grace), cutoff)]
+
+        def scan(base: str, share: int) -> Any:
+            return self._run_on(base, "reconcile", num(now), share, num(now + grace), cutoff)
+
+        if self.shards.count == 0:
+            return [text(r) for r in scan(self.prefix, limit)]
+        return scan_shards(self.client, self.shards.bases, limit, [("leases", num(now)), ("ready", cutoff)], scan)
 
     def sweep(self, now: float, limit: int = 1000) -> int:
         """Remove runs whose retention ended from the indexes; returns how many were looked at."""
-        return int(self._run("sweep", num(now), limit))
+        return sum(int(self._run_on(base, "sweep", num(now), limit)) for base in self.shards.bases)
 
     # -- parallel steps ---------------------------------------------------------------------
 
@@ -429,10 +421,12 @@ class RedisStore(RedisRuns, RedisFlow, RedisSearch, Store):
     def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
         if not branches:
             return
-        args: list[Any] = [num(now + ttl)]
-        for run_id, key, attempt in branches:
-            args += [run_id, key, str(attempt)]
-        self._run("renew_branches", *args)
+        for base, positions in self.shards.group([run_id for run_id, _, _ in branches]).items():
+            args: list[Any] = [num(now + ttl)]
+            for index in positions:
+                run_id, key, attempt = branches[index]
+                args += [run_id, key, str(attempt)]
+            self._run_on(base, "renew_branches", *args)
 
     def inbox(self, run_id: str) -> dict[str, list[InboxEvent]]:
         types = [text(t) for t in self.client.smembers(self.key(run_id, "inboxes"))]
@@ -446,5 +440,5 @@ class RedisStore(RedisRuns, RedisFlow, RedisSearch, Store):
         }
 
     def close(self) -> None:
-        self._held.close()
+        self._close_calls()
         self.client.close()

@@ -12,10 +12,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import LeaseLostError
+from ..errors import LeaseLostError, RunPlacementError
 from ..limits import TIMEOUT_GRACE
 from .flow_logic import branch_member
 from .redis_plans import Plan, commands
+from .redis_shards import Shards
 from .redis_wire import num, text
 
 FLOW_SCRIPTS = ("take_step", "release_step", "flow_mark", "lane_take")
@@ -26,8 +27,13 @@ class RedisFlow:
 
     prefix: str
     client: Any
+    cluster: bool
+    shards: Shards
 
-    def _run(self, name: str, *args: Any) -> Any:
+    def _run(self, name: str, run_id: str, *args: Any) -> Any:
+        raise NotImplementedError
+
+    def _run_on(self, base: str, name: str, *args: Any) -> Any:
         raise NotImplementedError
 
     def key(self, run_id: str, suffix: str) -> str:
@@ -39,6 +45,11 @@ class RedisFlow:
     def take_step(
         self, run_id: str, epoch: int, gates: Sequence[Sequence[Any]], now: float, lease_until: float
     ) -> float | None:
+        if gates and self.cluster:
+            raise RunPlacementError(
+                f"run {run_id!r}: step limits need a single Redis (their holders are one structure for "
+                "every run); on a Redis Cluster limits are not supported yet"
+            )
         reply = self._run(
             "take_step", run_id, str(epoch), num(now), num(lease_until), json.dumps([list(g) for g in gates])
         )
@@ -51,15 +62,30 @@ class RedisFlow:
         return [text(r) for r in self._run("release_step", run_id, num(now + grace), json.dumps(list(names)))]
 
     def block_key(self, key: str, until: float) -> None:
-        self._run("flow_mark", "block", key, num(until))
+        self._run_on(self.shards.bases[0], "flow_mark", "block", key, num(until))
 
     def timed_out(self, run_id: str, now: float) -> float:
-        reply = self._run("flow_mark", "timed_out", run_id, num(now), num(TIMEOUT_GRACE))
+        reply = self._run_on(
+            self.shards.base_of(run_id), "flow_mark", "timed_out", run_id, num(now), num(TIMEOUT_GRACE)
+        )
         return float(text(reply[1]))
 
     def take_lane(self, now: float) -> str | None:
-        reply = self._run("lane_take", num(now))
-        return text(reply) if reply else None
+        if not self.cluster:
+            reply = self._run("lane_take", num(now))
+            return text(reply) if reply else None
+        bases = self.shards.bases
+        if len(bases) > 1:  # on a cluster: each shard has a lane; serve the one whose head comes first
+            pipe = self.client.pipeline(transaction=False)
+            for base in bases:
+                pipe.zrange(f"{base}:fc:lane", 0, 0, withscores=True)
+            heads = [(float(reply[0][1]), base) for base, reply in zip(bases, pipe.execute(), strict=True) if reply]
+            bases = [base for _, base in sorted(heads)]
+        for base in bases:
+            reply = self._run_on(base, "lane_take", num(now))
+            if reply:
+                return text(reply)
+        return None
 
     def flow_status_plan(self, run_id: str) -> Plan[dict[str, Any] | None]:
         """The run's flow document, with ``blocked_by``: as :func:`flowgen.stores.flow_logic.blocked_by`,
@@ -76,9 +102,8 @@ class RedisFlow:
         for slot, (kind, name, maximum) in (document.get("sw") or {}).items():
             member = branch_member(run_id, slot) if slot else run_id
             lines.append((f"{'swait' if kind == 'limit' else 'rwait'}:{name}", member, int(maximum)))
-        ranks = yield from commands(
-            *(("ZRANK", f"{self.prefix}:fc:{waiters}", member) for waiters, member, _ in lines)
-        )
+        base = self.shards.base_of(run_id)
+        ranks = yield from commands(*(("ZRANK", f"{base}:fc:{waiters}", member) for waiters, member, _ in lines))
         blocked = None
         for (waiters, _member, maximum), rank in zip(lines, ranks, strict=True):
             if rank is not None:

@@ -31,10 +31,16 @@ T = TypeVar("T")
 
 @attrs.frozen
 class Script:
-    """Call the flowgen Lua script ``name`` (``stores/lua/<name>.lua``) with ``args``; the reply is the script's."""
+    """Call the flowgen Lua script ``name`` (``stores/lua/<name>.lua``) with ``args``; the reply is the script's.
+
+    ``base`` is the base key of the shard the script works in, its ``KEYS[1]`` (see
+    :mod:`flowgen.stores.redis_shards`): the prefix on a single Redis; ``None`` means the shard
+    of run ``args[0]``.
+    """
 
     name: str
     args: tuple[Any, ...]
+    base: str | None = None
 
 
 @attrs.frozen
@@ -56,9 +62,9 @@ Plan = Generator[RoundTrip, Any, T]
 """A Redis operation: yields round trips, receives their replies, returns its result."""
 
 
-def script(name: str, *args: Any) -> Generator[RoundTrip, Any, Any]:
-    """``reply = yield from script(name, ...)`` inside a plan."""
-    return (yield Script(name, args))
+def script(name: str, *args: Any, base: str | None = None) -> Generator[RoundTrip, Any, Any]:
+    """``reply = yield from script(name, ..., base=...)`` inside a plan (``base``: see :class:`Script`)."""
+    return (yield Script(name, args, base))
 
 
 def commands(*items: tuple[Any, ...], blocking: bool = False) -> Generator[RoundTrip, Any, list[Any]]:

@@ -9,6 +9,7 @@ Mixed into :class:`~flowgen.stores.redis.RedisStore`.
 
 from __future__ import annotations
 
+import heapq
 import json
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from ..status import FINISHED, RunStatus
 from .base import CONTROL_ACTIONS, ControlResult, InboxEvent, NewRun, RunRecord, SendResult
 from .failures import Reason, store_error
 from .redis_plans import Plan, commands, script
+from .redis_shards import Shards, check_placement
 from .redis_wire import num, pairs, text
 
 BLOCK_SLICE = 2.0
@@ -30,9 +32,15 @@ BLOCK_SLICE = 2.0
 
 
 class RedisRuns:
-    """Client operations as plans; ``RedisStore`` provides ``prefix``, ``retention``, ``key`` and ``_execute``."""
+    """Client operations as plans; ``RedisStore`` provides ``prefix``, ``shards``, ``retention``, ``key`` and ``_execute``.
+
+    Each script trip names the base of the shard it works in (``KEYS[1]``, see
+    :mod:`.redis_shards`), so the same plan is right on a single Redis and on a cluster.
+    """
 
     prefix: str
+    cluster: bool
+    shards: Shards
     retention: float | None
 
     def key(self, run_id: str, suffix: str) -> str:
@@ -50,13 +58,26 @@ class RedisRuns:
     def create_runs_plan(
         self, runs: Sequence[NewRun], now: float, grace: float
     ) -> Plan[list[tuple[bool, RunRecord]]]:
-        """Create the runs that do not exist yet (one ``create`` call), then store their trace contexts."""
+        """Create the runs that do not exist yet (one ``create`` call per shard they live in; one on a
+        single Redis), then store their trace contexts.
+
+        Raises:
+            RunPlacementError: on a cluster, runs whose scripts would need two slots
+                (:func:`~.redis_shards.check_placement`).
+        """
         if not runs:
             return []
-        args: list[Any] = [num(now), num(now + grace)]
-        for run in runs:
-            args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or "", run.flow or ""]
-        replies = yield from script("create", *args)
+        if self.cluster:
+            check_placement(self.shards, runs)
+        replies: list[Any] = [None] * len(runs)
+        for base, positions in self.shards.group([run.run_id for run in runs]).items():
+            args: list[Any] = [num(now), num(now + grace)]
+            for index in positions:
+                run = runs[index]
+                args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or "", run.flow or ""]
+            shard_replies = yield from script("create", *args, base=base)
+            for index, reply in zip(positions, shard_replies, strict=True):
+                replies[index] = reply
         results: list[tuple[bool, RunRecord]] = []
         for run, reply in zip(runs, replies, strict=True):
             if reply == 1:
@@ -90,24 +111,45 @@ class RedisRuns:
             raise store_error(Reason.MISSING, run_id)
         return record
 
-    def runs_index(self, status: RunStatus | None, workflow: str | None) -> str:
-        """The sorted set of run ids (newest last) that lists runs of ``status`` and ``workflow``."""
+    def runs_index(self, status: RunStatus | None, workflow: str | None, base: str | None = None) -> str:
+        """The sorted set of run ids (newest last) that lists runs of ``status`` and ``workflow``
+        (in the shard whose base is ``base``; the only one on a single Redis)."""
+        p = self.prefix if base is None else base
         if status and workflow:
-            return f"{self.prefix}:wf:{workflow}:status:{status}"
+            return f"{p}:wf:{workflow}:status:{status}"
         if status:
-            return f"{self.prefix}:status:{status}"
+            return f"{p}:status:{status}"
         if workflow:
-            return f"{self.prefix}:wf:{workflow}"
-        return f"{self.prefix}:runs"
+            return f"{p}:wf:{workflow}"
+        return f"{p}:runs"
 
     def list_runs_plan(
         self, status: RunStatus | None, workflow: str | None, limit: int | None, offset: int
     ) -> Plan[list[RunRecord]]:
-        """A page of runs, newest first: the index's ids, then their records in one pipeline."""
+        """A page of runs, newest first: the index's ids (every shard's, merged, on a cluster), then
+        their records in one pipeline."""
         last = -1 if limit is None else offset + limit - 1
-        (ids,) = yield from commands(("ZREVRANGE", self.runs_index(status, workflow), offset, last))
-        rows = yield from commands(*(("HGETALL", self.key(text(run_id), "meta")) for run_id in ids))
+        if self.shards.count == 0:
+            (found,) = yield from commands(("ZREVRANGE", self.runs_index(status, workflow), offset, last))
+            ids = [text(run_id) for run_id in found]
+        else:
+            ids = yield from self._merged_ids_plan(status, workflow, offset, last)
+        rows = yield from commands(*(("HGETALL", self.key(run_id, "meta")) for run_id in ids))
         return [RunRecord.from_fields(fields) for fields in rows if fields]
+
+    def _merged_ids_plan(
+        self, status: RunStatus | None, workflow: str | None, offset: int, last: int
+    ) -> Plan[list[str]]:
+        """Run ids of every shard's index, newest first (as one index orders them), ``offset..last``."""
+        replies = yield from commands(
+            *(
+                ("ZREVRANGE", self.runs_index(status, workflow, base), 0, last, "WITHSCORES")
+                for base in self.shards.bases
+            )
+        )
+        shards = [[(float(score), text(member)) for member, score in _scored(reply)] for reply in replies]
+        merged = [run_id for _, run_id in heapq.merge(*shards, reverse=True)]
+        return merged[offset:] if last < 0 else merged[offset : last + 1]
 
     def list_runs(
         self,
@@ -182,7 +224,8 @@ class RedisRuns:
         """Buffer an event in the run's inbox (``send_event`` script); a known ``event_id`` is a no-op."""
         event = InboxEvent(event_id, payload, now).to_json()
         reply = yield from script(
-            "send_event", run_id, event_type, event, event_id, num(now + grace), num(now)
+            "send_event", run_id, event_type, event, event_id, num(now + grace), num(now),
+            base=self.shards.base_of(run_id),
         )
         status = text(reply[0])
         if status in (Reason.MISSING, Reason.FINISHED):
@@ -213,7 +256,14 @@ class RedisRuns:
             "",
         )
         reply = yield from script(
-            "control", run_id, action, num(now), num(now + grace), json.dumps(terminated), *self._expiry(now)
+            "control",
+            run_id,
+            action,
+            num(now),
+            num(now + grace),
+            json.dumps(terminated),
+            *self._expiry(now),
+            base=self.shards.base_of(run_id),
         )
         status = text(reply[0])
         if status != "ok":
@@ -235,7 +285,13 @@ class RedisRuns:
         if mode not in ("restart", "retry"):
             raise ValueError(f"unknown reset mode {mode!r}")
         reply = yield from script(
-            "reset", run_id, mode, num(now), num(now + grace), "" if truncate_to is None else truncate_to
+            "reset",
+            run_id,
+            mode,
+            num(now),
+            num(now + grace),
+            "" if truncate_to is None else truncate_to,
+            base=self.shards.base_of(run_id),
         )
         status = text(reply[0])
         if status != "ok":
@@ -247,3 +303,14 @@ class RedisRuns:
     ) -> RunRecord:
         record: RunRecord = self._execute(self.reset_plan(run_id, mode, now, grace, truncate_to))
         return record
+
+
+def _scored(reply: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """A ``WITHSCORES`` reply sent as a raw command, as ``(member, score)`` pairs.
+
+    RESP2 answers a flat ``[member, score, ...]`` list; RESP3 a list of pairs.
+    """
+    if reply and isinstance(reply[0], (list, tuple)):
+        return [(member, score) for member, score in reply]
+    items = iter(reply)
+    return list(zip(items, items, strict=True))

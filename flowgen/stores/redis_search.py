@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..status import RunStatus
 from .base import RunRecord
 from .redis_plans import Plan, commands, script
+from .redis_shards import Shards
 from .redis_wire import num, text
 from .search import Found, RunSearch
 
@@ -47,22 +48,27 @@ class RedisSearch(RunSearch):
 
     client: redis.Redis
     prefix: str
+    shards: Shards
 
     if TYPE_CHECKING:
 
-        def _run(self, name: str, *args: Any) -> Any: ...
+        def _run(self, name: str, run_id: str, *args: Any) -> Any: ...
+        def _run_on(self, base: str, name: str, *args: Any) -> Any: ...
         def _execute(self, plan: Plan[Any]) -> Any: ...
         def key(self, run_id: str, suffix: str) -> str: ...
 
-    def _tag_index(self, key: str, value: str) -> str:
-        return f"{self.prefix}:tag:{key}={value}"
+    def _tag_indexes(self, key: str, value: str) -> list[str]:
+        """The index of runs tagged ``key=value``, one per shard."""
+        return [f"{base}:tag:{key}={value}" for base in self.shards.bases]
 
     def set_tags_plan(self, run_id: str, tags: Mapping[str, str]) -> Plan[bool]:
         """Give the run its tags unless it has some (``tag`` script); whether they were set."""
         if not tags:
             return False
         pairs_ = [item for pair in tags.items() for item in pair]
-        reply = yield from script("tag", run_id, json.dumps(dict(tags), sort_keys=True), *pairs_)
+        reply = yield from script(
+            "tag", run_id, json.dumps(dict(tags), sort_keys=True), *pairs_, base=self.shards.base_of(run_id)
+        )
         return bool(int(reply))
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> bool:
@@ -90,7 +96,7 @@ class RedisSearch(RunSearch):
         plain = self._plain_indexes(query)
         if not query.tags:
             return plain, not residual
-        options = [[self._tag_index(key, value)] for key, value in query.tags]
+        options = [self._tag_indexes(key, value) for key, value in query.tags]
         if query.statuses or query.finished_range or query.workflow is not None:
             options.append(plain)
         pipe = self.client.pipeline(transaction=False)
@@ -103,15 +109,14 @@ class RedisSearch(RunSearch):
         return options[best], False
 
     def _plain_indexes(self, query: RunQuery) -> list[str]:
-        """The status and workflow indexes of a query (all runs' index if it names neither)."""
-        p = self.prefix
+        """The status and workflow indexes of a query (all runs' index if it names neither), of every shard."""
         workflow = query.workflow
         if query.statuses or query.finished_range:
             statuses = query.effective_statuses()
             if workflow is not None:
-                return [f"{p}:wf:{workflow}:status:{status}" for status in statuses]
-            return [f"{p}:status:{status}" for status in statuses]
-        return [f"{p}:wf:{workflow}" if workflow is not None else f"{p}:runs"]
+                return [f"{p}:wf:{workflow}:status:{status}" for p in self.shards.bases for status in statuses]
+            return [f"{p}:status:{status}" for p in self.shards.bases for status in statuses]
+        return [f"{p}:wf:{workflow}" if workflow is not None else f"{p}:runs" for p in self.shards.bases]
 
     def _walk(self, index: str, query: RunQuery, start: int) -> Iterator[tuple[float, str]]:
         """``(created, run_id)`` of an index, newest first, within the query's creation range."""
@@ -153,7 +158,7 @@ class RedisSearch(RunSearch):
             yield from self._children_of(query)
             return
         indexes, covered = self._indexes(query)
-        tag_index = any(index.startswith(f"{self.prefix}:tag:") for index in indexes)
+        tag_index = any(":tag:" in index for index in indexes)
         batch: list[tuple[str, str]] = []
         size = max(1, min(want, BATCH))
         for candidate in self._candidates(query, indexes, start if covered and len(indexes) == 1 else 0):
@@ -218,20 +223,22 @@ class RedisSearch(RunSearch):
                 counts[str(record.status)] = counts.get(str(record.status), 0) + 1
             return counts
         statuses = query.statuses or tuple(RunStatus)
-        p = self.prefix
         low = "-inf" if query.created_after is None else num(query.created_after)
         high = "+inf" if query.created_before is None else f"({num(query.created_before)}"
         pipe = self.client.pipeline(transaction=False)
-        for status in statuses:
-            index = f"{p}:wf:{query.workflow}:status:{status}" if query.workflow else f"{p}:status:{status}"
-            pipe.zcount(index, low, high)
-        return {
-            str(status): int(count) for status, count in zip(statuses, pipe.execute(), strict=True) if count
-        }
+        for p in self.shards.bases:
+            for status in statuses:
+                index = f"{p}:wf:{query.workflow}:status:{status}" if query.workflow else f"{p}:status:{status}"
+                pipe.zcount(index, low, high)
+        replies = [int(count) for count in pipe.execute()]
+        totals = [sum(replies[column :: len(statuses)]) for column in range(len(statuses))]
+        return {str(status): total for status, total in zip(statuses, totals, strict=True) if total}
 
     def purge_runs(self, run_ids: Sequence[str], before: float) -> list[str]:
         deleted: list[str] = []
-        for first in range(0, len(run_ids), BATCH):
-            reply = self._run("purge", num(before), *run_ids[first : first + BATCH])
-            deleted += [text(run_id) for run_id in reply]
+        for base, positions in self.shards.group(list(run_ids)).items():
+            ids = [run_ids[index] for index in positions]
+            for first in range(0, len(ids), BATCH):
+                reply = self._run_on(base, "purge", num(before), *ids[first : first + BATCH])
+                deleted += [text(run_id) for run_id in reply]
         return deleted

@@ -26,10 +26,12 @@ from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis
 from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.message import Message
+from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from ..stores import redis_calls
 from ..stores.redis_plans import Commands, Plan, RoundTrip, commands, first_error, run_plan
+from .broker_slot import RELOCATED, SlotPipeline
 
 logger = logging.getLogger("flowgen.transports.doorbell")
 
@@ -353,7 +355,7 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
             self.pubsub.close()
 
 
-class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
+class DoorbellRedisBroker(SlotPipeline, RedisBroker):  # type: ignore[misc,unused-ignore]
     """Dramatiq's RedisBroker with instant wake-up of idle consumers (see the module docstring)."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -364,6 +366,7 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         kwargs.setdefault("heartbeat_timeout", 15000)
         kwargs.setdefault("maintenance_chance", 20000)
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        self._cluster = isinstance(self.client, RedisCluster)
         self._head_message = self.client.register_script(_HEAD_MESSAGE)
         self._ack_many = self.client.register_script(_ACK_MANY)
         self._presence = self.client.register_script(_PRESENCE)
@@ -510,18 +513,23 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
         return replies
 
     def round_trip(self, trip: RoundTrip) -> list[Any]:
-        """Do one round trip of a plan on this thread's held connection (sync).
+        """Do one round trip of a plan (sync): on this thread's held connection, or on a cluster
+        a pipeline to the node serving the broker's slot (:mod:`.broker_slot`).
 
-        Packed with hiredis and read by the store's own reply loop: the consumer makes this call
-        for every fetch, and redis-py's pipeline (pool checkout, per-command packing, response
-        callbacks) cost a third of its CPU. Error replies come back in place, as exceptions.
+        On a single Redis it is packed with hiredis and read by the store's own reply loop: the
+        consumer makes this call for every fetch, and redis-py's pipeline (pool checkout,
+        per-command packing, response callbacks) cost a third of its CPU. Error replies come
+        back in place, as exceptions.
         """
         assert isinstance(trip, Commands), "the broker's plans send plain commands only"
-        conn = self._held.get()
-        packed = b"".join(redis_calls.pack(*command) for command in trip.commands)
-        replies: list[Any] = conn.retry.call_with_retry(
-            lambda: redis_calls.replies(conn, packed, len(trip.commands)), lambda _error: conn.disconnect()
-        )
+        if self._cluster:
+            replies = self._slot_round_trip(trip.commands)
+        else:
+            conn = self._held.get()
+            packed = b"".join(redis_calls.pack(*command) for command in trip.commands)
+            replies = conn.retry.call_with_retry(
+                lambda: redis_calls.replies(conn, packed, len(trip.commands)), lambda _error: conn.disconnect()
+            )
         if trip.raise_on_error:
             first_error(replies)
         return replies
@@ -535,6 +543,12 @@ class DoorbellRedisBroker(RedisBroker):  # type: ignore[misc,unused-ignore]
             return Commands(tuple(sent), raise_on_error=False)
 
         replies = list((yield pipeline(calls, ring)))
+        moved = [i for i, r in enumerate(replies[: len(calls)]) if isinstance(r, RELOCATED)] if self._cluster else []
+        if moved:  # a cluster failover or resharding moved the namespace's slot: ask again, resend those
+            self._refresh_slots()
+            again = yield pipeline([calls[i] for i in moved], ())
+            for index, reply in zip(moved, again, strict=True):
+                replies[index] = reply
         refused = [i for i, reply in enumerate(replies[: len(calls)]) if isinstance(reply, NoScriptError)]
         if refused:
             scripts = list({id(calls[i][0]): calls[i][0] for i in refused}.values())

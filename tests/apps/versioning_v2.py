@@ -87,7 +87,9 @@ CHILD = flowgen.Workflow(_child, name="versioning.child")
 
 
 def _parent(n: int) -> Generator[Any, Any, int]:
-    return (yield from flowgen.child(CHILD, n, run_id=f"child-of-{n}"))
+    # an explicit child id under the parent's ("versioned-<n>"): on a Redis Cluster a child the
+    # parent waits for must share its parent's root id (docs/scaling.md)
+    return (yield from flowgen.child(CHILD, n, run_id=f"versioned-{n}/child"))
 
 
 PARENT = flowgen.Workflow(_parent, name="versioning.parent")

@@ -17,6 +17,7 @@ import flowgen
 from flowgen.services import Services
 from tests.apps import core
 from tests.conftest import wait_until
+from tests.redis_urls import redis_client
 
 pytestmark = pytest.mark.redis
 
@@ -33,7 +34,7 @@ def test_backlog_is_how_long_the_oldest_waiting_message_has_waited(redis_url: st
     with flowgen.Engine(redis_url, start_workers=False) as engine:
         transport = engine.transport
         queue_key = f"{transport.broker.namespace}:{transport.queue}"
-        client = redis.Redis.from_url(redis_url)
+        client = redis_client(redis_url)
         assert transport.backlog() == 0.0
 
         first_sent = time.monotonic()
@@ -57,7 +58,7 @@ def test_reconciler_leaves_runs_queued_behind_the_backlog_and_repairs_lost_messa
     with flowgen.Engine(redis_url, start_workers=False, grace=grace) as engine:
         transport = engine.transport
         queue_key = f"{transport.broker.namespace}:{transport.queue}"
-        client = redis.Redis.from_url(redis_url)
+        client = redis_client(redis_url)
         services = Services(
             engine.store, transport.enqueue, engine.clock, grace=grace, backlog=transport.backlog
         )

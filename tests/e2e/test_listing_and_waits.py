@@ -17,14 +17,21 @@ import pytest
 import flowgen
 from tests.apps import timing
 
-KINDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+KINDS = [
+    "memory",
+    "sqlite",
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("cluster", marks=[pytest.mark.redis, pytest.mark.redis_cluster]),
+]
 
 
 @pytest.fixture(params=KINDS)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[flowgen.Engine]:
     """An engine that only writes (nothing advances the runs it starts)."""
     if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue("single_redis_url")
+    elif request.param == "cluster":
+        url = request.getfixturevalue("redis_cluster_url")
     elif request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'runs.db'}"
     else:

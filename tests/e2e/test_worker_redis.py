@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -10,6 +11,7 @@ import redis
 import flowgen
 from tests.apps import core
 from tests.conftest import wait_until
+from tests.redis_urls import broker_key, redis_client
 
 pytestmark = pytest.mark.redis
 
@@ -20,7 +22,8 @@ def expected_summary(x: int) -> dict:
 
 
 def executions(redis_url: str) -> dict[str, int]:
-    client = redis.Redis.from_url(redis_url)
+    """Executions of each step as the steps recorded them (on the ledger server, see conftest)."""
+    client = redis.Redis.from_url(os.environ.get("FLOWGEN_TEST_LEDGER_URL", redis_url))
     counts = {k.decode(): int(v) for k, v in client.hgetall("test:executions").items()}
     client.close()
     return counts
@@ -48,9 +51,9 @@ def test_worker_completes_100_runs_of_a_five_step_workflow(redis_url: str, start
     assert len(counts) == 500 and set(counts.values()) == {1}, "every step of every run ran exactly once"
     print(f"100 five-step runs through one worker process: {elapsed:.2f}s")
     # Every message was acked (batched acks go out with fetches, or on their own when idle).
-    client = redis.Redis.from_url(redis_url)
-    wait_until(lambda: client.hlen("flowgen-dramatiq:flowgen.msgs") == 0, 10, "messages were never acked")
-    assert not [key for key in client.scan_iter("flowgen-dramatiq:__acks__.*") if client.scard(key)]
+    client = redis_client(redis_url)
+    wait_until(lambda: client.hlen(broker_key(redis_url, "flowgen.msgs")) == 0, 10, "messages were never acked")
+    assert not [key for key in client.scan_iter(broker_key(redis_url, "__acks__.*")) if client.scard(key)]
     client.close()
 
 
@@ -65,8 +68,8 @@ def test_duplicate_advance_messages_run_no_step_twice(redis_url: str, start_work
         assert [run.result(timeout=60) for run in runs] == [expected_summary(x) for x in range(20)]
         # A copy delivered after completion is a no-op too.
         engine.transport.enqueue([runs[0].run_id] * 3)
-        client = redis.Redis.from_url(redis_url)
-        wait_until(lambda: client.llen("flowgen-dramatiq:flowgen") == 0, 30, "the late copies to be consumed")
+        client = redis_client(redis_url)
+        wait_until(lambda: client.llen(broker_key(redis_url, "flowgen")) == 0, 30, "the late copies to be consumed")
         journals = [run.journal() for run in runs]
     assert all([e["pos"] for e in journal] == [0, 1, 2, 3, 4] for journal in journals)
     counts = executions(redis_url)

@@ -1,7 +1,8 @@
 """The ``store`` fixture: every conformance test runs once per store implementation.
 
 ``memory`` and ``sqlite`` need nothing; ``redis`` uses the session's test Redis server (see
-``tests/conftest.py``), flushed before each test. A store is built by :func:`open_store` so
+``tests/conftest.py``), flushed before each test; ``cluster`` the session's local Redis Cluster
+(``tests/redis_cluster.py``: 3 masters, 3 replicas), through a ``redis+cluster://`` URL. A store is built by :func:`open_store` so
 tests that need a second handle on the same data (another "process") can open one.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from flowgen.cluster_urls import cluster_client
 from flowgen.stores.base import Store
 from flowgen.stores.memory import MemoryStore
 from flowgen.stores.redis import RedisStore
@@ -21,6 +23,7 @@ from flowgen.stores.sqlite import SQLiteStore
 STORES = [
     pytest.param("memory", id="memory"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    pytest.param("cluster", id="cluster", marks=[pytest.mark.redis, pytest.mark.redis_cluster]),
     pytest.param("sqlite", id="sqlite"),
 ]
 
@@ -43,6 +46,7 @@ def open_store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) 
     opened: list[Store] = []
     memory: list[MemoryStore] = []
     redis_url = request.getfixturevalue("redis_url") if store_kind == "redis" else None
+    cluster_url = request.getfixturevalue("redis_cluster_url") if store_kind == "cluster" else None
 
     def make(**options: Any) -> Store:
         store: Store
@@ -52,6 +56,9 @@ def open_store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) 
             return memory[0]
         if store_kind == "redis":
             store = RedisStore(redis_url, **options)
+        elif store_kind == "cluster":
+            assert cluster_url is not None
+            store = RedisStore(client=cluster_client(cluster_url), **options)
         else:
             store = SQLiteStore(tmp_path / "flowgen.db", **options)
         opened.append(store)
@@ -66,3 +73,11 @@ def open_store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) 
 def store(open_store: OpenStore) -> Store:
     """A fresh, empty store of the kind under test."""
     return open_store()
+
+
+@pytest.fixture(autouse=True)
+def _limits_need_one_redis(request: pytest.FixtureRequest) -> None:
+    """Limits are refused on a cluster (tests/stores/test_cluster.py checks that): skip their tests there."""
+    limited = request.node.get_closest_marker("limits") and "store_kind" in request.fixturenames
+    if limited and request.getfixturevalue("store_kind") == "cluster":
+        pytest.skip("limits need a single Redis; a Redis Cluster refuses them (test_cluster.py)")

@@ -341,7 +341,7 @@ def test_finish_records_the_error(store: Store, status: str) -> None:
 def _parked_parent(store: Store) -> Snapshot:
     parent = started(store, "parent")
     assert store.commit(change(parent, Park(signals=parent.run.signals)), T, GRACE).parked
-    child = started(store, "child", parent="parent")
+    child = started(store, "parent/child", parent="parent")
     return child
 
 
@@ -358,7 +358,7 @@ def test_finish_wakes_a_waiting_parent(store: Store) -> None:
 
 def test_finish_signals_a_running_parent_without_waking_it(store: Store) -> None:
     parent = started(store, "parent")
-    child = started(store, "child", parent="parent")
+    child = started(store, "parent/child", parent="parent")
 
     result = store.commit(change(child, Finish(RunStatus.COMPLETED, output="1")), T + 1, GRACE)
 
@@ -372,8 +372,8 @@ def test_finish_signals_a_running_parent_without_waking_it(store: Store) -> None
 def test_finish_leaves_a_finished_or_missing_parent_alone(store: Store) -> None:
     parent = started(store, "parent")
     assert store.commit(change(parent, Finish(RunStatus.CANCELLED)), T, GRACE).ok
-    child = started(store, "child", parent="parent")
-    orphan = started(store, "orphan", parent="gone")
+    child = started(store, "parent/child", parent="parent")
+    orphan = started(store, "gone/orphan", parent="gone")
 
     assert store.commit(change(child, Finish(RunStatus.COMPLETED)), T + 1, GRACE) == CommitResult(True)
     assert store.commit(change(orphan, Finish(RunStatus.COMPLETED)), T + 1, GRACE) == CommitResult(True)

@@ -119,17 +119,17 @@ def test_cancel_delivered_is_recorded_by_the_commit(store: Store) -> None:
 def test_terminate_finishes_the_run_fences_its_worker_and_wakes_the_parent(store: Store) -> None:
     parent = started(store, "parent")
     store.commit(change(parent, Park(parent.run.signals, (), None)), T, GRACE)
-    store.create_run(new_run("child", parent="parent"), T, GRACE)
-    child = store.acquire("child", "w2", TTL, T)
-    result = store.control("child", "terminate", T + 1, GRACE)
+    store.create_run(new_run("parent/child", parent="parent"), T, GRACE)
+    child = store.acquire("parent/child", "w2", TTL, T)
+    result = store.control("parent/child", "terminate", T + 1, GRACE)
     assert (result.after, result.parent) == ("cancelled", "parent")
-    record = store.get_run("child")
+    record = store.get_run("parent/child")
     assert record.status == "cancelled" and record.finished == T + 1
     assert record.error["type"] == "flowgen.errors:CancelledError"
     assert not store.commit(change(child, append(entry(0))), T + 2, GRACE).ok
-    assert store.wait_finished("child", 0.1).status == "cancelled"
+    assert store.wait_finished("parent/child", 0.1).status == "cancelled"
     with pytest.raises(RunFinishedError):
-        store.control("child", "pause", T + 3, GRACE)
+        store.control("parent/child", "pause", T + 3, GRACE)
 
 
 def test_cancelling_a_cancelled_run_is_a_no_op_and_other_finished_runs_refuse(store: Store) -> None:
@@ -178,10 +178,13 @@ def test_control_of_a_missing_run_raises(store: Store) -> None:
 def test_children_are_recorded_at_creation_and_listed_by_id(store: Store) -> None:
     created(store, "parent")
     store.create_runs(
-        [new_run("c2", parent="parent"), new_run("c1", parent="parent"), new_run("other")], T, GRACE
+        [new_run("parent/c2", parent="parent"), new_run("parent/c1", parent="parent"), new_run("other")],
+        T,
+        GRACE,
     )
-    assert store.children("parent") == ["c1", "c2"]  # by id on every store (the lockstep test found memory's)
-    assert store.children("c1") == []
+    # by id on every store (the lockstep test found memory's)
+    assert store.children("parent") == ["parent/c1", "parent/c2"]
+    assert store.children("parent/c1") == []
 
 
 def test_restart_archives_the_journal_and_starts_a_new_generation(store: Store) -> None:

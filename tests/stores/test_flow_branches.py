@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from flowgen.stores.base import Park, Snapshot, Store, WriteBranch
 
 from .support import GRACE, TTL, T, change, started
+
+pytestmark = pytest.mark.limits  # refused on a Redis Cluster (test_cluster.py)
 
 LIMIT = [["limit", "step:gpu", 1, 0]]
 RATE = [["rate", "rate:api", 2, 1.0]]

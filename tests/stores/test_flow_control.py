@@ -27,6 +27,7 @@ def finish(store: Store, run_id: str, epoch: int, position: int = 0, now: float 
     return result.wake
 
 
+@pytest.mark.limits
 def test_a_run_over_its_limit_waits_in_line_and_the_released_slot_wakes_it(store: Store) -> None:
     gates = [["run:wf|k", 1, ""]]
     for index, run_id in enumerate(("a", "b", "c")):
@@ -47,6 +48,7 @@ def test_a_run_over_its_limit_waits_in_line_and_the_released_slot_wakes_it(store
     assert store.flow_status("b")["blocked_by"] is None  # type: ignore[index]
 
 
+@pytest.mark.limits
 def test_a_run_whose_deadline_passes_in_line_wakes_then_and_leaves_the_line(store: Store) -> None:
     gates = [["run:wf|k", 1, ""]]
     make(store, "a", T, gates=gates)
@@ -63,6 +65,7 @@ def test_a_run_whose_deadline_passes_in_line_wakes_then_and_leaves_the_line(stor
     assert status_c is not None and status_c["blocked_by"]["position"] == 1  # b left the line
 
 
+@pytest.mark.limits
 def test_keys_are_independent(store: Store) -> None:
     make(store, "a", T, gates=[["run:wf|x", 1, ""]])
     make(store, "b", T + 1, gates=[["run:wf|y", 1, ""]])
@@ -70,6 +73,7 @@ def test_keys_are_independent(store: Store) -> None:
     assert store.acquire("b", "w1", TTL, T + 2) is not None
 
 
+@pytest.mark.limits
 def test_a_gate_shared_by_keys_serves_them_round_robin(store: Store) -> None:
     for index, (run_id, key) in enumerate((("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B"))):
         make(store, run_id, T + index, gates=[["run:wf", 1, key]])
@@ -84,6 +88,7 @@ def test_a_gate_shared_by_keys_serves_them_round_robin(store: Store) -> None:
     assert finish(store, "b1", nxt.epoch, now=T + 7) == ("a2",)
 
 
+@pytest.mark.limits
 def test_terminate_gives_the_slot_back(store: Store) -> None:
     make(store, "a", T, gates=[["run:wf", 1, ""]])
     make(store, "b", T + 1, gates=[["run:wf", 1, ""]])
@@ -93,6 +98,7 @@ def test_terminate_gives_the_slot_back(store: Store) -> None:
     assert store.acquire("b", "w1", TTL, T + 4) is not None
 
 
+@pytest.mark.limits
 def test_a_cancelled_queued_run_passes_its_limit_to_end(store: Store) -> None:
     make(store, "a", T, gates=[["run:wf", 1, ""]])
     make(store, "b", T + 1, gates=[["run:wf", 1, ""]])
@@ -102,6 +108,7 @@ def test_a_cancelled_queued_run_passes_its_limit_to_end(store: Store) -> None:
     assert store.acquire("b", "w1", TTL, T + 4) is not None
 
 
+@pytest.mark.limits
 def test_step_slots_are_held_under_the_lease_and_end_with_it(store: Store) -> None:
     gates = [["limit", "step:s", 1, 0]]
     make(store, "a", T)
@@ -119,6 +126,7 @@ def test_step_slots_are_held_under_the_lease_and_end_with_it(store: Store) -> No
         store.take_step("a", a.epoch - 1, gates, T, T + TTL)
 
 
+@pytest.mark.limits
 def test_a_released_step_slot_wakes_the_first_parked_run(store: Store) -> None:
     gates = [["limit", "step:s", 1, 0]]
     make(store, "a", T)
@@ -137,6 +145,7 @@ def test_a_released_step_slot_wakes_the_first_parked_run(store: Store) -> None:
     assert store.take_step("b", b2.epoch, gates, T + 2, T + 2 + TTL) is None
 
 
+@pytest.mark.limits
 def test_a_rate_limit_is_a_sliding_window(store: Store) -> None:
     gates = [["rate", "rate:s", 3, 1.0]]
     make(store, "a", T)
@@ -151,6 +160,7 @@ def test_a_rate_limit_is_a_sliding_window(store: Store) -> None:
     assert store.take_step("a", a.epoch, gates, T + 1.05, T + TTL) == pytest.approx(T + 1.12, abs=1e-3)
 
 
+@pytest.mark.limits
 def test_a_rate_limited_key_blocks_every_step_under_it(store: Store) -> None:
     make(store, "a", T)
     a = store.acquire("a", "w1", TTL, T)
@@ -178,6 +188,7 @@ def test_the_timeout_is_recorded_once(store: Store) -> None:
     assert store.flow_status("a")["timed_out"] == pytest.approx(T + 100, abs=1e-3)  # type: ignore[index]
 
 
+@pytest.mark.limits
 def test_attempts_waiting_for_a_rate_limit_wake_one_window_at_a_time(store: Store) -> None:
     gates = [["rate", "rate:s", 3, 1.0]]
     epochs = {}
@@ -213,6 +224,7 @@ def _leased(store: Store, *run_ids: str) -> dict[str, int]:
     return epochs
 
 
+@pytest.mark.limits
 def test_a_waiter_that_comes_a_little_late_is_recorded_at_its_token_time(store: Store) -> None:
     gates = [["rate", "rate:s", 1, 1.0]]
     epochs = _leased(store, "a", "w1", "w2", "w3")
@@ -227,6 +239,7 @@ def test_a_waiter_that_comes_a_little_late_is_recorded_at_its_token_time(store: 
     assert store.take_step("w3", epochs["w3"], gates, T + 2.6, T + TTL) == pytest.approx(T + 2.49 + 1.02, abs=1e-3)
 
 
+@pytest.mark.limits
 def test_a_window_emptied_by_late_waiters_still_hands_out_count_tokens_a_period(store: Store) -> None:
     gates = [["rate", "rate:s", 3, 1.0]]
     waiters = [f"w{n}" for n in range(6)]
@@ -292,11 +305,11 @@ def test_a_prioritized_run_woken_by_an_event_resumes_through_the_lane_ahead_of_n
 
 def test_a_prioritized_run_woken_by_its_child_s_end_resumes_through_the_lane(store: Store) -> None:
     _park_prioritized(store, "parent")
-    child = NewRun("child", "wf", "[]", "fp", T, parent="parent")
+    child = NewRun("parent/child", "wf", "[]", "fp", T, parent="parent")  # the parent's shard on a cluster
     assert store.create_run(child, T, GRACE)[0]
-    leased = store.acquire("child", "w", TTL, T)
+    leased = store.acquire("parent/child", "w", TTL, T)
     assert leased is not None
-    assert finish(store, "child", leased.epoch, now=T + 10) == ("parent",)
+    assert finish(store, "parent/child", leased.epoch, now=T + 10) == ("parent",)
     assert store.take_lane(T + 10) == "parent"
 
 

@@ -92,9 +92,9 @@ def test_create_runs_with_no_runs_returns_nothing(store: Store) -> None:
 
 
 def test_create_runs_records_the_parent_of_a_child_run(store: Store) -> None:
-    created(store, "child", parent="parent-run")
+    created(store, "parent-run/child", parent="parent-run")
 
-    record = store.get_run("child")
+    record = store.get_run("parent-run/child")
     assert record is not None and record.parent == "parent-run"
 
 

@@ -54,35 +54,35 @@ def populated(store: Store) -> Store:
     make(store, "a", at=T + 1, tags={"customer": "42", "region": "eu"})
     make(store, "b", at=T + 2, tags={"customer": "42", "region": "us"}, finish=RunStatus.COMPLETED)
     make(store, "c", at=T + 3, workflow="other", tags={"customer": "7"}, finish=RunStatus.FAILED)
-    make(store, "d", at=T + 4, parent="a")
-    make(store, "e", at=T + 4, parent="a", finish=RunStatus.COMPLETED, finished_at=T + 100)
+    make(store, "a/d", at=T + 4, parent="a")
+    make(store, "a/e", at=T + 4, parent="a", finish=RunStatus.COMPLETED, finished_at=T + 100)
     return store
 
 
 def test_tags_are_set_once_and_read_back(populated: Store) -> None:
     assert not populated.set_tags("a", {"customer": "99"})
     assert not populated.set_tags("missing", {"customer": "1"})
-    assert populated.tags_of(["a", "d", "missing"]) == {
+    assert populated.tags_of(["a", "a/d", "missing"]) == {
         "a": {"customer": "42", "region": "eu"},
-        "d": {},
+        "a/d": {},
         "missing": {},
     }
 
 
 def test_every_filter_selects_newest_first(populated: Store) -> None:
-    assert ids(populated) == ["e", "d", "c", "b", "a"]
+    assert ids(populated) == ["a/e", "a/d", "c", "b", "a"]
     assert ids(populated, tags={"customer": "42"}) == ["b", "a"]
     assert ids(populated, tags={"customer": "42", "region": "eu"}) == ["a"]
     assert ids(populated, tags={"customer": "42"}, status="completed") == ["b"]
     assert ids(populated, tags={"customer": "nobody"}) == []
-    assert ids(populated, status=["completed", "failed"]) == ["e", "c", "b"]
+    assert ids(populated, status=["completed", "failed"]) == ["a/e", "c", "b"]
     assert ids(populated, workflow="other") == ["c"]
-    assert ids(populated, workflow="wf", status="queued") == ["d", "a"]
-    assert ids(populated, parent="a") == ["e", "d"]
-    assert ids(populated, parent="a", status="completed") == ["e"]
+    assert ids(populated, workflow="wf", status="queued") == ["a/d", "a"]
+    assert ids(populated, parent="a") == ["a/e", "a/d"]
+    assert ids(populated, parent="a", status="completed") == ["a/e"]
     assert ids(populated, created_after=T + 2, created_before=T + 4) == ["c", "b"]
     assert ids(populated, finished_before=T + 50) == ["c", "b"]
-    assert ids(populated, finished_after=T + 50) == ["e"]
+    assert ids(populated, finished_after=T + 50) == ["a/e"]
     assert ids(populated, finished_after=T, status="queued") == []
 
 
@@ -116,11 +116,11 @@ def test_counts_by_status(populated: Store) -> None:
 
 
 def test_purge_deletes_only_runs_finished_before_the_cutoff(populated: Store) -> None:
-    deleted = populated.purge_runs(["a", "b", "c", "e", "missing"], T + 50)
+    deleted = populated.purge_runs(["a", "b", "c", "a/e", "missing"], T + 50)
     assert sorted(deleted) == ["b", "c"]
     assert populated.get_run("b") is None and populated.get_run("c") is None
     assert populated.read_journal("b") == []
-    assert ids(populated) == ["e", "d", "a"]
+    assert ids(populated) == ["a/e", "a/d", "a"]
     assert ids(populated, tags={"customer": "42"}) == ["a"]
     assert populated.count_runs(build_query(limit=None)) == {"queued": 2, "completed": 1}
     assert populated.purge_runs(["b"], T + 50) == []

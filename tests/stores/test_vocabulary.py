@@ -39,7 +39,7 @@ def test_lua_is_finished_agrees_with_the_finished_statuses(redis_url: str) -> No
     try:
         probe = _script("_lib") + "\nif is_finished(ARGV[2]) then return 1 end\nreturn 0"
         finished_in_lua = {
-            status for status in RunStatus if client.eval(probe, 0, "flowgen", status.value) == 1
+            status for status in RunStatus if client.eval(probe, 1, "flowgen", status.value) == 1
         }
     finally:
         client.close()

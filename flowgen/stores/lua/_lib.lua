@@ -1,6 +1,11 @@
--- Shared helpers, prepended to every flowgen script. ARGV[1] is always the key prefix.
--- Keys of one run share the hash tag {<run id>}; global indexes are plain keys under the prefix.
-local P = ARGV[1]
+-- Shared helpers, prepended to every flowgen script. KEYS[1] is the base of the shard the script
+-- works in: the key prefix on a single Redis, <prefix>:{t:NN} on a cluster (stores/redis_shards.py),
+-- and every key a script touches is built from it, so all are in KEYS[1]'s hash slot. It is
+-- put in front of ARGV too, so ARGV[1] is the base and the scripts' argument positions stay
+-- what they were before the key was declared. Keys of one run share the hash tag {<run id>} on
+-- a single Redis; on a cluster the shard's tag comes first and wins.
+local P = KEYS[1]
+table.insert(ARGV, 1, P)
 
 local function base(rid) return P .. ':{' .. rid .. '}' end
 local function meta_key(rid) return base(rid) .. ':meta' end
