@@ -82,6 +82,6 @@ nitpick_ignore_regex = [
     (r"py:class", r"flowgen\.\w+\.[A-Z]"),  # type variables
     (r"py:class", r"flowgen\.decorators\._\w+"),  # private helper types of the decorators' overloads
     # issue 18: the type variables of the typed API, and the internals its signatures mention.
-    (r"py:.*", r"~?flowgen\.\w+\.(R|P|T\d?)"),
+    (r"py:.*", r"~?flowgen\.[\w.]+\.(R|P|T\d?)"),
     (r"py:.*", r"flowgen\.(schemas\.Signature|decorators\._Declared|versions)"),
 ]

@@ -27,13 +27,17 @@ import concurrent.futures
 import functools
 import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from typing_extensions import ParamSpec
 
 from .. import operations
 from ..client import RunInfo
 from ..decorators import Workflow
+from ..durations import Duration
 from ..engine import Engine, StartManyResult
 from ..errors import ConfigurationError, FlowgenError, ResultTimeoutError
 from ..inspection import workflow_name
@@ -48,6 +52,8 @@ if TYPE_CHECKING:
     from .redis_io import RedisIO
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 STATUS_POLL = 0.01
 """Seconds between looks of :meth:`AsyncEngine.wait_for_status` (an ``asyncio.sleep``; for tests and scripts)."""
@@ -165,11 +171,52 @@ class AsyncEngine:
 
     # -- runs -------------------------------------------------------------------------------
 
+    # The same overloads as Engine.start: with the workflow object and no option, mypy checks the
+    # arguments against the workflow's parameters and types the handle by its return type.
+    @overload
+    async def start(self, workflow: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> AsyncRun[R]: ...
+    @overload
     async def start(
-        self, workflow: Workflow | str, *args: Any, run_id: str | None = None, **kwargs: Any
-    ) -> AsyncRun:
+        self,
+        workflow: Workflow[..., R],
+        *args: Any,
+        run_id: str | None,
+        tags: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncRun[R]: ...
+    @overload
+    async def start(
+        self, workflow: Workflow[..., R], *args: Any, tags: Mapping[str, str] | None, **kwargs: Any
+    ) -> AsyncRun[R]: ...
+    @overload
+    async def start(
+        self, workflow: Workflow[..., R], *args: Any, concurrency_key: str, **kwargs: Any
+    ) -> AsyncRun[R]: ...
+    @overload
+    async def start(
+        self, workflow: Workflow[..., R], *args: Any, start_at: datetime, **kwargs: Any
+    ) -> AsyncRun[R]: ...
+    @overload
+    async def start(self, workflow: Workflow[..., R], *args: Any, delay: Duration, **kwargs: Any) -> AsyncRun[R]: ...
+    @overload
+    async def start(
+        self, workflow: Workflow[..., R], *args: Any, timeout: Duration, **kwargs: Any
+    ) -> AsyncRun[R]: ...
+    @overload
+    async def start(self, workflow: Workflow[..., R], *args: Any, priority: int, **kwargs: Any) -> AsyncRun[R]: ...
+    @overload
+    async def start(
+        self,
+        workflow: str,
+        *args: Any,
+        run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncRun[Any]: ...
+
+    async def start(self, workflow: Any, *args: Any, **kwargs: Any) -> AsyncRun[Any]:
         """Start a run; see :meth:`Engine.start` (idempotent on ``run_id``)."""
-        options = {**kwargs, "run_id": run_id}
+        options = dict(kwargs)
         started = await self._op(lambda engine: operations.start(engine, workflow, args, options))
         return AsyncRun(self, started)
 

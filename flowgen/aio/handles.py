@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
+
+from typing_extensions import TypeVar
 
 from ..client import RunInfo
 from ..engine import StartManyResult
@@ -10,9 +12,15 @@ from ..engine import StartManyResult
 if TYPE_CHECKING:
     from .engine import AsyncEngine
 
+R = TypeVar("R", default=Any)
 
-class AsyncRun:
-    """A handle on one run; cheap to create, holds no state but the id. Every method is a coroutine."""
+
+class AsyncRun(Generic[R]):
+    """A handle on one run; cheap to create, holds no state but the id. Every method is a coroutine.
+
+    Typed by the workflow's return type as :class:`flowgen.Run` is: ``await engine.start(order,
+    ...)`` gives an ``AsyncRun[<order's return type>]`` whose :meth:`result` is that type.
+    """
 
     def __init__(self, engine: AsyncEngine, run_id: str) -> None:
         self.engine = engine
@@ -31,9 +39,10 @@ class AsyncRun:
         """A snapshot of the run; see :meth:`flowgen.Engine.status`."""
         return await self.engine.status(self.run_id)
 
-    async def result(self, timeout: float | None = None) -> Any:
+    async def result(self, timeout: float | None = None) -> R:
         """Wait for the run to finish, without blocking the event loop; see :meth:`flowgen.Run.result`."""
-        return await self.engine.result(self.run_id, timeout)
+        result: R = await self.engine.result(self.run_id, timeout)
+        return result
 
     async def send_event(self, type: str, payload: Any = None, event_id: str | None = None) -> bool:
         """Send an event to this run; see :meth:`flowgen.Engine.send_event`."""

@@ -111,3 +111,15 @@ def start_them(engine: flowgen.Engine) -> None:
 
 def start_maybe_named(engine: flowgen.Engine, run_id: str | None) -> flowgen.Run[str]:
     return engine.start(order, "o1", 10, run_id=run_id)  # None: a new UUID, as at run time
+
+
+async def start_them_async(engine: flowgen.AsyncEngine) -> None:
+    run = await engine.start(order, "o1", 10)
+    assert_type(run, flowgen.AsyncRun[str])
+    assert_type(await run.result(timeout=5), str)
+    named = await engine.start(order, "o1", 10, run_id="order-o1")
+    assert_type(await named.result(), str)
+    untyped = await engine.start("typed.order", "o1", 10)
+    assert_type(untyped, flowgen.AsyncRun[Any])
+    urgent = await engine.start(order, "o1", 10, priority=50)
+    assert_type(urgent, flowgen.AsyncRun[str])

@@ -47,3 +47,9 @@ def start_it(engine: flowgen.Engine) -> None:
     engine.start(order, "o1")  # wrong: No overload variant of "start" of "Engine" matches
     add.fn(1, 2, 3)  # wrong: Too many arguments
     print(result)
+
+
+async def start_it_async(engine: flowgen.AsyncEngine) -> None:
+    await engine.start(order, "wrong", "types")  # wrong: No overload variant of "start" of "AsyncEngine" matches
+    result: int = await (await engine.start(order, "o1", 3)).result()  # wrong: Incompatible types in assignment
+    print(result)
