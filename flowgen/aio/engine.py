@@ -45,6 +45,7 @@ from ..operations import Operation
 from ..status import RunStatus
 from ..stores.failures import Reason, store_error
 from ..validation import check_count, check_page, check_timeout
+from .finding import AsyncFinding
 from .handles import AsyncRun
 from .waiting import AsyncReads, RedisReads, ThreadReads
 
@@ -59,7 +60,7 @@ STATUS_POLL = 0.01
 """Seconds between looks of :meth:`AsyncEngine.wait_for_status` (an ``asyncio.sleep``; for tests and scripts)."""
 
 
-class AsyncEngine:
+class AsyncEngine(AsyncFinding):
     """The asyncio client of flowgen (see the module docstring).
 
     Args:
@@ -252,8 +253,18 @@ class AsyncEngine:
         workflow: Workflow | str | None = None,
         limit: int | None = 100,
         offset: int = 0,
+        **filters: Any,
     ) -> list[RunInfo]:
-        """List runs, newest first; see :meth:`Engine.runs`."""
+        """List runs, newest first; see :meth:`Engine.runs`.
+
+        With any of its search filters (``tags=``, ``parent=``, ``created_after=``, ...,
+        ``cursor=``) the sync engine's search runs on the executor and its
+        :class:`~flowgen.RunPage` is the answer; without, the listing is native on Redis.
+        """
+        if filters:
+            engine = await self.open()
+            page: list[RunInfo] = await self._in_thread(engine.runs, status, workflow, limit, offset, **filters)
+            return page
         limit, offset = check_page(limit, offset)
         wanted = None if status is None else RunStatus.parse(status)
         name = None if workflow is None else workflow_name(workflow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic
 
 from typing_extensions import TypeVar
@@ -47,6 +48,18 @@ class AsyncRun(Generic[R]):
     async def send_event(self, type: str, payload: Any = None, event_id: str | None = None) -> bool:
         """Send an event to this run; see :meth:`flowgen.Engine.send_event`."""
         return await self.engine.send_event(self.run_id, type, payload, event_id=event_id)
+
+    async def events(self) -> list[dict[str, Any]]:
+        """The run's buffered events; see :meth:`flowgen.Engine.events`."""
+        return await self.engine.events(self.run_id)
+
+    async def timeline(self) -> dict[str, Any]:
+        """The run's readable timeline; see :meth:`flowgen.Engine.timeline`."""
+        return await self.engine.timeline(self.run_id)
+
+    def watch(self, timeout: float | None = None, interval: float = 1.0) -> AsyncIterator[RunInfo]:
+        """``async for info in run.watch():`` the run's state now and after each change; see :meth:`AsyncEngine.watch`."""
+        return self.engine.watch(self.run_id, timeout=timeout, interval=interval)
 
     async def journal(self) -> list[dict[str, Any]]:
         """The run's journal; see :meth:`flowgen.Engine.journal`."""

@@ -163,12 +163,46 @@ def _nudges(engine: Engine, run_id: str | None) -> _Nudges:
     return _LocalNudges(engine._local_notifier(), run_id)
 
 
-def _deadline(timeout: float | None) -> float | None:
+def watch_deadline(timeout: float | None) -> float | None:
+    """When a watch given ``timeout`` seconds (``None``: forever) ends, on the monotonic clock."""
     return None if timeout is None else time.monotonic() + check_seconds(timeout, "timeout", allow_zero=True)
 
 
-def _left(deadline: float | None, interval: float) -> float:
+def time_left(deadline: float | None, interval: float) -> float:
+    """How long to wait before the next look: ``interval``, or less if the deadline comes first."""
     return interval if deadline is None else min(interval, deadline - time.monotonic())
+
+
+class RunWatch:
+    """One run's watch, whichever loop drives it: tells a new state from a repeated one, and how
+    long to wait before the next look (shared by ``run.watch()`` and the async client's)."""
+
+    def __init__(self, run_id: str, timeout: float | None, interval: float) -> None:
+        self.run_id = run_id
+        self.timeout = timeout
+        self.interval = check_seconds(interval, "interval")
+        self.deadline = watch_deadline(timeout)
+        self.last: State | None = None
+
+    def is_new(self, info: RunInfo) -> bool:
+        """Whether ``info`` shows a state not reported yet (and remember it)."""
+        state = state_of(info)
+        new = state != self.last
+        self.last = state
+        return new
+
+    def next_look(self, info: RunInfo) -> float | None:
+        """Seconds to wait before looking again; ``None`` once the run finished.
+
+        Raises:
+            ResultTimeoutError: the watch's ``timeout`` passed.
+        """
+        if info.is_finished:
+            return None
+        left = time_left(self.deadline, self.interval)
+        if left <= 0:
+            raise ResultTimeoutError(f"run {self.run_id!r} did not finish within {self.timeout}s of watching it")
+        return left
 
 
 def watch_run(
@@ -180,23 +214,17 @@ def watch_run(
         RunNotFoundError: no such run.
         ResultTimeoutError: ``timeout`` seconds passed before the run finished.
     """
-    interval = check_seconds(interval, "interval")
-    deadline = _deadline(timeout)
+    watch = RunWatch(run_id, timeout, interval)
     engine.status(run_id)  # a missing run fails here, before anything is subscribed
     nudges = _nudges(engine, run_id)
     try:
-        last: State | None = None
         while True:
             info = engine.status(run_id)
-            state = state_of(info)
-            if state != last:
-                last = state
+            if watch.is_new(info):
                 yield info
-            if info.is_finished:
+            left = watch.next_look(info)
+            if left is None:
                 return
-            left = _left(deadline, interval)
-            if left <= 0:
-                raise ResultTimeoutError(f"run {run_id!r} did not finish within {timeout}s of watching it")
             nudges.wait(left)
     finally:
         nudges.close()
@@ -216,7 +244,7 @@ def watch_runs(
     stores from this process's own threads, and by polling the :data:`POLL_PAGE` newest runs.
     """
     interval = check_seconds(interval, "interval")
-    deadline = _deadline(timeout)
+    deadline = watch_deadline(timeout)
     nudges = _nudges(engine, None)
     polling = isinstance(nudges, (_LocalNudges, _NoNudges))
     known: OrderedDict[str, State] = OrderedDict()
@@ -228,7 +256,7 @@ def watch_runs(
         if polling:
             known = OrderedDict((info.run_id, state_of(info)) for info in newest())
         while True:
-            left = _left(deadline, interval)
+            left = time_left(deadline, interval)
             if left <= 0:
                 return
             changed: list[RunInfo] = []
