@@ -183,7 +183,7 @@ class RedisRuns:
     def history_plan(self, run_id: str) -> Plan[list[dict[str, Any]]]:
         """The run's archived generations, oldest first."""
         (documents,) = yield from commands(("LRANGE", self.key(run_id, "history"), 0, -1))
-        return [json.loads(document) for document in documents]
+        return [_checked_entries(json.loads(document)) for document in documents]
 
     def history(self, run_id: str) -> list[dict[str, Any]]:
         generations: list[dict[str, Any]] = self._execute(self.history_plan(run_id))
@@ -314,3 +314,18 @@ def _scored(reply: Sequence[Any]) -> list[tuple[Any, Any]]:
         return [(member, score) for member, score in reply]
     items = iter(reply)
     return list(zip(items, items, strict=True))
+
+
+def _checked_entries(generation: dict[str, Any]) -> dict[str, Any]:
+    """An archived generation with each entry read as a journal entry is (:func:`read_entry`).
+
+    ``reset.lua`` archives the journal's raw entries (no decoding in Lua); the other stores
+    archive entries as they read them, so an entry that is not one, or sits at the wrong
+    position, is the same ``malformed`` stand-in in every store's history.
+    """
+    entries = generation.get("entries")
+    if isinstance(entries, list):
+        generation["entries"] = [
+            read_entry(json.dumps(entry), position).to_dict() for position, entry in enumerate(entries)
+        ]
+    return generation

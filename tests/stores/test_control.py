@@ -238,6 +238,18 @@ def test_the_archived_generation_keeps_its_values_exactly(store: Store) -> None:
     )
 
 
+def test_an_entry_at_the_wrong_position_is_archived_as_the_journal_reads_it(store: Store) -> None:
+    # Found by the lockstep test: Redis archived the raw entry (position 0 at index 1) while the
+    # other stores archived the malformed stand-in their journal reads give.
+    snapshot = started(store)
+    store.commit(change(snapshot, append(entry(0), entry(0))), T + 1, GRACE)
+    read = [(item.position, item.kind) for item in store.read_journal("r1")]
+    assert read == [(0, "step"), (1, "malformed")]
+    store.reset("r1", "restart", T + 2, GRACE)
+    (archived,) = store.history("r1")
+    assert [(item["pos"], item["kind"]) for item in archived["entries"]] == read
+
+
 def test_restart_fences_a_worker_still_advancing_the_run(store: Store) -> None:
     snapshot = started(store)
     store.reset("r1", "restart", T + 1, GRACE)
