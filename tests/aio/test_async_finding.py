@@ -3,6 +3,8 @@ memory, SQLite and Redis: the sync engine's answers, reached without blocking th
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 import flowgen
@@ -50,7 +52,7 @@ async def test_watch_yields_each_state_until_the_run_finishes_and_the_loop_keeps
     ticker = Ticker()
     await ticker.around(watch())
     assert seen[0] == "waiting" and seen[-1] == "completed"
-    assert all(a != b for a, b in zip(seen, seen[1:])), seen  # a state is reported once, not per poll
+    assert all(a != b for a, b in itertools.pairwise(seen)), seen  # a state is reported once, not per poll
     assert ticker.ticks >= 1
 
 
