@@ -77,8 +77,13 @@ class ScriptCaller:
 
     def script_command(self, name: str, args: Sequence[Any], base: str | None = None) -> tuple[Any, ...]:
         """The command that calls script ``name`` with ``args`` in the shard whose base is ``base``
-        (the prefix when ``None``): what the sync store's connection and the async client send."""
-        return ("EVALSHA", self._scripts[name].sha, 1, self.prefix if base is None else base, *args)
+        (the prefix when ``None``): what the sync store's connection and the async client send.
+
+        On a single Redis the base goes as the first argument, with no key declared (see
+        ``_lib.lua``: a declared bare prefix would fail every call under an ACL such as
+        ``~flowgen:*``); on a cluster redis-py's script objects declare it as ``KEYS[1]``.
+        """
+        return ("EVALSHA", self._scripts[name].sha, 0, self.prefix if base is None else base, *args)
 
     def script_source(self, name: str) -> str:
         """The Lua source of script ``name`` (loaded again when Redis answers ``NOSCRIPT``)."""

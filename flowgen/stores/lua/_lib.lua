@@ -1,11 +1,18 @@
--- Shared helpers, prepended to every flowgen script. KEYS[1] is the base of the shard the script
--- works in: the key prefix on a single Redis, <prefix>:{t:NN} on a cluster (stores/redis_shards.py),
--- and every key a script touches is built from it, so all are in KEYS[1]'s hash slot. It is
--- put in front of ARGV too, so ARGV[1] is the base and the scripts' argument positions stay
--- what they were before the key was declared. Keys of one run share the hash tag {<run id>} on
--- a single Redis; on a cluster the shard's tag comes first and wins.
-local P = KEYS[1]
-table.insert(ARGV, 1, P)
+-- Shared helpers, prepended to every flowgen script. The base of the shard the script works in
+-- is <prefix>:{t:NN} on a cluster (stores/redis_shards.py), declared as KEYS[1] so the cluster
+-- routes the call to its slot, and every key a script touches is built from it, so all are in
+-- KEYS[1]'s hash slot; it is put in front of ARGV too. On a single Redis the base is the key
+-- prefix, passed as ARGV[1] with no key declared: the bare prefix is not a key flowgen uses, and
+-- declaring it would make Redis refuse every call of a user whose ACL allows only flowgen's
+-- real keys (e.g. ~flowgen:*). Either way ARGV[1] is the base. Keys of one run share the hash
+-- tag {<run id>} on a single Redis; on a cluster the shard's tag comes first and wins.
+local P
+if #KEYS > 0 then
+  P = KEYS[1]
+  table.insert(ARGV, 1, P)
+else
+  P = ARGV[1]
+end
 
 local function base(rid) return P .. ':{' .. rid .. '}' end
 local function meta_key(rid) return base(rid) .. ':meta' end
