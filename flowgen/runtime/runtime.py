@@ -13,6 +13,7 @@ It knows the :class:`~flowgen.stores.base.Store` contract and two callables of t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
@@ -50,6 +51,10 @@ EnqueueRuns = Callable[[Sequence[str]], None]
 """Sends one "advance run X" message per run id."""
 EnqueueBranch = Callable[[str, str, int, "str | None"], None]
 """Sends "run attempt N of branch K of run X" on a queue (``None``: the transport's own)."""
+
+
+HANDED_PER_MESSAGE = 50
+"""Due runs a worker thread advances at most before the message it took (see :mod:`.wakeups`)."""
 
 
 class Runtime:
@@ -102,8 +107,25 @@ class Runtime:
     def advance(self, run_id: str) -> None:
         """Advance one run as far as it can go now; a no-op if another worker holds it.
 
-        A prioritized run waiting in the priority lane is advanced first (see :mod:`.lane`).
+        A prioritized run waiting in the priority lane is advanced first (see :mod:`.lane`), and
+        before it the runs whose precise wake-up fell due while every thread was busy (see
+        :mod:`.wakeups`).
         """
+        wakeups = self.wakeups
+        if wakeups is None:
+            self._advance_message(run_id)
+            return
+        with wakeups.working():
+            for _ in range(HANDED_PER_MESSAGE):
+                due = wakeups.take()
+                if due is None:
+                    break
+                if due != run_id:
+                    with advancing(due):
+                        self._advance(due)
+            self._advance_message(run_id)
+
+    def _advance_message(self, run_id: str) -> None:
         urgent = self.lane.next_run()
         if urgent is not None and urgent != run_id:
             with advancing(urgent):
@@ -172,7 +194,8 @@ class Runtime:
         An ``async def`` step is handed to the process's step loop when this runtime has one
         (:attr:`async_steps`): this thread returns at once and the loop reports the outcome.
         """
-        with advancing(run_id):
+        wakeups = self.wakeups
+        with advancing(run_id), wakeups.working() if wakeups is not None else contextlib.nullcontext():
             self._run_branch(run_id, key, attempt)
 
     def _run_branch(self, run_id: str, key: str, attempt: int) -> None:

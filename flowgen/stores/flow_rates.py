@@ -69,8 +69,12 @@ def wait(tx: FlowTx, member: str, name: str, count: int, period: float, now: flo
     if mine is not None and mine <= now:
         due -= 1
     old = tx.zcount(window, now - span)  # kept for start(), out of the window
-    used = tx.zcard(window) - old
-    if used + due < count:
+    kept = tx.zcard(window)
+    used = kept - old
+    if used + due < count and (kept < count or tx.zhead(window, kept - count + 1)[-1][1] + span <= now):
+        # the second test is the guarantee itself, checked on what start() records after: the
+        # count-th latest recorded start is a whole span before now (the first implies it, but
+        # the guarantee does not rest on that arithmetic)
         return None
     # a newcomer is behind every waiter; a waiter that woke too early keeps its place in line
     ahead = tx.zcard(waiters) if mine is None else tx.zrank(waiters, member) or 0

@@ -56,3 +56,35 @@ def test_wakeups_enqueue_each_run_at_its_time_in_order() -> None:
         wakeups.stop()
     assert [run_id for run_id, _ in woken] == ["now", "soon", "late"]
     assert woken[1][1] >= now + 0.1 and woken[2][1] >= now + 0.3  # never early
+
+
+def test_a_due_run_is_handed_to_a_busy_thread_ahead_of_the_queue() -> None:
+    """Every worker thread busy: a due run is not enqueued behind the queue's backlog but handed
+    to the next thread that takes a message; one no thread takes within HANDOFF is enqueued."""
+    from flowgen.runtime.wakeups import HANDOFF
+
+    enqueued: list[tuple[str, float]] = []
+    wakeups = Wakeups(
+        lambda run_ids: enqueued.extend((r, time.monotonic()) for r in run_ids), time.monotonic, 1
+    )
+    wakeups.start()
+    try:
+        with wakeups.working():  # the process's one thread is busy
+            now = time.monotonic()
+            wakeups.at("taken", now)
+            wakeups.at("left", now + 0.01)
+            deadline = time.monotonic() + 5
+            taken = wakeups.take()
+            while taken is None and time.monotonic() < deadline:
+                taken = wakeups.take()
+            assert taken == "taken"
+            while not enqueued and time.monotonic() < deadline:
+                time.sleep(0.005)
+        assert [run_id for run_id, _ in enqueued] == ["left"]  # not taken: its message after all
+        assert enqueued[0][1] >= now + 0.01 + HANDOFF
+        wakeups.at("free", time.monotonic())  # a thread is free: enqueued at once, not handed over
+        while len(enqueued) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert enqueued[1][0] == "free" and wakeups.take() is None
+    finally:
+        wakeups.stop()

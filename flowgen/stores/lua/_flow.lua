@@ -215,8 +215,16 @@ local function flow_take(member, gates, now, held_until)
       local due = redis.call('ZCOUNT', waiters, '-inf', fnum(due_by))
       if mine and mine <= now then due = due - 1 end
       local old = redis.call('ZCOUNT', window, '-inf', fnum(now - span))  -- kept for the record below
-      local used = redis.call('ZCARD', window) - old
-      if used + due >= count then
+      local kept = redis.call('ZCARD', window)
+      local used = kept - old
+      local spaced = kept < count
+      if not spaced then
+        -- the guarantee itself, checked on what the record below writes: the count-th latest
+        -- recorded start is a whole span before now (used < count implies it)
+        local nth = redis.call('ZRANGE', window, kept - count, kept - count, 'WITHSCORES')
+        spaced = tonumber(nth[2]) + span <= now
+      end
+      if used + due >= count or not spaced then
         -- a newcomer is behind every waiter; a waiter that woke too early keeps its place in line
         local ahead
         if mine then ahead = redis.call('ZRANK', waiters, member) else ahead = redis.call('ZCARD', waiters) end
