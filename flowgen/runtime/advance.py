@@ -543,7 +543,10 @@ class Advance(AdvanceState):
         """Park the run until what ``wait`` names; if something arrived meanwhile, re-read instead."""
         for message in wait.dispatch:
             self._dispatch(message)
-        timer = gates.park_timer(self, wait.timer)
+        timer = wait.timer
+        if wait.precise and timer is not None:
+            timer = gates.wake_precisely(self, timer)  # a parked branch's slot or token
+        timer = gates.park_timer(self, timer)
         parked = self._flush(
             ops.SetOpen(self.open), Park(self.signals, wait.types, timer, wait.status)
         ).parked

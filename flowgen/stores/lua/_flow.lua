@@ -209,11 +209,10 @@ local function flow_take(member, gates, now, held_until)
       redis.call('ZREMRANGEBYSCORE', waiters, '-inf', fnum(now - 2 * span))
       local mine = redis.call('ZSCORE', waiters, member)
       if mine then mine = tonumber(mine) end
-      -- the waiters due before this attempt: all due ones for a newcomer, those ahead for a waiter
-      local due_by = now
-      if mine then due_by = math.min(now, mine) end
-      local due = redis.call('ZCOUNT', waiters, '-inf', fnum(due_by))
-      if mine and mine <= now then due = due - 1 end
+      -- the waiters due before this attempt: all due ones for a newcomer or a waiter woken too
+      -- early, none for a waiter whose token time has come
+      local due = 0
+      if not (mine and mine <= now) then due = redis.call('ZCOUNT', waiters, '-inf', fnum(now)) end
       local old = redis.call('ZCOUNT', window, '-inf', fnum(now - span))  -- kept for the record below
       local kept = redis.call('ZCARD', window)
       local used = kept - old
