@@ -288,3 +288,38 @@ local function flow_note_parked(rid, flow, slot, gate, write)
   if write then flow_put(rid, flow) end
   return true
 end
+
+-- The run forgets the branch key (flow_branches.drop_branch): it leaves its gates' lines now; the
+-- step slots its attempt holds go into dropped, given back by flow_release_dropped once every
+-- branch the commit forgets has left its lines (so a slot goes to a waiter still there).
+local function flow_drop_branch(rid, key, dropped)
+  local bk = base(rid) .. ':branches'
+  local record = redis.call('HGET', bk, key)
+  if not record or not string.find(record, '"g":', 1, true) then return end
+  local decoded = cjson.decode(record)
+  if not decoded.g then return end
+  local member = rid .. '#' .. key
+  for _, g in ipairs(decoded.g) do
+    if g[1] == 'limit' then redis.call('ZREM', fc('swait:' .. g[2]), member)
+    elseif g[1] == 'rate' then redis.call('ZREM', fc('rwait:' .. g[2]), member) end
+  end
+  local held = redis.call('HGET', bk, key .. '|h')
+  if held and redis.call('HEXISTS', bk, key .. '|r') == 0 then table.insert(dropped, {key, cjson.decode(held)}) end
+end
+
+-- Every branch of a run that ends (before its branches are deleted).
+local function flow_drop_branches(rid, dropped)
+  for _, field in ipairs(redis.call('HKEYS', base(rid) .. ':branches')) do
+    if not string.find(field, '|', 1, true) then flow_drop_branch(rid, field, dropped) end
+  end
+end
+
+-- Give back the step slots of the forgotten branches; the runs woken go into woken.
+local function flow_release_dropped(rid, dropped, ready_score, woken)
+  for _, d in ipairs(dropped) do
+    for _, name in ipairs(d[2]) do
+      redis.call('ZREM', fc('shold:' .. name), rid .. '#' .. d[1])
+      flow_wake('swait:' .. name, 1, ready_score, 'waiting', woken)
+    end
+  end
+end
