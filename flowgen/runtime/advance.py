@@ -544,8 +544,10 @@ class Advance(AdvanceState):
         for message in wait.dispatch:
             self._dispatch(message)
         timer = wait.timer
-        if wait.precise and timer is not None:
-            timer = gates.wake_precisely(self, timer)  # a parked branch's slot or token
+        if wait.wake_at is not None:  # a parked branch's slot or token
+            moved = gates.wake_precisely(self, wait.wake_at)
+            if timer == wait.wake_at:
+                timer = moved
         timer = gates.park_timer(self, timer)
         parked = self._flush(
             ops.SetOpen(self.open), Park(self.signals, wait.types, timer, wait.status)

@@ -116,8 +116,7 @@ def evaluate(view: RunView, position: int, command: Command, evaluate_branch: Br
     winners: dict[str, int] = {}
     resolution = resolve(command, results, winners)
     if resolution is None or _compensable_still_running(view, command, entry, resolution):
-        precise = tree.parked is not None and tree.parked == tree.timer
-        return Wait(tuple(tree.types), tree.timer, tree.internal, dispatch=tuple(tree.dispatch), precise=precise)
+        return Wait(tuple(tree.types), tree.timer, tree.internal, dispatch=tuple(tree.dispatch), wake_at=tree.parked)
     losers = tuple(
         state.child
         for path, state in entry.leaves.items()

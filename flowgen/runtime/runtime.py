@@ -43,7 +43,7 @@ from .branch_attempts import AsyncSteps
 from .cache import GeneratorCache
 from .lane import PriorityLane
 from .settings import Settings
-from .wakeups import Wakeups
+from .wakeups import HORIZON, Wakeups
 
 logger = logging.getLogger("flowgen.runtime")
 
@@ -202,6 +202,7 @@ class Runtime:
         now = self.clock.now()
         record = self.store.branch_begin(run_id, key, attempt, self.settings.lease_ttl, now)
         if record is None:
+            self._wake_when_due(run_id, key, now)
             return
         if self.leases is not None:
             self.leases.hold_branch(run_id, key, attempt)
@@ -227,6 +228,17 @@ class Runtime:
         self.finish_branch(
             run_id, key, attempt, outcome, str(record.get("step", "")), record, continue_here=True
         )
+
+    def _wake_when_due(self, run_id: str, key: str, now: float) -> None:
+        """A branch attempt that did not start (refused by a limit, or a stale message): if it is
+        parked for a moment, wake its run precisely when its slot or token is due (its durable
+        timer, set by the store, is the fallback; see :mod:`.wakeups`)."""
+        wakeups = self.wakeups
+        if wakeups is None:
+            return
+        due = self.store.branch_parked_until(run_id, key)
+        if due is not None and now < due <= now + HORIZON:
+            wakeups.at(run_id, due)
 
     def finish_branch(
         self,

@@ -62,6 +62,8 @@ class Wakeups:
         self._heap: list[tuple[float, str]] = []
         self._handed: collections.deque[tuple[float, str]] = collections.deque()
         self._busy = 0
+        self.fired = 0
+        """Runs woken so far (handed over or enqueued): what tests and diagnostics read."""
         self._ready = threading.Condition()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="flowgen-wakeups", daemon=True)
@@ -114,6 +116,7 @@ class Wakeups:
                 busy = self._threads > 0 and self._busy >= self._threads
                 while not self._stopped and self._heap and self._heap[0][0] <= now:
                     run_id = heapq.heappop(self._heap)[1]
+                    self.fired += 1
                     if busy:
                         self._handed.append((now, run_id))
                     else:

@@ -1,4 +1,4 @@
-"""Runs parked for a moment on a rate limit are woken by the worker process's precise wake-ups,
+"""Runs (and step branches) parked for a moment on a rate limit are woken by the worker process's precise wake-ups,
 not by the timer poller: with a poller that looks every 30 s, 250 attempts of a step limited to
 100 a second still finish in seconds (SQLite, and Redis with an in-process worker)."""
 
@@ -33,6 +33,22 @@ def test_rate_limited_waits_do_not_wait_for_the_timer_poller(slow_poller: flowge
     run = slow_poller.start(apps.pings, 250)
     assert run.result(timeout=25) == 250  # the poller alone would take 30 s per wait
     assert len(apps.STARTS) == 250  # one attempt each
+
+
+def test_rate_limited_branches_do_not_wait_for_the_timer_poller(slow_poller: flowgen.Engine) -> None:
+    if slow_poller.embedded:
+        pytest.skip("on Redis: a worker's path (the embedded engine's branches were not seen parked)")
+    """250 all_of branches of the 100-a-second step: each parked branch's run is woken at its
+    token's time by the process that saw it refused (the run's park, or the worker whose
+    ``branch_begin`` was refused), not by the 30 s poller; the poller is not even told the due
+    times of the timers this process parks runs on (it would fire them on time, behind the queue)."""
+    slow_poller.runtime.timer_set = None
+    wakeups = slow_poller.runtime.wakeups
+    assert wakeups is not None
+    run = slow_poller.start(apps.ping_fan, 250)
+    assert run.result(timeout=25) == 250
+    assert len(apps.STARTS) == 250
+    assert wakeups.fired >= 1  # the parked branches' runs were woken by it (no inline step here)
 
 
 def test_wakeups_enqueue_each_run_at_its_time_in_order() -> None:

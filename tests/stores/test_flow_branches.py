@@ -23,7 +23,9 @@ def _record(gates: list[list[Any]]) -> dict[str, Any]:
     return {"d": 1, "step": "s", "args": '{"args":[],"kwargs":{}}', "workflow": "wf", "gen": 0, "g": gates}
 
 
-def _dispatch(store: Store, gates: list[list[Any]], keys: tuple[str, ...], timer: float = T + 100) -> Snapshot:
+def _dispatch(
+    store: Store, gates: list[list[Any]], keys: tuple[str, ...], timer: float = T + 100
+) -> Snapshot:
     """Run r1 dispatches one attempt of each branch of ``keys`` and parks (timer ``timer``)."""
     snapshot = started(store)
     writes = [WriteBranch(key, _record(gates)) for key in keys]
@@ -115,7 +117,9 @@ def test_a_refusal_while_the_run_is_being_advanced_refuses_its_park(store: Store
     store.branch_begin("r1", "0/0", 1, TTL, T + 1)
     assert store.branch_begin("r1", "0/1", 1, TTL, T + 1) is None
     # the advance that dispatched parks with the signals it read: refused, so it sees the parking
-    assert not store.commit(change(snapshot, Park(signals=snapshot.run.signals, timer=T + 100)), T + 1, GRACE).parked
+    assert not store.commit(
+        change(snapshot, Park(signals=snapshot.run.signals, timer=T + 100)), T + 1, GRACE
+    ).parked
 
 
 def test_a_forgotten_branch_gives_its_slot_back_at_once_not_at_its_heartbeat_s_end(store: Store) -> None:
