@@ -149,3 +149,15 @@ def test_a_run_that_ends_gives_its_branches_slots_back_and_leaves_their_lines(st
     result = store.commit(change(snapshot, Finish(RunStatus.CANCELLED)), T + 3, GRACE)  # r1 ends, 0/0 running
     assert result.ok and "r2" in result.wake  # the slot went to r2, not to r1's own forgotten branch
     assert store.load("r2").branches["0/0"]["pk"] <= T + 3
+
+
+def test_a_terminated_run_gives_its_running_branch_s_slot_back(store: Store) -> None:
+    _dispatch(store, LIMIT, ("0/0",))
+    assert store.branch_begin("r1", "0/0", 1, TTL, T + 1) is not None
+    other = started(store, "r2", now=T + 2)
+    writes = [WriteBranch("0/0", _record(LIMIT)), Park(signals=0, timer=T + 100)]
+    assert store.commit(change(other, *writes), T + 2, GRACE).parked
+    assert store.branch_begin("r2", "0/0", 1, TTL, T + 2) is None
+    result = store.control("r1", "terminate", T + 3, GRACE)  # cancel(force=True), 0/0 running
+    assert "r2" in result.woken
+    assert store.load("r2").branches["0/0"]["pk"] <= T + 3
