@@ -318,17 +318,21 @@ class Advance(AdvanceState):
         :class:`Suspended` (and resumed by :meth:`resume`).
         """
         limits = gates.gates_of(action)
+        sent = self.now if limits else 0.0
         if limits:
-            retry = gates.take(self, limits)
+            retry = gates.take(self, limits, sent)
             if retry is not None:
                 self._delay_attempt(action, retry)
                 return
-        suspended = False
+        suspended = late = False
         try:
             if action.records_start and self._start_attempt().held:
                 self.held = action
                 return
             self.attempt_started = self.rt.clock.now()
+            late = bool(limits) and gates.too_late(self, limits, sent, self.attempt_started)
+            if late:
+                return
             if action.step.is_async and self.rt.async_steps is not None:
                 suspended = True  # its slots stay held (under the lease) until resume()
                 raise Suspended(self, decision, action)
@@ -336,6 +340,8 @@ class Advance(AdvanceState):
         finally:
             if limits and not suspended:
                 gates.release(self, limits)
+            if late:  # granted too long ago: waits for a token again (after its slots went back)
+                self._delay_attempt(action, self.now)
         self._attempt_ran(action, result)
 
     def _attempt_ran(self, action: RunAttempt, result: AttemptResult) -> None:

@@ -8,6 +8,12 @@ a slot's holder would have lost its lease; a released slot wakes the first parke
 No worker thread waits. After the attempt, :func:`release` gives the slots back; if the
 worker dies first, the slots end with its lease.
 
+A granted rate-limit start holds only if the body starts soon enough after the request
+(:func:`~flowgen.stores.flow_rates.body_deadline`: that is what keeps the bodies, not only the
+recorded starts, at most ``count`` in any period). :func:`too_late` checks, right before the
+body is called: later than that, the starts are given back and the attempt is delayed as a
+refused one.
+
 A step raising :class:`~flowgen.limits.RateLimited` is handled the same way: the attempt is
 taken back and the run parks for ``retry_after`` (with a key, every step rate-limited under
 that key waits too).
@@ -27,6 +33,7 @@ from typing import Any
 from ..commands import Command
 from ..flow_start import step_gates
 from ..limits import RunTimeoutError
+from ..stores import flow_rates
 from .actions import Action, FailRun, RunAttempt
 from .entries import fail_command
 from .state import AdvanceState
@@ -41,10 +48,22 @@ def gates_of(action: RunAttempt) -> list[list[Any]]:
     return step_gates(step, action.args, action.kwargs)
 
 
-def take(state: AdvanceState, gates: Sequence[Sequence[Any]]) -> float | None:
-    """Take the attempt's slots and starts; ``None`` when taken, else when to try again."""
-    now = state.now
+def take(state: AdvanceState, gates: Sequence[Sequence[Any]], now: float) -> float | None:
+    """Take the attempt's slots and starts, asking at ``now`` (the engine's clock); ``None``
+    when taken, else when to try again."""
     return state.rt.store.take_step(state.run_id, state.epoch, gates, now, now + state.rt.settings.lease_ttl)
+
+
+def too_late(state: AdvanceState, gates: Sequence[Sequence[Any]], sent: float, now: float) -> bool:
+    """Whether the body of an attempt whose gates were taken on a request sent at ``sent`` may
+    not start at ``now`` (past the body deadline of one of its rate limits); if so, its starts
+    are given back (so they cost no token) and the caller delays the attempt."""
+    periods = [(gate[1], float(gate[3])) for gate in gates if gate[0] == "rate"]
+    if all(now <= flow_rates.body_deadline(sent, period) for _, period in periods):
+        return False
+    for name, period in periods:
+        state.rt.store.give_back_start(state.run_id, name, sent, period)
+    return True
 
 
 def release(state: AdvanceState, gates: Sequence[Sequence[Any]]) -> None:

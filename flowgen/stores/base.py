@@ -563,6 +563,12 @@ class Store(RunSearch):
         """Give back the step slots ``names`` of the run; return the runs to enqueue (woken)."""
 
     @abc.abstractmethod
+    def give_back_start(self, run_id: str, name: str, sent: float, period: float) -> None:
+        """The start of the rate limit ``name`` granted to the run on a request sent at ``sent``
+        runs no body (it would have started too late): remove it from the window
+        (:func:`flowgen.stores.flow_rates.give_back`)."""
+
+    @abc.abstractmethod
     def block_key(self, key: str, until: float) -> None:
         """``RateLimited(key=...)``: attempts rate-limited under ``key`` wait until ``until``."""
 

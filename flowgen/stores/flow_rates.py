@@ -16,9 +16,25 @@ admissible time after its token's, at most ``RATE_LATENESS * per`` before the mo
 granted: a waiter woken a little after its token was due is recorded at its token's time, so
 wake-up latency does not add up from one window to the next (it used to: each token's next
 start was one period after its last *actual* start, and the rate fell to ``count / (per +
-latency)``). A step body starts after its grant, so as measured by the bodies themselves, at
-most ``count`` start in any ``per`` as long as each body starts within ``(RATE_MARGIN - 1 -
-RATE_LATENESS) * per`` of its grant.
+latency)``). **The bodies.** The worker that is granted a start checks its clock (the engine's clock)
+right before it calls the step body: a body starts only by :data:`BODY_SLACK` ``* per`` after
+the clock value the worker sent with its request (:func:`body_deadline`). Why that keeps at
+most ``count`` bodies in any ``per``: a start is never recorded before ``sent - RATE_LATENESS *
+per`` (a newcomer's at ``sent`` or later, a waiter's at most ``RATE_LATENESS * per`` earlier,
+see :func:`start`), so a body starts at ``b <= r + (RATE_MARGIN - 1) * per`` of its recorded
+start ``r``; and ``b >= r`` (on one machine: ``r`` is at most the latest clock value a worker
+sent, read before the store granted this start, before this body). The bodies of any window
+``[t, t + per)`` then have their recorded starts in ``[t - (RATE_MARGIN - 1) * per, t + per)``,
+a half-open window of ``per * RATE_MARGIN``, which holds at most ``count`` of them. Across
+machines, clock skew between the workers adds to the window.
+
+A grant whose body would start later does not run it: the worker gives the start back
+(:func:`give_back`: its window entry is removed, so the late grant costs no token) and the
+attempt waits for a token again, as one refused (no retry spent, nothing journaled as an
+error). Removing an entry keeps the guarantee on what remains (any subset of starts ``count +
+1`` of which are ``per * RATE_MARGIN`` apart is still so), and every body that ran keeps its
+entry; re-recording the late grant at the moment it would run instead could break the
+guarantee for the starts recorded since, so it is given back and granted anew.
 """
 
 from __future__ import annotations
@@ -33,6 +49,29 @@ RATE_MARGIN = 1.02
 
 RATE_LATENESS = 0.01
 """How far (* ``per``) before its grant a start may be recorded (a waiter that came late)."""
+
+BODY_SLACK = RATE_MARGIN - 1 - RATE_LATENESS
+"""How long (* ``per``) after its request a granted attempt's body may still start."""
+
+
+def body_deadline(sent: float, period: float) -> float:
+    """The latest time the body of an attempt granted a start on a request sent at ``sent`` may
+    start (the module docstring says why; :func:`give_back` if it would start later)."""
+    return sent + BODY_SLACK * period
+
+
+def give_back(tx: FlowTx, member: str, name: str, sent: float, period: float) -> None:
+    """The start granted to ``member`` on a request sent at ``sent`` runs no body: remove its
+    entry from the window, so it costs no token.
+
+    Its entry is the member's latest one (a member's starts are recorded in the order they were
+    granted, never before ``sent - RATE_LATENESS * period``); none when it was pruned already.
+    """
+    window = f"rate:{name}"
+    since = sent - period * RATE_LATENESS
+    mine = [entry for entry, at in tx.zhead(window, tx.zcard(window)) if at >= since and entry.rpartition("@")[0] == member]
+    if mine:
+        tx.zrem(window, mine[-1])
 
 
 def window_now(tx: FlowTx, name: str, now: float) -> float:

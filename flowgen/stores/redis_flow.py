@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import LeaseLostError, RunPlacementError
 from ..limits import TIMEOUT_GRACE
 from .flow_logic import branch_member
+from .flow_rates import RATE_LATENESS
 from .redis_plans import Plan, commands
 from .redis_shards import Shards
 from .redis_wire import num, text
@@ -60,6 +61,10 @@ class RedisFlow:
 
     def release_step(self, run_id: str, names: Sequence[str], now: float, grace: float) -> list[str]:
         return [text(r) for r in self._run("release_step", run_id, num(now + grace), json.dumps(list(names)))]
+
+    def give_back_start(self, run_id: str, name: str, sent: float, period: float) -> None:
+        since = num(sent - period * RATE_LATENESS)
+        self._run_on(self.shards.base_of(run_id), "flow_mark", "unstart", run_id, name, since)
 
     def block_key(self, key: str, until: float) -> None:
         self._run_on(self.shards.bases[0], "flow_mark", "block", key, num(until))

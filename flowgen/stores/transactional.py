@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import LeaseLostError
 from ..journal import Entry
-from . import flow_logic, logic, run_control
+from . import flow_logic, flow_rates, logic, run_control
 from .base import Commit, CommitResult, ControlResult, NewRun, RunRecord, SendResult, Snapshot, Store
 
 
@@ -151,6 +151,10 @@ class TransactionalStore(Store):
     def release_step(self, run_id: str, names: Sequence[str], now: float, grace: float) -> list[str]:
         with self._write() as tx:
             return flow_logic.release_step(tx, run_id, names, now, grace)
+
+    def give_back_start(self, run_id: str, name: str, sent: float, period: float) -> None:
+        with self._write() as tx:
+            flow_rates.give_back(tx, run_id, name, sent, period)
 
     def block_key(self, key: str, until: float) -> None:
         with self._write() as tx:

@@ -161,6 +161,23 @@ def test_a_rate_limit_is_a_sliding_window(store: Store) -> None:
 
 
 @pytest.mark.limits
+def test_a_start_given_back_costs_no_token_and_only_its_own_entry_leaves(store: Store) -> None:
+    gates = [["rate", "rate:s", 2, 1.0]]
+    for run_id in ("a", "b"):
+        make(store, run_id, T)
+    a, b = store.acquire("a", "w1", TTL, T), store.acquire("b", "w1", TTL, T)
+    assert a is not None and b is not None
+    assert store.take_step("a", a.epoch, gates, T, T + TTL) is None
+    assert store.take_step("b", b.epoch, gates, T + 0.1, T + TTL) is None
+    assert store.take_step("a", a.epoch, gates, T + 0.2, T + TTL) is not None  # the window is full
+    store.give_back_start("b", "rate:s", T + 0.1, 1.0)  # b's body would have started too late
+    store.give_back_start("b", "rate:s", T + 0.1, 1.0)  # nothing more of b's to give back
+    assert store.take_step("a", a.epoch, gates, T + 0.3, T + TTL) is None  # b's token is free again
+    store.give_back_start("a", "rate:s", T + 0.5, 1.0)  # a's starts were all recorded before
+    assert store.take_step("b", b.epoch, gates, T + 0.4, T + TTL) is not None  # a's two still count
+
+
+@pytest.mark.limits
 def test_a_rate_limited_key_blocks_every_step_under_it(store: Store) -> None:
     make(store, "a", T)
     a = store.acquire("a", "w1", TTL, T)

@@ -49,6 +49,36 @@ def test_1000_rate_limited_attempts_take_10_virtual_seconds_and_milliseconds_of_
     assert all(len(entry["attempts"]) == 1 for entry in entries)  # a wait spends no retry
 
 
+def test_a_grant_whose_body_would_start_too_late_is_given_back_and_granted_again(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the store's answer to the first request arrives 50 ms later on the engine's clock (a
+    # slow round trip): past the slack of RateLimit(100, per="1s"), 10 ms
+    store, take = runner.store, runner.store.take_step
+    slow = [0.05]
+
+    def take_slowly(*args: object, **kwargs: object) -> float | None:
+        retry = take(*args, **kwargs)  # type: ignore[arg-type]
+        if slow:
+            runner.clock.move_to(runner.clock.now() + slow.pop())
+        return retry
+
+    monkeypatch.setattr(store, "take_step", take_slowly)
+    before = runner.clock.now()
+    run = runner.start(apps.pings, 2)
+    finish(runner, run, "10ms")
+    assert run.result() == 2
+    assert len(apps.STARTS) == 2 and apps.STARTS[0] >= before + 0.049
+    entries = runner.engine.journal(run.run_id)
+    assert [len(entry["attempts"]) for entry in entries] == [1, 1]  # no retry spent, no error
+    assert all(entry["attempts"][0]["status"] == "ok" for entry in entries)
+    with store._write() as tx:  # the late grant's entry was given back: two starts, two bodies
+        recorded = [at for _, at in tx.zhead("rate:rate:ping", 10)]
+    assert len(recorded) == 2
+    # every body started within the margin's slack of its recorded start (0.02 s of 1 s)
+    assert all(0 <= body - at <= 0.02 for body, at in zip(apps.STARTS, recorded))
+
+
 def test_rate_limited_is_retried_later_without_spending_a_retry(runner: Runner) -> None:
     apps.ANSWERS.extend(["429"])
     run = runner.start(apps.api_call, "payments")
