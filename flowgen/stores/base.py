@@ -22,6 +22,7 @@ from __future__ import annotations
 import abc
 import json
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -323,6 +324,11 @@ class Store(RunSearch):
 
         A created run is ``queued`` and in the ready index (score ``now + grace``).
         """
+
+    def new_run_id(self, workflow: str, flow: str | None) -> str:
+        """A fresh id for a run of ``workflow`` started with no ``run_id`` (``uuid4`` hex). A store
+        may pick one that fits the run's flow document (a Redis Cluster: in its limits' shard)."""
+        return uuid.uuid4().hex
 
     def create_run(self, run: NewRun, now: float, grace: float) -> tuple[bool, RunRecord]:
         """Create one run (see :meth:`create_runs`)."""

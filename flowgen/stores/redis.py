@@ -306,7 +306,7 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
         )
 
     def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
-        if self.cluster:
+        if not self.shards.one_slot:
             check_branch_limits(commit)
         expiry = self._expiry(now)
         change = {

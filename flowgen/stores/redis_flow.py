@@ -45,10 +45,10 @@ class RedisFlow:
     def take_step(
         self, run_id: str, epoch: int, gates: Sequence[Sequence[Any]], now: float, lease_until: float
     ) -> float | None:
-        if gates and self.cluster:
+        if gates and not self.shards.one_slot:
             raise RunPlacementError(
-                f"run {run_id!r}: step limits need a single Redis (their holders are one structure for "
-                "every run); on a Redis Cluster limits are not supported yet"
+                f"run {run_id!r}: step limits and rate limits need a single Redis, or a Redis Cluster "
+                "with one shard (?shards=1): their holders are one structure for the runs of every shard"
             )
         reply = self._run(
             "take_step", run_id, str(epoch), num(now), num(lease_until), json.dumps([list(g) for g in gates])
