@@ -28,13 +28,33 @@ LIMIT = 2
 KILLS = 6
 
 
+@pytest.fixture(
+    params=[
+        pytest.param("redis", id="redis"),
+        pytest.param("cluster", id="cluster", marks=pytest.mark.redis_cluster),
+    ]
+)
+def limit_url(request: pytest.FixtureRequest, redis_url: str) -> str:
+    """The engine URL: the single test Redis, or the session's Redis Cluster (the runs of each
+    tenant in the shard of its limit, the tenants spread over the shards; the ledger stays on the
+    single server)."""
+    return redis_url if request.param == "redis" else str(request.getfixturevalue("redis_cluster_url"))
+
+
 def test_a_keyed_limit_of_2_is_never_exceeded_while_workers_are_killed(
-    redis_url: str, engine: flowgen.Engine, workers: Workers, ledger: Ledger
+    limit_url: str, workers: Workers, ledger: Ledger
 ) -> None:
     rng = random.Random(15)
     modules = ("tests.apps.faults_flow",)
+    redis_url = limit_url
+    engine = flowgen.Engine(limit_url)
     live = [workers.start(redis_url, *modules, threads=8) for _ in range(4)]
-    ids = start_runs(engine, "faults.limited", "lim", [(f"t{n % TENANTS}", 0.05) for n in range(RUNS)])
+    # on a cluster an explicit id must fall in its tenant's shard: flowgen picks the ids there
+    prefix = None if "+cluster" in limit_url else "lim"
+    ids = start_runs(engine, "faults.limited", prefix, [(f"t{n % TENANTS}", 0.05) for n in range(RUNS)])
+    if prefix is None:
+        shards = engine.store.shards  # type: ignore[attr-defined]
+        assert len({shards.base_of(run_id) for run_id in ids}) > 1, "the tenants' runs are in several shards"
 
     def left() -> int:
         return sum(1 for entry in seen() if entry["phase"] == "leave")
@@ -58,6 +78,7 @@ def test_a_keyed_limit_of_2_is_never_exceeded_while_workers_are_killed(
     assert max(most.values()) <= LIMIT, most
     assert max(most.values()) == LIMIT, most  # the limit did bind: the test is not vacuous
     assert len(most) == TENANTS
+    engine.close()
 
 
 def test_a_step_limit_of_2_on_branches_is_never_exceeded_while_workers_are_killed(
