@@ -212,6 +212,7 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
         self.retention = retention
         self._scripts = load_scripts(client, SCRIPTS)
         self._init_calls()
+        self._init_gates()
 
     def round_trip(self, trip: RoundTrip) -> Any:
         """Do one round trip of a plan (:mod:`.redis_plans`): a script in its shard (``trip.base``,
@@ -346,6 +347,8 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
         if not leases:
             return []
         lost: list[str] = []
+        if not self.shards.one_slot:  # the step slots first: they must never end before their lease
+            self._renew_gates([run_id for run_id, _ in leases], now + ttl)
         for base, positions in self.shards.group([run_id for run_id, _ in leases]).items():
             args: list[Any] = [num(now + ttl)]
             for index in positions:

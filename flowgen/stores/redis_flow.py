@@ -12,17 +12,18 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import LeaseLostError, RunPlacementError
+from ..errors import LeaseLostError
 from ..limits import TIMEOUT_GRACE
 from .flow_logic import branch_member
+from .redis_gates import RedisGates
 from .redis_plans import Plan, commands
 from .redis_shards import Shards
 from .redis_wire import num, text
 
-FLOW_SCRIPTS = ("take_step", "release_step", "flow_mark", "lane_take")
+FLOW_SCRIPTS = ("take_step", "release_step", "flow_mark", "lane_take", "gate_take", "gate_hold", "flow_wake_one")
 
 
-class RedisFlow:
+class RedisFlow(RedisGates):
     """Flow control over Lua scripts; see :class:`~flowgen.stores.base.Store` for the contract."""
 
     prefix: str
@@ -45,24 +46,28 @@ class RedisFlow:
     def take_step(
         self, run_id: str, epoch: int, gates: Sequence[Sequence[Any]], now: float, lease_until: float
     ) -> float | None:
+        taken: list[str] = []  # on a many-shard cluster: the gates are taken in their shards first
         if gates and not self.shards.one_slot:
-            raise RunPlacementError(
-                f"run {run_id!r}: step limits and rate limits need a single Redis, or a Redis Cluster "
-                "with one shard (?shards=1): their holders are one structure for the runs of every shard"
-            )
+            verdict = self._take_gates(run_id, gates, now, lease_until)
+            taken = ["", ""] if verdict is None else [num(verdict[0]), json.dumps(verdict[1])]
         reply = self._run(
-            "take_step", run_id, str(epoch), num(now), num(lease_until), json.dumps([list(g) for g in gates])
+            "take_step", run_id, str(epoch), num(now), num(lease_until), json.dumps([list(g) for g in gates]), *taken
         )
         status = text(reply[0])
         if status == "stale":
+            if taken and not taken[0]:
+                self._release_gates(run_id, [str(g[1]) for g in gates if g[0] == "limit"], now)
             raise LeaseLostError(f"run {run_id!r}: epoch {epoch} lost its lease before a step slot was taken")
         return float(text(reply[1])) if status == "retry" else None
 
     def release_step(self, run_id: str, names: Sequence[str], now: float, grace: float) -> list[str]:
-        return [text(r) for r in self._run("release_step", run_id, num(now + grace), json.dumps(list(names)))]
+        woken = [] if self.shards.one_slot else self._release_gates(run_id, names, now + grace)
+        replies = self._run("release_step", run_id, num(now + grace), json.dumps(list(names)))
+        return [*woken, *(text(r) for r in replies if text(r) not in woken)]
 
     def block_key(self, key: str, until: float) -> None:
-        self._run_on(self.shards.bases[0], "flow_mark", "block", key, num(until))
+        base = self.shards.bases[0] if self.shards.one_slot else self.gate_base(key)
+        self._run_on(base, "flow_mark", "block", key, num(until))
 
     def timed_out(self, run_id: str, now: float) -> float:
         reply = self._run_on(
@@ -102,8 +107,13 @@ class RedisFlow:
         for slot, (kind, name, maximum) in (document.get("sw") or {}).items():
             member = branch_member(run_id, slot) if slot else run_id
             lines.append((f"{'swait' if kind == 'limit' else 'rwait'}:{name}", member, int(maximum)))
-        base = self.shards.base_of(run_id)
-        ranks = yield from commands(*(("ZRANK", f"{base}:fc:{waiters}", member) for waiters, member, _ in lines))
+        base = self.shards.base_of(run_id)  # a run limit's line is in its run's shard, a step gate's in its own
+
+        def line_of(waiters: str) -> str:
+            at = base if self.shards.one_slot or waiters.startswith("wait:") else self.gate_base(waiters.partition(":")[2])
+            return f"{at}:fc:{waiters}"
+
+        ranks = yield from commands(*(("ZRANK", line_of(waiters), member) for waiters, member, _ in lines))
         blocked = None
         for (waiters, _member, maximum), rank in zip(lines, ranks, strict=True):
             if rank is not None:

@@ -58,9 +58,10 @@ def open_store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) 
             store = RedisStore(redis_url, **options)
         elif store_kind == "cluster":
             assert cluster_url is not None
-            if request.node.get_closest_marker("limits"):
-                # these tests name their runs freely, and a limit's runs share one slot: one shard
-                # puts every run there (test_cluster_limits.py places them over many shards)
+            if request.node.get_closest_marker("one_slot"):
+                # run limits (their runs share one slot, and these tests name runs freely) and step
+                # limits on branches: one shard puts every run there (test_cluster_limits.py
+                # places runs of a run limit over many shards)
                 options.setdefault("shards", 1)
             store = RedisStore(client=cluster_client(cluster_url), **options)
         else:

@@ -12,7 +12,7 @@ from flowgen.stores.base import Park, Snapshot, Store, WriteBranch
 
 from .support import GRACE, TTL, T, change, started
 
-pytestmark = pytest.mark.limits  # refused on a Redis Cluster (test_cluster.py)
+pytestmark = [pytest.mark.limits, pytest.mark.one_slot]  # branch step limits: one shard on a cluster
 
 LIMIT = [["limit", "step:gpu", 1, 0]]
 RATE = [["rate", "rate:api", 2, 1.0]]
