@@ -34,6 +34,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
+from .flow_logic import branch_member
 from .redis_shards import Shards
 from .redis_wire import num, text
 
@@ -44,6 +45,9 @@ class RedisGates:
     shards: Shards
 
     def _run_on(self, base: str, name: str, *args: Any) -> Any:
+        raise NotImplementedError
+
+    def _run(self, name: str, run_id: str, *args: Any) -> Any:
         raise NotImplementedError
 
     def _init_gates(self) -> None:
@@ -84,9 +88,28 @@ class RedisGates:
                     mine[base] = sorted({*mine.get(base, []), *names})
         return None
 
-    def _release_gates(self, member: str, names: Sequence[str], ready_score: float) -> list[str]:
-        """Give back ``member``'s slots of ``names`` and wake, per slot, the first waiter still in
-        line; returns the runs to enqueue."""
+    def _begin_gated_branch(self, run_id: str, key: str, attempt: int, ttl: float, now: float) -> Any:
+        """``branch_begin.lua`` on a many-shard cluster: a branch under step limits or rate limits
+        takes them in their shards (phase 1) between two calls of the script in the run's."""
+        args = (run_id, key, attempt, num(now + ttl), num(now))
+        reply = self._run("branch_begin", *args, "?")
+        if not isinstance(reply, list):
+            return reply
+        gates = json.loads(text(reply[1]))["g"]
+        member = branch_member(run_id, key)
+        verdict = self._take_gates(member, gates, now, now + ttl)
+        reply = self._run("branch_begin", *args, *(["", ""] if verdict is None else [num(verdict[0]), json.dumps(verdict[1])]))
+        if not reply and verdict is None:  # taken for an attempt that may not start: given back
+            self._release_gates(member, None, now)
+        return reply
+
+    def _release_gates(self, member: str, names: Sequence[str] | None, ready_score: float) -> list[str]:
+        """Give back ``member``'s slots of ``names`` (``None``: every slot it holds) and wake, per
+        slot, the first waiter still in line; returns the runs to enqueue."""
+        with self._gate_lock:
+            mine = self._gate_holds.get(member, {})
+            if names is None:
+                names = [name for held in mine.values() for name in held]
         by_base: dict[str, list[str]] = {}
         for name in names:
             by_base.setdefault(self.gate_base(name), []).append(name)

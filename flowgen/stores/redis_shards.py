@@ -37,7 +37,7 @@ import zlib
 from collections.abc import Sequence
 
 from ..errors import RunPlacementError
-from .base import Commit, NewRun, WriteBranch
+from .base import NewRun
 
 DEFAULT_CLUSTER_SHARDS = 24
 """Shards on a cluster unless the URL says otherwise (``?shards=N``): an equal number on 2, 3, 4,
@@ -180,19 +180,4 @@ def check_placement(shards: Shards, runs: Sequence[NewRun]) -> None:
                 f"run {run.run_id!r} of workflow {run.workflow!r} is under a concurrency limit, whose "
                 f"holders on a Redis Cluster live in one shard with every run they admit, and "
                 f"{where} is another: {fix} run it against a single Redis"
-            )
-
-
-def check_branch_limits(commit: Commit) -> None:
-    """Refuse, on a cluster, a commit dispatching branches under step limits (as ``take_step`` does).
-
-    Raises:
-        RunPlacementError: a branch's dispatch record names limits (``"g"``).
-    """
-    for operation in commit.operations:
-        if isinstance(operation, WriteBranch) and operation.record and operation.record.get("g"):
-            raise RunPlacementError(
-                f"run {commit.run_id!r}: branch {operation.key!r} is under step limits, which need a "
-                "single Redis, or a Redis Cluster with one shard (?shards=1): their holders are one "
-                "structure for the runs of every shard"
             )

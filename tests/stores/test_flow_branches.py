@@ -12,7 +12,7 @@ from flowgen.stores.base import Park, Snapshot, Store, WriteBranch
 
 from .support import GRACE, TTL, T, change, started
 
-pytestmark = [pytest.mark.limits, pytest.mark.one_slot]  # branch step limits: one shard on a cluster
+pytestmark = pytest.mark.limits
 
 LIMIT = [["limit", "step:gpu", 1, 0]]
 RATE = [["rate", "rate:api", 2, 1.0]]
