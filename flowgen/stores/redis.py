@@ -423,7 +423,8 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
         )
         woken = [text(run) for run in reply]
         if not self.shards.one_slot:  # its step slots, in their own shards (redis_gates.py)
-            woken += [run for run in self._release_gates(branch_member(run_id, key), None, now + grace) if run not in woken]
+            freed = self._release_gates(branch_member(run_id, key), None, now + grace)
+            woken += [run for run in freed if run not in woken]
         return woken
 
     def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:

@@ -15,12 +15,20 @@ from typing import Any
 from ..errors import LeaseLostError
 from ..limits import TIMEOUT_GRACE
 from .flow_logic import branch_member
-from .redis_gates import RedisGates
+from .redis_gates import RedisGates, verdict_args
 from .redis_plans import Plan, commands
 from .redis_shards import Shards
 from .redis_wire import num, text
 
-FLOW_SCRIPTS = ("take_step", "release_step", "flow_mark", "lane_take", "gate_take", "gate_hold", "flow_wake_one")
+FLOW_SCRIPTS = (
+    "take_step",
+    "release_step",
+    "flow_mark",
+    "lane_take",
+    "gate_take",
+    "gate_hold",
+    "flow_wake_one",
+)
 
 
 class RedisFlow(RedisGates):
@@ -46,17 +54,17 @@ class RedisFlow(RedisGates):
     def take_step(
         self, run_id: str, epoch: int, gates: Sequence[Sequence[Any]], now: float, lease_until: float
     ) -> float | None:
-        taken: list[str] = []  # on a many-shard cluster: the gates are taken in their shards first
+        verdict: tuple[float, list[Any]] | None = None
+        taken, phase1 = None, []  # on a many-shard cluster: the gates are taken in their shards first
         if gates and not self.shards.one_slot:
-            verdict = self._take_gates(run_id, gates, now, lease_until)
-            taken = ["", ""] if verdict is None else [num(verdict[0]), json.dumps(verdict[1])]
-        reply = self._run(
-            "take_step", run_id, str(epoch), num(now), num(lease_until), json.dumps([list(g) for g in gates]), *taken
-        )
+            verdict, taken = self._take_gates(run_id, gates, now, lease_until)
+            phase1 = verdict_args(verdict)
+        encoded = json.dumps([list(g) for g in gates])
+        reply = self._run("take_step", run_id, str(epoch), num(now), num(lease_until), encoded, *phase1)
         status = text(reply[0])
         if status == "stale":
-            if taken and not taken[0]:
-                self._release_gates(run_id, [str(g[1]) for g in gates if g[0] == "limit"], now)
+            if taken is not None and verdict is None:
+                self._give_back(run_id, taken, now)
             raise LeaseLostError(f"run {run_id!r}: epoch {epoch} lost its lease before a step slot was taken")
         return float(text(reply[1])) if status == "retry" else None
 
@@ -66,7 +74,7 @@ class RedisFlow(RedisGates):
         return [*woken, *(text(r) for r in replies if text(r) not in woken)]
 
     def block_key(self, key: str, until: float) -> None:
-        base = self.shards.bases[0] if self.shards.one_slot else self.gate_base(key)
+        base = self.shards.bases[0] if self.shards.one_slot else self.step_limit_base(key)
         self._run_on(base, "flow_mark", "block", key, num(until))
 
     def timed_out(self, run_id: str, now: float) -> float:
@@ -107,11 +115,13 @@ class RedisFlow(RedisGates):
         for slot, (kind, name, maximum) in (document.get("sw") or {}).items():
             member = branch_member(run_id, slot) if slot else run_id
             lines.append((f"{'swait' if kind == 'limit' else 'rwait'}:{name}", member, int(maximum)))
-        base = self.shards.base_of(run_id)  # a run limit's line is in its run's shard, a step gate's in its own
+        base = self.shards.base_of(run_id)
 
         def line_of(waiters: str) -> str:
-            at = base if self.shards.one_slot or waiters.startswith("wait:") else self.gate_base(waiters.partition(":")[2])
-            return f"{at}:fc:{waiters}"
+            """A run limit's line is in its run's shard; a step gate's in its own on many shards."""
+            if self.shards.one_slot or waiters.startswith("wait:"):
+                return f"{base}:fc:{waiters}"
+            return f"{self.step_limit_base(waiters.partition(':')[2])}:fc:{waiters}"
 
         ranks = yield from commands(*(("ZRANK", line_of(waiters), member) for waiters, member, _ in lines))
         blocked = None

@@ -109,7 +109,7 @@ class Shards:
         any run's script."""
         return self.count <= 1
 
-    def gate_base(self, workflow: str, flow: str | None) -> str | None:
+    def run_limit_base(self, workflow: str, flow: str | None) -> str | None:
         """The base of the shard a run of ``workflow`` with this flow document must live in:
         its concurrency limits' shard, or ``None`` when it has none (or on a single Redis).
 
@@ -128,9 +128,9 @@ class Shards:
         return self.bases[zlib.crc32(home.encode()) % self.count]
 
     def new_run_id(self, workflow: str, flow: str | None) -> str:
-        """A fresh run id (``uuid4`` hex) in the shard its limits need (:meth:`gate_base`): about
+        """A fresh run id (``uuid4`` hex) in the shard its limits need (:meth:`run_limit_base`): about
         ``count`` draws of ``uuid4`` and ``crc32`` when it has limits, one otherwise."""
-        wanted = self.gate_base(workflow, flow)
+        wanted = self.run_limit_base(workflow, flow)
         while True:
             run_id = uuid.uuid4().hex
             if wanted is None or self.base_of(run_id) == wanted:
@@ -155,7 +155,7 @@ def check_placement(shards: Shards, runs: Sequence[NewRun]) -> None:
 
     Raises:
         RunPlacementError: a child the parent waits for is in another shard than its parent, or
-            a run under concurrency limits is not in its limits' shard (:meth:`Shards.gate_base`).
+            a run under concurrency limits is not in its limits' shard (:meth:`Shards.run_limit_base`).
     """
     for run in runs:
         base = shards.base_of(run.run_id)
@@ -165,7 +165,7 @@ def check_placement(shards: Shards, runs: Sequence[NewRun]) -> None:
                 f"Redis Cluster a child's run_id must start with its parent's root id and a '/' "
                 f"(e.g. {run.parent.split('/', 1)[0] + '/' + run.run_id!r}), or be left to flowgen"
             )
-        wanted = shards.gate_base(run.workflow, run.flow)
+        wanted = shards.run_limit_base(run.workflow, run.flow)
         if wanted is not None and wanted != base:
             where = (
                 f"its parent {run.parent!r}'s shard" if run.parent else "the shard its root id hashes to"

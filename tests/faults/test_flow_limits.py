@@ -55,7 +55,8 @@ def test_a_keyed_limit_of_2_is_never_exceeded_while_workers_are_killed(
     ids = start_runs(engine, "faults.limited", prefix, [(f"t{n % TENANTS}", 0.05) for n in range(RUNS)])
     if prefix is None:
         shards = engine.store.shards  # type: ignore[attr-defined]
-        assert len({shards.base_of(run_id) for run_id in ids}) > 1, "the tenants' runs are in several shards"
+        used = {shards.base_of(run_id) for run_id in ids}
+        assert len(used) > 1, "the tenants' runs are in several shards"
 
     def left() -> int:
         return sum(1 for entry in seen() if entry["phase"] == "leave")
@@ -161,12 +162,12 @@ def test_a_killed_holder_s_step_slot_comes_back_within_its_lease(
     wait_until(lambda: len(held()) >= 1, 60, "the first attempt to take the slot")
     waiter = workers.start(limit_url, *modules, threads=2)
     second = engine.start("faults.one", 0.0).run_id
-    wait_until(lambda: engine.status(second).blocked_by is not None, 60, "the second run to wait for the slot")
+    wait_until(lambda: engine.status(second).blocked_by is not None, 60, "the second run to wait in line")
     assert [entry["run"] for entry in held()] == [first], "the slot is taken: the second waits"
     holder.kill()
     killed = time.time()
     wait_finished(limit_url, [first, second], 60)
-    started = next(float(entry["at"]) for entry in held() if entry["run"] == second)  # type: ignore[arg-type]
+    started = next(float(str(entry["at"])) for entry in held() if entry["run"] == second)
     assert started - killed < 8.0, f"the slot came back {started - killed:.1f}s after the kill"
     assert waiter.process.poll() is None
     engine.close()
