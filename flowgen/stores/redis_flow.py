@@ -69,9 +69,9 @@ class RedisFlow(RedisGates):
         return float(text(reply[1])) if status == "retry" else None
 
     def release_step(self, run_id: str, names: Sequence[str], now: float, grace: float) -> list[str]:
-        woken = [] if self.shards.one_slot else self._release_gates(run_id, names, now + grace)
-        replies = self._run("release_step", run_id, num(now + grace), json.dumps(list(names)))
-        return [*woken, *(text(r) for r in replies if text(r) not in woken)]
+        if not self.shards.one_slot:  # the holds are in the limits' shards only (redis_gates.py)
+            return self._release_gates(run_id, names, now + grace)
+        return [text(r) for r in self._run("release_step", run_id, num(now + grace), json.dumps(list(names)))]
 
     def block_key(self, key: str, until: float) -> None:
         base = self.shards.bases[0] if self.shards.one_slot else self.step_limit_base(key)
