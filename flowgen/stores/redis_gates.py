@@ -40,6 +40,10 @@ from .flow_logic import branch_member
 from .redis_shards import Shards
 from .redis_wire import num, text
 
+GATE_WORDS = frozenset({"gates", "release", "renew", "leave"})
+"""The words of this module's scripts: ``branch_begin.lua``'s reply with a gated record, and the
+actions of ``gate_hold.lua`` (tests/stores/test_vocabulary.py checks the scripts use no other)."""
+
 
 @attrs.frozen
 class Taken:
