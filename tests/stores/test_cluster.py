@@ -112,3 +112,15 @@ def test_shards_are_fixed_by_the_root_id_and_validated() -> None:
     assert Shards("flowgen").key("r", "meta") == "flowgen:{r}:meta"
     with pytest.raises(ValueError, match="shards=-1"):
         Shards("flowgen", -1)
+
+
+def test_a_limited_runs_fresh_id_is_32_hex_digits_in_its_limits_shard() -> None:
+    shards = Shards("flowgen", 24)
+    flow = '{"gates": [["run:wf|t1", 2, ""]]}'
+    home = shards.run_limit_base("wf", flow)
+    ids = {shards.new_run_id("wf", flow) for _ in range(500)}
+    assert len(ids) == 500
+    assert all(len(run_id) == 32 and int(run_id, 16) >= 0 for run_id in ids)
+    assert {shards.base_of(run_id) for run_id in ids} == {home}
+    assert Shards("flowgen").run_limit_base("wf", flow) is None, "a single Redis places nothing"
+    assert len({shards.base_of(shards.new_run_id("wf", None)) for _ in range(500)}) > 12
