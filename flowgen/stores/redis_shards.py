@@ -143,13 +143,13 @@ class Shards:
                     return run_id
 
     def placed_id(self, run_id: str, base: str) -> str:
-        """``run_id`` with ``~<n>`` after its root, the smallest ``n`` that puts it in shard ``base``
+        """``run_id`` with ``+<n>`` after its root, the smallest ``n`` that puts it in shard ``base``
         (deterministic, so a retried start suggests the same id)."""
         root, slash, rest = run_id.partition("/")
         n = 0
-        while self.base_of(f"{root}~{n}") != base:
+        while self.base_of(f"{root}+{n}") != base:
             n += 1
-        return f"{root}~{n}{slash}{rest}"
+        return f"{root}+{n}{slash}{rest}"
 
     def shared(self, name: str) -> str:
         """The base of a structure not tied to runs (``schedules``), in one slot of its own."""

@@ -75,12 +75,12 @@ def test_an_explicit_run_id_outside_its_limits_shard_is_refused_naming_one_that_
     home = store.shards.run_limit_base("wf", flow)
     elsewhere = next(f"order-{n}" for n in range(100) if store.shards.base_of(f"order-{n}") != home)
     with pytest.raises(
-        RunPlacementError, match=r"under a concurrency limit.*run_id='order-\d+~\d+'"
+        RunPlacementError, match=r"under a concurrency limit.*run_id='order-\d+\+\d+'"
     ) as error:
         store.create_run(NewRun(elsewhere, "wf", ARGS, "fp", T, flow=flow), T, GRACE)
     assert store.get_run(elsewhere) is None, "nothing was written"
     suggested = str(error.value).split("run_id=")[1].split("'")[1]
-    assert suggested.startswith(elsewhere + "~")
+    assert suggested.startswith(elsewhere + "+")
     assert store.shards.placed_id(elsewhere, home) == suggested, "the same id every time"
     assert store.create_run(NewRun(suggested, "wf", ARGS, "fp", T, flow=flow), T, GRACE)[0]
     store.close()
@@ -154,3 +154,25 @@ def test_an_attempt_refused_by_a_rate_limit_in_another_shard_gives_its_slot_back
     assert store._gate_holds == {}, "and is no longer renewed"
     assert store.take_step(a, held_a.epoch, [["limit", limit, 1, 0]], T + 3, T + 3 + TTL) is None
     store.close()
+
+
+def test_engine_start_places_a_limited_run_and_refuses_a_foreign_id_storing_nothing(
+    redis_cluster_url: str,
+) -> None:
+    import flowgen
+    from tests.apps import flow_apps
+
+    with flowgen.Engine(redis_cluster_url, start_workers=False) as engine:
+        store = engine.store
+        assert isinstance(store, RedisStore)
+        run = engine.start(flow_apps.per_customer, "c1", "o1")
+        flow = store.flow_status(run.run_id)
+        assert flow is not None and flow["gates"] == [["run:flow.per_customer|c1", 1, ""]]
+        home = store.shards.base_of(run.run_id)
+        foreign = next(f"order-{n}" for n in range(100) if store.shards.base_of(f"order-{n}") != home)
+        with pytest.raises(RunPlacementError, match=r"run_id='order-\d+\+\d+'") as error:
+            engine.start(flow_apps.per_customer, "c1", "o2", run_id=foreign)
+        assert store.get_run(foreign) is None
+        suggested = str(error.value).split("run_id=")[1].split("'")[1]
+        placed = engine.start(flow_apps.per_customer, "c1", "o2", run_id=suggested)
+        assert placed.run_id == suggested and store.shards.base_of(suggested) == home
