@@ -186,6 +186,7 @@ class RunRecord:
         """Build from fields already decoded to text (what the Redis store reads, every advance)."""
         error = f.get("error")
         finished = f.get("finished")
+        waiting = f.get("waiting")
         return cls(
             run_id=f["run_id"],
             workflow=f["workflow"],
@@ -202,7 +203,7 @@ class RunRecord:
             owner=f.get("owner", ""),
             lease_until=float(f.get("lease_until") or 0),
             signals=int(f.get("signals") or 0),
-            waiting=tuple(json.loads(f.get("waiting") or "[]")),
+            waiting=tuple(json.loads(waiting)) if waiting and waiting != "[]" else (),  # usually empty
             journal_length=int(f.get("jlen") or 0),
             pause_requested=bool(f.get("pause")),
             cancel_requested=f.get("cancel", ""),
