@@ -71,6 +71,7 @@ from ..errors import ConfigurationError, StoreUnavailableError
 from ..status import RunStatus
 from . import logic, sqlite_counts
 from .base import InboxEvent, RunRecord, StateCounts, ready_cutoff
+from .sqlite_checkpoint import AUTOCHECKPOINT_PAGES, Checkpointer
 from .sqlite_search import SEARCH_SCHEMA, SQLiteSearch
 from .sqlite_tables import (
     SCHEMA,
@@ -147,6 +148,9 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
         self._finished = threading.Condition()
         self._finish_count = 0
         self._closed = False
+        self._checkpointer = Checkpointer(self._connect)
+        self._forked_checkpointers: list[Checkpointer] = []
+        self._writer: sqlite3.Connection | None = None
         self._initialize()
 
     # -- connections and transactions -------------------------------------------------------
@@ -161,15 +165,33 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            # Checkpoints run on their own thread (sqlite_checkpoint); this bound is the fallback.
+            conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
         except sqlite3.Error as error:
             raise ConfigurationError(f"cannot open the SQLite database {self.path!r}: {error}") from error
         return conn
 
-    def _conn(self) -> sqlite3.Connection:
+    def _usable(self) -> None:
+        """Refuse a closed store; after a fork, drop what the parent's threads own."""
         if self._closed:
             raise StoreUnavailableError(f"the SQLite store on {self.path!r} has been closed")
         if os.getpid() != self._pid:
             self._after_fork()
+
+    def _writer_conn(self) -> sqlite3.Connection:
+        """The one connection every write transaction of this process runs on (under the write lock).
+
+        One connection rather than each thread's own: SQLite drops a connection's page cache
+        when another connection has written since its last transaction, so with a connection
+        per thread every write began by reading its pages again.
+        """
+        conn = self._writer
+        if conn is None:
+            conn = self._writer = self._connect()
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        self._usable()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
@@ -196,14 +218,21 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
         """
         self._pid = os.getpid()
         self._forked_away.extend(conn for _, conn in self._connections)
+        if self._writer is not None:
+            self._forked_away.append(self._writer)
+            self._writer = None
         self._local = threading.local()
         self._connections = []
         self._connections_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._finished = threading.Condition()
+        self._forked_checkpointers.append(self._checkpointer)  # its thread is not in this process
+        self._checkpointer = Checkpointer(self._connect)
 
     def _initialize(self) -> None:
-        conn = self._conn()
+        self._usable()
+        with self._write_lock:
+            conn = self._writer_conn()
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -251,9 +280,10 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
     @contextmanager
     def _write(self) -> Iterator[SQLiteTx]:
         """Run the body in one ``BEGIN IMMEDIATE`` transaction; commit, or roll back on error."""
-        conn = self._conn()
-        tx = SQLiteTx(conn, self.retention)
+        self._usable()
         with self._write_lock:
+            conn = self._writer_conn()
+            tx = SQLiteTx(conn, self.retention)
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as error:
@@ -261,6 +291,7 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
             try:
                 yield tx
                 conn.execute("COMMIT")
+                self._checkpointer.committed()
             except BaseException as error:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -418,9 +449,12 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
     def close(self) -> None:
         """Close every connection this store opened; later calls raise ``StoreUnavailableError``."""
         self._closed = True
+        self._checkpointer.stop()
         with self._connections_lock:
             connections, self._connections = self._connections, []
-        for _thread, conn in connections:
+        with self._write_lock:  # a write under way ends first
+            writer, self._writer = self._writer, None
+        for conn in [*(conn for _, conn in connections), *([writer] if writer else [])]:
             try:
                 conn.close()
             except sqlite3.Error:
