@@ -72,6 +72,7 @@ from ..status import RunStatus
 from . import logic, sqlite_counts
 from .base import InboxEvent, RunRecord, StateCounts, ready_cutoff
 from .sqlite_checkpoint import AUTOCHECKPOINT_PAGES, Checkpointer
+from .sqlite_group import GroupCommit
 from .sqlite_search import SEARCH_SCHEMA, SQLiteSearch
 from .sqlite_tables import (
     SCHEMA,
@@ -144,11 +145,11 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
         self._connections: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._forked_away: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._write_lock = threading.Lock()
         self._finished = threading.Condition()
         self._finish_count = 0
         self._closed = False
         self._checkpointer = Checkpointer(self._connect)
+        self._writes = GroupCommit(self._checkpointer.committed)
         self._forked_checkpointers: list[Checkpointer] = []
         self._writer: sqlite3.Connection | None = None
         self._initialize()
@@ -224,14 +225,14 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
         self._local = threading.local()
         self._connections = []
         self._connections_lock = threading.Lock()
-        self._write_lock = threading.Lock()
         self._finished = threading.Condition()
         self._forked_checkpointers.append(self._checkpointer)  # its thread is not in this process
         self._checkpointer = Checkpointer(self._connect)
+        self._writes = GroupCommit(self._checkpointer.committed)
 
     def _initialize(self) -> None:
         self._usable()
-        with self._write_lock:
+        with self._writes.lock:
             conn = self._writer_conn()
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -242,7 +243,7 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
                     self.path,
                     mode,
                 )
-            with self._write_lock:
+            with self._writes.lock:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     (version,) = conn.execute("PRAGMA user_version").fetchone()
@@ -279,25 +280,18 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
 
     @contextmanager
     def _write(self) -> Iterator[SQLiteTx]:
-        """Run the body in one ``BEGIN IMMEDIATE`` transaction; commit, or roll back on error."""
+        """Run the body as one write transaction (``BEGIN IMMEDIATE``), committed when this returns.
+
+        Threads queued on the write lock share one ``COMMIT`` (:mod:`.sqlite_group`); the body's
+        writes are rolled back if it raises, and nothing is stored if the ``COMMIT`` fails.
+        """
         self._usable()
-        with self._write_lock:
-            conn = self._writer_conn()
-            tx = SQLiteTx(conn, self.retention)
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
-                raise self._unavailable(error) from error
-            try:
+        try:
+            with self._writes.write(self._writer_conn) as conn:
+                tx = SQLiteTx(conn, self.retention)
                 yield tx
-                conn.execute("COMMIT")
-                self._checkpointer.committed()
-            except BaseException as error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(error, sqlite3.Error):
-                    raise self._unavailable(error) from error
-                raise
+        except sqlite3.Error as error:
+            raise self._unavailable(error) from error
         if tx.finished:
             with self._finished:
                 self._finish_count += 1
@@ -452,7 +446,8 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
         self._checkpointer.stop()
         with self._connections_lock:
             connections, self._connections = self._connections, []
-        with self._write_lock:  # a write under way ends first
+        with self._writes.lock:  # a write under way ends first, an open group commits
+            self._writes.flush()
             writer, self._writer = self._writer, None
         for conn in [*(conn for _, conn in connections), *([writer] if writer else [])]:
             try:
