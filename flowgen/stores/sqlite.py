@@ -35,9 +35,13 @@ ready and lease indexes (by score) and the retention sweep (by ``expires``).
 Concurrency, and what is supported:
 
 * **Many threads in one process** (the embedded engine's workers, timer poller, reconciler,
-  lease keeper, and the application's own threads). Each thread gets its own connection;
-  write transactions of this process are also serialized by a lock, so threads queue on that
-  lock instead of spinning in SQLite's busy handler. Reads run concurrently with writes (WAL).
+  lease keeper, and the application's own threads). Each thread reads on its own connection;
+  every write transaction of this process runs on one shared writer connection, serialized by
+  a lock, so threads queue on that lock instead of spinning in SQLite's busy handler, and
+  threads queued there share one ``COMMIT`` (group commit, :mod:`.sqlite_group`: each
+  operation still returns only once what it wrote is committed). Reads run concurrently with
+  writes (WAL). WAL checkpoints run on a thread of their own (:mod:`.sqlite_checkpoint`), not
+  inside a commit.
 * **Several processes on one file, on one machine** (a script sending events to runs another
   process advances, two embedded engines sharing a file, the CLI inspecting runs). WAL mode
   lets readers proceed during a write; writers from different processes take turns on
@@ -159,8 +163,9 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
     def _connect(self) -> sqlite3.Connection:
         try:
             # isolation_level=None: the module's implicit transactions are off; every
-            # operation below issues its own BEGIN / COMMIT. check_same_thread=False only so
-            # close() can close connections of other threads; each is used by its own thread.
+            # operation below issues its own BEGIN / COMMIT. check_same_thread=False so close()
+            # can close connections of other threads, and the writer is used by whichever
+            # thread holds the write lock; a reader connection is used by its own thread only.
             conn = sqlite3.connect(
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
