@@ -191,6 +191,8 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
         when another connection has written since its last transaction, so with a connection
         per thread every write began by reading its pages again.
         """
+        if self._closed:  # closed while this thread queued for the lock
+            raise StoreUnavailableError(f"the SQLite store on {self.path!r} has been closed")
         conn = self._writer
         if conn is None:
             conn = self._writer = self._connect()

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from flowgen.errors import StoreUnavailableError
 from flowgen.stores.sqlite import SQLiteStore
 from flowgen.stores.sqlite_checkpoint import AUTOCHECKPOINT_PAGES
 from flowgen.stores.sqlite_group import GroupCommit
@@ -172,3 +173,28 @@ def test_checkpoints_run_on_their_own_thread(tmp_path: Path) -> None:
     assert pages == AUTOCHECKPOINT_PAGES
     store.close()
     assert store._checkpointer._thread is not None and not store._checkpointer._thread.is_alive()
+
+
+def test_a_group_handed_to_a_writer_that_never_comes_is_committed_by_its_member(tmp_path: Path) -> None:
+    writers = Writers(tmp_path / "g.db")
+
+    def phantom() -> None:
+        writers.group._waiting += 1  # a writer queued that will give up (interrupted)
+
+    writers.insert("a", body=phantom)  # hands the group on, then commits it itself
+    writers.group._waiting -= 1
+    assert writers.names() == {"a"}
+    assert writers.group.commits == 1
+
+
+def test_a_store_closed_while_a_writer_queues_refuses_the_write(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    with store._writes.lock:
+        writer = Member(lambda: store.create_runs([new_run("late")], T, GRACE))
+        writer.start()
+        wait_until(lambda: store._writes._waiting == 1, 10, "the writer queued")
+        store._closed = True  # close() itself waits for this lock
+    writer.join(10)
+    assert isinstance(writer.error, StoreUnavailableError)
+    store._closed = False
+    store.close()
