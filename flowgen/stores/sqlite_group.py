@@ -11,9 +11,10 @@ other threads are queued on that lock does not commit: it leaves the transaction
 next holder and waits. The holder that finds nobody queued behind it (or the group full)
 commits for all of them, and every member returns only once that ``COMMIT`` succeeded, so the
 guarantee of each operation is unchanged: when it returns, what it wrote is committed, and an
-operation that fails wrote nothing. Each member runs inside a ``SAVEPOINT``: an operation that
-raises (a run that does not exist, a refused commit) rolls back its own writes and leaves the
-group's. A ``COMMIT`` that fails fails every member of the group (none of their writes is
+operation that fails wrote nothing. Each member after the first runs inside a ``SAVEPOINT``:
+an operation that raises (a run that does not exist, a refused commit) rolls back its own
+writes and leaves the group's (the first member's failure rolls back the whole transaction,
+which holds nothing else yet, so an idle store runs exactly ``BEGIN`` ... ``COMMIT``). A ``COMMIT`` that fails fails every member of the group (none of their writes is
 stored). An idle process never waits: with nobody queued, a transaction commits at once.
 
 The members of a group are serialized by the lock exactly as separate transactions were, so
@@ -87,15 +88,25 @@ class GroupCommit:
             raise
         failure: BaseException | None = None
         conn = group.conn
+        # The first member needs no savepoint: the transaction holds its writes only, so a
+        # ROLLBACK of it all undoes them (and an idle store runs exactly BEGIN ... COMMIT).
+        first = group.size == 1
         try:
-            conn.execute("SAVEPOINT flowgen_write")
+            if not first:
+                conn.execute("SAVEPOINT flowgen_write")
             yield conn
-            conn.execute("RELEASE flowgen_write")
+            if not first:
+                conn.execute("RELEASE flowgen_write")
         except BaseException as error:
             failure = error
-            self._undo(group)
+            if first:
+                self._abandon(group)
+            else:
+                self._undo(group)
         try:
-            if group.error is not None or not self._waiting or group.size >= self._limit:
+            if self._group is group and (
+                group.error is not None or not self._waiting or group.size >= self._limit
+            ):
                 self._end(group)
         finally:
             self.lock.release()
@@ -117,6 +128,16 @@ class GroupCommit:
             group = self._group = _Group(conn)
         group.size += 1
         return group
+
+    def _abandon(self, group: _Group) -> None:
+        """Roll back a group whose first and only member failed (nobody else waits for it)."""
+        self._group = None
+        try:
+            with contextlib.suppress(sqlite3.Error):  # unusable: the next BEGIN reports it
+                if group.conn.in_transaction:
+                    group.conn.execute("ROLLBACK")
+        finally:
+            group.done.set()
 
     def _undo(self, group: _Group) -> None:
         """Roll back one member's writes; if that is impossible, the whole group fails."""

@@ -198,3 +198,20 @@ def test_a_store_closed_while_a_writer_queues_refuses_the_write(tmp_path: Path) 
     assert isinstance(writer.error, StoreUnavailableError)
     store._closed = False
     store.close()
+
+
+def test_a_first_member_that_raises_leaves_the_writer_usable_for_the_next(tmp_path: Path) -> None:
+    writers = Writers(tmp_path / "g.db")
+
+    def fail() -> None:
+        raise ValueError("refused")
+
+    try:
+        writers.insert("a", body=fail)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("the body's error must propagate")
+    writers.insert("b")
+    assert writers.names() == {"b"}
+    assert writers.group.commits == 1
