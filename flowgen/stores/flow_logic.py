@@ -52,6 +52,7 @@ FLOW_WORDS = frozenset(
         "seq",
         "lane",
         "rnow",
+        "unstart",
     }
 )
 """The words of flow control the Lua scripts spell (gate kinds, replies, flow fields, set names)."""
