@@ -32,6 +32,7 @@ from redis.exceptions import NoScriptError
 from ..stores import redis_calls
 from ..stores.redis_plans import Commands, Plan, RoundTrip, commands, first_error, run_plan
 from .broker_slot import RELOCATED, SlotPipeline
+from .here import is_here, split_here
 
 logger = logging.getLogger("flowgen.transports.doorbell")
 
@@ -186,10 +187,13 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
 
     def ack(self, message: MessageProxy) -> None:
         with self.ack_lock:
-            if not self.pending_acks:
-                self.oldest_ack = time.monotonic()
-            self.pending_acks.append(message.options["redis_message_id"])
-            batch = self._take_acks() if self.waiting_idle else []
+            if is_here(message):  # handed to this process's threads, never in Redis (see .here)
+                batch = []
+            else:
+                if not self.pending_acks:
+                    self.oldest_ack = time.monotonic()
+                self.pending_acks.append(message.options["redis_message_id"])
+                batch = self._take_acks() if self.waiting_idle else []
         try:
             if batch:
                 self._send(batch, None)
@@ -202,9 +206,19 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
 
     def nack(self, message: MessageProxy) -> None:
         try:
-            super().nack(message)  # type: ignore[no-untyped-call]
+            if is_here(message):
+                self.queued_message_ids.discard(message.message_id)
+            else:
+                super().nack(message)  # type: ignore[no-untyped-call]
         finally:
             self.slot_freed.set()
+
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
+        """Put back the messages left in the worker's queue at a stop; handed ones are sent anew."""
+        fetched, here = split_here(messages)
+        if here:
+            self.broker.enqueue_many(here)
+        super().requeue(fetched)  # type: ignore[no-untyped-call]
 
     def _take_acks(self) -> list[str]:
         """Take the queued acks (call with ``ack_lock`` held)."""
