@@ -59,8 +59,8 @@ def _install(log: _Log) -> None:
     from flowgen.runtime import advance as advance_module
     from flowgen.services import Services
     from flowgen.stores.redis import RedisStore
-    from flowgen.transports.doorbell import _DoorbellConsumer
     from flowgen.transports import dramatiq as dramatiq_module
+    from flowgen.transports.doorbell import _DoorbellConsumer
     from flowgen.transports.dramatiq import DramatiqTransport
 
     fire = Services.fire_timers
@@ -297,7 +297,9 @@ def run_on_redis(body: Callable[[Any], str], processes: int, threads: int) -> st
 def main(argv: Sequence[str] | None = None) -> int:
     from . import timers
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.phase_trace", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.phase_trace", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("what", choices=("timers", "latency"))
     parser.add_argument("--count", type=int, default=500, help="sleepers or probes (default 500)")
     parser.add_argument("--processes", type=int, default=2)
@@ -310,7 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         time.sleep(1.2)
         rows = timer_rows(bench.engine, ids, bench.trace_directory)
         here = sum(1 for row in rows if row["via"] == "here")
-        parts = [f"{here} of {len(rows)} handed to a thread of the firing process, the rest sent through Redis"]
+        parts = [
+            f"{here} of {len(rows)} handed to a thread of the firing process, the rest sent through Redis"
+        ]
         for via in ("here", "redis"):
             chosen = [row for row in rows if row["via"] == via]
             if chosen:

@@ -73,17 +73,14 @@ def is_here(message: Any) -> bool:
 def split_here(messages: Iterable[Any]) -> tuple[list[Any], list[Message[Any]]]:
     """``(fetched, here)``: the messages that came from Redis, and the handed ones as plain messages
     again (without :data:`HERE`), for sending through Redis."""
-    fetched, here = [], []
+    fetched: list[Any] = []
+    here: list[Message[Any]] = []
     for message in messages:
         if is_here(message):
             options = {k: v for k, v in message.options.items() if k not in (HERE, "redis_message_id")}
-            here.append(Message(
-                queue_name=message.queue_name,
-                actor_name=message.actor_name,
-                args=message.args,
-                kwargs=message.kwargs,
-                options=options,
-            ))
+            here.append(
+                Message(message.queue_name, message.actor_name, message.args, message.kwargs, options)
+            )
         else:
             fetched.append(message)
     return fetched, here
