@@ -187,9 +187,8 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
 
     def ack(self, message: MessageProxy) -> None:
         with self.ack_lock:
-            if is_here(message):  # handed to this process's threads, never in Redis (see .here)
-                batch = []
-            else:
+            batch = []
+            if not is_here(message):  # a message .here handed over was never in Redis
                 if not self.pending_acks:
                     self.oldest_ack = time.monotonic()
                 self.pending_acks.append(message.options["redis_message_id"])
