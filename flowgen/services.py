@@ -39,8 +39,9 @@ ALARM_HORIZON = 60.0
 ALARM_LIMIT = 100_000
 """Most precise wake-ups pending at once in one process (about 1 MB); the poll serves the rest."""
 ALARM_SLACK = 0.0
-"""Seconds a precise wake-up waits past its due time. None: the tick claims with a time at or past
-the alarm, and the alarm is the timer's stored due time exactly (every store keeps the float)."""
+"""Seconds a precise wake-up waits past its due time: none is needed, since the tick claims with a
+time at or past the alarm and the alarm is the timer's stored due time exactly (every store keeps
+the float). It waited 1 ms, a millisecond of every short timer's lateness."""
 
 
 class _Periodic(threading.Thread):
