@@ -173,7 +173,7 @@ class EngineWorkers:
         services.start()
         stop_schedules = self._schedule_service()
         leases = self._leases
-        stop_wakeups = self._precise_wakeups()
+        stop_wakeups = self._precise_wakeups(threads)
 
         def stop_services() -> None:
             try:
@@ -217,7 +217,7 @@ class EngineWorkers:
         services = self._services()
         services.start()
         stop_schedules = self._schedule_service()
-        stop_wakeups = self._precise_wakeups()
+        stop_wakeups = self._precise_wakeups(self.threads)
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         # Every ready run is enqueued, whatever its grace: the messages a previous process
@@ -237,13 +237,14 @@ class EngineWorkers:
             ],
         )
 
-    def _precise_wakeups(self) -> Callable[[], None]:
-        """Wake runs parked for a moment on a limit at their time (:mod:`flowgen.runtime.wakeups`);
-        returns the stopper. Only on the wall clock: under another clock the timers alone wake runs."""
+    def _precise_wakeups(self, threads: int) -> Callable[[], None]:
+        """Wake runs parked for a moment on a limit at their time (:mod:`flowgen.runtime.wakeups`),
+        handed to this process's ``threads`` worker threads when they are all busy; returns the
+        stopper. Only on the wall clock: under another clock the timers alone wake runs."""
         runtime = self.runtime
         if type(runtime.clock) is not WallClock:
             return lambda: None
-        wakeups = runtime.wakeups = Wakeups(self._wake_here(), runtime.clock.now)
+        wakeups = runtime.wakeups = Wakeups(self._wake_here(), runtime.clock.now, threads)
         wakeups.start()
 
         def stop() -> None:
@@ -273,6 +274,7 @@ class EngineWorkers:
             # The broker's FlowgenMiddleware starts and stops the services with the Dramatiq
             # worker (after_worker_boot / before_worker_shutdown).
             return WorkerHandle(self, [self.transport.consume(threads, queues, declare=self._step_queues())])
+        self.runtime.draining.clear()  # a worker stopped earlier in this process drained it
         stop_services, stop_after_workers = self._background(threads)
         # Runs a branch woke continue in its thread only where the advance queue is consumed.
         self.runtime.continue_woken = not queues or getattr(self.transport, "queue", None) in queues

@@ -44,6 +44,7 @@ end
 -- (nil: untouched, false: deleted).
 local status, jlen, pause, cancel = m[3], tonumber(m[4]), m[9] or '', m[10] or ''
 local held, reply, open = 0, nil, nil
+local dropped = {}  -- step slots of branches this commit forgets (flow_drop_branch)
 local fields = {'updated', c.now}
 local function set_field(field, value)
   fields[#fields + 1] = field
@@ -99,10 +100,15 @@ for _, op in ipairs(c.ops) do
     open = false
     if op[3] then set_field('output', op[3]) end
     if op[4] then set_field('error', op[4]) end
+    flow_drop_branches(rid, dropped)
     end_run(rid, m[7], op[2], op[5], op[6])
     local woken = ''
     if m[6] and m[6] ~= '' and bump_signals(m[6], c.ready_score) then woken = m[6]; flow_resumed(m[6], c.now) end
-    reply = {1, '', 0, woken, '', '', 0, flow_released(rid, c.ready_score, op[5])}
+    local freed = {}
+    flow_release_dropped(rid, dropped, c.ready_score, freed)
+    dropped = {}
+    for _, run in ipairs(flow_released(rid, c.ready_score, op[5])) do table.insert(freed, run) end
+    reply = {1, '', 0, woken, '', '', 0, freed}
   elseif kind == 'consume' then
     -- ['consume', event type, event id]: the head, checked above
     local key = inbox_key(rid, op[2])
@@ -111,6 +117,7 @@ for _, op in ipairs(c.ops) do
   elseif kind == 'branch' then
     -- ['branch', key, dispatch record JSON or false]: a new record forgets the earlier attempts' reports
     local key = op[2]
+    if op[3] == false then flow_drop_branch(rid, key, dropped) end
     redis.call('HDEL', b .. ':branches', key .. '|s', key .. '|hb', key .. '|started', key .. '|r', key .. '|pk', key .. '|h')
     if op[3] == false then
       redis.call('HDEL', b .. ':branches', key)
@@ -137,4 +144,10 @@ end
 if open then set_field('open', open) end
 redis.call('HSET', mk, unpack(fields))
 if open == false then redis.call('HDEL', mk, 'open') end
+if #dropped > 0 then
+  reply = reply or {1, '', 0, '', pause, cancel, held}
+  local freed = {}
+  flow_release_dropped(rid, dropped, c.ready_score, freed)
+  reply[8] = freed
+end
 return reply or {1, '', 0, '', pause, cancel, held}
