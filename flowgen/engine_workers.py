@@ -141,9 +141,16 @@ class EngineWorkers:
             reconcile_interval=self.reconcile_interval,
             reenqueued=self.observers.reenqueued,
             requeue_lost=self._requeue_lost(),
+            fire=self._wake_here(),
         )
         self.runtime.timer_set = services.timer_set
         return services
+
+    def _wake_here(self) -> Callable[[Sequence[str]], None]:
+        """How runs whose time came in this process are sent: to its own free worker threads first
+        where the transport can (:mod:`flowgen.transports.here`), else as any enqueue."""
+        here: Callable[[Sequence[str]], None] | None = getattr(self.transport, "enqueue_here", None)
+        return here if here is not None else self.runtime.enqueue
 
     def _requeue_lost(self) -> Callable[[], int] | None:
         """What requeues a dead worker's fetched messages (a worker counts as dead after ``lease_ttl``)."""
@@ -237,7 +244,7 @@ class EngineWorkers:
         runtime = self.runtime
         if type(runtime.clock) is not WallClock:
             return lambda: None
-        wakeups = runtime.wakeups = Wakeups(runtime.enqueue, runtime.clock.now, threads)
+        wakeups = runtime.wakeups = Wakeups(self._wake_here(), runtime.clock.now, threads)
         wakeups.start()
 
         def stop() -> None:

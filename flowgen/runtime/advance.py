@@ -559,8 +559,6 @@ class Advance(AdvanceState):
             ops.SetOpen(self.open), Park(self.signals, wait.types, timer, wait.status)
         ).parked
         if parked:
-            if timer is not None and self.rt.timer_set is not None:
-                self.rt.timer_set(timer)
             if self.observing:
                 self.rt.observers.run_parked(RunParked(self.run_id, self.run_record.workflow, wait.status))
             assert self.replayer is not None
@@ -568,5 +566,8 @@ class Advance(AdvanceState):
                 self.rt.cache.put(self.run_id, Cached(self.replayer, self.epoch, self.position))
             else:
                 self.replayer.close()
+            # After the cache: a timer already due is fired at once, and its advance finds the generator.
+            if timer is not None and self.rt.timer_set is not None:
+                self.rt.timer_set(timer)
             raise _Done
         self._refresh(wait.types)

@@ -199,22 +199,29 @@ class RedisRuns:
         It blocks on the run's ``done`` list: ``BLMOVE`` from the list to itself wakes every
         waiter and leaves the element in place. Blocking in slices keeps under the client's
         socket timeout and re-checks the run (its keys may expire under retention meanwhile).
+        The record is read in the same pipeline as the ``BLMOVE`` (Redis runs it once the block
+        ends), so a finish is seen in the round trip that it wakes, not one more.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        done = self.key(run_id, "done")
-        while True:
-            record = yield from self.get_run_or_raise_plan(run_id)
-            if record.status in FINISHED:
-                return record
+        done, meta = self.key(run_id, "done"), self.key(run_id, "meta")
+        record = yield from self.get_run_or_raise_plan(run_id)
+        while record.status not in FINISHED:
             remaining = BLOCK_SLICE if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 return None
             try:
-                yield from commands(
-                    ("BLMOVE", done, done, "RIGHT", "LEFT", num(min(remaining, BLOCK_SLICE))), blocking=True
+                _, fields = yield from commands(
+                    ("BLMOVE", done, done, "RIGHT", "LEFT", num(min(remaining, BLOCK_SLICE))),
+                    ("HGETALL", meta),
+                    blocking=True,
                 )
             except redis.TimeoutError:
+                record = yield from self.get_run_or_raise_plan(run_id)
                 continue
+            if not fields:
+                raise store_error(Reason.MISSING, run_id)
+            record = RunRecord.from_fields(fields)
+        return record
 
     def wait_finished(self, run_id: str, timeout: float | None) -> RunRecord | None:
         record: RunRecord | None = self._execute(self.wait_finished_plan(run_id, timeout))

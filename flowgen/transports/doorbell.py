@@ -32,6 +32,8 @@ from redis.exceptions import NoScriptError
 from ..stores import redis_calls
 from ..stores.redis_plans import Commands, Plan, RoundTrip, commands, first_error, run_plan
 from .broker_slot import RELOCATED, SlotPipeline
+from .doorbell_scripts import ACK_MANY, HEAD_MESSAGE, PRESENCE, REQUEUE_DEAD, RETURN_MESSAGES
+from .here import is_here, split_here
 
 logger = logging.getLogger("flowgen.transports.doorbell")
 
@@ -45,77 +47,6 @@ PRESENCE_INTERVAL = 1.0
 def doorbell_channel(namespace: str, queue_name: str) -> str:
     return f"{namespace}:doorbell:{queue_name}"
 
-
-# The message at the head of a queue (the next one a worker fetches), read atomically: the
-# queue is a list of message ids, their data a hash (see Dramatiq's dispatch.lua).
-_HEAD_MESSAGE = """
-local id = redis.call('LINDEX', KEYS[1], 0)
-if not id then return false end
-return redis.call('HGET', KEYS[1] .. '.msgs', id)
-"""
-
-# Dramatiq's "ack" (see its dispatch.lua) for many messages in one call: forget each message
-# this worker fetched, unless it is no longer in the worker's acks set (then it was requeued).
-# Returns how many it forgot.
-_ACK_MANY = """
-local acked = 0
-for _, id in ipairs(ARGV) do
-  if redis.call('SREM', KEYS[1], id) > 0 then
-    redis.call('HDEL', KEYS[2], id)
-    acked = acked + 1
-  end
-end
-return acked
-"""
-
-# A consumer's presence on its queue: record this broker id as fetching now, forget the ones
-# that have not fetched for the heartbeat timeout (their worker is dead).
-_PRESENCE = """
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-return 1
-"""
-
-
-# The messages dead workers had fetched and not acked, back at the head of their queues (see
-# DoorbellRedisBroker.requeue_dead): KEYS[1] the heartbeats, ARGV namespace, the window of
-# heartbeats that count as dead (since, until, ms) and the queue names to look at.
-_REQUEUE_DEAD = """
-local moved = {}
-for _, worker in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[3])) do
-  for i = 4, #ARGV do
-    local queue = ARGV[1] .. ':' .. ARGV[i]
-    local acks = ARGV[1] .. ':__acks__.' .. worker .. '.' .. ARGV[i]
-    local ids = redis.call('SMEMBERS', acks)
-    for _, id in ipairs(ids) do
-      if redis.call('HEXISTS', queue .. '.msgs', id) == 1 then
-        redis.call('LPUSH', queue, id)
-        moved[ARGV[i]] = (moved[ARGV[i]] or 0) + 1
-      end
-    end
-    if #ids > 0 then redis.call('DEL', acks) end
-  end
-end
-local out = {}
-for name, count in pairs(moved) do
-  table.insert(out, name)
-  table.insert(out, count)
-end
-return out
-"""
-
-# Messages this worker fetched but will not start, back at the head of their queue in their
-# order: KEYS[1] the worker's acks set, KEYS[2] the queue; ARGV the message ids.
-_RETURN = """
-local returned = 0
-for i = #ARGV, 1, -1 do
-  if redis.call('SREM', KEYS[1], ARGV[i]) > 0 then
-    redis.call('LPUSH', KEYS[2], ARGV[i])
-    returned = returned + 1
-  end
-end
-return returned
-"""
 
 DEAD_WINDOW = 60_000
 """How long (ms) past its death a worker's acks are still looked at (they are requeued at the
@@ -139,7 +70,7 @@ def redis_backlog(broker: RedisBroker, queue_name: str) -> float:
     Dramatiq's Redis queues have the same layout whatever the broker class, so the head of the
     queue tells how long its oldest waiting message has waited.
     """
-    script = broker.client.register_script(_HEAD_MESSAGE)
+    script = broker.client.register_script(HEAD_MESSAGE)
     return _waited(script(keys=[f"{broker.namespace}:{queue_name}"]))
 
 
@@ -156,7 +87,8 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
     messages in hand fall to half the prefetch, and queues acks so that they travel with the
     next fetch (or after :data:`ACK_DELAY` at most) in one pipelined round trip, as one script
     call for all of them (see :meth:`DoorbellRedisBroker.ack_call`). When the
-    queue is empty it blocks on the doorbell channel; while it does, worker threads send their
+    queue is empty (a fetch got fewer than it asked for) it blocks on the doorbell channel
+    until the next ring, with no empty fetch first; while it does, worker threads send their
     acks themselves, so an idle worker never sits on an unsent ack.
 
     Deferring an ack is safe for flowgen: a message whose ack is lost (the process died
@@ -178,6 +110,8 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
         """Fetched messages this worker will not start (no free thread), to put back."""
         self.holding = False
         """True after returning messages: fetch again only once a thread is free."""
+        self.drained = False
+        """True when the last fetch got fewer messages than it asked for: wait for a ring first."""
         self.pubsub = broker.client.pubsub(ignore_subscribe_messages=True)
         self.pubsub.subscribe(doorbell_channel(broker.namespace, queue_name))
         broker.consumers.add(self)
@@ -186,10 +120,12 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
 
     def ack(self, message: MessageProxy) -> None:
         with self.ack_lock:
-            if not self.pending_acks:
-                self.oldest_ack = time.monotonic()
-            self.pending_acks.append(message.options["redis_message_id"])
-            batch = self._take_acks() if self.waiting_idle else []
+            batch = []
+            if not is_here(message):  # a message .here handed over was never in Redis
+                if not self.pending_acks:
+                    self.oldest_ack = time.monotonic()
+                self.pending_acks.append(message.options["redis_message_id"])
+                batch = self._take_acks() if self.waiting_idle else []
         try:
             if batch:
                 self._send(batch, None)
@@ -202,9 +138,21 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
 
     def nack(self, message: MessageProxy) -> None:
         try:
-            super().nack(message)  # type: ignore[no-untyped-call]
+            if is_here(message):
+                self.queued_message_ids.discard(message.message_id)
+            else:
+                super().nack(message)  # type: ignore[no-untyped-call]
         finally:
             self.slot_freed.set()
+
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
+        """Put back the messages left in the worker's queue at a stop; handed ones are sent anew."""
+        fetched, here = split_here(messages)
+        if here:
+            self.broker.enqueue_many(here)
+        super().requeue(fetched)  # type: ignore[no-untyped-call]
+        if fetched:  # Dramatiq's requeue does not ring: wake the other workers' idle consumers
+            self.broker.ring(self.queue_name)
 
     def _take_acks(self) -> list[str]:
         """Take the queued acks (call with ``ack_lock`` held)."""
@@ -268,12 +216,19 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
                 return None
             self.holding = False
             if outstanding <= self.low_water:
+                if self.drained:
+                    # The last fetch emptied the queue: what comes next rings (no empty fetch).
+                    self.drained = False
+                    self._wait_for_doorbell()
+                    return None
                 self.slot_freed.clear()
                 with self.ack_lock:
                     acks = self._take_acks()
-                fetched = self._send(acks, self.prefetch - outstanding)
+                wanted = self.prefetch - outstanding
+                fetched = self._send(acks, wanted)
                 if fetched:
                     self.message_cache = fetched
+                    self.drained = len(fetched) < wanted
                     continue
                 self._wait_for_doorbell()
                 return None
@@ -367,11 +322,11 @@ class DoorbellRedisBroker(SlotPipeline, RedisBroker):  # type: ignore[misc,unuse
         kwargs.setdefault("maintenance_chance", 20000)
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self._cluster = isinstance(self.client, RedisCluster)
-        self._head_message = self.client.register_script(_HEAD_MESSAGE)
-        self._ack_many = self.client.register_script(_ACK_MANY)
-        self._presence = self.client.register_script(_PRESENCE)
-        self._requeue_dead = self.client.register_script(_REQUEUE_DEAD)
-        self._return = self.client.register_script(_RETURN)
+        self._head_message = self.client.register_script(HEAD_MESSAGE)
+        self._ack_many = self.client.register_script(ACK_MANY)
+        self._presence = self.client.register_script(PRESENCE)
+        self._requeue_dead = self.client.register_script(REQUEUE_DEAD)
+        self._return = self.client.register_script(RETURN_MESSAGES)
         self._held = redis_calls.HeldConnections(self.client, retry=redis_calls.reconnecting_retry)
         self.worker_threads: int | None = None
         """Threads of this process's worker (set by the transport); ``None``: hold every message."""

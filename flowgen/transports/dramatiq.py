@@ -40,6 +40,7 @@ from dramatiq.message import Message
 from ..stores.redis_plans import Plan, commands, run_plan
 from .base import Receiver, Stop
 from .doorbell import HEARTBEAT_INTERVAL, PRESENCE_INTERVAL, DoorbellRedisBroker, redis_backlog
+from .here import hand_here
 
 logger = logging.getLogger("flowgen.transports.dramatiq")
 
@@ -110,6 +111,8 @@ class DramatiqTransport:
         self.advance_actor = actor(self._advance, ADVANCE_ACTOR)
         self.branch_actor = actor(self._run_branch, BRANCH_ACTOR)
         self.branch_aliases = [actor(self._run_branch, name) for name in BRANCH_ACTOR_ALIASES]
+        self._here: dramatiq.Worker | None = None
+        """This process's running worker, when it consumes the advance queue on flowgen's broker."""
         self._consumers_seen: dict[str, tuple[float, bool]] = {}
         self._warned: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -137,7 +140,14 @@ class DramatiqTransport:
         """Start a Dramatiq worker for flowgen's actors in this process; return its ``stop``."""
         worker = self.make_worker(threads, queues, declare=declare)
         worker.start()
-        return worker.stop
+        if isinstance(self.broker, DoorbellRedisBroker) and (not queues or self.queue in queues):
+            self._here = worker
+
+        def stop() -> None:
+            self._here = None
+            worker.stop()
+
+        return stop
 
     def make_worker(
         self,
@@ -181,6 +191,19 @@ class DramatiqTransport:
     def enqueue(self, run_ids: Sequence[str]) -> None:
         """Send one advance message per run id."""
         self._send(self.advance_actor.message(run_id) for run_id in run_ids)
+
+    def enqueue_here(self, run_ids: Sequence[str]) -> None:
+        """Advance runs on this process's free worker threads (:mod:`.here`); send the rest as :meth:`enqueue` does.
+
+        For runs whose time came in this process (due timers, precise wake-ups): no round trip
+        through Redis when a thread is free to take them.
+        """
+        messages = [self.advance_actor.message(run_id) for run_id in run_ids]
+        broker = self.broker
+        if isinstance(broker, DoorbellRedisBroker):
+            messages = hand_here(self._here, self.queue, broker.worker_threads, broker.in_hand, messages)
+        if messages:
+            self._send(messages)
 
     def enqueue_branch(self, run_id: str, key: str, attempt: int, queue: str | None) -> None:
         """Send a branch message for one attempt of a step branch, on the step's queue."""

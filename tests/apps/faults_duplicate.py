@@ -3,7 +3,9 @@
 A worker importing this module (with ``tests.apps.faults``) sends two ``flowgen.advance``
 messages wherever flowgen sends one: on start, timer wake-ups, parallel step reports, events,
 reconciliation. Both copies go through the real broker and may be picked up at the same time by
-two worker threads. The number of extra copies is counted in the ledger (``test:duplicates``).
+two worker threads; a timer wake-up handed to a free thread of the firing process
+(``enqueue_here``) gets its copy through the broker, racing the handed one. The number of extra
+copies is counted in the ledger (``test:duplicates``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from tests.apps.faults_common import ledger
 
 DUPLICATES = "test:duplicates"
 _original: Any = None
+_original_here: Any = None
 
 
 def install() -> None:
@@ -32,13 +35,26 @@ def install() -> None:
             ledger().incrby(DUPLICATES, len(ids))
 
     DramatiqTransport.enqueue = enqueue_twice  # type: ignore[method-assign]
+    global _original_here
+    _original_here = DramatiqTransport.enqueue_here
+
+    def enqueue_here_and_copy(self: DramatiqTransport, run_ids: Sequence[str]) -> None:
+        ids = list(run_ids)
+        _original_here(self, ids)
+        _original(self, ids)
+        if ids:
+            ledger().incrby(DUPLICATES, len(ids))
+
+    DramatiqTransport.enqueue_here = enqueue_here_and_copy  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
     global _original
+    global _original_here
     if _original is not None:
         DramatiqTransport.enqueue = _original  # type: ignore[method-assign]
-        _original = None
+        DramatiqTransport.enqueue_here = _original_here  # type: ignore[method-assign]
+        _original = _original_here = None
 
 
 install()
