@@ -70,8 +70,9 @@ end
 
 -- End a run's life (a finishing commit, a terminate): its timer, ready entry, inboxes and
 -- branches go and result() waiters wake. With a retention (seconds), its keys expire and the
--- sweep drops it from the listing indexes once expire_at has passed.
-local function end_run(rid, workflow, status, retention, expire_at)
+-- sweep drops it from the listing indexes once expire_at has passed. journaled: the journal is
+-- known not to be empty (nil: look).
+local function end_run(rid, workflow, status, retention, expire_at, journaled)
   local b = base(rid)
   redis.call('ZREM', P .. ':timers', rid)
   redis.call('ZREM', P .. ':ready', rid)
@@ -81,10 +82,17 @@ local function end_run(rid, workflow, status, retention, expire_at)
   redis.call('RPUSH', b .. ':done', '1')
   if retention and retention ~= '' and tonumber(retention) >= 0 then
     local ttl = math.max(1, math.floor(tonumber(retention)))
-    for _, suffix in ipairs({':meta', ':done', ':journal', ':seen', ':history'}) do
-      -- only keys that exist (no events, no history, an empty journal): EXPIRE is a write even on
-      -- a missing key, and a run whose journal write was refused must still be able to end
-      if redis.call('EXISTS', b .. suffix) == 1 then redis.call('EXPIRE', b .. suffix, ttl) end
+    -- only keys that exist (no events, no history, an empty journal): EXPIRE is a write even on
+    -- a missing key, and a run whose journal write was refused must still be able to end. The
+    -- metadata and done exist (this run's, just pushed); seen and history exist only for runs
+    -- that got events or were reset, so one EXISTS of both is all most runs pay.
+    redis.call('EXPIRE', b .. ':meta', ttl)
+    redis.call('EXPIRE', b .. ':done', ttl)
+    if journaled or redis.call('EXISTS', b .. ':journal') == 1 then redis.call('EXPIRE', b .. ':journal', ttl) end
+    if redis.call('EXISTS', b .. ':seen', b .. ':history') > 0 then
+      for _, suffix in ipairs({':seen', ':history'}) do
+        if redis.call('EXISTS', b .. suffix) == 1 then redis.call('EXPIRE', b .. suffix, ttl) end
+      end
     end
     redis.call('ZADD', P .. ':expiring', expire_at, cjson.encode({rid, workflow, status}))
   end

@@ -99,7 +99,7 @@ for _, op in ipairs(c.ops) do
     open = false
     if op[3] then set_field('output', op[3]) end
     if op[4] then set_field('error', op[4]) end
-    end_run(rid, m[7], op[2], op[5], op[6])
+    end_run(rid, m[7], op[2], op[5], op[6], jlen > 0)
     local woken = ''
     if m[6] and m[6] ~= '' and bump_signals(m[6], c.ready_score) then woken = m[6]; flow_resumed(m[6], c.now) end
     reply = {1, '', 0, woken, '', '', 0, flow_released(rid, c.ready_score, op[5])}
