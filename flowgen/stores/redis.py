@@ -39,8 +39,9 @@ key                           type    holds
                                       see :mod:`flowgen.stores.redis_search`
 ============================  ======  =====================================================
 
-Every status change also publishes (no key is written): the new status on the channel
-``P:watch:{rid}`` and the run id on ``P:watch``, for ``run.watch()`` and ``engine.watch()``.
+Every status change also publishes (no key is written) the new status on the channel
+``P:watch:{rid}``, for ``run.watch()`` (which subscribes to it) and ``engine.watch()`` (which
+subscribes to the pattern ``P:watch:{*}``).
 
 Scripts validate everything before their first write (Lua does not roll back). Finished runs'
 keys get a TTL equal to the engine's retention and a sweep removes them from the indexes.

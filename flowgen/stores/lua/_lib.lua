@@ -31,10 +31,11 @@ local function index_status(rid, workflow, created, old, new)
   end
   redis.call('ZADD', P .. ':status:' .. new, created, rid)
   redis.call('ZADD', P .. ':wf:' .. workflow .. ':status:' .. new, created, rid)
-  -- nudge watchers (flowgen/observability/watch.py): cheap, and nothing is kept without them.
+  -- nudge watchers (flowgen/observability/watch.py): nothing is kept without them. One PUBLISH,
+  -- on the run's channel: a watcher of every run subscribes to the pattern P:watch:{*} (each call
+  -- a script makes costs Redis about as much as a small command's work, and most go to nobody).
   -- pcall: a Redis user without channel permissions (ACL) still advances runs, unwatched.
   redis.pcall('PUBLISH', P .. ':watch:{' .. rid .. '}', new)
-  redis.pcall('PUBLISH', P .. ':watch', rid)
 end
 
 local function set_status(rid, new)
