@@ -65,7 +65,9 @@ def definitions(library: str) -> list[Definition]:
             comments = []
         else:
             raise ValueError(f"library code before its first definition: {line!r}")
-    return [Definition("\n".join(lines), names, _code_identifiers("\n".join(lines))) for lines, names in blocks]
+    return [
+        Definition("\n".join(lines), names, _code_identifiers("\n".join(lines))) for lines, names in blocks
+    ]
 
 
 def link(library: Sequence[Definition], script: str) -> str:

@@ -85,7 +85,7 @@ from .redis_scans import scan_shards
 from .redis_scripts import ScriptCaller, load_scripts
 from .redis_search import RedisSearch
 from .redis_shards import DEFAULT_CLUSTER_SHARDS, Shards, check_branch_limits
-from .redis_wire import COMPACT, assemble_branches, encode_operation, flatten, num, pairs, text
+from .redis_wire import assemble_branches, encode_operation, flatten, num, pairs, text
 
 _TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
 """Error replies a later attempt of the same commit may not get (Redis full, or a replica);
@@ -309,16 +309,12 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
     def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
         if self.cluster:
             check_branch_limits(commit)
-        expiry = self._expiry(now)
-        change = {
-            "epoch": commit.epoch,
-            "pos": commit.position,
-            "now": num(now),
-            "ready_score": num(now + grace),
-            "ops": [encode_operation(operation, expiry) for operation in commit.operations],
-        }
+        expiry = [num(value) for value in self._expiry(now)] or ["", ""]
+        args = [commit.run_id, str(commit.epoch), str(commit.position), num(now), num(now + grace)]
+        for operation in commit.operations:
+            args += encode_operation(operation, expiry)
         try:
-            reply = self._run("commit", commit.run_id, COMPACT(change))
+            reply = self._run("commit", *args)
         except redis.ResponseError as error:
             if isinstance(error, _TRANSIENT_REFUSALS):
                 raise  # the run stays ready and is retried once Redis accepts writes again

@@ -47,12 +47,13 @@ local function set_status(rid, new)
   end
 end
 
--- RPUSH every element of items to key, in slices: Lua's unpack() fails beyond about 8,000
+-- RPUSH items[from..to] (default: all) to key, in slices: Lua's unpack() fails beyond about 8,000
 -- values ("too many results to unpack"), and one advance may journal more entries than that.
 local PUSH_SLICE = 1000
-local function push_all(key, items)
-  for first = 1, #items, PUSH_SLICE do
-    redis.call('RPUSH', key, unpack(items, first, math.min(first + PUSH_SLICE - 1, #items)))
+local function push_all(key, items, from, to)
+  from, to = from or 1, to or #items
+  for first = from, to, PUSH_SLICE do
+    redis.call('RPUSH', key, unpack(items, first, math.min(first + PUSH_SLICE - 1, to)))
   end
 end
 
