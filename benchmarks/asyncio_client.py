@@ -29,16 +29,20 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 OPERATIONS = 3000
 CONCURRENCY = 200
 
+T = TypeVar("T")
+
 
 class LoopWatch:
-    """The longest gap between two turns of the loop, and the most threads seen, while it runs."""
+    """Counts the turns of the event loop it runs on, the longest gap between two, and the most
+    threads seen, while it runs (also the tests' ticker: tests/aio/support.py)."""
 
     def __init__(self) -> None:
+        self.ticks = 0
         self.longest_gap = 0.0
         self.threads = threading.active_count()
         self._stop = False
@@ -48,12 +52,20 @@ class LoopWatch:
         while not self._stop:
             await asyncio.sleep(0.005)
             now = time.monotonic()
+            self.ticks += 1
             self.longest_gap = max(self.longest_gap, now - last)
             self.threads = max(self.threads, threading.active_count())
             last = now
 
-    def stop(self) -> None:
-        self._stop = True
+    async def around(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` while watching the loop."""
+        task = asyncio.create_task(self.run())
+        await asyncio.sleep(0)
+        try:
+            return await awaitable
+        finally:
+            self._stop = True
+            await task
 
 
 async def rate(
@@ -62,19 +74,18 @@ async def rate(
     """``(operations/s, longest loop gap in s, most threads, client CPU s per operation)`` for
     ``operations`` calls by ``concurrency`` coroutines."""
     watch = LoopWatch()
-    watcher = asyncio.create_task(watch.run())
-    await asyncio.sleep(0)
     counter = iter(range(operations))
 
     async def worker() -> None:
         for index in counter:
             await call(index)
 
-    started, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    watch.stop()
-    await watcher
+    async def all_workers() -> tuple[float, float]:
+        started, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started, time.process_time() - cpu
+
+    elapsed, cpu = await watch.around(all_workers())
     return operations / elapsed, watch.longest_gap, watch.threads, cpu / operations
 
 

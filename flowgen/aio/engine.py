@@ -41,12 +41,14 @@ from ..durations import Duration
 from ..engine import Engine, StartManyResult
 from ..errors import ConfigurationError, FlowgenError, ResultTimeoutError
 from ..inspection import workflow_name
+from ..observability.hooks import Callback, Hooks
 from ..operations import Operation
 from ..status import RunStatus
 from ..stores.failures import Reason, store_error
 from ..validation import check_count, check_page, check_timeout
 from .finding import AsyncFinding
 from .handles import AsyncRun
+from .schedules import AsyncSchedules
 from .waiting import AsyncReads, RedisReads, ThreadReads
 
 if TYPE_CHECKING:
@@ -85,6 +87,9 @@ class AsyncEngine(AsyncFinding):
         self._io: RedisIO | None = None
         self._opening: asyncio.Lock | None = None
         self._closed = False
+        self._hooks = Hooks()
+        self.schedules = AsyncSchedules(self)
+        """Manage schedules (create, update, pause, resume, delete, trigger, list, get); docs/schedules.md."""
 
     @classmethod
     def from_engine(cls, engine: Engine, *, executor_threads: int = 4) -> AsyncEngine:
@@ -107,6 +112,7 @@ class AsyncEngine(AsyncFinding):
         async with self._opening:
             if self._engine is None:
                 self._engine = await self._in_thread(functools.partial(Engine, self._url, **self._options))
+                self._engine.observers.add(self._hooks)
             if self._reads is None:
                 self._reads = self._reads_for(self._engine)
         return self._engine
@@ -122,6 +128,23 @@ class AsyncEngine(AsyncFinding):
             self._io = RedisIO(engine.store, engine.transport, engine.url, self._executor)
             return RedisReads(self._io)
         return ThreadReads(engine.store, self._executor)
+
+    def on(self, event: str, callback: Callback) -> Callback:
+        """Call ``callback(fact)`` after each ``event`` committed in this process; see :meth:`flowgen.Engine.on`.
+
+        The callbacks run where the transition is committed: in this process's worker threads
+        for an embedded engine (``sqlite://``, ``memory://``), not on the event loop; with
+        Redis, runs advance in ``flowgen worker`` processes, so give those their hooks with
+        :func:`flowgen.on` in a module they import. Registering before the engine is open is
+        fine. Returns ``callback``.
+
+        Raises:
+            ConfigurationError: an unknown event, or a callback that is not callable.
+        """
+        self._hooks.add(event, callback)
+        if self._engine is not None:
+            self._engine.observers.add(self._hooks)
+        return callback
 
     @property
     def engine(self) -> Engine:

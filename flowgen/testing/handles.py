@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from typing_extensions import TypeVar
+
 from ..client import Run, RunInfo
 
 if TYPE_CHECKING:
     from .runner import Runner
 
 
-class RunnerRun(Run):
+R = TypeVar("R", default=Any)
+
+
+class RunnerRun(Run[R]):
     """A run of a :class:`Runner`: the :class:`flowgen.Run` interface, without waiting.
+
+    Typed as :class:`flowgen.Run` is: ``runner.start(order, ...)`` gives a
+    ``RunnerRun[<order's return type>]``.
 
     ``status()``, ``journal()`` and ``send_event()`` work as on an engine (sending an event also
     lets the runner process what it wakes). ``result()`` returns at once: the output of a
@@ -25,7 +33,7 @@ class RunnerRun(Run):
     def __repr__(self) -> str:
         return f"<flowgen.testing.RunnerRun {self.run_id}>"
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> R:
         """Return the output of the finished run.
 
         ``timeout`` is accepted for compatibility with :meth:`flowgen.Run.result` and ignored:
@@ -38,7 +46,8 @@ class RunnerRun(Run):
         """
         record = self._record()
         if record.is_finished:
-            return self.engine.output_of(record)
+            output: R = self.engine.output_of(record)
+            return output
         raise self.runner.waits.blocked_error(record)
 
     def send_event(self, type: str, payload: Any = None, event_id: str | None = None) -> bool:

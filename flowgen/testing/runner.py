@@ -30,7 +30,9 @@ import random
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, overload
+
+from typing_extensions import ParamSpec
 
 from ..client import RunInfo
 from ..context import step_context
@@ -51,6 +53,9 @@ from .handles import RunnerRun
 from .mocks import Call, StepMock, is_exception, step_name
 
 __all__ = ["Runner"]
+
+R = TypeVar("R")
+P = ParamSpec("P")
 
 _TIMER_BATCH = 1000
 _MAX_TIMER_ROUNDS = 100_000
@@ -161,9 +166,18 @@ class Runner:
 
     # -- runs -------------------------------------------------------------------------------
 
+    # Typed as Engine.start is: with the workflow object and no option, mypy checks the
+    # arguments against its parameters and types the handle by its return type.
+    @overload
+    def start(self, workflow: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> RunnerRun[R]: ...
+    @overload
     def start(
-        self, workflow: Workflow | str, *args: Any, run_id: str | None = None, **kwargs: Any
-    ) -> RunnerRun:
+        self, workflow: Workflow[..., R], *args: Any, run_id: str | None, **kwargs: Any
+    ) -> RunnerRun[R]: ...
+    @overload
+    def start(self, workflow: str, *args: Any, run_id: str | None = None, **kwargs: Any) -> RunnerRun[Any]: ...
+
+    def start(self, workflow: Any, *args: Any, **kwargs: Any) -> RunnerRun[Any]:
         """Start a run and advance it (and whatever it starts) until every run is blocked.
 
         A run is blocked when it has finished, or waits for a timer (a sleep, a retry back-off,
@@ -176,7 +190,7 @@ class Runner:
             SerializationError: as for the engine.
             RunnerError: flowgen itself failed while advancing a run.
         """
-        run = self.engine.start(workflow, *args, run_id=run_id, **kwargs)
+        run = self.engine.start(workflow, *args, **kwargs)
         self.run_until_idle()
         return RunnerRun(self, run.run_id)
 

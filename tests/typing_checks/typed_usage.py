@@ -15,6 +15,7 @@ from uuid import UUID
 from typing_extensions import assert_type
 
 import flowgen
+import flowgen.testing
 
 
 @dataclasses.dataclass
@@ -123,3 +124,12 @@ async def start_them_async(engine: flowgen.AsyncEngine) -> None:
     assert_type(untyped, flowgen.AsyncRun[Any])
     urgent = await engine.start(order, "o1", 10, priority=50)
     assert_type(urgent, flowgen.AsyncRun[str])
+
+
+def start_them_in_a_runner(runner: flowgen.testing.Runner) -> None:
+    run = runner.start(order, "o1", 10)
+    assert_type(run, flowgen.testing.RunnerRun[str])
+    assert_type(run.result(), str)
+    named = runner.start(order, "o1", 10, run_id="order-o1")
+    assert_type(named.result(), str)
+    assert_type(runner.start("typed.order", "o1", 10), flowgen.testing.RunnerRun[Any])

@@ -10,6 +10,7 @@ from collections.abc import Generator
 from typing import Any
 
 import flowgen
+import flowgen.testing
 
 
 @flowgen.step
@@ -52,4 +53,10 @@ def start_it(engine: flowgen.Engine) -> None:
 async def start_it_async(engine: flowgen.AsyncEngine) -> None:
     await engine.start(order, "wrong", "types")  # wrong: No overload variant of "start" of "AsyncEngine" matches
     result: int = await (await engine.start(order, "o1", 3)).result()  # wrong: Incompatible types in assignment
+    print(result)
+
+
+def start_it_in_a_runner(runner: flowgen.testing.Runner) -> None:
+    runner.start(order, "wrong", "types")  # wrong: No overload variant of "start" of "Runner" matches
+    result: int = runner.start(order, "o1", 3).result()  # wrong: Incompatible types in assignment
     print(result)
