@@ -38,6 +38,9 @@ REMEMBERED = 100_000
 
 logger = logging.getLogger("flowgen.watch")
 
+SUBSCRIBE_TIMEOUT = 10.0
+"""Seconds a watch waits for Redis to confirm its subscriptions."""
+
 POLL_PAGE = 1000
 """How many of the newest runs ``engine.watch()`` compares per poll on a store without pub/sub."""
 
@@ -114,11 +117,29 @@ class _RedisNudges:
     message is its new status), or the pattern of every run's (the run id is in the channel's name)."""
 
     def __init__(self, client: Any, channels: list[str], patterns: list[str]) -> None:
-        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
-        if channels:
-            self.pubsub.subscribe(*channels)
-        if patterns:
-            self.pubsub.psubscribe(*patterns)
+        self.pubsub = client.pubsub()
+        try:
+            if channels:
+                self.pubsub.subscribe(*channels)
+            if patterns:
+                self.pubsub.psubscribe(*patterns)
+            self._confirmed(len(channels) + len(patterns))
+        except BaseException:
+            self.pubsub.close()
+            raise
+        self.pubsub.ignore_subscribe_messages = True
+
+    def _confirmed(self, count: int) -> None:
+        """Read Redis's answer to each subscription: a refusal (an ACL without these channels)
+        is an error reply, raised here as ``NoPermissionError`` rather than at the first wait."""
+        deadline = time.monotonic() + SUBSCRIBE_TIMEOUT
+        while count > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"Redis did not confirm the watch's subscriptions within {SUBSCRIBE_TIMEOUT}s")
+            message = self.pubsub.get_message(timeout=left)
+            if message is not None and message.get("type") in ("subscribe", "psubscribe"):
+                count -= 1
 
     def wait(self, timeout: float) -> list[str]:
         """The run ids nudged (one per message), waiting up to ``timeout`` seconds for the first."""
