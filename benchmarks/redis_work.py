@@ -17,6 +17,11 @@ measures an older checkout: run it from that checkout with ``PYTHONPATH`` set to
 call; N should be small (30): each call is one dump file. Instruction counts do not move with
 the machine's load, the microseconds do. The priority lane is looked at by time (at most 50 times
 a second per process), not per workflow, so its looks are turned off here.
+
+``--workers P`` measures the whole path instead: the N runs are started while ``P`` real
+``flowgen worker benchmarks.apps`` processes (8 threads each) advance them through Dramatiq, as
+in the throughput benchmark, so the broker's fetches and acks, heartbeats and lease renewals are
+in the counts too (and the lane's looks, which this mode leaves on).
 """
 
 from __future__ import annotations
@@ -93,6 +98,49 @@ def _workload(url: str, runs: int, slowlog: bool) -> dict[str, Any]:
     }
 
 
+def _with_workers(url: str, runs: int, processes: int) -> dict[str, Any]:
+    import redis
+
+    import flowgen
+    from benchmarks import apps
+    from benchmarks.workers import start_flowgen
+
+    client = redis.Redis.from_url(url)
+    engine = flowgen.Engine(url)
+    group = start_flowgen(url, client, processes, 8)
+    try:
+        group.wait_ready()
+        for _ in range(20):  # warm-up
+            engine.start(apps.three_steps)
+        _until_completed(client, 20)
+        info = client.info("cpu")
+        before = float(info["used_cpu_user"] + info["used_cpu_sys"])
+        client.config_resetstat()
+        for _ in range(runs):
+            engine.start(apps.three_steps)
+        _until_completed(client, 20 + runs)
+        info = client.info("cpu")
+        spent = float(info["used_cpu_user"] + info["used_cpu_sys"]) - before
+        commands = client.info("commandstats")
+    finally:
+        group.stop()
+        engine.close()
+    return {
+        "runs": runs,
+        "redis_cpu_us": spent * 1e6 / runs,
+        "commands": {k.removeprefix("cmdstat_"): [v["calls"] / runs, v["usec"] / runs] for k, v in commands.items()},
+        "scripts": {},
+    }
+
+
+def _until_completed(client: Any, count: int, timeout: float = 600.0) -> None:
+    deadline = time.monotonic() + timeout
+    while client.zcard("flowgen:status:completed") < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {count} runs completed within {timeout}s")
+        time.sleep(0.05)
+
+
 def _server(wrap: list[str], directory: str) -> tuple[subprocess.Popen[bytes], str]:
     from benchmarks.redis_server import free_port
 
@@ -138,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", type=int, help="3-step workflows (after a warm-up of 20)")
     parser.add_argument("--no-slowlog", action="store_true", help="no per-script SLOWLOG (its cost is in the CPU)")
     parser.add_argument("--callgrind", action="store_true", help="instructions per script call (valgrind)")
+    parser.add_argument("--workers", type=int, metavar="P", help="advance through P real worker processes")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     options = parser.parse_args(argv)
     directory = tempfile.mkdtemp(prefix="flowgen-redis-work-")
@@ -147,7 +196,10 @@ def main(argv: list[str] | None = None) -> None:
         wrap += ["--dump-before=evalShaCommand", "--dump-after=evalShaCommand"]
     process, url = _server(wrap, directory)
     try:
-        result = _workload(url, options.runs, slowlog=not options.no_slowlog and not options.callgrind)
+        if options.workers:
+            result = _with_workers(url, options.runs, options.workers)
+        else:
+            result = _workload(url, options.runs, slowlog=not options.no_slowlog and not options.callgrind)
     finally:
         import redis
 
