@@ -4,11 +4,16 @@
   (``Limit(1_000_000, key=...)`` over 100 keys) against the same runs with no limit, measured
   in alternation in the same run; the ratio is the figure (target: at most 10% slower).
 * **rate**: ``RateLimit(200, per="1s")`` on a step, runs started all at once: the achieved rate
-  of attempt starts (starts over the span from the first to one window after the last), and
-  the most starts in any one-second window (target: within 5% of 200/s, never above 200 in a
-  window) twice: of the starts **the store recorded** (read from its window while the phase
-  runs: the times the guarantee is about, see flowgen/stores/flow_rates.py), and of the step
-  bodies' own clock readings (later than their grant by a thread switch, more on a busy machine).
+  of attempt starts, and the most starts in any one-second window (target: within 5% of 200/s,
+  never above 200 in a window) twice: of the starts **the store recorded** (read from its window
+  while the phase runs: the times the guarantee is about, see flowgen/stores/flow_rates.py), and
+  of the step bodies' own clock readings (later than their grant by a thread switch, more on a
+  busy machine). The achieved rate is ``N`` starts over the time from the first start to when
+  the limit would let the next one start: the ``(N - 200)``-th start plus 1 s (:func:`achieved`;
+  exactly 200/s for any pattern that uses every token on time, even or in bursts; at most
+  200 / 1.02 = 196/s here, the store's margin). Reported too, the earlier formula: ``N`` over
+  (last - first + 1 s), which counts one second more than an even stream takes (an even 200/s
+  stream of 2,000 starts scores 182/s on it): a figure of how bursty the starts are, no target.
 
 * **priority jump**: with ``queued`` 3-step runs queued (10,000 at full size) and the workers
   draining them, a run started with ``priority=100`` behind them: the seconds from its start to
@@ -85,6 +90,15 @@ class RecordedStarts:
         return sorted(self.starts.values())
 
 
+def achieved(starts: Sequence[float], count: int = 200, per: float = 1.0) -> float:
+    """``len(starts)`` over the time from the first start to when a ``count``-per-``per``
+    sliding window would admit the next one (``per`` after the ``count``-th latest start)."""
+    ordered = sorted(starts)
+    if len(ordered) <= count:
+        return len(ordered) / per
+    return len(ordered) / (ordered[len(ordered) - count] + per - ordered[0])
+
+
 def rate(bench: Bench, runs: int) -> dict[str, float]:
     """One repetition of the rate figure: ``runs`` one-step runs through a 200/s rate limit."""
     bench.fresh()
@@ -102,9 +116,8 @@ def rate(bench: Bench, runs: int) -> dict[str, float]:
         group.stop()
         granted = recorded.stop()
     starts = sorted(float(raw) for raw in bench.client.lrange("bench:rated:starts", 0, -1))
-    # A sliding window lets a full window's worth start at once, so the rate is counted over
-    # whole windows: the last start's window is part of the span.
-    achieved = len(starts) / (starts[-1] - starts[0] + 1.0)
+    # the earlier formula (see the module docstring): one second more than an even stream takes
+    over_span = len(starts) / (starts[-1] - starts[0] + 1.0)
     # and in steady state: the median of the starts per whole second, first and last seconds left out
     per_second = [0] * (int(starts[-1] - starts[0]) + 1)
     for at in starts:
@@ -112,7 +125,8 @@ def rate(bench: Bench, runs: int) -> dict[str, float]:
     inner = sorted(per_second[1:-1]) or per_second
     steady = float(inner[len(inner) // 2])
     return {
-        "achieved": achieved,
+        "achieved": achieved(starts),
+        "over_span": over_span,
         "steady": steady,
         "busiest": float(busiest_window(granted)),
         "busiest_body": float(busiest_window(starts)),
@@ -180,14 +194,15 @@ def figures(fig: Callable[..., Figure | None], samples: dict[str, list[float]]) 
     ratio = fig("flow.limit_ratio", "(g) never-binding limit vs none (per repetition)", "x", target=">= 0.90")
     if ratio is not None:
         ratio.met = ratio.value >= 0.90
-    achieved = fig(
+    rated = fig(
         "flow.rate_achieved",
-        "(g) RateLimit(200, per=1s): starts/s, first start to last + 1 s",
+        "(g) RateLimit(200, per=1s): starts/s, first start to the next token",
         "/s",
         target="190-210",
     )
-    if achieved is not None:
-        achieved.met = 190 <= achieved.value <= 210
+    if rated is not None:
+        rated.met = 190 <= rated.value <= 210
+    fig("flow.rate_over_span", "(g) RateLimit(200, per=1s): starts/s, first start to last + 1 s", "/s")
     steady = fig(
         "flow.rate_steady",
         "(g) RateLimit(200, per=1s): starts per whole second, median",
@@ -238,13 +253,14 @@ def phase(runner: Runner) -> None:
         runner.add("flow.priority_jump_seconds", jump["latency"])
         runner.add("flow.priority_jump_ahead", jump["ahead"])
         runner.add("flow.rate_achieved", rated["achieved"])
+        runner.add("flow.rate_over_span", rated["over_span"])
         runner.add("flow.rate_steady", rated["steady"])
         runner.add("flow.rate_busiest_window", rated["busiest"])
         runner.add("flow.rate_busiest_body_window", rated["busiest_body"])
         runner.log(
             f"#{rep + 1}: no limit {plain:,.0f} runs/s, never-binding per-key limit {keyed:,.0f} "
             f"runs/s = {keyed / plain:.2f}x; RateLimit(200/s): {rated['achieved']:.1f}/s achieved "
-            f"({rated['steady']:.0f}/s in steady state), "
+            f"({rated['over_span']:.1f}/s first to last + 1 s, {rated['steady']:.0f}/s in steady state), "
             f"at most {rated['busiest']:.0f} recorded starts in any 1 s window ({rated['recorded']:.0f} "
             f"recorded), {rated['busiest_body']:.0f} step bodies ({rated['attempts']:.0f} attempts); "
             f"priority=100 run done {jump['latency']:.2f} s after its start, {jump['ahead']:.0f} runs ahead"

@@ -166,7 +166,7 @@ class EngineWorkers:
         services.start()
         stop_schedules = self._schedule_service()
         leases = self._leases
-        stop_wakeups = self._precise_wakeups()
+        stop_wakeups = self._precise_wakeups(threads)
 
         def stop_services() -> None:
             try:
@@ -210,7 +210,7 @@ class EngineWorkers:
         services = self._services()
         services.start()
         stop_schedules = self._schedule_service()
-        stop_wakeups = self._precise_wakeups()
+        stop_wakeups = self._precise_wakeups(self.threads)
         # Runs that were moving when a previous process stopped resume now (or when their
         # old lease expires); sleeping runs wake through their timers.
         # Every ready run is enqueued, whatever its grace: the messages a previous process
@@ -230,13 +230,14 @@ class EngineWorkers:
             ],
         )
 
-    def _precise_wakeups(self) -> Callable[[], None]:
-        """Wake runs parked for a moment on a limit at their time (:mod:`flowgen.runtime.wakeups`);
-        returns the stopper. Only on the wall clock: under another clock the timers alone wake runs."""
+    def _precise_wakeups(self, threads: int) -> Callable[[], None]:
+        """Wake runs parked for a moment on a limit at their time (:mod:`flowgen.runtime.wakeups`),
+        handed to this process's ``threads`` worker threads when they are all busy; returns the
+        stopper. Only on the wall clock: under another clock the timers alone wake runs."""
         runtime = self.runtime
         if type(runtime.clock) is not WallClock:
             return lambda: None
-        wakeups = runtime.wakeups = Wakeups(runtime.enqueue, runtime.clock.now)
+        wakeups = runtime.wakeups = Wakeups(runtime.enqueue, runtime.clock.now, threads)
         wakeups.start()
 
         def stop() -> None:

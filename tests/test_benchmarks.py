@@ -62,6 +62,7 @@ EXPECTED = [
     "flow.limited_throughput",
     "flow.limit_ratio",
     "flow.rate_achieved",
+    "flow.rate_over_span",
     "flow.rate_steady",
     "flow.rate_busiest_window",
     "flow.priority_jump_seconds",
@@ -206,3 +207,14 @@ def test_engine_work_counts_the_bytecodes_of_each_function(load: str, tmp_path: 
     assert advance[0] > 0 and advance[1] == 15  # three commits per 3-step workflow
     if load == "redis":
         assert "cmdstat_evalsha" in done.stdout
+
+
+def test_the_achieved_rate_is_count_per_period_for_any_pattern_that_uses_every_token() -> None:
+    from benchmarks.flow import achieved
+
+    even = [i / 200 for i in range(2000)]
+    bursts = [float(k) for k in range(10) for _ in range(200)]
+    assert achieved(even) == pytest.approx(200) and achieved(bursts) == pytest.approx(200)
+    assert achieved([k * 1.02 for k in range(10) for _ in range(200)]) == pytest.approx(196.46, abs=0.01)
+    late = [*bursts[:200], *(at + 0.5 for at in bursts[200:])]  # the second window half a second late
+    assert achieved(late) == pytest.approx(2000 / 10.5)

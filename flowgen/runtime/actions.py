@@ -75,7 +75,8 @@ class Wait:
     """Park the run until an event of ``types``, the ``timer``, or (``internal``) a branch or child.
 
     ``status`` is the status it parks in (``paused`` for a pause); ``dispatch`` the branch
-    messages to send once parked.
+    messages to send once parked; ``wake_at``: when the first branch refused by a limit is due
+    again (a precise wake-up in this process then, :func:`~.gates.wake_precisely`).
     """
 
     types: tuple[str, ...] = ()
@@ -83,6 +84,7 @@ class Wait:
     internal: bool = False
     status: RunStatus = RunStatus.WAITING
     dispatch: tuple[Dispatch, ...] = ()
+    wake_at: float | None = None
 
 
 @attrs.define

@@ -543,7 +543,12 @@ class Advance(AdvanceState):
         """Park the run until what ``wait`` names; if something arrived meanwhile, re-read instead."""
         for message in wait.dispatch:
             self._dispatch(message)
-        timer = gates.park_timer(self, wait.timer)
+        timer = wait.timer
+        if wait.wake_at is not None:  # a parked branch's slot or token
+            moved = gates.wake_precisely(self, wait.wake_at)
+            if timer == wait.wake_at:
+                timer = moved
+        timer = gates.park_timer(self, timer)
         parked = self._flush(
             ops.SetOpen(self.open), Park(self.signals, wait.types, timer, wait.status)
         ).parked

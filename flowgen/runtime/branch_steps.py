@@ -65,7 +65,7 @@ def evaluate(view: RunView, tree: TreePass, path: str, call: StepCall, state: Le
             # refused by a step limit or rate limit: sent again when its slot or token is due
             tree.internal = True
             if parked > now:
-                tree.at(parked)
+                tree.at_parked(parked)
                 return None
             _dispatch(view, tree, key, call, step, state, state.dispatched)
             tree.at(now + grace)

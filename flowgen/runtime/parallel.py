@@ -47,6 +47,8 @@ class TreePass:
         events: the inbox event each event branch took, by branch path.
         handed_out: how many events of each type this pass handed out (so two branches waiting
             on one type get two events).
+        parked: the earliest time a branch refused by a step limit or rate limit is due again
+            (its slot or token: the run's wake-up for it is precise, see ``runtime/wakeups.py``).
     """
 
     position: int
@@ -58,11 +60,18 @@ class TreePass:
     starts: list[StartChild] = attrs.Factory(list)
     events: dict[str, str] = attrs.Factory(dict)
     handed_out: dict[str, int] = attrs.Factory(dict)
+    parked: float | None = None
 
     def at(self, when: float | None) -> None:
         """Look at the tree again at ``when`` at the latest."""
         if when is not None and (self.timer is None or when < self.timer):
             self.timer = when
+
+    def at_parked(self, when: float) -> None:
+        """Look at the tree again at ``when``, when a parked branch's slot or token is due."""
+        self.at(when)
+        if self.parked is None or when < self.parked:
+            self.parked = when
 
 
 BranchEvaluator = Callable[[RunView, TreePass, str, BranchCommand, LeafState], BranchOutcome]
@@ -107,7 +116,7 @@ def evaluate(view: RunView, position: int, command: Command, evaluate_branch: Br
     winners: dict[str, int] = {}
     resolution = resolve(command, results, winners)
     if resolution is None or _compensable_still_running(view, command, entry, resolution):
-        return Wait(tuple(tree.types), tree.timer, tree.internal, dispatch=tuple(tree.dispatch))
+        return Wait(tuple(tree.types), tree.timer, tree.internal, dispatch=tuple(tree.dispatch), wake_at=tree.parked)
     losers = tuple(
         state.child
         for path, state in entry.leaves.items()

@@ -13,6 +13,7 @@ It knows the :class:`~flowgen.stores.base.Store` contract and two callables of t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
@@ -42,7 +43,7 @@ from .branch_attempts import AsyncSteps
 from .cache import GeneratorCache
 from .lane import PriorityLane
 from .settings import Settings
-from .wakeups import Wakeups
+from .wakeups import HORIZON, Wakeups
 
 logger = logging.getLogger("flowgen.runtime")
 
@@ -50,6 +51,10 @@ EnqueueRuns = Callable[[Sequence[str]], None]
 """Sends one "advance run X" message per run id."""
 EnqueueBranch = Callable[[str, str, int, "str | None"], None]
 """Sends "run attempt N of branch K of run X" on a queue (``None``: the transport's own)."""
+
+
+HANDED_PER_MESSAGE = 50
+"""Due runs a worker thread advances at most before the message it took (see :mod:`.wakeups`)."""
 
 
 class Runtime:
@@ -102,8 +107,25 @@ class Runtime:
     def advance(self, run_id: str) -> None:
         """Advance one run as far as it can go now; a no-op if another worker holds it.
 
-        A prioritized run waiting in the priority lane is advanced first (see :mod:`.lane`).
+        A prioritized run waiting in the priority lane is advanced first (see :mod:`.lane`), and
+        before it the runs whose precise wake-up fell due while every thread was busy (see
+        :mod:`.wakeups`).
         """
+        wakeups = self.wakeups
+        if wakeups is None:
+            self._advance_message(run_id)
+            return
+        with wakeups.working():
+            for _ in range(HANDED_PER_MESSAGE):
+                due = wakeups.take()
+                if due is None:
+                    break
+                if due != run_id:
+                    with advancing(due):
+                        self._advance(due)
+            self._advance_message(run_id)
+
+    def _advance_message(self, run_id: str) -> None:
         urgent = self.lane.next_run()
         if urgent is not None and urgent != run_id:
             with advancing(urgent):
@@ -172,13 +194,15 @@ class Runtime:
         An ``async def`` step is handed to the process's step loop when this runtime has one
         (:attr:`async_steps`): this thread returns at once and the loop reports the outcome.
         """
-        with advancing(run_id):
+        wakeups = self.wakeups
+        with advancing(run_id), wakeups.working() if wakeups is not None else contextlib.nullcontext():
             self._run_branch(run_id, key, attempt)
 
     def _run_branch(self, run_id: str, key: str, attempt: int) -> None:
         now = self.clock.now()
         record = self.store.branch_begin(run_id, key, attempt, self.settings.lease_ttl, now)
         if record is None:
+            self._wake_when_due(run_id, key, now)
             return
         if self.leases is not None:
             self.leases.hold_branch(run_id, key, attempt)
@@ -204,6 +228,17 @@ class Runtime:
         self.finish_branch(
             run_id, key, attempt, outcome, str(record.get("step", "")), record, continue_here=True
         )
+
+    def _wake_when_due(self, run_id: str, key: str, now: float) -> None:
+        """A branch attempt that did not start (refused by a limit, or a stale message): if it is
+        parked for a moment, wake its run precisely when its slot or token is due (its durable
+        timer, set by the store, is the fallback; see :mod:`.wakeups`)."""
+        wakeups = self.wakeups
+        if wakeups is None:
+            return
+        due = self.store.branch_parked_until(run_id, key)
+        if due is not None and now < due <= now + HORIZON:
+            wakeups.at(run_id, due)
 
     def finish_branch(
         self,

@@ -578,5 +578,13 @@ class Store(RunSearch):
     def flow_status(self, run_id: str) -> dict[str, Any] | None:
         """The run's flow document plus ``blocked_by`` (limit, key, place in line) when queued."""
 
+    def branch_parked_until(self, run_id: str, key: str) -> float | None:
+        """When the branch ``key``, refused by a step limit or rate limit, is due again (its
+        ``pk``; ``None``: not parked). Read by the worker whose ``branch_begin`` was refused, to
+        wake the run precisely then (``runtime/wakeups.py``)."""
+        branch = self.load(run_id).branches.get(key) or {}
+        parked = branch.get("pk")
+        return float(parked) if parked is not None else None
+
     def close(self) -> None:
         """Release connections and files."""

@@ -71,3 +71,20 @@ def renew_branch_holds(tx: FlowTx, run_id: str, key: str, names: Sequence[str], 
     for name in names:
         if tx.zscore(f"shold:{name}", member) is not None:
             tx.zadd(f"shold:{name}", member, until)
+
+
+def drop_branch(tx: FlowTx, run_id: str, key: str, branch: dict[str, Any]) -> list[str]:
+    """The run forgets the branch ``key`` (cancelled, abandoned by its ``all_of``, or the run
+    ended): it leaves the lines of its gates now; returns the step slots its attempt holds, to
+    give back with :func:`release_branch` once every branch the operation forgets has left its
+    lines (so a slot goes to a waiter that is still there). The slots are free at once, not when
+    the attempt's heartbeat would have ended; an attempt still running then is no longer counted
+    by its limits (its outcome is moot)."""
+    gates = branch.get("g")
+    if not gates:
+        return []
+    member = flow_logic.branch_member(run_id, key)
+    for kind, name, _count, _period in gates:
+        if kind in ("limit", "rate"):
+            tx.zrem(f"{'swait' if kind == 'limit' else 'rwait'}:{name}", member)
+    return [] if "r" in branch else list(branch.get("h", ()))  # reported: given back then

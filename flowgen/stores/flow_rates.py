@@ -54,9 +54,12 @@ def wait(tx: FlowTx, member: str, name: str, count: int, period: float, now: flo
     wait in ``rwait:<name>``, each scored by when its token is expected (the k-th waiter's is
     the k-th token the window frees: ``count`` tokens per period, the free ones now and each
     used one a period after its start), so they wake one window's worth at a time. An attempt
-    may start when the window and the waiters due before it leave a token (a newcomer is behind
-    every due waiter, a waiter only behind those ahead of it); a waiter that never came back
-    (its run ended) is forgotten after two periods.
+    may start when the window and the waiters due before it leave a token: a newcomer is behind
+    every due waiter, a waiter woken too early behind the waiters due by now; a waiter whose
+    token time has come takes any free token, whether the waiters ahead of it came back or not
+    (one that is late finds no free token and is given the next one, still first in line: a late
+    waiter never holds up the ones behind it, who would otherwise wake again and again for a
+    token it keeps). A waiter that never came back (its run ended) is forgotten after two periods.
     """
     now = window_now(tx, name, now)
     window, waiters = f"rate:{name}", f"rwait:{name}"
@@ -64,13 +67,16 @@ def wait(tx: FlowTx, member: str, name: str, count: int, period: float, now: flo
     tx.zprune(window, now - span - period * RATE_LATENESS)
     tx.zprune(waiters, now - 2 * span)
     mine = tx.zscore(waiters, member)
-    # the waiters due before this attempt: all due ones for a newcomer, those ahead for a waiter
-    due = tx.zcount(waiters, now if mine is None else min(now, mine))
-    if mine is not None and mine <= now:
-        due -= 1
+    # the waiters due before this attempt: all due ones for a newcomer or a waiter woken too
+    # early, none for a waiter whose token time has come
+    due = 0 if mine is not None and mine <= now else tx.zcount(waiters, now)
     old = tx.zcount(window, now - span)  # kept for start(), out of the window
-    used = tx.zcard(window) - old
-    if used + due < count:
+    kept = tx.zcard(window)
+    used = kept - old
+    if used + due < count and (kept < count or tx.zhead(window, kept - count + 1)[-1][1] + span <= now):
+        # the second test is the guarantee itself, checked on what start() records after: the
+        # count-th latest recorded start is a whole span before now (the first implies it, but
+        # the guarantee does not rest on that arithmetic)
         return None
     # a newcomer is behind every waiter; a waiter that woke too early keeps its place in line
     ahead = tx.zcard(waiters) if mine is None else tx.zrank(waiters, member) or 0

@@ -179,7 +179,7 @@ def commit(tx: Tx, change: Commit, now: float, grace: float) -> CommitResult:
 class _Applying:
     """A commit being applied: the run's record as the operations so far left it, and what to reply."""
 
-    __slots__ = ("grace", "held", "now", "old_status", "record", "requested", "result", "tx")
+    __slots__ = ("branches", "dropped", "grace", "held", "now", "old_status", "record", "requested", "result", "tx")
 
     def __init__(self, tx: Tx, record: RunRecord, now: float, grace: float) -> None:
         self.tx = tx
@@ -191,6 +191,8 @@ class _Applying:
         self.requested = record.pause_requested or record.cancel_requested == CANCEL_REQUESTED
         self.held = False
         self.result: CommitResult | None = None
+        self.branches: dict[str, dict[str, Any]] | None = None  # read once, by the first drop
+        self.dropped: list[tuple[str, list[str]]] = []  # forgotten branches' step slots, to give back
         record.updated = now
 
     def end(self) -> CommitResult:
@@ -206,7 +208,16 @@ class _Applying:
             pause_requested=self.record.pause_requested,
             cancel_requested=self.record.cancel_requested,
             held=self.held,
+            wake=tuple(self.release_dropped()),
         )
+
+    def release_dropped(self) -> list[str]:
+        """Give back the step slots of the branches this commit forgot; the runs woken for them."""
+        woken: list[str] = []
+        for key, names in self.dropped:
+            woken += flow_branches.release_branch(self.tx, self.record.run_id, key, names, self.now, self.grace)
+        self.dropped = []
+        return woken
 
 
 def _apply(state: _Applying, operation: Operation) -> None:
@@ -257,7 +268,14 @@ def _consume_event(state: _Applying, op: ConsumeEvent) -> None:
 
 
 def _write_branch(state: _Applying, op: WriteBranch) -> None:
-    state.tx.set_branch(state.record.run_id, op.key, op.record)
+    run_id = state.record.run_id
+    if op.record is None:  # forgotten: its step slots are free now (flow_branches.drop_branch)
+        if state.branches is None:
+            state.branches = state.tx.branches(run_id)
+        branch = state.branches.pop(op.key, None)
+        if branch is not None:
+            state.dropped.append((op.key, flow_branches.drop_branch(state.tx, run_id, op.key, branch)))
+    state.tx.set_branch(run_id, op.key, op.record)
 
 
 def _set_status(state: _Applying, op: SetStatus) -> None:
@@ -307,13 +325,14 @@ def _finish(state: _Applying, op: Finish) -> None:
     tx.set_timer(record.run_id, None)
     tx.set_ready(record.run_id, None)
     tx.set_lease_check(record.run_id, None)
+    branches = state.branches if state.branches is not None else tx.branches(record.run_id)
+    for key, branch in branches.items():  # forgotten with the run: their step slots are free now
+        state.dropped.append((key, flow_branches.drop_branch(tx, record.run_id, key, branch)))
     tx.clear_scratch(record.run_id)
     tx.put_meta(record, state.old_status)
     tx.notify_finished(record.run_id)
-    woken = flow_logic.released(tx, record.run_id, state.now, state.grace)
-    state.result = CommitResult(
-        True, wake=_wake_parent(tx, record.parent, state.now, state.grace) + tuple(woken)
-    )
+    woken = state.release_dropped() + flow_logic.released(tx, record.run_id, state.now, state.grace)
+    state.result = CommitResult(True, wake=_wake_parent(tx, record.parent, state.now, state.grace) + tuple(woken))
 
 
 def _wake_parent(tx: Tx, parent_id: str | None, now: float, grace: float) -> tuple[str, ...]:

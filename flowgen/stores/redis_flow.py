@@ -111,6 +111,10 @@ class RedisFlow:
                 break
         return {**document, "blocked_by": blocked}
 
+    def branch_parked_until(self, run_id: str, key: str) -> float | None:
+        parked = self.client.hget(self.key(run_id, "branches"), f"{key}|pk")
+        return float(parked) if parked is not None else None
+
     def flow_status(self, run_id: str) -> dict[str, Any] | None:
         status: dict[str, Any] | None = self._execute(self.flow_status_plan(run_id))
         return status

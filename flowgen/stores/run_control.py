@@ -10,7 +10,7 @@ from ..errors import CancelledError
 from ..observability.ids import retried
 from ..serialization import error_record
 from ..status import FINISHED, RunStatus
-from . import flow_logic
+from . import flow_branches, flow_logic
 from .base import (
     CANCEL_REQUESTED,
     ControlResult,
@@ -70,6 +70,7 @@ def control(tx: Tx, run_id: str, action: str, now: float, grace: float) -> Contr
         tx.set_timer(run_id, None)
         tx.set_ready(run_id, None)
         tx.set_lease_check(run_id, None)
+        dropped = [(key, flow_branches.drop_branch(tx, run_id, key, branch)) for key, branch in tx.branches(run_id).items()]
         tx.clear_scratch(run_id)
     else:
         raise ValueError(f"unknown control action {action!r}")
@@ -81,7 +82,8 @@ def control(tx: Tx, run_id: str, action: str, now: float, grace: float) -> Contr
         tx.notify_finished(run_id)
         woken = _wake_parent(tx, record.parent, now, grace)
         parent = woken[0] if woken else None
-        released = tuple(flow_logic.released(tx, run_id, now, grace))
+        freed = [run for key, names in dropped for run in flow_branches.release_branch(tx, run_id, key, names, now, grace)]
+        released = (*freed, *flow_logic.released(tx, run_id, now, grace))
     return ControlResult(before, record.status, wake, parent, released)
 
 

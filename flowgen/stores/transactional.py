@@ -98,6 +98,11 @@ class TransactionalStore(Store):
         with self._write() as tx:
             return logic.branch_begin(tx, run_id, key, attempt, ttl, now)
 
+    def branch_parked_until(self, run_id: str, key: str) -> float | None:
+        with self._read() as tx:
+            parked = (tx.branches(run_id).get(key) or {}).get("pk")
+        return float(parked) if parked is not None else None
+
     def branch_finish(
         self, run_id: str, key: str, attempt: int, outcome: dict[str, Any], now: float, grace: float
     ) -> list[str]:

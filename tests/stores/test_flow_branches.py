@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from flowgen.stores.base import Park, Snapshot, Store, WriteBranch
+from flowgen.status import RunStatus
+from flowgen.stores.base import Finish, Park, Snapshot, Store, WriteBranch
 
 from .support import GRACE, TTL, T, change, started
 
@@ -22,7 +23,9 @@ def _record(gates: list[list[Any]]) -> dict[str, Any]:
     return {"d": 1, "step": "s", "args": '{"args":[],"kwargs":{}}', "workflow": "wf", "gen": 0, "g": gates}
 
 
-def _dispatch(store: Store, gates: list[list[Any]], keys: tuple[str, ...], timer: float = T + 100) -> Snapshot:
+def _dispatch(
+    store: Store, gates: list[list[Any]], keys: tuple[str, ...], timer: float = T + 100
+) -> Snapshot:
     """Run r1 dispatches one attempt of each branch of ``keys`` and parks (timer ``timer``)."""
     snapshot = started(store)
     writes = [WriteBranch(key, _record(gates)) for key in keys]
@@ -114,4 +117,47 @@ def test_a_refusal_while_the_run_is_being_advanced_refuses_its_park(store: Store
     store.branch_begin("r1", "0/0", 1, TTL, T + 1)
     assert store.branch_begin("r1", "0/1", 1, TTL, T + 1) is None
     # the advance that dispatched parks with the signals it read: refused, so it sees the parking
-    assert not store.commit(change(snapshot, Park(signals=snapshot.run.signals, timer=T + 100)), T + 1, GRACE).parked
+    assert not store.commit(
+        change(snapshot, Park(signals=snapshot.run.signals, timer=T + 100)), T + 1, GRACE
+    ).parked
+
+
+def test_a_forgotten_branch_gives_its_slot_back_at_once_not_at_its_heartbeat_s_end(store: Store) -> None:
+    """A cancelled or abandoned branch (its record dropped by the run) frees its step slot in
+    that commit: the parked branch is due at once, long before the holder's heartbeat ends."""
+    _dispatch(store, LIMIT, ("0/0", "0/1"))
+    assert store.branch_begin("r1", "0/0", 1, TTL, T + 1) is not None
+    assert store.branch_begin("r1", "0/1", 1, TTL, T + 2) is None
+    snapshot = store.acquire("r1", "w1", TTL, T + 3)
+    assert snapshot is not None
+    assert store.commit(change(snapshot, WriteBranch("0/0", None)), T + 3, GRACE).ok  # 0/0 is cancelled
+    assert _branch(store, "0/1")["pk"] <= T + 3  # due now (it was due at T + 1 + TTL)
+    assert store.commit(_resend(store, "0/1"), T + 4, GRACE).ok
+    assert store.branch_begin("r1", "0/1", 1, TTL, T + 4) is not None  # the slot is free
+
+
+def test_a_run_that_ends_gives_its_branches_slots_back_and_leaves_their_lines(store: Store) -> None:
+    _dispatch(store, LIMIT, ("0/0", "0/1"))
+    assert store.branch_begin("r1", "0/0", 1, TTL, T + 1) is not None
+    assert store.branch_begin("r1", "0/1", 1, TTL, T + 2) is None  # r1's second branch waits in line
+    other = started(store, "r2", now=T + 2)
+    writes = [WriteBranch("0/0", _record(LIMIT)), Park(signals=0, timer=T + 100)]
+    assert store.commit(change(other, *writes), T + 2, GRACE).parked
+    assert store.branch_begin("r2", "0/0", 1, TTL, T + 2) is None  # behind it
+    snapshot = store.acquire("r1", "w1", TTL, T + 3)
+    assert snapshot is not None
+    result = store.commit(change(snapshot, Finish(RunStatus.CANCELLED)), T + 3, GRACE)  # r1 ends, 0/0 running
+    assert result.ok and "r2" in result.wake  # the slot went to r2, not to r1's own forgotten branch
+    assert store.load("r2").branches["0/0"]["pk"] <= T + 3
+
+
+def test_a_terminated_run_gives_its_running_branch_s_slot_back(store: Store) -> None:
+    _dispatch(store, LIMIT, ("0/0",))
+    assert store.branch_begin("r1", "0/0", 1, TTL, T + 1) is not None
+    other = started(store, "r2", now=T + 2)
+    writes = [WriteBranch("0/0", _record(LIMIT)), Park(signals=0, timer=T + 100)]
+    assert store.commit(change(other, *writes), T + 2, GRACE).parked
+    assert store.branch_begin("r2", "0/0", 1, TTL, T + 2) is None
+    result = store.control("r1", "terminate", T + 3, GRACE)  # cancel(force=True), 0/0 running
+    assert "r2" in result.woken
+    assert store.load("r2").branches["0/0"]["pk"] <= T + 3

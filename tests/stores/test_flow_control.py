@@ -240,6 +240,20 @@ def test_a_waiter_that_comes_a_little_late_is_recorded_at_its_token_time(store: 
 
 
 @pytest.mark.limits
+def test_a_late_waiter_does_not_hold_up_the_waiters_behind_it(store: Store) -> None:
+    gates = [["rate", "rate:s", 1, 1.0]]
+    epochs = _leased(store, "a", "w1", "w2")
+    assert store.take_step("a", epochs["a"], gates, T, T + TTL) is None
+    assert store.take_step("w1", epochs["w1"], gates, T + 0.1, T + TTL) == pytest.approx(T + 1.02, abs=1e-3)
+    assert store.take_step("w2", epochs["w2"], gates, T + 0.1, T + TTL) == pytest.approx(T + 2.04, abs=1e-3)
+    # w1 does not come back in time; w2's token time has come: it takes the free token (it used
+    # to be refused for w1, and woke again for a token w1 kept)
+    assert store.take_step("w2", epochs["w2"], gates, T + 2.05, T + TTL) is None
+    # w1, late, gets the next token, one period after w2's start (recorded at its token time)
+    assert store.take_step("w1", epochs["w1"], gates, T + 2.1, T + TTL) == pytest.approx(T + 3.06, abs=1e-3)
+
+
+@pytest.mark.limits
 def test_a_window_emptied_by_late_waiters_still_hands_out_count_tokens_a_period(store: Store) -> None:
     gates = [["rate", "rate:s", 3, 1.0]]
     waiters = [f"w{n}" for n in range(6)]

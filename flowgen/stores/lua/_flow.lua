@@ -209,14 +209,21 @@ local function flow_take(member, gates, now, held_until)
       redis.call('ZREMRANGEBYSCORE', waiters, '-inf', fnum(now - 2 * span))
       local mine = redis.call('ZSCORE', waiters, member)
       if mine then mine = tonumber(mine) end
-      -- the waiters due before this attempt: all due ones for a newcomer, those ahead for a waiter
-      local due_by = now
-      if mine then due_by = math.min(now, mine) end
-      local due = redis.call('ZCOUNT', waiters, '-inf', fnum(due_by))
-      if mine and mine <= now then due = due - 1 end
+      -- the waiters due before this attempt: all due ones for a newcomer or a waiter woken too
+      -- early, none for a waiter whose token time has come
+      local due = 0
+      if not (mine and mine <= now) then due = redis.call('ZCOUNT', waiters, '-inf', fnum(now)) end
       local old = redis.call('ZCOUNT', window, '-inf', fnum(now - span))  -- kept for the record below
-      local used = redis.call('ZCARD', window) - old
-      if used + due >= count then
+      local kept = redis.call('ZCARD', window)
+      local used = kept - old
+      local spaced = kept < count
+      if not spaced then
+        -- the guarantee itself, checked on what the record below writes: the count-th latest
+        -- recorded start is a whole span before now (used < count implies it)
+        local nth = redis.call('ZRANGE', window, kept - count, kept - count, 'WITHSCORES')
+        spaced = tonumber(nth[2]) + span <= now
+      end
+      if used + due >= count or not spaced then
         -- a newcomer is behind every waiter; a waiter that woke too early keeps its place in line
         local ahead
         if mine then ahead = redis.call('ZRANK', waiters, member) else ahead = redis.call('ZCARD', waiters) end
@@ -280,4 +287,39 @@ local function flow_note_parked(rid, flow, slot, gate, write)
   if next(parked) == nil then flow.sw = nil else flow.sw = parked end
   if write then flow_put(rid, flow) end
   return true
+end
+
+-- The run forgets the branch key (flow_branches.drop_branch): it leaves its gates' lines now; the
+-- step slots its attempt holds go into dropped, given back by flow_release_dropped once every
+-- branch the commit forgets has left its lines (so a slot goes to a waiter still there).
+local function flow_drop_branch(rid, key, dropped)
+  local bk = base(rid) .. ':branches'
+  local record = redis.call('HGET', bk, key)
+  if not record or not string.find(record, '"g":', 1, true) then return end
+  local decoded = cjson.decode(record)
+  if not decoded.g then return end
+  local member = rid .. '#' .. key
+  for _, g in ipairs(decoded.g) do
+    if g[1] == 'limit' then redis.call('ZREM', fc('swait:' .. g[2]), member)
+    elseif g[1] == 'rate' then redis.call('ZREM', fc('rwait:' .. g[2]), member) end
+  end
+  local held = redis.call('HGET', bk, key .. '|h')
+  if held and redis.call('HEXISTS', bk, key .. '|r') == 0 then table.insert(dropped, {key, cjson.decode(held)}) end
+end
+
+-- Every branch of a run that ends (before its branches are deleted).
+local function flow_drop_branches(rid, dropped)
+  for _, field in ipairs(redis.call('HKEYS', base(rid) .. ':branches')) do
+    if not string.find(field, '|', 1, true) then flow_drop_branch(rid, field, dropped) end
+  end
+end
+
+-- Give back the step slots of the forgotten branches; the runs woken go into woken.
+local function flow_release_dropped(rid, dropped, ready_score, woken)
+  for _, d in ipairs(dropped) do
+    for _, name in ipairs(d[2]) do
+      redis.call('ZREM', fc('shold:' .. name), rid .. '#' .. d[1])
+      flow_wake('swait:' .. name, 1, ready_score, 'waiting', woken)
+    end
+  end
 end

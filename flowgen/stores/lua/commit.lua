@@ -56,6 +56,7 @@ end
 -- (nil: untouched, false: deleted).
 local status, jlen, pause, cancel = m[3], tonumber(m[4]), m[9] or '', m[10] or ''
 local held, reply, open = 0, nil, nil
+local dropped = {}  -- step slots of branches this commit forgets (flow_drop_branch)
 local fields = {'updated', now}
 local function set_field(field, value)
   fields[#fields + 1] = field
@@ -113,10 +114,15 @@ for _, at in ipairs(ops) do
     open = false
     if output ~= '' then set_field('output', output) end
     if error_json ~= '' then set_field('error', error_json) end
+    flow_drop_branches(rid, dropped)
     end_run(rid, m[7], final, retention, ARGV[at + 5], jlen > 0)
     local woken = ''
     if m[6] and m[6] ~= '' and bump_signals(m[6], ready_score) then woken = m[6]; flow_resumed(m[6], now) end
-    reply = {1, '', 0, woken, '', '', 0, flow_released(rid, ready_score, retention)}
+    local freed = {}
+    flow_release_dropped(rid, dropped, ready_score, freed)
+    dropped = {}
+    for _, run in ipairs(flow_released(rid, ready_score, retention)) do table.insert(freed, run) end
+    reply = {1, '', 0, woken, '', '', 0, freed}
   elseif kind == 'consume' then
     -- consume, event type, event id: the head, checked above
     local key = inbox_key(rid, ARGV[at + 1])
@@ -125,6 +131,7 @@ for _, at in ipairs(ops) do
   elseif kind == 'branch' then
     -- branch, key, dispatch record JSON or '' (deleted): a new record forgets the earlier attempts' reports
     local key = ARGV[at + 1]
+    if ARGV[at + 2] == '' then flow_drop_branch(rid, key, dropped) end
     redis.call('HDEL', b .. ':branches', key .. '|s', key .. '|hb', key .. '|started', key .. '|r', key .. '|pk', key .. '|h')
     if ARGV[at + 2] == '' then
       redis.call('HDEL', b .. ':branches', key)
@@ -151,4 +158,10 @@ end
 if open then set_field('open', open) end
 redis.call('HSET', mk, unpack(fields))
 if open == false then redis.call('HDEL', mk, 'open') end
+if #dropped > 0 then
+  reply = reply or {1, '', 0, '', pause, cancel, held}
+  local freed = {}
+  flow_release_dropped(rid, dropped, ready_score, freed)
+  reply[8] = freed
+end
 return reply or {1, '', 0, '', pause, cancel, held}

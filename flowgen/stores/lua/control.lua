@@ -47,9 +47,12 @@ elseif action == 'terminate' then
   redis.call('HSET', mk, 'error', ARGV[6], 'finished', now, 'owner', '', 'lease_until', '0', 'waiting', '[]')
   redis.call('HINCRBY', mk, 'epoch', 1)
   redis.call('HDEL', mk, 'open')
+  local dropped = {}  -- its branches' step slots, given back (flow_drop_branch)
+  flow_drop_branches(rid, dropped)
   end_run(rid, m[7], 'cancelled', ARGV[7], ARGV[8])
   if m[6] and m[6] ~= '' and bump_signals(m[6], ready_score) then woken = m[6]; flow_resumed(m[6], now) end
-  released = flow_released(rid, ready_score, ARGV[7])
+  flow_release_dropped(rid, dropped, ready_score, released)
+  for _, run in ipairs(flow_released(rid, ready_score, ARGV[7])) do table.insert(released, run) end
 else
   return redis.error_reply('unknown control action ' .. action)
 end
