@@ -21,7 +21,8 @@ a second per process), not per workflow, so its looks are turned off here.
 ``--workers P`` measures the whole path instead: the N runs are started while ``P`` real
 ``flowgen worker benchmarks.apps`` processes (8 threads each) advance them through Dramatiq, as
 in the throughput benchmark, so the broker's fetches and acks, heartbeats and lease renewals are
-in the counts too (and the lane's looks, which this mode leaves on).
+in the counts too (and the lane's looks, which this mode leaves on). ``--queued`` starts the runs
+before the workers and counts only their drain, as the throughput benchmark's figure does.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def _workload(url: str, runs: int, slowlog: bool) -> dict[str, Any]:
     }
 
 
-def _with_workers(url: str, runs: int, processes: int) -> dict[str, Any]:
+def _with_workers(url: str, runs: int, processes: int, queued: bool) -> dict[str, Any]:
     import redis
 
     import flowgen
@@ -107,18 +108,25 @@ def _with_workers(url: str, runs: int, processes: int) -> dict[str, Any]:
 
     client = redis.Redis.from_url(url)
     engine = flowgen.Engine(url)
-    group = start_flowgen(url, client, processes, 8)
-    try:
-        group.wait_ready()
-        for _ in range(20):  # warm-up
+    if queued:  # as the throughput benchmark: the runs wait in the queue, the counts are the drain's
+        for _ in range(runs):
             engine.start(apps.three_steps)
-        _until_completed(client, 20)
         info = client.info("cpu")
         before = float(info["used_cpu_user"] + info["used_cpu_sys"])
         client.config_resetstat()
-        for _ in range(runs):
-            engine.start(apps.three_steps)
-        _until_completed(client, 20 + runs)
+    group = start_flowgen(url, client, processes, 8)
+    try:
+        group.wait_ready()
+        if not queued:
+            for _ in range(20):  # warm-up
+                engine.start(apps.three_steps)
+            _until_completed(client, 20)
+            info = client.info("cpu")
+            before = float(info["used_cpu_user"] + info["used_cpu_sys"])
+            client.config_resetstat()
+            for _ in range(runs):
+                engine.start(apps.three_steps)
+        _until_completed(client, runs if queued else 20 + runs)
         info = client.info("cpu")
         spent = float(info["used_cpu_user"] + info["used_cpu_sys"]) - before
         commands = client.info("commandstats")
@@ -187,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-slowlog", action="store_true", help="no per-script SLOWLOG (its cost is in the CPU)")
     parser.add_argument("--callgrind", action="store_true", help="instructions per script call (valgrind)")
     parser.add_argument("--workers", type=int, metavar="P", help="advance through P real worker processes")
+    parser.add_argument("--queued", action="store_true", help="with --workers: start the runs first, count the drain")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     options = parser.parse_args(argv)
     directory = tempfile.mkdtemp(prefix="flowgen-redis-work-")
@@ -197,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     process, url = _server(wrap, directory)
     try:
         if options.workers:
-            result = _with_workers(url, options.runs, options.workers)
+            result = _with_workers(url, options.runs, options.workers, options.queued)
         else:
             result = _workload(url, options.runs, slowlog=not options.no_slowlog and not options.callgrind)
     finally:
