@@ -21,7 +21,6 @@ base class; listing, counting and purging them is ``RunFinding`` (``flowgen/find
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -283,12 +282,15 @@ class Engine(EngineWorkers, EngineObservability, RunFinding):
             if code.interface.parameters:
                 given = (args, kwargs)  # the fingerprint's, converted or not (encode_new_call)
             args, kwargs = bind_call(code, args, kwargs)
-        run_id = check_run_id(run_id) if run_id is not None else uuid.uuid4().hex
+        if run_id is not None:
+            run_id = check_run_id(run_id)
+        now = self.clock.now()
+        flow = run_flow(code, name, args, kwargs, now, **flow_options)
+        if run_id is None:
+            run_id = self.store.new_run_id(name, flow)  # on a Redis Cluster: in its limits' shard
         version = code_version(self.settings.version, code)
         args_text, digest = encode_new_call(self.serializer, run_id, name, args, kwargs, version, given)
         trace = self.observers.trace_context() if self.observers.trace_context is not None else None
-        now = self.clock.now()
-        flow = run_flow(code, name, args, kwargs, now, **flow_options)
         return NewRun(run_id, name, args_text, digest, now, trace=trace, flow=flow)
 
     @overload

@@ -267,6 +267,7 @@ class EngineWorkers:
             # The broker's FlowgenMiddleware starts and stops the services with the Dramatiq
             # worker (after_worker_boot / before_worker_shutdown).
             return WorkerHandle(self, [self.transport.consume(threads, queues, declare=self._step_queues())])
+        self.runtime.draining.clear()  # a worker stopped earlier in this process drained it
         stop_services, stop_after_workers = self._background(threads)
         # Runs a branch woke continue in its thread only where the advance queue is consumed.
         self.runtime.continue_woken = not queues or getattr(self.transport, "queue", None) in queues

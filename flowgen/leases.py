@@ -56,8 +56,9 @@ class LeaseKeeper:
             self._lost.discard((run_id, epoch))
 
     def is_lost(self, run_id: str, epoch: int) -> bool:
-        with self._lock:
-            return (run_id, epoch) in self._lost
+        """Whether renewing found the lease taken over; asked after every step attempt, so read
+        without the lock: a set membership test is atomic, and the set is only changed under it."""
+        return (run_id, epoch) in self._lost
 
     def hold_branch(self, run_id: str, key: str, attempt: int) -> None:
         with self._lock:

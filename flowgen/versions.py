@@ -14,7 +14,6 @@ fingerprint leaves it out, so starting an existing run id again after a deploy i
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import json
 import sys
 from typing import Any
@@ -44,6 +43,8 @@ def package_version(module: str) -> str | None:
     environment): the installed distribution named like the top-level package, then that
     package's ``__version__`` attribute when it is already imported.
     """
+    import importlib.metadata  # here, not at import: 0.1 s of every process's start-up otherwise
+
     top = module.partition(".")[0]
     try:
         return importlib.metadata.version(top)

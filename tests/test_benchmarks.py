@@ -189,17 +189,19 @@ def test_benchmark_prints_one_table_and_records_the_run(tiny_run: tuple[dict, st
     assert doc["settings"]["processes"] == 2
 
 
+def _run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m module args...`` from the checkout; fail with its stderr if it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=180, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.mark.parametrize("load", ["runner", "redis"])
 def test_engine_work_counts_the_bytecodes_of_each_function(load: str, tmp_path: Path) -> None:
     out = tmp_path / "opcodes.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.engine_work", load, "5", "--opcodes", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run_module("benchmarks.engine_work", load, "5", "--opcodes", str(out))
     assert "Python bytecodes per workflow" in done.stdout
     counts = json.loads(out.read_text())
     assert counts["runs"] == 5
@@ -207,6 +209,16 @@ def test_engine_work_counts_the_bytecodes_of_each_function(load: str, tmp_path: 
     assert advance[0] > 0 and advance[1] == 15  # three commits per 3-step workflow
     if load == "redis":
         assert "cmdstat_evalsha" in done.stdout
+
+
+def test_worker_work_drains_queued_runs_and_counts_the_worker_threads_bytecodes(tmp_path: Path) -> None:
+    out = tmp_path / "opcodes.json"
+    done = _run_module("benchmarks.worker_work", "6", "--threads", "2", "--opcodes", str(out))
+    assert "6 workflows drained" in done.stdout
+    counts = json.loads(out.read_text())["counts"]
+    # Counted in the Dramatiq worker threads, not in the thread that started them.
+    assert counts["flowgen/runtime/advance.py:_flush"][1] == 18  # three commits per workflow
+    assert any(name.endswith("dramatiq/worker.py:process_message") for name in counts)
 
 
 def test_the_achieved_rate_is_count_per_period_for_any_pattern_that_uses_every_token() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import abc
 import json
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -185,6 +186,7 @@ class RunRecord:
         """Build from fields already decoded to text (what the Redis store reads, every advance)."""
         error = f.get("error")
         finished = f.get("finished")
+        waiting = f.get("waiting")
         return cls(
             run_id=f["run_id"],
             workflow=f["workflow"],
@@ -201,7 +203,7 @@ class RunRecord:
             owner=f.get("owner", ""),
             lease_until=float(f.get("lease_until") or 0),
             signals=int(f.get("signals") or 0),
-            waiting=tuple(json.loads(f.get("waiting") or "[]")),
+            waiting=tuple(json.loads(waiting)) if waiting and waiting != "[]" else (),  # usually empty
             journal_length=int(f.get("jlen") or 0),
             pause_requested=bool(f.get("pause")),
             cancel_requested=f.get("cancel", ""),
@@ -323,6 +325,11 @@ class Store(RunSearch):
 
         A created run is ``queued`` and in the ready index (score ``now + grace``).
         """
+
+    def new_run_id(self, workflow: str, flow: str | None) -> str:
+        """A fresh id for a run of ``workflow`` started with no ``run_id`` (``uuid4`` hex). A store
+        may pick one that fits the run's flow document (a Redis Cluster: in its limits' shard)."""
+        return uuid.uuid4().hex
 
     def create_run(self, run: NewRun, now: float, grace: float) -> tuple[bool, RunRecord]:
         """Create one run (see :meth:`create_runs`)."""

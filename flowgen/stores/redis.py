@@ -78,13 +78,14 @@ from .base import (
     ready_cutoff,
 )
 from .failures import Reason, store_error
+from .flow_logic import branch_member
 from .redis_flow import FLOW_SCRIPTS, RedisFlow
 from .redis_plans import Plan, RoundTrip, Script, pipelined, run_plan
 from .redis_runs import RedisRuns
 from .redis_scans import scan_shards
 from .redis_scripts import ScriptCaller, load_scripts
 from .redis_search import RedisSearch
-from .redis_shards import DEFAULT_CLUSTER_SHARDS, Shards, check_branch_limits
+from .redis_shards import DEFAULT_CLUSTER_SHARDS, Shards
 from .redis_wire import assemble_branches, encode_operation, flatten, num, pairs, text
 
 _TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
@@ -213,6 +214,7 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
         self.retention = retention
         self._scripts = load_scripts(client, SCRIPTS)
         self._init_calls()
+        self._init_gates()
 
     def round_trip(self, trip: RoundTrip) -> Any:
         """Do one round trip of a plan (:mod:`.redis_plans`): a script in its shard (``trip.base``,
@@ -307,8 +309,6 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
         )
 
     def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
-        if self.cluster:
-            check_branch_limits(commit)
         expiry = [num(value) for value in self._expiry(now)] or ["", ""]
         args = [commit.run_id, str(commit.epoch), str(commit.position), num(now), num(now + grace)]
         for operation in commit.operations:
@@ -343,6 +343,8 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
         if not leases:
             return []
         lost: list[str] = []
+        if not self.shards.one_slot:  # the step slots first: they must never end before their lease
+            self._renew_gates([run_id for run_id, _ in leases], now + ttl)
         for base, positions in self.shards.group([run_id for run_id, _ in leases]).items():
             args: list[Any] = [num(now + ttl)]
             for index in positions:
@@ -398,7 +400,10 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
     def branch_begin(
         self, run_id: str, key: str, attempt: int, ttl: float, now: float
     ) -> dict[str, Any] | None:
-        reply = self._run("branch_begin", run_id, key, attempt, num(now + ttl), num(now))
+        if self.shards.one_slot:
+            reply = self._run("branch_begin", run_id, key, attempt, num(now + ttl), num(now))
+        else:
+            reply = self._begin_gated_branch(run_id, key, attempt, ttl, now)
         return json.loads(reply) if reply else None
 
     def branch_finish(
@@ -413,11 +418,17 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
             num(now + grace),
             num(now),
         )
-        return [text(run) for run in reply]
+        woken = [text(run) for run in reply]
+        if not self.shards.one_slot:  # its step slots, in their own shards (redis_gates.py)
+            freed = self._release_gates(branch_member(run_id, key), None, now + grace)
+            woken += [run for run in freed if run not in woken]
+        return woken
 
     def renew_branches(self, branches: Sequence[tuple[str, str, int]], ttl: float, now: float) -> None:
         if not branches:
             return
+        if not self.shards.one_slot:  # the step slots first: they must never end before their heartbeat
+            self._renew_gates([branch_member(run_id, key) for run_id, key, _ in branches], now + ttl)
         for base, positions in self.shards.group([run_id for run_id, _, _ in branches]).items():
             args: list[Any] = [num(now + ttl)]
             for index in positions:

@@ -89,6 +89,10 @@ class RedisRuns:
         yield from commands(*(("HSET", self.key(run.run_id, "meta"), "trace", run.trace) for run in traced))
         return results
 
+    def new_run_id(self, workflow: str, flow: str | None) -> str:
+        """On a cluster, an id in the shard of the run's limits (:meth:`.Shards.new_run_id`)."""
+        return self.shards.new_run_id(workflow, flow)
+
     def create_runs(self, runs: Sequence[NewRun], now: float, grace: float) -> list[tuple[bool, RunRecord]]:
         result: list[tuple[bool, RunRecord]] = self._execute(self.create_runs_plan(runs, now, grace))
         return result

@@ -31,11 +31,13 @@ data keeps working and no call pays for sharding.
 from __future__ import annotations
 
 import binascii
+import json
+import uuid
 import zlib
 from collections.abc import Sequence
 
 from ..errors import RunPlacementError
-from .base import Commit, NewRun, WriteBranch
+from .base import NewRun
 
 DEFAULT_CLUSTER_SHARDS = 24
 """Shards on a cluster unless the URL says otherwise (``?shards=N``): an equal number on 2, 3, 4,
@@ -100,6 +102,55 @@ class Shards:
             groups.setdefault(self.base_of(run_id), []).append(index)
         return groups
 
+    @property
+    def one_slot(self) -> bool:
+        """Every key is in one slot (a single Redis, or one shard on a cluster): structures shared
+        by runs of every shard, step limits' holders and rate windows, are then reachable from
+        any run's script."""
+        return self.count <= 1
+
+    def run_limit_base(self, workflow: str, flow: str | None) -> str | None:
+        """The base of the shard a run of ``workflow`` with this flow document must live in:
+        its concurrency limits' shard, or ``None`` when it has none (or on a single Redis).
+
+        Every run sharing a limit's gate must be in the gate's shard, so that admission stays in
+        the one script that takes the lease (``acquire.lua``). A run with one gate lives in that
+        gate's shard (a keyed limit: one shard per key, so the keys spread over the cluster); a
+        run with several (a workflow declaring more than one limit) lives in its workflow's
+        shard, which every run of that workflow shares.
+        """
+        if self.count == 0 or not flow or '"gates"' not in flow:
+            return None
+        gates = json.loads(flow).get("gates") or []
+        if not gates:
+            return None
+        home = str(gates[0][0]) if len(gates) == 1 else f"run:{workflow}"
+        return self.bases[zlib.crc32(home.encode()) % self.count]
+
+    def new_run_id(self, workflow: str, flow: str | None) -> str:
+        """A fresh run id (32 hex digits, as ``uuid4().hex``) in the shard its limits need
+        (:meth:`run_limit_base`): 30 random digits and the first 2-digit suffix that puts it
+        there (about ``count`` hashes; the suffixes of one stem all miss with odds of 1 in 50,000
+        at 24 shards, and a new stem is drawn)."""
+        wanted = self.run_limit_base(workflow, flow)
+        while True:
+            stem = uuid.uuid4().hex
+            if wanted is None or self.base_of(stem) == wanted:
+                return stem
+            for suffix in range(256):
+                run_id = f"{stem[:30]}{suffix:02x}"
+                if self.base_of(run_id) == wanted:
+                    return run_id
+
+    def placed_id(self, run_id: str, base: str) -> str:
+        """``run_id`` with ``+<n>`` after its root, the smallest ``n`` that puts it in shard ``base``
+        (deterministic, so a retried start suggests the same id)."""
+        root, slash, rest = run_id.partition("/")
+        n = 0
+        while self.base_of(f"{root}+{n}") != base:
+            n += 1
+        return f"{root}+{n}{slash}{rest}"
+
     def shared(self, name: str) -> str:
         """The base of a structure not tied to runs (``schedules``), in one slot of its own."""
         return self.prefix if self.count == 0 else f"{self.prefix}:{{{name}}}"
@@ -109,34 +160,30 @@ def check_placement(shards: Shards, runs: Sequence[NewRun]) -> None:
     """Refuse, on a cluster, runs whose scripts would need two slots (see docs/scaling.md).
 
     Raises:
-        RunPlacementError: a child the parent waits for is in another shard than its parent,
-            or a run declares concurrency limits.
+        RunPlacementError: a child the parent waits for is in another shard than its parent, or
+            a run under concurrency limits is not in its limits' shard (:meth:`Shards.run_limit_base`).
     """
     for run in runs:
-        if run.parent and shards.base_of(run.parent) != shards.base_of(run.run_id):
+        base = shards.base_of(run.run_id)
+        if run.parent and shards.base_of(run.parent) != base:
             raise RunPlacementError(
                 f"child run id {run.run_id!r} is in another shard than its parent {run.parent!r}: on a "
                 f"Redis Cluster a child's run_id must start with its parent's root id and a '/' "
                 f"(e.g. {run.parent.split('/', 1)[0] + '/' + run.run_id!r}), or be left to flowgen"
             )
-        if run.flow and '"gates"' in run.flow:
-            raise RunPlacementError(
-                f"run {run.run_id!r} of workflow {run.workflow!r} declares concurrency limits, which "
-                "need a single Redis (their holders are one structure for every run); on a Redis "
-                "Cluster limits are not supported yet"
+        wanted = shards.run_limit_base(run.workflow, run.flow)
+        if wanted is not None and wanted != base:
+            where = (
+                f"its parent {run.parent!r}'s shard" if run.parent else "the shard its root id hashes to"
             )
-
-
-def check_branch_limits(commit: Commit) -> None:
-    """Refuse, on a cluster, a commit dispatching branches under step limits (as ``take_step`` does).
-
-    Raises:
-        RunPlacementError: a branch's dispatch record names limits (``"g"``).
-    """
-    for operation in commit.operations:
-        if isinstance(operation, WriteBranch) and operation.record and operation.record.get("g"):
+            fix = (
+                "start it with start_child (no parent waiting) and a run_id in the limit's shard, or"
+                if run.parent
+                else f"give it run_id={shards.placed_id(run.run_id, wanted)!r} (engine.start picks an "
+                "id in the limit's shard when given none), or"
+            )
             raise RunPlacementError(
-                f"run {commit.run_id!r}: branch {operation.key!r} is under step limits, which need a "
-                "single Redis (their holders are one structure for every run); on a Redis Cluster "
-                "limits are not supported yet"
+                f"run {run.run_id!r} of workflow {run.workflow!r} is under a concurrency limit, whose "
+                f"holders on a Redis Cluster live in one shard with every run they admit, and "
+                f"{where} is another: {fix} run it against a single Redis"
             )

@@ -35,9 +35,13 @@ ready and lease indexes (by score) and the retention sweep (by ``expires``).
 Concurrency, and what is supported:
 
 * **Many threads in one process** (the embedded engine's workers, timer poller, reconciler,
-  lease keeper, and the application's own threads). Each thread gets its own connection;
-  write transactions of this process are also serialized by a lock, so threads queue on that
-  lock instead of spinning in SQLite's busy handler. Reads run concurrently with writes (WAL).
+  lease keeper, and the application's own threads). Each thread reads on its own connection;
+  every write transaction of this process runs on one shared writer connection, serialized by
+  a lock, so threads queue on that lock instead of spinning in SQLite's busy handler, and
+  threads queued there share one ``COMMIT`` (group commit, :mod:`.sqlite_group`: each
+  operation still returns only once what it wrote is committed). Reads run concurrently with
+  writes (WAL). WAL checkpoints run on a thread of their own (:mod:`.sqlite_checkpoint`), not
+  inside a commit.
 * **Several processes on one file, on one machine** (a script sending events to runs another
   process advances, two embedded engines sharing a file, the CLI inspecting runs). WAL mode
   lets readers proceed during a write; writers from different processes take turns on
@@ -71,6 +75,8 @@ from ..errors import ConfigurationError, StoreUnavailableError
 from ..status import RunStatus
 from . import logic, sqlite_counts
 from .base import InboxEvent, RunRecord, StateCounts, ready_cutoff
+from .sqlite_checkpoint import AUTOCHECKPOINT_PAGES, Checkpointer
+from .sqlite_group import GroupCommit
 from .sqlite_search import SEARCH_SCHEMA, SQLiteSearch
 from .sqlite_tables import (
     SCHEMA,
@@ -143,10 +149,13 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
         self._connections: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._forked_away: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._write_lock = threading.Lock()
         self._finished = threading.Condition()
         self._finish_count = 0
         self._closed = False
+        self._checkpointer = Checkpointer(self._connect)
+        self._writes = GroupCommit(self._checkpointer.committed)
+        self._forked_checkpointers: list[Checkpointer] = []
+        self._writer: sqlite3.Connection | None = None
         self._initialize()
 
     # -- connections and transactions -------------------------------------------------------
@@ -154,22 +163,43 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
     def _connect(self) -> sqlite3.Connection:
         try:
             # isolation_level=None: the module's implicit transactions are off; every
-            # operation below issues its own BEGIN / COMMIT. check_same_thread=False only so
-            # close() can close connections of other threads; each is used by its own thread.
+            # operation below issues its own BEGIN / COMMIT. check_same_thread=False so close()
+            # can close connections of other threads, and the writer is used by whichever
+            # thread holds the write lock; a reader connection is used by its own thread only.
             conn = sqlite3.connect(
                 self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            # Checkpoints run on their own thread (sqlite_checkpoint); this bound is the fallback.
+            conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
         except sqlite3.Error as error:
             raise ConfigurationError(f"cannot open the SQLite database {self.path!r}: {error}") from error
         return conn
 
-    def _conn(self) -> sqlite3.Connection:
+    def _usable(self) -> None:
+        """Refuse a closed store; after a fork, drop what the parent's threads own."""
         if self._closed:
             raise StoreUnavailableError(f"the SQLite store on {self.path!r} has been closed")
         if os.getpid() != self._pid:
             self._after_fork()
+
+    def _writer_conn(self) -> sqlite3.Connection:
+        """The one connection every write transaction of this process runs on (under the write lock).
+
+        One connection rather than each thread's own: SQLite drops a connection's page cache
+        when another connection has written since its last transaction, so with a connection
+        per thread every write began by reading its pages again.
+        """
+        if self._closed:  # closed while this thread queued for the lock
+            raise StoreUnavailableError(f"the SQLite store on {self.path!r} has been closed")
+        conn = self._writer
+        if conn is None:
+            conn = self._writer = self._connect()
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        self._usable()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
@@ -196,14 +226,21 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
         """
         self._pid = os.getpid()
         self._forked_away.extend(conn for _, conn in self._connections)
+        if self._writer is not None:
+            self._forked_away.append(self._writer)
+            self._writer = None
         self._local = threading.local()
         self._connections = []
         self._connections_lock = threading.Lock()
-        self._write_lock = threading.Lock()
         self._finished = threading.Condition()
+        self._forked_checkpointers.append(self._checkpointer)  # its thread is not in this process
+        self._checkpointer = Checkpointer(self._connect)
+        self._writes = GroupCommit(self._checkpointer.committed)
 
     def _initialize(self) -> None:
-        conn = self._conn()
+        self._usable()
+        with self._writes.lock:
+            conn = self._writer_conn()
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -213,7 +250,7 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
                     self.path,
                     mode,
                 )
-            with self._write_lock:
+            with self._writes.lock:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     (version,) = conn.execute("PRAGMA user_version").fetchone()
@@ -250,23 +287,18 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
 
     @contextmanager
     def _write(self) -> Iterator[SQLiteTx]:
-        """Run the body in one ``BEGIN IMMEDIATE`` transaction; commit, or roll back on error."""
-        conn = self._conn()
-        tx = SQLiteTx(conn, self.retention)
-        with self._write_lock:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
-                raise self._unavailable(error) from error
-            try:
+        """Run the body as one write transaction (``BEGIN IMMEDIATE``), committed when this returns.
+
+        Threads queued on the write lock share one ``COMMIT`` (:mod:`.sqlite_group`); the body's
+        writes are rolled back if it raises, and nothing is stored if the ``COMMIT`` fails.
+        """
+        self._usable()
+        try:
+            with self._writes.write(self._writer_conn) as conn:
+                tx = SQLiteTx(conn, self.retention)
                 yield tx
-                conn.execute("COMMIT")
-            except BaseException as error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(error, sqlite3.Error):
-                    raise self._unavailable(error) from error
-                raise
+        except sqlite3.Error as error:
+            raise self._unavailable(error) from error
         if tx.finished:
             with self._finished:
                 self._finish_count += 1
@@ -418,9 +450,13 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
     def close(self) -> None:
         """Close every connection this store opened; later calls raise ``StoreUnavailableError``."""
         self._closed = True
+        self._checkpointer.stop()
         with self._connections_lock:
             connections, self._connections = self._connections, []
-        for _thread, conn in connections:
+        with self._writes.lock:  # a write under way ends first, an open group commits
+            self._writes.flush()
+            writer, self._writer = self._writer, None
+        for conn in [*(conn for _, conn in connections), *([writer] if writer else [])]:
             try:
                 conn.close()
             except sqlite3.Error:

@@ -150,6 +150,7 @@ def add_missing_columns(conn: sqlite3.Connection) -> None:
         if column not in present:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 SELECT_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+SELECT_RUN_BY_ID = f"{SELECT_RUN} WHERE run_id = ?"
 INSERT_RUN = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)})"
 UPDATE_RUN = f"UPDATE runs SET {', '.join(f'{c} = ?' for c in RUN_COLUMNS[1:])} WHERE run_id = ?"
 TABLES_OF_A_RUN = (
@@ -175,33 +176,47 @@ def _update_of(changed: tuple[int, ...]) -> str:
 
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+JOURNAL_INSERT = "INSERT INTO journal (run_id, seq, entry) VALUES (?, ?, ?)"
+
+
+def _waiting(text: str) -> tuple[str, ...]:
+    return () if text == "[]" else tuple(json.loads(text))
+
+
+def _dump_waiting(waiting: Sequence[str]) -> str:
+    return json.dumps(list(waiting)) if waiting else "[]"
 
 
 def record_from_row(row: Sequence[Any]) -> RunRecord:
-    data = dict(zip(RUN_COLUMNS, row, strict=True))
+    """The record of a row of :data:`SELECT_RUN` (columns in :data:`RUN_COLUMNS` order)."""
+    (
+        run_id, workflow, status, created, updated, finished, _expires, args, fingerprint, output,
+        error, parent, generation, epoch, owner, lease_until, signals, waiting, journal_length,
+        pause_requested, cancel_requested, open_entry, trace,
+    ) = row  # fmt: skip
     return RunRecord(
-        run_id=data["run_id"],
-        workflow=data["workflow"],
-        status=STORED[data["status"]],
-        created=data["created"],
-        updated=data["updated"],
-        args=data["args"],
-        fingerprint=data["fingerprint"],
-        output=data["output"],
-        error=json.loads(data["error"]) if data["error"] else None,
-        parent=data["parent"] or None,
-        generation=data["generation"],
-        epoch=data["epoch"],
-        owner=data["owner"],
-        lease_until=data["lease_until"],
-        signals=data["signals"],
-        waiting=tuple(json.loads(data["waiting"])),
-        journal_length=data["journal_length"],
-        pause_requested=bool(data["pause_requested"]),
-        cancel_requested=data["cancel_requested"],
-        finished=data["finished"],
-        open=data["open_entry"],
-        trace=data["trace"],
+        run_id=run_id,
+        workflow=workflow,
+        status=STORED[status],
+        created=created,
+        updated=updated,
+        args=args,
+        fingerprint=fingerprint,
+        output=output,
+        error=json.loads(error) if error else None,
+        parent=parent or None,
+        generation=generation,
+        epoch=epoch,
+        owner=owner,
+        lease_until=lease_until,
+        signals=signals,
+        waiting=_waiting(waiting),
+        journal_length=journal_length,
+        pause_requested=bool(pause_requested),
+        cancel_requested=cancel_requested,
+        finished=finished,
+        open=open_entry,
+        trace=trace,
     )
 
 
@@ -216,7 +231,7 @@ class SQLiteTx(SQLiteFlowTx):
         """The stored columns of each run read or written in this transaction (after run_id)."""
 
     def get_meta(self, run_id: str) -> RunRecord | None:
-        row = self.conn.execute(f"{SELECT_RUN} WHERE run_id = ?", (run_id,)).fetchone()
+        row = self.conn.execute(SELECT_RUN_BY_ID, (run_id,)).fetchone()
         if row is None:
             return None
         self._rows[run_id] = tuple(row[1:])
@@ -243,7 +258,7 @@ class SQLiteTx(SQLiteFlowTx):
             record.owner,
             record.lease_until,
             record.signals,
-            json.dumps(list(record.waiting)),
+            _dump_waiting(record.waiting),
             record.journal_length,
             int(record.pause_requested),
             record.cancel_requested,
@@ -270,9 +285,11 @@ class SQLiteTx(SQLiteFlowTx):
         (start,) = self.conn.execute(
             "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal WHERE run_id = ?", (run_id,)
         ).fetchone()
+        if len(entries) == 1:  # a step boundary: one statement, no parameter list
+            self.conn.execute(JOURNAL_INSERT, (run_id, start, entries[0].to_json()))
+            return
         self.conn.executemany(
-            "INSERT INTO journal (run_id, seq, entry) VALUES (?, ?, ?)",
-            [(run_id, start + index, entry.to_json()) for index, entry in enumerate(entries)],
+            JOURNAL_INSERT, [(run_id, start + index, entry.to_json()) for index, entry in enumerate(entries)]
         )
 
     def journal_read(self, run_id: str, offset: int) -> list[Entry]:

@@ -89,3 +89,41 @@ def gpu(seconds: float) -> None:
 def gpu_fan(count: int, seconds: float) -> Any:
     yield flowgen.all_of(*(gpu(seconds) for _ in range(count)))
     return count
+
+
+PACED = "test:flow:paced"
+PACE = 10
+"""``faults.flow.paced`` starts at most this many attempts a second."""
+
+
+@flowgen.step(name="faults.flow.paced", crash_limit=20, rate_limit=flowgen.RateLimit(PACE, per="1s"))
+def paced() -> None:
+    ledger().rpush(PACED, repr(time.time()))
+
+
+@flowgen.workflow(name="faults.paced")
+def paced_runs(count: int) -> Any:
+    for _ in range(count):
+        yield paced()
+    return count
+
+
+HELD = "test:flow:held"
+"""When each attempt of ``faults.flow.one`` started, with its run id."""
+
+
+@flowgen.step(name="faults.flow.one", crash_limit=20, concurrency=flowgen.Limit(1))
+def one(hold: float) -> None:
+    """Under a step limit of 1: record the start, then keep the slot for ``hold`` seconds (the
+    first attempt of the test's first run; the worker running it is killed meanwhile)."""
+    client = ledger()
+    run_id = flowgen.step_context().run_id
+    client.rpush(HELD, json.dumps({"run": run_id, "at": time.time(), "pid": os.getpid()}))
+    if client.set(f"{HELD}:first", run_id, nx=True):
+        time.sleep(hold)
+
+
+@flowgen.workflow(name="faults.one")
+def one_run(hold: float) -> Any:
+    yield one(hold)
+    return hold

@@ -85,3 +85,15 @@ def test_result_wakes_promptly_when_the_run_finishes(redis_url: str) -> None:
         run.send_event("go", 1)
         assert run.result(timeout=30) == {"payload": 1}
         assert time.monotonic() - sent < 1.0
+
+
+def test_a_worker_started_again_in_the_same_process_advances_runs(redis_url: str) -> None:
+    """Stopping ``engine.worker()`` drains the runtime; a worker started after it must not stay
+    drained (every advance would hand its run straight back, for ever)."""
+    with flowgen.Engine(redis_url) as engine:
+        with engine.worker(threads=2):
+            assert engine.start(core.five_steps, 1).result(timeout=30) == {"value": 7, "even": False}
+        with engine.worker(threads=2):
+            run = engine.start(core.five_steps, 2)
+            assert run.result(timeout=30) == {"value": 11, "even": False}
+        assert len(run.journal()) == 5

@@ -54,9 +54,14 @@ def test_a_run_waiting_for_a_step_slot_says_which_limit_and_its_place(engine: fl
     holding = engine.start(apps.slow_fan, 2, 120.0)
     wait_until(lambda: apps.RUNNING["now"] == 2, 30, "two attempts to hold the slots")
     waiting = engine.start(apps.slow_fan, 1, 0.0) if waiter == "branch" else engine.start(apps.uses_slow_scarce, 0.0)
-    blocked = wait_until(lambda: waiting.status().blocked_by, 30, "the attempt to wait for a slot")
-    assert blocked == flowgen.BlockedBy("step:flow.slow_scarce", None, 2, 1)
-    assert waiting.status().status == "waiting"
+    # The attempt joins the slot's line in one transaction and the run parks in the next: wait
+    # for the parked state, or a status read between the two says "running".
+    parked = wait_until(
+        lambda: (info := waiting.status()).blocked_by and info.status == "waiting" and info,
+        30,
+        "the attempt to wait for a slot, its run parked",
+    )
+    assert parked.blocked_by == flowgen.BlockedBy("step:flow.slow_scarce", None, 2, 1)
     reasons = why_not_moving(engine, waiting.status())  # what the dashboard's run page says
     assert "a step waits for a slot of step limit step:flow.slow_scarce (at most 2 at once): place 1 in line" in reasons
     apps.RELEASE.set()

@@ -24,7 +24,7 @@ import pytest
 import redis
 
 import flowgen
-from flowgen.stores.redis import RedisStore
+from flowgen.urls import open_store
 from tests.apps.faults_common import EFFECTS, LEDGER
 from tests.conftest import WorkerProcess, wait_until
 from tests.conftest import Workers as BaseWorkers
@@ -174,14 +174,16 @@ def children_of(worker: WorkerProcess) -> list[psutil.Process]:
     return psutil.Process(worker.pid).children(recursive=True)
 
 
-def start_runs(engine: flowgen.Engine, workflow: str, prefix: str, calls: list[tuple]) -> list[str]:
-    """Start one run per argument tuple, ids ``<prefix>-000``..., in one batch."""
-    ids = [f"{prefix}-{i:03d}" for i in range(len(calls))]
+def start_runs(engine: flowgen.Engine, workflow: str, prefix: str | None, calls: list[tuple]) -> list[str]:
+    """Start one run per argument tuple, ids ``<prefix>-000``... (``None``: flowgen's ids), in one batch."""
+    ids = [f"{prefix}-{i:03d}" if prefix else None for i in range(len(calls))]
     result = engine.start_many(
         workflow, [(args, None, run_id) for args, run_id in zip(calls, ids, strict=True)]
     )
-    assert result.created == ids
-    return ids
+    if prefix:
+        assert result.created == ids
+    assert len(result.created) == len(calls)
+    return list(result.created)
 
 
 # -- the ledger ----------------------------------------------------------------------------------
@@ -243,7 +245,7 @@ def wait_finished(
     url: str, run_ids: Iterable[str], timeout: float, what: str = "every run to finish"
 ) -> float:
     """Poll until every run has finished; return how long it took (fail after ``timeout``)."""
-    store = RedisStore(url, retention=None)
+    store = open_store(url, retention=None, prefix="flowgen")  # a redis:// or a redis+cluster:// URL
     pending = set(run_ids)
     began = time.monotonic()
     try:

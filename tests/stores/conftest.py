@@ -58,6 +58,11 @@ def open_store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) 
             store = RedisStore(redis_url, **options)
         elif store_kind == "cluster":
             assert cluster_url is not None
+            if request.node.get_closest_marker("one_slot"):
+                # run limits (their runs share one slot, and these tests name runs freely) and step
+                # limits on branches: one shard puts every run there (test_cluster_limits.py
+                # places runs of a run limit over many shards)
+                options.setdefault("shards", 1)
             store = RedisStore(client=cluster_client(cluster_url), **options)
         else:
             store = SQLiteStore(tmp_path / "flowgen.db", **options)
@@ -73,11 +78,3 @@ def open_store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) 
 def store(open_store: OpenStore) -> Store:
     """A fresh, empty store of the kind under test."""
     return open_store()
-
-
-@pytest.fixture(autouse=True)
-def _limits_need_one_redis(request: pytest.FixtureRequest) -> None:
-    """Limits are refused on a cluster (tests/stores/test_cluster.py checks that): skip their tests there."""
-    limited = request.node.get_closest_marker("limits") and "store_kind" in request.fixturenames
-    if limited and request.getfixturevalue("store_kind") == "cluster":
-        pytest.skip("limits need a single Redis; a Redis Cluster refuses them (test_cluster.py)")

@@ -6,8 +6,6 @@ these tests check what only a cluster has.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import redis
 from redis.crc import key_slot
@@ -15,7 +13,7 @@ from redis.crc import key_slot
 from flowgen.cluster_urls import parse_cluster_url
 from flowgen.errors import ConfigurationError, RunPlacementError
 from flowgen.status import RunStatus
-from flowgen.stores.base import Commit, Finish, NewRun, Park, WriteBranch
+from flowgen.stores.base import Commit, Finish, NewRun, Park
 from flowgen.stores.redis import RedisStore
 from flowgen.stores.redis_shards import Shards
 from flowgen.urls import open_store
@@ -79,7 +77,7 @@ def test_a_single_redis_keeps_the_layout_it_always_had(redis_url: str) -> None:
 
 @pytest.mark.redis
 @pytest.mark.redis_cluster
-def test_a_cluster_refuses_a_child_outside_its_parents_shard_and_limits(redis_cluster_url: str) -> None:
+def test_a_cluster_refuses_a_child_outside_its_parents_shard(redis_cluster_url: str) -> None:
     store = open_store(redis_cluster_url, retention=3600, prefix="flowgen")
     assert isinstance(store, RedisStore)
     store.create_run(NewRun("parent", "wf", ARGS, "fp", T), T, GRACE)
@@ -89,24 +87,6 @@ def test_a_cluster_refuses_a_child_outside_its_parents_shard_and_limits(redis_cl
     with pytest.raises(RunPlacementError, match=r"child run id .* another shard .*'parent/"):
         store.create_run(NewRun(elsewhere, "wf", ARGS, "fp", T, parent="parent"), T, GRACE)
     assert store.get_run(elsewhere) is None, "nothing was written"
-    limited = json.dumps({"gates": [["wf", 1, ""]]})
-    with pytest.raises(RunPlacementError, match="limits"):
-        store.create_run(NewRun("limited", "wf", ARGS, "fp", T, flow=limited), T, GRACE)
-    with pytest.raises(RunPlacementError, match="step limits"):
-        store.take_step("parent", 0, [["s", 1, ""]], T, T + TTL)
-    snapshot = store.acquire("parent", "w1", TTL, T)
-    assert snapshot is not None
-    record = {
-        "d": 1,
-        "step": "s",
-        "args": ARGS,
-        "workflow": "wf",
-        "gen": 0,
-        "g": [["limit", "step:gpu", 1, 0]],
-    }
-    with pytest.raises(RunPlacementError, match="branch '0/0' is under step limits"):
-        store.commit(Commit("parent", snapshot.epoch, 0, (WriteBranch("0/0", record),)), T, GRACE)
-    assert store.load("parent").branches == {}, "nothing was written"
     store.close()
 
 
@@ -132,3 +112,15 @@ def test_shards_are_fixed_by_the_root_id_and_validated() -> None:
     assert Shards("flowgen").key("r", "meta") == "flowgen:{r}:meta"
     with pytest.raises(ValueError, match="shards=-1"):
         Shards("flowgen", -1)
+
+
+def test_a_limited_runs_fresh_id_is_32_hex_digits_in_its_limits_shard() -> None:
+    shards = Shards("flowgen", 24)
+    flow = '{"gates": [["run:wf|t1", 2, ""]]}'
+    home = shards.run_limit_base("wf", flow)
+    ids = {shards.new_run_id("wf", flow) for _ in range(500)}
+    assert len(ids) == 500
+    assert all(len(run_id) == 32 and int(run_id, 16) >= 0 for run_id in ids)
+    assert {shards.base_of(run_id) for run_id in ids} == {home}
+    assert Shards("flowgen").run_limit_base("wf", flow) is None, "a single Redis places nothing"
+    assert len({shards.base_of(shards.new_run_id("wf", None)) for _ in range(500)}) > 12

@@ -28,6 +28,7 @@ def finish(store: Store, run_id: str, epoch: int, position: int = 0, now: float 
 
 
 @pytest.mark.limits
+@pytest.mark.one_slot  # names its runs freely: on a cluster, one shard (conftest)
 def test_a_run_over_its_limit_waits_in_line_and_the_released_slot_wakes_it(store: Store) -> None:
     gates = [["run:wf|k", 1, ""]]
     for index, run_id in enumerate(("a", "b", "c")):
@@ -49,6 +50,7 @@ def test_a_run_over_its_limit_waits_in_line_and_the_released_slot_wakes_it(store
 
 
 @pytest.mark.limits
+@pytest.mark.one_slot  # names its runs freely: on a cluster, one shard (conftest)
 def test_a_run_whose_deadline_passes_in_line_wakes_then_and_leaves_the_line(store: Store) -> None:
     gates = [["run:wf|k", 1, ""]]
     make(store, "a", T, gates=gates)
@@ -66,6 +68,7 @@ def test_a_run_whose_deadline_passes_in_line_wakes_then_and_leaves_the_line(stor
 
 
 @pytest.mark.limits
+@pytest.mark.one_slot  # names its runs freely: on a cluster, one shard (conftest)
 def test_keys_are_independent(store: Store) -> None:
     make(store, "a", T, gates=[["run:wf|x", 1, ""]])
     make(store, "b", T + 1, gates=[["run:wf|y", 1, ""]])
@@ -74,6 +77,7 @@ def test_keys_are_independent(store: Store) -> None:
 
 
 @pytest.mark.limits
+@pytest.mark.one_slot  # names its runs freely: on a cluster, one shard (conftest)
 def test_a_gate_shared_by_keys_serves_them_round_robin(store: Store) -> None:
     for index, (run_id, key) in enumerate((("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B"))):
         make(store, run_id, T + index, gates=[["run:wf", 1, key]])
@@ -89,6 +93,7 @@ def test_a_gate_shared_by_keys_serves_them_round_robin(store: Store) -> None:
 
 
 @pytest.mark.limits
+@pytest.mark.one_slot  # names its runs freely: on a cluster, one shard (conftest)
 def test_terminate_gives_the_slot_back(store: Store) -> None:
     make(store, "a", T, gates=[["run:wf", 1, ""]])
     make(store, "b", T + 1, gates=[["run:wf", 1, ""]])
@@ -99,6 +104,7 @@ def test_terminate_gives_the_slot_back(store: Store) -> None:
 
 
 @pytest.mark.limits
+@pytest.mark.one_slot  # names its runs freely: on a cluster, one shard (conftest)
 def test_a_cancelled_queued_run_passes_its_limit_to_end(store: Store) -> None:
     make(store, "a", T, gates=[["run:wf", 1, ""]])
     make(store, "b", T + 1, gates=[["run:wf", 1, ""]])

@@ -32,7 +32,12 @@ GATE = "rate:conc"
 def _recorded(store: Store, client: redis.Redis | None, run_id: str) -> dict[str, float]:
     """The starts recorded for ``run_id`` still in the window (member ``<run id>@<unique>``)."""
     if client is not None:
-        pairs = [(m.decode(), s) for m, s in client.zrange(f"flowgen:fc:rate:{GATE}", 0, -1, withscores=True)]
+        assert isinstance(store, RedisStore)
+        # the window is in the prefix's keys on a single Redis, in the limit's shard on a cluster
+        base = store.prefix if store.shards.count == 0 else store.step_limit_base(GATE)
+        if store.shards.count == 1:
+            base = store.shards.bases[0]
+        pairs = [(m.decode(), s) for m, s in client.zrange(f"{base}:fc:rate:{GATE}", 0, -1, withscores=True)]
     else:
         with store._read() as tx:  # type: ignore[attr-defined]
             pairs = tx.zhead(f"rate:{GATE}", 1_000_000)
@@ -67,7 +72,9 @@ def test_concurrent_workers_never_record_more_than_count_starts_in_a_window(
 ) -> None:
     stores = [open_store() for _ in range(THREADS)]
     clients = [
-        redis.Redis(connection_pool=s.client.connection_pool) if isinstance(s, RedisStore) else None  # type: ignore[attr-defined]
+        (s.client if s.cluster else redis.Redis(connection_pool=s.client.connection_pool))
+        if isinstance(s, RedisStore)
+        else None
         for s in stores
     ]
     outs: list[dict[str, float]] = [{} for _ in range(THREADS)]

@@ -119,28 +119,35 @@ end
 -- Wake the first count waiters (flow_logic._wake): a run parked as status is made ready; a step
 -- branch (<run id>#<key>) parked for a slot is made due (its |pk) and its run signalled. Waiters
 -- whose run ended or whose branch is gone leave the line and do not count.
+-- One waiter (flow_wake): false when it is gone, else true, and the run made ready or signalled
+-- is added to woken. Touches only the waiter's run (flow_wake_one.lua calls it on a cluster).
+local function flow_wake_member(member, ready_score, status, woken)
+  local rid, key = member, nil
+  local cut = string.find(member, '#', 1, true)
+  if cut then rid, key = string.sub(member, 1, cut - 1), string.sub(member, cut + 1) end
+  local m = redis.call('HMGET', meta_key(rid), 'status', 'owner')
+  local bk = base(rid) .. ':branches'
+  if not m[1] or is_finished(m[1]) or (key and redis.call('HEXISTS', bk, key) == 0) then return false end
+  if key then
+    if redis.call('HEXISTS', bk, key .. '|pk') == 1 then
+      redis.call('HSET', bk, key .. '|pk', '0')
+      if bump_signals(rid, ready_score) then table.insert(woken, rid) end
+    end
+  elseif m[1] == status and (not m[2] or m[2] == '') then
+    redis.call('ZADD', P .. ':ready', ready_score, member)
+    table.insert(woken, member)
+  end
+  return true
+end
+
 local function flow_wake(waiters, count, ready_score, status, woken)
   if count <= 0 then return end
   for _, member in ipairs(redis.call('ZRANGE', fc(waiters), 0, count + 9)) do
     if count <= 0 then break end
-    local rid, key = member, nil
-    local cut = string.find(member, '#', 1, true)
-    if cut then rid, key = string.sub(member, 1, cut - 1), string.sub(member, cut + 1) end
-    local m = redis.call('HMGET', meta_key(rid), 'status', 'owner')
-    local bk = base(rid) .. ':branches'
-    if not m[1] or is_finished(m[1]) or (key and redis.call('HEXISTS', bk, key) == 0) then
-      redis.call('ZREM', fc(waiters), member)
-    else
+    if flow_wake_member(member, ready_score, status, woken) then
       count = count - 1
-      if key then
-        if redis.call('HEXISTS', bk, key .. '|pk') == 1 then
-          redis.call('HSET', bk, key .. '|pk', '0')
-          if bump_signals(rid, ready_score) then table.insert(woken, rid) end
-        end
-      elseif m[1] == status and (not m[2] or m[2] == '') then
-        redis.call('ZADD', P .. ':ready', ready_score, member)
-        table.insert(woken, member)
-      end
+    else
+      redis.call('ZREM', fc(waiters), member)
     end
   end
 end

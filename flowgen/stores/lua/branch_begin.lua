@@ -1,6 +1,9 @@
--- branch_begin(ARGV: prefix, run_id, key, attempt, heartbeat_until, started)
+-- branch_begin(ARGV: prefix, run_id, key, attempt, heartbeat_until, started[, retry, refused JSON])
 -- -> the dispatch record JSON if this attempt may start, else false. A record with gates (g)
--- takes them first (stores/flow_branches.py); refused, the branch is parked until |pk.
+-- takes them first (stores/flow_branches.py); refused, the branch is parked until |pk. On a
+-- many-shard cluster retry is '?' first: a record with gates is returned as {'gates', record}
+-- untouched, the gates are taken in their own shards (stores/redis_gates.py), and the call is
+-- made again with retry '' (taken) or when to try again (refused), as take_step.lua's.
 local rid, key, attempt = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local status = redis.call('HGET', meta_key(rid), 'status')
 if not status or is_finished(status) then return false end
@@ -11,7 +14,14 @@ local decoded = cjson.decode(record)
 if decoded.d ~= attempt then return false end
 if (tonumber(redis.call('HGET', bk, key .. '|s')) or 0) >= attempt then return false end
 if decoded.g then
-  local retry, refused = flow_take(rid .. '#' .. key, decoded.g, tonumber(ARGV[6]), ARGV[5])
+  local retry, refused
+  if ARGV[7] == nil then
+    retry, refused = flow_take(rid .. '#' .. key, decoded.g, tonumber(ARGV[6]), ARGV[5])
+  elseif ARGV[7] == '?' then
+    return {'gates', record}
+  elseif ARGV[7] ~= '' then
+    retry, refused = tonumber(ARGV[7]), cjson.decode(ARGV[8])
+  end
   local flow = flow_get(rid) or {}
   if retry then
     flow_note_parked(rid, flow, key, refused, true)
