@@ -4,9 +4,10 @@ A state is what a dashboard shows of a run: its status, the events it waits for,
 and what became of a cancellation (:func:`state_of`). Changes are noticed by a **nudge** and
 confirmed by reading the run, so a nudge that is lost only delays a change to the next poll:
 
-* Redis: every status change publishes, inside the Lua script that makes it, on
-  ``P:watch:{<run id>}`` (the run's channel) and ``P:watch`` (every run's; the message is the
-  run id): no extra round trip for the worker, nothing stored when nobody listens;
+* Redis: every status change publishes, inside the Lua script that makes it, the new status on
+  ``P:watch:{<run id>}`` (the run's channel; ``engine.watch()`` subscribes to the pattern
+  ``P:watch:{*}`` and reads the run id from the channel): no extra round trip for the worker,
+  nothing stored when nobody listens, one PUBLISH per status change;
 * SQLite and memory: the engine's own threads nudge the watchers of the same process
   (:class:`LocalNotifier`, an observer); another process's changes are seen by polling.
 
@@ -36,6 +37,9 @@ REMEMBERED = 100_000
 """How many runs' last state ``engine.watch()`` remembers (to tell a change from a repeated nudge)."""
 
 logger = logging.getLogger("flowgen.watch")
+
+SUBSCRIBE_TIMEOUT = 10.0
+"""Seconds a watch waits for Redis to confirm its subscriptions."""
 
 POLL_PAGE = 1000
 """How many of the newest runs ``engine.watch()`` compares per poll on a store without pub/sub."""
@@ -109,19 +113,44 @@ class _LocalNudges:
 
 
 class _RedisNudges:
-    """A pub/sub subscription to the channels the Lua scripts publish on."""
+    """A pub/sub subscription to the channels the Lua scripts publish on: a run's channel (the
+    message is its new status), or the pattern of every run's (the run id is in the channel's name)."""
 
-    def __init__(self, client: Any, channels: list[str]) -> None:
-        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe(*channels)
+    def __init__(self, client: Any, channels: list[str], patterns: list[str]) -> None:
+        self.pubsub = client.pubsub()
+        try:
+            if channels:
+                self.pubsub.subscribe(*channels)
+            if patterns:
+                self.pubsub.psubscribe(*patterns)
+            self._confirmed(len(channels) + len(patterns))
+        except BaseException:
+            self.pubsub.close()
+            raise
+        self.pubsub.ignore_subscribe_messages = True
+
+    def _confirmed(self, count: int) -> None:
+        """Read Redis's answer to each subscription: a refusal (an ACL without these channels)
+        is an error reply, raised here as ``NoPermissionError`` rather than at the first wait."""
+        deadline = time.monotonic() + SUBSCRIBE_TIMEOUT
+        while count > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"Redis did not confirm the watch's subscriptions within {SUBSCRIBE_TIMEOUT}s")
+            message = self.pubsub.get_message(timeout=left)
+            if message is not None and message.get("type") in ("subscribe", "psubscribe"):
+                count -= 1
 
     def wait(self, timeout: float) -> list[str]:
+        """The run ids nudged (one per message), waiting up to ``timeout`` seconds for the first."""
         found: list[str] = []
         message = self.pubsub.get_message(timeout=max(0.0, timeout))
         while message is not None:
-            data = message.get("data")
-            if isinstance(data, bytes):
-                found.append(data.decode("utf-8", "replace"))
+            channel, pattern = message.get("channel"), message.get("pattern")
+            if isinstance(channel, bytes):  # <base>:watch:{<run id>}, from pattern <base>:watch:{*}
+                name = channel.decode("utf-8", "replace")
+                start = len(pattern) - 2 if isinstance(pattern, bytes) else name.find(":watch:{") + 8
+                found.append(name[start:-1])
             message = self.pubsub.get_message(timeout=0)
         return found
 
@@ -151,12 +180,12 @@ def _nudges(engine: Engine, run_id: str | None) -> _Nudges:
 
         # the scripts publish under the base of the run's shard (the prefix on a single Redis)
         if run_id is not None:
-            channels = [f"{shards.base_of(run_id)}:watch:{{{run_id}}}"]
+            channels, patterns = [f"{shards.base_of(run_id)}:watch:{{{run_id}}}"], []
         else:
-            channels = [f"{base}:watch" for base in shards.bases]
-        channel = ", ".join(channels)
+            channels, patterns = [], [f"{base}:watch:{{*}}" for base in shards.bases]
+        channel = ", ".join(channels + patterns)
         try:
-            return _RedisNudges(client, channels)
+            return _RedisNudges(client, channels, patterns)
         except redis.exceptions.NoPermissionError:
             logger.warning("this Redis user may not subscribe to %s; watching by polling only", channel)
             return _NoNudges()

@@ -39,8 +39,9 @@ key                           type    holds
                                       see :mod:`flowgen.stores.redis_search`
 ============================  ======  =====================================================
 
-Every status change also publishes (no key is written): the new status on the channel
-``P:watch:{rid}`` and the run id on ``P:watch``, for ``run.watch()`` and ``engine.watch()``.
+Every status change also publishes (no key is written) the new status on the channel
+``P:watch:{rid}``, for ``run.watch()`` (which subscribes to it) and ``engine.watch()`` (which
+subscribes to the pattern ``P:watch:{*}``).
 
 Scripts validate everything before their first write (Lua does not roll back). Finished runs'
 keys get a TTL equal to the engine's retention and a sweep removes them from the indexes.
@@ -85,7 +86,7 @@ from .redis_scans import scan_shards
 from .redis_scripts import ScriptCaller, load_scripts
 from .redis_search import RedisSearch
 from .redis_shards import DEFAULT_CLUSTER_SHARDS, Shards
-from .redis_wire import COMPACT, assemble_branches, encode_operation, flatten, num, pairs, text
+from .redis_wire import assemble_branches, encode_operation, flatten, num, pairs, text
 
 _TRANSIENT_REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
 """Error replies a later attempt of the same commit may not get (Redis full, or a replica);
@@ -308,16 +309,12 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
         )
 
     def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
-        expiry = self._expiry(now)
-        change = {
-            "epoch": commit.epoch,
-            "pos": commit.position,
-            "now": num(now),
-            "ready_score": num(now + grace),
-            "ops": [encode_operation(operation, expiry) for operation in commit.operations],
-        }
+        expiry = [num(value) for value in self._expiry(now)] or ["", ""]
+        args = [commit.run_id, str(commit.epoch), str(commit.position), num(now), num(now + grace)]
+        for operation in commit.operations:
+            args += encode_operation(operation, expiry)
         try:
-            reply = self._run("commit", commit.run_id, COMPACT(change))
+            reply = self._run("commit", *args)
         except redis.ResponseError as error:
             if isinstance(error, _TRANSIENT_REFUSALS):
                 raise  # the run stays ready and is retried once Redis accepts writes again

@@ -1,6 +1,7 @@
 """How the Redis store calls its Lua scripts: one slot's base key declared, on one Redis or a cluster.
 
-Every script is ``_lib.lua`` + ``_flow.lua`` + its own file, and is called with one declared
+Every script is its own file with, in front, what it uses of ``_lib.lua`` and ``_flow.lua``
+(:func:`~flowgen.stores.lua_link.link`), and is called with one declared
 key, ``KEYS[1]``: the base of the shard it works in (see :mod:`flowgen.stores.redis_shards`),
 from which it builds every key it touches. ``_lib.lua`` puts it in front of ``ARGV`` as well, so
 ``ARGV[1]`` is the base, as the scripts' argument positions were before the key was declared.
@@ -19,18 +20,16 @@ from typing import Any
 import redis
 
 from . import redis_calls
+from .lua_link import definitions, link
 from .redis_shards import Shards
 from .redis_wire import text
 
 
 def load_scripts(client: Any, names: Sequence[str]) -> dict[str, Any]:
-    """Register each named script (with the shared Lua library prepended) on ``client``."""
+    """Register each named script (with what it uses of the shared Lua library) on ``client``."""
     lua = resources.files("flowgen.stores").joinpath("lua")
-    library = lua.joinpath("_lib.lua").read_text() + "\n" + lua.joinpath("_flow.lua").read_text()
-    return {
-        name: client.register_script(library + "\n" + lua.joinpath(f"{name}.lua").read_text())
-        for name in names
-    }
+    library = definitions(lua.joinpath("_lib.lua").read_text() + "\n" + lua.joinpath("_flow.lua").read_text())
+    return {name: client.register_script(link(library, lua.joinpath(f"{name}.lua").read_text())) for name in names}
 
 
 class ScriptCaller:

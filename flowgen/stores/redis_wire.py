@@ -1,6 +1,6 @@
 """How values cross to and from Redis: reply items as text, floats as exact text, the branches
-hash as records, and commit operations as the ``[kind, arguments...]`` arrays ``lua/commit.lua``
-applies. :mod:`flowgen.stores.redis` is the store; this module holds no state.
+hash as records, and commit operations as the flat ``kind, arguments...`` runs of script arguments
+``lua/commit.lua`` applies. :mod:`flowgen.stores.redis` is the store; this module holds no state.
 """
 
 from __future__ import annotations
@@ -74,33 +74,32 @@ def assemble_branches(fields: dict[str, str]) -> dict[str, dict[str, Any]]:
     return branches
 
 
-def encode_operation(op: Operation, expiry: list[Any]) -> list[Any]:
-    """One commit operation as ``[kind, arguments...]``, the form lua/commit.lua applies.
+def encode_operation(op: Operation, expiry: Sequence[str]) -> list[str]:
+    """One commit operation as ``kind, arguments...``: script arguments, as lua/commit.lua reads them.
 
-    ``expiry`` is ``[retention, expire_at]`` for a finishing run, or ``[]`` if runs are kept forever.
+    Every argument is a text and each kind has a fixed count of them (``append``: the number of
+    entries, then the entries), so the script reads its arguments in place: no JSON document to
+    decode, and no JSON text (an entry, a record) escaped inside another. An absent value (no
+    timer, no output, a deleted record) is the empty text, which none of them can be. ``expiry``
+    is ``(retention, expire_at)`` for a finishing run, or ``("", "")`` if runs are kept forever.
     """
     # the most frequent first: this runs at every step boundary
     if isinstance(op, AppendEntries):
-        return ["append", [entry.to_json() for entry in op.entries]]
+        return ["append", str(len(op.entries)), *[entry.to_json() for entry in op.entries]]
     if isinstance(op, StartAttempt):
         return ["start_attempt", op.entry.to_json()]
     if isinstance(op, SetOpen):
-        return ["open", op.entry.to_json() if op.entry is not None else False]
+        return ["open", op.entry.to_json() if op.entry is not None else ""]
     if isinstance(op, Park):
-        timer = num(op.timer) if op.timer is not None else False
-        return ["park", op.signals, COMPACT(list(op.waiting)), op.status.value, timer]
+        timer = num(op.timer) if op.timer is not None else ""
+        return ["park", str(op.signals), COMPACT(list(op.waiting)), op.status.value, timer]
     if isinstance(op, Finish):
-        return [
-            "finish",
-            op.status.value,
-            op.output if op.output is not None else False,
-            COMPACT(op.error) if op.error is not None else False,
-            *expiry,
-        ]
+        output = op.output if op.output is not None else ""
+        return ["finish", op.status.value, output, COMPACT(op.error) if op.error is not None else "", *expiry]
     if isinstance(op, ConsumeEvent):
         return ["consume", op.event_type, op.event_id]
     if isinstance(op, WriteBranch):
-        return ["branch", op.key, COMPACT(op.record) if op.record is not None else False]
+        return ["branch", op.key, COMPACT(op.record) if op.record is not None else ""]
     if isinstance(op, SetStatus):
         return ["status", op.status.value]
     if isinstance(op, DeliverCancel):

@@ -115,3 +115,42 @@ def test_engine_watch_yields_the_changes_of_every_run_filtered_by_status(kind: s
         wait_until(lambda: len(found) >= 3, 15, "three completions")
         assert sorted(found) == [(f"watched-{n}", "completed") for n in range(3)]
         thread.join(15)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("allowed", [True, False])
+def test_engine_watch_on_redis_follows_the_channel_acl_of_its_user(redis_url: str, allowed: bool) -> None:
+    """``engine.watch()`` subscribes to the pattern ``P:watch:{*}``: a user allowed it is nudged
+    with the run id of each status change (one PUBLISH per change); a user allowed no channel
+    gets a polling watch, not an error at its first wait (redis-py reads a refused subscription's
+    reply only then)."""
+    import redis
+
+    from flowgen.observability import watch
+
+    admin = redis.Redis.from_url(redis_url)
+    name = f"watcher-{'allowed' if allowed else 'refused'}"
+    admin.acl_setuser(
+        name,
+        enabled=True,
+        passwords=["+pw"],
+        categories=["+@all"],
+        keys=["*"],
+        channels=["flowgen-dramatiq*", *(["flowgen:watch:{*}"] if allowed else [])],  # the broker's doorbell
+        reset_channels=True,
+    )
+    port = admin.connection_pool.connection_kwargs["port"]
+    try:
+        with flowgen.Engine(f"redis://{name}:pw@127.0.0.1:{port}/0", tracing=False) as engine:
+            nudges = watch._nudges(engine, None)
+            try:
+                assert isinstance(nudges, watch._RedisNudges) is allowed
+                run = engine.start(observed.awaiting, run_id=f"acl-{name}")
+                if allowed:
+                    assert nudges.wait(5) == [run.run_id]  # 'queued', from create.lua
+                else:
+                    assert nudges.wait(0.1) == []
+            finally:
+                nudges.close()
+    finally:
+        admin.acl_deluser(name)

@@ -102,12 +102,25 @@ def _samples() -> list[Operation]:
 
 
 def _operation_kinds() -> set[str]:
-    return {encode_operation(op, [])[0] for op in _samples()}
+    return {encode_operation(op, ["", ""])[0] for op in _samples()}
+
+
+def _arities(commit: str) -> dict[str, int]:
+    (table,) = re.findall(r"local ARITY = \{([^}]*)\}", commit)
+    return {kind: int(count) for kind, count in re.findall(r"(\w+) = (\d+)", table)}
 
 
 def test_every_commit_operation_has_a_lua_branch_and_nothing_else_does() -> None:
     assert {type(op) for op in _samples()} == set(typing.get_args(Operation))
     commit = _script("commit")
     branches = set(re.findall(r"if kind == '(\w+)' then", commit))
-    (known,) = re.findall(r"local KINDS = '([\w ]+)'", commit)
-    assert branches == set(known.split()) == _operation_kinds()
+    assert branches == set(_arities(commit)) == _operation_kinds()
+
+
+def test_each_encoded_operation_has_the_argument_count_the_lua_script_reads() -> None:
+    arities = _arities(_script("commit"))
+    for op in _samples():
+        kind, *args = encode_operation(op, ["604800.0", "1.0"])
+        assert all(isinstance(arg, str) for arg in args), (kind, args)
+        expected = 1 + int(args[0]) if kind == "append" else arities[kind]
+        assert len(args) == expected, (kind, args)

@@ -31,10 +31,11 @@ local function index_status(rid, workflow, created, old, new)
   end
   redis.call('ZADD', P .. ':status:' .. new, created, rid)
   redis.call('ZADD', P .. ':wf:' .. workflow .. ':status:' .. new, created, rid)
-  -- nudge watchers (flowgen/observability/watch.py): cheap, and nothing is kept without them.
+  -- nudge watchers (flowgen/observability/watch.py): nothing is kept without them. One PUBLISH,
+  -- on the run's channel: a watcher of every run subscribes to the pattern P:watch:{*} (each call
+  -- a script makes costs Redis about as much as a small command's work, and most go to nobody).
   -- pcall: a Redis user without channel permissions (ACL) still advances runs, unwatched.
   redis.pcall('PUBLISH', P .. ':watch:{' .. rid .. '}', new)
-  redis.pcall('PUBLISH', P .. ':watch', rid)
 end
 
 local function set_status(rid, new)
@@ -46,12 +47,13 @@ local function set_status(rid, new)
   end
 end
 
--- RPUSH every element of items to key, in slices: Lua's unpack() fails beyond about 8,000
+-- RPUSH items[from..to] (default: all) to key, in slices: Lua's unpack() fails beyond about 8,000
 -- values ("too many results to unpack"), and one advance may journal more entries than that.
 local PUSH_SLICE = 1000
-local function push_all(key, items)
-  for first = 1, #items, PUSH_SLICE do
-    redis.call('RPUSH', key, unpack(items, first, math.min(first + PUSH_SLICE - 1, #items)))
+local function push_all(key, items, from, to)
+  from, to = from or 1, to or #items
+  for first = from, to, PUSH_SLICE do
+    redis.call('RPUSH', key, unpack(items, first, math.min(first + PUSH_SLICE - 1, to)))
   end
 end
 
@@ -70,8 +72,9 @@ end
 
 -- End a run's life (a finishing commit, a terminate): its timer, ready entry, inboxes and
 -- branches go and result() waiters wake. With a retention (seconds), its keys expire and the
--- sweep drops it from the listing indexes once expire_at has passed.
-local function end_run(rid, workflow, status, retention, expire_at)
+-- sweep drops it from the listing indexes once expire_at has passed. journaled: the journal is
+-- known not to be empty (nil: look).
+local function end_run(rid, workflow, status, retention, expire_at, journaled)
   local b = base(rid)
   redis.call('ZREM', P .. ':timers', rid)
   redis.call('ZREM', P .. ':ready', rid)
@@ -81,10 +84,17 @@ local function end_run(rid, workflow, status, retention, expire_at)
   redis.call('RPUSH', b .. ':done', '1')
   if retention and retention ~= '' and tonumber(retention) >= 0 then
     local ttl = math.max(1, math.floor(tonumber(retention)))
-    for _, suffix in ipairs({':meta', ':done', ':journal', ':seen', ':history'}) do
-      -- only keys that exist (no events, no history, an empty journal): EXPIRE is a write even on
-      -- a missing key, and a run whose journal write was refused must still be able to end
-      if redis.call('EXISTS', b .. suffix) == 1 then redis.call('EXPIRE', b .. suffix, ttl) end
+    -- only keys that exist (no events, no history, an empty journal): EXPIRE is a write even on
+    -- a missing key, and a run whose journal write was refused must still be able to end. The
+    -- metadata and done exist (this run's, just pushed); seen and history exist only for runs
+    -- that got events or were reset, so one EXISTS of both is all most runs pay.
+    redis.call('EXPIRE', b .. ':meta', ttl)
+    redis.call('EXPIRE', b .. ':done', ttl)
+    if journaled or redis.call('EXISTS', b .. ':journal') == 1 then redis.call('EXPIRE', b .. ':journal', ttl) end
+    if redis.call('EXISTS', b .. ':seen', b .. ':history') > 0 then
+      for _, suffix in ipairs({':seen', ':history'}) do
+        if redis.call('EXISTS', b .. suffix) == 1 then redis.call('EXPIRE', b .. suffix, ttl) end
+      end
     end
     redis.call('ZADD', P .. ':expiring', expire_at, cjson.encode({rid, workflow, status}))
   end

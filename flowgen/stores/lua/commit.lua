@@ -1,32 +1,44 @@
--- commit(ARGV: prefix, run_id, commit JSON {epoch, pos, now, ready_score, ops})
+-- commit(ARGV: prefix, run_id, epoch, position, now, ready_score, then the operations: each its
+-- kind and its arguments, a fixed count per kind (append: a count, then that many entries), every
+-- one a text, '' for an absent value; see RedisStore.commit and redis_wire.encode_operation)
 -- -> {ok, reason, parked, woken parent or '', pause, cancel, held[, runs woken by released slots]}
 -- See Commit in stores/base.py (stores/logic.py is the same rules in Python). First the guard
 -- (lease epoch, journal position) and the operations' preconditions (consumed events are the
--- inbox heads), all before the first write (Lua does not roll back); then each operation
--- ([kind, arguments...]) by its branch below, in order; then one HSET (and HDEL) of the run's
--- metadata. This script runs at every step boundary: the metadata is read once.
-local rid = ARGV[2]
-local c = cjson.decode(ARGV[3])
+-- inbox heads), all before the first write (Lua does not roll back); then each operation by its
+-- branch below, in order; then one HSET (and HDEL) of the run's metadata. This script runs at
+-- every step boundary: the metadata is read once, and the operations are read where they are in
+-- ARGV (no JSON document to decode).
+local rid, now, ready_score = ARGV[2], ARGV[5], ARGV[6]
 local mk = meta_key(rid)
 local b = base(rid)
 local m = redis.call('HMGET', mk, 'epoch', 'owner', 'status', 'jlen', 'signals', 'parent', 'workflow',
   'created', 'pause', 'cancel')
 if not m[3] then return {0, 'missing', 0, ''} end
-if tonumber(m[1]) ~= c.epoch or m[2] == '' or is_finished(m[3]) then return {0, 'stale', 0, ''} end
-if tonumber(m[4]) ~= c.pos then return {0, 'conflict', 0, ''} end
+if tonumber(m[1]) ~= tonumber(ARGV[3]) or m[2] == '' or is_finished(m[3]) then return {0, 'stale', 0, ''} end
+if tonumber(m[4]) ~= tonumber(ARGV[4]) then return {0, 'conflict', 0, ''} end
 
--- Every operation is one this script knows, and the consume operations' precondition holds: per
--- event type, their ids are the inbox's first, in order.
-local KINDS = ' append start_attempt open park finish consume branch status deliver_cancel new_generation '
-local consumed, types = {}, {}
-for _, op in ipairs(c.ops) do
-  if op[1] == 'consume' then
-    local t = op[2]
-    if not consumed[t] then consumed[t] = {}; table.insert(types, t) end
-    table.insert(consumed[t], op[3])
-  elseif not string.find(KINDS, ' ' .. tostring(op[1]) .. ' ', 1, true) then
-    return redis.error_reply('unknown commit operation ' .. tostring(op[1]))
+-- Where each operation starts in ARGV (ops), every kind one this script knows with all its
+-- arguments there, and the consume operations' precondition holds: per event type, their ids are
+-- the inbox's first, in order.
+local ARITY = {append = 1, start_attempt = 1, open = 1, park = 4, finish = 5, consume = 2, branch = 2,
+  status = 1, deliver_cancel = 0, new_generation = 1}
+local ops, consumed, types = {}, {}, {}
+local at = 7
+while at <= #ARGV do
+  local kind = ARGV[at]
+  local arity = ARITY[kind]
+  if not arity then return redis.error_reply('unknown commit operation ' .. tostring(kind)) end
+  if kind == 'append' then arity = 1 + (tonumber(ARGV[at + 1]) or -1) end
+  if arity < 0 or at + arity > #ARGV then
+    return redis.error_reply('commit operation ' .. kind .. ' at argument ' .. at .. ' lacks arguments')
   end
+  ops[#ops + 1] = at
+  if kind == 'consume' then
+    local t = ARGV[at + 1]
+    if not consumed[t] then consumed[t] = {}; table.insert(types, t) end
+    table.insert(consumed[t], ARGV[at + 2])
+  end
+  at = at + 1 + arity
 end
 for _, t in ipairs(types) do
   local ids = consumed[t]
@@ -45,7 +57,7 @@ end
 local status, jlen, pause, cancel = m[3], tonumber(m[4]), m[9] or '', m[10] or ''
 local held, reply, open = 0, nil, nil
 local dropped = {}  -- step slots of branches this commit forgets (flow_drop_branch)
-local fields = {'updated', c.now}
+local fields = {'updated', now}
 local function set_field(field, value)
   fields[#fields + 1] = field
   fields[#fields + 1] = value
@@ -61,31 +73,32 @@ local function change_status(new)
   end
 end
 
--- One branch per operation kind ([kind, arguments...], encoded by RedisStore._encode), the
--- most frequent first; stores/logic.py has the same rules, one function each.
-for _, op in ipairs(c.ops) do
-  local kind = op[1]
+-- One branch per operation kind (at: where its kind is in ARGV; encoded by redis_wire.encode_operation),
+-- the most frequent first; stores/logic.py has the same rules, one function each.
+for _, at in ipairs(ops) do
+  local kind = ARGV[at]
   if kind == 'append' then
-    -- ['append', [entry JSON, ...]]
-    local entries = op[2]
-    if #entries > 0 then
-      push_all(b .. ':journal', entries)
-      jlen = jlen + #entries
+    -- append, count, entry JSON...
+    local count = tonumber(ARGV[at + 1])
+    if count > 0 then
+      push_all(b .. ':journal', ARGV, at + 2, at + 1 + count)
+      jlen = jlen + count
       set_field('jlen', tostring(jlen))
     end
   elseif kind == 'start_attempt' then
-    -- ['start_attempt', open entry JSON]
-    if requested then held = 1 else open = op[2] end
+    -- start_attempt, open entry JSON
+    if requested then held = 1 else open = ARGV[at + 1] end
   elseif kind == 'open' then
-    -- ['open', open entry JSON or false]
-    open = op[2]
+    -- open, open entry JSON or '' (deleted)
+    open = ARGV[at + 1]
+    if open == '' then open = false end
   elseif kind == 'park' then
-    -- ['park', signals, waiting JSON, status, timer or false]: only if no signal came since the snapshot
-    if tonumber(m[5]) == op[2] then
-      change_status(op[4])
-      set_field('waiting', op[3]); set_field('owner', ''); set_field('lease_until', '0')
-      if op[5] then
-        redis.call('ZADD', P .. ':timers', op[5], rid)
+    -- park, signals, waiting JSON, status, timer or '': only if no signal came since the snapshot
+    if tonumber(m[5]) == tonumber(ARGV[at + 1]) then
+      change_status(ARGV[at + 3])
+      set_field('waiting', ARGV[at + 2]); set_field('owner', ''); set_field('lease_until', '0')
+      if ARGV[at + 4] ~= '' then
+        redis.call('ZADD', P .. ':timers', ARGV[at + 4], rid)
       else
         redis.call('ZREM', P .. ':timers', rid)
       end
@@ -94,49 +107,50 @@ for _, op in ipairs(c.ops) do
       reply = {1, '', 1, '', pause, cancel, held}
     end
   elseif kind == 'finish' then
-    -- ['finish', status, output or false, error JSON or false, (retention, expire_at)]
-    change_status(op[2])
-    set_field('finished', c.now); set_field('owner', ''); set_field('lease_until', '0'); set_field('waiting', '[]')
+    -- finish, status, output or '', error JSON or '', retention or '', expire_at or ''
+    local final, output, error_json, retention = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+    change_status(final)
+    set_field('finished', now); set_field('owner', ''); set_field('lease_until', '0'); set_field('waiting', '[]')
     open = false
-    if op[3] then set_field('output', op[3]) end
-    if op[4] then set_field('error', op[4]) end
+    if output ~= '' then set_field('output', output) end
+    if error_json ~= '' then set_field('error', error_json) end
     flow_drop_branches(rid, dropped)
-    end_run(rid, m[7], op[2], op[5], op[6])
+    end_run(rid, m[7], final, retention, ARGV[at + 5], jlen > 0)
     local woken = ''
-    if m[6] and m[6] ~= '' and bump_signals(m[6], c.ready_score) then woken = m[6]; flow_resumed(m[6], c.now) end
+    if m[6] and m[6] ~= '' and bump_signals(m[6], ready_score) then woken = m[6]; flow_resumed(m[6], now) end
     local freed = {}
-    flow_release_dropped(rid, dropped, c.ready_score, freed)
+    flow_release_dropped(rid, dropped, ready_score, freed)
     dropped = {}
-    for _, run in ipairs(flow_released(rid, c.ready_score, op[5])) do table.insert(freed, run) end
+    for _, run in ipairs(flow_released(rid, ready_score, retention)) do table.insert(freed, run) end
     reply = {1, '', 0, woken, '', '', 0, freed}
   elseif kind == 'consume' then
-    -- ['consume', event type, event id]: the head, checked above
-    local key = inbox_key(rid, op[2])
+    -- consume, event type, event id: the head, checked above
+    local key = inbox_key(rid, ARGV[at + 1])
     redis.call('LPOP', key)
-    if redis.call('LLEN', key) == 0 then redis.call('SREM', b .. ':inboxes', op[2]) end
+    if redis.call('LLEN', key) == 0 then redis.call('SREM', b .. ':inboxes', ARGV[at + 1]) end
   elseif kind == 'branch' then
-    -- ['branch', key, dispatch record JSON or false]: a new record forgets the earlier attempts' reports
-    local key = op[2]
-    if op[3] == false then flow_drop_branch(rid, key, dropped) end
+    -- branch, key, dispatch record JSON or '' (deleted): a new record forgets the earlier attempts' reports
+    local key = ARGV[at + 1]
+    if ARGV[at + 2] == '' then flow_drop_branch(rid, key, dropped) end
     redis.call('HDEL', b .. ':branches', key .. '|s', key .. '|hb', key .. '|started', key .. '|r', key .. '|pk', key .. '|h')
-    if op[3] == false then
+    if ARGV[at + 2] == '' then
       redis.call('HDEL', b .. ':branches', key)
     else
-      redis.call('HSET', b .. ':branches', key, op[3])
+      redis.call('HSET', b .. ':branches', key, ARGV[at + 2])
     end
   elseif kind == 'status' then
-    -- ['status', status]
-    change_status(op[2])
+    -- status, status
+    change_status(ARGV[at + 1])
   elseif kind == 'deliver_cancel' then
-    -- ['deliver_cancel']
+    -- deliver_cancel
     cancel = 'delivered'
     set_field('cancel', cancel)
   elseif kind == 'new_generation' then
-    -- ['new_generation', encoded args]: continue-as-new
+    -- new_generation, encoded args: continue-as-new
     redis.call('DEL', b .. ':journal')
     redis.call('HINCRBY', mk, 'generation', 1)
     jlen = 0
-    set_field('jlen', '0'); set_field('args', op[2])
+    set_field('jlen', '0'); set_field('args', ARGV[at + 1])
     open = false
   end
 end
@@ -147,7 +161,7 @@ if open == false then redis.call('HDEL', mk, 'open') end
 if #dropped > 0 then
   reply = reply or {1, '', 0, '', pause, cancel, held}
   local freed = {}
-  flow_release_dropped(rid, dropped, c.ready_score, freed)
+  flow_release_dropped(rid, dropped, ready_score, freed)
   reply[8] = freed
 end
 return reply or {1, '', 0, '', pause, cancel, held}
