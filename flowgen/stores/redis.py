@@ -13,7 +13,9 @@ key                           type    holds
                                       pause ("1" while a pause is requested), cancel
                                       ("requested", then "delivered" once raised),
                                       trace (the caller's traceparent, with tracing on;
-                                      ";r=<n>" after the n-th retry of the generation)
+                                      ";r=<n>" after the n-th retry of the generation),
+                                      nf ("1": started without a flow document and none
+                                      written since, see ``redis_flow.NO_FLOW_FIELD``)
 ``P:{rid}:journal``           list    closed entries, one JSON document per yield position
 ``P:{rid}:branches``          hash    per parallel step ``<pos>/<path>``: the dispatch record;
                                       ``...|s`` started attempt, ``...|hb`` heartbeat deadline,
@@ -257,7 +259,7 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
             raise store_error(status, run_id)
         if status != "ok":
             return None
-        record = RunRecord.from_text_fields(pairs(reply[1]))
+        record = RunRecord.from_text_fields(json.loads(reply[1]))  # one JSON object (acquire.lua)
         inbox_flat = reply[4]
         inbox = {
             text(inbox_flat[i]): [InboxEvent.from_json(item) for item in inbox_flat[i + 1]]

@@ -1,6 +1,9 @@
 -- Flow control (stores/flow_logic.py is the same rules in Python; read its docstring for the
 -- sets). Prepended to every script after _lib.lua. A run's flow document is the string key
--- {<run id>}:flow; scored sets are <prefix>:fc:<name>.
+-- {<run id>}:flow; scored sets are <prefix>:fc:<name>. A run created without a document has the
+-- field nf = '1' in its metadata (create.lua), cleared when a document first appears
+-- (flow_put): the scripts at every advance (acquire, a finishing commit) skip the GET of a run
+-- marked so. A run without the field (one with a document, or created before the mark) is read.
 local FLOW_LEVEL = 1e10
 -- flow_rates.RATE_MARGIN and RATE_LATENESS
 local FLOW_RATE_MARGIN, FLOW_RATE_LATENESS = 1.02, 0.01
@@ -19,6 +22,8 @@ local function flow_put(rid, flow)
   local ttl = redis.call('PTTL', flow_key(rid))
   redis.call('SET', flow_key(rid), cjson.encode(flow))
   if ttl and ttl > 0 then redis.call('PEXPIRE', flow_key(rid), ttl) end
+  -- the first document of the run (-2: there was no key): the run is no longer marked without one
+  if ttl == -2 then redis.call('HDEL', meta_key(rid), 'nf') end
 end
 
 local function zscore(name, member)

@@ -73,14 +73,19 @@ end
 -- End a run's life (a finishing commit, a terminate): its timer, ready entry, inboxes and
 -- branches go and result() waiters wake. With a retention (seconds), its keys expire and the
 -- sweep drops it from the listing indexes once expire_at has passed. journaled: the journal is
--- known not to be empty (nil: look).
-local function end_run(rid, workflow, status, retention, expire_at, journaled)
+-- known not to be empty (nil: look). unsignalled: the run's signals count is 0, so no event was
+-- ever sent to it (send_event.lua counts each one): it has no inboxes and no seen set.
+local function end_run(rid, workflow, status, retention, expire_at, journaled, unsignalled)
   local b = base(rid)
   redis.call('ZREM', P .. ':timers', rid)
   redis.call('ZREM', P .. ':ready', rid)
   redis.call('ZREM', P .. ':leases', rid)
-  for _, t in ipairs(redis.call('SMEMBERS', b .. ':inboxes')) do redis.call('DEL', inbox_key(rid, t)) end
-  redis.call('DEL', b .. ':inboxes', b .. ':branches')
+  if unsignalled then
+    redis.call('DEL', b .. ':branches')
+  else
+    for _, t in ipairs(redis.call('SMEMBERS', b .. ':inboxes')) do redis.call('DEL', inbox_key(rid, t)) end
+    redis.call('DEL', b .. ':inboxes', b .. ':branches')
+  end
   redis.call('RPUSH', b .. ':done', '1')
   if retention and retention ~= '' and tonumber(retention) >= 0 then
     local ttl = math.max(1, math.floor(tonumber(retention)))
@@ -91,7 +96,10 @@ local function end_run(rid, workflow, status, retention, expire_at, journaled)
     redis.call('EXPIRE', b .. ':meta', ttl)
     redis.call('EXPIRE', b .. ':done', ttl)
     if journaled or redis.call('EXISTS', b .. ':journal') == 1 then redis.call('EXPIRE', b .. ':journal', ttl) end
-    if redis.call('EXISTS', b .. ':seen', b .. ':history') > 0 then
+    if unsignalled then
+      -- history exists only for a run that was reset (reset.lua)
+      if redis.call('EXISTS', b .. ':history') == 1 then redis.call('EXPIRE', b .. ':history', ttl) end
+    elseif redis.call('EXISTS', b .. ':seen', b .. ':history') > 0 then
       for _, suffix in ipairs({':seen', ':history'}) do
         if redis.call('EXISTS', b .. suffix) == 1 then redis.call('EXPIRE', b .. suffix, ttl) end
       end

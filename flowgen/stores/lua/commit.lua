@@ -6,23 +6,22 @@
 -- (lease epoch, journal position) and the operations' preconditions (consumed events are the
 -- inbox heads), all before the first write (Lua does not roll back); then each operation by its
 -- branch below, in order; then one HSET (and HDEL) of the run's metadata. This script runs at
--- every step boundary: the metadata is read once, and the operations are read where they are in
--- ARGV (no JSON document to decode).
+-- every step boundary: the metadata is read once, only the fields its operations use (each field
+-- an HMGET looks up and hands to Lua costs Redis a few thousand instructions), and the operations
+-- are read where they are in ARGV (no JSON document to decode).
 local rid, now, ready_score = ARGV[2], ARGV[5], ARGV[6]
 local mk = meta_key(rid)
 local b = base(rid)
-local m = redis.call('HMGET', mk, 'epoch', 'owner', 'status', 'jlen', 'signals', 'parent', 'workflow',
-  'created', 'pause', 'cancel')
-if not m[3] then return {0, 'missing', 0, ''} end
-if tonumber(m[1]) ~= tonumber(ARGV[3]) or m[2] == '' or is_finished(m[3]) then return {0, 'stale', 0, ''} end
-if tonumber(m[4]) ~= tonumber(ARGV[4]) then return {0, 'conflict', 0, ''} end
 
 -- Where each operation starts in ARGV (ops), every kind one this script knows with all its
--- arguments there, and the consume operations' precondition holds: per event type, their ids are
--- the inbox's first, in order.
+-- arguments there; FULL: the kinds that use the metadata past the guard's (signals, parent,
+-- workflow, created, nf: a status change, a park, the end).
 local ARITY = {append = 1, start_attempt = 1, open = 1, park = 4, finish = 5, consume = 2, branch = 2,
   status = 1, deliver_cancel = 0, new_generation = 1}
+local FULL = {park = true, finish = true, status = true}
+local META = {'epoch', 'owner', 'status', 'jlen', 'pause', 'cancel', 'signals', 'parent', 'workflow', 'created', 'nf'}
 local ops, consumed, types = {}, {}, {}
+local read = 6  -- the first fields of META this commit reads: 6, or all (FULL)
 local at = 7
 while at <= #ARGV do
   local kind = ARGV[at]
@@ -33,6 +32,7 @@ while at <= #ARGV do
     return redis.error_reply('commit operation ' .. kind .. ' at argument ' .. at .. ' lacks arguments')
   end
   ops[#ops + 1] = at
+  if FULL[kind] then read = #META end
   if kind == 'consume' then
     local t = ARGV[at + 1]
     if not consumed[t] then consumed[t] = {}; table.insert(types, t) end
@@ -40,6 +40,13 @@ while at <= #ARGV do
   end
   at = at + 1 + arity
 end
+
+-- The guard (lease epoch, journal position); then the consume operations' precondition: per event
+-- type, their ids are the inbox's first, in order.
+local m = redis.call('HMGET', mk, unpack(META, 1, read))
+if not m[3] then return {0, 'missing', 0, ''} end
+if tonumber(m[1]) ~= tonumber(ARGV[3]) or m[2] == '' or is_finished(m[3]) then return {0, 'stale', 0, ''} end
+if tonumber(m[4]) ~= tonumber(ARGV[4]) then return {0, 'conflict', 0, ''} end
 for _, t in ipairs(types) do
   local ids = consumed[t]
   local items = redis.call('LRANGE', inbox_key(rid, t), 0, #ids - 1)
@@ -54,7 +61,7 @@ end
 -- field/value pairs for one HSET after the last operation (a field set twice: the last wins);
 -- the open entry, which an operation may set and a later one delete, is kept apart in ``open``
 -- (nil: untouched, false: deleted).
-local status, jlen, pause, cancel = m[3], tonumber(m[4]), m[9] or '', m[10] or ''
+local status, jlen, pause, cancel = m[3], tonumber(m[4]), m[5] or '', m[6] or ''
 local held, reply, open = 0, nil, nil
 local dropped = {}  -- step slots of branches this commit forgets (flow_drop_branch)
 local fields = {'updated', now}
@@ -67,7 +74,7 @@ local requested = pause == '1' or cancel == 'requested'
 
 local function change_status(new)
   if status ~= new then
-    index_status(rid, m[7], m[8], status, new)
+    index_status(rid, m[9], m[10], status, new)
     set_field('status', new)
     status = new
   end
@@ -94,7 +101,7 @@ for _, at in ipairs(ops) do
     if open == '' then open = false end
   elseif kind == 'park' then
     -- park, signals, waiting JSON, status, timer or '': only if no signal came since the snapshot
-    if tonumber(m[5]) == tonumber(ARGV[at + 1]) then
+    if tonumber(m[7]) == tonumber(ARGV[at + 1]) then
       change_status(ARGV[at + 3])
       set_field('waiting', ARGV[at + 2]); set_field('owner', ''); set_field('lease_until', '0')
       if ARGV[at + 4] ~= '' then
@@ -115,13 +122,15 @@ for _, at in ipairs(ops) do
     if output ~= '' then set_field('output', output) end
     if error_json ~= '' then set_field('error', error_json) end
     flow_drop_branches(rid, dropped)
-    end_run(rid, m[7], final, retention, ARGV[at + 5], jlen > 0)
+    end_run(rid, m[9], final, retention, ARGV[at + 5], jlen > 0, m[7] == '0')
     local woken = ''
-    if m[6] and m[6] ~= '' and bump_signals(m[6], ready_score) then woken = m[6]; flow_resumed(m[6], now) end
+    if m[8] and m[8] ~= '' and bump_signals(m[8], ready_score) then woken = m[8]; flow_resumed(m[8], now) end
     local freed = {}
     flow_release_dropped(rid, dropped, ready_score, freed)
     dropped = {}
-    for _, run in ipairs(flow_released(rid, ready_score, retention)) do table.insert(freed, run) end
+    if m[11] ~= '1' then  -- the run may have a flow document (see _flow.lua)
+      for _, run in ipairs(flow_released(rid, ready_score, retention)) do table.insert(freed, run) end
+    end
     reply = {1, '', 0, woken, '', '', 0, freed}
   elseif kind == 'consume' then
     -- consume, event type, event id: the head, checked above
