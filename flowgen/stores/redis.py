@@ -14,8 +14,8 @@ key                           type    holds
                                       ("requested", then "delivered" once raised),
                                       trace (the caller's traceparent, with tracing on;
                                       ";r=<n>" after the n-th retry of the generation),
-                                      nf ("1": started without a flow document and none
-                                      written since, see ``redis_flow.NO_FLOW_FIELD``)
+                                      plain ("1": no flow document and no branch record
+                                      written yet, see ``redis_flow.PLAIN_FIELD``)
 ``P:{rid}:journal``           list    closed entries, one JSON document per yield position
 ``P:{rid}:branches``          hash    per parallel step ``<pos>/<path>``: the dispatch record;
                                       ``...|s`` started attempt, ``...|hb`` heartbeat deadline,

@@ -21,10 +21,11 @@ from .redis_plans import Plan, commands
 from .redis_shards import Shards
 from .redis_wire import num, text
 
-# The meta field create.lua sets to "1" for a run started without a flow document, and flow_put
-# (_flow.lua) deletes when the run's first document is written: acquire and a finishing commit
-# skip the GET of the document for a run marked so. A run without the field is read as before.
-NO_FLOW_FIELD = "nf"
+# The meta field create.lua sets to "1" for a run started without a flow document; flow_put
+# (_flow.lua) deletes it when the run's first document is written, and a commit that writes a
+# branch record sets it to "0". acquire and a finishing commit do not look for the document or
+# the branch records of a run marked so. A run without the field is looked at, as before it.
+PLAIN_FIELD = "plain"
 
 FLOW_SCRIPTS = (
     "take_step",

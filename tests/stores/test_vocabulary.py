@@ -24,7 +24,7 @@ from flowgen.stores.failures import Reason
 from flowgen.stores.flow_logic import FLOW_WORDS
 from flowgen.stores.redis import SCRIPTS
 from flowgen.stores.redis_gates import GATE_WORDS
-from flowgen.stores.redis_flow import NO_FLOW_FIELD
+from flowgen.stores.redis_flow import PLAIN_FIELD
 from flowgen.stores.redis_search import TAGS_FIELD
 from flowgen.stores.redis_wire import encode_operation
 
@@ -79,7 +79,7 @@ def test_every_quoted_word_of_the_lua_scripts_belongs_to_the_vocabulary() -> Non
         | FLOW_WORDS  # flow control (stores/flow_logic.py)
         | GATE_WORDS  # step limits on a cluster (stores/redis_gates.py)
         | {TAGS_FIELD}  # the meta field tag.lua writes (flowgen/stores/redis_search.py)
-        | {NO_FLOW_FIELD}  # no flow document (create.lua, _flow.lua; flowgen/stores/redis_flow.py)
+        | {PLAIN_FIELD}  # no flow document, no branch record (create.lua, _flow.lua; redis_flow.py)
     )
     words = {word for name in ("_lib", *SCRIPTS) for word in re.findall(r"'([a-z_]+)'", _script(name))}
     assert words - vocabulary == set()

@@ -1,9 +1,10 @@
 -- Flow control (stores/flow_logic.py is the same rules in Python; read its docstring for the
 -- sets). Prepended to every script after _lib.lua. A run's flow document is the string key
 -- {<run id>}:flow; scored sets are <prefix>:fc:<name>. A run created without a document has the
--- field nf = '1' in its metadata (create.lua), cleared when a document first appears
--- (flow_put): the scripts at every advance (acquire, a finishing commit) skip the GET of a run
--- marked so. A run without the field (one with a document, or created before the mark) is read.
+-- field plain = '1' in its metadata (create.lua): deleted when a document first appears
+-- (flow_put), set to '0' by the commit that writes its first branch record (commit.lua). The
+-- scripts at every advance (acquire, a finishing commit) do not look for the document and the
+-- branch records of a run marked so; a run without the mark (created before it) is looked at.
 local FLOW_LEVEL = 1e10
 -- flow_rates.RATE_MARGIN and RATE_LATENESS
 local FLOW_RATE_MARGIN, FLOW_RATE_LATENESS = 1.02, 0.01
@@ -23,7 +24,7 @@ local function flow_put(rid, flow)
   redis.call('SET', flow_key(rid), cjson.encode(flow))
   if ttl and ttl > 0 then redis.call('PEXPIRE', flow_key(rid), ttl) end
   -- the first document of the run (-2: there was no key): the run is no longer marked without one
-  if ttl == -2 then redis.call('HDEL', meta_key(rid), 'nf') end
+  if ttl == -2 then redis.call('HDEL', meta_key(rid), 'plain') end
 end
 
 local function zscore(name, member)

@@ -7,8 +7,8 @@
 -- thousand instructions whatever it does, and every element of a reply about a thousand more
 -- (once into Lua, once back out): the metadata is read once (HGETALL) and written once (HSET),
 -- goes back as one JSON object of its fields as this call leaves them (one element, not two per
--- field; all values are texts), the flow document is read only for a run that may have one (no
--- ``nf`` mark, see _flow.lua), and the journal only past the offset.
+-- field; all values are texts), the flow document and the branch records only for a run that
+-- may have them (not marked plain, see _flow.lua), and the journal only past the offset.
 local rid, owner, now, lease_until, offset = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local mk = meta_key(rid)
 local all = redis.call('HGETALL', mk)
@@ -20,7 +20,8 @@ if is_finished(status) then return {'finished'} end
 local holder = m.owner or ''
 if holder ~= '' and holder ~= owner and (tonumber(m.lease_until) or 0) > now then return {'busy'} end
 local admitted, flow = true, nil
-if m.nf ~= '1' then admitted, flow = flow_admit(rid, tonumber(m.created), m.cancel, now) end
+local plain = m.plain == '1'
+if not plain then admitted, flow = flow_admit(rid, tonumber(m.created), m.cancel, now) end
 if not admitted then return {'blocked'} end
 local interrupted = 0
 if holder ~= '' then interrupted = 1 end
@@ -55,5 +56,6 @@ end
 local journal = {}
 local jlen = tonumber(m.jlen)
 if not jlen or offset < 0 or jlen > offset then journal = redis.call('LRANGE', base(rid) .. ':journal', offset, -1) end
-return {'ok', cjson.encode(m), journal, redis.call('HGETALL', base(rid) .. ':branches'), inbox, interrupted,
-  flow and cjson.encode(flow) or false}
+local branches = {}
+if not plain then branches = redis.call('HGETALL', base(rid) .. ':branches') end
+return {'ok', cjson.encode(m), journal, branches, inbox, interrupted, flow and cjson.encode(flow) or false}

@@ -15,11 +15,11 @@ local b = base(rid)
 
 -- Where each operation starts in ARGV (ops), every kind one this script knows with all its
 -- arguments there; FULL: the kinds that use the metadata past the guard's (signals, parent,
--- workflow, created, nf: a status change, a park, the end).
+-- workflow, created, plain: a status change, a park, the end).
 local ARITY = {append = 1, start_attempt = 1, open = 1, park = 4, finish = 5, consume = 2, branch = 2,
   status = 1, deliver_cancel = 0, new_generation = 1}
 local FULL = {park = true, finish = true, status = true}
-local META = {'epoch', 'owner', 'status', 'jlen', 'pause', 'cancel', 'signals', 'parent', 'workflow', 'created', 'nf'}
+local META = {'epoch', 'owner', 'status', 'jlen', 'pause', 'cancel', 'signals', 'parent', 'workflow', 'created', 'plain'}
 local ops, consumed, types = {}, {}, {}
 local read = 6  -- the first fields of META this commit reads: 6, or all (FULL)
 local at = 7
@@ -63,6 +63,8 @@ end
 -- (nil: untouched, false: deleted).
 local status, jlen, pause, cancel = m[3], tonumber(m[4]), m[5] or '', m[6] or ''
 local held, reply, open = 0, nil, nil
+-- no flow document, no branch record (see _flow.lua; read by the commits that end the run)
+local plain = m[11] == '1'
 local dropped = {}  -- step slots of branches this commit forgets (flow_drop_branch)
 local fields = {'updated', now}
 local function set_field(field, value)
@@ -118,17 +120,18 @@ for _, at in ipairs(ops) do
     local final, output, error_json, retention = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
     change_status(final)
     set_field('finished', now); set_field('owner', ''); set_field('lease_until', '0'); set_field('waiting', '[]')
-    open = false
+    -- emptied in the one HSET, not deleted by a second command: '' reads as no open entry
+    open = ''
     if output ~= '' then set_field('output', output) end
     if error_json ~= '' then set_field('error', error_json) end
-    flow_drop_branches(rid, dropped)
+    if not plain then flow_drop_branches(rid, dropped) end
     end_run(rid, m[9], final, retention, ARGV[at + 5], jlen > 0, m[7] == '0')
     local woken = ''
     if m[8] and m[8] ~= '' and bump_signals(m[8], ready_score) then woken = m[8]; flow_resumed(m[8], now) end
     local freed = {}
     flow_release_dropped(rid, dropped, ready_score, freed)
     dropped = {}
-    if m[11] ~= '1' then  -- the run may have a flow document (see _flow.lua)
+    if not plain then
       for _, run in ipairs(flow_released(rid, ready_score, retention)) do table.insert(freed, run) end
     end
     reply = {1, '', 0, woken, '', '', 0, freed}
@@ -146,6 +149,8 @@ for _, at in ipairs(ops) do
       redis.call('HDEL', b .. ':branches', key)
     else
       redis.call('HSET', b .. ':branches', key, ARGV[at + 2])
+      plain = false
+      set_field('plain', '0')
     end
   elseif kind == 'status' then
     -- status, status

@@ -16,8 +16,8 @@ while i <= #ARGV do
     redis.call('HSET', mk, 'run_id', rid, 'workflow', workflow, 'status', 'queued', 'created', now,
       'updated', now, 'args', args, 'fingerprint', fp, 'generation', '0', 'epoch', '0', 'owner', '',
       'lease_until', '0', 'signals', '0', 'waiting', '[]', 'jlen', '0', 'pause', '', 'cancel', '',
-      -- '1': no flow document, the scripts at every advance need not look for one (see _flow.lua)
-      'nf', flow == '' and '1' or '0')
+      -- '1': no flow document, no branch record: acquire and the end need not look (see _flow.lua)
+      'plain', flow == '' and '1' or '0')
     if parent ~= '' then
       redis.call('HSET', mk, 'parent', parent)
       redis.call('SADD', base(parent) .. ':children', rid)
