@@ -163,3 +163,19 @@ def test_a_terminated_run_gives_its_running_branch_s_slot_back(store: Store) -> 
     result = store.control("r1", "terminate", T + 3, GRACE)  # cancel(force=True), 0/0 running
     assert "r2" in result.woken
     assert store.load("r2").branches["0/0"]["pk"] <= T + 3
+
+
+@pytest.mark.one_slot  # on many shards: the slot comes back when the attempt ends (docs/scaling.md)
+def test_a_branch_that_started_at_once_gives_its_slot_back_when_its_run_ends(store: Store) -> None:
+    # r1 has no flow document and its branch took its slot without waiting (on Redis: the branch
+    # record alone ends the run's plain mark), so only the branch record says a slot is held
+    _dispatch(store, LIMIT, ("0/0",))
+    assert store.branch_begin("r1", "0/0", 1, TTL, T + 1) is not None
+    other = started(store, "r2", now=T + 2)
+    writes = [WriteBranch("0/0", _record(LIMIT)), Park(signals=0, timer=T + 100)]
+    assert store.commit(change(other, *writes), T + 2, GRACE).parked
+    assert store.branch_begin("r2", "0/0", 1, TTL, T + 2) is None  # behind r1's branch
+    snapshot = store.acquire("r1", "w1", TTL, T + 3)
+    assert snapshot is not None and "0/0" in snapshot.branches
+    result = store.commit(change(snapshot, Finish(RunStatus.CANCELLED)), T + 3, GRACE)
+    assert result.ok and "r2" in result.wake

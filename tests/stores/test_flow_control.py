@@ -361,3 +361,21 @@ def test_a_prioritized_run_woken_by_a_branch_outcome_resumes_through_the_lane(st
     assert store.take_lane(T + 1) is None
     assert store.branch_finish("fan", "0/0", 1, {"ok": True, "value": "1"}, T + 2, GRACE) == ["fan"]
     assert store.take_lane(T + 2) == "fan"
+
+
+@pytest.mark.limits
+@pytest.mark.one_slot  # names its runs freely: on a cluster, one shard (conftest)
+def test_a_run_started_without_limits_gives_back_the_step_slot_it_took_when_it_ends(store: Store) -> None:
+    # no flow document at the start (on Redis: the run is marked plain): the step slot is
+    # recorded when taken, and the finish must look for it
+    gates = [["limit", "step:s", 1, 0]]
+    make(store, "a", T)
+    make(store, "b", T)
+    a = store.acquire("a", "w1", TTL, T)
+    b = store.acquire("b", "w2", TTL, T)
+    assert a is not None and b is not None
+    assert store.take_step("a", a.epoch, gates, T, T + TTL) is None
+    retry = store.take_step("b", b.epoch, gates, T, T + TTL)
+    assert retry is not None
+    assert store.commit(Commit("b", b.epoch, 0, [Park(b.run.signals, (), retry)]), T, GRACE).parked
+    assert finish(store, "a", a.epoch, now=T + 1) == ("b",)
