@@ -85,7 +85,7 @@ from .redis_flow import FLOW_SCRIPTS, RedisFlow
 from .redis_plans import Plan, RoundTrip, Script, pipelined, run_plan
 from .redis_runs import RedisRuns
 from .redis_scans import scan_shards
-from .redis_scripts import ScriptCaller, load_scripts
+from .redis_scripts import STEP_KINDS, ScriptCaller, load_scripts
 from .redis_search import RedisSearch
 from .redis_shards import DEFAULT_CLUSTER_SHARDS, Shards
 from .redis_wire import assemble_branches, encode_operation, flatten, num, pairs, text
@@ -313,10 +313,14 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
     def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
         expiry = [num(value) for value in self._expiry(now)] or ["", ""]
         args = [commit.run_id, str(commit.epoch), str(commit.position), num(now), num(now + grace)]
+        script = "commit_step"  # a step boundary's commit, unless an operation needs the whole script
         for operation in commit.operations:
-            args += encode_operation(operation, expiry)
+            encoded = encode_operation(operation, expiry)
+            if encoded[0] not in STEP_KINDS:
+                script = "commit"
+            args += encoded
         try:
-            reply = self._run("commit", *args)
+            reply = self._run(script, *args)
         except redis.ResponseError as error:
             if isinstance(error, _TRANSIENT_REFUSALS):
                 raise  # the run stays ready and is retried once Redis accepts writes again

@@ -13,6 +13,8 @@ by the declared key and follows ``MOVED``/``ASK`` redirections and failovers.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -25,11 +27,34 @@ from .redis_shards import Shards
 from .redis_wire import text
 
 
+VARIANTS = {"commit_step": "commit"}
+"""Scripts made of another's file without its parts marked rare (from a line ``-- [rare`` to a
+line ``-- rare]``), loaded with it. ``commit_step`` is ``commit`` for the step boundaries (the
+operations of :data:`STEP_KINDS`): Redis runs a script's whole text at every call, so every
+library function it links is a new closure (and garbage) at every call, and those parking,
+branches and a run's end need were most of a step boundary's Lua."""
+
+STEP_KINDS = frozenset({"append", "start_attempt", "open", "consume", "deliver_cancel"})
+"""The operation kinds (``redis_wire.encode_operation``) ``commit_step`` knows; it refuses others."""
+
+_RARE = re.compile(r"^[ \t]*-- \[rare.*?^[ \t]*-- rare\][^\n]*\n", re.S | re.M)
+
+
+def script_text(name: str) -> str:
+    """The text of script ``name`` before linking: its file, or a variant's (:data:`VARIANTS`)."""
+    lua = resources.files("flowgen.stores").joinpath("lua")
+    if name in VARIANTS:
+        return _RARE.sub("", lua.joinpath(f"{VARIANTS[name]}.lua").read_text())
+    return lua.joinpath(f"{name}.lua").read_text()
+
+
 def load_scripts(client: Any, names: Sequence[str]) -> dict[str, Any]:
-    """Register each named script (with what it uses of the shared Lua library) on ``client``."""
+    """Register each named script and the variants of those (with what each uses of the shared
+    Lua library) on ``client``."""
     lua = resources.files("flowgen.stores").joinpath("lua")
     library = definitions(lua.joinpath("_lib.lua").read_text() + "\n" + lua.joinpath("_flow.lua").read_text())
-    return {name: client.register_script(link(library, lua.joinpath(f"{name}.lua").read_text())) for name in names}
+    every = [*names, *(variant for variant, base in VARIANTS.items() if base in names)]
+    return {name: client.register_script(link(library, script_text(name))) for name in every}
 
 
 class ScriptCaller:

@@ -9,6 +9,10 @@
 -- every step boundary: the metadata is read once, only the fields its operations use (each field
 -- an HMGET looks up and hands to Lua costs Redis a few thousand instructions), and the operations
 -- are read where they are in ARGV (no JSON document to decode).
+-- commit_step is this script without the parts marked rare (stores/redis_scripts.py, VARIANTS):
+-- the commits of a step boundary (append, start_attempt, open, consume, deliver_cancel), which
+-- then carry none of the library that parking, branches and the end use (Redis runs the whole
+-- text of a script at every call: each library function is a new closure, and garbage, each time).
 local rid, now, ready_score = ARGV[2], ARGV[5], ARGV[6]
 local mk = meta_key(rid)
 local b = base(rid)
@@ -16,8 +20,11 @@ local b = base(rid)
 -- Where each operation starts in ARGV (ops), every kind one this script knows with all its
 -- arguments there; FULL: the kinds that use the metadata past the guard's (signals, parent,
 -- workflow, created, plain: a status change, a park, the end).
-local ARITY = {append = 1, start_attempt = 1, open = 1, park = 4, finish = 5, consume = 2, branch = 2,
-  status = 1, deliver_cancel = 0, new_generation = 1}
+local ARITY = {append = 1, start_attempt = 1, open = 1, consume = 2, deliver_cancel = 0,
+  -- [rare: from here to the closing mark, the lines are not in commit_step (see the header)
+  park = 4, finish = 5, branch = 2, status = 1, new_generation = 1,
+  -- rare]
+}
 local FULL = {park = true, finish = true, status = true}
 local META = {'epoch', 'owner', 'status', 'jlen', 'pause', 'cancel', 'signals', 'parent', 'workflow', 'created', 'plain'}
 local ops, consumed, types = {}, {}, {}
@@ -63,9 +70,6 @@ end
 -- (nil: untouched, false: deleted).
 local status, jlen, pause, cancel = m[3], tonumber(m[4]), m[5] or '', m[6] or ''
 local held, reply, open = 0, nil, nil
--- no flow document, no branch record (see _flow.lua; read by the commits that end the run)
-local plain = m[11] == '1'
-local dropped = {}  -- step slots of branches this commit forgets (flow_drop_branch)
 local fields = {'updated', now}
 local function set_field(field, value)
   fields[#fields + 1] = field
@@ -73,6 +77,10 @@ local function set_field(field, value)
 end
 -- A StartAttempt is held by a request pending when the commit began, whatever this one delivers.
 local requested = pause == '1' or cancel == 'requested'
+-- [rare
+-- no flow document, no branch record (see _flow.lua; read by the commits that end the run)
+local plain = m[11] == '1'
+local dropped = {}  -- step slots of branches this commit forgets (flow_drop_branch)
 
 local function change_status(new)
   if status ~= new then
@@ -81,9 +89,10 @@ local function change_status(new)
     status = new
   end
 end
+-- rare]
 
 -- One branch per operation kind (at: where its kind is in ARGV; encoded by redis_wire.encode_operation),
--- the most frequent first; stores/logic.py has the same rules, one function each.
+-- those of a step boundary first; stores/logic.py has the same rules, one function each.
 for _, at in ipairs(ops) do
   local kind = ARGV[at]
   if kind == 'append' then
@@ -101,6 +110,16 @@ for _, at in ipairs(ops) do
     -- open, open entry JSON or '' (deleted)
     open = ARGV[at + 1]
     if open == '' then open = false end
+  elseif kind == 'consume' then
+    -- consume, event type, event id: the head, checked above
+    local key = inbox_key(rid, ARGV[at + 1])
+    redis.call('LPOP', key)
+    if redis.call('LLEN', key) == 0 then redis.call('SREM', b .. ':inboxes', ARGV[at + 1]) end
+  elseif kind == 'deliver_cancel' then
+    -- deliver_cancel
+    cancel = 'delivered'
+    set_field('cancel', cancel)
+  -- [rare
   elseif kind == 'park' then
     -- park, signals, waiting JSON, status, timer or '': only if no signal came since the snapshot
     if tonumber(m[7]) == tonumber(ARGV[at + 1]) then
@@ -135,11 +154,6 @@ for _, at in ipairs(ops) do
       for _, run in ipairs(flow_released(rid, ready_score, retention)) do table.insert(freed, run) end
     end
     reply = {1, '', 0, woken, '', '', 0, freed}
-  elseif kind == 'consume' then
-    -- consume, event type, event id: the head, checked above
-    local key = inbox_key(rid, ARGV[at + 1])
-    redis.call('LPOP', key)
-    if redis.call('LLEN', key) == 0 then redis.call('SREM', b .. ':inboxes', ARGV[at + 1]) end
   elseif kind == 'branch' then
     -- branch, key, dispatch record JSON or '' (deleted): a new record forgets the earlier attempts' reports
     local key = ARGV[at + 1]
@@ -155,10 +169,6 @@ for _, at in ipairs(ops) do
   elseif kind == 'status' then
     -- status, status
     change_status(ARGV[at + 1])
-  elseif kind == 'deliver_cancel' then
-    -- deliver_cancel
-    cancel = 'delivered'
-    set_field('cancel', cancel)
   elseif kind == 'new_generation' then
     -- new_generation, encoded args: continue-as-new
     redis.call('DEL', b .. ':journal')
@@ -166,16 +176,19 @@ for _, at in ipairs(ops) do
     jlen = 0
     set_field('jlen', '0'); set_field('args', ARGV[at + 1])
     open = false
+  -- rare]
   end
 end
 
 if open then set_field('open', open) end
 redis.call('HSET', mk, unpack(fields))
 if open == false then redis.call('HDEL', mk, 'open') end
+-- [rare
 if #dropped > 0 then
   reply = reply or {1, '', 0, '', pause, cancel, held}
   local freed = {}
   flow_release_dropped(rid, dropped, ready_score, freed)
   reply[8] = freed
 end
+-- rare]
 return reply or {1, '', 0, '', pause, cancel, held}
