@@ -259,7 +259,8 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
             raise store_error(status, run_id)
         if status != "ok":
             return None
-        record = RunRecord.from_text_fields(json.loads(reply[1]))  # one JSON object (acquire.lua)
+        flat = iter(json.loads(reply[1]))  # field, value, ...: one JSON array (acquire.lua)
+        record = RunRecord.from_text_fields(dict(zip(flat, flat, strict=True)))
         inbox_flat = reply[4]
         inbox = {
             text(inbox_flat[i]): [InboxEvent.from_json(item) for item in inbox_flat[i + 1]]

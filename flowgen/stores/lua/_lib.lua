@@ -74,14 +74,19 @@ end
 -- branches go and result() waiters wake. With a retention (seconds), its keys expire and the
 -- sweep drops it from the listing indexes once expire_at has passed. journaled: the journal is
 -- known not to be empty (nil: look). unsignalled: the run's signals count is 0, so no event was
--- ever sent to it (send_event.lua counts each one): it has no inboxes and no seen set.
-local function end_run(rid, workflow, status, retention, expire_at, journaled, unsignalled)
+-- ever sent to it (send_event.lua counts each one): it has no inboxes and no seen set. plain:
+-- no branch record was ever written (see _flow.lua), so there is no branches hash (every other
+-- field of it is written only next to a record).
+local function end_run(rid, workflow, status, retention, expire_at, journaled, unsignalled, plain)
   local b = base(rid)
   redis.call('ZREM', P .. ':timers', rid)
   redis.call('ZREM', P .. ':ready', rid)
   redis.call('ZREM', P .. ':leases', rid)
   if unsignalled then
-    redis.call('DEL', b .. ':branches')
+    if not plain then redis.call('DEL', b .. ':branches') end
+  elseif plain then
+    for _, t in ipairs(redis.call('SMEMBERS', b .. ':inboxes')) do redis.call('DEL', inbox_key(rid, t)) end
+    redis.call('DEL', b .. ':inboxes')
   else
     for _, t in ipairs(redis.call('SMEMBERS', b .. ':inboxes')) do redis.call('DEL', inbox_key(rid, t)) end
     redis.call('DEL', b .. ':inboxes', b .. ':branches')

@@ -144,7 +144,7 @@ for _, at in ipairs(ops) do
     if output ~= '' then set_field('output', output) end
     if error_json ~= '' then set_field('error', error_json) end
     if not plain then flow_drop_branches(rid, dropped) end
-    end_run(rid, m[9], final, retention, ARGV[at + 5], jlen > 0, m[7] == '0')
+    end_run(rid, m[9], final, retention, ARGV[at + 5], jlen > 0, m[7] == '0', plain)
     local woken = ''
     if m[8] and m[8] ~= '' and bump_signals(m[8], ready_score) then woken = m[8]; flow_resumed(m[8], now) end
     local freed = {}
