@@ -81,7 +81,7 @@ from .base import (
 )
 from .failures import Reason, store_error
 from .flow_logic import branch_member
-from .redis_flow import FLOW_SCRIPTS, RedisFlow
+from .redis_flow import FLOW_SCRIPTS, PLAIN_FIELD, RedisFlow
 from .redis_plans import Plan, RoundTrip, Script, pipelined, run_plan
 from .redis_runs import RedisRuns
 from .redis_scans import scan_shards
@@ -114,6 +114,13 @@ SCRIPTS = (
     "tag",
     "purge",
 )
+
+ACQUIRED = (
+    "status", "owner", "lease_until", "epoch", "created", "cancel", "workflow", "waiting", "jlen",
+    PLAIN_FIELD, "updated", "args", "fingerprint", "output", "error", "parent", "generation",
+    "signals", "pause", "finished", "open", "trace",
+)  # fmt: skip
+"""The metadata fields ``acquire.lua`` reads and returns, in its order (their values only)."""
 
 
 def _location(client: Any) -> str:
@@ -259,8 +266,10 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
             raise store_error(status, run_id)
         if status != "ok":
             return None
-        flat = iter(json.loads(reply[1]))  # field, value, ...: one JSON array (acquire.lua)
-        record = RunRecord.from_text_fields(dict(zip(flat, flat, strict=True)))
+        values = zip(ACQUIRED, reply[1], strict=True)
+        fields = {name: value.decode() for name, value in values if value is not None}
+        fields["run_id"] = run_id
+        record = RunRecord.from_text_fields(fields)
         inbox_flat = reply[4]
         inbox = {
             text(inbox_flat[i]): [InboxEvent.from_json(item) for item in inbox_flat[i + 1]]

@@ -14,7 +14,6 @@ by the declared key and follows ``MOVED``/``ASK`` redirections and failovers.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -25,7 +24,6 @@ from . import redis_calls
 from .lua_link import definitions, link
 from .redis_shards import Shards
 from .redis_wire import text
-
 
 VARIANTS = {"commit_step": "commit"}
 """Scripts made of another's file without its parts marked rare (from a line ``-- [rare`` to a

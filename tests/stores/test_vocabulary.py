@@ -23,8 +23,8 @@ from flowgen.stores.base import CONTROL_ACTIONS, Operation
 from flowgen.stores.failures import Reason
 from flowgen.stores.flow_logic import FLOW_WORDS
 from flowgen.stores.redis import SCRIPTS
-from flowgen.stores.redis_gates import GATE_WORDS
 from flowgen.stores.redis_flow import PLAIN_FIELD
+from flowgen.stores.redis_gates import GATE_WORDS
 from flowgen.stores.redis_search import TAGS_FIELD
 from flowgen.stores.redis_wire import encode_operation
 
