@@ -108,8 +108,8 @@ def _operation_kinds() -> set[str]:
 
 
 def _arities(commit: str) -> dict[str, int]:
-    (table,) = re.findall(r"local ARITY = \{([^}]*)\}", commit)
-    return {kind: int(count) for kind, count in re.findall(r"(\w+) = (\d+)", table)}
+    # the parse loop's chain: ``if kind == 'park' then arity = 4`` (append: 1 + its count)
+    return {kind: int(count) for kind, count in re.findall(r"kind == '(\w+)' then arity = (\d+)", commit)}
 
 
 def test_every_commit_operation_has_a_lua_branch_and_nothing_else_does() -> None:

@@ -18,28 +18,32 @@ local mk = meta_key(rid)
 local b = base(rid)
 
 -- Where each operation starts in ARGV (ops), every kind one this script knows with all its
--- arguments there; FULL: the kinds that use the metadata past the guard's (signals, parent,
--- workflow, created, plain: a status change, a park, the end).
-local ARITY = {append = 1, start_attempt = 1, open = 1, consume = 2, deliver_cancel = 0,
-  -- [rare: from here to the closing mark, the lines are not in commit_step (see the header)
-  park = 4, finish = 5, branch = 2, status = 1, new_generation = 1,
-  -- rare]
-}
-local FULL = {park = true, finish = true, status = true}
-local META = {'epoch', 'owner', 'status', 'jlen', 'pause', 'cancel', 'signals', 'parent', 'workflow', 'created', 'plain'}
+-- arguments there (each kind's count in the chain below: constant tables would be built again at
+-- every call); full: an operation uses the metadata past the guard's (signals, parent, workflow,
+-- created, plain: a status change, a park, the end).
 local ops, consumed, types = {}, {}, {}
-local read = 6  -- the first fields of META this commit reads: 6, or all (FULL)
+local full = false
 local at = 7
 while at <= #ARGV do
   local kind = ARGV[at]
-  local arity = ARITY[kind]
-  if not arity then return redis.error_reply('unknown commit operation ' .. tostring(kind)) end
-  if kind == 'append' then arity = 1 + (tonumber(ARGV[at + 1]) or -1) end
+  local arity
+  if kind == 'append' then arity = 1 + (tonumber(ARGV[at + 1]) or -1)
+  elseif kind == 'start_attempt' then arity = 1
+  elseif kind == 'open' then arity = 1
+  elseif kind == 'consume' then arity = 2
+  elseif kind == 'deliver_cancel' then arity = 0
+  -- [rare: from here to the closing mark, the lines are not in commit_step (see the header)
+  elseif kind == 'park' then arity = 4; full = true
+  elseif kind == 'finish' then arity = 5; full = true
+  elseif kind == 'branch' then arity = 2
+  elseif kind == 'status' then arity = 1; full = true
+  elseif kind == 'new_generation' then arity = 1
+  -- rare]
+  else return redis.error_reply('unknown commit operation ' .. tostring(kind)) end
   if arity < 0 or at + arity > #ARGV then
     return redis.error_reply('commit operation ' .. kind .. ' at argument ' .. at .. ' lacks arguments')
   end
   ops[#ops + 1] = at
-  if FULL[kind] then read = #META end
   if kind == 'consume' then
     local t = ARGV[at + 1]
     if not consumed[t] then consumed[t] = {}; table.insert(types, t) end
@@ -50,7 +54,13 @@ end
 
 -- The guard (lease epoch, journal position); then the consume operations' precondition: per event
 -- type, their ids are the inbox's first, in order.
-local m = redis.call('HMGET', mk, unpack(META, 1, read))
+local m
+if full then
+  m = redis.call('HMGET', mk, 'epoch', 'owner', 'status', 'jlen', 'pause', 'cancel', 'signals', 'parent',
+    'workflow', 'created', 'plain')
+else
+  m = redis.call('HMGET', mk, 'epoch', 'owner', 'status', 'jlen', 'pause', 'cancel')
+end
 if not m[3] then return {0, 'missing', 0, ''} end
 if tonumber(m[1]) ~= tonumber(ARGV[3]) or m[2] == '' or is_finished(m[3]) then return {0, 'stale', 0, ''} end
 if tonumber(m[4]) ~= tonumber(ARGV[4]) then return {0, 'conflict', 0, ''} end
