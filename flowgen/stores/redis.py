@@ -115,6 +115,9 @@ SCRIPTS = (
     "purge",
 )
 
+_COMMITTED = CommitResult(True)
+"""A commit applied with nothing else to say: no pause or cancel pending, nothing held, parked or woken."""
+
 ACQUIRED = (
     "status", "owner", "lease_until", "epoch", "created", "cancel", "workflow", "waiting", "jlen",
     PLAIN_FIELD, "updated", "args", "fingerprint", "output", "error", "parent", "generation",
@@ -339,6 +342,8 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
                 f"Redis refused the commit of run {commit.run_id!r} at position {commit.position} "
                 f"({appended} new journal entries): {error}"
             ) from error
+        if reply == 1:  # applied, nothing to say (commit.lua's reply at most step boundaries)
+            return _COMMITTED
         ok, reason, parked, woken = int(reply[0]), text(reply[1]), int(reply[2]), text(reply[3])
         if reason == Reason.MISSING:
             raise store_error(reason, commit.run_id)

@@ -1,7 +1,8 @@
 -- commit(ARGV: prefix, run_id, epoch, position, now, ready_score, then the operations: each its
 -- kind and its arguments, a fixed count per kind (append: a count, then that many entries), every
 -- one a text, '' for an absent value; see RedisStore.commit and redis_wire.encode_operation)
--- -> {ok, reason, parked, woken parent or '', pause, cancel, held[, runs woken by released slots]}
+-- -> {ok, reason, parked, woken parent or '', pause, cancel, held[, runs woken by released slots]},
+-- or 1: applied, with nothing else to say (no pause or cancel pending, nothing held or parked)
 -- See Commit in stores/base.py (stores/logic.py is the same rules in Python). First the guard
 -- (lease epoch, journal position) and the operations' preconditions (consumed events are the
 -- inbox heads), all before the first write (Lua does not roll back); then each operation by its
@@ -201,4 +202,8 @@ if #dropped > 0 then
   reply[8] = freed
 end
 -- rare]
-return reply or {1, '', 0, '', pause, cancel, held}
+if reply then return reply end
+-- applied, nothing parked, woken, requested or held (most step boundaries): 1 alone, not a
+-- table of seven (each element of a reply costs Redis about a thousand instructions)
+if pause == '' and cancel == '' and held == 0 then return 1 end
+return {1, '', 0, '', pause, cancel, held}
