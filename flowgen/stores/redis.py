@@ -9,8 +9,9 @@ key                           type    holds
 ``P:{rid}:meta``              hash    run_id, workflow, status, created, updated, finished,
                                       args, fingerprint, output, error, parent, generation,
                                       epoch, owner, lease_until, signals, waiting (JSON list),
-                                      jlen (journal length), open (the open entry, JSON),
-                                      pause ("1" while a pause is requested), cancel
+                                      jlen (journal length), open (the open entry, JSON;
+                                      '' once finished), pause ("1" while a pause is
+                                      requested), cancel
                                       ("requested", then "delivered" once raised),
                                       trace (the caller's traceparent, with tracing on;
                                       ";r=<n>" after the n-th retry of the generation),
