@@ -524,6 +524,13 @@ class DoorbellRedisBroker(SlotPipeline, RedisBroker):  # type: ignore[misc,unuse
         sent: list[Message[Any]] = run_plan(self.enqueue_plan(messages), self.round_trip)
         return sent
 
+    def prepared(self, original: Message[Any]) -> Message[Any]:
+        """``original`` as it is enqueued: with its own Redis message id, after the middleware's
+        ``before_enqueue`` (as ``RedisBroker.enqueue`` does); ``emit_after("enqueue", ...)`` once it is in Redis."""
+        message = original.copy(options={"redis_message_id": str(uuid.uuid4())})
+        self.emit_before("enqueue", message, None)
+        return message
+
     def enqueue_plan(self, messages: Sequence[Message[Any]]) -> Plan[list[Message[Any]]]:
         """:meth:`enqueue_many` as a plan (:mod:`flowgen.stores.redis_plans`), for sync and async clients."""
         if not messages:
@@ -531,8 +538,7 @@ class DoorbellRedisBroker(SlotPipeline, RedisBroker):  # type: ignore[misc,unuse
         sent = []
         by_queue: dict[str, list[tuple[str, list[Any]]]] = {}
         for original in messages:
-            message = original.copy(options={"redis_message_id": str(uuid.uuid4())})
-            self.emit_before("enqueue", message, None)
+            message = self.prepared(original)
             by_queue.setdefault(message.queue_name, []).append(
                 ("enqueue", [message.options["redis_message_id"], message.encode()])
             )
