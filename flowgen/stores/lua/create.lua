@@ -6,7 +6,8 @@
 -- The message is what the Dramatiq doorbell broker would enqueue (its dispatch.lua "enqueue":
 -- the data in <namespace>:<queue>.msgs, the id pushed on <namespace>:<queue>), pushed only when
 -- the run is created here: a start of an existing run id enqueues nothing. Each queue pushed to
--- rings its doorbell (<namespace>:doorbell:<queue>) once, after every message is in it. So a
+-- rings its doorbell (the wake-up list <namespace>:doorbell:<queue>) once, after every message
+-- is in it. So a
 -- client's start is one round trip (transports/start_enqueue.py); on a cluster, where the queue
 -- is in another slot than the run, no message is passed and the client enqueues it after.
 local now = ARGV[2]
@@ -50,7 +51,11 @@ while i <= #ARGV do
     table.insert(out, 1)
   end
 end
+-- The doorbell's ring (transports/doorbell_scripts.py RING): at least one wake-up token per
+-- waiting message; Redis hands a token to one idle consumer blocked on the list.
 for _, queue in ipairs(rings) do
-  redis.call('PUBLISH', namespace .. ':doorbell:' .. queue, '1')
+  local waiting = redis.call('LLEN', namespace .. ':' .. queue)
+  local bell = namespace .. ':doorbell:' .. queue
+  for _ = redis.call('LLEN', bell) + 1, waiting do redis.call('LPUSH', bell, '1') end
 end
 return out
