@@ -32,7 +32,16 @@ from redis.exceptions import NoScriptError
 from ..stores import redis_calls
 from ..stores.redis_plans import Commands, Plan, RoundTrip, commands, first_error, run_plan
 from .broker_slot import RELOCATED, SlotPipeline
-from .doorbell_scripts import ACK_MANY, HEAD_MESSAGE, PRESENCE, REQUEUE_DEAD, RETURN_MESSAGES, RING, SETTLE
+from .doorbell_scripts import (
+    ACK_MANY,
+    HEAD_MESSAGE,
+    MAX_TOKENS,
+    PRESENCE,
+    REQUEUE_DEAD,
+    RETURN_MESSAGES,
+    RING,
+    SETTLE,
+)
 from .here import is_here, split_here
 
 logger = logging.getLogger("flowgen.transports.doorbell")
@@ -368,7 +377,8 @@ class DoorbellRedisBroker(SlotPipeline, RedisBroker):  # type: ignore[misc,unuse
 
     def ring_call(self, queue_name: str) -> ScriptCall:
         """Ring ``queue_name``'s doorbell (:data:`RING`), for :meth:`call_scripts`."""
-        return (self._ring, [f"{self.namespace}:{queue_name}", doorbell_key(self.namespace, queue_name)], [])
+        keys = [f"{self.namespace}:{queue_name}", doorbell_key(self.namespace, queue_name)]
+        return (self._ring, keys, [MAX_TOKENS])
 
     def settle_call(self, queue_name: str) -> ScriptCall:
         """After a fetch: forget the doorbell's tokens once the queue is empty (:data:`SETTLE`)."""

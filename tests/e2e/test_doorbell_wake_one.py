@@ -21,6 +21,7 @@ import redis
 from dramatiq.message import Message
 
 from flowgen.transports.doorbell import DoorbellRedisBroker, doorbell_key
+from flowgen.transports.doorbell_scripts import MAX_TOKENS
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.redis
@@ -135,4 +136,18 @@ def test_a_consumer_gone_while_blocked_takes_no_token(single_redis_url: str, wai
     waiters[0].broker.enqueue_many([_message(1)])
     waiters[1].wait()
     wait_until(waiters[1].woke.is_set, 20, "the live consumer to get the token")
+    client.close()
+
+
+def test_a_ring_after_a_large_requeue_adds_at_most_max_tokens(single_redis_url: str) -> None:
+    client = redis.Redis.from_url(single_redis_url)
+    broker = DoorbellRedisBroker(client=client, namespace=NAMESPACE)
+    enqueue = [broker.dispatch_call(QUEUE, "enqueue", [f"m{index}", _message(index).encode()]) for index in range(1200)]
+    broker.call_scripts(enqueue)  # as a requeue that did not ring: 1,200 messages, no token
+    assert client.llen(doorbell_key(NAMESPACE, QUEUE)) == 0
+    broker.ring(QUEUE)
+    assert client.llen(doorbell_key(NAMESPACE, QUEUE)) == MAX_TOKENS
+    broker.ring(QUEUE)
+    assert client.llen(doorbell_key(NAMESPACE, QUEUE)) == MAX_TOKENS
+    broker.close()
     client.close()

@@ -51,10 +51,11 @@ while i <= #ARGV do
     table.insert(out, 1)
   end
 end
--- The doorbell's ring (transports/doorbell_scripts.py RING): at least one wake-up token per
--- waiting message; Redis hands a token to one idle consumer blocked on the list.
+-- The doorbell's ring (transports/doorbell_scripts.py RING): a wake-up token per waiting
+-- message (at most 1000, MAX_TOKENS there); Redis hands a token to one idle consumer blocked
+-- on the list.
 for _, queue in ipairs(rings) do
-  local waiting = redis.call('LLEN', namespace .. ':' .. queue)
+  local waiting = math.min(redis.call('LLEN', namespace .. ':' .. queue), 1000)
   local bell = namespace .. ':doorbell:' .. queue
   for _ = redis.call('LLEN', bell) + 1, waiting do redis.call('LPUSH', bell, '1') end
 end
