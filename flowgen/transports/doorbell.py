@@ -2,8 +2,12 @@
 
 Dramatiq's Redis consumer sleeps with exponential back-off up to the worker timeout when its
 queue is empty (up to a second per hop). :class:`DoorbellRedisBroker` fixes that idle latency:
-enqueueing publishes on a per-queue "doorbell" channel and idle consumers block on it, so a
-message is fetched within a round trip of being enqueued. It also keeps a worker's heartbeat
+enqueueing rings a per-queue "doorbell", a wake-up list it tops up to one token per waiting
+message (:data:`~.doorbell_scripts.RING`), and idle consumers block on that list, so a message is
+fetched within a round trip of being enqueued, by the one consumer Redis hands its token to (a
+pub/sub ring woke every process's consumer, and all but one fetched nothing). Processes of a
+version that rang by pub/sub do not hear these rings, nor these consumers theirs: while versions
+are mixed, those hops wait for the consumers' poll (the worker timeout, 1 s). It also keeps a worker's heartbeat
 fresh while all its threads are busy, so a busy worker is never mistaken for a dead one, and
 each consumer records its **presence** on its queue (``<namespace>:__consumers__.<queue>``, a
 sorted set of broker ids by last fetch), so a client can tell a queue no live worker consumes.
