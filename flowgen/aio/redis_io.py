@@ -5,7 +5,8 @@ the async client sends the same scripts with the same arguments and decodes the 
 the same code; only the round trips differ (awaited, on the event loop, with no thread per
 call). It also performs the client operations' effects (:mod:`flowgen.operations`): a store
 call runs the store's ``<method>_plan``, an enqueue runs the Dramatiq broker's
-:meth:`~flowgen.transports.doorbell.DoorbellRedisBroker.enqueue_plan`.
+:meth:`~flowgen.transports.doorbell.DoorbellRedisBroker.enqueue_plan`, and a start's create
+and first enqueue are one script call, as in the sync client (:mod:`flowgen.transports.start_enqueue`).
 """
 
 from __future__ import annotations
