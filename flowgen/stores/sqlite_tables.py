@@ -9,8 +9,8 @@ import functools
 import json
 import operator
 import sqlite3
-from itertools import compress
 from collections.abc import Sequence
+from itertools import compress
 from typing import Any
 
 import attrs
