@@ -80,6 +80,7 @@ from .sqlite_tables import (
     SCHEMA,
     SCHEMA_VERSION,
     SELECT_RUN,
+    SELECT_RUN_BY_ID,
     SYNCHRONOUS,
     TABLES_OF_A_RUN,
     SQLiteTx,
@@ -297,6 +298,16 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
         return _Read(self)
 
     # -- runs -------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        # One SELECT is one consistent snapshot by itself (autocommit): no BEGIN / COMMIT
+        # around it. result() and every wait read a run this way.
+        conn = self._conn()
+        try:
+            row = conn.execute(SELECT_RUN_BY_ID, (run_id,)).fetchone()
+        except sqlite3.Error as error:
+            raise self._unavailable(error) from error
+        return None if row is None else record_from_row(row)
 
     def state_counts(self, now: float) -> StateCounts:
         """The counts the triggers keep, whatever the number of runs (:mod:`.sqlite_counts`)."""

@@ -188,6 +188,11 @@ def _update_of(changed: tuple[int, ...]) -> str:
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 JOURNAL_INSERT = "INSERT INTO journal (run_id, seq, entry) VALUES (?, ?, ?)"
+JOURNAL_APPEND_ONE = (
+    "INSERT INTO journal (run_id, seq, entry) "
+    "SELECT ?, COALESCE(MAX(seq) + 1, 0), ? FROM journal WHERE run_id = ?"
+)
+"""One entry after the run's last: the position and the insert in one statement."""
 
 
 def _waiting(text: str) -> tuple[str, ...]:
@@ -258,12 +263,12 @@ class SQLiteTx(SQLiteFlowTx):
                 self.conn.execute(_update_of(changed), parameters)
 
     def journal_append(self, run_id: str, entries: Sequence[Entry]) -> None:
+        if len(entries) == 1:  # a step boundary: one statement, its position found inside it
+            self.conn.execute(JOURNAL_APPEND_ONE, (run_id, entries[0].to_json(), run_id))
+            return
         (start,) = self.conn.execute(
             "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal WHERE run_id = ?", (run_id,)
         ).fetchone()
-        if len(entries) == 1:  # a step boundary: one statement, no parameter list
-            self.conn.execute(JOURNAL_INSERT, (run_id, start, entries[0].to_json()))
-            return
         self.conn.executemany(
             JOURNAL_INSERT, [(run_id, start + index, entry.to_json()) for index, entry in enumerate(entries)]
         )
