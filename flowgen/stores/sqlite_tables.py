@@ -226,6 +226,8 @@ class SQLiteTx(SQLiteFlowTx):
         self.finished = False
         self._rows: dict[str, Sequence[Any]] = {}
         """The stored columns of each run read or written in this transaction (after run_id)."""
+        self._no_branches: set[str] = set()
+        """Runs this transaction found without branch records (and wrote none for since)."""
 
     def get_meta(self, run_id: str) -> RunRecord | None:
         row = self.conn.execute(SELECT_RUN_BY_ID, (run_id,)).fetchone()
@@ -311,9 +313,13 @@ class SQLiteTx(SQLiteFlowTx):
 
     def branches(self, run_id: str) -> dict[str, dict[str, Any]]:
         rows = self.conn.execute("SELECT key, record FROM branches WHERE run_id = ?", (run_id,)).fetchall()
+        if not rows:
+            self._no_branches.add(run_id)
+            return {}
         return {key: json.loads(record) for key, record in rows}
 
     def set_branch(self, run_id: str, key: str, record: dict[str, Any] | None) -> None:
+        self._no_branches.discard(run_id)
         if record is None:
             self.conn.execute("DELETE FROM branches WHERE run_id = ? AND key = ?", (run_id, key))
         else:
@@ -364,7 +370,8 @@ class SQLiteTx(SQLiteFlowTx):
 
     def clear_scratch(self, run_id: str) -> None:
         self.conn.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
-        self.conn.execute("DELETE FROM branches WHERE run_id = ?", (run_id,))
+        if run_id not in self._no_branches:  # a finish has just read them: often none
+            self.conn.execute("DELETE FROM branches WHERE run_id = ?", (run_id,))
 
     def journal_truncate(self, run_id: str, length: int) -> None:
         self.conn.execute("DELETE FROM journal WHERE run_id = ? AND seq >= ?", (run_id, length))
