@@ -58,7 +58,7 @@ def num(value: float) -> str:
     workflow this way. The text may be longer than ``repr``'s (``0.10000000000000001``) and an
     integral value has no ``.0``; every reader parses it as a number.
     """
-    return "%.17g" % float(value)
+    return format(float(value), ".17g")
 
 
 def assemble_branches(fields: dict[str, str]) -> dict[str, dict[str, Any]]:
