@@ -43,7 +43,7 @@ _ATTEMPT_SHAPES = {
 
 def _attempt_text(data: dict[str, Any]) -> str:
     """An attempt's dict (:meth:`Attempt.to_dict`) as ``_COMPACT`` writes it."""
-    shape = _ATTEMPT_SHAPES.get(tuple(data))
+    shape = _ATTEMPT_SHAPES.get(tuple(data)) if type(data) is dict else None
     if shape is not None:
         n, status, epoch = data["n"], data["status"], data.get("epoch")
         if type(n) is int and type(status) is str and (epoch is None or type(epoch) is int):

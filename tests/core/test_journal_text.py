@@ -107,6 +107,7 @@ ENTRIES = [
         value="2",
         attempts=({"status": "ok", "n": 1, "started": NOW, "extra": [1, {2: 3}]},),
     ),
+    Entry(7, "step", "f", True, value="3", attempts=(["not", {"an": "attempt"}],)),  # malformed stored data
 ]
 
 
