@@ -6,7 +6,12 @@ process does for N 3-step workflows, in units a loaded machine cannot change:
 * ``runner N``: N runs through ``flowgen.testing.Runner`` (memory store, inline transport);
 * ``redis N``: N runs advanced directly by the runtime (``engine.runtime.advance``) against a
   private ``redis-server``, no Dramatiq: the step-boundary path of a worker, commit scripts
-  included. It also prints Redis's ``INFO commandstats`` per run.
+  included. It also prints Redis's ``INFO commandstats`` per run;
+* ``sqlite N``: N runs through the embedded engine on a fresh SQLite file
+  (``Engine("sqlite:///...")``, its 8 worker threads), started one by one and then awaited, as
+  ``python -m benchmarks.embedded`` does: starting, advancing and waiting, every thread
+  counted. Each call opens its own engine (so its threads are traced), which is in the count:
+  take the difference of two counts for the work per workflow.
 
 ``--opcodes OUT.json`` counts the Python bytecodes each function executes (``sys.settrace`` with
 opcode events: deterministic, slow) and writes them per function. For CPU instructions, run the
@@ -93,6 +98,28 @@ def redis_load() -> tuple[Load, Callable[[], None]]:
     return load, close
 
 
+def sqlite_load() -> tuple[Load, Callable[[], None]]:
+    import tempfile
+    from pathlib import Path
+
+    import flowgen
+    from benchmarks import apps
+
+    directory = tempfile.TemporaryDirectory()
+    files = iter(range(1_000_000))
+
+    def load(count: int) -> None:
+        # A fresh engine per call: its worker threads start inside the call, so --opcodes
+        # (threading.settrace) counts them too. Its open and close are in every count:
+        # subtract two counts (e.g. 400 and 200 runs) for the work per workflow.
+        url = f"sqlite:///{Path(directory.name) / f'work{next(files)}.sqlite3'}"
+        with flowgen.Engine(url) as engine:
+            handles = [engine.start(apps.three_steps) for _ in range(count)]
+            assert all(handle.result(timeout=600) == 3 for handle in handles)
+
+    return load, directory.cleanup
+
+
 def count_opcodes(load: Load, count: int) -> dict[str, list[int]]:
     """Run ``load(count)`` counting the bytecodes (and calls) of each function, in every thread
     started meanwhile too; ``{"path:function": [bytecodes, calls]}``."""
@@ -128,11 +155,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.engine_work", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("load", choices=["runner", "redis"])
+    parser.add_argument("load", choices=["runner", "redis", "sqlite"])
     parser.add_argument("runs", type=int, help="3-step workflows to run (after a warm-up of 20)")
     parser.add_argument("--opcodes", metavar="OUT.json", help="count Python bytecodes per function")
     options = parser.parse_args(argv)
-    load, close = runner_load() if options.load == "runner" else redis_load()
+    load, close = {"runner": runner_load, "redis": redis_load, "sqlite": sqlite_load}[options.load]()
     try:
         load(20)  # imports, scripts loaded, caches warm
         client = getattr(load, "client", None)

@@ -7,9 +7,9 @@ no journaled step ever runs twice. See the README for a tour.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .actor_steps import actor_as_step, actor_step
-from .aio.engine import AsyncEngine
-from .aio.handles import AsyncRun, AsyncStartManyResult
 from .allowlist import register_type
 from .client import BlockedBy, ErrorInfo, Run, RunInfo
 from .commands import (
@@ -92,6 +92,11 @@ from .schemas import SchemaError
 from .search import RunPage
 from .status import RunStatus
 from .yieldable import Yieldable
+
+if TYPE_CHECKING:
+    # Imported on first use by __getattr__ below (they pull in asyncio); type checkers see them here.
+    from .aio.engine import AsyncEngine
+    from .aio.handles import AsyncRun, AsyncStartManyResult
 
 __version__ = "0.1.0"
 
@@ -211,8 +216,32 @@ _REMOVED = {
 }
 
 
+#: Names imported on first access, with the module that defines them: the async API imports
+#: asyncio (0.1-0.2 s of CPU per process start), which a sync engine or worker never needs.
+_LAZY = {
+    "AsyncEngine": "flowgen.aio.engine",
+    "AsyncRun": "flowgen.aio.handles",
+    "AsyncStartManyResult": "flowgen.aio.handles",
+}
+
+
 def __getattr__(name: str) -> object:
-    """Refuse a removed name with what to use instead (an ``except`` on it would never match)."""
+    """Import a lazy name on first access; refuse a removed name with what to use instead.
+
+    A lazy name is cached in the module's globals once imported, so this runs once per name. A
+    removed name raises with its replacement (an ``except`` on it would never match).
+    """
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     if name in _REMOVED:
         raise AttributeError(_REMOVED[name])
     raise AttributeError(f"module 'flowgen' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazy ones included before their first use."""
+    return sorted({*globals(), *_LAZY})

@@ -15,7 +15,6 @@ its scripts (which build their keys from the namespace) run in one slot.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, unquote
 
 from .errors import ConfigurationError
 
@@ -39,6 +38,8 @@ def parse_cluster_url(url: str) -> tuple[list[tuple[str, int]], str | None, str 
     Raises:
         ConfigurationError: it names no node, a port is not a number, or ``shards`` is not one.
     """
+    from urllib.parse import parse_qs, unquote  # only cluster URLs need it (process start-up)
+
     scheme, _, rest = url.partition("://")
     authority, _, tail = rest.partition("/")
     authority, _, query_first = authority.partition("?")

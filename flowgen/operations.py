@@ -5,7 +5,10 @@ arguments, checking the answers, raising the documented errors) and yields its I
 
 * :class:`StoreOp` — call a method of the store contract (``create_runs``, ``send_event``,
   ``control``, ...), the reply is what it returns (or the error it raises, thrown into the plan);
-* :class:`Enqueue` — send "advance run X" messages through the transport.
+* :class:`Enqueue` — send "advance run X" messages through the transport;
+* :class:`CreateRuns` — create runs and send the first message of those created: one script
+  call on Redis with flowgen's own broker (:mod:`flowgen.transports.start_enqueue`), else
+  ``create_runs`` then an enqueue.
 
 :meth:`flowgen.Engine.start` and the rest run these plans with :func:`drive` (plain calls);
 :class:`flowgen.AsyncEngine` runs the very same plans with its awaited I/O
@@ -71,7 +74,26 @@ class Enqueue:
     run_ids: tuple[str, ...]
 
 
-Effect = StoreOp | TransportOp | Enqueue
+@attrs.frozen
+class CreateRuns:
+    """Effect: ``store.create_runs(runs, now, grace)``, then one "advance" message for each run it
+    created whose ``send`` flag is set (never for a run that existed); the result is
+    ``create_runs``'s. Where the store and transport allow, both happen in one round trip
+    (:func:`flowgen.transports.start_enqueue.start_plan`)."""
+
+    runs: tuple[NewRun, ...]
+    now: float
+    grace: float
+    send: tuple[bool, ...]
+
+    def created(self, results: Sequence[tuple[bool, RunRecord]]) -> list[str]:
+        """The ids to send a message for, once ``create_runs`` returned ``results``."""
+        return [
+            run.run_id for run, flag, (created, _) in zip(self.runs, self.send, results, strict=True) if flag and created
+        ]
+
+
+Effect = StoreOp | TransportOp | Enqueue | CreateRuns
 Operation = Generator[Effect, Any, T]
 """A client operation: yields effects, receives their results, returns its own."""
 
@@ -87,6 +109,14 @@ def enqueue(run_ids: Sequence[str]) -> Generator[Effect, Any, None]:
         yield Enqueue(tuple(run_ids))
 
 
+def create_runs(
+    runs: Sequence[NewRun], now: float, grace: float, send: Sequence[bool]
+) -> Generator[Effect, Any, list[tuple[bool, RunRecord]]]:
+    """``results = yield from create_runs(...)`` inside an operation (see :class:`CreateRuns`)."""
+    results: list[tuple[bool, RunRecord]] = yield CreateRuns(tuple(runs), now, grace, tuple(send))
+    return results
+
+
 def drive(
     operation: Operation[T],
     target: Store,
@@ -98,6 +128,8 @@ def drive(
     def perform(effect: Effect) -> Any:
         if isinstance(effect, StoreOp):
             return getattr(target, effect.method)(*effect.args, **effect.kwargs)
+        if isinstance(effect, CreateRuns):
+            return create_and_send(effect, target, send, transport)
         if isinstance(effect, TransportOp):
             assert transport is not None, f"this operation needs the transport ({effect.method})"
             return getattr(transport, effect.method)(*effect.args)
@@ -105,6 +137,23 @@ def drive(
         return None
 
     return run(operation, perform)
+
+
+def create_and_send(
+    effect: CreateRuns, target: Store, send: Callable[[Sequence[str]], None], transport: Transport | None
+) -> list[tuple[bool, RunRecord]]:
+    """Perform :class:`CreateRuns` with blocking calls: one script call where ``target`` and
+    ``transport`` allow it, else ``create_runs`` and then ``send``."""
+    from .transports.start_enqueue import start_now
+
+    folded = start_now(target, transport, effect.runs, effect.now, effect.grace, effect.send)
+    if folded is not None:
+        return folded
+    results = target.create_runs(effect.runs, effect.now, effect.grace)
+    created = effect.created(results)
+    if created:
+        send(created)
+    return results
 
 
 def control(
@@ -181,14 +230,17 @@ def start(
     check_not_scheduled(run_id)
     flow_options = {name: kwargs.pop(name) for name in FLOW_OPTIONS if name in kwargs}
     new = engine._new_run(workflow, args, kwargs, run_id, **flow_options)
-    results = yield from store("create_runs", [new], engine.clock.now(), engine.settings.grace)
+    # Without tags the first message goes with the create (one round trip on Redis); tags are
+    # set before the run is enqueued, so its worker and its listings see them.
+    send_now = not checked_tags and not delayed(new)
+    results = yield from create_runs([new], engine.clock.now(), engine.settings.grace, [send_now])
     created, record = results[0]
     if not created:
         check_same(new, record)
     if checked_tags:
         yield from store("set_tags", new.run_id, checked_tags)
-    if created and not delayed(new):
-        yield from enqueue([new.run_id])
+        if created and not delayed(new):
+            yield from enqueue([new.run_id])
     return new.run_id
 
 
@@ -210,7 +262,8 @@ def start_many(
         if new.run_id in seen:
             raise ValueError(f"run id {new.run_id!r} appears twice in the batch")
         seen.add(new.run_id)
-    results = yield from store("create_runs", news, engine.clock.now(), engine.settings.grace)
+    sends = [not delayed(new) for new in news]
+    results = yield from create_runs(news, engine.clock.now(), engine.settings.grace, sends)
     created = [new.run_id for new, (was_created, _) in zip(news, results, strict=True) if was_created]
     existing = [new.run_id for new, (was_created, _) in zip(news, results, strict=True) if not was_created]
     conflicts = [
@@ -218,8 +271,6 @@ def start_many(
         for new, (was_created, record) in zip(news, results, strict=True)
         if not was_created and (record.workflow != new.workflow or record.fingerprint != new.fingerprint)
     ]
-    fresh = set(created)
-    yield from enqueue([new.run_id for new in news if new.run_id in fresh and not delayed(new)])
     return StartedMany([new.run_id for new in news], created, existing, conflicts)
 
 

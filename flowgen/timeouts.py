@@ -16,7 +16,6 @@ exception is cleared, so it can never surface later in engine code.
 
 from __future__ import annotations
 
-import ctypes
 import heapq
 import itertools
 import sys
@@ -47,6 +46,8 @@ def monotonic() -> float:
 
 
 def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
+    import ctypes  # here, not at the top: only a step that runs past its timeout needs it (start-up)
+
     ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc else None
     )

@@ -5,7 +5,8 @@ the async client sends the same scripts with the same arguments and decodes the 
 the same code; only the round trips differ (awaited, on the event loop, with no thread per
 call). It also performs the client operations' effects (:mod:`flowgen.operations`): a store
 call runs the store's ``<method>_plan``, an enqueue runs the Dramatiq broker's
-:meth:`~flowgen.transports.doorbell.DoorbellRedisBroker.enqueue_plan`.
+:meth:`~flowgen.transports.doorbell.DoorbellRedisBroker.enqueue_plan`, and a start's create
+and first enqueue are one script call, as in the sync client (:mod:`flowgen.transports.start_enqueue`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import functools
 import itertools
 from typing import Any, TypeVar
 
-from ..operations import Effect, Operation, StoreOp, TransportOp
+from ..operations import CreateRuns, Effect, Enqueue, Operation, StoreOp, TransportOp
 from ..plans import run_async
 from ..stores.redis import UNREACHABLE, RedisStore, unreachable
 from ..stores.redis_plans import Commands, Plan, RoundTrip, Script, first_error
@@ -24,6 +25,7 @@ from ..stores.redis_runs import BLOCK_SLICE
 from ..transports.base import Transport
 from ..transports.doorbell import DoorbellRedisBroker
 from ..transports.dramatiq import DramatiqTransport
+from ..transports.start_enqueue import start_plan
 from .autopipe import AutoPipeline
 
 T = TypeVar("T")
@@ -124,6 +126,8 @@ class RedisIO:
         if isinstance(effect, StoreOp):
             plan = getattr(self.store, f"{effect.method}_plan")(*effect.args, **effect.kwargs)
             return await self.run(plan)
+        if isinstance(effect, CreateRuns):
+            return await self.create_runs(effect)
         if isinstance(effect, TransportOp):
             if self.broker is not None:  # flowgen's own broker: its reads are plans
                 return await self.run(getattr(self.transport, f"{effect.method}_plan")(*effect.args))
@@ -138,6 +142,20 @@ class RedisIO:
             self.executor, self.transport.enqueue, list(effect.run_ids)
         )
         return None
+
+    async def create_runs(self, effect: CreateRuns) -> list[tuple[bool, Any]]:
+        """:class:`~flowgen.operations.CreateRuns`: one script call with flowgen's own broker on
+        this Redis (:mod:`flowgen.transports.start_enqueue`), else the create, then the enqueue."""
+        folded = start_plan(self.store, self.transport, effect.runs, effect.now, effect.grace, effect.send)
+        if folded is not None:
+            return await self.run(folded)
+        results: list[tuple[bool, Any]] = await self.run(
+            self.store.create_runs_plan(effect.runs, effect.now, effect.grace)
+        )
+        created = effect.created(results)
+        if created:
+            await self.perform(Enqueue(tuple(created)))
+        return results
 
     async def close(self) -> None:
         """Close the async connections."""

@@ -44,8 +44,9 @@ from ..runtime.advance import Suspended
 from ..runtime.branch_attempts import BranchAttempt
 from ..runtime.runtime import Runtime
 from ..steps import AttemptResult
-from .attempts import run_async_attempt
-from .loop import step_loop
+
+# .attempts and .loop import asyncio: they are imported where the first async attempt starts, so
+# a worker or engine whose steps are all sync never imports asyncio (process start-up, issue 22).
 
 logger = logging.getLogger("flowgen.aio")
 
@@ -79,6 +80,8 @@ class AsyncStepRunner:
 
     def suspend(self, suspended: Suspended) -> None:
         """Run the attempt ``suspended`` stopped at; resume its advance when it ends."""
+        from .attempts import run_async_attempt
+
         action = suspended.action
         advance = suspended.advance
         leases = self.runtime.leases
@@ -96,6 +99,8 @@ class AsyncStepRunner:
 
     def start(self, prepared: BranchAttempt) -> None:
         """Run a step branch attempt; write its report into its branch record when it ends."""
+        from .attempts import run_async_attempt
+
         rt = self.runtime
 
         def report(result: AttemptResult) -> None:
@@ -124,6 +129,8 @@ class AsyncStepRunner:
         ``finally_`` runs after ``then`` (or instead of it when the loop was stopped under the
         attempt, or it could not be started): it stops renewing the lease or heartbeat.
         """
+        from .loop import step_loop
+
         self._slots.acquire()
         with self._idle:
             self._in_flight += 1

@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -25,6 +24,9 @@ from ..signatures import bind_call
 from .errors import ScheduleError
 from .records import record_from_json, record_json
 from .timing import MIN_EVERY, check_cron, zone
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 OVERLAPS = ("skip", "buffer_one", "buffer_all", "cancel_other", "allow_all")
 """What a tick does while an earlier run of its schedule is still in progress (docs/schedules.md)."""
@@ -83,6 +85,8 @@ class ScheduleSpec:
 
     @property
     def tz(self) -> ZoneInfo:
+        from zoneinfo import ZoneInfo  # not at the top: see .timing
+
         return ZoneInfo(self.timezone)
 
     @property

@@ -20,11 +20,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from cronsim import CronSim, CronSimError
+from typing import TYPE_CHECKING
 
 from .errors import ScheduleError
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+# zoneinfo and cronsim are imported in the functions that use them: every worker imports the
+# schedules package (its schedule service) but evaluates a zone or a cron only when a schedule is
+# created or a tick is due (process start-up, issue 22).
 
 MIN_EVERY = 1.0
 """The shortest interval a schedule accepts, in seconds."""
@@ -38,6 +43,8 @@ def zone(name: object) -> ZoneInfo:
     """
     if not isinstance(name, str) or not name:
         raise ScheduleError(f"timezone must be an IANA time zone name such as 'Europe/Paris', got {name!r}")
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as error:
@@ -55,6 +62,8 @@ def check_cron(expression: object, tz: tzinfo) -> str:
     """
     if not isinstance(expression, str) or not expression.strip():
         raise ScheduleError(f"cron must be a cron expression such as '0 2 * * *', got {expression!r}")
+    from cronsim import CronSim, CronSimError
+
     try:
         iterator = CronSim(expression, datetime(2026, 1, 1, tzinfo=tz))
         next(iterator)
@@ -76,6 +85,8 @@ def ticks_after(instant: float, *, cron: str | None, every: float | None, tz: tz
             yield k * every
             k += 1
     assert cron is not None
+    from cronsim import CronSim
+
     start = datetime.fromtimestamp(instant, tz)
     for moment in CronSim(cron, start):
         tick = moment.timestamp()

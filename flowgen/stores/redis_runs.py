@@ -27,6 +27,10 @@ from .redis_plans import Plan, commands, script
 from .redis_shards import Shards, check_placement
 from .redis_wire import num, pairs, text
 
+QueuedMessage = tuple[str, str, bytes]
+"""A run's first advance message for ``create``: its Dramatiq queue, Redis message id and encoded data."""
+NO_MESSAGE: QueuedMessage = ("", "", b"")
+
 BLOCK_SLICE = 2.0
 """Longest single blocking call, well under redis-py's default 5 s socket timeout."""
 
@@ -56,10 +60,21 @@ class RedisRuns:
     # -- creating ---------------------------------------------------------------------------
 
     def create_runs_plan(
-        self, runs: Sequence[NewRun], now: float, grace: float
+        self,
+        runs: Sequence[NewRun],
+        now: float,
+        grace: float,
+        messages: Sequence[QueuedMessage | None] = (),
+        namespace: str = "",
     ) -> Plan[list[tuple[bool, RunRecord]]]:
         """Create the runs that do not exist yet (one ``create`` call per shard they live in; one on a
-        single Redis), then store their trace contexts.
+        single Redis), with their trace contexts.
+
+        ``messages`` (one per run, or none at all) are the runs' first advance messages on the
+        Dramatiq doorbell broker of ``namespace``: the script enqueues the message of each run
+        it creates, and rings the doorbell, in the same call (see ``lua/create.lua`` and
+        :mod:`flowgen.transports.start_enqueue`). Only on a single Redis, where the queue and
+        the run can be touched by one script.
 
         Raises:
             RunPlacementError: on a cluster, runs whose scripts would need two slots
@@ -69,12 +84,15 @@ class RedisRuns:
             return []
         if self.cluster:
             check_placement(self.shards, runs)
+            assert not messages, "on a cluster a run's queue is in another slot: enqueue after creating"
+        sent: Sequence[QueuedMessage | None] = messages or [None] * len(runs)
         replies: list[Any] = [None] * len(runs)
         for base, positions in self.shards.group([run.run_id for run in runs]).items():
-            args: list[Any] = [num(now), num(now + grace)]
+            args: list[Any] = [num(now), num(now + grace), namespace]
             for index in positions:
                 run = runs[index]
                 args += [run.run_id, run.workflow, run.args, run.fingerprint, run.parent or "", run.flow or ""]
+                args += [run.trace or "", *(sent[index] or NO_MESSAGE)]
             shard_replies = yield from script("create", *args, base=base)
             for index, reply in zip(positions, shard_replies, strict=True):
                 replies[index] = reply
@@ -84,9 +102,6 @@ class RedisRuns:
                 results.append((True, run.queued_record(now)))
             else:
                 results.append((False, RunRecord.from_text_fields(pairs(reply))))
-        # Keep the caller's trace context of the runs just created (before they are enqueued).
-        traced = [run for run, (created, _) in zip(runs, results, strict=True) if created and run.trace]
-        yield from commands(*(("HSET", self.key(run.run_id, "meta"), "trace", run.trace) for run in traced))
         return results
 
     def new_run_id(self, workflow: str, flow: str | None) -> str:

@@ -67,8 +67,6 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ConfigurationError, StoreUnavailableError
@@ -82,6 +80,7 @@ from .sqlite_tables import (
     SCHEMA,
     SCHEMA_VERSION,
     SELECT_RUN,
+    SELECT_RUN_BY_ID,
     SYNCHRONOUS,
     TABLES_OF_A_RUN,
     SQLiteTx,
@@ -285,42 +284,30 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
             f"process held its write lock longer than timeout={self.timeout}s)"
         )
 
-    @contextmanager
-    def _write(self) -> Iterator[SQLiteTx]:
+    def _write(self) -> _Write:
         """Run the body as one write transaction (``BEGIN IMMEDIATE``), committed when this returns.
 
         Threads queued on the write lock share one ``COMMIT`` (:mod:`.sqlite_group`); the body's
         writes are rolled back if it raises, and nothing is stored if the ``COMMIT`` fails.
         """
         self._usable()
-        try:
-            with self._writes.write(self._writer_conn) as conn:
-                tx = SQLiteTx(conn, self.retention)
-                yield tx
-        except sqlite3.Error as error:
-            raise self._unavailable(error) from error
-        if tx.finished:
-            with self._finished:
-                self._finish_count += 1
-                self._finished.notify_all()
+        return _Write(self)
 
-    @contextmanager
-    def _read(self) -> Iterator[SQLiteTx]:
+    def _read(self) -> _Read:
         """Run the body in one read transaction, so what it reads is one consistent snapshot."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN")
-        except sqlite3.Error as error:
-            raise self._unavailable(error) from error
-        try:
-            yield SQLiteTx(conn, self.retention)
-        except sqlite3.Error as error:
-            raise self._unavailable(error) from error
-        finally:
-            if conn.in_transaction:
-                conn.execute("COMMIT")
+        return _Read(self)
 
     # -- runs -------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        # One SELECT is one consistent snapshot by itself (autocommit): no BEGIN / COMMIT
+        # around it. result() and every wait read a run this way.
+        conn = self._conn()
+        try:
+            row = conn.execute(SELECT_RUN_BY_ID, (run_id,)).fetchone()
+        except sqlite3.Error as error:
+            raise self._unavailable(error) from error
+        return None if row is None else record_from_row(row)
 
     def state_counts(self, now: float) -> StateCounts:
         """The counts the triggers keep, whatever the number of runs (:mod:`.sqlite_counts`)."""
@@ -463,3 +450,59 @@ class SQLiteStore(SQLiteSearch, TransactionalStore):
                 logger.exception("closing a SQLite connection to %r failed", self.path)
         with self._finished:
             self._finished.notify_all()
+
+
+class _Write:
+    """The ``with`` block of :meth:`SQLiteStore._write` (a class, not a generator: it runs
+    for every write, several times per step boundary's worth of work)."""
+
+    __slots__ = ("_first", "_group", "_store", "_tx")
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> SQLiteTx:
+        store = self._store
+        try:
+            self._group, self._first = store._writes.enter(store._writer_conn)
+        except sqlite3.Error as error:
+            raise store._unavailable(error) from error
+        tx = self._tx = SQLiteTx(self._group.conn, store.retention)
+        return tx
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        store = self._store
+        try:
+            store._writes.leave(self._group, self._first, error)
+        except sqlite3.Error as failure:
+            raise store._unavailable(failure) from failure
+        if self._tx.finished:
+            with store._finished:
+                store._finish_count += 1
+                store._finished.notify_all()
+
+
+class _Read:
+    """The ``with`` block of :meth:`SQLiteStore._read`: ``BEGIN`` on this thread's connection,
+    ``COMMIT`` (the end of the snapshot) however the body ends."""
+
+    __slots__ = ("_conn", "_store")
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> SQLiteTx:
+        store = self._store
+        conn = self._conn = store._conn()
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error as error:
+            raise store._unavailable(error) from error
+        return SQLiteTx(conn, store.retention)
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        conn = self._conn
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+        if isinstance(error, sqlite3.Error):
+            raise self._store._unavailable(error) from error

@@ -11,7 +11,8 @@ other threads are queued on that lock does not commit: it leaves the transaction
 next holder and waits. The holder that finds nobody queued behind it (or the group full)
 commits for all of them, and every member returns only once that ``COMMIT`` succeeded, so the
 guarantee of each operation is unchanged: when it returns, what it wrote is committed, and an
-operation that fails wrote nothing. Each member after the first runs inside a ``SAVEPOINT``:
+operation that fails wrote nothing. Each member after the first runs inside a ``SAVEPOINT``
+(nested in the previous member's, which stays open until the ``COMMIT``):
 an operation that raises (a run that does not exist, a refused commit) rolls back its own
 writes and leaves the group's (the first member's failure rolls back the whole transaction,
 which holds nothing else yet, so an idle store runs exactly ``BEGIN`` ... ``COMMIT``). A ``COMMIT`` that fails fails every member of the group (none of their writes is
@@ -27,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 GROUP_LIMIT = 16
 """Members of one group at most: bounds how long the first member waits for its ``COMMIT``."""
@@ -42,7 +43,8 @@ class _Group:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.done = threading.Event()
+        self.done = False
+        """Set (under the write lock) once the group committed or rolled back."""
         self.error: sqlite3.Error | None = None
         self.size = 0
 
@@ -63,47 +65,70 @@ class GroupCommit:
         self._count_lock = threading.Lock()
         self._waiting = 0
         self._group: _Group | None = None
+        self._ended = threading.Condition(threading.Lock())
+        """Notified when a group of more than one member ends (its members wait on it)."""
         self.commits = 0
         """``COMMIT`` statements run (for tests and diagnostics)."""
 
-    @contextlib.contextmanager
-    def write(self, connect: Callable[[], sqlite3.Connection]) -> Iterator[sqlite3.Connection]:
-        """Run the body as one member of a group; return once its writes are committed.
+    def write(self, connect: Callable[[], sqlite3.Connection]) -> Member:
+        """Run the body (``with group.write(connect) as conn:``) as one member of a group; the
+        ``with`` ends once its writes are committed.
 
         ``connect`` gives the writer connection (called under the lock). Raises the
         ``sqlite3.Error`` of a failed ``BEGIN`` or ``COMMIT``, or what the body raised (its
         writes rolled back).
         """
-        with self._count_lock:
-            self._waiting += 1
-        try:
-            self.lock.acquire()
-        finally:
+        return Member(self, connect)
+
+    def enter(self, connect: Callable[[], sqlite3.Connection]) -> tuple[_Group, bool]:
+        """Take the write lock and join the open group (or begin one): the first half of
+        :meth:`write`, for callers with a context manager of their own. Returns the group and
+        whether this member is its first; pass both to :meth:`leave`."""
+        lock = self.lock
+        if not lock.acquire(blocking=False):  # contended: count this thread as queued
             with self._count_lock:
-                self._waiting -= 1
+                self._waiting += 1
+            try:
+                lock.acquire()
+            finally:
+                with self._count_lock:
+                    self._waiting -= 1
         try:
-            group = self._join(connect)
+            group = self._group
+            if group is None:
+                conn = connect()
+                conn.execute("BEGIN IMMEDIATE")
+                group = self._group = _Group(conn)
+            group.size += 1
+            # The first member needs no savepoint: the transaction holds its writes only, so a
+            # ROLLBACK of it all undoes them (and an idle store runs exactly BEGIN ... COMMIT).
+            first = group.size == 1
+            if not first:
+                try:
+                    group.conn.execute("SAVEPOINT flowgen_write")
+                except sqlite3.Error as error:  # the transaction is in doubt: the group fails
+                    group.error = error
+                    self._end(group)
+                    raise
         except BaseException:
-            self.lock.release()
+            lock.release()
             raise
-        failure: BaseException | None = None
-        conn = group.conn
-        # The first member needs no savepoint: the transaction holds its writes only, so a
-        # ROLLBACK of it all undoes them (and an idle store runs exactly BEGIN ... COMMIT).
-        first = group.size == 1
+        return group, first
+
+    def leave(self, group: _Group, first: bool, failure: BaseException | None) -> None:
+        """End a member's body (``failure``: what it raised, ``None`` if it returned): the
+        second half of :meth:`write`. Returns once its writes are committed; raises the
+        ``COMMIT``'s error, or ``failure`` after rolling back the member's writes."""
         try:
-            if not first:
-                conn.execute("SAVEPOINT flowgen_write")
-            yield conn
-            if not first:
-                conn.execute("RELEASE flowgen_write")
-        except BaseException as error:
-            failure = error
-            if first:
-                self._abandon(group)
-            else:
-                self._undo(group)
-        try:
+            # A member that succeeded leaves its savepoint open: the COMMIT ends them all, and
+            # the next member's savepoint nests inside it, so a ROLLBACK TO (which goes back to
+            # the newest savepoint of the name) still undoes only the failing member's writes.
+            # One statement fewer per member.
+            if failure is not None:
+                if first:
+                    self._abandon(group)
+                else:
+                    self._undo(group)
             if self._group is group and (
                 group.error is not None or not self._waiting or group.size >= self._limit
             ):
@@ -112,22 +137,16 @@ class GroupCommit:
             self.lock.release()
         if failure is not None:
             raise failure
-        self._await(group)
+        if not group.done:
+            self._await(group)
+        if group.error is not None:
+            raise group.error
 
     def flush(self) -> None:
         """Commit the open group now (call with :attr:`lock` held, e.g. before closing the writer)."""
         group = self._group
         if group is not None:
             self._end(group)
-
-    def _join(self, connect: Callable[[], sqlite3.Connection]) -> _Group:
-        group = self._group
-        if group is None:
-            conn = connect()
-            conn.execute("BEGIN IMMEDIATE")
-            group = self._group = _Group(conn)
-        group.size += 1
-        return group
 
     def _abandon(self, group: _Group) -> None:
         """Roll back a group whose first and only member failed (nobody else waits for it)."""
@@ -137,7 +156,7 @@ class GroupCommit:
                 if group.conn.in_transaction:
                     group.conn.execute("ROLLBACK")
         finally:
-            group.done.set()
+            self._done(group)
 
     def _undo(self, group: _Group) -> None:
         """Roll back one member's writes; if that is impossible, the whole group fails."""
@@ -167,19 +186,45 @@ class GroupCommit:
                 with contextlib.suppress(sqlite3.Error):  # unusable: the members get the first error
                     conn.execute("ROLLBACK")
         finally:
-            group.done.set()
+            self._done(group)
         if group.error is None:
             self._on_commit()
+
+    def _done(self, group: _Group) -> None:
+        group.done = True
+        if group.size > 1:  # members other than the one ending it may be waiting
+            with self._ended:
+                self._ended.notify_all()
 
     def _await(self, group: _Group) -> None:
         # The thread this one handed the group to normally commits it. Should the lock be free
         # with the group still open (that thread gave up waiting for the lock), commit it here.
-        while not group.done.wait(RESCUE_INTERVAL):
-            if self.lock.acquire(blocking=False):
+        # (``done`` is set before the notification, which takes ``_ended``: checked under it,
+        # a wait cannot miss the notification.)
+        while not group.done:
+            with self._ended:
+                if not group.done:
+                    self._ended.wait(RESCUE_INTERVAL)
+            if not group.done and self.lock.acquire(blocking=False):
                 try:
                     if self._group is group:
                         self._end(group)
                 finally:
                     self.lock.release()
-        if group.error is not None:
-            raise group.error
+
+
+class Member:
+    """``with``-block of one member of a group (what :meth:`GroupCommit.write` returns)."""
+
+    __slots__ = ("_commit", "_connect", "_first", "_group")
+
+    def __init__(self, commit: GroupCommit, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._commit = commit
+        self._connect = connect
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._group, self._first = self._commit.enter(self._connect)
+        return self._group.conn
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        self._commit.leave(self._group, self._first, error)

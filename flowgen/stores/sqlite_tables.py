@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import sqlite3
 from collections.abc import Sequence
+from itertools import compress
 from typing import Any
+
+import attrs
 
 from ..journal import Entry, read_entry
 from ..status import FINISHED, STORED
@@ -114,13 +118,12 @@ CREATE INDEX IF NOT EXISTS history_by_run ON history (run_id, seq);
 SCHEMA += FLOW_SCHEMA  # flow control's tables (stores/flow_tables.py)
 
 RUN_COLUMNS = (
+    # RunRecord's fields in their order (the row is its positional arguments), then ``expires``
     "run_id",
     "workflow",
     "status",
     "created",
     "updated",
-    "finished",
-    "expires",
     "args",
     "fingerprint",
     "output",
@@ -135,9 +138,17 @@ RUN_COLUMNS = (
     "journal_length",
     "pause_requested",
     "cancel_requested",
+    "finished",
     "open_entry",
     "trace",
+    "expires",
 )
+RECORD_FIELDS = tuple(field.name for field in attrs.fields(RunRecord))
+assert [("open_entry" if name == "open" else name) for name in RECORD_FIELDS] == list(RUN_COLUMNS[:-1])
+_stored_fields = operator.attrgetter(*RECORD_FIELDS[1:])
+"""The stored fields of a record after ``run_id``, in :data:`RUN_COLUMNS` order, in one C call."""
+_ERROR, _WAITING, _PAUSE = (RUN_COLUMNS.index(name) - 1 for name in ("error", "waiting", "pause_requested"))
+_COLUMN_INDEXES = range(len(RUN_COLUMNS) - 1)
 
 ADDED_COLUMNS = (("runs", "trace", "TEXT"),)
 """Columns added after a table was first released: files that lack them get them when opened."""
@@ -177,6 +188,11 @@ def _update_of(changed: tuple[int, ...]) -> str:
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 JOURNAL_INSERT = "INSERT INTO journal (run_id, seq, entry) VALUES (?, ?, ?)"
+JOURNAL_APPEND_ONE = (
+    "INSERT INTO journal (run_id, seq, entry) "
+    "SELECT ?, COALESCE(MAX(seq) + 1, 0), ? FROM journal WHERE run_id = ?"
+)
+"""One entry after the run's last: the position and the insert in one statement."""
 
 
 def _waiting(text: str) -> tuple[str, ...]:
@@ -188,36 +204,17 @@ def _dump_waiting(waiting: Sequence[str]) -> str:
 
 
 def record_from_row(row: Sequence[Any]) -> RunRecord:
-    """The record of a row of :data:`SELECT_RUN` (columns in :data:`RUN_COLUMNS` order)."""
-    (
-        run_id, workflow, status, created, updated, finished, _expires, args, fingerprint, output,
-        error, parent, generation, epoch, owner, lease_until, signals, waiting, journal_length,
-        pause_requested, cancel_requested, open_entry, trace,
-    ) = row  # fmt: skip
-    return RunRecord(
-        run_id=run_id,
-        workflow=workflow,
-        status=STORED[status],
-        created=created,
-        updated=updated,
-        args=args,
-        fingerprint=fingerprint,
-        output=output,
-        error=json.loads(error) if error else None,
-        parent=parent or None,
-        generation=generation,
-        epoch=epoch,
-        owner=owner,
-        lease_until=lease_until,
-        signals=signals,
-        waiting=_waiting(waiting),
-        journal_length=journal_length,
-        pause_requested=bool(pause_requested),
-        cancel_requested=cancel_requested,
-        finished=finished,
-        open=open_entry,
-        trace=trace,
-    )
+    """The record of a row of :data:`SELECT_RUN` (columns in :data:`RUN_COLUMNS` order: the
+    record's fields positionally, then ``expires``); the five stored differently converted back."""
+    record = RunRecord(*row[:-1])
+    record.status = STORED[record.status]
+    error = record.error
+    record.error = json.loads(error) if error else None  # type: ignore[arg-type]
+    if not record.parent:
+        record.parent = None
+    record.waiting = _waiting(record.waiting)  # type: ignore[arg-type]
+    record.pause_requested = bool(record.pause_requested)
+    return record
 
 
 class SQLiteTx(SQLiteFlowTx):
@@ -227,44 +224,29 @@ class SQLiteTx(SQLiteFlowTx):
         self.conn = conn
         self.retention = retention
         self.finished = False
-        self._rows: dict[str, tuple[Any, ...]] = {}
+        self._rows: dict[str, Sequence[Any]] = {}
         """The stored columns of each run read or written in this transaction (after run_id)."""
+        self._no_branches: set[str] = set()
+        """Runs this transaction found without branch records (and wrote none for since)."""
 
     def get_meta(self, run_id: str) -> RunRecord | None:
         row = self.conn.execute(SELECT_RUN_BY_ID, (run_id,)).fetchone()
         if row is None:
             return None
-        self._rows[run_id] = tuple(row[1:])
+        self._rows[run_id] = row[1:]
         return record_from_row(row)
 
     def put_meta(self, record: RunRecord, old_status: str | None) -> None:
+        values = list(_stored_fields(record))  # RUN_COLUMNS[1:-1]; then the ones stored differently
+        error = values[_ERROR]
+        if error is not None:
+            values[_ERROR] = json.dumps(error)
+        values[_WAITING] = _dump_waiting(record.waiting)
+        values[_PAUSE] = int(record.pause_requested)
         expires = None
         if record.status in FINISHED and record.finished is not None and self.retention is not None:
             expires = record.finished + self.retention
-        values = (
-            record.workflow,
-            record.status,
-            record.created,
-            record.updated,
-            record.finished,
-            expires,
-            record.args,
-            record.fingerprint,
-            record.output,
-            json.dumps(record.error) if record.error is not None else None,
-            record.parent,
-            record.generation,
-            record.epoch,
-            record.owner,
-            record.lease_until,
-            record.signals,
-            _dump_waiting(record.waiting),
-            record.journal_length,
-            int(record.pause_requested),
-            record.cancel_requested,
-            record.open,
-            record.trace,
-        )
+        values.append(expires)
         stored = self._rows.get(record.run_id)
         self._rows[record.run_id] = values
         if old_status is None:
@@ -274,20 +256,21 @@ class SQLiteTx(SQLiteFlowTx):
         else:
             # Only the columns that changed since this transaction read the row: a step boundary
             # changes three or four of them, and an indexed column named in the SET clause has
-            # its index entries rewritten even when its value stays the same.
-            changed = [index for index, value in enumerate(values) if stored[index] != value]
+            # its index entries rewritten even when its value stays the same. (Compared and
+            # picked in C: this runs at every step boundary.)
+            changed = tuple(compress(_COLUMN_INDEXES, map(operator.ne, stored, values)))
             if changed:
-                self.conn.execute(
-                    _update_of(tuple(changed)), (*(values[index] for index in changed), record.run_id)
-                )
+                parameters = list(map(values.__getitem__, changed))
+                parameters.append(record.run_id)
+                self.conn.execute(_update_of(changed), parameters)
 
     def journal_append(self, run_id: str, entries: Sequence[Entry]) -> None:
+        if len(entries) == 1:  # a step boundary: one statement, its position found inside it
+            self.conn.execute(JOURNAL_APPEND_ONE, (run_id, entries[0].to_json(), run_id))
+            return
         (start,) = self.conn.execute(
             "SELECT COALESCE(MAX(seq) + 1, 0) FROM journal WHERE run_id = ?", (run_id,)
         ).fetchone()
-        if len(entries) == 1:  # a step boundary: one statement, no parameter list
-            self.conn.execute(JOURNAL_INSERT, (run_id, start, entries[0].to_json()))
-            return
         self.conn.executemany(
             JOURNAL_INSERT, [(run_id, start + index, entry.to_json()) for index, entry in enumerate(entries)]
         )
@@ -330,9 +313,13 @@ class SQLiteTx(SQLiteFlowTx):
 
     def branches(self, run_id: str) -> dict[str, dict[str, Any]]:
         rows = self.conn.execute("SELECT key, record FROM branches WHERE run_id = ?", (run_id,)).fetchall()
+        if not rows:
+            self._no_branches.add(run_id)
+            return {}
         return {key: json.loads(record) for key, record in rows}
 
     def set_branch(self, run_id: str, key: str, record: dict[str, Any] | None) -> None:
+        self._no_branches.discard(run_id)
         if record is None:
             self.conn.execute("DELETE FROM branches WHERE run_id = ? AND key = ?", (run_id, key))
         else:
@@ -383,7 +370,8 @@ class SQLiteTx(SQLiteFlowTx):
 
     def clear_scratch(self, run_id: str) -> None:
         self.conn.execute("DELETE FROM inbox WHERE run_id = ?", (run_id,))
-        self.conn.execute("DELETE FROM branches WHERE run_id = ?", (run_id,))
+        if run_id not in self._no_branches:  # a finish has just read them: often none
+            self.conn.execute("DELETE FROM branches WHERE run_id = ?", (run_id,))
 
     def journal_truncate(self, run_id: str, length: int) -> None:
         self.conn.execute("DELETE FROM journal WHERE run_id = ? AND seq >= ?", (run_id, length))

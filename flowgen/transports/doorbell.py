@@ -2,8 +2,12 @@
 
 Dramatiq's Redis consumer sleeps with exponential back-off up to the worker timeout when its
 queue is empty (up to a second per hop). :class:`DoorbellRedisBroker` fixes that idle latency:
-enqueueing publishes on a per-queue "doorbell" channel and idle consumers block on it, so a
-message is fetched within a round trip of being enqueued. It also keeps a worker's heartbeat
+enqueueing rings a per-queue "doorbell", a wake-up list it tops up to one token per waiting
+message (:data:`~.doorbell_scripts.RING`), and idle consumers block on that list, so a message is
+fetched within a round trip of being enqueued, by the one consumer Redis hands its token to (a
+pub/sub ring woke every process's consumer, and all but one fetched nothing). Processes of a
+version that rang by pub/sub do not hear these rings, nor these consumers theirs: while versions
+are mixed, those hops wait for the consumers' poll (the worker timeout, 1 s). It also keeps a worker's heartbeat
 fresh while all its threads are busy, so a busy worker is never mistaken for a dead one, and
 each consumer records its **presence** on its queue (``<namespace>:__consumers__.<queue>``, a
 sorted set of broker ids by last fetch), so a client can tell a queue no live worker consumes.
@@ -32,7 +36,16 @@ from redis.exceptions import NoScriptError
 from ..stores import redis_calls
 from ..stores.redis_plans import Commands, Plan, RoundTrip, commands, first_error, run_plan
 from .broker_slot import RELOCATED, SlotPipeline
-from .doorbell_scripts import ACK_MANY, HEAD_MESSAGE, PRESENCE, REQUEUE_DEAD, RETURN_MESSAGES
+from .doorbell_scripts import (
+    ACK_MANY,
+    HEAD_MESSAGE,
+    MAX_TOKENS,
+    PRESENCE,
+    REQUEUE_DEAD,
+    RETURN_MESSAGES,
+    RING,
+    SETTLE,
+)
 from .here import is_here, split_here
 
 logger = logging.getLogger("flowgen.transports.doorbell")
@@ -44,7 +57,8 @@ PRESENCE_INTERVAL = 1.0
 """How often a consumer renews its presence on its queue (seconds; it rides along with a fetch)."""
 
 
-def doorbell_channel(namespace: str, queue_name: str) -> str:
+def doorbell_key(namespace: str, queue_name: str) -> str:
+    """The wake-up list of ``queue_name``: idle consumers block on it, a ring pushes tokens (:data:`RING`)."""
     return f"{namespace}:doorbell:{queue_name}"
 
 
@@ -112,8 +126,7 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
         """True after returning messages: fetch again only once a thread is free."""
         self.drained = False
         """True when the last fetch got fewer messages than it asked for: wait for a ring first."""
-        self.pubsub = broker.client.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe(doorbell_channel(broker.namespace, queue_name))
+        self.doorbell = doorbell_key(broker.namespace, queue_name)
         broker.consumers.add(self)
 
     # -- acks ---------------------------------------------------------------------------------
@@ -173,6 +186,8 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
             calls.append(broker.presence_call(self.queue_name))
         if fetch is not None:
             calls.append(broker.dispatch_call(self.queue_name, "fetch", [fetch]))
+        if fetch:
+            calls.append(broker.settle_call(self.queue_name))
         try:
             replies = broker.call_scripts(calls)
         except redis.ConnectionError as error:
@@ -183,7 +198,7 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
             self.last_presence = time.monotonic()
         if fetch is not None:
             self.last_heartbeat = time.monotonic()
-            return list(replies[-1] or [])
+            return list(replies[-2 if fetch else -1] or [])
         return []
 
     # -- fetching -----------------------------------------------------------------------------
@@ -276,17 +291,22 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
         self.holding = True
 
     def _wait_for_doorbell(self) -> None:
-        """Block until an enqueue rings the doorbell (or the idle timeout); threads ack directly meanwhile."""
+        """Block until a ring's token reaches this consumer (or the idle timeout, then it polls);
+        threads ack directly meanwhile.
+
+        The consumer blocks on the queue's wake-up list (``BLPOP``): Redis gives each token to
+        one blocked consumer, so a message wakes one process, not all of them. A ring leaves at
+        least one token per waiting message (:data:`RING`), so a consumer that starts waiting
+        while messages wait returns at once; a fetch that empties the queue clears the stale
+        tokens (:data:`SETTLE`).
+        """
         with self.ack_lock:
             self.waiting_idle = True
             acks = self._take_acks()
         try:
             if acks:
                 self._send(acks, None)
-            if self.pubsub.get_message(timeout=self.idle_timeout) is not None:
-                # Rings that arrived while this consumer was busy are stale: one fetch serves them all.
-                while self.pubsub.get_message(timeout=0) is not None:
-                    pass
+            self.broker.client.blpop([self.doorbell], timeout=self.idle_timeout)
         except redis.ConnectionError as error:
             raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
         finally:
@@ -306,8 +326,6 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
                 )
         with contextlib.suppress(redis.RedisError):
             self.broker.leave(self.queue_name)
-        with contextlib.suppress(redis.RedisError):
-            self.pubsub.close()
 
 
 class DoorbellRedisBroker(SlotPipeline, RedisBroker):  # type: ignore[misc,unused-ignore]
@@ -327,6 +345,8 @@ class DoorbellRedisBroker(SlotPipeline, RedisBroker):  # type: ignore[misc,unuse
         self._presence = self.client.register_script(PRESENCE)
         self._requeue_dead = self.client.register_script(REQUEUE_DEAD)
         self._return = self.client.register_script(RETURN_MESSAGES)
+        self._ring = self.client.register_script(RING)
+        self._settle = self.client.register_script(SETTLE)
         self._held = redis_calls.HeldConnections(self.client, retry=redis_calls.reconnecting_retry)
         self.worker_threads: int | None = None
         """Threads of this process's worker (set by the transport); ``None``: hold every message."""
@@ -356,8 +376,21 @@ class DoorbellRedisBroker(SlotPipeline, RedisBroker):  # type: ignore[misc,unuse
         return enqueued
 
     def ring(self, queue_name: str) -> None:
-        """Wake the idle consumers of ``queue_name``."""
-        self.client.publish(doorbell_channel(self.namespace, queue_name), b"1")
+        """Wake as many idle consumers of ``queue_name`` as messages wait in it (one each)."""
+        self.call_scripts([], [queue_name])
+
+    def ring_call(self, queue_name: str) -> ScriptCall:
+        """Ring ``queue_name``'s doorbell (:data:`RING`), for :meth:`call_scripts`."""
+        keys = [f"{self.namespace}:{queue_name}", doorbell_key(self.namespace, queue_name)]
+        return (self._ring, keys, [MAX_TOKENS])
+
+    def settle_call(self, queue_name: str) -> ScriptCall:
+        """After a fetch: forget the doorbell's tokens once the queue is empty (:data:`SETTLE`)."""
+        return (
+            self._settle,
+            [f"{self.namespace}:{queue_name}", doorbell_key(self.namespace, queue_name)],
+            [],
+        )
 
     def backlog(self, queue_name: str) -> float:
         """Seconds the oldest message still waiting in ``queue_name`` has waited (0 when empty).
@@ -492,29 +525,30 @@ class DoorbellRedisBroker(SlotPipeline, RedisBroker):  # type: ignore[misc,unuse
     def scripts_plan(self, calls: Sequence[ScriptCall], ring: Iterable[str] = ()) -> Plan[list[Any]]:
         """:meth:`call_scripts` as a plan (:mod:`flowgen.stores.redis_plans`), for sync and async clients."""
 
-        def pipeline(items: Sequence[ScriptCall], doorbells: Iterable[str]) -> Commands:
+        def pipeline(items: Sequence[ScriptCall]) -> Commands:
             sent = [("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in items]
-            sent += [("PUBLISH", doorbell_channel(self.namespace, channel), b"1") for channel in doorbells]
             return Commands(tuple(sent), raise_on_error=False)
 
-        replies = list((yield pipeline(calls, ring)))
-        moved = [i for i, r in enumerate(replies[: len(calls)]) if isinstance(r, RELOCATED)] if self._cluster else []
+        asked = len(calls)
+        calls = [*calls, *(self.ring_call(queue_name) for queue_name in ring)]  # rung after the calls
+        replies = list((yield pipeline(calls)))
+        moved = [i for i, r in enumerate(replies) if isinstance(r, RELOCATED)] if self._cluster else []
         if moved:  # a cluster failover or resharding moved the namespace's slot: ask again, resend those
             self._refresh_slots()
-            again = yield pipeline([calls[i] for i in moved], ())
+            again = yield pipeline([calls[i] for i in moved])
             for index, reply in zip(moved, again, strict=True):
                 replies[index] = reply
-        refused = [i for i, reply in enumerate(replies[: len(calls)]) if isinstance(reply, NoScriptError)]
+        refused = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if refused:
             scripts = list({id(calls[i][0]): calls[i][0] for i in refused}.values())
             shas = yield from commands(*(("SCRIPT", "LOAD", script.script) for script in scripts))
             for script, sha in zip(scripts, shas, strict=True):
                 script.sha = sha.decode() if isinstance(sha, bytes) else str(sha)
-            again = yield pipeline([calls[i] for i in refused], ())
+            again = yield pipeline([calls[i] for i in refused])
             for index, reply in zip(refused, again, strict=True):
                 replies[index] = reply
         first_error(replies)
-        return replies[: len(calls)]
+        return replies[:asked]
 
     def enqueue_many(self, messages: Sequence[Message[Any]]) -> list[Message[Any]]:
         """Enqueue messages and ring their doorbells in one pipelined round trip.
@@ -524,6 +558,13 @@ class DoorbellRedisBroker(SlotPipeline, RedisBroker):  # type: ignore[misc,unuse
         sent: list[Message[Any]] = run_plan(self.enqueue_plan(messages), self.round_trip)
         return sent
 
+    def prepared(self, original: Message[Any]) -> Message[Any]:
+        """``original`` as it is enqueued: with its own Redis message id, after the middleware's
+        ``before_enqueue`` (as ``RedisBroker.enqueue`` does); ``emit_after("enqueue", ...)`` once it is in Redis."""
+        message = original.copy(options={"redis_message_id": str(uuid.uuid4())})
+        self.emit_before("enqueue", message, None)
+        return message
+
     def enqueue_plan(self, messages: Sequence[Message[Any]]) -> Plan[list[Message[Any]]]:
         """:meth:`enqueue_many` as a plan (:mod:`flowgen.stores.redis_plans`), for sync and async clients."""
         if not messages:
@@ -531,8 +572,7 @@ class DoorbellRedisBroker(SlotPipeline, RedisBroker):  # type: ignore[misc,unuse
         sent = []
         by_queue: dict[str, list[tuple[str, list[Any]]]] = {}
         for original in messages:
-            message = original.copy(options={"redis_message_id": str(uuid.uuid4())})
-            self.emit_before("enqueue", message, None)
+            message = self.prepared(original)
             by_queue.setdefault(message.queue_name, []).append(
                 ("enqueue", [message.options["redis_message_id"], message.encode()])
             )

@@ -74,3 +74,29 @@ for i = #ARGV, 1, -1 do
 end
 return returned
 """
+
+
+# Ring a queue's doorbell: make the wake-up list (KEYS[2]) hold at least one token per message
+# waiting in the queue (KEYS[1]). Each idle consumer blocks on the list with BLPOP, and Redis
+# hands one token to one blocked consumer: one message wakes one consumer, not every process's.
+# Keeping tokens >= messages means a consumer that starts waiting while messages wait finds a
+# token at once. The tokens are capped at MAX_TOKENS (ARGV[1]), more than the consumers that can
+# wait at once (each takes one and fetches), so a ring after a large requeue stays short.
+# Returns how many tokens it added. (lua/create.lua rings the same way.)
+RING = """
+local waiting = math.min(redis.call('LLEN', KEYS[1]), tonumber(ARGV[1]))
+local tokens = redis.call('LLEN', KEYS[2])
+for _ = tokens + 1, waiting do redis.call('LPUSH', KEYS[2], '1') end
+return math.max(waiting - tokens, 0)
+"""
+
+MAX_TOKENS = 1000
+"""Most wake-up tokens a doorbell holds (see :data:`RING`)."""
+
+# After a fetch: once the queue (KEYS[1]) is empty, every message enqueued so far has been
+# fetched, so the tokens left in the wake-up list (KEYS[2]) are stale: forget them (else each
+# would wake a consumer for an empty fetch). A message enqueued later rings anew.
+SETTLE = """
+if redis.call('LLEN', KEYS[1]) == 0 then return redis.call('DEL', KEYS[2]) end
+return 0
+"""

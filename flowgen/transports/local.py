@@ -9,6 +9,7 @@ engine enqueues every run the store says should be moving, and the reconciler ke
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -37,10 +38,14 @@ class LocalTransport:
             raise ValueError("threads must be at least 1")
         self.threads = threads
         self.receiver: Receiver | None = None
-        self._queue: queue.Queue[Any] = queue.Queue()
+        # A SimpleQueue (put and get in C, no Python-level condition per message) and, beside
+        # it, when each queued message was sent: appended before its put, popped after its get,
+        # so ``_sent[0]`` is the oldest queued message's time.
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._sent: collections.deque[float] = collections.deque()
         self._workers: list[threading.Thread] = []
         self._busy = 0
-        self._idle = threading.Condition()
+        self._busy_lock = threading.Lock()
 
     def bind(self, receiver: Receiver) -> None:
         self.receiver = receiver
@@ -49,20 +54,22 @@ class LocalTransport:
         """Queue "advance" messages; dropped when no worker thread runs (see :meth:`start`)."""
         if self._workers:
             now = time.monotonic()
+            sent, put = self._sent, self._queue.put
             for run_id in run_ids:
-                self._queue.put((now, "advance", run_id))
+                sent.append(now)
+                put(("advance", run_id))
 
     def enqueue_branch(self, run_id: str, key: str, attempt: int, queue_name: str | None) -> None:
         if self._workers:
-            self._queue.put((time.monotonic(), "branch", run_id, key, attempt))
+            self._sent.append(time.monotonic())
+            self._queue.put(("branch", run_id, key, attempt))
 
     def backlog(self) -> float:
         """Seconds the oldest queued message has waited (0 when the queue is empty)."""
-        with self._queue.mutex:
-            head = self._queue.queue[0] if self._queue.queue else None
-        if head is None or head is _STOP:
+        try:
+            enqueued = self._sent[0]
+        except IndexError:
             return 0.0
-        enqueued: float = head[0]
         return max(0.0, time.monotonic() - enqueued)
 
     def unconsumed(self, queues: Collection[str]) -> list[str]:
@@ -92,9 +99,11 @@ class LocalTransport:
         """Finish the messages being processed, drop the queued ones (the store keeps them)."""
         while True:
             try:
-                self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if item is not _STOP:
+                self._sent.popleft()
         for _ in self._workers:
             self._queue.put(_STOP)
         for thread in self._workers:
@@ -102,27 +111,27 @@ class LocalTransport:
         self._workers = []
 
     def _work(self) -> None:
+        get, sent = self._queue.get, self._sent
         while True:
-            item = self._queue.get()
+            item = get()
             if item is _STOP:
                 return
-            with self._idle:
+            sent.popleft()
+            with self._busy_lock:
                 self._busy += 1
             try:
                 receiver = self.receiver
                 assert receiver is not None, "LocalTransport.bind() was not called"
-                if item[1] == "advance":
-                    receiver.advance(item[2])
+                if item[0] == "advance":
+                    receiver.advance(item[1])
                 else:
-                    receiver.run_branch(item[2], item[3], item[4])
+                    receiver.run_branch(item[1], item[2], item[3])
             except Exception:
                 logger.exception("processing %r failed", item)
             finally:
-                with self._idle:
+                with self._busy_lock:
                     self._busy -= 1
-                    self._idle.notify_all()
 
     def idle(self) -> bool:
         """True when nothing is queued or being processed."""
-        with self._idle:
-            return self._busy == 0 and self._queue.empty()
+        return self._busy == 0 and self._queue.empty()

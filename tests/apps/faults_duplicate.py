@@ -2,7 +2,8 @@
 
 A worker importing this module (with ``tests.apps.faults``) sends two ``flowgen.advance``
 messages wherever flowgen sends one: on start, timer wake-ups, parallel step reports, events,
-reconciliation. Both copies go through the real broker and may be picked up at the same time by
+reconciliation. A start whose message the ``create`` script enqueues
+(``flowgen.transports.start_enqueue``) gets its copy through the transport. Both copies go through the real broker and may be picked up at the same time by
 two worker threads; a timer wake-up handed to a free thread of the firing process
 (``enqueue_here``) gets its copy through the broker, racing the handed one. The number of extra
 copies is counted in the ledger (``test:duplicates``).
@@ -13,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from flowgen.transports import start_enqueue
 from flowgen.transports.dramatiq import DramatiqTransport
 from tests.apps.faults_common import ledger
 
 DUPLICATES = "test:duplicates"
 _original: Any = None
 _original_here: Any = None
+_original_start: Any = None
 
 
 def install() -> None:
@@ -46,15 +49,30 @@ def install() -> None:
             ledger().incrby(DUPLICATES, len(ids))
 
     DramatiqTransport.enqueue_here = enqueue_here_and_copy  # type: ignore[method-assign]
+    global _original_start
+    _original_start = start_enqueue.start_now
+
+    def start_and_copy(store: Any, transport: Any, runs: Sequence[Any], now: float, grace: float, send: Any) -> Any:
+        results = _original_start(store, transport, runs, now, grace, send)
+        if results is not None:
+            ids = [run.run_id for run, flag, (made, _) in zip(runs, send, results, strict=True) if flag and made]
+            if ids:
+                _original(transport, ids)
+                ledger().incrby(DUPLICATES, len(ids))
+        return results
+
+    start_enqueue.start_now = start_and_copy
 
 
 def uninstall() -> None:
     global _original
     global _original_here
+    global _original_start
     if _original is not None:
         DramatiqTransport.enqueue = _original  # type: ignore[method-assign]
         DramatiqTransport.enqueue_here = _original_here  # type: ignore[method-assign]
-        _original = _original_here = None
+        start_enqueue.start_now = _original_start
+        _original = _original_here = _original_start = None
 
 
 install()

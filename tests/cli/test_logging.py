@@ -65,9 +65,12 @@ def test_text_logs_name_the_run_and_routine_reconciling_is_not_reported(
         new = client._new_run("cli.steps", [1], {}, "quiet-1")
         client.store.create_run(new, client.clock.now(), 0.0)
         assert client.result("quiet-1", timeout=60) == 4
+    # A run's end is logged after its finish is committed, so a client can have the result
+    # before the worker has written the line: wait for both runs' lines.
+    completed = "INFO flowgen.runs [run=quiet-1 pos=1]: run quiet-1 of cli.steps completed"
     wait_until(lambda: "ERROR flowgen.runs" in worker.log(), 30, "the run's ERROR line")
+    wait_until(lambda: completed in worker.log(), 30, "quiet-1's completed line")
     log = worker.log()
-    assert "INFO flowgen.runs [run=quiet-1 pos=1]: run quiet-1 of cli.steps completed" in log
     assert "INFO tests.apps.cli_apps [run=bad-1 step=cli.double#1 pos=0]: doubling 1" in log
     assert "WARNING flowgen.steps [run=bad-1 step=cli.refuse#1 pos=1]: step cli.refuse attempt 1 failed" in log
     # The reconciler started quiet-1: said as routine (INFO, no fault words), not as a problem.

@@ -19,7 +19,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.message import Message
 
 import flowgen
-from flowgen.transports.doorbell import DoorbellRedisBroker, doorbell_channel
+from flowgen.transports.doorbell import DoorbellRedisBroker
 from flowgen.transports.dramatiq import ADVANCE_ACTOR, DramatiqTransport
 from flowgen.transports.here import HERE
 from tests.conftest import wait_until
@@ -53,21 +53,25 @@ def holder() -> Any:
 
 
 class Rings:
-    """Counts the doorbell rings of the advance queue: one per enqueue through Redis."""
+    """Counts the messages enqueued on the advance queue through Redis (each rings its doorbell):
+    the queue's ``rpush`` keyspace notifications."""
 
     def __init__(self, url: str) -> None:
         self.client = redis.Redis.from_url(url)
+        self.events = self.client.config_get("notify-keyspace-events")["notify-keyspace-events"]
+        self.client.config_set("notify-keyspace-events", "Kl")
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe(doorbell_channel(NAMESPACE, "flowgen"))
+        self.pubsub.subscribe(f"__keyspace@0__:{NAMESPACE}:flowgen")
         self.count = 0
 
     def read(self) -> int:
-        while self.pubsub.get_message(timeout=0.05) is not None:
-            self.count += 1
+        while (event := self.pubsub.get_message(timeout=0.05)) is not None:
+            self.count += event["data"] == b"rpush"
         return self.count
 
     def close(self) -> None:
         self.pubsub.close()
+        self.client.config_set("notify-keyspace-events", self.events)
         self.client.close()
 
 

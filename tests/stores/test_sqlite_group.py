@@ -117,6 +117,36 @@ def test_a_member_that_raises_rolls_back_only_its_own_writes(tmp_path: Path) -> 
     assert writers.group.commits == 1
 
 
+def test_a_member_failing_after_a_successful_one_rolls_back_only_its_own_writes(tmp_path: Path) -> None:
+    # A successful member's savepoint stays open until the COMMIT; the next member's nests in
+    # it, and its ROLLBACK TO must undo that member's writes only, not the one before.
+    writers = Writers(tmp_path / "g.db")
+    second_inside = threading.Event()
+
+    def fail() -> None:
+        raise ValueError("refused")
+
+    def second_body() -> None:
+        second_inside.set()
+        wait_until(queued(writers, 1), 10, "c queued")
+
+    first = Member(lambda: writers.insert("a", body=lambda: wait_until(queued(writers, 1), 10, "b queued")))
+    second = Member(lambda: writers.insert("b", body=second_body))
+    third = Member(lambda: writers.insert("c", body=fail))
+    first.start()
+    wait_until(lambda: writers.group.lock.locked(), 10, "the first writer inside")
+    second.start()
+    assert second_inside.wait(10)
+    third.start()
+    for member in (first, second, third):
+        member.join(10)
+
+    assert first.error is None and second.error is None
+    assert isinstance(third.error, ValueError)
+    assert writers.names() == {"a", "b"}
+    assert writers.group.commits == 1
+
+
 def test_a_failing_commit_fails_every_member_and_stores_nothing(tmp_path: Path) -> None:
     writers = Writers(tmp_path / "g.db")
     # "b" names a parent that does not exist: the deferred foreign key fails the group's COMMIT.

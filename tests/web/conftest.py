@@ -169,8 +169,11 @@ def site(request: pytest.FixtureRequest) -> Site:
     return site
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    # Package scope: Playwright's sync API keeps an event loop running in the main thread while
+    # it is open, so a test after tests/web that calls asyncio.run (tests/examples, run in
+    # another order) would fail with "cannot be called from a running event loop".
     playwright_api = pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium (.ci/run does)")
