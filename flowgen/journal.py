@@ -19,10 +19,56 @@ from typing import Any
 
 import attrs
 
-from .compact_json import compact_encoder
+from .compact_json import compact_encoder, number
 
 _COMPACT = compact_encoder()
 """Compact JSON for journal documents: one C encoder, built once (:mod:`flowgen.compact_json`)."""
+_STRING = json.encoder.encode_basestring_ascii
+"""A text as a JSON string, as ``_COMPACT`` writes it (ASCII)."""
+
+# The documents every step writes (its open entry, then its closed entry) are built as text
+# directly, byte for byte what ``_COMPACT`` writes for their dicts: the C encoder prints each
+# float with ``repr`` (about 7,800 instructions for a timestamp) and a step's three timestamps
+# are written twice, once in each document; :func:`~flowgen.compact_json.number` prints each
+# once. The shapes are checked against the dicts' keys, in order; any other shape, or a value
+# not of the type the shape says, goes through ``_COMPACT``.
+_ATTEMPT_SHAPES = {
+    ("n", "started", "status"): (False, False),
+    ("n", "started", "status", "finished"): (True, False),
+    ("n", "started", "status", "epoch"): (False, True),
+    ("n", "started", "status", "finished", "epoch"): (True, True),
+}
+"""The key orders :meth:`Attempt.to_dict` writes without an error: has (finished, epoch)."""
+
+
+def _attempt_text(data: dict[str, Any]) -> str:
+    """An attempt's dict (:meth:`Attempt.to_dict`) as ``_COMPACT`` writes it."""
+    shape = _ATTEMPT_SHAPES.get(tuple(data)) if type(data) is dict else None
+    if shape is not None:
+        n, status, epoch = data["n"], data["status"], data.get("epoch")
+        if type(n) is int and type(status) is str and (epoch is None or type(epoch) is int):
+            text = f'{{"n":{n},"started":{number(data["started"])},"status":{_STRING(status)}'
+            if shape[0]:
+                text += f',"finished":{number(data["finished"])}'
+            if shape[1]:
+                text += f',"epoch":{epoch}'
+            return text + "}"
+    return _COMPACT(data)
+
+
+def _attempts_text(attempts: Any) -> str:
+    return "[" + ",".join([_attempt_text(attempt) for attempt in attempts]) + "]"
+
+
+def _leaf_text(data: dict[str, Any]) -> str:
+    """A leaf's dict (:meth:`LeafState.to_dict`) as ``_COMPACT`` writes it: a step's (kind, name,
+    attempts) built directly, any other through the encoder."""
+    if tuple(data) == ("kind", "name", "attempts"):
+        kind, name, attempts = data["kind"], data["name"], data["attempts"]
+        if type(kind) is str and type(name) is str and type(attempts) is list:
+            return f'{{"kind":{_STRING(kind)},"name":{_STRING(name)},"attempts":{_attempts_text(attempts)}}}'
+    return _COMPACT(data)
+
 
 ATTEMPT_RUNNING = "running"
 ATTEMPT_OK = "ok"
@@ -174,13 +220,26 @@ class OpenEntry:
     leaves: dict[str, LeafState]
 
     def to_json(self) -> str:
+        """The stored text: byte for byte ``_COMPACT`` of the entry's dict (``pos``, ``kind``,
+        ``name``, ``started``, ``leaves``), built directly (see ``_ATTEMPT_SHAPES``)."""
+        leaves = {path: leaf.to_dict() for path, leaf in self.leaves.items()}
+        if type(self.position) is int and type(self.kind) is str and type(self.name) is str:
+            try:
+                written = ",".join([f"{_STRING(path)}:{_leaf_text(leaf)}" for path, leaf in leaves.items()])
+            except TypeError:  # a path that is not a text
+                pass
+            else:
+                return (
+                    f'{{"pos":{self.position},"kind":{_STRING(self.kind)},"name":{_STRING(self.name)},'
+                    f'"started":{number(self.started)},"leaves":{{{written}}}}}'
+                )
         return _COMPACT(
             {
                 "pos": self.position,
                 "kind": self.kind,
                 "name": self.name,
                 "started": self.started,
-                "leaves": {path: leaf.to_dict() for path, leaf in self.leaves.items()},
+                "leaves": leaves,
             }
         )
 
@@ -243,7 +302,37 @@ class Entry:
         return data
 
     def to_json(self) -> str:
-        return _COMPACT(self.to_dict())
+        """The stored text: byte for byte ``_COMPACT(self.to_dict())``.
+
+        A plain command's entry (every one a sequence of steps writes) is built directly (see
+        ``_ATTEMPT_SHAPES``); a combinator's, or one whose fields are not of their declared
+        types, goes through :meth:`to_dict`.
+        """
+        kind, name, ok = self.kind, self.name, self.ok
+        if (
+            self.leaves
+            or self.winners
+            or type(self.position) is not int
+            or type(kind) is not str
+            or type(name) is not str
+            or type(ok) is not bool
+        ):
+            return _COMPACT(self.to_dict())
+        text = (
+            f'{{"pos":{self.position},"kind":{_STRING(kind)},"name":{_STRING(name)},'
+            f'"ok":{"true" if ok else "false"},"started":{number(self.started)},'
+            f'"finished":{number(self.finished)}'
+        )
+        if ok:
+            value = self.value
+            text += f',"value":{_STRING(value) if type(value) is str else _COMPACT(value)}'
+        else:
+            text += f',"error":{_COMPACT(self.error)}'
+        if self.attempts:
+            text += f',"attempts":{_attempts_text(self.attempts)}'
+        if self.info:
+            text += f',"info":{_COMPACT(self.info)}'
+        return text + "}"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Entry:

@@ -175,7 +175,7 @@ class Commit:
     operations: Sequence[Operation] = attrs.field(default=(), validator=_terminal_last)
 
 
-@attrs.frozen
+@attrs.define  # not frozen, like Commit: built at every step boundary, read once, never changed
 class CommitResult:
     """What a commit did.
 

@@ -73,6 +73,7 @@ from .base import (
     AppendEntries,
     Commit,
     CommitResult,
+    Finish,
     InboxEvent,
     RunRecord,
     Snapshot,
@@ -325,7 +326,10 @@ class RedisStore(ScriptCaller, RedisRuns, RedisFlow, RedisSearch, Store):
         )
 
     def commit(self, commit: Commit, now: float, grace: float) -> CommitResult:
-        expiry = [num(value) for value in self._expiry(now)] or ["", ""]
+        operations = commit.operations
+        expiry = ["", ""]  # only a finishing commit reads it (Finish is always the last operation)
+        if operations and isinstance(operations[-1], Finish):
+            expiry = [num(value) for value in self._expiry(now)] or expiry
         args = [commit.run_id, str(commit.epoch), str(commit.position), num(now), num(now + grace)]
         script = "commit_step"  # a step boundary's commit, unless an operation needs the whole script
         for operation in commit.operations:
