@@ -124,7 +124,13 @@ def test_a_dramatiq_worker_killed_after_a_step_body_before_its_result_is_journal
     ids = start_runs(client, "faults.effect", "body", [(n, 0) for n in range(RUNS)])
     # One thread: when the fault point kills the worker process, no other step body is in flight.
     crashing = dramatiq_workers.start(
-        kind, url, redis_url, threads=1, fast=True, env={"FLOWGEN_FAULT": "after_step_body:faults.pay@5"}
+        kind,
+        url,
+        redis_url,
+        threads=1,
+        fast=True,
+        env={"FLOWGEN_FAULT": "after_step_body:faults.pay@5"},
+        crashes=True,
     )
     # Dramatiq's main process sees its worker die and shuts down with a non-zero status.
     assert crashing.process.wait(60) != 0, crashing.log()[-3000:]
