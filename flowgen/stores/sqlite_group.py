@@ -11,8 +11,7 @@ other threads are queued on that lock does not commit: it leaves the transaction
 next holder and waits. The holder that finds nobody queued behind it (or the group full)
 commits for all of them, and every member returns only once that ``COMMIT`` succeeded, so the
 guarantee of each operation is unchanged: when it returns, what it wrote is committed, and an
-operation that fails wrote nothing. Each member after the first runs inside a ``SAVEPOINT``
-(nested in the previous member's, which stays open until the ``COMMIT``):
+operation that fails wrote nothing. Each member after the first runs inside a ``SAVEPOINT``:
 an operation that raises (a run that does not exist, a refused commit) rolls back its own
 writes and leaves the group's (the first member's failure rolls back the whole transaction,
 which holds nothing else yet, so an idle store runs exactly ``BEGIN`` ... ``COMMIT``). A ``COMMIT`` that fails fails every member of the group (none of their writes is
@@ -120,10 +119,11 @@ class GroupCommit:
         second half of :meth:`write`. Returns once its writes are committed; raises the
         ``COMMIT``'s error, or ``failure`` after rolling back the member's writes."""
         try:
-            # A member that succeeded leaves its savepoint open: the COMMIT ends them all, and
-            # the next member's savepoint nests inside it, so a ROLLBACK TO (which goes back to
-            # the newest savepoint of the name) still undoes only the failing member's writes.
-            # One statement fewer per member.
+            if failure is None and not first:
+                try:
+                    group.conn.execute("RELEASE flowgen_write")
+                except BaseException as error:
+                    failure = error
             if failure is not None:
                 if first:
                     self._abandon(group)
