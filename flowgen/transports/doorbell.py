@@ -307,6 +307,10 @@ class _DoorbellConsumer(_RedisConsumer):  # type: ignore[misc,unused-ignore]
             if acks:
                 self._send(acks, None)
             self.broker.client.blpop([self.doorbell], timeout=self.idle_timeout)
+        except redis.TimeoutError:
+            # The client's socket_timeout (a URL's ?socket_timeout=) ended the wait before the
+            # idle timeout: the same as a timeout, the consumer polls (redis-py dropped the socket).
+            pass
         except redis.ConnectionError as error:
             raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
         finally:

@@ -151,3 +151,22 @@ def test_a_ring_after_a_large_requeue_adds_at_most_max_tokens(single_redis_url: 
     assert client.llen(doorbell_key(NAMESPACE, QUEUE)) == MAX_TOKENS
     broker.close()
     client.close()
+
+
+def test_a_socket_timeout_shorter_than_the_idle_wait_ends_the_wait_as_a_timeout(single_redis_url: str) -> None:
+    # A client made with ?socket_timeout=0.2 cannot block for the 30 s idle wait: the consumer
+    # must treat the socket's timeout as the wait's end (and poll), not fail, and still be woken.
+    client = redis.Redis.from_url(single_redis_url, socket_timeout=0.2)
+    broker = DoorbellRedisBroker(client=client, namespace=NAMESPACE)
+    broker.declare_queue(QUEUE)
+    consumer: Any = broker.consume(QUEUE, prefetch=4, timeout=1000)
+    consumer.idle_timeout = 30
+    started = time.monotonic()
+    consumer._wait_for_doorbell()  # raised redis.TimeoutError before
+    assert time.monotonic() - started < 10
+    broker.enqueue_many([_message(1)])
+    consumer._wait_for_doorbell()  # the token is there: returns at once
+    assert len(consumer._send([], 4)) == 1
+    consumer.close()
+    broker.close()
+    client.close()
