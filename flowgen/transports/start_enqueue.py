@@ -44,13 +44,22 @@ def start_plan(
 def start_now(
     store: Any, transport: Any, runs: Sequence[NewRun], now: float, grace: float, send: Sequence[bool]
 ) -> list[tuple[bool, RunRecord]] | None:
-    """:func:`start_plan` run with blocking calls (the store's connection); ``None`` as there."""
+    """:func:`start_plan` run with blocking calls (the store's connection); ``None`` as there.
+
+    An unreachable Redis raises :class:`~flowgen.errors.StoreUnavailableError`, as the store's
+    own operations do (a plan's round trips are not wrapped by the store).
+    """
     folded = _folded(store, transport)
     if folded is None:
         return None
+    from ..stores.redis import UNREACHABLE, unreachable
+
     redis_store, dramatiq_transport, broker = folded
     plan = _create_and_enqueue(redis_store, dramatiq_transport, broker, runs, now, grace, send)
-    results: list[tuple[bool, RunRecord]] = run_plan(plan, redis_store.round_trip)
+    try:
+        results: list[tuple[bool, RunRecord]] = run_plan(plan, redis_store.round_trip)
+    except UNREACHABLE as error:
+        raise unreachable(redis_store.location, error) from error
     return results
 
 
