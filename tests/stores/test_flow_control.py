@@ -9,7 +9,7 @@ import pytest
 
 from flowgen.errors import LeaseLostError
 from flowgen.status import RunStatus
-from flowgen.stores.base import Commit, Finish, NewRun, Park, Store, WriteBranch
+from flowgen.stores.base import Commit, Finish, NewRun, Park, Snapshot, Store, WriteBranch
 
 from .support import ARGS, GRACE, TTL, T
 
@@ -17,6 +17,21 @@ from .support import ARGS, GRACE, TTL, T
 def make(store: Store, run_id: str, created: float, **flow: object) -> None:
     new = NewRun(run_id, "wf", ARGS, "fp", created, flow=json.dumps(flow) if flow else None)
     assert store.create_run(new, created, GRACE)[0]
+
+
+def b_parked_behind_a(store: Store, gates: list[list[object]]) -> Snapshot:
+    """Runs ``a`` and ``b`` leased at ``T``: ``a`` takes the one step slot of ``gates``, ``b`` is
+    refused it and parks on its retry time; returns ``a``'s lease."""
+    make(store, "a", T)
+    make(store, "b", T)
+    a = store.acquire("a", "w1", TTL, T)
+    b = store.acquire("b", "w2", TTL, T)
+    assert a is not None and b is not None
+    assert store.take_step("a", a.epoch, gates, T, T + TTL) is None
+    retry = store.take_step("b", b.epoch, gates, T, T + TTL)
+    assert retry is not None
+    assert store.commit(Commit("b", b.epoch, 0, [Park(b.run.signals, (), retry)]), T, GRACE).parked
+    return a
 
 
 def finish(store: Store, run_id: str, epoch: int, position: int = 0, now: float = T + 5) -> tuple[str, ...]:
@@ -135,16 +150,7 @@ def test_step_slots_are_held_under_the_lease_and_end_with_it(store: Store) -> No
 @pytest.mark.limits
 def test_a_released_step_slot_wakes_the_first_parked_run(store: Store) -> None:
     gates = [["limit", "step:s", 1, 0]]
-    make(store, "a", T)
-    make(store, "b", T)
-    a = store.acquire("a", "w1", TTL, T)
-    b = store.acquire("b", "w2", TTL, T)
-    assert a is not None and b is not None
-    assert store.take_step("a", a.epoch, gates, T, T + TTL) is None
-    retry = store.take_step("b", b.epoch, gates, T, T + TTL)
-    assert retry is not None
-    parked = store.commit(Commit("b", b.epoch, 0, [Park(b.run.signals, (), retry)]), T, GRACE)
-    assert parked.parked
+    b_parked_behind_a(store, gates)
     assert store.release_step("a", ["step:s"], T + 1, GRACE) == ["b"]
     b2 = store.acquire("b", "w2", TTL, T + 2)
     assert b2 is not None
@@ -369,13 +375,5 @@ def test_a_run_started_without_limits_gives_back_the_step_slot_it_took_when_it_e
     # no flow document at the start (on Redis: the run is marked plain): the step slot is
     # recorded when taken, and the finish must look for it
     gates = [["limit", "step:s", 1, 0]]
-    make(store, "a", T)
-    make(store, "b", T)
-    a = store.acquire("a", "w1", TTL, T)
-    b = store.acquire("b", "w2", TTL, T)
-    assert a is not None and b is not None
-    assert store.take_step("a", a.epoch, gates, T, T + TTL) is None
-    retry = store.take_step("b", b.epoch, gates, T, T + TTL)
-    assert retry is not None
-    assert store.commit(Commit("b", b.epoch, 0, [Park(b.run.signals, (), retry)]), T, GRACE).parked
+    a = b_parked_behind_a(store, gates)
     assert finish(store, "a", a.epoch, now=T + 1) == ("b",)
