@@ -49,17 +49,15 @@ def start_now(
     An unreachable Redis raises :class:`~flowgen.errors.StoreUnavailableError`, as the store's
     own operations do (a plan's round trips are not wrapped by the store).
     """
-    folded = _folded(store, transport)
-    if folded is None:
+    plan = start_plan(store, transport, runs, now, grace, send)
+    if plan is None:
         return None
     from ..stores.redis import UNREACHABLE, unreachable
 
-    redis_store, dramatiq_transport, broker = folded
-    plan = _create_and_enqueue(redis_store, dramatiq_transport, broker, runs, now, grace, send)
     try:
-        results: list[tuple[bool, RunRecord]] = run_plan(plan, redis_store.round_trip)
+        results: list[tuple[bool, RunRecord]] = run_plan(plan, store.round_trip)
     except UNREACHABLE as error:
-        raise unreachable(redis_store.location, error) from error
+        raise unreachable(store.location, error) from error
     return results
 
 
